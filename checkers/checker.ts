@@ -1,0 +1,15 @@
+import type { Finding } from '../protocol/findings.ts';
+import type { TraceEvent } from '../protocol/events.ts';
+
+/**
+ * A checker observes the event stream of one execution, in the global order
+ * the scheduler gives it, and reports findings. The same code runs online
+ * (inside a run) and offline (over a saved trace).
+ */
+export interface Checker {
+  readonly name: string;
+  /** `step` is the index of the step that emitted the event. */
+  onEvent(e: TraceEvent, step: number): void;
+  /** Findings so far; the run collects them after every step. */
+  drain(): readonly Finding[];
+}

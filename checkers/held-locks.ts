@@ -1,0 +1,60 @@
+import type { LockMode, LockRef, TraceEvent } from '../protocol/events.ts';
+import type { TaskId } from '../protocol/ids.ts';
+
+export interface HeldLock {
+  readonly lock: LockRef;
+  readonly mode: LockMode;
+  /** The task's stack where it took the lock. */
+  readonly stack: readonly string[];
+  readonly step: number;
+}
+
+/**
+ * The locks each task holds, in acquisition order, rebuilt from lock events
+ * (lockdep's per-task held_locks). Reports and other checkers read it.
+ */
+export class HeldLocks {
+  private readonly held = new Map<TaskId, HeldLock[]>();
+
+  onEvent(e: TraceEvent, step: number): void {
+    if (e.ev === 'lock.acquired' && e.ok) {
+      let h = this.held.get(e.task);
+      if (h === undefined) {
+        h = [];
+        this.held.set(e.task, h);
+      }
+      h.push({ lock: e.lock, mode: e.mode, stack: e.stack.slice(0, -1), step });
+    } else if (e.ev === 'lock.released') {
+      const h = this.held.get(e.task);
+      if (h === undefined) return;
+      for (let i = h.length - 1; i >= 0; i--) {
+        if ((h[i] as HeldLock).lock.id === e.lock.id) {
+          h.splice(i, 1);
+          break;
+        }
+      }
+      if (h.length === 0) this.held.delete(e.task);
+    }
+  }
+
+  of(task: TaskId): readonly HeldLock[] {
+    return this.held.get(task) ?? [];
+  }
+
+  /** The tasks that hold `lock`, oldest acquisition first. */
+  holders(lockId: string): TaskId[] {
+    const out: TaskId[] = [];
+    for (const [t, h] of this.held) if (h.some((x) => x.lock.id === lockId)) out.push(t);
+    return out;
+  }
+
+  tasks(): TaskId[] {
+    return [...this.held.keys()];
+  }
+}
+
+/** "#0: A (class A), write, taken at app:abba" as the hang reports print a held lock. */
+export function describeHeld(h: HeldLock, i: number): string {
+  const where = h.stack.length > 0 ? h.stack[h.stack.length - 1] : '?';
+  return `#${i}: ${h.lock.id} (${h.lock.cls}${h.lock.sub ? `/${h.lock.sub}` : ''})${h.mode === 'write' ? '' : `, ${h.mode}`}, taken at ${where}`;
+}

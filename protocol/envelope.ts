@@ -1,0 +1,35 @@
+import type { ActorId, MsgId, TaskId } from './ids.ts';
+
+export type MessageKind = 'call' | 'reply' | 'event';
+
+/**
+ * One message between actors. Structured-clone safe: plain data only.
+ *
+ * A task's counters travel with its messages so that ids, step numbers and
+ * random numbers depend only on the task's own history, never on how the
+ * tasks interleave or on which host runs them.
+ */
+export interface Envelope {
+  readonly id: MsgId;
+  readonly from: ActorId;
+  readonly to: ActorId;
+  readonly task: TaskId;
+  readonly kind: MessageKind;
+  readonly op: string;
+  readonly body: unknown;
+  /** Call stack of the task at the receiver, outermost first: "actor:op" frames. */
+  readonly stack: readonly string[];
+  /** For a reply, the call it answers; otherwise the message being handled when this one was sent. */
+  readonly cause: MsgId | null;
+  /** The task's next message sequence number. */
+  readonly seq: number;
+  /** The task's step number at which this message will be delivered. */
+  readonly step: number;
+  /** The task's random-number generator state. */
+  readonly rng: number;
+}
+
+/** The body of a reply: a handler's return value, or a kernel-side failure already reported as a finding. */
+export type ReplyBody =
+  | { readonly ok: true; readonly value: unknown }
+  | { readonly ok: false; readonly reason: string };

@@ -1,0 +1,70 @@
+import type { ActorId, LockId, MsgId, ObjId, TaskId } from './ids.ts';
+
+/**
+ * The event stream the checkers observe. Events are emitted by actor code
+ * through the kernel context (and by the runtime for task start/end), carry
+ * the emitting task and its call stack, and are put in one global order by
+ * the scheduler (controlled mode) or by merging per-actor logs (free mode).
+ * The same checker code runs online and over a saved trace.
+ */
+
+/** Fields every event has. `stack` is the task's call stack, outermost first. */
+interface Base {
+  readonly task: TaskId;
+  readonly actor: ActorId;
+  readonly stack: readonly string[];
+}
+
+/** Lock kinds the lock managers implement. */
+export type LockKind = 'mutex' | 'rwsem';
+/** How a lock is taken: exclusive, shared, or shared and allowed to recurse (lockdep's three read states). */
+export type LockMode = 'write' | 'read' | 'read-recursive';
+
+/** Identity of one lock instance plus the lockdep class it belongs to. */
+export interface LockRef {
+  readonly id: LockId;
+  /** Lock class: the role, e.g. "device_lock", "group->mutex". */
+  readonly cls: string;
+  readonly kind: LockKind;
+  /** Nesting subclass (lockdep's mutex_lock_nested); 0 when not annotated. */
+  readonly sub?: number;
+}
+
+export type TraceEvent =
+  /** A task came into being: from the scenario (parent null) or spawned by another task. */
+  | (Base & { readonly ev: 'task.start'; readonly parent: TaskId | null })
+  /** A task's root handler returned. */
+  | (Base & { readonly ev: 'task.end' })
+  /** A message was sent (delivery is the step that follows). */
+  | (Base & { readonly ev: 'send'; readonly msg: MsgId; readonly to: ActorId; readonly op: string; readonly kind: 'call' | 'reply' | 'event' })
+  /** A lock is requested; emitted before the task may block, so lockdep sees the attempt even when it deadlocks. */
+  | (Base & { readonly ev: 'lock.request'; readonly lock: LockRef; readonly mode: LockMode; readonly try: boolean })
+  /** A lock was granted (or a trylock failed: ok false). */
+  | (Base & { readonly ev: 'lock.acquired'; readonly lock: LockRef; readonly mode: LockMode; readonly try: boolean; readonly ok: boolean })
+  | (Base & { readonly ev: 'lock.released'; readonly lock: LockRef; readonly mode: LockMode })
+  /** Misuse found by the lock manager itself (unlock of an unheld lock, unlock by a non-owner). */
+  | (Base & { readonly ev: 'lock.misuse'; readonly lock: LockRef; readonly what: string; readonly holder: TaskId | null })
+  /** `k.assertHeld` / `k.assertNotHeld`. */
+  | (Base & { readonly ev: 'lock.assert'; readonly lock: LockRef; readonly held: boolean; readonly ok: boolean })
+  /** A task starts waiting on a completion (a wait-for edge from every lock it holds). */
+  | (Base & { readonly ev: 'wait.start'; readonly completion: LockRef })
+  | (Base & { readonly ev: 'wait.done'; readonly completion: LockRef })
+  | (Base & { readonly ev: 'complete'; readonly completion: LockRef; readonly all: boolean })
+  /** Access to a field of a kernel object. `guard` names the lock class that protects it (null: unguarded by design). */
+  | (Base & {
+      readonly ev: 'access'; readonly obj: ObjId; readonly field: string; readonly op: 'read' | 'write';
+      readonly guard: LockId | null; readonly lockless: boolean; readonly value: unknown; readonly old?: unknown;
+    })
+  | (Base & { readonly ev: 'alloc'; readonly obj: ObjId; readonly type: string })
+  | (Base & { readonly ev: 'free'; readonly obj: ObjId })
+  /** Any use of an object by handle: a message naming it, a lock on it, an access through it. */
+  | (Base & { readonly ev: 'use'; readonly obj: ObjId; readonly what: string })
+  | (Base & { readonly ev: 'get'; readonly obj: ObjId; readonly count: number })
+  | (Base & { readonly ev: 'put'; readonly obj: ObjId; readonly count: number })
+  /** WARN_ON / BUG_ON sites in the kernel model. */
+  | (Base & { readonly ev: 'warn'; readonly message: string })
+  | (Base & { readonly ev: 'bug'; readonly message: string })
+  /** Device DMA outcome reported by a hardware unit. */
+  | (Base & { readonly ev: 'dma'; readonly dev: string; readonly iova: number; readonly pasid: number | null; readonly outcome: string; readonly target: string | null });
+
+export type EventName = TraceEvent['ev'];

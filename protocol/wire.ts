@@ -1,0 +1,50 @@
+import type { Envelope } from './envelope.ts';
+import type { ActorId, TaskId } from './ids.ts';
+import type { AbortInfo, StepCommand, StepResult } from './step.ts';
+
+/**
+ * Data-plane frames between the main thread and one actor worker. (The
+ * control plane — reset, inspect, free-mode set-up, logs — goes through
+ * comlink on a port of its own.)
+ */
+export type ToWorker =
+  /** Controlled mode: run this step now. */
+  | { readonly t: 'step'; readonly cmd: StepCommand }
+  /** Free mode: a root message from the task's starter. */
+  | { readonly t: 'inject'; readonly msg: Envelope };
+
+export type FromWorker =
+  | { readonly t: 'result'; readonly r: StepResult }
+  /** Free mode: a task's root handler replied (the task ended) or a spawned task returned. */
+  | { readonly t: 'end'; readonly task: TaskId; readonly value: unknown }
+  /** Free mode: a task could not go on. */
+  | { readonly t: 'abort'; readonly task: TaskId; readonly info: AbortInfo };
+
+/** Free mode: one executed step as the actor that ran it logged it. */
+export interface FreeLogEntry {
+  readonly task: TaskId;
+  /** The task's own step number: consecutive per task, so logs of different actors can be merged. */
+  readonly n: number;
+  readonly kind: StepCommand['kind'];
+  readonly point: StepResult['point'];
+  /** The stack of the step's handler invocation (for hang reports). */
+  readonly stack: readonly string[];
+  /** The task ended with this step. */
+  readonly end: boolean;
+  readonly events: StepResult['events'];
+}
+
+export interface FreeLog {
+  readonly actor: ActorId;
+  readonly entries: readonly FreeLogEntry[];
+}
+
+/** What a worker needs to start. */
+export interface WorkerBoot {
+  readonly actor: ActorId;
+  readonly module: string;
+  readonly export: string;
+  readonly config: unknown;
+  readonly actors: readonly ActorId[];
+  readonly lockManagers: readonly ActorId[];
+}

@@ -1,0 +1,130 @@
+import type { TraceEvent, LockRef } from '../protocol/events.ts';
+import type { ActorId, ObjId, TaskId } from '../protocol/ids.ts';
+import type { Rng } from './rng.ts';
+
+/** An event as actor code emits it; the runtime adds task, actor and stack. */
+export type EventBody = TraceEvent extends infer E ? (E extends TraceEvent ? Omit<E, 'task' | 'actor' | 'stack'> : never) : never;
+
+/**
+ * The kernel context: the only door from actor code to the world. One `k`
+ * exists per handler invocation and is bound to the task that delivered the
+ * message; actor code never reads a clock, `Math.random`, or another actor's
+ * memory.
+ */
+export interface Kernel<S = unknown> {
+  readonly actor: ActorId;
+  readonly task: TaskId;
+  /** This actor's state (owned by this actor alone). */
+  readonly state: S;
+  /** The task's call stack, outermost first ("actor:op" frames). */
+  readonly stack: readonly string[];
+  /** Seeded per task: the numbers a task draws do not depend on the schedule. */
+  readonly rng: Rng;
+
+  /** Request/reply across actors: the task continues inside `to` and comes back with its return value. */
+  call<R = unknown>(to: ActorId, op: string, body?: unknown): Promise<R>;
+  /** Starts a new task (a work item, an async probe, a userspace signal) at `to`; returns its id. */
+  spawn(to: ActorId, op: string, body?: unknown): TaskId;
+  /** An explicit preemption point. */
+  yield(): Promise<void>;
+
+  /** Lock operations, served by the lock-manager actors. */
+  lock(l: LockRef): Promise<void>;
+  unlock(l: LockRef): Promise<void>;
+  trylock(l: LockRef): Promise<boolean>;
+
+  /**
+   * Low level, for actors that implement blocking primitives (the lock
+   * managers): sleep on one of this actor's wait queues until the queue is
+   * ready and the scheduler chooses to wake this task. `on` names the lock or
+   * completion being waited for, for hang reports.
+   */
+  sleep(queue: string, what: string, on?: LockRef): Promise<void>;
+  /** Marks a wait queue of this actor ready (its sleepers may be woken) or not. */
+  setReady(queue: string, ready: boolean): void;
+
+  /**
+   * Kernel objects and their fields. An object is a record in this actor's
+   * state with an `id`; every read and write of a field another task could
+   * touch goes through these so the checkers see it with the task's held
+   * locks. `guard` names the lock instance the kernel protects the field
+   * with; `lockless` marks an intentional lockless access (READ_ONCE /
+   * WRITE_ONCE), exempt from the lockset rule but still race-checked.
+   */
+  read<O extends KObject, F extends keyof O & string>(o: O, field: F, how?: AccessHow): O[F];
+  write<O extends KObject, F extends keyof O & string>(o: O, field: F, value: O[F], how?: AccessHow): void;
+  /** A new object (kzalloc): returns its id, derived from the task so it is the same in every host. */
+  alloc(type: string, name?: string): ObjId;
+  /** kfree: any later use of the id is a use-after-free. */
+  free(obj: ObjId): void;
+  /** Any other use of an object by handle (a message naming it, a pointer dereference). */
+  use(obj: ObjId, what: string): void;
+  /** kref_get / kref_put on an object's refcount; `put` returns the count left (0: call the release). */
+  get(obj: ObjId): number;
+  put(obj: ObjId): number;
+
+  /** Emits an event for the checkers. */
+  emit(e: EventBody): void;
+  /** WARN_ON: reported as `kernel-warn`, execution goes on. */
+  warn(message: string): void;
+  /** BUG_ON: reported as `kernel-bug`; the task stops here. */
+  bug(message: string): never;
+}
+
+/** A kernel object as actor state holds it: any record with an id. */
+export interface KObject {
+  readonly id: ObjId;
+}
+
+export interface AccessHow {
+  readonly guard?: LockRef;
+  readonly lockless?: boolean;
+}
+
+export type Handler<S, B> = (k: Kernel<S>, body: B) => unknown;
+
+/** An actor's mailbox as a union of `{ op, body }`; handlers are checked against it exhaustively. */
+export interface Op {
+  readonly op: string;
+  readonly body: unknown;
+}
+
+export type Handlers<S, M extends Op> = { readonly [K in M['op']]: Handler<S, Extract<M, { op: K }>['body']> };
+
+export interface ActorDef<S = unknown> {
+  /** The kind of actor ("driver-core", "lock-manager", ...). Instances get their own ids. */
+  readonly kind: string;
+  /** Builds the initial state from the instance's configuration. Must be deterministic. */
+  readonly init: (config: unknown, self: ActorId) => S;
+  readonly handlers: { readonly [op: string]: Handler<S, never> };
+  /** A plain-data view of the state for inspection and hang reports. */
+  readonly inspect?: (state: S) => unknown;
+}
+
+/**
+ * Declares an actor. `M` is the actor's mailbox union (in protocol/); a
+ * missing handler for one of its ops is a compile error.
+ */
+export function defineActor<S, M extends Op>(
+  kind: string,
+  spec: {
+    readonly state: (config: unknown, self: ActorId) => S;
+    readonly handlers: Handlers<S, M>;
+    readonly inspect?: (state: S) => unknown;
+  },
+): ActorDef<S> {
+  return {
+    kind,
+    init: spec.state,
+    handlers: spec.handlers as unknown as { readonly [op: string]: Handler<S, never> },
+    ...(spec.inspect ? { inspect: spec.inspect } : {}),
+  };
+}
+
+/** Thrown by `k.bug()`; ends the task with a `kernel-bug` finding. */
+export class KernelBug extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KernelBug';
+  }
+}

@@ -1,0 +1,22 @@
+import type { ActorId } from '../../protocol/ids.ts';
+import type { StepCommand, StepResult } from '../../protocol/step.ts';
+
+export type HostKind = 'inline' | 'workers';
+
+/**
+ * Where the actors of a program live. Two implementations: `inline` (all
+ * cells in this thread) and `workers` (one worker_thread per actor). The
+ * controlled scheduler drives both through this interface and cannot tell
+ * them apart: for the same decisions they produce the same step results.
+ */
+export interface Host {
+  readonly kind: HostKind;
+  /** Gives every actor fresh state for a new execution. */
+  reset(): Promise<void>;
+  /** Runs one step in `actor`; resolves when the stepped task reaches its next scheduling point. */
+  execute(actor: ActorId, cmd: StepCommand): Promise<StepResult>;
+  /** A plain-data view of an actor's state (control plane). */
+  inspect(actor: ActorId): Promise<unknown>;
+  /** Stops every actor; afterwards the process can exit. */
+  close(): Promise<void>;
+}

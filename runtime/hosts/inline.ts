@@ -1,0 +1,82 @@
+import { Cell } from '../cell.ts';
+import type { ActorDef } from '../actor.ts';
+import { loadActorDef } from '../modules.ts';
+import type { Program } from '../program.ts';
+import type { Host } from './host.ts';
+import type { ActorId } from '../../protocol/ids.ts';
+import type { StepCommand, StepResult } from '../../protocol/step.ts';
+
+/**
+ * All actors in this thread. A step runs entirely in microtasks, so if a
+ * macrotask gets to run while a step is still open, the stepped task is
+ * waiting on something that is not a kernel primitive (a timer, I/O, a
+ * foreign promise) and would never reach its next scheduling point: the
+ * host ends that step with an `actor-crash` instead of hanging.
+ */
+export class InlineHost implements Host {
+  readonly kind = 'inline';
+  private readonly program: Program;
+  private readonly defs: ReadonlyMap<ActorId, ActorDef>;
+  private cells = new Map<ActorId, Cell>();
+  private open: Cell | null = null;
+  private watch: NodeJS.Immediate | null = null;
+
+  private constructor(program: Program, defs: ReadonlyMap<ActorId, ActorDef>) {
+    this.program = program;
+    this.defs = defs;
+    this.build();
+  }
+
+  static async create(program: Program): Promise<InlineHost> {
+    const defs = new Map<ActorId, ActorDef>();
+    for (const a of program.actors) defs.set(a.id, await loadActorDef(a.module, a.export ?? 'default'));
+    return new InlineHost(program, defs);
+  }
+
+  private build(): void {
+    const actors = this.program.actors.map((a) => a.id);
+    this.cells = new Map();
+    for (const a of this.program.actors) {
+      const def = this.defs.get(a.id) as ActorDef;
+      this.cells.set(a.id, new Cell(def, { self: a.id, config: a.config, actors, lockManagers: this.program.lockManagers }));
+    }
+  }
+
+  reset(): Promise<void> {
+    this.build();
+    return Promise.resolve();
+  }
+
+  cell(actor: ActorId): Cell | undefined {
+    return this.cells.get(actor);
+  }
+
+  execute(actor: ActorId, cmd: StepCommand): Promise<StepResult> {
+    const cell = this.cells.get(actor);
+    if (cell === undefined) return Promise.reject(new Error(`no actor ${actor} in this host`));
+    this.open = cell;
+    if (this.watch === null) this.watch = setImmediate(this.onMacrotask);
+    return cell.execute(cmd).then((r) => {
+      this.open = null;
+      return r;
+    });
+  }
+
+  private readonly onMacrotask = (): void => {
+    this.watch = null;
+    const cell = this.open;
+    if (cell !== null && cell.stepping !== null) {
+      cell.abort(cell.stepping, 'actor-crash', '?', `task ${cell.stepping} in ${cell.self} is waiting on something that is not a kernel primitive (a timer, I/O or a foreign promise)`, null, []);
+    }
+  };
+
+  inspect(actor: ActorId): Promise<unknown> {
+    return Promise.resolve(this.cells.get(actor)?.inspect() ?? null);
+  }
+
+  close(): Promise<void> {
+    if (this.watch !== null) clearImmediate(this.watch);
+    this.watch = null;
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,53 @@
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import path from 'node:path';
+import type { ActorDef } from './actor.ts';
+
+/**
+ * Where iommu-lab's own modules live. Programs name actor modules by their
+ * path inside the package ("actors/lock-manager"), so a program (and a replay
+ * file) means the same thing in a source checkout under tsx or vitest, in the
+ * compiled `dist/`, and on another machine.
+ */
+const here = import.meta.url;
+export const sourceMode = here.endsWith('.ts');
+/** The directory that holds actors/, runtime/, ... as they run now (the repo, or dist/). */
+export const codeRoot = path.resolve(path.dirname(fileURLToPath(here)), '..');
+export const packageRoot = sourceMode ? codeRoot : path.resolve(codeRoot, '..');
+
+/** Resolves a package-relative module name, a relative or absolute path, or a file URL. */
+export function resolveModule(name: string, base?: string): string {
+  if (name.startsWith('file:')) return name;
+  if (path.isAbsolute(name)) return pathToFileURL(name).href;
+  if (name.startsWith('./') || name.startsWith('../')) {
+    return pathToFileURL(path.resolve(base ?? process.cwd(), name)).href;
+  }
+  const ext = sourceMode ? '.ts' : '.js';
+  const bare = name.replace(/\.(ts|js)$/, '');
+  return pathToFileURL(path.join(codeRoot, bare + ext)).href;
+}
+
+const loaded = new Map<string, Promise<Record<string, unknown>>>();
+
+export function importModule(url: string): Promise<Record<string, unknown>> {
+  let p = loaded.get(url);
+  if (p === undefined) {
+    p = import(url) as Promise<Record<string, unknown>>;
+    loaded.set(url, p);
+  }
+  return p;
+}
+
+export function isActorDef(v: unknown): v is ActorDef {
+  if (typeof v !== 'object' || v === null) return false;
+  const d = v as Partial<ActorDef>;
+  return typeof d.kind === 'string' && typeof d.init === 'function' && typeof d.handlers === 'object' && d.handlers !== null;
+}
+
+export async function loadActorDef(module: string, exportName: string): Promise<ActorDef> {
+  const mod = await importModule(resolveModule(module));
+  const def = mod[exportName];
+  if (!isActorDef(def)) {
+    throw new Error(`module ${module} has no actor definition exported as "${exportName}"`);
+  }
+  return def;
+}

@@ -1,0 +1,31 @@
+import type { ActorId, TaskId } from '../protocol/ids.ts';
+
+/** One actor instance: which definition to load and its configuration. Plain data. */
+export interface ActorSpec {
+  readonly id: ActorId;
+  /** Package-relative module ("actors/lock-manager"), or a file path/URL for user modules. */
+  readonly module: string;
+  /** The export holding the ActorDef (defaults to "default"). */
+  readonly export?: string;
+  readonly config?: unknown;
+}
+
+/** A task the program starts: a root call into an actor. */
+export interface TaskSpec {
+  readonly id: TaskId;
+  readonly to: ActorId;
+  readonly op: string;
+  readonly body?: unknown;
+}
+
+/**
+ * What one execution runs: actors, lock-manager shards, and the concurrent
+ * tasks. Plain, structured-clone-safe data, so the same program goes to
+ * worker threads and pool workers unchanged.
+ */
+export interface Program {
+  readonly name: string;
+  readonly actors: readonly ActorSpec[];
+  readonly lockManagers: readonly ActorId[];
+  readonly tasks: readonly TaskSpec[];
+}

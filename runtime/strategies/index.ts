@@ -1,0 +1,30 @@
+import { PctStrategy } from './pct.ts';
+import { PortfolioStrategy } from './portfolio.ts';
+import { PosStrategy } from './pos.ts';
+import { RandomStrategy } from './random.ts';
+import { mix } from '../rng.ts';
+import type { Strategy } from './strategy.ts';
+
+export type { Strategy } from './strategy.ts';
+export { ReplayStrategy } from './replay.ts';
+
+export type ExploringStrategy = 'random' | 'pct' | 'pos' | 'portfolio';
+export const EXPLORING_STRATEGIES: readonly ExploringStrategy[] = ['random', 'pct', 'pos', 'portfolio'];
+
+export function makeStrategy(name: ExploringStrategy, seed: number, opts: { readonly pctDepth?: number } = {}): Strategy {
+  switch (name) {
+    case 'random':
+      return new RandomStrategy(seed);
+    case 'pct':
+      return new PctStrategy(seed, opts.pctDepth ?? 3);
+    case 'pos':
+      return new PosStrategy(seed);
+    case 'portfolio':
+      return new PortfolioStrategy([
+        new RandomStrategy(mix(seed, 1)),
+        new PctStrategy(mix(seed, 2), 2),
+        new PosStrategy(mix(seed, 3)),
+        new PctStrategy(mix(seed, 4), 3),
+      ]);
+  }
+}
