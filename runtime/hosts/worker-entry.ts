@@ -1,0 +1,78 @@
+import { workerData } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import { Cell } from '../cell.ts';
+import type { CellConfig } from '../cell.ts';
+import { loadActorDef } from '../modules.ts';
+import { nodeEndpoint } from './endpoint.ts';
+import { FreeDriver } from './free-driver.ts';
+import type { FreeOptions } from './free-driver.ts';
+import type { ActorId } from '../../protocol/ids.ts';
+import type { StepCommand } from '../../protocol/step.ts';
+import type { FreeLog, FromWorker, ToWorker, WorkerBoot } from '../../protocol/wire.ts';
+import { isToWorker } from '../../protocol/guards.ts';
+
+/**
+ * One actor in its own worker thread. The data plane (steps and their
+ * results, free-mode injections) is a raw MessagePort to the main thread;
+ * the control plane (reset, inspect, free-mode set-up, logs) is comlink.
+ */
+
+const { boot, data, control } = workerData as { boot: WorkerBoot; data: MessagePort; control: MessagePort };
+const def = await loadActorDef(boot.module, boot.export);
+const cfg: CellConfig = { self: boot.actor, config: boot.config, actors: boot.actors, lockManagers: boot.lockManagers };
+let cell = new Cell(def, cfg);
+let free: FreeDriver | null = null;
+let steps = 0;
+
+const post = (m: FromWorker): void => data.postMessage(m);
+
+function step(cmd: StepCommand): void {
+  const mine = ++steps;
+  cell.executeThen(cmd, (r) => post({ t: 'result', r }));
+  // A step runs in microtasks; if a macrotask finds it still open, the task
+  // waits on something that is not a kernel primitive and would hang the run.
+  setImmediate(() => {
+    if (steps === mine && cell.stepping !== null) {
+      cell.abort(cell.stepping, 'actor-crash', '?', `task ${cell.stepping} in ${boot.actor} is waiting on something that is not a kernel primitive (a timer, I/O or a foreign promise)`, null, []);
+    }
+  });
+}
+
+data.on('message', (m: unknown) => {
+  if (!isToWorker(m)) {
+    throw new Error(`worker ${boot.actor}: malformed frame on the data port`);
+  }
+  const frame: ToWorker = m;
+  switch (frame.t) {
+    case 'step':
+      step(frame.cmd);
+      return;
+    case 'inject':
+      if (free === null) throw new Error(`worker ${boot.actor}: injection outside free mode`);
+      free.receive(frame.msg);
+      return;
+  }
+});
+
+export interface WorkerControl {
+  ready(): true;
+  reset(): void;
+  inspect(): unknown;
+  startFree(opts: FreeOptions, peers: readonly (readonly [ActorId, MessagePort])[], counters: SharedArrayBuffer): void;
+  log(): FreeLog;
+}
+
+const api: WorkerControl = {
+  ready: () => true,
+  reset() {
+    cell = new Cell(def, cfg);
+  },
+  inspect: () => cell.inspect(),
+  startFree(opts, peers, counters) {
+    free = new FreeDriver(cell, new Map(peers), post, opts, new Int32Array(counters));
+  },
+  log: () => ({ actor: boot.actor, entries: free === null ? [] : free.entries() }),
+};
+
+Comlink.expose(api, nodeEndpoint(control));

@@ -1,0 +1,204 @@
+import { MessageChannel } from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
+import * as Comlink from 'comlink';
+import { nodeEndpoint } from './endpoint.ts';
+import { LIVE_TASKS, PROGRESS } from './free-driver.ts';
+import type { FreeOptions } from './free-driver.ts';
+import type { Host } from './host.ts';
+import { spawnWorker } from './spawn.ts';
+import type { WorkerControl } from './worker-entry.ts';
+import type { Program } from '../program.ts';
+import type { Envelope } from '../../protocol/envelope.ts';
+import type { ActorId, TaskId } from '../../protocol/ids.ts';
+import type { AbortInfo, StepCommand, StepResult } from '../../protocol/step.ts';
+import type { FreeLog, FromWorker, ToWorker, WorkerBoot } from '../../protocol/wire.ts';
+
+interface ActorWorker {
+  readonly id: ActorId;
+  readonly worker: Worker;
+  readonly data: MessagePort;
+  readonly ctl: MessagePort;
+  readonly control: Comlink.Remote<WorkerControl>;
+  /** The controlled step in flight, if any. */
+  pending: { readonly cmd: StepCommand; readonly resolve: (r: StepResult) => void } | null;
+  /** Why the worker is gone, once it is. */
+  dead: string | null;
+}
+
+/** Free-mode events the host forwards to whoever runs the free execution. */
+export interface FreeSink {
+  end(task: TaskId, value: unknown): void;
+  abort(task: TaskId, info: AbortInfo): void;
+  died(actor: ActorId, why: string): void;
+}
+
+/** The result of a step whose actor's worker died: the task aborts with an actor crash. */
+function crashResult(actor: ActorId, cmd: StepCommand, why: string, jsStack: string | null): StepResult {
+  const task = cmd.kind === 'deliver' ? cmd.msg.task : cmd.task;
+  const handler = cmd.kind === 'deliver' ? cmd.msg.op : cmd.kind;
+  const stack = cmd.kind === 'deliver' ? cmd.msg.stack : [];
+  return { task, n: 0, stack, point: { at: 'abort', finding: { kind: 'actor-crash', actor, handler, message: why, jsStack, stack } }, out: [], ready: [], events: [] };
+}
+
+/**
+ * One worker_thread per actor. Controlled mode is a handshake: the main
+ * thread sends a step to the actor that owns it and waits for its result —
+ * one round trip per step; the step carries its message, so no other hop is
+ * needed. Free mode wires every pair of actors with a direct MessagePort and
+ * lets them run. Control (reset, inspect, free-mode set-up, logs) goes
+ * through comlink. A worker that dies ends the step it was running with an
+ * `actor-crash`, and `close()` always terminates every worker.
+ */
+export class WorkersHost implements Host {
+  readonly kind = 'workers';
+  private readonly actors = new Map<ActorId, ActorWorker>();
+  private sink: FreeSink | null = null;
+  private closed = false;
+
+  private constructor() {}
+
+  static async create(program: Program): Promise<WorkersHost> {
+    const host = new WorkersHost();
+    const ids = program.actors.map((a) => a.id);
+    for (const a of program.actors) {
+      const dataCh = new MessageChannel();
+      const ctlCh = new MessageChannel();
+      const boot: WorkerBoot = { actor: a.id, module: a.module, export: a.export ?? 'default', config: a.config ?? null, actors: ids, lockManagers: program.lockManagers };
+      const worker = spawnWorker('./worker-entry', `actor:${a.id}`, { boot, data: dataCh.port2, control: ctlCh.port2 }, [dataCh.port2, ctlCh.port2]);
+      const aw: ActorWorker = { id: a.id, worker, data: dataCh.port1, ctl: ctlCh.port1, control: Comlink.wrap<WorkerControl>(nodeEndpoint(ctlCh.port1)), pending: null, dead: null };
+      host.actors.set(a.id, aw);
+      dataCh.port1.on('message', (m: FromWorker) => host.onFrame(aw, m));
+      worker.on('error', (e: Error) => host.onDeath(aw, `worker for actor ${a.id} failed: ${e.name}: ${e.message}`, e.stack ?? null));
+      worker.on('exit', (code: number) => host.onDeath(aw, `worker for actor ${a.id} exited with code ${code}`, null));
+    }
+    try {
+      await Promise.all([...host.actors.values()].map((aw) => host.control(aw, (c) => c.ready())));
+    } catch (e) {
+      await host.close();
+      throw e;
+    }
+    return host;
+  }
+
+  private onFrame(aw: ActorWorker, m: FromWorker): void {
+    switch (m.t) {
+      case 'result': {
+        const p = aw.pending;
+        aw.pending = null;
+        p?.resolve(m.r);
+        return;
+      }
+      case 'end':
+        this.sink?.end(m.task, m.value);
+        return;
+      case 'abort':
+        this.sink?.abort(m.task, m.info);
+        return;
+    }
+  }
+
+  private onDeath(aw: ActorWorker, why: string, jsStack: string | null): void {
+    if (aw.dead !== null) return;
+    aw.dead = why;
+    aw.data.close();
+    if (this.closed) return;
+    const p = aw.pending;
+    aw.pending = null;
+    if (p !== null) p.resolve(crashResult(aw.id, p.cmd, why, jsStack));
+    this.sink?.died(aw.id, why);
+  }
+
+  /** A control call that fails instead of hanging when the worker is gone. */
+  private control<T>(aw: ActorWorker, f: (c: Comlink.Remote<WorkerControl>) => Promise<T>): Promise<T> {
+    if (aw.dead !== null) return Promise.reject(new Error(aw.dead));
+    return new Promise<T>((resolve, reject) => {
+      const onExit = (): void => reject(new Error(aw.dead ?? `worker for actor ${aw.id} is gone`));
+      aw.worker.once('exit', onExit);
+      f(aw.control).then(
+        (v) => { aw.worker.off('exit', onExit); resolve(v); },
+        (e: unknown) => { aw.worker.off('exit', onExit); reject(e instanceof Error ? e : new Error(String(e))); },
+      );
+    });
+  }
+
+  private get(actor: ActorId): ActorWorker {
+    const aw = this.actors.get(actor);
+    if (aw === undefined) throw new Error(`no actor ${actor} in this host`);
+    return aw;
+  }
+
+  /** True when any actor's worker has died. */
+  get broken(): boolean {
+    return [...this.actors.values()].some((a) => a.dead !== null);
+  }
+
+  async reset(): Promise<void> {
+    await Promise.all([...this.actors.values()].map((aw) => this.control(aw, (c) => c.reset())));
+  }
+
+  execute(actor: ActorId, cmd: StepCommand): Promise<StepResult> {
+    const aw = this.get(actor);
+    if (aw.dead !== null) return Promise.resolve(crashResult(aw.id, cmd, aw.dead, null));
+    return new Promise<StepResult>((resolve) => {
+      aw.pending = { cmd, resolve };
+      aw.data.postMessage({ t: 'step', cmd } satisfies ToWorker);
+    });
+  }
+
+  inspect(actor: ActorId): Promise<unknown> {
+    return this.control(this.get(actor), (c) => c.inspect());
+  }
+
+  // ---- free mode ---------------------------------------------------------------
+
+  /** Wires every pair of actors with a direct port and switches them to free mode. */
+  async startFree(opts: FreeOptions, counters: SharedArrayBuffer, sink: FreeSink): Promise<void> {
+    this.sink = sink;
+    const list = [...this.actors.values()];
+    const peers = new Map<ActorId, [ActorId, MessagePort][]>(list.map((a) => [a.id, []]));
+    for (let i = 0; i < list.length; i++) {
+      for (let j = i + 1; j < list.length; j++) {
+        const a = list[i] as ActorWorker;
+        const b = list[j] as ActorWorker;
+        const ch = new MessageChannel();
+        (peers.get(a.id) as [ActorId, MessagePort][]).push([b.id, ch.port1]);
+        (peers.get(b.id) as [ActorId, MessagePort][]).push([a.id, ch.port2]);
+      }
+    }
+    await Promise.all(list.map((aw) => {
+      const mine = peers.get(aw.id) as [ActorId, MessagePort][];
+      return this.control(aw, (c) => c.startFree(opts, Comlink.transfer(mine, mine.map(([, p]) => p)), counters));
+    }));
+  }
+
+  /** Free mode: hands a root message to its actor. */
+  inject(m: Envelope): void {
+    const aw = this.get(m.to);
+    if (aw.dead === null) aw.data.postMessage({ t: 'inject', msg: m } satisfies ToWorker);
+  }
+
+  /** Free mode: every live actor's log of executed steps. */
+  async logs(): Promise<FreeLog[]> {
+    const out: FreeLog[] = [];
+    for (const aw of this.actors.values()) {
+      if (aw.dead !== null) continue;
+      out.push(await this.control(aw, (c) => c.log()));
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.sink = null;
+    // Closing our ends of both ports matters as much as terminating: a port
+    // with a listener keeps the process alive (docs/node-runtime.md §5.5).
+    await Promise.all([...this.actors.values()].map(async (aw) => {
+      aw.data.close();
+      aw.ctl.close();
+      await aw.worker.terminate();
+    }));
+  }
+}
+
+export { LIVE_TASKS, PROGRESS };
