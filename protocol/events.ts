@@ -68,3 +68,9 @@ export type TraceEvent =
   | (Base & { readonly ev: 'dma'; readonly dev: string; readonly iova: number; readonly pasid: number | null; readonly outcome: string; readonly target: string | null });
 
 export type EventName = TraceEvent['ev'];
+
+/** Every event name, in a fixed order (trace hashes number them by it). */
+export const EVENT_NAMES: readonly EventName[] = [
+  'task.start', 'task.end', 'send', 'lock.request', 'lock.acquired', 'lock.released', 'lock.misuse', 'lock.assert',
+  'wait.start', 'wait.done', 'complete', 'access', 'alloc', 'free', 'use', 'get', 'put', 'warn', 'bug', 'dma',
+];

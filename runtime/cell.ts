@@ -47,9 +47,12 @@ export class Cell<S = unknown> {
   /** The task running now, or null between steps. */
   stepping: TaskId | null = null;
   private current: TaskContext<unknown> | null = null;
-  private out: Envelope[] = [];
-  private ready: QueueReady[] = [];
-  private events: TraceEvent[] = [];
+  // The buffers of the step result, reused from step to step: a result is
+  // valid until this cell's next step (the scheduler consumes it at once,
+  // the workers host clones it into a message, trace recorders copy it).
+  private readonly out: Envelope[] = [];
+  private readonly ready: QueueReady[] = [];
+  private readonly events: TraceEvent[] = [];
   private finish: ((r: StepResult) => void) | null = null;
 
   /** Tasks suspended in this actor, by what will resume them. */
@@ -75,6 +78,10 @@ export class Cell<S = unknown> {
   /** Callback form of `execute`, for drivers that want no extra promise per step. */
   executeThen(cmd: StepCommand, done: (r: StepResult) => void): void {
     this.finish = done;
+    // (`length = 0` is a runtime call; skip it for the buffers the last step left empty)
+    if (this.out.length !== 0) this.out.length = 0;
+    if (this.ready.length !== 0) this.ready.length = 0;
+    if (this.events.length !== 0) this.events.length = 0;
     switch (cmd.kind) {
       case 'deliver': {
         const m = cmd.msg;
@@ -148,9 +155,6 @@ export class Cell<S = unknown> {
     const r: StepResult = this.late.length > 0
       ? { task, n, stack, point: p, out: this.out, ready: this.ready, events: this.events, late: this.late }
       : { task, n, stack, point: p, out: this.out, ready: this.ready, events: this.events };
-    this.out = [];
-    this.ready = [];
-    this.events = [];
     if (this.late.length > 0) this.late = [];
     this.stepping = null;
     this.current = null;

@@ -9,11 +9,12 @@ import type { Program } from './program.ts';
 import { mix, seedOf } from './rng.ts';
 import type { Strategy } from './strategies/strategy.ts';
 import type { Envelope } from '../protocol/envelope.ts';
+import { EVENT_NAMES } from '../protocol/events.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
 import type { Finding } from '../protocol/findings.ts';
 import { ROOT, msgId } from '../protocol/ids.ts';
 import type { ActorId, TaskId } from '../protocol/ids.ts';
-import type { StepCommand, StepResult } from '../protocol/step.ts';
+import type { QueueReady, StepCommand, StepResult } from '../protocol/step.ts';
 
 export type Outcome = 'completed' | 'deadlock' | 'aborted' | 'step-limit' | 'replay-diverged' | 'stopped';
 
@@ -63,6 +64,8 @@ type Status = 'deliver' | 'sleep' | 'yield' | 'done';
 /** The scheduler's view of one task: at most one pending step. */
 interface Slot {
   readonly id: TaskId;
+  /** Creation order: deterministic, so it can stand for the task in the trace hash. */
+  readonly index: number;
   status: Status;
   /** Where the pending step runs. */
   actor: ActorId;
@@ -72,6 +75,10 @@ interface Slot {
   what: string;
   on: LockRef | null;
 }
+
+const KIND_CODE = { deliver: 1, wake: 2, resume: 3 } as const;
+const POINT_CODE = { call: 1, sleep: 2, yield: 3, return: 4, abort: 5 } as const;
+const EVENT_CODE: ReadonlyMap<string, number> = new Map(EVENT_NAMES.map((n, i) => [n, i + 1]));
 
 /** Steps between voluntary returns to the event loop (progress, time budget, the inline stall check). */
 const BATCH = 2048;
@@ -90,125 +97,248 @@ export function rootMessage(t: Program['tasks'][number], seed: number): Envelope
  * the task table. Deterministic: the same program, seed and decisions give
  * the same trace in either host.
  */
-export async function runExecution(host: Host, program: Program, strategy: Strategy, opts: ExecutionOptions): Promise<ExecutionResult> {
-  const maxSteps = opts.maxSteps ?? 100_000;
-  const record = opts.record ?? false;
-  const checkers = opts.checkers ?? [];
-  const held = new HeldLocks();
-  const hash = new TraceHash();
-  const slots: Slot[] = [];
-  const byId = new Map<TaskId, Slot>();
-  const ready = new Map<string, boolean>();
-  const decisions: TaskId[] = [];
-  const findings: Finding[] = [];
-  const seen = new Set<string>();
-  const trace: TraceEntry[] | null = record ? [] : null;
-  const results: Record<string, unknown> = {};
-  const enabled: TaskId[] = [];
-  const enabledSlots: Slot[] = [];
-  let outcome: Outcome = 'completed';
-  let divergence: string | null = null;
-  let step = 0;
+export function runExecution(host: Host, program: Program, strategy: Strategy, opts: ExecutionOptions): Promise<ExecutionResult> {
+  return new Execution(host, program, strategy, opts).run();
+}
 
-  const report = (f: Finding): void => {
-    if (!seen.has(f.signature)) {
-      seen.add(f.signature);
-      findings.push(f);
+/**
+ * The step loop is a trampoline rather than an `await` per step: a step that
+ * completes synchronously (a call delivered to a handler that reaches its
+ * next kernel call at once) lets the loop go straight on; one that completes
+ * later (a resumed task continues in a microtask) re-enters the loop from its
+ * completion callback. No promise and no timer per step.
+ */
+class Execution {
+  private readonly host: Host;
+  private readonly program: Program;
+  private readonly strategy: Strategy;
+  private readonly opts: ExecutionOptions;
+  private readonly maxSteps: number;
+  private readonly checkers: readonly Checker[];
+  private readonly held = new HeldLocks();
+  private readonly hash = new TraceHash();
+  private readonly actorIndex: ReadonlyMap<ActorId, number>;
+  private readonly slots: Slot[] = [];
+  private readonly ready = new Map<string, boolean>();
+  private readonly decisions: TaskId[] = [];
+  private readonly findings: Finding[] = [];
+  private readonly seen = new Set<string>();
+  private readonly trace: TraceEntry[] | null;
+  private readonly results: Record<string, unknown> = {};
+  private readonly enabled: TaskId[] = [];
+  private readonly enabledSlots: Slot[] = [];
+  private outcome: Outcome = 'completed';
+  private divergence: string | null = null;
+  private step = 0;
+  private done = false;
+  /** The step in flight: its slot, command and actor. */
+  private cur: Slot | null = null;
+  private curCmd: StepCommand | null = null;
+  private curActor: ActorId | null = null;
+  /** True while `executeThen` has not returned: a completion then is synchronous. */
+  private inCall = false;
+  private syncResult: StepResult | null = null;
+  private resolve: ((r: ExecutionResult) => void) | null = null;
+  private reject: ((e: unknown) => void) | null = null;
+
+  constructor(host: Host, program: Program, strategy: Strategy, opts: ExecutionOptions) {
+    this.host = host;
+    this.program = program;
+    this.strategy = strategy;
+    this.opts = opts;
+    this.maxSteps = opts.maxSteps ?? 100_000;
+    this.checkers = opts.checkers ?? [];
+    this.trace = opts.record === true ? [] : null;
+    this.actorIndex = new Map(program.actors.map((a, i) => [a.id, i]));
+  }
+
+  run(): Promise<ExecutionResult> {
+    return new Promise<ExecutionResult>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+      for (const t of this.program.tasks) this.addTask(rootMessage(t, this.opts.seed));
+      this.strategy.begin(this.opts.execution ?? 0);
+      this.loop();
+    });
+  }
+
+  private readonly loop = (): void => {
+    try {
+      while (!this.done) {
+        if (!this.pickNext()) return;
+        this.inCall = true;
+        this.syncResult = null;
+        this.host.executeThen(this.curActor as ActorId, this.curCmd as StepCommand, this.onResult);
+        this.inCall = false;
+        const r = this.syncResult as StepResult | null;
+        if (r === null) return; // completes later; onResult goes on from there
+        this.apply(r);
+      }
+    } catch (e) {
+      this.fail(e);
     }
   };
 
-  const observe = (e: TraceEvent, at: number): void => {
-    held.onEvent(e, at);
-    for (const c of checkers) c.onEvent(e, at);
+  private readonly onResult = (r: StepResult): void => {
+    if (this.inCall) {
+      this.syncResult = r;
+      return;
+    }
+    try {
+      this.apply(r);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    this.loop();
   };
 
-  const addTask = (m: Envelope): void => {
-    const s: Slot = { id: m.task, status: 'deliver', actor: m.to, msg: m, stack: m.stack, queueKey: '', what: '', on: null };
-    slots.push(s);
-    byId.set(m.task, s);
-    observe({ ev: 'task.start', task: m.task, actor: m.to, stack: m.stack, parent: m.from === ROOT ? null : (m.cause?.split('#')[0] as TaskId) }, step);
-  };
+  private fail(e: unknown): void {
+    if (this.done) return;
+    this.done = true;
+    this.reject?.(e);
+  }
 
-  for (const t of program.tasks) addTask(rootMessage(t, opts.seed));
-  strategy.begin(opts.execution ?? 0);
+  private finish(outcome: Outcome): void {
+    if (this.done) return;
+    this.done = true;
+    this.outcome = outcome;
+    this.strategy.end?.(this.step);
+    this.resolve?.({
+      outcome: this.outcome, steps: this.step, decisions: this.decisions, traceHash: this.hash.digest(),
+      findings: this.findings, trace: this.trace, results: this.results, divergence: this.divergence,
+    });
+  }
 
-  for (;;) {
-    enabled.length = 0;
-    enabledSlots.length = 0;
+  private report(f: Finding): void {
+    if (!this.seen.has(f.signature)) {
+      this.seen.add(f.signature);
+      this.findings.push(f);
+    }
+  }
+
+  private observe(e: TraceEvent, at: number): void {
+    this.held.onEvent(e, at);
+    for (const c of this.checkers) c.onEvent(e, at);
+  }
+
+  private addTask(m: Envelope): void {
+    const s: Slot = { id: m.task, index: this.slots.length, status: 'deliver', actor: m.to, msg: m, stack: m.stack, queueKey: '', what: '', on: null };
+    this.slots.push(s);
+    this.observe({ ev: 'task.start', task: m.task, actor: m.to, stack: m.stack, parent: m.from === ROOT ? null : (m.cause?.split('#')[0] as TaskId) }, this.step);
+  }
+
+  /**
+   * Chooses the next step and sets `cur*`; false when the loop must stop here
+   * (the execution ended, or it pauses for the event loop and resumes itself).
+   */
+  private pickNext(): boolean {
+    const enabled = this.enabled;
+    const enabledSlots = this.enabledSlots;
+    let n = 0;
     let live = 0;
-    for (const s of slots) {
+    for (const s of this.slots) {
       if (s.status === 'done') continue;
       live++;
-      if (s.status !== 'sleep' || ready.get(s.queueKey) === true) {
-        enabled.push(s.id);
-        enabledSlots.push(s);
+      if (s.status !== 'sleep' || this.ready.get(s.queueKey) === true) {
+        enabled[n] = s.id;
+        enabledSlots[n] = s;
+        n++;
       }
     }
-    if (enabled.length === 0) {
+    if (enabled.length !== n) {
+      enabled.length = n;
+      enabledSlots.length = n;
+    }
+    if (n === 0) {
       if (live > 0) {
-        outcome = 'deadlock';
-        const blocked: BlockedTask[] = slots.filter((s) => s.status !== 'done').map((s) => ({ task: s.id, stack: s.stack, what: s.what, on: s.on }));
-        report(blockedFinding('deadlock', blocked, held));
+        const blocked: BlockedTask[] = this.slots.filter((s) => s.status !== 'done').map((s) => ({ task: s.id, stack: s.stack, what: s.what, on: s.on }));
+        this.report(blockedFinding('deadlock', blocked, this.held));
+        this.finish('deadlock');
+      } else {
+        this.finish('completed');
       }
-      break;
+      return false;
     }
-    if (step >= maxSteps) {
-      outcome = 'step-limit';
-      break;
+    if (this.step >= this.maxSteps) {
+      this.finish('step-limit');
+      return false;
     }
-    if (step % BATCH === 0 && step > 0) {
-      await new Promise<void>((r) => setImmediate(r));
-      if (opts.shouldStop?.() === true) {
-        outcome = 'stopped';
-        break;
-      }
+    if (this.step % BATCH === 0 && this.step > 0 && this.curCmd !== null) {
+      // Let the event loop run (progress output, the inline stall check) and check the budget.
+      this.curCmd = null;
+      setImmediate(() => {
+        if (this.opts.shouldStop?.() === true) this.finish('stopped');
+        else this.loop();
+      });
+      return false;
     }
-
-    const i = strategy.pick(enabled, step);
-    if (i < 0 || i >= enabled.length) {
-      outcome = 'replay-diverged';
-      divergence = `step ${step}: the recorded task is not enabled (enabled: ${enabled.join(', ')})`;
-      break;
+    const i = this.strategy.pick(enabled, this.step);
+    if (i < 0 || i >= n) {
+      this.divergence = `step ${this.step}: the recorded task is not enabled (enabled: ${enabled.join(', ')})`;
+      this.finish('replay-diverged');
+      return false;
     }
     const s = enabledSlots[i] as Slot;
-    decisions.push(s.id);
-    let cmd: StepCommand;
-    if (s.status === 'deliver') cmd = { kind: 'deliver', msg: s.msg as Envelope };
-    else if (s.status === 'sleep') cmd = { kind: 'wake', task: s.id };
-    else cmd = { kind: 'resume', task: s.id };
-    const actor = s.actor;
-    const r: StepResult = await host.execute(actor, cmd);
+    this.decisions.push(s.id);
+    this.cur = s;
+    this.curActor = s.actor;
+    this.curCmd = s.status === 'deliver' ? { kind: 'deliver', msg: s.msg as Envelope }
+      : s.status === 'sleep' ? { kind: 'wake', task: s.id }
+      : { kind: 'resume', task: s.id };
+    return true;
+  }
 
-    // -- apply the step's effects ------------------------------------------------
+  /** Applies the effects of the step in flight. */
+  private apply(r: StepResult): void {
+    const s = this.cur as Slot;
+    const cmd = this.curCmd as StepCommand;
+    const actor = this.curActor as ActorId;
+    const step = this.step;
+    const hash = this.hash;
+    // The trace hash covers which task ran, what kind of step, where, which
+    // message, how it stopped, what it sent and which events it emitted.
+    hash.int(s.index);
+    hash.int(KIND_CODE[cmd.kind]);
+    hash.int(this.actorIndex.get(actor) ?? -1);
+    hash.int(cmd.kind === 'deliver' ? cmd.msg.seq : 0);
+    hash.int(POINT_CODE[r.point.at]);
+    hash.int(r.out.length);
     const evs = r.events;
-    let line = `${step}|${s.id}|${cmd.kind}|${actor}|${cmd.kind === 'deliver' ? cmd.msg.id : ''}|${r.point.at}`;
     for (let j = 0; j < evs.length; j++) {
       const e = evs[j] as TraceEvent;
-      line += `|${e.ev}`;
-      observe(e, step);
+      hash.int(EVENT_CODE.get(e.ev) ?? 0);
+      this.observe(e, step);
     }
-    hash.update(line);
-    for (const q of r.ready) ready.set(`${actor}\u0000${q.queue}`, q.ready);
+    for (let j = 0; j < r.ready.length; j++) {
+      const q = r.ready[j] as QueueReady;
+      this.ready.set(`${actor}\u0000${q.queue}`, q.ready);
+    }
 
     let continued = false;
-    for (const m of r.out) {
-      if (m.task === s.id) {
-        continued = true;
-        if (m.to === ROOT) {
-          s.status = 'done';
-          results[s.id] = m.body;
-          observe({ ev: 'task.end', task: s.id, actor, stack: s.stack }, step);
-        } else {
-          s.status = 'deliver';
-          s.msg = m;
-          s.actor = m.to;
-          s.stack = m.stack;
-        }
+    for (let j = 0; j < r.out.length; j++) {
+      const m = r.out[j] as Envelope;
+      if (this.checkers.length > 0 && m.to !== ROOT) {
+        this.observe({ ev: 'send', task: s.id, actor, stack: r.stack, msg: m.id, to: m.to, op: m.op, kind: m.kind }, step);
+      }
+      if (m.task !== s.id) {
+        this.addTask(m);
+        continue;
+      }
+      continued = true;
+      if (m.to === ROOT) {
+        s.status = 'done';
+        this.results[s.id] = m.body;
+        this.observe({ ev: 'task.end', task: s.id, actor, stack: s.stack }, step);
       } else {
-        addTask(m);
+        s.status = 'deliver';
+        s.msg = m;
+        s.actor = m.to;
+        s.stack = m.stack;
       }
     }
-    if (r.late !== undefined) for (const a of r.late) report(abortFinding(s.id, a));
+    if (r.late !== undefined) for (const a of r.late) this.report(abortFinding(s.id, a));
+    let aborted = false;
     switch (r.point.at) {
       case 'call':
         break;
@@ -216,7 +346,7 @@ export async function runExecution(host: Host, program: Program, strategy: Strat
         if (!continued) {
           // an event handler (a spawned task) returned: the task ends here
           s.status = 'done';
-          observe({ ev: 'task.end', task: s.id, actor, stack: s.stack }, step);
+          this.observe({ ev: 'task.end', task: s.id, actor, stack: s.stack }, step);
         }
         break;
       case 'sleep':
@@ -231,17 +361,15 @@ export async function runExecution(host: Host, program: Program, strategy: Strat
         s.msg = null;
         break;
       case 'abort':
-        report(abortFinding(s.id, r.point.finding));
-        outcome = 'aborted';
+        this.report(abortFinding(s.id, r.point.finding));
+        aborted = true;
         break;
     }
-    if (trace !== null) {
-      trace.push({ i: step, task: s.id, kind: cmd.kind, actor, msg: cmd.kind === 'deliver' ? cmd.msg.id : null, op: cmd.kind === 'deliver' ? cmd.msg.op : null, point: r.point.at, events: evs });
+    if (this.trace !== null) {
+      this.trace.push({ i: step, task: s.id, kind: cmd.kind, actor, msg: cmd.kind === 'deliver' ? cmd.msg.id : null, op: cmd.kind === 'deliver' ? cmd.msg.op : null, point: r.point.at, events: [...evs] });
     }
-    for (const c of checkers) for (const f of c.drain()) report(f);
-    step++;
-    if (outcome === 'aborted') break;
+    for (const c of this.checkers) for (const f of c.drain()) this.report(f);
+    this.step++;
+    if (aborted) this.finish('aborted');
   }
-  strategy.end?.(step);
-  return { outcome, steps: step, decisions, traceHash: hash.digest(), findings, trace, results, divergence };
 }

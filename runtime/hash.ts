@@ -1,35 +1,32 @@
-// Incremental 64-bit FNV-1a over strings, kept in two 32-bit halves so that
-// it needs no BigInt on the hot path. Used for trace hashes and signatures.
+// Hashes for traces and signatures. Not cryptographic: they only need to
+// tell two traces apart, and to be the same for the same trace everywhere.
 
+/**
+ * Incremental hash of a trace, fed integers on the hot path (no strings are
+ * built per step). Two independent 32-bit lanes give a 64-bit digest.
+ */
 export class TraceHash {
-  private hi = 0xcbf29ce4 | 0;
-  private lo = 0x84222325 | 0;
+  private a = 0x811c9dc5 | 0;
+  private b = 0x6a09e667 | 0;
 
-  update(s: string): void {
-    let hi = this.hi;
-    let lo = this.lo;
-    for (let i = 0; i < s.length; i++) {
-      lo ^= s.charCodeAt(i);
-      // multiply (hi:lo) by the FNV-64 prime 0x100000001b3 = 2^40 + 0x1b3
-      const loMul = lo >>> 0;
-      const p0 = loMul * 0x1b3;
-      const carry = Math.floor(p0 / 4294967296);
-      const newLo = p0 >>> 0;
-      const newHi = (Math.imul(hi, 0x1b3) + carry + (loMul << 8)) | 0;
-      hi = newHi;
-      lo = newLo | 0;
-    }
-    this.hi = hi;
-    this.lo = lo;
+  int(x: number): void {
+    this.a = Math.imul(this.a ^ x, 0x01000193);
+    this.b = Math.imul(this.b + x, 0x5bd1e995);
+    this.b ^= this.b >>> 15;
+  }
+
+  str(s: string): void {
+    for (let i = 0; i < s.length; i++) this.int(s.charCodeAt(i));
+    this.int(0x2f);
   }
 
   digest(): string {
-    return (this.hi >>> 0).toString(16).padStart(8, '0') + (this.lo >>> 0).toString(16).padStart(8, '0');
+    return (this.a >>> 0).toString(16).padStart(8, '0') + (this.b >>> 0).toString(16).padStart(8, '0');
   }
 }
 
 export function hashString(s: string): string {
   const h = new TraceHash();
-  h.update(s);
+  h.str(s);
   return h.digest();
 }

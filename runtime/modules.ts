@@ -10,6 +10,8 @@ import type { ActorDef } from './actor.ts';
  */
 const here = import.meta.url;
 export const sourceMode = here.endsWith('.ts');
+/** The extension our own modules have as they run now. */
+export const codeExt = sourceMode ? '.ts' : '.js';
 /** The directory that holds actors/, runtime/, ... as they run now (the repo, or dist/). */
 export const codeRoot = path.resolve(path.dirname(fileURLToPath(here)), '..');
 export const packageRoot = sourceMode ? codeRoot : path.resolve(codeRoot, '..');
@@ -21,9 +23,8 @@ export function resolveModule(name: string, base?: string): string {
   if (name.startsWith('./') || name.startsWith('../')) {
     return pathToFileURL(path.resolve(base ?? process.cwd(), name)).href;
   }
-  const ext = sourceMode ? '.ts' : '.js';
   const bare = name.replace(/\.(ts|js)$/, '');
-  return pathToFileURL(path.join(codeRoot, bare + ext)).href;
+  return pathToFileURL(path.join(codeRoot, bare + codeExt)).href;
 }
 
 const loaded = new Map<string, Promise<Record<string, unknown>>>();

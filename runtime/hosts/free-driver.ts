@@ -132,7 +132,7 @@ export class FreeDriver {
       if (q.ready) this.ready.add(q.queue);
       else this.ready.delete(q.queue);
     }
-    this.log.push({ task: r.task, n: r.n, kind: cmd.kind, point: r.point, stack: r.stack, end, events: this.opts.keepEvents ? r.events : [] });
+    this.log.push({ task: r.task, n: r.n, kind: cmd.kind, point: r.point, stack: r.stack, end, events: this.opts.keepEvents ? [...r.events] : [] });
     this.scheduleWakes();
     this.next();
   }

@@ -13,8 +13,12 @@ export interface Host {
   readonly kind: HostKind;
   /** Gives every actor fresh state for a new execution. */
   reset(): Promise<void>;
-  /** Runs one step in `actor`; resolves when the stepped task reaches its next scheduling point. */
-  execute(actor: ActorId, cmd: StepCommand): Promise<StepResult>;
+  /**
+   * Runs one step in `actor`; `done` is called when the stepped task reaches
+   * its next scheduling point — possibly before this returns. The result is
+   * valid until the next step of that actor.
+   */
+  executeThen(actor: ActorId, cmd: StepCommand, done: (r: StepResult) => void): void;
   /** A plain-data view of an actor's state (control plane). */
   inspect(actor: ActorId): Promise<unknown>;
   /** Stops every actor; afterwards the process can exit. */

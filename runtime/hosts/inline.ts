@@ -51,15 +51,13 @@ export class InlineHost implements Host {
     return this.cells.get(actor);
   }
 
-  execute(actor: ActorId, cmd: StepCommand): Promise<StepResult> {
+  executeThen(actor: ActorId, cmd: StepCommand, done: (r: StepResult) => void): void {
     const cell = this.cells.get(actor);
-    if (cell === undefined) return Promise.reject(new Error(`no actor ${actor} in this host`));
+    if (cell === undefined) throw new Error(`no actor ${actor} in this host`);
+    // `open` stays set after the step: the stall check only acts on a cell still stepping.
     this.open = cell;
     if (this.watch === null) this.watch = setImmediate(this.onMacrotask);
-    return cell.execute(cmd).then((r) => {
-      this.open = null;
-      return r;
-    });
+    cell.executeThen(cmd, done);
   }
 
   private readonly onMacrotask = (): void => {

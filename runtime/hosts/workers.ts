@@ -5,7 +5,7 @@ import { nodeEndpoint } from './endpoint.ts';
 import { LIVE_TASKS, PROGRESS } from './free-driver.ts';
 import type { FreeOptions } from './free-driver.ts';
 import type { Host } from './host.ts';
-import { spawnWorker } from './spawn.ts';
+import { codeUrl, spawnWorker } from './spawn.ts';
 import type { WorkerControl } from './worker-entry.ts';
 import type { Program } from '../program.ts';
 import type { Envelope } from '../../protocol/envelope.ts';
@@ -64,7 +64,7 @@ export class WorkersHost implements Host {
       const dataCh = new MessageChannel();
       const ctlCh = new MessageChannel();
       const boot: WorkerBoot = { actor: a.id, module: a.module, export: a.export ?? 'default', config: a.config ?? null, actors: ids, lockManagers: program.lockManagers };
-      const worker = spawnWorker('./worker-entry', `actor:${a.id}`, { boot, data: dataCh.port2, control: ctlCh.port2 }, [dataCh.port2, ctlCh.port2]);
+      const worker = spawnWorker(codeUrl('./worker-entry', import.meta.url), `actor:${a.id}`, { boot, data: dataCh.port2, control: ctlCh.port2 }, [dataCh.port2, ctlCh.port2]);
       const aw: ActorWorker = { id: a.id, worker, data: dataCh.port1, ctl: ctlCh.port1, control: Comlink.wrap<WorkerControl>(nodeEndpoint(ctlCh.port1)), pending: null, dead: null };
       host.actors.set(a.id, aw);
       dataCh.port1.on('message', (m: FromWorker) => host.onFrame(aw, m));
@@ -136,13 +136,14 @@ export class WorkersHost implements Host {
     await Promise.all([...this.actors.values()].map((aw) => this.control(aw, (c) => c.reset())));
   }
 
-  execute(actor: ActorId, cmd: StepCommand): Promise<StepResult> {
+  executeThen(actor: ActorId, cmd: StepCommand, done: (r: StepResult) => void): void {
     const aw = this.get(actor);
-    if (aw.dead !== null) return Promise.resolve(crashResult(aw.id, cmd, aw.dead, null));
-    return new Promise<StepResult>((resolve) => {
-      aw.pending = { cmd, resolve };
-      aw.data.postMessage({ t: 'step', cmd } satisfies ToWorker);
-    });
+    if (aw.dead !== null) {
+      done(crashResult(aw.id, cmd, aw.dead, null));
+      return;
+    }
+    aw.pending = { cmd, resolve: done };
+    aw.data.postMessage({ t: 'step', cmd } satisfies ToWorker);
   }
 
   inspect(actor: ActorId): Promise<unknown> {

@@ -1,0 +1,61 @@
+import os from 'node:os';
+import {
+  bareStepsPerSec, freeMessagesPerSec, inlineStepsPerSec, median, poolExecutionsPerSec,
+  rawOneWayPerSec, rawRoundTripsPerSec, workersStepsPerSec,
+} from './runtime.ts';
+
+export interface BenchReport {
+  readonly machine: { readonly cpus: number; readonly node: string };
+  readonly results: Record<string, { readonly value: number; readonly unit: string }>;
+  readonly ratios: Record<string, number>;
+}
+
+const round = (x: number, d = 0): number => Number(x.toFixed(d));
+
+/**
+ * The benchmark suite. Every ratio divides two figures taken in the same
+ * run (medians of a few repetitions), so the noise of a shared machine
+ * mostly cancels. `quick` shrinks every workload for a smoke run.
+ */
+export async function runBench(quick: boolean, log: (s: string) => void): Promise<BenchReport> {
+  const reps = quick ? 1 : 3;
+  const results: BenchReport['results'] = {};
+  const ratios: BenchReport['ratios'] = {};
+  const put = (name: string, value: number, unit: string): void => {
+    results[name] = { value: round(value), unit };
+    log(`${name}: ${round(value)} ${unit}`);
+  };
+
+  // inline: 16-actor ring, 4 tasks
+  const laps = quick ? 500 : 4000;
+  const inline = await median(reps, () => inlineStepsPerSec(16, 4, laps));
+  const bare = await median(reps, () => bareStepsPerSec(16, 4, laps));
+  put('runtime.inline.stepsPerSec', inline, 'steps/s');
+  put('runtime.bareAsync.stepsPerSec', bare, 'steps/s');
+  ratios.inlineVsBareAsync = round(inline / bare, 4);
+
+  // workers, controlled: 16-actor ring; each step is one handshake
+  const wsteps = await median(reps, () => workersStepsPerSec(16, 2, quick ? 20 : 100));
+  const rtt = await median(reps, () => rawRoundTripsPerSec(quick ? 2000 : 10000));
+  put('runtime.workers.stepsPerSec', wsteps, 'steps/s');
+  put('runtime.raw.roundTripsPerSec', rtt, 'round trips/s');
+  ratios.workersVsRawRoundTrip = round(wsteps / rtt, 3);
+
+  // free: 8 actors, 64 tasks lapping at once
+  const free = await median(reps, () => freeMessagesPerSec(8, 64, quick ? 20 : 100));
+  const raw = await median(reps, () => rawOneWayPerSec(8, 64, quick ? 400 : 2000));
+  put('runtime.free.messagesPerSec', free, 'messages/s');
+  put('runtime.raw.oneWayPerSec', raw, 'messages/s');
+  ratios.freeVsRawPostMessage = round(free / raw, 3);
+
+  // parallel executions: piscina pool, 2 threads vs 1
+  const schedules = quick ? 2000 : 20000;
+  const one = await median(reps, () => poolExecutionsPerSec(1, schedules));
+  const two = await median(reps, () => poolExecutionsPerSec(2, schedules));
+  put('runtime.parallel.executionsPerSec.1', one, 'executions/s');
+  put('runtime.parallel.executionsPerSec.2', two, 'executions/s');
+  results['runtime.parallel.speedup'] = { value: round(two / one, 2), unit: 'x' };
+  log(`runtime.parallel.speedup: ${round(two / one, 2)} x`);
+
+  return { machine: { cpus: os.cpus().length, node: process.version }, results, ratios };
+}

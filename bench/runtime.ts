@@ -1,0 +1,121 @@
+import { MessageChannel } from 'node:worker_threads';
+import type { TransferListItem, Worker } from 'node:worker_threads';
+import { once } from 'node:events';
+import { runExecution } from '../runtime/execution.ts';
+import { runFree } from '../runtime/free-run.ts';
+import { InlineHost } from '../runtime/hosts/inline.ts';
+import { codeUrl, spawnWorker } from '../runtime/hosts/spawn.ts';
+import { WorkersHost } from '../runtime/hosts/workers.ts';
+import { ExplorationPool } from '../runtime/pool.ts';
+import { RandomStrategy } from '../runtime/strategies/random.ts';
+import { bareRing, ringProgram } from './ring.ts';
+
+/** Median of a few repetitions: these machines are shared and noisy. */
+export async function median(reps: number, f: () => Promise<number>): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < reps; i++) xs.push(await f());
+  xs.sort((a, b) => a - b);
+  return xs[Math.floor(xs.length / 2)] as number;
+}
+
+/** Controlled steps/s in the inline host on a ring (one long execution, random strategy). */
+export async function inlineStepsPerSec(actors: number, tasks: number, laps: number): Promise<number> {
+  const p = ringProgram(actors, tasks, laps);
+  const host = await InlineHost.create(p);
+  const t0 = performance.now();
+  const r = await runExecution(host, p, new RandomStrategy(1), { seed: 1, maxSteps: Number.MAX_SAFE_INTEGER });
+  const dt = performance.now() - t0;
+  if (r.outcome !== 'completed') throw new Error(`ring run ended ${r.outcome}`);
+  return r.steps / (dt / 1000);
+}
+
+/** The same hops as bare async calls in one thread, per second. */
+export async function bareStepsPerSec(actors: number, tasks: number, laps: number): Promise<number> {
+  const t0 = performance.now();
+  const n = await bareRing(actors, tasks, laps);
+  return n / ((performance.now() - t0) / 1000);
+}
+
+/** Controlled steps/s in the workers host (one worker per ring actor; every step a handshake). */
+export async function workersStepsPerSec(actors: number, tasks: number, laps: number): Promise<number> {
+  const p = ringProgram(actors, tasks, laps);
+  const host = await WorkersHost.create(p);
+  try {
+    await runExecution(host, p, new RandomStrategy(1), { seed: 1 }); // warm-up
+    await host.reset();
+    const t0 = performance.now();
+    const r = await runExecution(host, p, new RandomStrategy(2), { seed: 1 });
+    return r.steps / ((performance.now() - t0) / 1000);
+  } finally {
+    await host.close();
+  }
+}
+
+async function rawWorker(data: Record<string, unknown>, transfer: readonly TransferListItem[]): Promise<Worker> {
+  const w = spawnWorker(codeUrl('./raw-worker', import.meta.url), 'raw', data, transfer);
+  await once(w, 'message');
+  return w;
+}
+
+/** Sequential postMessage round trips main ↔ worker per second. */
+export async function rawRoundTripsPerSec(n: number): Promise<number> {
+  const ch = new MessageChannel();
+  const w = await rawWorker({ mode: 'echo', port: ch.port2 }, [ch.port2]);
+  try {
+    const msg = { t: 'step', seq: 0 };
+    const one = (): Promise<void> => new Promise((resolve) => {
+      ch.port1.once('message', () => resolve());
+      ch.port1.postMessage(msg);
+    });
+    for (let i = 0; i < 200; i++) await one();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await one();
+    return n / ((performance.now() - t0) / 1000);
+  } finally {
+    ch.port1.close();
+    await w.terminate();
+  }
+}
+
+/** Messages/s in free mode: a ring of `actors` workers with `tasks` tasks lapping at once. */
+export async function freeMessagesPerSec(actors: number, tasks: number, laps: number): Promise<number> {
+  const r = await runFree(ringProgram(actors, tasks, laps), { seed: 1, keepEvents: false, hangMs: 10_000 });
+  if (r.outcome !== 'completed') throw new Error(`free ring run ended ${r.outcome}`);
+  // every step is one delivered message (root deliveries included)
+  return r.steps / (r.elapsedMs / 1000);
+}
+
+/** Raw one-way postMessage hops/s around a ring of `actors` workers with `tokens` in flight. */
+export async function rawOneWayPerSec(actors: number, tokens: number, hopsPerToken: number): Promise<number> {
+  const chans = Array.from({ length: actors }, () => new MessageChannel());
+  const counter = new SharedArrayBuffer(4);
+  const c = new Int32Array(counter);
+  const workers: Worker[] = [];
+  try {
+    for (let i = 0; i < actors; i++) {
+      const inPort = (chans[i] as MessageChannel).port2;
+      const outPort = (chans[(i + 1) % actors] as MessageChannel).port1;
+      workers.push(await rawWorker({ mode: 'relay', port: inPort, next: outPort, counter }, [inPort, outPort]));
+    }
+    const total = tokens * hopsPerToken;
+    const t0 = performance.now();
+    (workers[0] as Worker).postMessage({ tokens, hops: hopsPerToken - 1 });
+    while (Atomics.load(c, 0) < total) await new Promise((r) => setTimeout(r, 1));
+    return total / ((performance.now() - t0) / 1000);
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
+/** Executions/s of the pool with `threads` threads on a fixed exploration (pool start-up excluded). */
+export async function poolExecutionsPerSec(threads: number, schedules: number): Promise<number> {
+  const pool = new ExplorationPool(threads);
+  try {
+    const base = { loader: { module: 'scenarios/index', export: 'loadBuiltin' }, key: { scenario: 'runtime-abba', variants: { order: 'ordered' } }, strategy: 'random' as const, seed: 1 };
+    await pool.explore(base, 0, threads * 200); // warm-up: threads up, modules loaded
+    const r = await pool.explore(base, 0, schedules);
+    return r.executions / (r.elapsedMs / 1000);
+  } finally {
+    await pool.close();
+  }
+}

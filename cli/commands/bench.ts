@@ -1,0 +1,15 @@
+import { runBench } from '../../bench/index.ts';
+import { has, parseArgs } from '../args.ts';
+import type { CommandIo } from '../io.ts';
+
+export async function bench(argv: readonly string[], io: CommandIo): Promise<number> {
+  const p = parseArgs('bench', argv, { quick: { kind: 'bool' }, json: { kind: 'bool' } });
+  const json = has(p, 'json');
+  const report = await runBench(has(p, 'quick'), (l) => io.err(l + '\n'));
+  if (json) io.json(report);
+  else {
+    for (const [k, v] of Object.entries(report.results)) io.out(`${k.padEnd(40)} ${v.value} ${v.unit}\n`);
+    for (const [k, v] of Object.entries(report.ratios)) io.out(`${('ratio ' + k).padEnd(40)} ${v}\n`);
+  }
+  return 0;
+}

@@ -1,0 +1,42 @@
+import { InputError } from '../../runtime/input-error.ts';
+import { BUILTIN, findScenario } from '../../scenarios/index.ts';
+import { assignments } from '../../scenarios/scenario.ts';
+import { has, int, parseArgs, str } from '../args.ts';
+import type { CommandIo } from '../io.ts';
+import { printTable } from '../print.ts';
+import { runOne } from '../run-one.ts';
+import type { RunReport } from '../run-one.ts';
+
+/** Runs every variant assignment of one scenario (or of all) and prints the variant table. */
+export async function compare(argv: readonly string[], io: CommandIo): Promise<number> {
+  const p = parseArgs('compare', argv, {
+    all: { kind: 'bool' },
+    schedules: { kind: 'value' },
+    host: { kind: 'value', values: ['inline', 'workers'] },
+    seed: { kind: 'value' },
+    out: { kind: 'value' },
+    json: { kind: 'bool' },
+  });
+  if (has(p, 'all') === (p.positional.length === 1) || p.positional.length > 1) {
+    throw new InputError('"compare" takes one scenario or --all');
+  }
+  const scenarios = has(p, 'all') ? BUILTIN : [findScenario(p.positional[0] as string)];
+  const json = has(p, 'json');
+  const rows: RunReport[] = [];
+  for (const s of scenarios) {
+    for (const v of assignments(s)) {
+      rows.push(await runOne(s, v, {
+        host: (str(p, 'host') ?? 'inline') as 'inline' | 'workers',
+        mode: 'controlled',
+        strategy: 'portfolio',
+        schedules: int(p, 'schedules', 1, 1000),
+        seed: int(p, 'seed', 0, 1),
+        out: str(p, 'out') ?? 'out',
+        progress: json ? null : (l) => io.err(l + '\n'),
+      }));
+    }
+  }
+  if (json) io.json({ rows });
+  else io.out(printTable(rows));
+  return rows.every((r) => r.matched) ? 0 : 1;
+}

@@ -1,0 +1,47 @@
+import { InputError } from '../../runtime/input-error.ts';
+import { EXPLORING_STRATEGIES } from '../../runtime/strategies/index.ts';
+import type { ExploringStrategy } from '../../runtime/strategies/index.ts';
+import { findScenario } from '../../scenarios/index.ts';
+import { exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
+import type { CommandIo } from '../io.ts';
+import { printRun } from '../print.ts';
+import { resolveVariants, runOne } from '../run-one.ts';
+
+export const RUN_FLAGS = {
+  variant: { kind: 'multi' },
+  host: { kind: 'value', values: ['inline', 'workers'] },
+  mode: { kind: 'value', values: ['controlled', 'free'] },
+  strategy: { kind: 'value', values: EXPLORING_STRATEGIES },
+  schedules: { kind: 'value' },
+  time: { kind: 'value' },
+  seed: { kind: 'value' },
+  out: { kind: 'value' },
+  json: { kind: 'bool' },
+} as const;
+
+export async function run(argv: readonly string[], io: CommandIo): Promise<number> {
+  const p = parseArgs('run', argv, RUN_FLAGS);
+  const s = findScenario(exactlyOne('run', p, 'scenario'));
+  const given: Record<string, string> = {};
+  for (const v of p.flags.get('variant') ?? []) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new InputError(`--variant takes NAME=VALUE (got "${v}")`);
+    given[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  const mode = (str(p, 'mode') ?? 'controlled') as 'controlled' | 'free';
+  const host = (str(p, 'host') ?? (mode === 'free' ? 'workers' : 'inline')) as 'inline' | 'workers';
+  const json = has(p, 'json');
+  const time = num(p, 'time', 0);
+  const report = await runOne(s, resolveVariants(s, given), {
+    host, mode,
+    strategy: (str(p, 'strategy') ?? 'portfolio') as ExploringStrategy,
+    schedules: int(p, 'schedules', 1, mode === 'free' ? 5 : 1000),
+    ...(time !== undefined ? { timeMs: time * 1000 } : {}),
+    seed: int(p, 'seed', 0, 1),
+    out: str(p, 'out') ?? 'out',
+    progress: json ? null : (l) => io.err(l + '\n'),
+  });
+  if (json) io.json(report);
+  else io.out(printRun(report));
+  return report.matched ? 0 : 1;
+}

@@ -1,0 +1,44 @@
+import { InputError } from '../runtime/input-error.ts';
+import { bench } from './commands/bench.ts';
+import { compare } from './commands/compare.ts';
+import { list } from './commands/list.ts';
+import { replay } from './commands/replay.ts';
+import { run } from './commands/run.ts';
+import { show } from './commands/show.ts';
+import { processIo } from './io.ts';
+import type { CommandIo } from './io.ts';
+
+type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
+
+const COMMANDS: Readonly<Record<string, Command>> = { list, show, run, compare, replay, bench };
+
+const USAGE = `usage: iommu-lab <command> [flags]
+  list [--json]
+  show <scenario> [--json]
+  run <scenario> [--variant NAME=VALUE]... [--host inline|workers] [--mode controlled|free]
+      [--strategy random|pct|pos|portfolio] [--schedules N] [--time SECONDS] [--seed S] [--out DIR] [--json]
+  compare (<scenario>|--all) [--schedules N] [--host inline|workers] [--seed S] [--out DIR] [--json]
+  replay <replay.json> [--host inline|workers] [--json]
+  bench [--quick] [--json]
+`;
+
+/** Runs one command line; returns the exit code (CLI.md: 0 ok, 1 findings mismatch, 2 bad input, 3 internal error). */
+export async function main(argv: readonly string[], io: CommandIo = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === 'help') {
+    io.out(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  try {
+    if (cmd === undefined) throw new InputError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(', ')})`);
+    return await cmd(rest, io);
+  } catch (e) {
+    if (e instanceof InputError) {
+      io.err(`iommu-lab: ${e.message}\n`);
+      return 2;
+    }
+    io.err(`iommu-lab: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 3;
+  }
+}

@@ -1,0 +1,32 @@
+import type { RunReport } from './run-one.ts';
+import { variantKey } from '../scenarios/scenario.ts';
+
+/** The human-readable result of one run. */
+export function printRun(r: RunReport): string {
+  let s = `${r.scenario} [${variantKey(r.variants)}] ${r.host}/${r.mode} ${r.strategy} seed ${r.seed}: `;
+  s += `${r.schedules} schedules, ${r.steps} steps, ${r.elapsedMs} ms\n`;
+  s += `expected: ${r.expected === null ? '(none)' : r.expected.length === 0 ? 'clean' : r.expected.join(', ')}; `;
+  s += `found: ${r.findings.length === 0 ? 'clean' : r.findings.map((f) => f.kind).join(', ')} -> ${r.matched ? 'OK' : 'MISMATCH'}\n`;
+  for (const f of r.findings) {
+    s += `\n${f.title}  (first at schedule ${f.firstSchedule}, seen ${f.count}x)\nreplay: ${f.replay}\n${f.report}`;
+  }
+  return s;
+}
+
+/** The variant table of `compare`. */
+export function printTable(rows: readonly RunReport[]): string {
+  const head = ['scenario', 'variants', 'expected', 'found', 'first', 'schedules', 'ms', 'ok'];
+  const body = rows.map((r) => [
+    r.scenario,
+    variantKey(r.variants),
+    r.expected === null ? '-' : r.expected.length === 0 ? 'clean' : r.expected.join(','),
+    r.findings.length === 0 ? 'clean' : r.findings.map((f) => f.kind).join(','),
+    r.findings.length === 0 ? '-' : String(Math.min(...r.findings.map((f) => f.firstSchedule))),
+    String(r.schedules),
+    String(r.elapsedMs),
+    r.matched ? 'OK' : 'MISMATCH',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
+  const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd() + '\n';
+  return line(head) + line(widths.map((w) => '-'.repeat(w))) + body.map(line).join('');
+}

@@ -1,0 +1,164 @@
+import { explore } from '../runtime/explore.ts';
+import type { FoundFinding } from '../runtime/explore.ts';
+import { runFree } from '../runtime/free-run.ts';
+import type { Host, HostKind } from '../runtime/hosts/host.ts';
+import { InlineHost } from '../runtime/hosts/inline.ts';
+import { WorkersHost } from '../runtime/hosts/workers.ts';
+import { InputError } from '../runtime/input-error.ts';
+import type { Program } from '../runtime/program.ts';
+import { makeStrategy } from '../runtime/strategies/index.ts';
+import type { ExploringStrategy } from '../runtime/strategies/index.ts';
+import { mix } from '../runtime/rng.ts';
+import type { FindingKind } from '../protocol/findings.ts';
+import type { Scenario, VariantAssignment } from '../scenarios/scenario.ts';
+import { expectedFor } from '../scenarios/scenario.ts';
+import { writeFinding } from './output.ts';
+import type { RunIdentity } from './output.ts';
+
+export interface RunSettings {
+  readonly host: HostKind;
+  readonly mode: 'controlled' | 'free';
+  readonly strategy: ExploringStrategy;
+  readonly schedules: number;
+  readonly timeMs?: number;
+  readonly seed: number;
+  readonly out: string;
+  /** Progress lines go here (stderr), or nowhere with --json. */
+  readonly progress: ((line: string) => void) | null;
+}
+
+/** One finding in the JSON of `run` (CLI.md). */
+export interface RunFinding {
+  readonly kind: FindingKind;
+  readonly title: string;
+  readonly signature: string;
+  readonly firstSchedule: number;
+  readonly count: number;
+  readonly replay: string;
+  readonly report: string;
+}
+
+/** The JSON object of `run` and each row of `compare` (CLI.md). */
+export interface RunReport {
+  readonly scenario: string;
+  readonly variants: VariantAssignment;
+  readonly host: HostKind;
+  readonly mode: 'controlled' | 'free';
+  readonly strategy: string;
+  readonly seed: number;
+  readonly schedules: number;
+  readonly steps: number;
+  readonly elapsedMs: number;
+  readonly expected: readonly FindingKind[] | null;
+  readonly matched: boolean;
+  readonly findings: readonly RunFinding[];
+}
+
+export async function createHost(kind: HostKind, program: Program): Promise<Host> {
+  return kind === 'inline' ? InlineHost.create(program) : WorkersHost.create(program);
+}
+
+/** Fills in unset axes with their first value and rejects unknown axes and values. */
+export function resolveVariants(s: Scenario, given: VariantAssignment, source = '--variant'): VariantAssignment {
+  const out: Record<string, string> = {};
+  for (const axis of Object.keys(given)) {
+    if (!(axis in s.variants)) {
+      throw new InputError(`unknown variant axis "${axis}" for scenario ${s.name} (axes: ${Object.keys(s.variants).join(', ') || 'none'})`, null, source);
+    }
+  }
+  for (const [axis, values] of Object.entries(s.variants)) {
+    const v = given[axis] ?? values[0];
+    if (v === undefined || !values.includes(v)) {
+      throw new InputError(`unknown value "${v}" for variant axis "${axis}" (values: ${values.join(', ')})`, null, source);
+    }
+    out[axis] = v;
+  }
+  return out;
+}
+
+/** Expected kinds vs found kinds: every expected kind found, and nothing else. No expectation: clean is a match. */
+export function matches(expected: readonly FindingKind[] | null, found: readonly FindingKind[]): boolean {
+  const want = new Set(expected ?? []);
+  const got = new Set(found);
+  return [...want].every((k) => got.has(k)) && [...got].every((k) => want.has(k));
+}
+
+/** Runs one scenario under one variant assignment: controlled exploration, or free-mode runs. */
+export async function runOne(s: Scenario, variants: VariantAssignment, set: RunSettings): Promise<RunReport> {
+  const program = s.program(variants);
+  const id: RunIdentity = { scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: set.mode };
+  const written = new Map<string, string>();
+  const keep = (f: FoundFinding): void => {
+    written.set(f.finding.signature, writeFinding(set.out, id, f));
+    set.progress?.(`  found ${f.finding.title} (schedule ${f.firstSchedule})`);
+  };
+  let found: FoundFinding[];
+  let executions: number;
+  let steps: number;
+  let elapsedMs: number;
+
+  if (set.mode === 'free') {
+    if (set.host !== 'workers') throw new InputError('free mode runs only in the workers host (--host workers)', null, '--mode');
+    ({ found, executions, steps, elapsedMs } = await freeRuns(program, set, keep));
+  } else {
+    const host = await createHost(set.host, program);
+    try {
+      const strategy = makeStrategy(set.strategy, set.seed);
+      let last = performance.now();
+      const r = await explore(host, program, strategy, {
+        seed: set.seed,
+        schedules: set.schedules,
+        ...(set.timeMs !== undefined ? { timeMs: set.timeMs } : {}),
+        ...(s.checkers !== undefined ? { checkers: s.checkers } : {}),
+        onFinding: keep,
+        onExecution: (_r, n) => {
+          const now = performance.now();
+          if (set.progress !== null && now - last > 2000) {
+            last = now;
+            set.progress(`  ${s.name} ${JSON.stringify(variants)}: ${n + 1} schedules`);
+          }
+        },
+      });
+      ({ executions, steps, elapsedMs } = r);
+      found = [...r.findings];
+    } finally {
+      await host.close();
+    }
+  }
+  const expected = expectedFor(s, variants);
+  const findings: RunFinding[] = found.map((f) => ({
+    kind: f.finding.kind, title: f.finding.title, signature: f.finding.signature, firstSchedule: f.firstSchedule,
+    count: f.count, replay: written.get(f.finding.signature) ?? '', report: f.finding.report,
+  }));
+  return {
+    scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
+    schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
+    matched: matches(expected, findings.map((f) => f.kind)), findings,
+  };
+}
+
+/** Free mode: `schedules` real-concurrency runs, each recorded so its findings replay in controlled mode. */
+async function freeRuns(program: Program, set: RunSettings, keep: (f: FoundFinding) => void) {
+  const byKey = new Map<string, FoundFinding>();
+  let steps = 0;
+  let executions = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < set.schedules; i++) {
+    if (set.timeMs !== undefined && i > 0 && performance.now() - t0 > set.timeMs) break;
+    const seed = mix(set.seed, i);
+    const r = await runFree(program, { seed, jitterMs: 1 });
+    executions++;
+    steps += r.steps;
+    for (const f of r.findings) {
+      const seen = byKey.get(f.signature);
+      if (seen !== undefined) {
+        seen.count++;
+        continue;
+      }
+      const ff: FoundFinding = { finding: f, firstSchedule: i, seed, count: 1, decisions: r.decisions, traceHash: null };
+      byKey.set(f.signature, ff);
+      keep(ff);
+    }
+  }
+  return { found: [...byKey.values()], executions, steps, elapsedMs: performance.now() - t0 };
+}

@@ -1,0 +1,21 @@
+import type { Scenario } from './scenario.ts';
+import { runtimeAbba } from './runtime/index.ts';
+import { InputError } from '../runtime/input-error.ts';
+
+/** Built-in scenarios, in the order `list` shows them. */
+export const BUILTIN: readonly Scenario[] = [runtimeAbba];
+
+export function findScenario(name: string): Scenario {
+  const s = BUILTIN.find((x) => x.name === name);
+  if (s === undefined) {
+    throw new InputError(`unknown scenario "${name}" (built-in: ${BUILTIN.map((x) => x.name).join(', ')})`);
+  }
+  return s;
+}
+
+/** Pool loader (runtime/pool-task.ts): builds a built-in scenario's program in a pool worker. */
+export function loadBuiltin(key: unknown): { program: import('../runtime/program.ts').Program; checkers?: () => readonly import('../checkers/checker.ts').Checker[] } {
+  const { scenario, variants } = key as { scenario: string; variants: Record<string, string> };
+  const s = findScenario(scenario);
+  return s.checkers === undefined ? { program: s.program(variants) } : { program: s.program(variants), checkers: s.checkers };
+}
