@@ -12,4 +12,6 @@ export interface Checker {
   onEvent(e: TraceEvent, step: number): void;
   /** Findings so far; the run collects them after every step. */
   drain(): readonly Finding[];
+  /** The execution has ended (leak checks and the like); may be called more than once. */
+  finish?(): void;
 }

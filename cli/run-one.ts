@@ -9,6 +9,7 @@ import type { Program } from '../runtime/program.ts';
 import { makeStrategy } from '../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../runtime/strategies/index.ts';
 import { mix } from '../runtime/rng.ts';
+import { canonicalKind } from '../protocol/findings.ts';
 import type { FindingKind } from '../protocol/findings.ts';
 import type { Scenario, VariantAssignment } from '../scenarios/scenario.ts';
 import { expectedFor } from '../scenarios/scenario.ts';
@@ -78,8 +79,8 @@ export function resolveVariants(s: Scenario, given: VariantAssignment, source = 
 
 /** Expected kinds vs found kinds: every expected kind found, and nothing else. No expectation: clean is a match. */
 export function matches(expected: readonly FindingKind[] | null, found: readonly FindingKind[]): boolean {
-  const want = new Set(expected ?? []);
-  const got = new Set(found);
+  const want = new Set((expected ?? []).map(canonicalKind));
+  const got = new Set(found.map(canonicalKind));
   return [...want].every((k) => got.has(k)) && [...got].every((k) => want.has(k));
 }
 

@@ -1,4 +1,5 @@
 import type { ActorId, MsgId, TaskId } from './ids.ts';
+import type { WireStack } from './stack.ts';
 
 export type MessageKind = 'call' | 'reply' | 'event';
 
@@ -17,8 +18,12 @@ export interface Envelope {
   readonly kind: MessageKind;
   readonly op: string;
   readonly body: unknown;
-  /** Call stack of the task at the receiver, outermost first: "actor:op" frames. */
-  readonly stack: readonly string[];
+  /**
+   * Call stack of the task at the receiver: "actor:op" frames, outermost
+   * first, joined by newlines (see protocol/stack.ts). One string rather than
+   * an array, because it is copied and cloned at every hop.
+   */
+  readonly stack: WireStack;
   /** For a reply, the call it answers; otherwise the message being handled when this one was sent. */
   readonly cause: MsgId | null;
   /** The task's next message sequence number. */

@@ -13,6 +13,14 @@ export function isFindingKind(s: string): s is FindingKind {
   return (FINDING_KINDS as readonly string[]).includes(s);
 }
 
+/**
+ * A hang caught by the free-mode watchdog is, replayed in controlled mode,
+ * a state with no enabled step: the same failure seen by another detector.
+ */
+export function canonicalKind(k: FindingKind): FindingKind {
+  return k === 'hung-task' ? 'deadlock' : k;
+}
+
 /** One task as a report shows it: its stack and the locks it holds. */
 export interface TaskSnapshot {
   readonly task: TaskId;

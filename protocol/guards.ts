@@ -13,7 +13,7 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
 export function isEnvelope(v: unknown): v is Envelope {
   return isObj(v) && isStr(v.id) && isStr(v.from) && isStr(v.to) && isStr(v.task)
     && (v.kind === 'call' || v.kind === 'reply' || v.kind === 'event') && isStr(v.op)
-    && Array.isArray(v.stack) && v.stack.every(isStr) && (v.cause === null || isStr(v.cause))
+    && isStr(v.stack) && (v.cause === null || isStr(v.cause))
     && isNum(v.seq) && isNum(v.step) && isNum(v.rng);
 }
 

@@ -1,6 +1,7 @@
 import type { Envelope } from './envelope.ts';
 import type { LockRef, TraceEvent } from './events.ts';
 import type { ActorId, TaskId } from './ids.ts';
+import type { WireStack } from './stack.ts';
 
 /**
  * A scheduling decision handed to the actor that owns it. Scheduling points
@@ -47,7 +48,7 @@ export interface StepResult {
   /** The task's own step number (consecutive per task across actors). */
   readonly n: number;
   /** The stepped task's call stack in this actor. */
-  readonly stack: readonly string[];
+  readonly stack: WireStack;
   readonly point: Point;
   /** Messages sent during the step, in order. At most one belongs to the stepped task; the rest start new tasks. */
   readonly out: readonly Envelope[];

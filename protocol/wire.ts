@@ -1,5 +1,6 @@
 import type { Envelope } from './envelope.ts';
 import type { ActorId, TaskId } from './ids.ts';
+import type { WireStack } from './stack.ts';
 import type { AbortInfo, StepCommand, StepResult } from './step.ts';
 
 /**
@@ -20,23 +21,34 @@ export type FromWorker =
   /** Free mode: a task could not go on. */
   | { readonly t: 'abort'; readonly task: TaskId; readonly info: AbortInfo };
 
-/** Free mode: one executed step as the actor that ran it logged it. */
+/** Free mode: what one executed step did, as the actor that ran it logged it. */
 export interface FreeLogEntry {
   readonly task: TaskId;
-  /** The task's own step number: consecutive per task, so logs of different actors can be merged. */
+  /** The task's own step number. */
   readonly n: number;
   readonly kind: StepCommand['kind'];
   readonly point: StepResult['point'];
   /** The stack of the step's handler invocation (for hang reports). */
-  readonly stack: readonly string[];
+  readonly stack: WireStack;
   /** The task ended with this step. */
   readonly end: boolean;
   readonly events: StepResult['events'];
 }
 
+/**
+ * One actor's record of a free run. The order is kept compactly (task and
+ * the task's own step number per executed step: step numbers are
+ * consecutive per task, so the logs of different actors merge into one
+ * order); what each step did is kept when the run keeps events.
+ */
 export interface FreeLog {
   readonly actor: ActorId;
-  readonly entries: readonly FreeLogEntry[];
+  readonly tasks: readonly TaskId[];
+  readonly ns: readonly number[];
+  /** One entry per executed step, when events are kept; otherwise null. */
+  readonly details: readonly FreeLogEntry[] | null;
+  /** The last step each task ran in this actor (hang reports need it even without details). */
+  readonly last: readonly FreeLogEntry[];
 }
 
 /** What a worker needs to start. */

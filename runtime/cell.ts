@@ -2,6 +2,7 @@ import type { ActorDef } from './actor.ts';
 import { KernelBug } from './actor.ts';
 import { TaskContext } from './context.ts';
 import type { Envelope } from '../protocol/envelope.ts';
+import { EMPTY_STACK, frames } from '../protocol/stack.ts';
 import type { TraceEvent, LockRef } from '../protocol/events.ts';
 import type { ActorId, MsgId, ObjId, TaskId } from '../protocol/ids.ts';
 import type { AbortInfo, Point, QueueReady, StepCommand, StepResult } from '../protocol/step.ts';
@@ -92,7 +93,7 @@ export class Cell<S = unknown> {
         }
         const s = m.cause === null ? undefined : this.replies.get(m.cause);
         if (s === undefined) {
-          this.abort(m.task, 'protocol-error', m.op, `reply ${m.id} to ${m.cause ?? '?'} matches no pending call in ${this.self}`, null, m.stack);
+          this.abort(m.task, 'protocol-error', m.op, `reply ${m.id} to ${m.cause ?? '?'} matches no pending call in ${this.self}`, null, frames(m.stack));
           return;
         }
         this.replies.delete(m.cause as MsgId);
@@ -125,7 +126,7 @@ export class Cell<S = unknown> {
   private startHandler(m: Envelope): void {
     const h = Object.hasOwn(this.def.handlers, m.op) ? this.def.handlers[m.op] : undefined;
     if (h === undefined) {
-      this.abort(m.task, 'protocol-error', m.op, `actor ${this.self} (${this.def.kind}) has no handler for op "${m.op}"`, null, m.stack);
+      this.abort(m.task, 'protocol-error', m.op, `actor ${this.self} (${this.def.kind}) has no handler for op "${m.op}"`, null, frames(m.stack));
       return;
     }
     const k = new TaskContext<S>(this, m);
@@ -151,7 +152,7 @@ export class Cell<S = unknown> {
     }
     const ctx = this.current;
     const n = ctx === null ? 0 : ctx.stepNo;
-    const stack = ctx === null ? [] : ctx.stack;
+    const stack = ctx === null ? EMPTY_STACK : ctx.wireStack;
     const r: StepResult = this.late.length > 0
       ? { task, n, stack, point: p, out: this.out, ready: this.ready, events: this.events, late: this.late }
       : { task, n, stack, point: p, out: this.out, ready: this.ready, events: this.events };

@@ -9,6 +9,8 @@ import type { Program } from './program.ts';
 import { mix, seedOf } from './rng.ts';
 import type { Strategy } from './strategies/strategy.ts';
 import type { Envelope } from '../protocol/envelope.ts';
+import { EMPTY_STACK, frames, pushFrame } from '../protocol/stack.ts';
+import type { WireStack } from '../protocol/stack.ts';
 import { EVENT_NAMES } from '../protocol/events.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
 import type { Finding } from '../protocol/findings.ts';
@@ -70,7 +72,7 @@ interface Slot {
   /** Where the pending step runs. */
   actor: ActorId;
   msg: Envelope | null;
-  stack: readonly string[];
+  stack: WireStack;
   queueKey: string;
   what: string;
   on: LockRef | null;
@@ -87,7 +89,7 @@ const BATCH = 2048;
 export function rootMessage(t: Program['tasks'][number], seed: number): Envelope {
   return {
     id: msgId(t.id, 0), from: ROOT, to: t.to, task: t.id, kind: 'call', op: t.op, body: t.body ?? null,
-    stack: [`${t.to}:${t.op}`], cause: null, seq: 1, step: 0, rng: mix(seed, seedOf(t.id)),
+    stack: pushFrame(EMPTY_STACK, `${t.to}:${t.op}`), cause: null, seq: 1, step: 0, rng: mix(seed, seedOf(t.id)),
   };
 }
 
@@ -203,6 +205,10 @@ class Execution {
     if (this.done) return;
     this.done = true;
     this.outcome = outcome;
+    for (const c of this.checkers) {
+      c.finish?.();
+      for (const f of c.drain()) this.report(f);
+    }
     this.strategy.end?.(this.step);
     this.resolve?.({
       outcome: this.outcome, steps: this.step, decisions: this.decisions, traceHash: this.hash.digest(),
@@ -225,7 +231,7 @@ class Execution {
   private addTask(m: Envelope): void {
     const s: Slot = { id: m.task, index: this.slots.length, status: 'deliver', actor: m.to, msg: m, stack: m.stack, queueKey: '', what: '', on: null };
     this.slots.push(s);
-    this.observe({ ev: 'task.start', task: m.task, actor: m.to, stack: m.stack, parent: m.from === ROOT ? null : (m.cause?.split('#')[0] as TaskId) }, this.step);
+    this.observe({ ev: 'task.start', task: m.task, actor: m.to, stack: frames(m.stack), parent: m.from === ROOT ? null : (m.cause?.split('#')[0] as TaskId) }, this.step);
   }
 
   /**
@@ -252,7 +258,7 @@ class Execution {
     }
     if (n === 0) {
       if (live > 0) {
-        const blocked: BlockedTask[] = this.slots.filter((s) => s.status !== 'done').map((s) => ({ task: s.id, stack: s.stack, what: s.what, on: s.on }));
+        const blocked: BlockedTask[] = this.slots.filter((s) => s.status !== 'done').map((s) => ({ task: s.id, stack: frames(s.stack), what: s.what, on: s.on }));
         this.report(blockedFinding('deadlock', blocked, this.held));
         this.finish('deadlock');
       } else {
@@ -318,8 +324,11 @@ class Execution {
     let continued = false;
     for (let j = 0; j < r.out.length; j++) {
       const m = r.out[j] as Envelope;
-      if (this.checkers.length > 0 && m.to !== ROOT) {
-        this.observe({ ev: 'send', task: s.id, actor, stack: r.stack, msg: m.id, to: m.to, op: m.op, kind: m.kind }, step);
+      // Calls and replies stay inside one task, so their `send` events can be
+      // derived here, and only when a checker listens; a spawn's `send` was
+      // recorded by the cell in its place among the step's events.
+      if (this.checkers.length > 0 && m.to !== ROOT && m.kind !== 'event') {
+        this.observe({ ev: 'send', task: s.id, actor, stack: frames(r.stack), msg: m.id, to: m.to, op: m.op, kind: m.kind }, step);
       }
       if (m.task !== s.id) {
         this.addTask(m);
@@ -329,7 +338,7 @@ class Execution {
       if (m.to === ROOT) {
         s.status = 'done';
         this.results[s.id] = m.body;
-        this.observe({ ev: 'task.end', task: s.id, actor, stack: s.stack }, step);
+        this.observe({ ev: 'task.end', task: s.id, actor, stack: frames(s.stack) }, step);
       } else {
         s.status = 'deliver';
         s.msg = m;
@@ -346,7 +355,7 @@ class Execution {
         if (!continued) {
           // an event handler (a spawned task) returned: the task ends here
           s.status = 'done';
-          this.observe({ ev: 'task.end', task: s.id, actor, stack: s.stack }, step);
+          this.observe({ ev: 'task.end', task: s.id, actor, stack: frames(s.stack) }, step);
         }
         break;
       case 'sleep':

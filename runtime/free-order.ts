@@ -1,9 +1,10 @@
-import type { ActorId, TaskId } from '../protocol/ids.ts';
-import type { FreeLog, FreeLogEntry } from '../protocol/wire.ts';
+import type { TaskId } from '../protocol/ids.ts';
+import type { FreeLog } from '../protocol/wire.ts';
 
+/** One step of the merged order: which actor's log, and the position in it. */
 export interface OrderedStep {
-  readonly actor: ActorId;
-  readonly entry: FreeLogEntry;
+  readonly log: number;
+  readonly at: number;
 }
 
 /**
@@ -18,24 +19,25 @@ export function mergeFreeLogs(logs: readonly FreeLog[]): OrderedStep[] {
   const pos = logs.map(() => 0);
   const next = new Map<TaskId, number>();
   const out: OrderedStep[] = [];
-  let remaining = logs.reduce((n, l) => n + l.entries.length, 0);
+  let remaining = logs.reduce((n, l) => n + l.tasks.length, 0);
   while (remaining > 0) {
     let progressed = false;
     for (let a = 0; a < logs.length; a++) {
       const log = logs[a] as FreeLog;
       // take as many consecutive steps of this actor as are due
       for (;;) {
-        const e = log.entries[pos[a] as number];
-        if (e === undefined || e.n !== (next.get(e.task) ?? 0)) break;
-        out.push({ actor: log.actor, entry: e });
-        next.set(e.task, e.n + 1);
-        pos[a] = (pos[a] as number) + 1;
+        const i = pos[a] as number;
+        const task = log.tasks[i];
+        if (task === undefined || log.ns[i] !== (next.get(task) ?? 0)) break;
+        out.push({ log: a, at: i });
+        next.set(task, (log.ns[i] as number) + 1);
+        pos[a] = i + 1;
         remaining--;
         progressed = true;
       }
     }
     if (!progressed) {
-      const heads = logs.map((l, a) => `${l.actor}: ${l.entries[pos[a] as number]?.task ?? '-'}#${l.entries[pos[a] as number]?.n ?? '-'}`);
+      const heads = logs.map((l, a) => `${l.actor}: ${l.tasks[pos[a] as number] ?? '-'}#${l.ns[pos[a] as number] ?? '-'}`);
       throw new Error(`free-run logs do not merge (a step is missing): heads ${heads.join(', ')}`);
     }
   }

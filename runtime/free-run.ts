@@ -4,12 +4,14 @@ import type { BlockedTask } from '../checkers/deadlock.ts';
 import { HeldLocks } from '../checkers/held-locks.ts';
 import { rootMessage } from './execution.ts';
 import { mergeFreeLogs } from './free-order.ts';
+import type { OrderedStep } from './free-order.ts';
 import type { FreeOptions } from './hosts/free-driver.ts';
 import { LIVE_TASKS, PROGRESS, WorkersHost } from './hosts/workers.ts';
 import type { Program } from './program.ts';
 import type { Finding } from '../protocol/findings.ts';
 import type { TaskId } from '../protocol/ids.ts';
-import type { FreeLogEntry } from '../protocol/wire.ts';
+import type { FreeLog, FreeLogEntry } from '../protocol/wire.ts';
+import { frames } from '../protocol/stack.ts';
 
 export interface FreeRunOptions {
   readonly seed: number;
@@ -93,29 +95,39 @@ export async function runFree(program: Program, opts: FreeRunOptions): Promise<F
       }
     }
     const elapsedMs = performance.now() - t0;
-    const ordered = mergeFreeLogs(await host.logs());
-    if (outcome === 'hung') findings.push(hungFinding(ordered.map((o) => o.entry), hangMs));
-    return { outcome, decisions: ordered.map((o) => o.entry.task), steps: ordered.length, elapsedMs, findings, results };
+    const logs = await host.logs();
+    const ordered = mergeFreeLogs(logs);
+    if (outcome === 'hung') findings.push(hungFinding(logs, ordered, hangMs));
+    return { outcome, decisions: ordered.map((o) => (logs[o.log] as FreeLog).tasks[o.at] as TaskId), steps: ordered.length, elapsedMs, findings, results };
   } finally {
     await host.close();
   }
 }
 
-/** The hung-task report: replay the merged events for held locks; each live task's last step says where it sleeps. */
-function hungFinding(entries: readonly FreeLogEntry[], hangMs: number): Finding {
+/**
+ * The hung-task report: the merged events (when kept) give the held locks;
+ * each live task's last step says where it sleeps.
+ */
+function hungFinding(logs: readonly FreeLog[], ordered: readonly OrderedStep[], hangMs: number): Finding {
   const held = new HeldLocks();
-  const last = new Map<TaskId, FreeLogEntry>();
-  entries.forEach((e, i) => {
-    for (const ev of e.events) held.onEvent(ev, i);
-    if (e.end) last.delete(e.task);
-    else last.set(e.task, e);
+  ordered.forEach((o, i) => {
+    const d = logs[o.log]?.details?.[o.at];
+    if (d !== undefined) for (const ev of d.events) held.onEvent(ev, i);
   });
+  const last = new Map<TaskId, FreeLogEntry>();
+  for (const l of logs) {
+    for (const e of l.last) {
+      const seen = last.get(e.task);
+      if (seen === undefined || e.n > seen.n) last.set(e.task, e);
+    }
+  }
   const blocked: BlockedTask[] = [];
   for (const [task, e] of last) {
+    if (e.end) continue;
     const p = e.point;
     blocked.push(p.at === 'sleep'
-      ? { task, stack: e.stack, what: p.what, on: p.on }
-      : { task, stack: e.stack, what: p.at === 'call' ? 'a reply' : p.at, on: null });
+      ? { task, stack: frames(e.stack), what: p.what, on: p.on }
+      : { task, stack: frames(e.stack), what: p.at === 'call' ? 'a reply' : p.at, on: null });
   }
   return blockedFinding('hung-task', blocked, held, hangMs);
 }

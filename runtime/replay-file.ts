@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { InputError } from './input-error.ts';
 import type { Finding, FindingKind } from '../protocol/findings.ts';
-import { isFindingKind } from '../protocol/findings.ts';
+import { canonicalKind, isFindingKind } from '../protocol/findings.ts';
 import type { TaskId } from '../protocol/ids.ts';
 
 export const REPLAY_FORMAT = 'iommu-lab-replay';
@@ -31,13 +31,13 @@ export function replayOf(f: Finding | null): ReplayFile['finding'] {
   return f === null ? null : { kind: f.kind, title: f.title, signature: f.signature };
 }
 
-/**
- * Whether a replayed finding is the recorded one. A hang seen by the
- * free-mode watchdog is, in controlled mode, a state with no enabled step:
- * the same tasks blocked at the same sites, reported as a deadlock.
- */
+/** Whether a replayed finding is the recorded one (signatures start with the kind; see canonicalKind). */
 export function sameFailure(recorded: string, observed: string): boolean {
-  const norm = (s: string): string => s.replace(/^hung-task\|/, 'deadlock|');
+  const norm = (s: string): string => {
+    const bar = s.indexOf('|');
+    const kind = bar < 0 ? s : s.slice(0, bar);
+    return isFindingKind(kind) ? canonicalKind(kind) + s.slice(kind.length) : s;
+  };
   return norm(recorded) === norm(observed);
 }
 

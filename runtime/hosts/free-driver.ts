@@ -5,7 +5,7 @@ import type { Envelope } from '../../protocol/envelope.ts';
 import { ROOT } from '../../protocol/ids.ts';
 import type { ActorId, TaskId } from '../../protocol/ids.ts';
 import type { StepCommand, StepResult } from '../../protocol/step.ts';
-import type { FreeLogEntry, FromWorker } from '../../protocol/wire.ts';
+import type { FreeLog, FreeLogEntry, FromWorker } from '../../protocol/wire.ts';
 
 export interface FreeOptions {
   readonly seed: number;
@@ -14,6 +14,9 @@ export interface FreeOptions {
   /** Keep every step's events in the log (checkers over a free run); the order alone is always kept. */
   readonly keepEvents: boolean;
 }
+
+/** Steps an actor runs per event-loop turn before it lets incoming messages in. */
+const TURN = 64;
 
 /** Slots of the shared counters. */
 export const PROGRESS = 0;
@@ -37,11 +40,23 @@ export class FreeDriver {
   private inbox: StepCommand[] = [];
   private head = 0;
   private busy = false;
-  private readonly log: FreeLogEntry[] = [];
+  private readonly logTasks: TaskId[] = [];
+  private readonly logNs: number[] = [];
+  private readonly details: FreeLogEntry[] | null;
+  /** Each task's last step here: its step number, point and stack. */
+  private readonly lastN = new Map<TaskId, number>();
+  private readonly lastPoint = new Map<TaskId, StepResult['point']>();
+  private readonly lastStack = new Map<TaskId, StepResult['stack']>();
+  private readonly ended = new Set<TaskId>();
   /** Wait queues whose sleepers may be woken now. */
   private readonly ready = new Set<string>();
   /** Queues with a wake already in the inbox, and which task it wakes. */
   private readonly waking = new Map<string, TaskId>();
+  /** Messages for each peer, sent as one batch at the end of a turn: one postMessage per peer per turn. */
+  private readonly outbox = new Map<ActorId, Envelope[]>();
+  /** Steps run in this event-loop turn. */
+  private turn = 0;
+  private readonly pumpFn = (): void => this.pump();
 
   constructor(cell: Cell, peers: ReadonlyMap<ActorId, MessagePort>, toMain: (m: FromWorker) => void, opts: FreeOptions, counters: Int32Array) {
     this.cell = cell;
@@ -50,8 +65,12 @@ export class FreeDriver {
     this.opts = opts;
     this.counters = counters;
     this.rng = new SeededRng(mix(opts.seed, seedOf(cell.self)));
+    this.details = opts.keepEvents ? [] : null;
     for (const port of peers.values()) {
-      port.on('message', (m: Envelope) => this.receive(m));
+      port.on('message', (batch: readonly Envelope[]) => {
+        for (const m of batch) this.inbox.push({ kind: 'deliver', msg: m });
+        this.pump();
+      });
     }
   }
 
@@ -60,12 +79,28 @@ export class FreeDriver {
     this.pump();
   }
 
-  entries(): readonly FreeLogEntry[] {
-    return this.log;
+  private flush(): void {
+    for (const [to, batch] of this.outbox) {
+      if (batch.length === 0) continue;
+      (this.peers.get(to) as MessagePort).postMessage(batch);
+      this.outbox.set(to, []);
+    }
+  }
+
+  record(): FreeLog {
+    const last: FreeLogEntry[] = [];
+    for (const [task, n] of this.lastN) {
+      last.push({ task, n, kind: 'deliver', point: this.lastPoint.get(task) as StepResult['point'], stack: this.lastStack.get(task) as StepResult['stack'], end: this.ended.has(task), events: [] });
+    }
+    return { actor: this.cell.self, tasks: this.logTasks, ns: this.logNs, details: this.details, last };
   }
 
   private pump(): void {
-    if (this.busy || this.head >= this.inbox.length) return;
+    if (this.busy) return;
+    if (this.head >= this.inbox.length) {
+      this.flush();
+      return;
+    }
     this.busy = true;
     const cmd = this.inbox[this.head++] as StepCommand;
     if (this.head > 1024 && this.head * 2 > this.inbox.length) {
@@ -73,6 +108,7 @@ export class FreeDriver {
       this.head = 0;
     }
     if (this.opts.jitterMs > 0 && this.rng.chance(0.5)) {
+      this.flush();
       setTimeout(() => this.run(cmd), this.rng.int(this.opts.jitterMs + 1));
     } else {
       this.run(cmd);
@@ -94,7 +130,6 @@ export class FreeDriver {
   }
 
   private done(cmd: StepCommand, r: StepResult): void {
-    Atomics.add(this.counters, PROGRESS, 1);
     let continued = false;
     let end = false;
     for (const m of r.out) {
@@ -107,7 +142,12 @@ export class FreeDriver {
       } else if (m.to === this.cell.self) {
         this.inbox.push({ kind: 'deliver', msg: m });
       } else {
-        (this.peers.get(m.to) as MessagePort).postMessage(m);
+        let batch = this.outbox.get(m.to);
+        if (batch === undefined) {
+          batch = [];
+          this.outbox.set(m.to, batch);
+        }
+        batch.push(m);
       }
     }
     switch (r.point.at) {
@@ -132,7 +172,13 @@ export class FreeDriver {
       if (q.ready) this.ready.add(q.queue);
       else this.ready.delete(q.queue);
     }
-    this.log.push({ task: r.task, n: r.n, kind: cmd.kind, point: r.point, stack: r.stack, end, events: this.opts.keepEvents ? [...r.events] : [] });
+    this.logTasks.push(r.task);
+    this.logNs.push(r.n);
+    this.lastN.set(r.task, r.n);
+    this.lastPoint.set(r.task, r.point);
+    this.lastStack.set(r.task, r.stack);
+    if (end) this.ended.add(r.task);
+    this.details?.push({ task: r.task, n: r.n, kind: cmd.kind, point: r.point, stack: r.stack, end, events: [...r.events] });
     this.scheduleWakes();
     this.next();
   }
@@ -149,9 +195,21 @@ export class FreeDriver {
     }
   }
 
-  /** The next step goes through the event loop so that messages from other actors get their turn. */
+  /**
+   * Up to TURN steps run back to back (in microtasks); then the batches go
+   * out and the next step waits for the event loop, so that messages from
+   * other actors get their turn.
+   */
   private next(): void {
     this.busy = false;
-    setImmediate(() => this.pump());
+    if (++this.turn < TURN && this.head < this.inbox.length) {
+      queueMicrotask(this.pumpFn);
+      return;
+    }
+    // progress for the watchdog, once per turn rather than per step (the counter is shared by all threads)
+    Atomics.add(this.counters, PROGRESS, this.turn);
+    this.turn = 0;
+    this.flush();
+    setImmediate(this.pumpFn);
   }
 }

@@ -72,7 +72,7 @@ const api: WorkerControl = {
   startFree(opts, peers, counters) {
     free = new FreeDriver(cell, new Map(peers), post, opts, new Int32Array(counters));
   },
-  log: () => ({ actor: boot.actor, entries: free === null ? [] : free.entries() }),
+  log: () => free?.record() ?? { actor: boot.actor, tasks: [], ns: [], details: null, last: [] },
 };
 
 Comlink.expose(api, nodeEndpoint(control));

@@ -9,6 +9,7 @@ import { codeUrl, spawnWorker } from './spawn.ts';
 import type { WorkerControl } from './worker-entry.ts';
 import type { Program } from '../program.ts';
 import type { Envelope } from '../../protocol/envelope.ts';
+import { EMPTY_STACK, frames } from '../../protocol/stack.ts';
 import type { ActorId, TaskId } from '../../protocol/ids.ts';
 import type { AbortInfo, StepCommand, StepResult } from '../../protocol/step.ts';
 import type { FreeLog, FromWorker, ToWorker, WorkerBoot } from '../../protocol/wire.ts';
@@ -36,8 +37,8 @@ export interface FreeSink {
 function crashResult(actor: ActorId, cmd: StepCommand, why: string, jsStack: string | null): StepResult {
   const task = cmd.kind === 'deliver' ? cmd.msg.task : cmd.task;
   const handler = cmd.kind === 'deliver' ? cmd.msg.op : cmd.kind;
-  const stack = cmd.kind === 'deliver' ? cmd.msg.stack : [];
-  return { task, n: 0, stack, point: { at: 'abort', finding: { kind: 'actor-crash', actor, handler, message: why, jsStack, stack } }, out: [], ready: [], events: [] };
+  const stack = cmd.kind === 'deliver' ? cmd.msg.stack : EMPTY_STACK;
+  return { task, n: 0, stack, point: { at: 'abort', finding: { kind: 'actor-crash', actor, handler, message: why, jsStack, stack: frames(stack) } }, out: [], ready: [], events: [] };
 }
 
 /**

@@ -1,0 +1,206 @@
+import { lifetimeFinding, lifetimeSignature } from './findings.ts';
+import { objectOfLock } from './lock-objects.ts';
+import { ObjectTypes } from './object-types.ts';
+import { ObjectLife } from './objects.ts';
+import type { AccessKind, LifetimeHit, Site, Spawn } from './objects.ts';
+import type { Checker } from '../checker.ts';
+import { HeldLocks } from '../held-locks.ts';
+import { childOf } from '../races/happens-before.ts';
+import type { LockRef, TraceEvent } from '../../protocol/events.ts';
+import type { Finding } from '../../protocol/findings.ts';
+import type { ObjId, TaskId } from '../../protocol/ids.ts';
+
+export interface LifetimeCheckerOptions {
+  /** Report objects still allocated at the end of the execution. Default on. */
+  readonly leaks?: boolean;
+  /**
+   * Object types that may outlive the execution (a device that stays bound,
+   * a domain the scenario leaves attached): never reported as leaks.
+   */
+  readonly keep?: readonly string[];
+}
+
+/**
+ * The lifetime checker (DESIGN.md §5): KASAN's use-after-free and
+ * double-free, refcount_t's underflow, and kmemleak's leak, over the
+ * alloc/free/use/get/put/access events and the lock events of locks that
+ * live inside objects (lock-objects.ts).
+ *
+ * What counts as touching an object: an `access` to one of its fields, a
+ * `use` (a message or pointer naming it: a receiver that handles a message
+ * about an object emits `k.use(obj, ...)` — that is how a message still in
+ * flight when its object was freed is seen), a `get` or `put`, a lock,
+ * unlock or completion on a lock embedded in it, and a second `free`.
+ *
+ * Refcounts come from the `count` the runtime puts in get/put events
+ * (runtime/context.ts, starting at 1 on alloc). A put below zero is
+ * `refcount-underflow` even on freed memory — the kernel's message says
+ * "underflow; use-after-free." — so a double put gives one finding, not two.
+ *
+ * Leaks are decided in `finish()`, and only when every task that started
+ * has ended: references held by a task that is blocked (a deadlock, a step
+ * limit) are not leaks, and the deadlock is already reported.
+ */
+export class LifetimeChecker implements Checker {
+  readonly name = 'lifetime';
+  private readonly leaks: boolean;
+  private readonly keep: ReadonlySet<string>;
+  private readonly held = new HeldLocks();
+  private readonly types = new ObjectTypes();
+  private readonly objects = new Map<ObjId, ObjectLife>();
+  /** The spawn that started each task, for "Last potentially related work creation". */
+  private readonly spawns = new Map<TaskId, Spawn>();
+  private readonly live = new Set<TaskId>();
+  /** The step of each task's first event of its own: a spawned task not yet seen is still a message in flight. */
+  private readonly active = new Map<TaskId, number>();
+  private started = 0;
+  private finished = false;
+  private pending: Finding[] = [];
+  private readonly seen = new Set<string>();
+  private readonly known = (obj: ObjId): boolean => this.objects.has(obj);
+
+  constructor(opts: LifetimeCheckerOptions = {}) {
+    this.leaks = opts.leaks ?? true;
+    this.keep = new Set(opts.keep ?? []);
+  }
+
+  onEvent(e: TraceEvent, step: number): void {
+    this.held.onEvent(e, step);
+    this.types.onEvent(e);
+    const at = (): Site => ({ task: e.task, stack: e.stack, step, held: this.held.of(e.task).slice() });
+    if (e.ev !== 'task.start' && !this.active.has(e.task)) this.active.set(e.task, step);
+    switch (e.ev) {
+      case 'task.start':
+        this.started++;
+        this.live.add(e.task);
+        return;
+      case 'task.end':
+        this.live.delete(e.task);
+        return;
+      case 'send':
+        if (e.kind === 'event') this.spawns.set(childOf(e.msg), { at: at(), op: e.op, to: e.to });
+        return;
+      case 'alloc':
+        // a new object, even when a named id comes back after a free
+        this.objects.set(e.obj, new ObjectLife(e.obj, e.type, at()));
+        return;
+      case 'free': {
+        const o = this.life(e.obj);
+        if (o.free !== null) this.useAfterFree(o, at(), 'Free', 'kfree', 'double-free');
+        else o.free = at();
+        return;
+      }
+      case 'use':
+        this.touch(e.obj, at, 'Read', `use: ${e.what}`);
+        return;
+      case 'access':
+        this.touch(e.obj, at, e.op === 'read' ? 'Read' : 'Write', `field ${e.field}`);
+        return;
+      case 'get': {
+        const o = this.objects.get(e.obj);
+        if (o === undefined) return;
+        if (o.free !== null) this.useAfterFree(o, at(), 'Write', 'kref_get', 'slab-use-after-free');
+        else o.record({ op: 'get', count: e.count, at: at() });
+        return;
+      }
+      case 'put': {
+        const o = this.objects.get(e.obj);
+        if (o === undefined) {
+          // a static object (never allocated) put below zero is still an underflow
+          if (e.count < 0) this.underflow(this.life(e.obj), at(), e.count);
+          return;
+        }
+        if (e.count < 0) this.underflow(o, at(), e.count);
+        else if (o.free !== null) this.useAfterFree(o, at(), 'Write', 'kref_put', 'slab-use-after-free');
+        else o.record({ op: 'put', count: e.count, at: at() });
+        return;
+      }
+      case 'lock.request':
+      case 'lock.released':
+        this.touchLock(e.lock, at, e.ev === 'lock.request' ? 'lock' : 'unlock');
+        return;
+      case 'wait.start':
+      case 'complete':
+        this.touchLock(e.completion, at, e.ev === 'complete' ? 'complete' : 'wait_for_completion');
+        return;
+      case 'lock.acquired':
+      case 'lock.misuse':
+      case 'lock.assert':
+      case 'wait.done':
+      case 'warn':
+      case 'bug':
+      case 'dma':
+        return;
+      default:
+        unreachable(e);
+    }
+  }
+
+  drain(): readonly Finding[] {
+    if (this.pending.length === 0) return NONE;
+    const out = this.pending;
+    this.pending = [];
+    return out;
+  }
+
+  /**
+   * End of the execution: leak check. Proposed Checker extension
+   * (`finish?(): void`, called by runExecution before the last drain);
+   * idempotent, so calling it twice reports nothing new.
+   */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.leaks || this.started === 0 || this.live.size > 0) return;
+    for (const o of this.objects.values()) {
+      if (o.alloc === null || o.free !== null || this.keep.has(o.type)) continue;
+      this.report({ what: 'refcount-leak', obj: o.obj, type: o.type, count: o.count, alloc: o.alloc, history: o.history });
+    }
+  }
+
+  /** The record of an object, created for objects that exist without an `alloc` (static topology). */
+  private life(obj: ObjId): ObjectLife {
+    let o = this.objects.get(obj);
+    if (o === undefined) {
+      o = new ObjectLife(obj, this.types.of(obj), null);
+      this.objects.set(obj, o);
+    }
+    return o;
+  }
+
+  private touch(obj: ObjId, at: () => Site, access: AccessKind, detail: string): void {
+    const o = this.objects.get(obj);
+    if (o !== undefined && o.free !== null) this.useAfterFree(o, at(), access, detail, 'slab-use-after-free');
+  }
+
+  private touchLock(l: LockRef, at: () => Site, what: string): void {
+    const obj = objectOfLock(l.id, this.known);
+    if (obj !== null) this.touch(obj, at, 'Write', `${what} ${l.id}`);
+  }
+
+  private useAfterFree(o: ObjectLife, use: Site, access: AccessKind, detail: string, bug: 'slab-use-after-free' | 'double-free'): void {
+    const free = o.free as Site;
+    const spawn = this.spawns.get(use.task);
+    // In flight: sent before the free, and the task had not run yet when the object was freed.
+    const aux = spawn === undefined ? null : { spawn, inFlight: spawn.at.step <= free.step && (this.active.get(use.task) ?? use.step) > free.step };
+    this.report({ what: 'use-after-free', bug, obj: o.obj, type: o.type, access, detail, use, alloc: o.alloc, free, aux });
+  }
+
+  private underflow(o: ObjectLife, put: Site, count: number): void {
+    o.record({ op: 'put', count, at: put });
+    this.report({ what: 'refcount-underflow', obj: o.obj, type: o.type, count, put, alloc: o.alloc, free: o.free, history: o.history });
+  }
+
+  private report(hit: LifetimeHit): void {
+    const sig = lifetimeSignature(hit);
+    if (this.seen.has(sig)) return;
+    this.seen.add(sig);
+    this.pending.push(lifetimeFinding(hit));
+  }
+}
+
+const NONE: readonly Finding[] = [];
+
+function unreachable(e: never): never {
+  throw new Error(`lifetime checker: unhandled event ${JSON.stringify(e)}`);
+}

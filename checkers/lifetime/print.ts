@@ -1,0 +1,88 @@
+import type { LifetimeHit, RefOp, Site } from './objects.ts';
+import { printHeld } from '../races/print.ts';
+import { modelStack, whereOf } from '../sites.ts';
+import { printStack } from '../sites.ts';
+
+/**
+ * Report printers for the lifetime checker, apart from detection (as
+ * mm/kasan/report.c is apart from the shadow checks):
+ *
+ *  - use-after-free / double-free, after mm/kasan/report.c print_report():
+ *    "BUG: KASAN: <bug type> in <site>", the access line ("Read of … by task
+ *    …"), the using task's stack, then print_address_description()'s
+ *    "Allocated by task N:", "Freed by task N:" and "Last potentially related
+ *    work creation:" stacks, and where the address lies. Addresses become
+ *    object ids; "at addr X of size N" becomes "at addr <object> (<what>)";
+ *  - refcount underflow, after lib/refcount.c refcount_warn_saturate(): the
+ *    WARN splat with the kernel's own words "refcount_t: underflow;
+ *    use-after-free.", plus the object's alloc/free stacks and refcount
+ *    history (what a reader needs to find the extra put);
+ *  - leak, after mm/kmemleak.c print_unreferenced(): "unreferenced object
+ *    … ", the allocating task and backtrace, plus the refcount history (the
+ *    get without a put).
+ */
+
+const RULE = '==================================================================';
+
+function stackOf(s: Site, indent: string): string {
+  return printStack(modelStack(s.stack), indent);
+}
+
+function taskSection(title: string, s: Site): string {
+  return `${title} by task ${s.task} at step ${s.step}:\n` + stackOf(s, ' ');
+}
+
+function history(ops: readonly RefOp[], obj: string): string {
+  let r = `refcount history of ${obj} (oldest first):\n`;
+  for (const o of ops) r += ` ${o.op.padEnd(5)} -> ${String(o.count).padStart(2)}  by task ${o.at.task} in ${whereOf(o.at.stack).site} at step ${o.at.step}\n`;
+  return r;
+}
+
+export function printUseAfterFree(hit: Extract<LifetimeHit, { what: 'use-after-free' }>): string {
+  const u = hit.use;
+  let r = `${RULE}\n`;
+  r += `BUG: KASAN: ${hit.bug} in ${whereOf(u.stack).site}\n`;
+  r += hit.access === 'Free'
+    ? `Free of addr ${hit.obj} by task ${u.task} at step ${u.step}\n\n`
+    : `${hit.access} at addr ${hit.obj} (${hit.detail}) by task ${u.task} at step ${u.step}\n\n`;
+  r += 'Call Trace:\n' + stackOf(u, ' ');
+  r += printHeld(u.task, u.held) + '\n';
+  if (hit.alloc !== null) r += taskSection('Allocated', hit.alloc) + '\n';
+  r += taskSection('Freed', hit.free) + '\n';
+  if (hit.aux !== null) {
+    const a = hit.aux.spawn;
+    r += 'Last potentially related work creation:\n';
+    r += ` message ${a.op} to ${a.to}, sent by task ${a.at.task} at step ${a.at.step}`;
+    r += hit.aux.inFlight ? `, still in flight when ${hit.obj} was freed at step ${hit.free.step}:\n` : ':\n';
+    r += stackOf(a.at, ' ') + '\n';
+  }
+  r += `The buggy address belongs to the object at ${hit.obj}\n which belongs to the cache ${hit.type}\n`;
+  r += `The buggy address is located inside of\n freed ${hit.type} region (freed at step ${hit.free.step}, ${u.step - hit.free.step} step${u.step - hit.free.step === 1 ? '' : 's'} before this access)\n`;
+  r += `${RULE}\n`;
+  return r;
+}
+
+export function printRefcountUnderflow(hit: Extract<LifetimeHit, { what: 'refcount-underflow' }>): string {
+  const p = hit.put;
+  let r = '------------[ cut here ]------------\n';
+  r += 'refcount_t: underflow; use-after-free.\n';
+  r += `WARNING: task ${p.task} at step ${p.step} in ${whereOf(p.stack).site}: put of ${hit.obj} (${hit.type}) left refcount ${hit.count}\n`;
+  r += 'Call Trace:\n' + stackOf(p, ' ');
+  r += printHeld(p.task, p.held) + '\n';
+  if (hit.alloc !== null) r += taskSection('Allocated', hit.alloc) + '\n';
+  if (hit.free !== null) r += taskSection('Freed', hit.free) + '\n';
+  r += history(hit.history, hit.obj);
+  r += '---[ end trace 0000000000000000 ]---\n';
+  return r;
+}
+
+export function printRefcountLeak(hit: Extract<LifetimeHit, { what: 'refcount-leak' }>): string {
+  const a = hit.alloc;
+  let r = 'kmemleak: 1 new suspected memory leaks\n';
+  r += `unreferenced object ${hit.obj} (${hit.type}):\n`;
+  r += `  comm "${a.task}", step ${a.step}, refcount ${hit.count} at the end of the execution`;
+  r += hit.count > 0 ? ' (a reference was never put)\n' : ' (the count reached 0 but the object was never freed)\n';
+  r += '  backtrace:\n' + stackOf(a, '    ');
+  r += history(hit.history, hit.obj);
+  return r;
+}

@@ -1,0 +1,119 @@
+import { raceFinding, raceSignature, unguardedFinding, unguardedSignature } from './findings.ts';
+import { HappensBefore } from './happens-before.ts';
+import { checkLockset } from './lockset.ts';
+import { Shadow } from './shadow.ts';
+import type { Access } from './shadow.ts';
+import type { Checker } from '../checker.ts';
+import { HeldLocks } from '../held-locks.ts';
+import { ObjectTypes } from '../lifetime/object-types.ts';
+import type { TraceEvent } from '../../protocol/events.ts';
+import type { Finding } from '../../protocol/findings.ts';
+import type { ObjId } from '../../protocol/ids.ts';
+
+export interface RaceCheckerOptions {
+  /** The lockset rule (`unguarded-access`). Default on. */
+  readonly lockset?: boolean;
+  /** The happens-before check (`data-race`, lost updates). Default on. */
+  readonly happensBefore?: boolean;
+}
+
+/**
+ * The races checker (DESIGN.md §5): `unguarded-access` when an access names
+ * a guard the task does not hold, `data-race` when two conflicting accesses
+ * are not ordered by happens-before (vector clocks over spawns, locks and
+ * completions; see happens-before.ts), including lost updates of a
+ * read-modify-write (see shadow.ts). One instance per execution; it keeps
+ * its own held-lock table and clocks, so the same code runs over a saved
+ * trace.
+ */
+export class RaceChecker implements Checker {
+  readonly name = 'races';
+  private readonly lockset: boolean;
+  private readonly happensBefore: boolean;
+  private readonly held = new HeldLocks();
+  private readonly hb = new HappensBefore();
+  private readonly types = new ObjectTypes();
+  private readonly shadow = new Shadow();
+  private readonly typeOf = (obj: ObjId): string => this.types.of(obj);
+  private pending: Finding[] = [];
+  private readonly seen = new Set<string>();
+
+  constructor(opts: RaceCheckerOptions = {}) {
+    this.lockset = opts.lockset ?? true;
+    this.happensBefore = opts.happensBefore ?? true;
+  }
+
+  onEvent(e: TraceEvent, step: number): void {
+    // Clocks and held locks first: an access is judged by what happened before it.
+    this.held.onEvent(e, step);
+    this.hb.onEvent(e);
+    this.types.onEvent(e);
+    switch (e.ev) {
+      case 'access': {
+        const a: Access = {
+          task: e.task, epoch: this.hb.epoch(e.task), op: e.op, lockless: e.lockless, obj: e.obj, field: e.field,
+          stack: e.stack, value: e.value, old: e.old, step, held: this.held.of(e.task).slice(),
+        };
+        if (this.lockset) {
+          const verdict = checkLockset(e.op, e.guard, e.lockless, a.held);
+          if (verdict !== 'ok' && e.guard !== null) {
+            const hit = { access: a, guard: e.guard, verdict };
+            if (this.fresh(unguardedSignature(hit, this.typeOf))) this.pending.push(unguardedFinding(hit, this.typeOf));
+          }
+        }
+        if (this.happensBefore) {
+          for (const hit of this.shadow.access(a, this.hb)) if (this.fresh(raceSignature(hit, this.typeOf))) this.pending.push(raceFinding(hit, this.typeOf));
+        }
+        return;
+      }
+      case 'alloc':
+      case 'free':
+        // a new object, or memory that is gone: old accesses say nothing about what comes next
+        this.shadow.forget(e.obj);
+        return;
+      case 'task.start':
+      case 'task.end':
+      case 'send':
+      case 'lock.request':
+      case 'lock.acquired':
+      case 'lock.released':
+      case 'lock.misuse':
+      case 'lock.assert':
+      case 'wait.start':
+      case 'wait.done':
+      case 'complete':
+      case 'use':
+      case 'get':
+      case 'put':
+      case 'warn':
+      case 'bug':
+      case 'dma':
+        return;
+      default:
+        unreachable(e);
+    }
+  }
+
+  drain(): readonly Finding[] {
+    if (this.pending.length === 0) return NONE;
+    const out = this.pending;
+    this.pending = [];
+    return out;
+  }
+
+  /** End of the execution: races are reported as they happen, nothing is left to decide. */
+  finish(): void {}
+
+  /** True the first time a signature is seen: a hot race builds its report once. */
+  private fresh(signature: string): boolean {
+    if (this.seen.has(signature)) return false;
+    this.seen.add(signature);
+    return true;
+  }
+}
+
+const NONE: readonly Finding[] = [];
+
+function unreachable(e: never): never {
+  throw new Error(`race checker: unhandled event ${JSON.stringify(e)}`);
+}

@@ -1,0 +1,129 @@
+import type { HappensBefore } from './happens-before.ts';
+import type { HeldLock } from '../held-locks.ts';
+import type { ObjId, TaskId } from '../../protocol/ids.ts';
+
+/** One field access as the race check remembers it. */
+export interface Access {
+  readonly task: TaskId;
+  /** The task's own clock entry at the access (FastTrack epoch). */
+  readonly epoch: number;
+  readonly op: 'read' | 'write';
+  /** Marked access: READ_ONCE/WRITE_ONCE, `k.read/k.write(..., { lockless: true })`. */
+  readonly lockless: boolean;
+  readonly obj: ObjId;
+  readonly field: string;
+  readonly stack: readonly string[];
+  readonly value: unknown;
+  /** For a write, the value it replaced. */
+  readonly old: unknown;
+  readonly step: number;
+  /** The task's held locks at the access, for the report. */
+  readonly held: readonly HeldLock[];
+}
+
+/**
+ * What the check found at one access.
+ * - `race`: `prev` and `cur` conflict (same field, at least one write,
+ *   different tasks, not both marked) and neither happens before the other.
+ * - `lost-update`: `read` and `write` are one task's read-modify-write of the
+ *   field; `other` is another task's write that came between them in the
+ *   trace and raced with the read, so `write` stores a value computed without
+ *   seeing `other`'s and undoes it (seed 003: the dev_iommu bitfield word).
+ *   "Read-modify-write" is inferred: a task's last read of the field and its
+ *   next write of it, with no read in between. A write that does not depend
+ *   on the earlier read is reported the same way; it is a race either way.
+ */
+export type RaceHit =
+  | { readonly what: 'race'; readonly prev: Access; readonly cur: Access }
+  | { readonly what: 'lost-update'; readonly read: Access; readonly other: Access; readonly write: Access };
+
+/** The shadow state of one (object, field). */
+interface Location {
+  lastWrite: Access | null;
+  /** Each task's last read. Earlier reads of a task are covered by program order. */
+  readonly reads: Map<TaskId, Access>;
+  /** Reads not yet followed by a write of the same task: open read-modify-writes. */
+  readonly open: Map<TaskId, Access>;
+  /** For an open read-modify-write, the first racing write of another task since its read. */
+  readonly overwritten: Map<TaskId, Access>;
+}
+
+/**
+ * Per-field access history and the happens-before race check (FastTrack's
+ * shape: one last write, one last read per task). The last write suffices
+ * for write-write checks: an older write either races with the last one
+ * (reported then) or happens before it, and so before anything the last
+ * write happens before.
+ *
+ * Marked accesses follow KCSAN's rule (Documentation/dev-tools/kcsan.rst,
+ * "Data Races"): two accesses race only if at least one is a plain access;
+ * a READ_ONCE racing a WRITE_ONCE is not reported, a READ_ONCE racing a plain
+ * write is. So an intentional lockless read is exempt from the lockset rule
+ * but still feeds this check. A lost update needs the same: a read-modify-
+ * write made only of marked accesses racing another marked one is not
+ * reported either (use an atomic RMW, which the model does not have yet).
+ */
+export class Shadow {
+  private readonly objects = new Map<ObjId, Map<string, Location>>();
+
+  /** Records `a` and returns the races it completes. */
+  access(a: Access, hb: HappensBefore): RaceHit[] {
+    const loc = this.location(a.obj, a.field);
+    const hits: RaceHit[] = [];
+    if (a.op === 'read') {
+      const w = loc.lastWrite;
+      if (w !== null && races(w, a, hb)) hits.push({ what: 'race', prev: w, cur: a });
+      loc.reads.set(a.task, a);
+      loc.open.set(a.task, a);
+      // a fresh read sees the other write: a later write of this task no longer loses it
+      loc.overwritten.delete(a.task);
+      return hits;
+    }
+
+    let lostTo: Access | null = null;
+    const read = loc.open.get(a.task);
+    const other = loc.overwritten.get(a.task);
+    if (read !== undefined && other !== undefined) {
+      hits.push({ what: 'lost-update', read, other, write: a });
+      lostTo = other;
+    }
+    const w = loc.lastWrite;
+    if (w !== null && w !== lostTo && races(w, a, hb)) hits.push({ what: 'race', prev: w, cur: a });
+    for (const [t, r] of loc.reads) {
+      if (t === a.task || !races(r, a, hb)) continue;
+      hits.push({ what: 'race', prev: r, cur: a });
+      if (loc.open.get(t) === r && !loc.overwritten.has(t)) loc.overwritten.set(t, a);
+    }
+    loc.lastWrite = a;
+    loc.open.delete(a.task);
+    loc.overwritten.delete(a.task);
+    return hits;
+  }
+
+  /** The object was freed or its id allocated again: its history no longer applies. */
+  forget(obj: ObjId): void {
+    this.objects.delete(obj);
+  }
+
+  private location(obj: ObjId, field: string): Location {
+    let fields = this.objects.get(obj);
+    if (fields === undefined) {
+      fields = new Map();
+      this.objects.set(obj, fields);
+    }
+    let loc = fields.get(field);
+    if (loc === undefined) {
+      loc = { lastWrite: null, reads: new Map(), open: new Map(), overwritten: new Map() };
+      fields.set(field, loc);
+    }
+    return loc;
+  }
+}
+
+/** Conflicting, by different tasks, not both marked, and unordered by happens-before. */
+function races(prev: Access, cur: Access, hb: HappensBefore): boolean {
+  if (prev.task === cur.task) return false;
+  if (prev.op === 'read' && cur.op === 'read') return false;
+  if (prev.lockless && cur.lockless) return false;
+  return !hb.ordered(prev.task, prev.epoch, cur.task);
+}

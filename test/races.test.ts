@@ -1,0 +1,239 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { RaceChecker } from '../checkers/races/race-checker.ts';
+import { InlineHost } from '../runtime/hosts/inline.ts';
+import { PctStrategy } from '../runtime/strategies/pct.ts';
+import { RandomStrategy } from '../runtime/strategies/random.ts';
+import { ReplayStrategy } from '../runtime/strategies/replay.ts';
+import { checkMatrix } from '../scenarios/checks/matrix.ts';
+import type { CheckCase } from '../scenarios/checks/matrix.ts';
+import { exploreCase, runChecked } from '../scenarios/checks/run.ts';
+import type { LockMode, LockRef, TraceEvent } from '../protocol/events.ts';
+import type { Finding, FindingKind } from '../protocol/findings.ts';
+import { lockId, msgId, objId, taskId } from '../protocol/ids.ts';
+import type { ActorId, ObjId } from '../protocol/ids.ts';
+
+const RACE_ACTORS = 'scenarios/checks/race-actors';
+const isRaceCase = (c: CheckCase): boolean => c.program.actors.some((a) => a.module === RACE_ACTORS);
+const raceCases = (tag?: string): CheckCase[] => checkMatrix(tag === undefined ? {} : { tag }).filter(isRaceCase);
+const byName = (name: string, tag?: string): CheckCase => {
+  const c = raceCases(tag).find((x) => x.name === name);
+  if (c === undefined) throw new Error(`no matrix case ${name}`);
+  return c;
+};
+const allowed = (c: CheckCase): Set<FindingKind> => new Set([...(c.expected === null ? [] : [c.expected]), ...(c.also ?? [])]);
+
+/** Compares with test/golden/<name>; UPDATE_GOLDEN=1 rewrites it. */
+function golden(name: string, text: string): void {
+  const path = new URL(`./golden/${name}`, import.meta.url);
+  if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(path, text);
+  expect(existsSync(path), `golden file test/golden/${name} is missing (run with UPDATE_GOLDEN=1)`).toBe(true);
+  expect(text).toBe(readFileSync(path, 'utf8'));
+}
+
+describe('race matrix (inline host)', () => {
+  it('has its cases', () => {
+    expect(raceCases().length).toBeGreaterThanOrEqual(9);
+  });
+
+  for (const c of raceCases()) {
+    it(`${c.name}: ${c.expected ?? 'clean'}`, async () => {
+      const host = await InlineHost.create(c.program);
+      try {
+        const schedules = c.expected === null ? 40 : c.always ? 12 : 200;
+        const x = await exploreCase(host, c, new RandomStrategy(7), { seed: 1, schedules, untilFound: !c.always });
+        expect([...x.outcomes]).toEqual([]);
+        expect([...x.kinds].filter((k) => !allowed(c).has(k))).toEqual([]);
+        if (c.expected === null) {
+          expect([...x.signatures]).toEqual([]);
+        } else if (c.always) {
+          expect(x.hits).toBe(x.runs);
+        } else {
+          expect(x.first).not.toBeNull();
+        }
+      } finally {
+        await host.close();
+      }
+    });
+  }
+
+  it('finds the lost update on the dev_iommu bitfield word and says which update was lost', async () => {
+    const c = byName('lost-update-bitfield');
+    const host = await InlineHost.create(c.program);
+    try {
+      let lost: Finding | undefined;
+      for (let i = 0; i < 200 && lost === undefined; i++) {
+        const run = await runChecked(host, c.program, new RandomStrategy(7), 1, i);
+        lost = run.findings.find((f) => f.signature.includes('|lost-update|'));
+      }
+      expect(lost).toBeDefined();
+      const f = lost as Finding;
+      expect(f.kind).toBe('data-race');
+      expect(f.title).toBe('data-race in app.iommu_deferred_attach');
+      expect(f.report).toContain('BUG: KCSAN: data-race in app.iommu_deferred_attach / app.iommu_dma_alloc_iova');
+      expect(f.report).toMatch(/lost update: task t\d read 0x00000007/);
+      expect(f.tasks).toHaveLength(3);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('signatures do not change with seed, strategy, task ids or object ids', async () => {
+    const sigsOf = async (c: CheckCase, seed: number, strategy: RandomStrategy | PctStrategy): Promise<string[]> => {
+      const host = await InlineHost.create(c.program);
+      try {
+        const x = await exploreCase(host, c, strategy, { seed, schedules: 200, untilFound: true });
+        expect(x.first, `${c.program.name} found nothing`).not.toBeNull();
+        return (x.first?.run.findings ?? []).filter((f) => f.kind === c.expected).map((f) => f.signature).sort();
+      } finally {
+        await host.close();
+      }
+    };
+    for (const c of raceCases().filter((x) => x.expected !== null)) {
+      const other = byName(c.name, 'job');
+      const a = await sigsOf(c, 1, new RandomStrategy(7));
+      const b = await sigsOf(other, 424242, new PctStrategy(99, 3));
+      expect(a.length).toBeGreaterThan(0);
+      expect(b, c.name).toEqual(a);
+      for (const s of a) expect(s).not.toMatch(/\bt\d|job|word@|dev_iommu@|#/);
+    }
+  });
+
+  it('golden KCSAN report: plain write vs READ_ONCE without the lock', async () => {
+    const c = byName('marked-read-vs-plain-write');
+    const host = await InlineHost.create(c.program);
+    try {
+      // t2's READ_ONCE first, then t1 takes the lock and writes
+      const replay = new ReplayStrategy(['t2', 't1', 't1', 't1', 't1', 't1', 't1'].map(taskId));
+      const run = await runChecked(host, c.program, replay, 1, 0);
+      expect(replay.diverged).toBeNull();
+      const f = run.findings.find((x) => x.kind === 'data-race');
+      expect(f).toBeDefined();
+      golden('kcsan-data-race.txt', (f as Finding).report);
+    } finally {
+      await host.close();
+    }
+  });
+
+  it('golden KCSAN report: lost update', async () => {
+    const c = byName('lost-update-bitfield');
+    const host = await InlineHost.create(c.program);
+    try {
+      // t2 reads the word and is preempted; t1 does its whole locked read-modify-write; t2 writes
+      const replay = new ReplayStrategy(['t2', 't1', 't1', 't1', 't1', 't1', 't1', 't2'].map(taskId));
+      const run = await runChecked(host, c.program, replay, 1, 0);
+      expect(replay.diverged).toBeNull();
+      const f = run.findings.find((x) => x.signature.includes('|lost-update|'));
+      expect(f).toBeDefined();
+      golden('kcsan-lost-update.txt', (f as Finding).report);
+    } finally {
+      await host.close();
+    }
+  });
+});
+
+// ---- the checker over hand-written event streams (the offline form) -----------------------------
+
+const ACTOR = 'app' as ActorId;
+const OBJ = objId('word@x');
+const L: LockRef = { id: lockId('word@x/mutex'), cls: 'mutex', kind: 'mutex' };
+const RW: LockRef = { id: lockId('sem'), cls: 'sem', kind: 'rwsem' };
+const COMP: LockRef = { id: lockId('done'), cls: 'completion', kind: 'mutex' };
+
+/** Builds events of one task with a one-frame stack "app:<handler>". */
+function on(task: string, handler: string) {
+  const base = { task: taskId(task), actor: ACTOR, stack: [`app:${handler}`] } as const;
+  return {
+    start: (parent: string | null = null): TraceEvent => ({ ...base, ev: 'task.start', parent: parent === null ? null : taskId(parent) }),
+    spawn: (child: string): TraceEvent => ({ ...base, ev: 'send', msg: msgId(taskId(child), 0), to: ACTOR, op: 'child', kind: 'event' }),
+    read: (o: ObjId = OBJ, how: { guard?: LockRef; lockless?: boolean } = {}): TraceEvent =>
+      ({ ...base, ev: 'access', obj: o, field: 'value', op: 'read', guard: how.guard?.id ?? null, lockless: how.lockless ?? false, value: 0 }),
+    write: (o: ObjId = OBJ, how: { guard?: LockRef; lockless?: boolean } = {}): TraceEvent =>
+      ({ ...base, ev: 'access', obj: o, field: 'value', op: 'write', guard: how.guard?.id ?? null, lockless: how.lockless ?? false, value: 1, old: 0 }),
+    acquire: (l: LockRef = L, mode: LockMode = 'write'): TraceEvent => ({ ...base, ev: 'lock.acquired', lock: l, mode, try: false, ok: true }),
+    release: (l: LockRef = L, mode: LockMode = 'write'): TraceEvent => ({ ...base, ev: 'lock.released', lock: l, mode }),
+    complete: (): TraceEvent => ({ ...base, ev: 'complete', completion: COMP, all: false }),
+    waitDone: (): TraceEvent => ({ ...base, ev: 'wait.done', completion: COMP }),
+  };
+}
+
+function check(events: readonly TraceEvent[]): Finding[] {
+  const c = new RaceChecker();
+  const out: Finding[] = [];
+  events.forEach((e, i) => {
+    c.onEvent(e, i);
+    out.push(...c.drain());
+  });
+  c.finish();
+  out.push(...c.drain());
+  return out;
+}
+const kinds = (fs: readonly Finding[]): string[] => fs.map((f) => f.kind).sort();
+
+describe('race checker over event streams', () => {
+  const p = on('p', 'parent');
+  const ch = on('p.1', 'child');
+  const a = on('a', 'writer');
+  const b = on('b', 'reader');
+
+  it('a spawn orders what the parent did before it, not what it does after', () => {
+    expect(kinds(check([p.start(), p.write(), p.spawn('p.1'), ch.start('p'), ch.read()]))).toEqual([]);
+    // the same step, with the write after the send: the child does not see it
+    expect(kinds(check([p.start(), p.spawn('p.1'), p.write(), ch.start('p'), ch.read()]))).toEqual(['data-race']);
+  });
+
+  it('a lock release orders the next acquirer; without the lock the same accesses race', () => {
+    const locked = [a.start(), b.start(), a.acquire(), a.write(), a.release(), b.acquire(), b.read(), b.release()];
+    expect(kinds(check(locked))).toEqual([]);
+    expect(kinds(check([a.start(), b.start(), a.write(), b.read()]))).toEqual(['data-race']);
+    // a failed trylock orders nothing
+    const failed: TraceEvent = { ...b.acquire(), ok: false } as TraceEvent;
+    expect(kinds(check([a.start(), b.start(), a.acquire(), a.write(), a.release(), failed, b.read()]))).toEqual(['data-race']);
+  });
+
+  it('complete() orders the task whose wait returns after it', () => {
+    expect(kinds(check([a.start(), b.start(), a.write(), a.complete(), b.waitDone(), b.read()]))).toEqual([]);
+    expect(kinds(check([a.start(), b.start(), b.waitDone(), a.write(), a.complete(), b.read()]))).toEqual(['data-race']);
+  });
+
+  it('readers of an rwsem do not order each other; a writer is ordered after readers', () => {
+    const readers = [a.start(), b.start(), a.acquire(RW, 'read'), a.write(), a.release(RW, 'read'), b.acquire(RW, 'read'), b.read(), b.release(RW, 'read')];
+    expect(kinds(check(readers))).toEqual(['data-race']);
+    const writer = [a.start(), b.start(), a.acquire(RW, 'read'), a.read(), a.release(RW, 'read'), b.acquire(RW, 'write'), b.write(), b.release(RW, 'write')];
+    expect(kinds(check(writer))).toEqual([]);
+  });
+
+  it('marked accesses race only with plain ones (KCSAN)', () => {
+    expect(kinds(check([a.start(), b.start(), a.write(OBJ, { lockless: true }), b.read(OBJ, { lockless: true })]))).toEqual([]);
+    expect(kinds(check([a.start(), b.start(), a.write(), b.read(OBJ, { lockless: true })]))).toEqual(['data-race']);
+    const r = check([a.start(), b.start(), a.write(OBJ, { lockless: true }), b.read()]);
+    expect(r[0]?.report).toContain('write (marked) to word@x.value');
+  });
+
+  it('lockset: a guard must be held, for write when the access writes', () => {
+    expect(kinds(check([a.start(), a.write(OBJ, { guard: L })]))).toEqual(['unguarded-access']);
+    expect(kinds(check([a.start(), a.acquire(), a.write(OBJ, { guard: L }), a.release()]))).toEqual([]);
+    // READ_ONCE of a guarded field is exempt from the lockset rule
+    expect(kinds(check([a.start(), a.read(OBJ, { guard: L, lockless: true })]))).toEqual([]);
+    // a shared hold covers reads, not writes
+    expect(kinds(check([a.start(), a.acquire(RW, 'read'), a.read(OBJ, { guard: RW }), a.release(RW, 'read')]))).toEqual([]);
+    const w = check([a.start(), a.acquire(RW, 'read'), a.write(OBJ, { guard: RW }), a.release(RW, 'read')]);
+    expect(kinds(w)).toEqual(['unguarded-access']);
+    expect(w[0]?.report).toContain('held for read only');
+  });
+
+  it('a freed object (or a reused id) forgets its access history', () => {
+    const free: TraceEvent = { task: taskId('a'), actor: ACTOR, stack: ['app:writer'], ev: 'free', obj: OBJ };
+    expect(kinds(check([a.start(), b.start(), a.write(), free, b.read()]))).toEqual([]);
+  });
+
+  it('one finding per signature, however often the race repeats', () => {
+    expect(check([a.start(), b.start(), a.write(), b.read(), a.write(), b.read(), b.read()])).toHaveLength(1);
+  });
+
+  it('signatures carry types, fields and sites, never task or object ids', () => {
+    const [f] = check([a.start(), b.start(), a.write(), b.read()]);
+    expect(f?.signature).toBe('data-race|word.value|app.reader|app.writer');
+    expect(f?.title).toBe('data-race in app.reader');
+  });
+});
