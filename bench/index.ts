@@ -1,4 +1,6 @@
 import os from 'node:os';
+import { LifetimeChecker } from '../checkers/lifetime/lifetime-checker.ts';
+import { RaceChecker } from '../checkers/races/race-checker.ts';
 import {
   bareStepsPerSec, freeMessagesPerSec, inlineStepsPerSec, median, poolExecutionsPerSec,
   rawOneWayPerSec, rawRoundTripsPerSec, workersStepsPerSec,
@@ -33,6 +35,14 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   put('runtime.inline.stepsPerSec', inline, 'steps/s');
   put('runtime.bareAsync.stepsPerSec', bare, 'steps/s');
   ratios.inlineVsBareAsync = round(inline / bare, 4);
+
+  // checker overheads: the same ring with each checker on, against off (measured just above)
+  const races = await median(reps, () => inlineStepsPerSec(16, 4, laps, () => [new RaceChecker()]));
+  const lifetime = await median(reps, () => inlineStepsPerSec(16, 4, laps, () => [new LifetimeChecker()]));
+  put('checkers.races.stepsPerSec', races, 'steps/s');
+  put('checkers.lifetime.stepsPerSec', lifetime, 'steps/s');
+  ratios.racesOverhead = round(races / inline, 3);
+  ratios.lifetimeOverhead = round(lifetime / inline, 3);
 
   // workers, controlled: 16-actor ring; each step is one handshake
   const wsteps = await median(reps, () => workersStepsPerSec(16, 2, quick ? 20 : 100));

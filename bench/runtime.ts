@@ -1,6 +1,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import type { TransferListItem, Worker } from 'node:worker_threads';
 import { once } from 'node:events';
+import type { Checker } from '../checkers/checker.ts';
 import { runExecution } from '../runtime/execution.ts';
 import { runFree } from '../runtime/free-run.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
@@ -18,12 +19,12 @@ export async function median(reps: number, f: () => Promise<number>): Promise<nu
   return xs[Math.floor(xs.length / 2)] as number;
 }
 
-/** Controlled steps/s in the inline host on a ring (one long execution, random strategy). */
-export async function inlineStepsPerSec(actors: number, tasks: number, laps: number): Promise<number> {
+/** Controlled steps/s in the inline host on a ring (one long execution, random strategy), optionally with checkers on. */
+export async function inlineStepsPerSec(actors: number, tasks: number, laps: number, checkers: () => readonly Checker[] = () => []): Promise<number> {
   const p = ringProgram(actors, tasks, laps);
   const host = await InlineHost.create(p);
   const t0 = performance.now();
-  const r = await runExecution(host, p, new RandomStrategy(1), { seed: 1, maxSteps: Number.MAX_SAFE_INTEGER });
+  const r = await runExecution(host, p, new RandomStrategy(1), { seed: 1, maxSteps: Number.MAX_SAFE_INTEGER, checkers: checkers() });
   const dt = performance.now() - t0;
   if (r.outcome !== 'completed') throw new Error(`ring run ended ${r.outcome}`);
   return r.steps / (dt / 1000);

@@ -10,11 +10,7 @@ import type { Program } from '../../runtime/program.ts';
 import type { Strategy } from '../../runtime/strategies/strategy.ts';
 import type { Finding, FindingKind } from '../../protocol/findings.ts';
 
-/**
- * Runs the matrix programs with fresh race and lifetime checkers. Until
- * runtime/execution.ts calls the proposed `Checker.finish()` itself, this is
- * where the end-of-execution hook runs (it is idempotent, so both may).
- */
+/** Runs the matrix programs with fresh race and lifetime checkers (the execution calls their `finish`). */
 
 export interface CheckerOptions {
   readonly races?: RaceCheckerOptions;
@@ -23,25 +19,14 @@ export interface CheckerOptions {
 
 export interface CheckedRun {
   readonly result: ExecutionResult;
-  /** The execution's findings plus those the end-of-execution hook produced, one per signature. */
   readonly findings: readonly Finding[];
 }
 
 export async function runChecked(host: Host, program: Program, strategy: Strategy, seed: number, execution: number, opts: CheckerOptions = {}): Promise<CheckedRun> {
-  const races = new RaceChecker(opts.races);
-  const lifetime = new LifetimeChecker(opts.lifetime);
   await host.reset();
-  const result = await runExecution(host, program, strategy, { seed, execution, checkers: [races, lifetime] });
-  races.finish();
-  lifetime.finish();
-  const findings = [...result.findings];
-  const seen = new Set(findings.map((f) => f.signature));
-  for (const f of [...races.drain(), ...lifetime.drain()]) {
-    if (seen.has(f.signature)) continue;
-    seen.add(f.signature);
-    findings.push(f);
-  }
-  return { result, findings };
+  const checkers = [new RaceChecker(opts.races), new LifetimeChecker(opts.lifetime)];
+  const result = await runExecution(host, program, strategy, { seed, execution, checkers });
+  return { result, findings: result.findings };
 }
 
 export interface Exploration {
