@@ -1,6 +1,8 @@
 import os from 'node:os';
 import { LifetimeChecker } from '../checkers/lifetime/lifetime-checker.ts';
 import { RaceChecker } from '../checkers/races/race-checker.ts';
+import { Lockdep } from '../checkers/lockdep/lockdep.ts';
+import { lockdepEdgesPerSec } from './lockdep.ts';
 import {
   bareStepsPerSec, freeMessagesPerSec, inlineStepsPerSec, median, poolExecutionsPerSec,
   rawOneWayPerSec, rawRoundTripsPerSec, workersStepsPerSec,
@@ -41,6 +43,10 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   const lifetime = await median(reps, () => inlineStepsPerSec(16, 4, laps, () => [new LifetimeChecker()]));
   put('checkers.races.stepsPerSec', races, 'steps/s');
   put('checkers.lifetime.stepsPerSec', lifetime, 'steps/s');
+  const lockdep = await median(reps, () => inlineStepsPerSec(16, 4, laps, () => [new Lockdep()]));
+  put('checkers.lockdep.stepsPerSec', lockdep, 'steps/s');
+  ratios.lockdepOverhead = round(lockdep / inline, 3);
+  put('lockdep.edgesPerSec', await median(reps, async () => lockdepEdgesPerSec(64, quick ? 20_000 : 200_000)), 'checks/s');
   ratios.racesOverhead = round(races / inline, 3);
   ratios.lifetimeOverhead = round(lifetime / inline, 3);
 

@@ -15,3 +15,21 @@ export interface Checker {
   /** The execution has ended (leak checks and the like); may be called more than once. */
   finish?(): void;
 }
+
+export const NO_FINDINGS: readonly Finding[] = [];
+
+/** Findings a checker has made and the run has not collected yet: the `drain` half of a checker. */
+export class FindingQueue {
+  private items: Finding[] = [];
+
+  push(f: Finding): void {
+    this.items.push(f);
+  }
+
+  drain(): readonly Finding[] {
+    if (this.items.length === 0) return NO_FINDINGS;
+    const out = this.items;
+    this.items = [];
+    return out;
+  }
+}

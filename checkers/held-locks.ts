@@ -4,6 +4,8 @@ import type { TaskId } from '../protocol/ids.ts';
 export interface HeldLock {
   readonly lock: LockRef;
   readonly mode: LockMode;
+  /** Taken by a successful trylock: held like any other, but lockdep adds no edge *to* it. */
+  readonly try: boolean;
   /** The task's stack where it took the lock. */
   readonly stack: readonly string[];
   readonly step: number;
@@ -23,7 +25,7 @@ export class HeldLocks {
         h = [];
         this.held.set(e.task, h);
       }
-      h.push({ lock: e.lock, mode: e.mode, stack: e.stack.slice(0, -1), step });
+      h.push({ lock: e.lock, mode: e.mode, try: e.try, stack: e.stack.slice(0, -1), step });
     } else if (e.ev === 'lock.released') {
       const h = this.held.get(e.task);
       if (h === undefined) return;
@@ -50,6 +52,11 @@ export class HeldLocks {
 
   tasks(): TaskId[] {
     return [...this.held.keys()];
+  }
+
+  /** Every held lock of every task, for checks that look across tasks (a freed object's locks). */
+  *all(): IterableIterator<readonly [TaskId, HeldLock]> {
+    for (const [t, h] of this.held) for (const x of h) yield [t, x];
   }
 }
 

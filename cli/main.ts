@@ -4,13 +4,14 @@ import { compare } from './commands/compare.ts';
 import { list } from './commands/list.ts';
 import { replay } from './commands/replay.ts';
 import { run } from './commands/run.ts';
+import { selftest } from './commands/selftest.ts';
 import { show } from './commands/show.ts';
 import { processIo } from './io.ts';
 import type { CommandIo } from './io.ts';
 
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
-const COMMANDS: Readonly<Record<string, Command>> = { list, show, run, compare, replay, bench };
+const COMMANDS: Readonly<Record<string, Command>> = { list, show, run, compare, replay, selftest, bench };
 
 const USAGE = `usage: iommu-lab <command> [flags]
   list [--json]
@@ -19,6 +20,7 @@ const USAGE = `usage: iommu-lab <command> [flags]
       [--strategy random|pct|pos|portfolio] [--schedules N] [--time SECONDS] [--seed S] [--out DIR] [--json]
   compare (<scenario>|--all) [--schedules N] [--host inline|workers] [--seed S] [--out DIR] [--json]
   replay <replay.json> [--host inline|workers] [--json]
+  selftest locking [--host inline|workers] [--schedules N] [--seed S] [--json]
   bench [--quick] [--json]
 `;
 

@@ -11,6 +11,10 @@ import type { ExploringStrategy } from '../runtime/strategies/index.ts';
 import { mix } from '../runtime/rng.ts';
 import { canonicalKind } from '../protocol/findings.ts';
 import type { FindingKind } from '../protocol/findings.ts';
+import type { Checker } from '../checkers/checker.ts';
+import { defaultCheckers } from '../checkers/index.ts';
+import { LockStats, NO_LOCK_STATS, mergeLockStats } from '../checkers/lock-stats.ts';
+import type { LockStatsSummary } from '../checkers/lock-stats.ts';
 import type { Scenario, VariantAssignment } from '../scenarios/scenario.ts';
 import { expectedFor } from '../scenarios/scenario.ts';
 import { writeFinding } from './output.ts';
@@ -53,6 +57,8 @@ export interface RunReport {
   readonly expected: readonly FindingKind[] | null;
   readonly matched: boolean;
   readonly findings: readonly RunFinding[];
+  /** Lock statistics per class over all executions of the run (times in steps). */
+  readonly lockStats: LockStatsSummary;
 }
 
 export async function createHost(kind: HostKind, program: Program): Promise<Host> {
@@ -87,6 +93,18 @@ export function matches(expected: readonly FindingKind[] | null, found: readonly
 /** Runs one scenario under one variant assignment: controlled exploration, or free-mode runs. */
 export async function runOne(s: Scenario, variants: VariantAssignment, set: RunSettings): Promise<RunReport> {
   const program = s.program(variants);
+  // Fresh checkers per execution, plus lock statistics summed over the run.
+  const checkersOf = s.checkers ?? defaultCheckers;
+  let stats = NO_LOCK_STATS;
+  let current: LockStats | null = null;
+  const checkers = (): readonly Checker[] => {
+    current = new LockStats();
+    return [...checkersOf(), current];
+  };
+  const tally = (): void => {
+    if (current !== null) stats = mergeLockStats(stats, current.summary());
+    current = null;
+  };
   const id: RunIdentity = { scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: set.mode };
   const written = new Map<string, string>();
   const keep = (f: FoundFinding): void => {
@@ -100,7 +118,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
 
   if (set.mode === 'free') {
     if (set.host !== 'workers') throw new InputError('free mode runs only in the workers host (--host workers)', null, '--mode');
-    ({ found, executions, steps, elapsedMs } = await freeRuns(program, set, keep));
+    ({ found, executions, steps, elapsedMs } = await freeRuns(program, set, checkers, tally, keep));
   } else {
     const host = await createHost(set.host, program);
     try {
@@ -110,9 +128,10 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
         seed: set.seed,
         schedules: set.schedules,
         ...(set.timeMs !== undefined ? { timeMs: set.timeMs } : {}),
-        ...(s.checkers !== undefined ? { checkers: s.checkers } : {}),
+        checkers,
         onFinding: keep,
         onExecution: (_r, n) => {
+          tally();
           const now = performance.now();
           if (set.progress !== null && now - last > 2000) {
             last = now;
@@ -134,12 +153,12 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   return {
     scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
     schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
-    matched: matches(expected, findings.map((f) => f.kind)), findings,
+    matched: matches(expected, findings.map((f) => f.kind)), findings, lockStats: stats,
   };
 }
 
 /** Free mode: `schedules` real-concurrency runs, each recorded so its findings replay in controlled mode. */
-async function freeRuns(program: Program, set: RunSettings, keep: (f: FoundFinding) => void) {
+async function freeRuns(program: Program, set: RunSettings, checkers: () => readonly Checker[], tally: () => void, keep: (f: FoundFinding) => void) {
   const byKey = new Map<string, FoundFinding>();
   let steps = 0;
   let executions = 0;
@@ -147,7 +166,8 @@ async function freeRuns(program: Program, set: RunSettings, keep: (f: FoundFindi
   for (let i = 0; i < set.schedules; i++) {
     if (set.timeMs !== undefined && i > 0 && performance.now() - t0 > set.timeMs) break;
     const seed = mix(set.seed, i);
-    const r = await runFree(program, { seed, jitterMs: 1 });
+    const r = await runFree(program, { seed, jitterMs: 1, checkers: checkers() });
+    tally();
     executions++;
     steps += r.steps;
     for (const f of r.findings) {

@@ -28,10 +28,34 @@ export interface Kernel<S = unknown> {
   /** An explicit preemption point. */
   yield(): Promise<void>;
 
-  /** Lock operations, served by the lock-manager actors. */
+  /**
+   * Lock operations, served by the lock-manager actors (actors/lock-manager.ts).
+   * A lock's nesting subclass travels in `l.sub` (mutex_lock_nested).
+   */
   lock(l: LockRef): Promise<void>;
+  /** mutex_lock_nested(): the same lock under nesting subclass `subclass` (lockdep keys classes by it). */
+  lock_nested(l: LockRef, subclass: number): Promise<void>;
   unlock(l: LockRef): Promise<void>;
   trylock(l: LockRef): Promise<boolean>;
+  /** rw_semaphore: readers share, a writer excludes everyone; an arriving reader queues behind a waiting writer. */
+  down_read(l: LockRef): Promise<void>;
+  /** A reader that may nest and ignores waiting writers (lockdep's recursive read, rwlock_t-style); not a kernel rwsem API. */
+  down_read_recursive(l: LockRef): Promise<void>;
+  down_write(l: LockRef): Promise<void>;
+  down_read_trylock(l: LockRef): Promise<boolean>;
+  down_write_trylock(l: LockRef): Promise<boolean>;
+  up_read(l: LockRef): Promise<void>;
+  up_write(l: LockRef): Promise<void>;
+  /** struct completion: waiting while holding locks is a dependency edge for lockdep. */
+  wait_for_completion(c: LockRef): Promise<void>;
+  complete(c: LockRef): Promise<void>;
+  complete_all(c: LockRef): Promise<void>;
+  /**
+   * lockdep_assert_held() / _held_write() / _held_read() / lockdep_assert_not_held():
+   * a failed assertion is an `assert-held` finding; the answer is also returned.
+   */
+  assertHeld(l: LockRef, mode?: 'any' | 'read' | 'write'): Promise<boolean>;
+  assertNotHeld(l: LockRef): Promise<boolean>;
 
   /**
    * Low level, for actors that implement blocking primitives (the lock

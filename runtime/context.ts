@@ -1,11 +1,13 @@
 import type { AccessHow, EventBody, Kernel, KObject } from './actor.ts';
 import { KernelBug } from './actor.ts';
 import type { Cell } from './cell.ts';
-import { mix, nextState, stateValue } from './rng.ts';
-import type { Rng } from './rng.ts';
+import { SeededRng, mix } from './rng.ts';
 import type { Envelope } from '../protocol/envelope.ts';
+import { EMPTY_STACK, frames, popFrame, pushFrame } from '../protocol/stack.ts';
+import type { WireStack } from '../protocol/stack.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
-import { ROOT, childTaskId, msgId, objId } from '../protocol/ids.ts';
+import type { LockManagerMailbox } from '../protocol/locks.ts';
+import { childTaskId, msgId, objId } from '../protocol/ids.ts';
 import type { ActorId, MsgId, ObjId, TaskId } from '../protocol/ids.ts';
 
 /**
@@ -14,56 +16,46 @@ import type { ActorId, MsgId, ObjId, TaskId } from '../protocol/ids.ts';
  * this actor and hands them on with every message, so they follow the task
  * across actors and threads.
  */
-export class TaskContext<S> implements Kernel<S>, Rng {
+export class TaskContext<S> implements Kernel<S> {
   readonly actor: ActorId;
   readonly task: TaskId;
-  readonly stack: readonly string[];
+  /** The call stack as it travels (one string); `stack` splits it on demand. */
+  readonly wireStack: WireStack;
+  private frameList: readonly string[] | null = null;
   private readonly cell: Cell<S>;
   /** The message this invocation handles. */
   private readonly msg: Envelope;
   private seq: number;
   private step: number;
-  private rngState: number;
+  /** The task's own random stream; its state travels with the task's messages. */
+  readonly rng: SeededRng;
 
   constructor(cell: Cell<S>, msg: Envelope) {
     this.cell = cell;
     this.msg = msg;
     this.actor = cell.self;
     this.task = msg.task;
-    this.stack = msg.stack;
+    this.wireStack = msg.stack;
     this.seq = msg.seq;
     this.step = msg.step;
-    this.rngState = msg.rng;
+    this.rng = new SeededRng(msg.rng);
+  }
+
+  get stack(): readonly string[] {
+    if (this.frameList === null) this.frameList = frames(this.wireStack);
+    return this.frameList;
   }
 
   get state(): S {
     return this.cell.state;
   }
 
-  get rng(): Rng {
-    return this;
-  }
-
-  // ---- Rng, drawn from the task's own stream ------------------------------
-  u32(): number {
-    this.rngState = nextState(this.rngState);
-    return stateValue(this.rngState);
-  }
-  next(): number {
-    return this.u32() / 4294967296;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-  chance(p: number): boolean {
-    return this.next() < p;
-  }
 
   // ---- messages -------------------------------------------------------------
 
-  private envelope(to: ActorId, kind: Envelope['kind'], op: string, body: unknown, stack: readonly string[], cause: MsgId | null): Envelope {
+  private envelope(to: ActorId, kind: Envelope['kind'], op: string, body: unknown, stack: WireStack, cause: MsgId | null): Envelope {
     const id = msgId(this.task, this.seq++);
-    return { id, from: this.actor, to, task: this.task, kind, op, body, stack, cause, seq: this.seq, step: this.step + 1, rng: this.rngState };
+    return { id, from: this.actor, to, task: this.task, kind, op, body, stack, cause, seq: this.seq, step: this.step + 1, rng: this.rng.state };
   }
 
   /** The task's step number now. */
@@ -80,7 +72,7 @@ export class TaskContext<S> implements Kernel<S>, Rng {
   adopt(m: Envelope): void {
     this.seq = m.seq;
     this.step = m.step;
-    this.rngState = m.rng;
+    this.rng.state = m.rng;
   }
 
   call<R = unknown>(to: ActorId, op: string, body?: unknown): Promise<R> {
@@ -89,8 +81,7 @@ export class TaskContext<S> implements Kernel<S>, Rng {
       this.cell.abort(this.task, 'protocol-error', this.handler, `message ${op} to unknown actor "${to}"`, null, this.stack);
       return new Promise<R>(() => {});
     }
-    const m = this.envelope(to, 'call', op, body, [...this.stack, `${to}:${op}`], this.msg.id);
-    this.cell.record({ ev: 'send', task: this.task, actor: this.actor, stack: this.stack, msg: m.id, to, op, kind: 'call' });
+    const m = this.envelope(to, 'call', op, body, pushFrame(this.wireStack, `${to}:${op}`), this.msg.id);
     this.cell.send(m);
     return new Promise<R>((resolve) => {
       this.cell.awaitReply(m.id, this as TaskContext<unknown>, resolve as (v: unknown) => void);
@@ -107,8 +98,10 @@ export class TaskContext<S> implements Kernel<S>, Rng {
     const child = childTaskId(this.task, this.seq++);
     const m: Envelope = {
       id: msgId(child, 0), from: this.actor, to, task: child, kind: 'event', op, body,
-      stack: [`${to}:${op}`], cause: this.msg.id, seq: 1, step: 0, rng: mix(this.rngState, this.seq),
+      stack: pushFrame(EMPTY_STACK, `${to}:${op}`), cause: this.msg.id, seq: 1, step: 0, rng: mix(this.rng.state, this.seq),
     };
+    // Recorded here, in order with this step's other events: a write after
+    // the spawn must not look as if it came before it (happens-before).
     this.cell.record({ ev: 'send', task: this.task, actor: this.actor, stack: this.stack, msg: m.id, to, op, kind: 'event' });
     this.cell.send(m);
     return child;
@@ -136,14 +129,61 @@ export class TaskContext<S> implements Kernel<S>, Rng {
 
   // ---- locks ----------------------------------------------------------------
 
+  /** One call to the lock-manager shard that owns `l`; the op and body are checked against its mailbox. */
+  private lockOp<R>(l: LockRef, m: LockManagerMailbox): Promise<R> {
+    return this.call<R>(this.cell.lockManagerFor(l), m.op, m.body);
+  }
+
   lock(l: LockRef): Promise<void> {
-    return this.call<void>(this.cell.lockManagerFor(l), 'mutex_lock', { lock: l });
+    return this.lockOp(l, { op: 'mutex_lock', body: { lock: l } });
+  }
+  lock_nested(l: LockRef, subclass: number): Promise<void> {
+    const { sub: _ignored, ...rest } = l;
+    const lock: LockRef = subclass > 0 ? { ...rest, sub: subclass } : rest;
+    return this.lockOp(lock, { op: 'mutex_lock', body: { lock } });
   }
   unlock(l: LockRef): Promise<void> {
-    return this.call<void>(this.cell.lockManagerFor(l), 'mutex_unlock', { lock: l });
+    return this.lockOp(l, { op: 'mutex_unlock', body: { lock: l } });
   }
   trylock(l: LockRef): Promise<boolean> {
-    return this.call<boolean>(this.cell.lockManagerFor(l), 'mutex_trylock', { lock: l });
+    return this.lockOp(l, { op: 'mutex_trylock', body: { lock: l } });
+  }
+  down_read(l: LockRef): Promise<void> {
+    return this.lockOp(l, { op: 'down_read', body: { lock: l } });
+  }
+  down_read_recursive(l: LockRef): Promise<void> {
+    return this.lockOp(l, { op: 'down_read', body: { lock: l, recursive: true } });
+  }
+  down_write(l: LockRef): Promise<void> {
+    return this.lockOp(l, { op: 'down_write', body: { lock: l } });
+  }
+  down_read_trylock(l: LockRef): Promise<boolean> {
+    return this.lockOp(l, { op: 'down_read_trylock', body: { lock: l } });
+  }
+  down_write_trylock(l: LockRef): Promise<boolean> {
+    return this.lockOp(l, { op: 'down_write_trylock', body: { lock: l } });
+  }
+  up_read(l: LockRef): Promise<void> {
+    return this.lockOp(l, { op: 'up_read', body: { lock: l } });
+  }
+  up_write(l: LockRef): Promise<void> {
+    return this.lockOp(l, { op: 'up_write', body: { lock: l } });
+  }
+  wait_for_completion(c: LockRef): Promise<void> {
+    return this.lockOp(c, { op: 'wait_for_completion', body: { completion: c } });
+  }
+  complete(c: LockRef): Promise<void> {
+    return this.lockOp(c, { op: 'complete', body: { completion: c } });
+  }
+  complete_all(c: LockRef): Promise<void> {
+    return this.lockOp(c, { op: 'complete_all', body: { completion: c } });
+  }
+  assertHeld(l: LockRef, mode: 'any' | 'read' | 'write' = 'any'): Promise<boolean> {
+    const what = mode === 'any' ? 'held' : mode === 'read' ? 'held-read' : 'held-write';
+    return this.lockOp(l, { op: 'lock_assert', body: { lock: l, what } });
+  }
+  assertNotHeld(l: LockRef): Promise<boolean> {
+    return this.lockOp(l, { op: 'lock_assert', body: { lock: l, what: 'not-held' } });
   }
 
   // ---- kernel objects ---------------------------------------------------------
@@ -218,10 +258,7 @@ export class TaskContext<S> implements Kernel<S>, Rng {
     if (!this.cell.running(this.task, 'return')) return;
     if (this.msg.kind === 'call') {
       const caller = this.msg.from;
-      const reply = this.envelope(caller, 'reply', this.msg.op, value, this.stack.slice(0, -1), this.msg.id);
-      if (caller !== ROOT) {
-        this.cell.record({ ev: 'send', task: this.task, actor: this.actor, stack: this.stack, msg: reply.id, to: caller, op: this.msg.op, kind: 'reply' });
-      }
+      const reply = this.envelope(caller, 'reply', this.msg.op, value, popFrame(this.wireStack), this.msg.id);
       this.cell.send(reply);
     }
     this.cell.point(this.task, RETURN);

@@ -1,7 +1,9 @@
 import { abortFinding } from '../checkers/crash.ts';
 import { blockedFinding } from '../checkers/deadlock.ts';
 import type { BlockedTask } from '../checkers/deadlock.ts';
+import type { Checker } from '../checkers/checker.ts';
 import { HeldLocks } from '../checkers/held-locks.ts';
+import type { TraceEvent } from '../protocol/events.ts';
 import { rootMessage } from './execution.ts';
 import { mergeFreeLogs } from './free-order.ts';
 import type { OrderedStep } from './free-order.ts';
@@ -23,6 +25,8 @@ export interface FreeRunOptions {
   readonly timeLimitMs?: number;
   /** Keep every step's events (so checkers can run over the free run). */
   readonly keepEvents?: boolean;
+  /** Checkers to run over the recorded events, in the merged order, once the run is over. */
+  readonly checkers?: readonly Checker[];
 }
 
 export interface FreeRunResult {
@@ -98,10 +102,47 @@ export async function runFree(program: Program, opts: FreeRunOptions): Promise<F
     const logs = await host.logs();
     const ordered = mergeFreeLogs(logs);
     if (outcome === 'hung') findings.push(hungFinding(logs, ordered, hangMs));
+    if (opts.checkers !== undefined && opts.checkers.length > 0) findings.push(...checkOffline(logs, ordered, opts.checkers));
     return { outcome, decisions: ordered.map((o) => (logs[o.log] as FreeLog).tasks[o.at] as TaskId), steps: ordered.length, elapsedMs, findings, results };
   } finally {
     await host.close();
   }
+}
+
+/**
+ * Runs checkers over a free run's events in the merged order — the same
+ * checker code as online, over the recorded trace. The controlled scheduler
+ * emits task start and end itself; here they come from each task's first
+ * and last logged step.
+ */
+function checkOffline(logs: readonly FreeLog[], ordered: readonly OrderedStep[], checkers: readonly Checker[]): Finding[] {
+  const seen = new Set<string>();
+  const out: Finding[] = [];
+  const collect = (): void => {
+    for (const c of checkers) {
+      for (const f of c.drain()) {
+        if (seen.has(f.signature)) continue;
+        seen.add(f.signature);
+        out.push(f);
+      }
+    }
+  };
+  const feed = (e: TraceEvent, i: number): void => {
+    for (const c of checkers) c.onEvent(e, i);
+  };
+  ordered.forEach((o, i) => {
+    const log = logs[o.log] as FreeLog;
+    const d = log.details?.[o.at];
+    if (d === undefined) return;
+    const stack = frames(d.stack);
+    if (d.n === 0) feed({ ev: 'task.start', task: d.task, actor: log.actor, stack, parent: null }, i);
+    for (const e of d.events) feed(e, i);
+    if (d.end) feed({ ev: 'task.end', task: d.task, actor: log.actor, stack }, i);
+    collect();
+  });
+  for (const c of checkers) c.finish?.();
+  collect();
+  return out;
 }
 
 /**

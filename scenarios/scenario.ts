@@ -22,6 +22,7 @@ export interface Scenario {
   readonly variants: Readonly<Record<string, readonly string[]>>;
   program(v: VariantAssignment): Program;
   readonly expect: readonly Expectation[];
+  /** The checkers to run (fresh per execution); default: checkers/index.ts defaultCheckers. */
   readonly checkers?: () => readonly Checker[];
 }
 

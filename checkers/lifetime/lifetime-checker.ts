@@ -3,6 +3,7 @@ import { objectOfLock } from './lock-objects.ts';
 import { ObjectTypes } from './object-types.ts';
 import { ObjectLife } from './objects.ts';
 import type { AccessKind, LifetimeHit, Site, Spawn } from './objects.ts';
+import { FindingQueue } from '../checker.ts';
 import type { Checker } from '../checker.ts';
 import { HeldLocks } from '../held-locks.ts';
 import { childOf } from '../races/happens-before.ts';
@@ -55,7 +56,7 @@ export class LifetimeChecker implements Checker {
   private readonly active = new Map<TaskId, number>();
   private started = 0;
   private finished = false;
-  private pending: Finding[] = [];
+  private readonly pending = new FindingQueue();
   private readonly seen = new Set<string>();
   private readonly known = (obj: ObjId): boolean => this.objects.has(obj);
 
@@ -137,10 +138,7 @@ export class LifetimeChecker implements Checker {
   }
 
   drain(): readonly Finding[] {
-    if (this.pending.length === 0) return NONE;
-    const out = this.pending;
-    this.pending = [];
-    return out;
+    return this.pending.drain();
   }
 
   /**
@@ -199,7 +197,6 @@ export class LifetimeChecker implements Checker {
   }
 }
 
-const NONE: readonly Finding[] = [];
 
 function unreachable(e: never): never {
   throw new Error(`lifetime checker: unhandled event ${JSON.stringify(e)}`);

@@ -3,6 +3,7 @@ import { HappensBefore } from './happens-before.ts';
 import { checkLockset } from './lockset.ts';
 import { Shadow } from './shadow.ts';
 import type { Access } from './shadow.ts';
+import { FindingQueue } from '../checker.ts';
 import type { Checker } from '../checker.ts';
 import { HeldLocks } from '../held-locks.ts';
 import { ObjectTypes } from '../lifetime/object-types.ts';
@@ -35,7 +36,7 @@ export class RaceChecker implements Checker {
   private readonly types = new ObjectTypes();
   private readonly shadow = new Shadow();
   private readonly typeOf = (obj: ObjId): string => this.types.of(obj);
-  private pending: Finding[] = [];
+  private readonly pending = new FindingQueue();
   private readonly seen = new Set<string>();
 
   constructor(opts: RaceCheckerOptions = {}) {
@@ -95,10 +96,7 @@ export class RaceChecker implements Checker {
   }
 
   drain(): readonly Finding[] {
-    if (this.pending.length === 0) return NONE;
-    const out = this.pending;
-    this.pending = [];
-    return out;
+    return this.pending.drain();
   }
 
   /** End of the execution: races are reported as they happen, nothing is left to decide. */
@@ -112,7 +110,6 @@ export class RaceChecker implements Checker {
   }
 }
 
-const NONE: readonly Finding[] = [];
 
 function unreachable(e: never): never {
   throw new Error(`race checker: unhandled event ${JSON.stringify(e)}`);

@@ -1,6 +1,7 @@
 import { runExecution } from '../../runtime/execution.ts';
 import { readReplayFile, sameFailure } from '../../runtime/replay-file.ts';
 import { ReplayStrategy } from '../../runtime/strategies/replay.ts';
+import { defaultCheckers } from '../../checkers/index.ts';
 import { findScenario } from '../../scenarios/index.ts';
 import { expectedFor } from '../../scenarios/scenario.ts';
 import { exactlyOne, has, parseArgs, str } from '../args.ts';
@@ -22,7 +23,7 @@ export async function replay(argv: readonly string[], io: CommandIo): Promise<nu
   try {
     r = await runExecution(host, program, new ReplayStrategy(rf.decisions), {
       seed: rf.seed,
-      ...(s.checkers !== undefined ? { checkers: s.checkers() } : {}),
+      checkers: (s.checkers ?? defaultCheckers)(),
     });
   } finally {
     await host.close();

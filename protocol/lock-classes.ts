@@ -1,0 +1,187 @@
+import type { LockKind, LockRef } from './events.ts';
+import { lockId } from './ids.ts';
+import type { LockId } from './ids.ts';
+
+/**
+ * The lock classes of the modelled kernel, declared once (docs/kernel-facts.md
+ * §1.1). A class is `(kind, role)`: every `dev->mutex` is one class
+ * "device_lock", every `group->mutex` one class "group->mutex", as lockdep
+ * keys them by their static `lock_class_key`. Instances are named
+ * `<owner>-><member>` after the owning object's id (`0000:01:00.0->mutex`),
+ * globals by their C name (`iommu_probe_device_lock`).
+ *
+ * Rule the checkers rely on: the object that owns a lock instance is the part
+ * of its id before the first "->" (`lockOwner`); freeing that object while the
+ * lock is held is lockdep's "held lock freed!".
+ */
+
+/** A class's kind: a lock the lock manager implements, or a completion (a wait-for edge, never held). */
+export type ClassKind = LockKind | 'completion';
+
+export interface LockClassInfo {
+  readonly kind: ClassKind;
+  /** Per-object classes: the member the instance id ends with; null for a global lock. */
+  readonly member: string | null;
+  /** The kernel file that defines it. */
+  readonly where: string;
+  /** What it protects, in a few words (for reports and `list`). */
+  readonly protects: string;
+}
+
+export const LOCK_CLASSES = {
+  // ---- driver core / PCI ------------------------------------------------------
+  // The kernel puts every dev->mutex in lockdep's novalidate class
+  // (drivers/base/core.c: device_initialize → lockdep_set_novalidate_class);
+  // iommu-lab validates it, with subclasses for parent→child nesting.
+  'device_lock': { kind: 'mutex', member: 'mutex', where: 'drivers/base/core.c', protects: 'dev->driver, probe/remove, dev->p->dead' },
+  'subsys_private->mutex': { kind: 'mutex', member: 'p->mutex', where: 'drivers/base/bus.c', protects: 'bus interface list' },
+  'pci_rescan_remove_lock': { kind: 'mutex', member: null, where: 'drivers/pci/probe.c', protects: 'PCI add/remove topology changes' },
+  'pci_bus_sem': { kind: 'rwsem', member: null, where: 'drivers/pci/search.c', protects: 'bus device lists' },
+  // pci_cfg_access_lock() is a flag (dev->block_cfg_access) with a wait queue;
+  // it blocks like a mutex, so the model treats it as one.
+  'pci_cfg_access_lock': { kind: 'mutex', member: 'cfg_access', where: 'drivers/pci/access.c', protects: 'config space access during reset' },
+  'ctrl->reset_lock': { kind: 'rwsem', member: 'reset_lock', where: 'drivers/pci/hotplug/pciehp_hpc.c', protects: 'slot reset vs hotplug events' },
+  // ---- IOMMU core ---------------------------------------------------------------
+  'iommu_probe_device_lock': { kind: 'mutex', member: null, where: 'drivers/iommu/iommu.c', protects: 'dev->iommu, __iommu_probe_device()' },
+  'group->mutex': { kind: 'mutex', member: 'mutex', where: 'drivers/iommu/iommu.c', protects: 'group devices, domains, owner, owner_cnt, pasid_array writers' },
+  'dev->iommu->lock': { kind: 'mutex', member: 'iommu->lock', where: 'include/linux/iommu.h', protects: 'dev->iommu->fault_param' },
+  'iommu_sva_lock': { kind: 'mutex', member: null, where: 'drivers/iommu/iommu-sva.c', protects: 'mm->iommu_mm, SVA domain lists, handle refcounts' },
+  'arm_smmu_asid_lock': { kind: 'mutex', member: null, where: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c', protects: 'ASID sharing vs STE/CD updates' },
+  'dmar_global_lock': { kind: 'rwsem', member: null, where: 'drivers/iommu/intel/dmar.c', protects: 'DMAR hotplug globals' },
+  // ---- VFIO -----------------------------------------------------------------------
+  'vfio.group_lock': { kind: 'mutex', member: null, where: 'drivers/vfio/group.c', protects: 'vfio.group_list' },
+  'vfio_group->group_lock': { kind: 'mutex', member: 'group_lock', where: 'drivers/vfio/group.c', protects: 'opened_file, container, iommufd, iommu_group pointer' },
+  'vfio_group->device_lock': { kind: 'mutex', member: 'device_lock', where: 'drivers/vfio/group.c', protects: 'group->device_list' },
+  'dev_set->lock': { kind: 'mutex', member: 'lock', where: 'drivers/vfio/vfio_main.c', protects: 'open_count of the set, open/close, hot-reset decisions' },
+  'container->group_lock': { kind: 'rwsem', member: 'group_lock', where: 'drivers/vfio/container.c', protects: 'container group list, iommu_driver' },
+  'vfio.iommu_drivers_lock': { kind: 'mutex', member: null, where: 'drivers/vfio/container.c', protects: 'registered VFIO IOMMU backends' },
+  'vfio_iommu->lock': { kind: 'mutex', member: 'lock', where: 'drivers/vfio/vfio_iommu_type1.c', protects: 'type1 domain and dma lists' },
+  'vdev->memory_lock': { kind: 'rwsem', member: 'memory_lock', where: 'drivers/vfio/pci/vfio_pci_core.c', protects: 'BAR/MMIO enable state vs user mmaps' },
+  'vdev->igate': { kind: 'mutex', member: 'igate', where: 'drivers/vfio/pci/vfio_pci_core.c', protects: 'IRQ configuration' },
+  // vfio_unregister_group_dev() waits on device->comp for the last fd close
+  // (docs/kernel-facts.md §1.3, bug B10): a wait-for edge, not a lock.
+  'vfio_device->comp': { kind: 'completion', member: 'comp', where: 'drivers/vfio/vfio_main.c', protects: 'last device fd closed' },
+  // ---- iommufd --------------------------------------------------------------------
+  'igroup->lock': { kind: 'mutex', member: 'lock', where: 'drivers/iommu/iommufd/device.c', protects: 'pasid_attach, reserved IOVA bookkeeping' },
+  'ioas->mutex': { kind: 'mutex', member: 'mutex', where: 'drivers/iommu/iommufd/ioas.c', protects: 'hwpt_list (auto domains)' },
+} as const satisfies Readonly<Record<string, LockClassInfo>>;
+
+export type LockClassName = keyof typeof LOCK_CLASSES;
+
+export function isLockClassName(s: string): s is LockClassName {
+  return Object.hasOwn(LOCK_CLASSES, s);
+}
+
+/** The kind a LockRef carries for a class. Completions travel as 'mutex' refs until LockKind names them (see completionRef). */
+const refKind = (k: ClassKind): LockKind => (k === 'completion' ? 'mutex' : k);
+
+/**
+ * A LockRef for one instance of a declared class. `owner` is the owning
+ * object's id (required for per-object classes, ignored for globals); `sub`
+ * is the nesting subclass (lockdep's SINGLE_DEPTH_NESTING is 1).
+ */
+export function classLock(cls: LockClassName, owner: string | null = null, sub = 0): LockRef {
+  const info: LockClassInfo = LOCK_CLASSES[cls];
+  let id: string;
+  if (info.member === null) id = cls;
+  else if (owner === null || owner === '') throw new Error(`lock class ${cls} needs the id of the object that owns the lock`);
+  else id = `${owner}->${info.member}`;
+  const base = { id: lockId(id), cls, kind: refKind(info.kind) };
+  return sub > 0 ? { ...base, sub } : base;
+}
+
+/**
+ * A completion reference. protocol/events.ts has no 'completion' LockKind
+ * yet, so a completion rides in a LockRef with kind 'mutex'; what makes it a
+ * completion is the op and the events that carry it (wait.start, complete),
+ * never this field.
+ */
+export function completionRef(id: string, cls: string = id): LockRef {
+  return { id: lockId(id), cls, kind: 'mutex' };
+}
+
+/** A lock of a scenario's own (not a kernel class): `mutexRef('A')`, `rwsemRef('S')`. */
+export function mutexRef(id: string, cls: string = id, sub = 0): LockRef {
+  return sub > 0 ? { id: lockId(id), cls, kind: 'mutex', sub } : { id: lockId(id), cls, kind: 'mutex' };
+}
+export function rwsemRef(id: string, cls: string = id, sub = 0): LockRef {
+  return sub > 0 ? { id: lockId(id), cls, kind: 'rwsem', sub } : { id: lockId(id), cls, kind: 'rwsem' };
+}
+
+/** The same lock with a nesting subclass (mutex_lock_nested / down_read_nested). */
+export function nested(l: LockRef, sub: number): LockRef {
+  const { sub: _old, ...rest } = l;
+  return sub > 0 ? { ...rest, sub } : rest;
+}
+
+// ---- instance helpers, one per class a model uses often -------------------------
+
+export const deviceLock = (dev: string, sub = 0): LockRef => classLock('device_lock', dev, sub);
+export const pciCfgAccessLock = (dev: string): LockRef => classLock('pci_cfg_access_lock', dev);
+export const pciRescanRemoveLock = (): LockRef => classLock('pci_rescan_remove_lock');
+export const pciehpResetLock = (ctrl: string, sub = 0): LockRef => classLock('ctrl->reset_lock', ctrl, sub);
+export const iommuProbeDeviceLock = (): LockRef => classLock('iommu_probe_device_lock');
+export const groupMutex = (group: string): LockRef => classLock('group->mutex', group);
+export const iommuSvaLock = (): LockRef => classLock('iommu_sva_lock');
+export const vfioGroupListLock = (): LockRef => classLock('vfio.group_lock');
+export const vfioGroupLock = (vfioGroup: string): LockRef => classLock('vfio_group->group_lock', vfioGroup);
+export const vfioGroupDeviceLock = (vfioGroup: string): LockRef => classLock('vfio_group->device_lock', vfioGroup);
+export const devSetLock = (devSet: string): LockRef => classLock('dev_set->lock', devSet);
+export const containerGroupLock = (container: string): LockRef => classLock('container->group_lock', container);
+export const type1IommuLock = (iommu: string): LockRef => classLock('vfio_iommu->lock', iommu);
+export const memoryLock = (vdev: string): LockRef => classLock('vdev->memory_lock', vdev);
+export const igroupLock = (igroup: string): LockRef => classLock('igroup->lock', igroup);
+export const ioasMutex = (ioas: string): LockRef => classLock('ioas->mutex', ioas);
+export const vfioDeviceComp = (vdev: string): LockRef => {
+  const r = classLock('vfio_device->comp', vdev);
+  return completionRef(r.id, r.cls);
+};
+
+/** The object that owns a lock instance: the id before the first "->"; null for a global lock. */
+export function lockOwner(id: LockId | string): string | null {
+  const i = id.indexOf('->');
+  return i > 0 ? id.slice(0, i) : null;
+}
+
+/** The lockdep class key of a reference: the class plus its nesting subclass ("device_lock/1"). */
+export function classKey(l: LockRef): string {
+  return l.sub !== undefined && l.sub > 0 ? `${l.cls}/${l.sub}` : l.cls;
+}
+
+/**
+ * The canonical nesting order of docs/kernel-facts.md §1.2 (outer → inner),
+ * with the kernel function that shows each edge. A model that takes these
+ * classes the other way round inverts a dependency the real kernel has.
+ */
+export interface KnownDependency {
+  readonly outer: LockClassName;
+  readonly inner: LockClassName;
+  /** The outer lock is held for read (rwsems). */
+  readonly outerRead?: boolean;
+  readonly via: string;
+}
+
+export const CANONICAL_ORDER: readonly KnownDependency[] = [
+  { outer: 'ctrl->reset_lock', outerRead: true, inner: 'pci_rescan_remove_lock', via: 'drivers/pci/hotplug/pciehp_pci.c: pciehp_unconfigure_device' },
+  { outer: 'pci_rescan_remove_lock', inner: 'device_lock', via: 'drivers/pci/remove.c: pci_stop_and_remove_bus_device' },
+  { outer: 'device_lock', inner: 'pci_cfg_access_lock', via: 'drivers/pci/pci.c: pci_dev_lock' },
+  { outer: 'device_lock', inner: 'ctrl->reset_lock', via: 'drivers/pci/hotplug/pciehp_hpc.c: pciehp_reset_slot' },
+  { outer: 'device_lock', inner: 'iommu_probe_device_lock', via: 'drivers/iommu/of_iommu.c: of_iommu_configure' },
+  { outer: 'device_lock', inner: 'group->mutex', via: 'drivers/iommu/iommu.c: iommu_device_use_default_domain' },
+  { outer: 'iommu_probe_device_lock', inner: 'group->mutex', via: 'drivers/iommu/iommu.c: __iommu_probe_device' },
+  { outer: 'group->mutex', inner: 'arm_smmu_asid_lock', via: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_attach_dev' },
+  { outer: 'group->mutex', inner: 'dev->iommu->lock', via: 'drivers/iommu/io-pgfault.c: iopf_queue_add_device' },
+  { outer: 'iommu_sva_lock', inner: 'group->mutex', via: 'drivers/iommu/iommu-sva.c: iommu_sva_bind_device' },
+  { outer: 'device_lock', inner: 'vfio.group_lock', via: 'drivers/vfio/group.c: vfio_group_find_or_alloc' },
+  { outer: 'vfio.group_lock', inner: 'vfio_group->device_lock', via: 'drivers/vfio/group.c: vfio_group_has_device' },
+  { outer: 'vfio.group_lock', inner: 'vfio_group->group_lock', via: 'drivers/vfio/group.c: vfio_device_remove_group' },
+  { outer: 'vfio_group->group_lock', inner: 'dev_set->lock', via: 'drivers/vfio/group.c: vfio_df_group_open' },
+  { outer: 'vfio_group->group_lock', inner: 'container->group_lock', via: 'drivers/vfio/container.c: vfio_container_attach_group' },
+  { outer: 'container->group_lock', inner: 'vfio_iommu->lock', via: 'drivers/vfio/vfio_iommu_type1.c: vfio_iommu_type1_attach_group' },
+  { outer: 'container->group_lock', inner: 'group->mutex', via: 'drivers/iommu/iommu.c: iommu_group_claim_dma_owner' },
+  { outer: 'vfio_iommu->lock', inner: 'group->mutex', via: 'drivers/iommu/iommu.c: iommu_attach_group' },
+  { outer: 'vdev->memory_lock', inner: 'group->mutex', via: 'drivers/iommu/iommu.c: pci_dev_reset_iommu_prepare' },
+  { outer: 'ioas->mutex', inner: 'igroup->lock', via: 'drivers/iommu/iommufd/device.c: iommufd_device_auto_get_domain' },
+  { outer: 'igroup->lock', inner: 'group->mutex', via: 'drivers/iommu/iommufd/device.c: iommufd_hw_pagetable_attach' },
+  { outer: 'dev_set->lock', inner: 'igroup->lock', via: 'drivers/vfio/iommufd.c: vfio_iommufd_physical_attach_ioas' },
+];

@@ -1,0 +1,402 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { Lockdep } from '../checkers/lockdep/lockdep.ts';
+import { runExecution } from '../runtime/execution.ts';
+import { InlineHost } from '../runtime/hosts/inline.ts';
+import type { Program } from '../runtime/program.ts';
+import { RandomStrategy } from '../runtime/strategies/random.ts';
+import { abbaProgram } from '../scenarios/runtime/abba.ts';
+import { lockingSelftestCases } from '../scenarios/selftest/cases.ts';
+import type { LockMode, LockRef, TraceEvent } from '../protocol/events.ts';
+import type { Finding } from '../protocol/findings.ts';
+import { actorId, objId, taskId } from '../protocol/ids.ts';
+import { CANONICAL_ORDER, completionRef, deviceLock, groupMutex, mutexRef, rwsemRef } from '../protocol/lock-classes.ts';
+
+// ---- a synthetic event feed: lockdep is a pure consumer of events -------------------------------
+
+const LOCKS = actorId('locks');
+
+class Feed {
+  readonly ld: Lockdep;
+  private step = 0;
+  constructor(ld = new Lockdep()) {
+    this.ld = ld;
+  }
+  private emit(e: TraceEvent): this {
+    this.ld.onEvent(e, this.step++);
+    return this;
+  }
+  private static stack(site: string, op: string): string[] {
+    return [site, `locks:${op}`];
+  }
+  start(task: string, parent: string | null = null, site = 'app:f'): this {
+    return this.emit({ ev: 'task.start', task: taskId(task), actor: actorId('app'), stack: [site], parent: parent === null ? null : taskId(parent) });
+  }
+  end(task: string, site = 'app:f'): this {
+    return this.emit({ ev: 'task.end', task: taskId(task), actor: actorId('app'), stack: [site] });
+  }
+  acquire(task: string, lock: LockRef, mode: LockMode = 'write', opts: { readonly try?: boolean; readonly site?: string } = {}): this {
+    const stack = Feed.stack(opts.site ?? 'app:f', lock.kind === 'rwsem' ? (mode === 'write' ? 'down_write' : 'down_read') : 'mutex_lock');
+    const t = taskId(task);
+    const tr = opts.try ?? false;
+    this.emit({ ev: 'lock.request', task: t, actor: LOCKS, stack, lock, mode, try: tr });
+    return this.emit({ ev: 'lock.acquired', task: t, actor: LOCKS, stack, lock, mode, try: tr, ok: true });
+  }
+  /** A request that blocks and is never granted (what lockdep sees of a real deadlock). */
+  request(task: string, lock: LockRef, mode: LockMode = 'write', site = 'app:f'): this {
+    return this.emit({ ev: 'lock.request', task: taskId(task), actor: LOCKS, stack: Feed.stack(site, 'mutex_lock'), lock, mode, try: false });
+  }
+  release(task: string, lock: LockRef, mode: LockMode = 'write', site = 'app:f'): this {
+    return this.emit({ ev: 'lock.released', task: taskId(task), actor: LOCKS, stack: Feed.stack(site, 'mutex_unlock'), lock, mode });
+  }
+  take2(task: string, a: LockRef, b: LockRef, ma: LockMode = 'write', mb: LockMode = 'write', site = 'app:f'): this {
+    return this.acquire(task, a, ma, { site }).acquire(task, b, mb, { site }).release(task, b, mb, site).release(task, a, ma, site);
+  }
+  wait(task: string, c: LockRef, site = 'app:f'): this {
+    this.emit({ ev: 'wait.start', task: taskId(task), actor: LOCKS, stack: Feed.stack(site, 'wait_for_completion'), completion: c });
+    return this.emit({ ev: 'wait.done', task: taskId(task), actor: LOCKS, stack: Feed.stack(site, 'wait_for_completion'), completion: c });
+  }
+  complete(task: string, c: LockRef, site = 'app:f'): this {
+    return this.emit({ ev: 'complete', task: taskId(task), actor: LOCKS, stack: Feed.stack(site, 'complete'), completion: c, all: false });
+  }
+  misuse(task: string, lock: LockRef, what: string, holder: string | null = null): this {
+    return this.emit({ ev: 'lock.misuse', task: taskId(task), actor: LOCKS, stack: Feed.stack('app:f', 'mutex_unlock'), lock, what, holder: holder === null ? null : taskId(holder) });
+  }
+  assert(task: string, lock: LockRef, held: boolean, ok: boolean): this {
+    return this.emit({ ev: 'lock.assert', task: taskId(task), actor: LOCKS, stack: Feed.stack('app:f', 'lock_assert'), lock, held, ok });
+  }
+  free(task: string, obj: string): this {
+    return this.emit({ ev: 'free', task: taskId(task), actor: actorId('app'), stack: ['app:f'], obj: objId(obj) });
+  }
+  findings(): readonly Finding[] {
+    return this.ld.drain();
+  }
+}
+
+const A = mutexRef('A');
+const B = mutexRef('B');
+const C = mutexRef('C');
+const kinds = (fs: readonly Finding[]): string[] => fs.map((f) => f.kind);
+
+// ---- dependency cycles -------------------------------------------------------------------------
+
+describe('lockdep: circular dependencies', () => {
+  it('predicts ABBA from two tasks that ran one after the other', () => {
+    const f = new Feed().take2('t1', A, B).take2('t2', B, A).findings();
+    expect(kinds(f)).toEqual(['lock-order-inversion']);
+    expect(f[0]!.signature).toBe('lock-order-inversion|A,B|app.f');
+    expect(f[0]!.title).toBe('lock-order-inversion in app.f');
+    expect(f[0]!.actor).toBe('app');
+    expect(f[0]!.handler).toBe('f');
+    expect(f[0]!.tasks.map((t) => t.task)).toEqual(['t2', 't1']);
+    expect(f[0]!.tasks[0]!.waitsFor).toBe('lock A (A)');
+  });
+
+  it('reports nothing for the same order, and each cycle once', () => {
+    expect(new Feed().take2('t1', A, B).take2('t2', A, B).findings()).toEqual([]);
+    const feed = new Feed().take2('t1', A, B).take2('t2', B, A);
+    expect(feed.findings().length).toBe(1);
+    feed.take2('t3', B, A).take2('t4', A, B);
+    expect(feed.findings()).toEqual([]);
+  });
+
+  it('sees the attempt of a request that never gets granted (a real deadlock)', () => {
+    const f = new Feed().acquire('t1', A).acquire('t2', B).request('t1', B).request('t2', A).findings();
+    expect(kinds(f)).toEqual(['lock-order-inversion']);
+  });
+
+  it('signature names classes and sites, not tasks or lock instances', () => {
+    const a2 = mutexRef('A#2', 'A');
+    const s1 = new Feed().take2('t1', A, B).take2('t2', B, A).findings()[0]!.signature;
+    const s2 = new Feed().take2('x.7', B, a2).take2('y', a2, B).findings()[0]!.signature;
+    expect(s2).toBe(s1);
+    const s3 = new Feed().take2('t1', A, B, 'write', 'write', 'pci:reset').take2('t2', B, A, 'write', 'write', 'vfio:open').findings()[0]!.signature;
+    expect(s3).toBe('lock-order-inversion|A,B|pci.reset,vfio.open');
+  });
+
+  it('finds the three- and four-lock shapes of locking-selftest', () => {
+    const D = mutexRef('D');
+    const cycle = (pairs: readonly (readonly [LockRef, LockRef])[]): string[] => {
+      const f = new Feed();
+      pairs.forEach(([x, y], i) => f.take2(`t${i}`, x, y));
+      return f.findings().map((x) => x.signature);
+    };
+    expect(cycle([[A, B], [B, C], [C, A]])).toEqual(['lock-order-inversion|A,B,C|app.f']);
+    expect(cycle([[A, B], [C, A], [B, C]])).toEqual(['lock-order-inversion|A,B,C|app.f']);
+    expect(cycle([[A, B], [B, C], [C, D], [D, A]])).toEqual(['lock-order-inversion|A,B,C,D|app.f']);
+    expect(cycle([[A, B], [C, D], [B, D], [D, A]])).toEqual(['lock-order-inversion|A,B,D|app.f']);
+    expect(cycle([[A, B], [C, D], [B, C], [D, A]])).toEqual(['lock-order-inversion|A,B,C,D|app.f']);
+  });
+
+  it('adds an edge from each held lock down to the first non-trylock one', () => {
+    const ld = new Lockdep();
+    new Feed(ld).acquire('t1', A).acquire('t1', B, 'write', { try: true }).acquire('t1', C);
+    expect(ld.dependencies().map((e) => `${e.from}->${e.to}`)).toEqual(['B->C', 'A->C']);
+    const ld2 = new Lockdep();
+    new Feed(ld2).acquire('t1', A).acquire('t1', B).acquire('t1', C);
+    expect(ld2.dependencies().map((e) => `${e.from}->${e.to}`)).toEqual(['A->B', 'B->C']);
+  });
+
+  it('trylock adds no edge to the lock it takes; a lock it took adds edges onward', () => {
+    const clean = new Feed()
+      .acquire('t1', A).acquire('t1', B, 'write', { try: true }).release('t1', B).release('t1', A)
+      .acquire('t2', B).acquire('t2', A, 'write', { try: true }).release('t2', A).release('t2', B);
+    expect(clean.findings()).toEqual([]);
+    const held = new Feed()
+      .acquire('t1', A, 'write', { try: true }).acquire('t1', B).release('t1', B).release('t1', A)
+      .take2('t2', B, A);
+    expect(kinds(held.findings())).toEqual(['lock-order-inversion']);
+  });
+});
+
+// ---- read/write rules --------------------------------------------------------------------------
+
+describe('lockdep: recursive-read rules (lockdep-design.rst)', () => {
+  const X = rwsemRef('X');
+  const Y = rwsemRef('Y');
+  const Z = rwsemRef('Z');
+  // [t1 takes X then Y, t2 takes Y then X] in these modes, as lib/locking-selftest.c pairs them.
+  const abba: readonly (readonly [string, LockMode, LockMode, LockMode, LockMode, string | null])[] = [
+    ['rlock_ABBA1: rec-read X→Y, Y→write X', 'read-recursive', 'write', 'write', 'write', 'lock-order-inversion'],
+    ['rlock_ABBA2: rec-read X→Y, Y→rec-read X', 'read-recursive', 'write', 'write', 'read-recursive', null],
+    ['rlock_ABBA3: write X→Y, Y→write X', 'write', 'write', 'write', 'write', 'lock-order-inversion'],
+    ['rwsem_ABBA2: read X→Y, Y→read X', 'read', 'write', 'write', 'read', 'lock-order-inversion'],
+    ['read X→read Y, read Y→read X', 'read', 'read', 'read', 'read', 'lock-order-inversion'],
+    ['rec X→rec Y, rec Y→rec X', 'read-recursive', 'read-recursive', 'read-recursive', 'read-recursive', null],
+    ['write X→rec Y, write Y→rec X', 'write', 'read-recursive', 'write', 'read-recursive', 'lock-order-inversion'],
+  ];
+  it.each(abba)('%s', (_name, m1, m2, m3, m4, expected) => {
+    const f = new Feed().take2('t1', X, Y, m1, m2).take2('t2', Y, X, m3, m4).findings();
+    expect(f.map((x) => x.kind)).toEqual(expected === null ? [] : [expected]);
+  });
+
+  it('a path is strong only without -(xR)-> followed by -(Sy)-> (also in the middle of a cycle)', () => {
+    // X -(ER)-> Y -(SN)-> Z -(EN)-> X: Y is reached as a recursive reader and left as a reader.
+    const weak = new Feed().take2('t1', X, Y, 'write', 'read-recursive').take2('t2', Y, Z, 'read-recursive', 'write').take2('t3', Z, X).findings();
+    expect(weak).toEqual([]);
+    // The same with Y held for write in the middle edge: strong.
+    const strong = new Feed().take2('t1', X, Y, 'write', 'read-recursive').take2('t2', Y, Z, 'write', 'write').take2('t3', Z, X).findings();
+    expect(kinds(strong)).toEqual(['lock-order-inversion']);
+  });
+
+  it('prints rlock() for read sides of the scenario', () => {
+    const f = new Feed().take2('t1', X, Y, 'read', 'write').take2('t2', Y, X, 'write', 'read').findings();
+    expect(f[0]!.report).toContain('  lock(Y);\n                               lock(X);\n                               lock(Y);\n  rlock(X);\n');
+  });
+});
+
+// ---- recursion and nesting ---------------------------------------------------------------------
+
+describe('lockdep: recursive locking and subclasses', () => {
+  it('reports a class taken twice, at request time', () => {
+    const f = new Feed().acquire('t1', mutexRef('A1', 'A')).request('t1', mutexRef('A2', 'A')).findings();
+    expect(kinds(f)).toEqual(['recursive-locking']);
+    expect(f[0]!.signature).toBe('recursive-locking|A|app.f');
+    expect(f[0]!.report).toContain('WARNING: possible recursive locking detected');
+    expect(f[0]!.report).toContain(' May be due to missing lock nesting notation');
+  });
+
+  it('parent→child device_lock is recursive unless the child has a nesting subclass', () => {
+    const parent = deviceLock('0000:00:1c.0');
+    expect(kinds(new Feed().acquire('t1', parent).acquire('t1', deviceLock('0000:01:00.0')).findings())).toEqual(['recursive-locking']);
+    const ld = new Lockdep();
+    expect(new Feed(ld).acquire('t1', parent).acquire('t1', deviceLock('0000:01:00.0', 1)).findings()).toEqual([]);
+    expect(ld.dependencies().map((e) => `${e.from}->${e.to}`)).toEqual(['device_lock->device_lock/1']);
+  });
+
+  it('the kernel would not see it: novalidate turns device_lock checking off', () => {
+    const ld = new Lockdep({ novalidate: ['device_lock'] });
+    expect(new Feed(ld).acquire('t1', deviceLock('a')).acquire('t1', deviceLock('b')).findings()).toEqual([]);
+  });
+
+  it('read-after-read recursion is allowed for recursive readers only', () => {
+    const S1 = rwsemRef('S1', 'S');
+    const S2 = rwsemRef('S2', 'S');
+    expect(new Feed().acquire('t1', S1, 'read').acquire('t1', S2, 'read-recursive').findings()).toEqual([]);
+    expect(kinds(new Feed().acquire('t1', S1, 'read').acquire('t1', S2, 'read').findings())).toEqual(['recursive-locking']);
+    expect(kinds(new Feed().acquire('t1', S1, 'write').acquire('t1', S2, 'read-recursive').findings())).toEqual(['recursive-locking']);
+  });
+});
+
+// ---- completions ------------------------------------------------------------------------------
+
+describe('lockdep: completions (cross-release)', () => {
+  const L = mutexRef('L');
+  const comp = completionRef('comp');
+
+  it('completer first, then a waiter holding the lock the completer took: reported at the wait', () => {
+    const f = new Feed().acquire('t1', L).release('t1', L).complete('t1', comp).acquire('t2', L).wait('t2', comp).findings();
+    expect(kinds(f)).toEqual(['lock-order-inversion']);
+    expect(f[0]!.signature).toBe('lock-order-inversion|L,comp|app.f');
+    expect(f[0]!.report).toContain('t2 is trying to wait for completion:');
+    expect(f[0]!.report).toContain('  wait_for_completion(comp);\n                               complete(comp);\n');
+  });
+
+  it('waiter first, then a completer that took the lock: reported at complete()', () => {
+    const f = new Feed().acquire('t1', L).wait('t1', comp).release('t1', L).acquire('t2', L).release('t2', L).complete('t2', comp).findings();
+    expect(kinds(f)).toEqual(['lock-order-inversion']);
+    expect(f[0]!.report).toContain('t2 is completing:');
+    expect(f[0]!.report).toContain('Possible unsafe locking scenario by crosslock');
+  });
+
+  it('a completer that took no lock, or only by trylock, adds no dependency', () => {
+    expect(new Feed().acquire('t1', L).wait('t1', comp).release('t1', L).complete('t2', comp).findings()).toEqual([]);
+    expect(new Feed().acquire('t1', L).wait('t1', comp).release('t1', L)
+      .acquire('t2', L, 'write', { try: true }).release('t2', L).complete('t2', comp).findings()).toEqual([]);
+  });
+
+  it('a chain through a completion: A held while waiting, completer takes B, B→A elsewhere', () => {
+    const f = new Feed().acquire('t1', A).wait('t1', comp).release('t1', A)
+      .acquire('t2', B).release('t2', B).complete('t2', comp)
+      .take2('t3', B, A).findings();
+    expect(f.map((x) => x.signature)).toEqual(['lock-order-inversion|A,B,comp|app.f']);
+    expect(f[0]!.report).toContain('Chain exists of:\n  A --> comp --> B\n');
+  });
+});
+
+// ---- misuse ----------------------------------------------------------------------------------
+
+describe('lockdep: misuse', () => {
+  it('bad unlock balance from the lock manager', () => {
+    const f = new Feed().misuse('t1', A, 'unlock of a mutex that is not locked').findings();
+    expect(kinds(f)).toEqual(['lock-misuse']);
+    expect(f[0]!.signature).toBe('lock-misuse|bad-unlock|A|app.f');
+    expect(f[0]!.report).toContain('WARNING: bad unlock balance detected!\n-------------------------------------\nt1 is trying to release lock (A) at:\napp:f\nbut there are no more locks to release!\n');
+    const g = new Feed().misuse('t2', A, 'unlock of a mutex held by another task', 't1').findings();
+    expect(g[0]!.report).toContain('but the lock is held by t1, not by t2!');
+  });
+
+  it('an op of the wrong lock kind is misuse of its own signature', () => {
+    const f = new Feed().misuse('t1', A, 'wrong lock kind: down_read on a mutex (a rwsem operation)').findings();
+    expect(f[0]!.signature).toBe('lock-misuse|wrong-kind|A|app.f');
+  });
+
+  it('locks held at task end: user-space return for a root task, exit for a spawned one', () => {
+    const root = new Feed().start('t1').acquire('t1', A).end('t1').findings();
+    expect(kinds(root)).toEqual(['lock-misuse']);
+    expect(root[0]!.signature).toBe('lock-misuse|held-at-exit|A|app.f');
+    expect(root[0]!.report).toContain('WARNING: lock held when returning to user space!');
+    const child = new Feed().start('t1').start('t1.1', 't1').acquire('t1.1', A).end('t1.1').findings();
+    expect(child[0]!.report).toContain('WARNING: t1.1 still has locks held!');
+    expect(new Feed().start('t1').take2('t1', A, B).end('t1').findings()).toEqual([]);
+  });
+
+  it('freeing the object that contains a held lock', () => {
+    const lock = groupMutex('group0');
+    const f = new Feed().acquire('t1', lock).free('t1', 'group0').findings();
+    expect(kinds(f)).toEqual(['lock-misuse']);
+    expect(f[0]!.signature).toBe('lock-misuse|held-lock-freed|group->mutex|app.f');
+    expect(f[0]!.report).toContain('t1 is freeing memory group0, with a lock still held there!');
+    const other = new Feed().acquire('t1', lock).free('t2', 'group0').findings();
+    expect(other[0]!.report).toContain('with a lock still held there by t1!');
+    expect(new Feed().acquire('t1', lock).free('t1', 'group1').findings()).toEqual([]);
+    expect(new Feed().acquire('t1', lock).release('t1', lock).free('t1', 'group0').findings()).toEqual([]);
+  });
+
+  it('failed assertions are assert-held; passing ones are silent', () => {
+    const f = new Feed().assert('t1', A, true, false).assert('t1', B, false, false).assert('t1', C, true, true).findings();
+    expect(f.map((x) => x.signature)).toEqual(['assert-held|held|A|app.f', 'assert-held|not-held|B|app.f']);
+    expect(f[0]!.report).toContain('lockdep_assert_held(A)');
+    expect(f[1]!.report).toContain('lockdep_assert_not_held(B)');
+  });
+});
+
+// ---- the kernel's own order, preloaded ---------------------------------------------------------
+
+describe('lockdep: known kernel order', () => {
+  it('a model that takes group->mutex then device_lock inverts the kernel order', () => {
+    const ld = new Lockdep({ known: CANONICAL_ORDER });
+    const f = new Feed(ld).acquire('t1', groupMutex('g0')).acquire('t1', deviceLock('0000:01:00.0')).findings();
+    expect(f.map((x) => x.signature)).toEqual(['lock-order-inversion|device_lock,group->mutex|app.f,kernel']);
+    expect(f[0]!.report).toContain('drivers/iommu/iommu.c: iommu_device_use_default_domain');
+    expect(new Feed(new Lockdep({ known: CANONICAL_ORDER })).acquire('t1', deviceLock('d')).acquire('t1', groupMutex('g')).findings()).toEqual([]);
+  });
+
+  it('draws the graph as DOT', () => {
+    const ld = new Lockdep();
+    new Feed(ld).take2('t1', A, B).acquire('t1', A).wait('t1', completionRef('c')).release('t1', A);
+    expect(ld.dot()).toBe('digraph lockdep {\n  rankdir=LR;\n  "A";\n  "B";\n  "c" [shape=box];\n  "A" -> "B" [label="EN"];\n  "A" -> "c" [label="EN"];\n}\n');
+  });
+});
+
+// ---- in the runtime: prediction, stability, report text -------------------------------------------
+
+async function execute(program: Program, seed: number, execution = 0): Promise<{ outcome: string; findings: readonly Finding[] }> {
+  const host = await InlineHost.create(program);
+  await host.reset();
+  const r = await runExecution(host, program, new RandomStrategy(seed), { seed, execution, checkers: [new Lockdep()] });
+  await host.close();
+  return r;
+}
+
+const selftestCase = (name: string): Program => {
+  const c = lockingSelftestCases().find((x) => x.name === name);
+  if (c === undefined) throw new Error(`no selftest case ${name}`);
+  return c.program;
+};
+
+describe('lockdep in a run', () => {
+  it('predicts ABBA on the first schedule although the tasks ran strictly one after the other', async () => {
+    for (let seed = 1; seed <= 10; seed++) {
+      const r = await execute(selftestCase('ABBA'), seed, 0);
+      expect(r.outcome).toBe('completed');
+      expect(r.findings.map((f) => f.signature)).toEqual(['lock-order-inversion|A,B|selftest.run']);
+    }
+  });
+
+  it('reports the concurrent ABBA whether or not the schedule deadlocked, with one signature', async () => {
+    const outcomes = new Set<string>();
+    const sigs = new Set<string>();
+    for (let seed = 1; seed <= 20; seed++) {
+      const r = await execute(abbaProgram('abba'), seed);
+      outcomes.add(r.outcome);
+      const inv = r.findings.filter((f) => f.kind === 'lock-order-inversion');
+      expect(inv.length).toBe(1);
+      sigs.add(inv[0]!.signature);
+    }
+    expect([...outcomes].sort()).toEqual(['completed', 'deadlock']);
+    expect([...sigs]).toEqual(['lock-order-inversion|A,B|app.take_two']);
+    for (let seed = 1; seed <= 5; seed++) expect((await execute(abbaProgram('ordered'), seed)).findings).toEqual([]);
+  });
+
+  const goldenDir = fileURLToPath(new URL('./golden/', import.meta.url));
+  const golden = (file: string, actual: string): void => {
+    const path = goldenDir + file;
+    if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(path, actual);
+    expect(actual).toBe(readFileSync(path, 'utf8'));
+  };
+
+  it('prints the ABBA inversion as lockdep does (golden)', async () => {
+    const r = await execute(selftestCase('ABBA'), 1);
+    const report = r.findings[0]!.report;
+    golden('lockdep-abba.txt', report);
+    // The splat's sections, in the kernel's order.
+    const sections = [
+      'WARNING: possible circular locking dependency detected',
+      'is trying to acquire lock:',
+      'but task is already holding lock:',
+      'which lock already depends on the new lock.',
+      'the existing dependency chain (in reverse order) is:',
+      '-> #1 (B):',
+      '-> #0 (A):',
+      'other info that might help us debug this:',
+      ' Possible unsafe locking scenario:',
+      '       CPU0                    CPU1',
+      ' *** DEADLOCK ***',
+      '1 lock held by',
+      'stack backtrace:',
+    ];
+    let at = 0;
+    for (const s of sections) {
+      const i = report.indexOf(s, at);
+      expect(i, s).toBeGreaterThanOrEqual(at);
+      at = i + s.length;
+    }
+  });
+
+  it('prints recursive locking and a completion cycle as lockdep does (golden)', async () => {
+    golden('lockdep-aa.txt', (await execute(selftestCase('parent-child device_lock'), 1)).findings[0]!.report);
+    golden('lockdep-completion.txt', (await execute(selftestCase('completion wait under lock vs completer taking it'), 1)).findings[0]!.report);
+  });
+});
