@@ -65,7 +65,7 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   ratios.freeVsRawPostMessage = round(free / raw, 3);
 
   // parallel executions: piscina pool, 2 threads vs 1
-  const schedules = quick ? 2000 : 20000;
+  const schedules = quick ? 10_000 : 100_000;
   const one = await median(reps, () => poolExecutionsPerSec(1, schedules));
   const two = await median(reps, () => poolExecutionsPerSec(2, schedules));
   put('runtime.parallel.executionsPerSec.1', one, 'executions/s');

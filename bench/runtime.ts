@@ -108,12 +108,17 @@ export async function rawOneWayPerSec(actors: number, tokens: number, hopsPerTok
   }
 }
 
-/** Executions/s of the pool with `threads` threads on a fixed exploration (pool start-up excluded). */
+/**
+ * Executions/s of the pool with `threads` threads on a fixed exploration.
+ * Pool start-up and JIT warm-up are excluded: a first exploration of the
+ * same size runs untimed, or the second thread is still compiling while the
+ * first is measured.
+ */
 export async function poolExecutionsPerSec(threads: number, schedules: number): Promise<number> {
   const pool = new ExplorationPool(threads);
   try {
     const base = { loader: { module: 'scenarios/index', export: 'loadBuiltin' }, key: { scenario: 'runtime-abba', variants: { order: 'ordered' } }, strategy: 'random' as const, seed: 1 };
-    await pool.explore(base, 0, threads * 200); // warm-up: threads up, modules loaded
+    await pool.explore(base, 0, schedules);
     const r = await pool.explore(base, 0, schedules);
     return r.executions / (r.elapsedMs / 1000);
   } finally {

@@ -21,7 +21,9 @@ export interface Envelope {
   /**
    * Call stack of the task at the receiver: "actor:op" frames, outermost
    * first, joined by newlines (see protocol/stack.ts). One string rather than
-   * an array, because it is copied and cloned at every hop.
+   * an array, because it is copied and cloned at every hop. A reply carries
+   * the replying handler's stack; the caller's is that without its last
+   * frame (popped only where a report needs it).
    */
   readonly stack: WireStack;
   /** For a reply, the call it answers; otherwise the message being handled when this one was sent. */

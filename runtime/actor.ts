@@ -87,7 +87,7 @@ export interface Kernel<S = unknown> {
   get(obj: ObjId): number;
   put(obj: ObjId): number;
 
-  /** Emits an event for the checkers. */
+  /** Emits an event for the checkers. Pass a fresh object: the runtime completes it in place. */
   emit(e: EventBody): void;
   /** WARN_ON: reported as `kernel-warn`, execution goes on. */
   warn(message: string): void;

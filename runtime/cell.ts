@@ -57,7 +57,12 @@ export class Cell<S = unknown> {
   private finish: ((r: StepResult) => void) | null = null;
 
   /** Tasks suspended in this actor, by what will resume them. */
-  private readonly replies = new Map<MsgId, Suspended>();
+  /**
+   * Handler invocations waiting for a reply, per task, innermost last: a task
+   * is one thread, so replies come back in call-stack order (a task may wait
+   * here more than once when calls re-enter this actor).
+   */
+  private readonly replies = new Map<TaskId, (Suspended & { readonly call: MsgId })[]>();
   private readonly sleeping = new Map<TaskId, Suspended & { readonly queue: string }>();
   private readonly yielded = new Map<TaskId, Suspended>();
   /** Misuse of the kernel context found after a step had ended; reported with the next step. */
@@ -91,12 +96,14 @@ export class Cell<S = unknown> {
           this.startHandler(m);
           return;
         }
-        const s = m.cause === null ? undefined : this.replies.get(m.cause);
-        if (s === undefined) {
+        const waiting = this.replies.get(m.task);
+        const s = waiting?.[waiting.length - 1];
+        if (s === undefined || s.call !== m.cause) {
           this.abort(m.task, 'protocol-error', m.op, `reply ${m.id} to ${m.cause ?? '?'} matches no pending call in ${this.self}`, null, frames(m.stack));
           return;
         }
-        this.replies.delete(m.cause as MsgId);
+        (waiting as unknown[]).pop();
+        if ((waiting as unknown[]).length === 0) this.replies.delete(m.task);
         s.ctx.adopt(m);
         this.resume(s, m.body);
         return;
@@ -187,7 +194,12 @@ export class Cell<S = unknown> {
   }
 
   awaitReply(call: MsgId, ctx: TaskContext<unknown>, resume: (value: unknown) => void): void {
-    this.replies.set(call, { ctx, resume });
+    let waiting = this.replies.get(ctx.task);
+    if (waiting === undefined) {
+      waiting = [];
+      this.replies.set(ctx.task, waiting);
+    }
+    waiting.push({ ctx, resume, call });
   }
 
   sleep(ctx: TaskContext<unknown>, queue: string, resume: () => void): void {

@@ -2,8 +2,9 @@ import type { AccessHow, EventBody, Kernel, KObject } from './actor.ts';
 import { KernelBug } from './actor.ts';
 import type { Cell } from './cell.ts';
 import { SeededRng, mix } from './rng.ts';
+import type { Rng } from './rng.ts';
 import type { Envelope } from '../protocol/envelope.ts';
-import { EMPTY_STACK, frames, popFrame, pushFrame } from '../protocol/stack.ts';
+import { EMPTY_STACK, frames, pushFrame } from '../protocol/stack.ts';
 import type { WireStack } from '../protocol/stack.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
 import type { LockManagerMailbox } from '../protocol/locks.ts';
@@ -16,7 +17,7 @@ import type { ActorId, MsgId, ObjId, TaskId } from '../protocol/ids.ts';
  * this actor and hands them on with every message, so they follow the task
  * across actors and threads.
  */
-export class TaskContext<S> implements Kernel<S> {
+export class TaskContext<S> extends SeededRng implements Kernel<S> {
   readonly actor: ActorId;
   readonly task: TaskId;
   /** The call stack as it travels (one string); `stack` splits it on demand. */
@@ -27,10 +28,11 @@ export class TaskContext<S> implements Kernel<S> {
   private readonly msg: Envelope;
   private seq: number;
   private step: number;
-  /** The task's own random stream; its state travels with the task's messages. */
-  readonly rng: SeededRng;
 
   constructor(cell: Cell<S>, msg: Envelope) {
+    // The context is the task's random stream too (one object per
+    // invocation, not two); its state travels with the task's messages.
+    super(msg.rng);
     this.cell = cell;
     this.msg = msg;
     this.actor = cell.self;
@@ -38,12 +40,15 @@ export class TaskContext<S> implements Kernel<S> {
     this.wireStack = msg.stack;
     this.seq = msg.seq;
     this.step = msg.step;
-    this.rng = new SeededRng(msg.rng);
   }
 
   get stack(): readonly string[] {
     if (this.frameList === null) this.frameList = frames(this.wireStack);
     return this.frameList;
+  }
+
+  get rng(): Rng {
+    return this;
   }
 
   get state(): S {
@@ -55,7 +60,7 @@ export class TaskContext<S> implements Kernel<S> {
 
   private envelope(to: ActorId, kind: Envelope['kind'], op: string, body: unknown, stack: WireStack, cause: MsgId | null): Envelope {
     const id = msgId(this.task, this.seq++);
-    return { id, from: this.actor, to, task: this.task, kind, op, body, stack, cause, seq: this.seq, step: this.step + 1, rng: this.rng.state };
+    return { id, from: this.actor, to, task: this.task, kind, op, body, stack, cause, seq: this.seq, step: this.step + 1, rng: this.rngState };
   }
 
   /** The task's step number now. */
@@ -72,7 +77,7 @@ export class TaskContext<S> implements Kernel<S> {
   adopt(m: Envelope): void {
     this.seq = m.seq;
     this.step = m.step;
-    this.rng.state = m.rng;
+    this.rngState = m.rng;
   }
 
   call<R = unknown>(to: ActorId, op: string, body?: unknown): Promise<R> {
@@ -98,7 +103,7 @@ export class TaskContext<S> implements Kernel<S> {
     const child = childTaskId(this.task, this.seq++);
     const m: Envelope = {
       id: msgId(child, 0), from: this.actor, to, task: child, kind: 'event', op, body,
-      stack: pushFrame(EMPTY_STACK, `${to}:${op}`), cause: this.msg.id, seq: 1, step: 0, rng: mix(this.rng.state, this.seq),
+      stack: pushFrame(EMPTY_STACK, `${to}:${op}`), cause: this.msg.id, seq: 1, step: 0, rng: mix(this.rngState, this.seq),
     };
     // Recorded here, in order with this step's other events: a write after
     // the spawn must not look as if it came before it (happens-before).
@@ -235,7 +240,14 @@ export class TaskContext<S> implements Kernel<S> {
 
   emit(e: EventBody): void {
     if (this.cell.running(this.task, 'k.emit()')) {
-      this.cell.record({ ...e, task: this.task, actor: this.actor, stack: this.stack } as TraceEvent);
+      // The body is a fresh literal made for this call (the Kernel contract),
+      // so it is completed in place: a spread copy per event was the
+      // dominant cost of lock-heavy steps.
+      const ev = e as Record<string, unknown>;
+      ev.task = this.task;
+      ev.actor = this.actor;
+      ev.stack = this.stack;
+      this.cell.record(ev as unknown as TraceEvent);
     }
   }
 
@@ -258,7 +270,7 @@ export class TaskContext<S> implements Kernel<S> {
     if (!this.cell.running(this.task, 'return')) return;
     if (this.msg.kind === 'call') {
       const caller = this.msg.from;
-      const reply = this.envelope(caller, 'reply', this.msg.op, value, popFrame(this.wireStack), this.msg.id);
+      const reply = this.envelope(caller, 'reply', this.msg.op, value, this.wireStack, this.msg.id);
       this.cell.send(reply);
     }
     this.cell.point(this.task, RETURN);

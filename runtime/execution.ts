@@ -9,7 +9,7 @@ import type { Program } from './program.ts';
 import { mix, seedOf } from './rng.ts';
 import type { Strategy } from './strategies/strategy.ts';
 import type { Envelope } from '../protocol/envelope.ts';
-import { EMPTY_STACK, frames, pushFrame } from '../protocol/stack.ts';
+import { EMPTY_STACK, frames, popFrame, pushFrame } from '../protocol/stack.ts';
 import type { WireStack } from '../protocol/stack.ts';
 import { EVENT_NAMES } from '../protocol/events.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
@@ -338,7 +338,7 @@ class Execution {
       if (m.to === ROOT) {
         s.status = 'done';
         this.results[s.id] = m.body;
-        this.observe({ ev: 'task.end', task: s.id, actor, stack: frames(s.stack) }, step);
+        this.observe({ ev: 'task.end', task: s.id, actor, stack: frames(popFrame(m.stack)) }, step);
       } else {
         s.status = 'deliver';
         s.msg = m;

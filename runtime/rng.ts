@@ -43,15 +43,15 @@ export interface Rng {
   u32(): number;
 }
 
-/** A self-contained generator for strategies and hosts. */
+/** A generator whose whole state is one number (so it can travel with a task's messages). */
 export class SeededRng implements Rng {
-  state: number;
+  rngState: number;
   constructor(seed: number) {
-    this.state = seed | 0;
+    this.rngState = seed | 0;
   }
   u32(): number {
-    this.state = nextState(this.state);
-    return stateValue(this.state);
+    this.rngState = nextState(this.rngState);
+    return stateValue(this.rngState);
   }
   next(): number {
     return this.u32() / 4294967296;
