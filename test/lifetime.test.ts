@@ -1,4 +1,3 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { LifetimeChecker } from '../checkers/lifetime/lifetime-checker.ts';
 import type { LifetimeCheckerOptions } from '../checkers/lifetime/lifetime-checker.ts';
@@ -8,58 +7,22 @@ import { InlineHost } from '../runtime/hosts/inline.ts';
 import { PctStrategy } from '../runtime/strategies/pct.ts';
 import { RandomStrategy } from '../runtime/strategies/random.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
-import { checkMatrix } from '../scenarios/checks/matrix.ts';
-import type { CheckCase } from '../scenarios/checks/matrix.ts';
+import type { CheckCase, MatrixOptions } from '../scenarios/checks/matrix.ts';
+import { golden } from './helpers/golden.ts';
+import { caseByName, casesOf, matrixSuite } from './helpers/matrix.ts';
 import { exploreCase, runChecked } from '../scenarios/checks/run.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
-import type { Finding, FindingKind } from '../protocol/findings.ts';
+import type { Finding } from '../protocol/findings.ts';
 import { lockId, msgId, objId, taskId } from '../protocol/ids.ts';
 import type { ActorId, ObjId } from '../protocol/ids.ts';
 
 const LIFETIME_ACTORS = 'scenarios/checks/lifetime-actors';
-const isLifetimeCase = (c: CheckCase): boolean => c.program.actors.some((a) => a.module === LIFETIME_ACTORS);
-const lifetimeCases = (opts: Parameters<typeof checkMatrix>[0] = {}): CheckCase[] => checkMatrix(opts).filter(isLifetimeCase);
-const byName = (name: string, opts: Parameters<typeof checkMatrix>[0] = {}): CheckCase => {
-  const c = lifetimeCases(opts).find((x) => x.name === name);
-  if (c === undefined) throw new Error(`no matrix case ${name}`);
-  return c;
-};
-const allowed = (c: CheckCase): Set<FindingKind> => new Set([...(c.expected === null ? [] : [c.expected]), ...(c.also ?? [])]);
+const lifetimeCases = (opts: MatrixOptions = {}): CheckCase[] => casesOf(LIFETIME_ACTORS, opts);
+const byName = (name: string, opts: MatrixOptions = {}): CheckCase => caseByName(LIFETIME_ACTORS, name, opts);
 
-/** Compares with test/golden/<name>; UPDATE_GOLDEN=1 rewrites it. */
-function golden(name: string, text: string): void {
-  const path = new URL(`./golden/${name}`, import.meta.url);
-  if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(path, text);
-  expect(existsSync(path), `golden file test/golden/${name} is missing (run with UPDATE_GOLDEN=1)`).toBe(true);
-  expect(text).toBe(readFileSync(path, 'utf8'));
-}
+matrixSuite('lifetime matrix (inline host)', LIFETIME_ACTORS, 6);
 
-describe('lifetime matrix (inline host)', () => {
-  it('has its cases', () => {
-    expect(lifetimeCases().length).toBeGreaterThanOrEqual(6);
-  });
-
-  for (const c of lifetimeCases()) {
-    it(`${c.name}: ${c.expected ?? 'clean'}`, async () => {
-      const host = await InlineHost.create(c.program);
-      try {
-        const schedules = c.expected === null ? 40 : c.always ? 12 : 200;
-        const x = await exploreCase(host, c, new RandomStrategy(7), { seed: 1, schedules, untilFound: !c.always });
-        expect([...x.outcomes]).toEqual([]);
-        expect([...x.kinds].filter((k) => !allowed(c).has(k))).toEqual([]);
-        if (c.expected === null) {
-          expect([...x.signatures]).toEqual([]);
-        } else if (c.always) {
-          expect(x.hits).toBe(x.runs);
-        } else {
-          expect(x.first).not.toBeNull();
-        }
-      } finally {
-        await host.close();
-      }
-    });
-  }
-
+describe('lifetime checker on the matrix programs', () => {
   it('the iterator escape needs the remover to run between the walk and the use', async () => {
     const c = byName('uaf-iterator-escape');
     const host = await InlineHost.create(c.program);

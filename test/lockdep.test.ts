@@ -1,6 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { golden } from './helpers/golden.ts';
 import { Lockdep } from '../checkers/lockdep/lockdep.ts';
 import { runExecution } from '../runtime/execution.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
@@ -359,13 +358,6 @@ describe('lockdep in a run', () => {
     expect([...sigs]).toEqual(['lock-order-inversion|A,B|app.take_two']);
     for (let seed = 1; seed <= 5; seed++) expect((await execute(abbaProgram('ordered'), seed)).findings).toEqual([]);
   });
-
-  const goldenDir = fileURLToPath(new URL('./golden/', import.meta.url));
-  const golden = (file: string, actual: string): void => {
-    const path = goldenDir + file;
-    if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(path, actual);
-    expect(actual).toBe(readFileSync(path, 'utf8'));
-  };
 
   it('prints the ABBA inversion as lockdep does (golden)', async () => {
     const r = await execute(selftestCase('ABBA'), 1);

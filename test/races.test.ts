@@ -1,62 +1,25 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RaceChecker } from '../checkers/races/race-checker.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
 import { PctStrategy } from '../runtime/strategies/pct.ts';
 import { RandomStrategy } from '../runtime/strategies/random.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
-import { checkMatrix } from '../scenarios/checks/matrix.ts';
 import type { CheckCase } from '../scenarios/checks/matrix.ts';
+import { golden } from './helpers/golden.ts';
+import { caseByName, casesOf, matrixSuite } from './helpers/matrix.ts';
 import { exploreCase, runChecked } from '../scenarios/checks/run.ts';
 import type { LockMode, LockRef, TraceEvent } from '../protocol/events.ts';
-import type { Finding, FindingKind } from '../protocol/findings.ts';
+import type { Finding } from '../protocol/findings.ts';
 import { lockId, msgId, objId, taskId } from '../protocol/ids.ts';
 import type { ActorId, ObjId } from '../protocol/ids.ts';
 
 const RACE_ACTORS = 'scenarios/checks/race-actors';
-const isRaceCase = (c: CheckCase): boolean => c.program.actors.some((a) => a.module === RACE_ACTORS);
-const raceCases = (tag?: string): CheckCase[] => checkMatrix(tag === undefined ? {} : { tag }).filter(isRaceCase);
-const byName = (name: string, tag?: string): CheckCase => {
-  const c = raceCases(tag).find((x) => x.name === name);
-  if (c === undefined) throw new Error(`no matrix case ${name}`);
-  return c;
-};
-const allowed = (c: CheckCase): Set<FindingKind> => new Set([...(c.expected === null ? [] : [c.expected]), ...(c.also ?? [])]);
+const raceCases = (tag?: string): CheckCase[] => casesOf(RACE_ACTORS, tag === undefined ? {} : { tag });
+const byName = (name: string, tag?: string): CheckCase => caseByName(RACE_ACTORS, name, tag === undefined ? {} : { tag });
 
-/** Compares with test/golden/<name>; UPDATE_GOLDEN=1 rewrites it. */
-function golden(name: string, text: string): void {
-  const path = new URL(`./golden/${name}`, import.meta.url);
-  if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(path, text);
-  expect(existsSync(path), `golden file test/golden/${name} is missing (run with UPDATE_GOLDEN=1)`).toBe(true);
-  expect(text).toBe(readFileSync(path, 'utf8'));
-}
+matrixSuite('race matrix (inline host)', RACE_ACTORS, 9);
 
-describe('race matrix (inline host)', () => {
-  it('has its cases', () => {
-    expect(raceCases().length).toBeGreaterThanOrEqual(9);
-  });
-
-  for (const c of raceCases()) {
-    it(`${c.name}: ${c.expected ?? 'clean'}`, async () => {
-      const host = await InlineHost.create(c.program);
-      try {
-        const schedules = c.expected === null ? 40 : c.always ? 12 : 200;
-        const x = await exploreCase(host, c, new RandomStrategy(7), { seed: 1, schedules, untilFound: !c.always });
-        expect([...x.outcomes]).toEqual([]);
-        expect([...x.kinds].filter((k) => !allowed(c).has(k))).toEqual([]);
-        if (c.expected === null) {
-          expect([...x.signatures]).toEqual([]);
-        } else if (c.always) {
-          expect(x.hits).toBe(x.runs);
-        } else {
-          expect(x.first).not.toBeNull();
-        }
-      } finally {
-        await host.close();
-      }
-    });
-  }
-
+describe('race checker on the matrix programs', () => {
   it('finds the lost update on the dev_iommu bitfield word and says which update was lost', async () => {
     const c = byName('lost-update-bitfield');
     const host = await InlineHost.create(c.program);

@@ -43,11 +43,8 @@ export class FreeDriver {
   private readonly logTasks: TaskId[] = [];
   private readonly logNs: number[] = [];
   private readonly details: FreeLogEntry[] | null;
-  /** Each task's last step here: its step number, point and stack. */
-  private readonly lastN = new Map<TaskId, number>();
-  private readonly lastPoint = new Map<TaskId, StepResult['point']>();
-  private readonly lastStack = new Map<TaskId, StepResult['stack']>();
-  private readonly ended = new Set<TaskId>();
+  /** Each task's last step here (one record per task, updated in place). */
+  private readonly last = new Map<TaskId, { n: number; point: StepResult['point']; stack: StepResult['stack']; end: boolean }>();
   /** Wait queues whose sleepers may be woken now. */
   private readonly ready = new Set<string>();
   /** Queues with a wake already in the inbox, and which task it wakes. */
@@ -56,6 +53,10 @@ export class FreeDriver {
   private readonly outbox = new Map<ActorId, Envelope[]>();
   /** Steps run in this event-loop turn. */
   private turn = 0;
+  /** The step in flight, and whether its completion came while `executeThen` was still running. */
+  private current: StepCommand | null = null;
+  private inCall = false;
+  private syncResult: StepResult | null = null;
   private readonly pumpFn = (): void => this.pump();
 
   constructor(cell: Cell, peers: ReadonlyMap<ActorId, MessagePort>, toMain: (m: FromWorker) => void, opts: FreeOptions, counters: Int32Array) {
@@ -89,44 +90,79 @@ export class FreeDriver {
 
   record(): FreeLog {
     const last: FreeLogEntry[] = [];
-    for (const [task, n] of this.lastN) {
-      last.push({ task, n, kind: 'deliver', point: this.lastPoint.get(task) as StepResult['point'], stack: this.lastStack.get(task) as StepResult['stack'], end: this.ended.has(task), events: [] });
-    }
+    for (const [task, l] of this.last) last.push({ task, n: l.n, kind: 'deliver', point: l.point, stack: l.stack, end: l.end, events: [] });
     return { actor: this.cell.self, tasks: this.logTasks, ns: this.logNs, details: this.details, last };
   }
 
+  /**
+   * Runs inbox steps back to back. A step that completes synchronously lets
+   * the loop go on; one that completes in a microtask re-enters it from its
+   * completion. After TURN steps, or when the inbox is empty, the batches go
+   * out and the loop waits for the event loop, so that messages from other
+   * actors get their turn.
+   */
   private pump(): void {
     if (this.busy) return;
-    if (this.head >= this.inbox.length) {
-      this.flush();
-      return;
+    while (this.head < this.inbox.length) {
+      if (this.turn >= TURN) {
+        this.endTurn();
+        setImmediate(this.pumpFn);
+        return;
+      }
+      const cmd = this.inbox[this.head++] as StepCommand;
+      if (this.head > 1024 && this.head * 2 > this.inbox.length) {
+        this.inbox = this.inbox.slice(this.head);
+        this.head = 0;
+      }
+      if (this.opts.jitterMs > 0 && this.rng.chance(0.5)) {
+        this.busy = true;
+        this.endTurn();
+        setTimeout(() => {
+          this.busy = false;
+          if (this.runOne(cmd)) this.pump();
+        }, this.rng.int(this.opts.jitterMs + 1));
+        return;
+      }
+      if (!this.runOne(cmd)) return;
     }
-    this.busy = true;
-    const cmd = this.inbox[this.head++] as StepCommand;
-    if (this.head > 1024 && this.head * 2 > this.inbox.length) {
-      this.inbox = this.inbox.slice(this.head);
-      this.head = 0;
-    }
-    if (this.opts.jitterMs > 0 && this.rng.chance(0.5)) {
-      this.flush();
-      setTimeout(() => this.run(cmd), this.rng.int(this.opts.jitterMs + 1));
-    } else {
-      this.run(cmd);
-    }
+    this.endTurn();
   }
 
-  private run(cmd: StepCommand): void {
+  /** Runs one step; true when it completed at once (false: `onDone` will go on). */
+  private runOne(cmd: StepCommand): boolean {
     if (cmd.kind === 'wake') {
       // The queue may have been taken again since the wake was queued (a
       // fast-path acquisition): then this wake-up does not happen.
       const queue = [...this.waking].find(([, t]) => t === cmd.task)?.[0];
       if (queue !== undefined) this.waking.delete(queue);
-      if (queue === undefined || !this.ready.has(queue) || !this.cell.sleepersOf(queue).includes(cmd.task)) {
-        this.next();
-        return;
-      }
+      if (queue === undefined || !this.ready.has(queue) || !this.cell.sleepersOf(queue).includes(cmd.task)) return true;
     }
-    this.cell.executeThen(cmd, (r) => this.done(cmd, r));
+    this.busy = true;
+    this.current = cmd;
+    this.inCall = true;
+    this.syncResult = null;
+    this.cell.executeThen(cmd, this.onDone);
+    this.inCall = false;
+    const r = this.syncResult as StepResult | null;
+    if (r === null) return false;
+    this.done(cmd, r);
+    return true;
+  }
+
+  private readonly onDone = (r: StepResult): void => {
+    if (this.inCall) {
+      this.syncResult = r;
+      return;
+    }
+    this.done(this.current as StepCommand, r);
+    this.pump();
+  };
+
+  /** Progress for the watchdog (once per turn: the counter is shared by all threads), then the batches go out. */
+  private endTurn(): void {
+    if (this.turn > 0) Atomics.add(this.counters, PROGRESS, this.turn);
+    this.turn = 0;
+    this.flush();
   }
 
   private done(cmd: StepCommand, r: StepResult): void {
@@ -174,13 +210,18 @@ export class FreeDriver {
     }
     this.logTasks.push(r.task);
     this.logNs.push(r.n);
-    this.lastN.set(r.task, r.n);
-    this.lastPoint.set(r.task, r.point);
-    this.lastStack.set(r.task, r.stack);
-    if (end) this.ended.add(r.task);
+    const l = this.last.get(r.task);
+    if (l === undefined) this.last.set(r.task, { n: r.n, point: r.point, stack: r.stack, end });
+    else {
+      l.n = r.n;
+      l.point = r.point;
+      l.stack = r.stack;
+      l.end = end;
+    }
     this.details?.push({ task: r.task, n: r.n, kind: cmd.kind, point: r.point, stack: r.stack, end, events: [...r.events] });
     this.scheduleWakes();
-    this.next();
+    this.busy = false;
+    this.turn++;
   }
 
   /** For every ready queue with sleepers and no wake pending, queue the wake-up of one sleeper. */
@@ -195,21 +236,4 @@ export class FreeDriver {
     }
   }
 
-  /**
-   * Up to TURN steps run back to back (in microtasks); then the batches go
-   * out and the next step waits for the event loop, so that messages from
-   * other actors get their turn.
-   */
-  private next(): void {
-    this.busy = false;
-    if (++this.turn < TURN && this.head < this.inbox.length) {
-      queueMicrotask(this.pumpFn);
-      return;
-    }
-    // progress for the watchdog, once per turn rather than per step (the counter is shared by all threads)
-    Atomics.add(this.counters, PROGRESS, this.turn);
-    this.turn = 0;
-    this.flush();
-    setImmediate(this.pumpFn);
-  }
 }
