@@ -328,6 +328,7 @@ export const lockManager = defineActor<LockManagerState, LockManagerMailbox>('lo
 
     // ---- completion -------------------------------------------------------------------
     async wait_for_completion(k, { completion }) {
+      if (wrongKind(k, completion, 'wait_for_completion', 'completion')) return;
       const s = completionOf(k, completion);
       k.emit({ ev: 'wait.start', completion });
       while (s.done === 0) {
@@ -343,6 +344,7 @@ export const lockManager = defineActor<LockManagerState, LockManagerMailbox>('lo
     },
 
     complete(k, { completion }) {
+      if (wrongKind(k, completion, 'complete', 'completion')) return;
       const s = completionOf(k, completion);
       if (s.done !== Infinity) s.done++;
       k.emit({ ev: 'complete', completion, all: false });
@@ -350,6 +352,7 @@ export const lockManager = defineActor<LockManagerState, LockManagerMailbox>('lo
     },
 
     complete_all(k, { completion }) {
+      if (wrongKind(k, completion, 'complete_all', 'completion')) return;
       const s = completionOf(k, completion);
       s.done = Infinity;
       k.emit({ ev: 'complete', completion, all: true });

@@ -27,6 +27,8 @@ export interface RunSettings {
   readonly schedules: number;
   readonly timeMs?: number;
   readonly seed: number;
+  /** Free mode: the watchdog reports a hang after this long without progress. */
+  readonly hangMs?: number;
   readonly out: string;
   /** Progress lines go here (stderr), or nowhere with --json. */
   readonly progress: ((line: string) => void) | null;
@@ -166,7 +168,7 @@ async function freeRuns(program: Program, set: RunSettings, checkers: () => read
   for (let i = 0; i < set.schedules; i++) {
     if (set.timeMs !== undefined && i > 0 && performance.now() - t0 > set.timeMs) break;
     const seed = mix(set.seed, i);
-    const r = await runFree(program, { seed, jitterMs: 1, checkers: checkers() });
+    const r = await runFree(program, { seed, jitterMs: 1, checkers: checkers(), ...(set.hangMs !== undefined ? { hangMs: set.hangMs } : {}) });
     tally();
     executions++;
     steps += r.steps;

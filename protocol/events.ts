@@ -15,8 +15,8 @@ interface Base {
   readonly stack: readonly string[];
 }
 
-/** Lock kinds the lock managers implement. */
-export type LockKind = 'mutex' | 'rwsem';
+/** Lock kinds the lock managers implement; a completion is waited for and completed, never held. */
+export type LockKind = 'mutex' | 'rwsem' | 'completion';
 /** How a lock is taken: exclusive, shared, or shared and allowed to recurse (lockdep's three read states). */
 export type LockMode = 'write' | 'read' | 'read-recursive';
 

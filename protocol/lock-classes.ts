@@ -16,7 +16,7 @@ import type { LockId } from './ids.ts';
  */
 
 /** A class's kind: a lock the lock manager implements, or a completion (a wait-for edge, never held). */
-export type ClassKind = LockKind | 'completion';
+export type ClassKind = LockKind;
 
 export interface LockClassInfo {
   readonly kind: ClassKind;
@@ -73,7 +73,6 @@ export function isLockClassName(s: string): s is LockClassName {
 }
 
 /** The kind a LockRef carries for a class. Completions travel as 'mutex' refs until LockKind names them (see completionRef). */
-const refKind = (k: ClassKind): LockKind => (k === 'completion' ? 'mutex' : k);
 
 /**
  * A LockRef for one instance of a declared class. `owner` is the owning
@@ -86,7 +85,7 @@ export function classLock(cls: LockClassName, owner: string | null = null, sub =
   if (info.member === null) id = cls;
   else if (owner === null || owner === '') throw new Error(`lock class ${cls} needs the id of the object that owns the lock`);
   else id = `${owner}->${info.member}`;
-  const base = { id: lockId(id), cls, kind: refKind(info.kind) };
+  const base = { id: lockId(id), cls, kind: info.kind };
   return sub > 0 ? { ...base, sub } : base;
 }
 
@@ -97,7 +96,7 @@ export function classLock(cls: LockClassName, owner: string | null = null, sub =
  * never this field.
  */
 export function completionRef(id: string, cls: string = id): LockRef {
-  return { id: lockId(id), cls, kind: 'mutex' };
+  return { id: lockId(id), cls, kind: 'completion' };
 }
 
 /** A lock of a scenario's own (not a kernel class): `mutexRef('A')`, `rwsemRef('S')`. */

@@ -73,7 +73,7 @@ describe('CLI contract', () => {
 
   it('free mode: the real-concurrency deadlock is caught by the watchdog and its recorded order replays in controlled mode, both hosts', async () => {
     const out = tmp();
-    const r = await cli('run', 'runtime-abba', '--mode', 'free', '--schedules', '1', '--out', out, '--json');
+    const r = await cli('run', 'runtime-abba', '--mode', 'free', '--schedules', '1', '--hang', '0.5', '--out', out, '--json');
     const doc = r.json as { matched: boolean; findings: { kind: string; replay: string; report: string }[] };
     // the watchdog's hang, and lockdep run over the recorded events
     expect(doc.findings.map((f) => f.kind).sort()).toEqual(['hung-task', 'lock-order-inversion']);

@@ -59,11 +59,11 @@ describe('faults end the run with a finding, never a hang', () => {
     expect(f.report).toContain('exited with code 7');
   });
 
-  it('the process exits by itself after crashes in the workers host (no orphan worker, no open port)', () => {
+  it('the process exits by itself after a free-mode hang and crashes in the workers host (no orphan worker, no open port)', () => {
     const child = spawnSync(process.execPath, ['--import', 'tsx', 'test/fixtures/crash-child.ts'], { encoding: 'utf8', timeout: 60_000 });
     expect(child.error).toBeUndefined();
     expect(child.signal).toBeNull();
     expect(child.status).toBe(0);
-    expect(child.stdout.trim().split('\n')).toEqual(['dies actor-crash', 'nested_throw actor-crash', 'stalls actor-crash']);
+    expect(child.stdout.trim().split('\n')).toEqual(['free abba hung hung-task', 'dies actor-crash', 'nested_throw actor-crash', 'stalls actor-crash']);
   });
 });

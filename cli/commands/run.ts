@@ -15,6 +15,7 @@ export const RUN_FLAGS = {
   schedules: { kind: 'value' },
   time: { kind: 'value' },
   seed: { kind: 'value' },
+  hang: { kind: 'value' },
   out: { kind: 'value' },
   json: { kind: 'bool' },
 } as const;
@@ -32,12 +33,14 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
   const host = (str(p, 'host') ?? (mode === 'free' ? 'workers' : 'inline')) as 'inline' | 'workers';
   const json = has(p, 'json');
   const time = num(p, 'time', 0);
+  const hang = num(p, 'hang', 0.05);
   const report = await runOne(s, resolveVariants(s, given), {
     host, mode,
     strategy: (str(p, 'strategy') ?? 'portfolio') as ExploringStrategy,
     schedules: int(p, 'schedules', 1, mode === 'free' ? 5 : 1000),
     ...(time !== undefined ? { timeMs: time * 1000 } : {}),
     seed: int(p, 'seed', 0, 1),
+    ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
     out: str(p, 'out') ?? 'out',
     progress: json ? null : (l) => io.err(l + '\n'),
   });

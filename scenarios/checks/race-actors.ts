@@ -1,3 +1,4 @@
+import { completionRef } from '../../protocol/lock-classes.ts';
 import { defineActor } from '../../runtime/actor.ts';
 import type { Kernel } from '../../runtime/actor.ts';
 import type { LockRef } from '../../protocol/events.ts';
@@ -67,7 +68,6 @@ export type RaceMailbox =
 
 const mutex = (name: string): LockRef => ({ id: lockId(name), cls: name.includes('/') ? name.slice(name.lastIndexOf('/') + 1) : name, kind: 'mutex' });
 // Completions travel as 'mutex' LockRefs until protocol/events.ts has a kind for them (protocol/lock-classes.ts).
-const completionRef = (name: string): LockRef => ({ id: lockId(name), cls: 'completion', kind: 'mutex' });
 
 function word(k: Kernel<RaceState>, name: string): Word {
   const w = k.state.words.get(objId(name));
@@ -136,12 +136,12 @@ export const raceApp = defineActor<RaceState, RaceMailbox>('check-races', {
     // wait_for_completion() orders the waiter after complete() (kernel/sched/completion.c).
     async spawn_and_wait(k, { obj, comp }) {
       k.spawn(k.actor, 'write_and_complete', { obj, comp });
-      await k.wait_for_completion(completionRef(comp));
+      await k.wait_for_completion(completionRef(comp, 'completion'));
       return k.read(word(k, obj), 'value');
     },
     async write_and_complete(k, { obj, comp }) {
       k.write(word(k, obj), 'value', 9);
-      await k.complete(completionRef(comp));
+      await k.complete(completionRef(comp, 'completion'));
     },
     // drivers/iommu/iommu.c __iommu_attach_device(): clears attach_deferred under group->mutex.
     async iommu_deferred_attach(k, { obj, lock }) {
