@@ -76,12 +76,11 @@ export class Cell<S = unknown> {
     this.state = def.init(cfg.config, cfg.self);
   }
 
-  /** Runs one step; resolves when the stepped task reaches its next scheduling point. */
-  execute(cmd: StepCommand): Promise<StepResult> {
-    return new Promise<StepResult>((resolve) => this.executeThen(cmd, resolve));
-  }
-
-  /** Callback form of `execute`, for drivers that want no extra promise per step. */
+  /**
+   * Runs one step; `done` is called when the stepped task reaches its next
+   * scheduling point — possibly before this returns (a callback, not a
+   * promise: drivers go on synchronously when they can).
+   */
   executeThen(cmd: StepCommand, done: (r: StepResult) => void): void {
     this.finish = done;
     // (`length = 0` is a runtime call; skip it for the buffers the last step left empty)

@@ -128,11 +128,6 @@ export class WorkersHost implements Host {
     return aw;
   }
 
-  /** True when any actor's worker has died. */
-  get broken(): boolean {
-    return [...this.actors.values()].some((a) => a.dead !== null);
-  }
-
   async reset(): Promise<void> {
     await Promise.all([...this.actors.values()].map((aw) => this.control(aw, (c) => c.reset())));
   }
