@@ -4,12 +4,11 @@ import type { LifetimeCheckerOptions } from '../checkers/lifetime/lifetime-check
 import { lockIdFor, objectOfLock } from '../checkers/lifetime/lock-objects.ts';
 import { runExecution } from '../runtime/execution.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
-import { PctStrategy } from '../runtime/strategies/pct.ts';
 import { RandomStrategy } from '../runtime/strategies/random.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 import type { CheckCase, MatrixOptions } from '../scenarios/checks/matrix.ts';
 import { golden } from './helpers/golden.ts';
-import { caseByName, casesOf, matrixSuite } from './helpers/matrix.ts';
+import { caseByName, expectStableSignatures, matrixSuite } from './helpers/matrix.ts';
 import { exploreCase, runChecked } from '../scenarios/checks/run.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
 import type { Finding } from '../protocol/findings.ts';
@@ -17,7 +16,6 @@ import { lockId, msgId, objId, taskId } from '../protocol/ids.ts';
 import type { ActorId, ObjId } from '../protocol/ids.ts';
 
 const LIFETIME_ACTORS = 'scenarios/checks/lifetime-actors';
-const lifetimeCases = (opts: MatrixOptions = {}): CheckCase[] => casesOf(LIFETIME_ACTORS, opts);
 const byName = (name: string, opts: MatrixOptions = {}): CheckCase => caseByName(LIFETIME_ACTORS, name, opts);
 
 matrixSuite('lifetime matrix (inline host)', LIFETIME_ACTORS, 6);
@@ -82,23 +80,7 @@ describe('lifetime checker on the matrix programs', () => {
   });
 
   it('signatures do not change with seed, strategy, task ids or object ids', async () => {
-    const sigsOf = async (c: CheckCase, seed: number, strategy: RandomStrategy | PctStrategy): Promise<string[]> => {
-      const host = await InlineHost.create(c.program);
-      try {
-        const x = await exploreCase(host, c, strategy, { seed, schedules: 200, untilFound: true });
-        expect(x.first, `${c.program.name} found nothing`).not.toBeNull();
-        return (x.first?.run.findings ?? []).filter((f) => f.kind === c.expected).map((f) => f.signature).sort();
-      } finally {
-        await host.close();
-      }
-    };
-    for (const c of lifetimeCases().filter((x) => x.expected !== null)) {
-      const a = await sigsOf(c, 1, new RandomStrategy(7));
-      const b = await sigsOf(byName(c.name, { tag: 'job' }), 424242, new PctStrategy(99, 3));
-      expect(a.length).toBeGreaterThan(0);
-      expect(b, c.name).toEqual(a);
-      for (const s of a) expect(s).not.toMatch(/\bt\d|job|@|#/);
-    }
+    await expectStableSignatures(LIFETIME_ACTORS, /\bt\d|job|@|#/);
   });
 });
 

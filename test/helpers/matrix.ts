@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { InlineHost } from '../../runtime/hosts/inline.ts';
+import { PctStrategy } from '../../runtime/strategies/pct.ts';
 import { RandomStrategy } from '../../runtime/strategies/random.ts';
+import type { Strategy } from '../../runtime/strategies/strategy.ts';
 import { checkMatrix } from '../../scenarios/checks/matrix.ts';
 import type { CheckCase, MatrixOptions } from '../../scenarios/checks/matrix.ts';
 import { exploreCase } from '../../scenarios/checks/run.ts';
@@ -49,4 +51,32 @@ export function matrixSuite(title: string, module: string, minCases: number): vo
       });
     }
   });
+}
+
+/** The signatures of the expected kind in the first execution that shows it. */
+async function signaturesOf(c: CheckCase, seed: number, strategy: Strategy): Promise<string[]> {
+  const host = await InlineHost.create(c.program);
+  try {
+    const x = await exploreCase(host, c, strategy, { seed, schedules: 200, untilFound: true });
+    expect(x.first, `${c.program.name} found nothing`).not.toBeNull();
+    return (x.first?.run.findings ?? []).filter((f) => f.kind === c.expected).map((f) => f.signature).sort();
+  } finally {
+    await host.close();
+  }
+}
+
+/**
+ * Signatures do not change with seed, strategy, task ids or object ids: every
+ * flagged case of `module` gives the same signatures with seed 1 and random
+ * choice as with another seed, PCT, and every instance renamed (tag "job");
+ * and none contains an instance name (`forbidden`).
+ */
+export async function expectStableSignatures(module: string, forbidden: RegExp): Promise<void> {
+  for (const c of casesOf(module).filter((x) => x.expected !== null)) {
+    const a = await signaturesOf(c, 1, new RandomStrategy(7));
+    const b = await signaturesOf(caseByName(module, c.name, { tag: 'job' }), 424242, new PctStrategy(99, 3));
+    expect(a.length).toBeGreaterThan(0);
+    expect(b, c.name).toEqual(a);
+    for (const sig of a) expect(sig).not.toMatch(forbidden);
+  }
 }
