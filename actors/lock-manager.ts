@@ -1,7 +1,9 @@
 import { defineActor } from '../runtime/actor.ts';
 import type { Kernel } from '../runtime/actor.ts';
 import type { LockMode, LockRef } from '../protocol/events.ts';
-import type { LockId, TaskId } from '../protocol/ids.ts';
+import { actorId } from '../protocol/ids.ts';
+import type { ActorId, LockId, TaskId } from '../protocol/ids.ts';
+import type { ActorSpec } from '../runtime/program.ts';
 import { WRONG_KIND } from '../protocol/locks.ts';
 import type { AssertWhat, LockManagerMailbox } from '../protocol/locks.ts';
 
@@ -380,3 +382,8 @@ export const lockManager = defineActor<LockManagerState, LockManagerMailbox>('lo
 });
 
 export default lockManager;
+
+/** A lock-manager shard as a program lists it (lock-manager ids start with "locks": reports skip their frames). */
+export function lockManagerSpec(id: ActorId = actorId('locks')): ActorSpec {
+  return { id, module: 'actors/lock-manager', export: 'lockManager' };
+}

@@ -1,6 +1,6 @@
 import { describeHeld } from './held-locks.ts';
 import type { HeldLocks } from './held-locks.ts';
-import { printStack, siteOf } from './sites.ts';
+import { printStack, siteOf, whereOf } from './sites.ts';
 import type { LockRef } from '../protocol/events.ts';
 import type { Finding, TaskSnapshot } from '../protocol/findings.ts';
 import type { TaskId } from '../protocol/ids.ts';
@@ -46,8 +46,7 @@ export function blockedFinding(kind: 'deadlock' | 'hung-task', blocked: readonly
   const inCycle = cycle === null ? blocked : blocked.filter((b) => cycle.includes(b.task));
   const sites = inCycle.map((b) => `${siteOf(b.stack)}>${b.on?.cls ?? b.what}`).sort();
   const first = inCycle[0] ?? blocked[0];
-  const site = first === undefined ? '?' : siteOf(first.stack);
-  const [actor, handler] = site.includes('.') ? [site.slice(0, site.indexOf('.')), site.slice(site.indexOf('.') + 1)] : [site, '?'];
+  const { actor, handler, site } = whereOf(first === undefined ? [] : first.stack);
 
   const tasks: TaskSnapshot[] = blocked.map((b) => ({
     task: b.task,

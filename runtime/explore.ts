@@ -35,6 +35,8 @@ export interface ExploreOptions {
   readonly onFinding?: (f: FoundFinding) => void | Promise<void>;
   /** Called after every execution. */
   readonly onExecution?: (r: ExecutionResult, schedule: number) => void;
+  /** Stops the exploration after the execution for which this is true. */
+  readonly until?: (r: ExecutionResult, schedule: number) => boolean;
 }
 
 export interface ExploreResult {
@@ -56,7 +58,7 @@ export async function explore(host: Host, program: Program, strategy: Strategy, 
   for (; n < opts.schedules; n++) {
     if (n > 0 && overTime()) break;
     const schedule = first + n;
-    if (n > 0) await host.reset();
+    await host.reset();
     const r = await runExecution(host, program, strategy, {
       seed: opts.seed,
       execution: schedule,
@@ -75,6 +77,10 @@ export async function explore(host: Host, program: Program, strategy: Strategy, 
       const ff: FoundFinding = { finding: f, firstSchedule: schedule, seed: opts.seed, count: 1, decisions: r.decisions, traceHash: r.traceHash };
       found.set(f.signature, ff);
       await opts.onFinding?.(ff);
+    }
+    if (opts.until?.(r, schedule) === true) {
+      n++;
+      break;
     }
   }
   return { executions: n, steps, elapsedMs: performance.now() - t0, findings: [...found.values()] };

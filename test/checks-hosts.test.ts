@@ -19,7 +19,7 @@ describe('race and lifetime findings are identical in the inline and workers hos
       const workers = await WorkersHost.create(c.program);
       try {
         const w = await runChecked(workers, c.program, new RandomStrategy(5), 5, execution);
-        expect(w.result.traceHash).toBe(run.result.traceHash);
+        expect(w.traceHash).toBe(run.traceHash);
         expect(w.findings.map((f) => [f.kind, f.signature, f.report])).toEqual(run.findings.map((f) => [f.kind, f.signature, f.report]));
         expect(w.findings.some((f) => f.kind === c.expected)).toBe(true);
       } finally {

@@ -1,3 +1,4 @@
+import { lockManagerSpec } from '../../actors/lock-manager.ts';
 import type { LifetimeActorConfig, LifetimeMailbox } from './lifetime-actors.ts';
 import type { RaceActorConfig, RaceMailbox } from './race-actors.ts';
 import type { Program, TaskSpec } from '../../runtime/program.ts';
@@ -45,7 +46,7 @@ function raceProgram(name: string, tag: string, objects: readonly string[], task
     name: `checks/${name}`,
     actors: [
       { id: APP, module: 'scenarios/checks/race-actors', export: 'raceApp', config },
-      { id: LOCKS, module: 'actors/lock-manager', export: 'lockManager' },
+      lockManagerSpec(LOCKS),
     ],
     lockManagers: [LOCKS],
     tasks: tasks.map((t, i): TaskSpec => ({ id: taskId(`${tag}${i + 1}`), to: APP, op: t.op, body: t.body })),
@@ -58,7 +59,7 @@ function lifetimeProgram(name: string, tag: string, debug: boolean, task: Op<Lif
     name: `checks/${name}`,
     actors: [
       { id: APP, module: 'scenarios/checks/lifetime-actors', export: 'lifetimeApp', config },
-      { id: LOCKS, module: 'actors/lock-manager', export: 'lockManager' },
+      lockManagerSpec(LOCKS),
     ],
     lockManagers: [LOCKS],
     tasks: [{ id: taskId(`${tag}1`), to: APP, op: task.op, body: task.body }],

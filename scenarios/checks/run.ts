@@ -1,4 +1,6 @@
 import type { CheckCase } from './matrix.ts';
+import type { Checker } from '../../checkers/checker.ts';
+import { explore } from '../../runtime/explore.ts';
 import { LifetimeChecker } from '../../checkers/lifetime/lifetime-checker.ts';
 import type { LifetimeCheckerOptions } from '../../checkers/lifetime/lifetime-checker.ts';
 import { RaceChecker } from '../../checkers/races/race-checker.ts';
@@ -8,25 +10,21 @@ import type { ExecutionResult } from '../../runtime/execution.ts';
 import type { Host } from '../../runtime/hosts/host.ts';
 import type { Program } from '../../runtime/program.ts';
 import type { Strategy } from '../../runtime/strategies/strategy.ts';
-import type { Finding, FindingKind } from '../../protocol/findings.ts';
+import type { FindingKind } from '../../protocol/findings.ts';
 
-/** Runs the matrix programs with fresh race and lifetime checkers (the execution calls their `finish`). */
+/** Fresh race and lifetime checkers, as the matrix runs them (the execution calls their `finish`). */
 
 export interface CheckerOptions {
   readonly races?: RaceCheckerOptions;
   readonly lifetime?: LifetimeCheckerOptions;
 }
 
-export interface CheckedRun {
-  readonly result: ExecutionResult;
-  readonly findings: readonly Finding[];
-}
+const checkersFor = (opts: CheckerOptions) => (): Checker[] => [new RaceChecker(opts.races), new LifetimeChecker(opts.lifetime)];
 
-export async function runChecked(host: Host, program: Program, strategy: Strategy, seed: number, execution: number, opts: CheckerOptions = {}): Promise<CheckedRun> {
+/** One execution of a matrix program with the race and lifetime checkers, from fresh actor state. */
+export async function runChecked(host: Host, program: Program, strategy: Strategy, seed: number, execution: number, opts: CheckerOptions = {}): Promise<ExecutionResult> {
   await host.reset();
-  const checkers = [new RaceChecker(opts.races), new LifetimeChecker(opts.lifetime)];
-  const result = await runExecution(host, program, strategy, { seed, execution, checkers });
-  return { result, findings: result.findings };
+  return runExecution(host, program, strategy, { seed, execution, checkers: checkersFor(opts)() });
 }
 
 export interface Exploration {
@@ -34,8 +32,8 @@ export interface Exploration {
   readonly runs: number;
   /** Executions whose findings included the expected kind. */
   readonly hits: number;
-  /** The first execution that showed the expected kind, with its findings. */
-  readonly first: { readonly execution: number; readonly run: CheckedRun } | null;
+  /** The first execution that showed the expected kind. */
+  readonly first: { readonly execution: number; readonly run: ExecutionResult } | null;
   /** Every kind seen, every signature seen, and the outcomes other than `completed`. */
   readonly kinds: ReadonlySet<FindingKind>;
   readonly signatures: ReadonlySet<string>;
@@ -43,8 +41,8 @@ export interface Exploration {
 }
 
 /**
- * Runs up to `schedules` executions of a case; with `untilFound`, stops at the
- * first execution that shows the expected kind.
+ * Explores up to `schedules` executions of a case; with `untilFound`, stops
+ * at the first execution that shows the expected kind.
  */
 export async function exploreCase(
   host: Host, c: CheckCase, strategy: Strategy,
@@ -55,20 +53,23 @@ export async function exploreCase(
   const outcomes = new Set<string>();
   let first: Exploration['first'] = null;
   let hits = 0;
-  let runs = 0;
-  for (let i = 0; i < opts.schedules; i++) {
-    const run = await runChecked(host, c.program, strategy, opts.seed, i, opts);
-    runs++;
-    if (run.result.outcome !== 'completed') outcomes.add(run.result.outcome);
-    for (const f of run.findings) {
-      kinds.add(f.kind);
-      signatures.add(f.signature);
-    }
-    if (c.expected !== null && run.findings.some((f) => f.kind === c.expected)) {
-      hits++;
-      first ??= { execution: i, run };
-      if (opts.untilFound === true) break;
-    }
-  }
-  return { runs, hits, first, kinds, signatures, outcomes };
+  const shows = (r: ExecutionResult): boolean => c.expected !== null && r.findings.some((f) => f.kind === c.expected);
+  const x = await explore(host, c.program, strategy, {
+    seed: opts.seed,
+    schedules: opts.schedules,
+    checkers: checkersFor(opts),
+    onExecution: (r, execution) => {
+      if (r.outcome !== 'completed') outcomes.add(r.outcome);
+      for (const f of r.findings) {
+        kinds.add(f.kind);
+        signatures.add(f.signature);
+      }
+      if (shows(r)) {
+        hits++;
+        first ??= { execution, run: r };
+      }
+    },
+    until: (r) => opts.untilFound === true && shows(r),
+  });
+  return { runs: x.executions, hits, first, kinds, signatures, outcomes };
 }

@@ -1,3 +1,4 @@
+import { lockManagerSpec } from '../../actors/lock-manager.ts';
 import type { Program } from '../../runtime/program.ts';
 import { actorId, taskId } from '../../protocol/ids.ts';
 
@@ -10,7 +11,7 @@ export function abbaProgram(order: AbbaOrder): Program {
     name: `abba(${order})`,
     actors: [
       { id: app, module: 'scenarios/runtime/abba-actor', export: 'app' },
-      { id: actorId('locks'), module: 'actors/lock-manager', export: 'lockManager' },
+      lockManagerSpec(),
     ],
     lockManagers: [actorId('locks')],
     tasks: [

@@ -1,3 +1,4 @@
+import { lockManagerSpec } from '../../actors/lock-manager.ts';
 import type { Script, ScriptStep } from './actor.ts';
 import type { Program } from '../../runtime/program.ts';
 import type { LockRef } from '../../protocol/events.ts';
@@ -77,7 +78,7 @@ export function selftestProgram(name: string, roots: readonly (readonly Script[]
     name: `selftest:${name}`,
     actors: [
       { id: SELFTEST_ACTOR, module: 'scenarios/selftest/actor', export: 'selftestActor' },
-      { id: SELFTEST_LOCKS, module: 'actors/lock-manager', export: 'lockManager' },
+      lockManagerSpec(SELFTEST_LOCKS),
     ],
     lockManagers: [SELFTEST_LOCKS],
     tasks: roots.map((scripts, i) => ({ id: taskId(`t${i + 1}`), to: SELFTEST_ACTOR, op: 'run', body: { scripts } })),

@@ -1,7 +1,7 @@
 import { lockingSelftestCases } from './cases.ts';
 import type { SelftestCase } from './cases.ts';
 import { Lockdep } from '../../checkers/lockdep/lockdep.ts';
-import { runExecution } from '../../runtime/execution.ts';
+import { explore } from '../../runtime/explore.ts';
 import type { Host } from '../../runtime/hosts/host.ts';
 import type { Program } from '../../runtime/program.ts';
 import { RandomStrategy } from '../../runtime/strategies/random.ts';
@@ -43,18 +43,20 @@ export function observedKind(findings: readonly Finding[], expected: FindingKind
 
 /** Runs one case for `schedules` executions; the observation is the first that differs from the expectation, if any. */
 export async function runSelftestCase(host: Host, c: SelftestCase, schedules: number, seed: number): Promise<SelftestCaseResult> {
-  const strategy = new RandomStrategy(seed);
   let observed: FindingKind | null = c.expected;
   let pass = true;
-  for (let i = 0; i < schedules; i++) {
-    await host.reset();
-    const r = await runExecution(host, c.program, strategy, { seed, execution: i, checkers: [new Lockdep()] });
-    const o = observedKind(r.findings, c.expected);
-    if (o !== c.expected && pass) {
-      pass = false;
-      observed = o;
-    }
-  }
+  await explore(host, c.program, new RandomStrategy(seed), {
+    seed,
+    schedules,
+    checkers: () => [new Lockdep()],
+    onExecution: (r) => {
+      const o = observedKind(r.findings, c.expected);
+      if (o !== c.expected && pass) {
+        pass = false;
+        observed = o;
+      }
+    },
+  });
   return { name: c.name, expected: c.expected, observed, pass };
 }
 

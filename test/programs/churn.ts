@@ -1,3 +1,4 @@
+import { lockManagerSpec } from '../../actors/lock-manager.ts';
 import { defineActor } from '../../runtime/actor.ts';
 import type { Program } from '../../runtime/program.ts';
 import type { LockRef } from '../../protocol/events.ts';
@@ -47,8 +48,8 @@ export function churnProgram(tasks: number, rounds: number): Program {
     actors: [
       { id: c0, module: 'test/programs/churn', export: 'churn' },
       { id: c1, module: 'test/programs/churn', export: 'churn' },
-      { id: actorId('locks0'), module: 'actors/lock-manager', export: 'lockManager' },
-      { id: actorId('locks1'), module: 'actors/lock-manager', export: 'lockManager' },
+      lockManagerSpec(actorId('locks0')),
+      lockManagerSpec(actorId('locks1')),
     ],
     lockManagers: [actorId('locks0'), actorId('locks1')],
     tasks: Array.from({ length: tasks }, (_, i) => ({ id: taskId(`w${i}`), to: i % 2 === 0 ? c0 : c1, op: 'work', body: { rounds, spawn: i === 0 } })),

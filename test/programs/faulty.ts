@@ -1,3 +1,4 @@
+import { lockManagerSpec } from '../../actors/lock-manager.ts';
 import { defineActor } from '../../runtime/actor.ts';
 import type { Program } from '../../runtime/program.ts';
 import { actorId, taskId } from '../../protocol/ids.ts';
@@ -48,7 +49,7 @@ export function faultyProgram(op: FaultyMailbox['op']): Program {
     name: `faulty(${op})`,
     actors: [
       { id: f, module: 'test/programs/faulty', export: 'faulty' },
-      { id: actorId('locks'), module: 'actors/lock-manager', export: 'lockManager' },
+      lockManagerSpec(),
     ],
     lockManagers: [actorId('locks')],
     tasks: [
