@@ -1,0 +1,83 @@
+import { errno } from '../../protocol/errno.ts';
+import type { Errno } from '../../protocol/errno.ts';
+import { busOf } from '../../protocol/topology.ts';
+import type { DriverSpec } from '../../protocol/topology.ts';
+import { busNotify, klistAddDevice, klistDelDevice } from './bus.ts';
+import { busProbeDevice, deviceReleaseDriverInternal } from './dd.ts';
+import { driverDeferredProbeDel } from './deferred.ts';
+import { DL, isFreed, putDevice, underDevice } from './state.ts';
+import type { DK, Device, DeviceDriver } from './state.ts';
+
+/**
+ * struct device's life (drivers/base/core.c; docs/kernel-facts.md §3.7):
+ * device_add, device_del, device_unregister; driver_register
+ * (drivers/base/driver.c) for the drivers.
+ */
+
+/**
+ * device_add(): kobject_add (device_is_registered() from here) →
+ * bus_add_device() (on the bus klist: visible to bus_for_each_dev) →
+ * BUS_NOTIFY_ADD_DEVICE (iommu_probe_device) → bus_probe_device()
+ * (driver match and probe). Errors of the notifier and of the probe do not
+ * fail device_add().
+ */
+export async function deviceAdd(k: DK, name: string): Promise<0 | Errno> {
+  const bus = busOf(k.state.topology, name);
+  if (bus === null) return errno('ENODEV');
+  const old = k.state.devices[name];
+  // kobject_add() of a name still in sysfs fails; a device deleted but still
+  // referenced would be a second struct device of the same name, which the
+  // model (devices are named by their kernel name) cannot hold: refused too.
+  if (old !== undefined && !isFreed(k, old)) return errno('EEXIST');
+  const dev: Device = {
+    id: k.alloc('device', name), name, bus,
+    driver: null, bound: false, dead: false, registered: false, drvdata: {}, deferrals: {},
+  };
+  k.state.devices[name] = dev;
+  k.state.freed.delete(name);
+  k.write(dev, 'registered', true);
+  await klistAddDevice(k, dev);
+  await busNotify(k, dev, 'ADD_DEVICE');
+  await busProbeDevice(k, dev);
+  return 0;
+}
+
+/**
+ * device_del(): device_lock + kill_device() (p->dead: no new binds) +
+ * unlock → BUS_NOTIFY_DEL_DEVICE → bus_remove_device() (klist_del, then
+ * device_release_driver()) → driver_deferred_probe_del() →
+ * BUS_NOTIFY_REMOVED_DEVICE (iommu_release_device) → kobject_del.
+ */
+export async function deviceDel(k: DK, dev: Device): Promise<0> {
+  k.use(dev.id, 'device_del');
+  const g = underDevice(dev);
+  await k.lock(DL(dev));
+  if (!k.read(dev, 'dead', g)) k.write(dev, 'dead', true, g);
+  await k.unlock(DL(dev));
+  await busNotify(k, dev, 'DEL_DEVICE');
+  await klistDelDevice(k, dev);
+  await deviceReleaseDriverInternal(k, dev, null);
+  await driverDeferredProbeDel(k, dev);
+  await busNotify(k, dev, 'REMOVED_DEVICE');
+  k.write(dev, 'registered', false);
+  return 0;
+}
+
+/** device_unregister(): device_del() + put_device() of the creator's reference. */
+export async function deviceUnregister(k: DK, dev: Device): Promise<0> {
+  await deviceDel(k, dev);
+  await putDevice(k, dev);
+  return 0;
+}
+
+/**
+ * driver_register() of a built-in driver at boot. bus_add_driver()'s
+ * driver_attach() finds no devices yet (drivers register before PCI
+ * enumeration), so it is not modelled; devices bind from device_add().
+ */
+export function driverRegister(k: DK, spec: DriverSpec): void {
+  if (k.state.drivers[spec.name] !== undefined) return; // "driver already registered": -EBUSY
+  const drv: DeviceDriver = { id: k.alloc('device_driver', `driver:${spec.name}`), spec, driver_managed_dma: false };
+  k.state.drivers[spec.name] = drv;
+  k.write(drv, 'driver_managed_dma', spec.driver_managed_dma ?? false);
+}

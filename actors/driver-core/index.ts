@@ -1,0 +1,128 @@
+import { defineActor } from '../../runtime/actor.ts';
+import type { DriverCoreMailbox, DriverSnapshot } from '../../protocol/driver-core.ts';
+import { errno } from '../../protocol/errno.ts';
+import type { Errno } from '../../protocol/errno.ts';
+import { actorId } from '../../protocol/ids.ts';
+import { BOOTED_COMPLETION, PCI } from '../../protocol/kernel.ts';
+import { completionRef } from '../../protocol/lock-classes.ts';
+import { busForEachDev } from './bus.ts';
+import { deviceAdd, deviceDel, deviceUnregister, driverRegister } from './core.ts';
+import { deferredProbeWorkFunc, deviceAttach, deviceAttachAsyncHelper, deviceReleaseDriverInternal, bindStore, unbindStore } from './dd.ts';
+import { driverDeferredProbeTrigger } from './deferred.ts';
+import { deviceScope, moduleScope, runActionList, unboundResults } from './driver-ops.ts';
+import { LOCKLESS, deviceOf, driverOf, getDevice, initialState, putDevice, underDevice } from './state.ts';
+import type { DK, Device, DriverCoreState } from './state.ts';
+
+/**
+ * The driver-core actor (drivers/base/): struct device and its lifetime,
+ * the bus klists, driver binding (probe, async and deferred probe, unbind,
+ * sysfs bind/unbind), and the interpreter of drivers' actions. The
+ * handlers are thin: the kernel functions live in core.ts (device_add/del),
+ * bus.ts (klists, bus_for_each_dev, notifier, DMA hooks), dd.ts (binding),
+ * deferred.ts and driver-ops.ts.
+ */
+
+const ENODEV = (): Errno => errno('ENODEV');
+
+/** A handler about a device pointer: the device, or -ENODEV if no such device was ever added. */
+async function withDevice<R>(k: DK, name: string, f: (dev: Device) => Promise<R>): Promise<R | Errno> {
+  const dev = deviceOf(k, name);
+  return dev === null ? ENODEV() : f(dev);
+}
+
+export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('driver-core', {
+  state: (config) => initialState(config),
+  handlers: {
+    /**
+     * Kernel init: driver_register() of every built-in driver, PCI
+     * enumeration (pci_scan_root_bus → device_add per device), the platform
+     * devices, then deferred_probe_initcall() (late_initcall: deferred
+     * probing is enabled and the pending list retried), then `booted`.
+     * The initcall's flush_work() is not modelled: retries may still be
+     * running when scenario tasks start.
+     */
+    async boot(k) {
+      for (const spec of k.state.topology.drivers) driverRegister(k, spec);
+      await k.call(PCI, 'pci_scan_root_bus', null);
+      for (const p of k.state.topology.platform ?? []) await deviceAdd(k, p.name);
+      k.state.deferredEnabled = true;
+      await driverDeferredProbeTrigger(k);
+      await k.complete_all(completionRef(BOOTED_COMPLETION));
+      return 0;
+    },
+
+    async after_boot(k, { calls }) {
+      await k.wait_for_completion(completionRef(BOOTED_COMPLETION));
+      const out: unknown[] = [];
+      for (const c of calls) out.push(await k.call(actorId(c.to), c.op, c.body));
+      return out;
+    },
+
+    device_add: (k, { dev }) => deviceAdd(k, dev),
+    device_del: (k, { dev }) => withDevice(k, dev, (d) => deviceDel(k, d)),
+    device_unregister: (k, { dev }) => withDevice(k, dev, (d) => deviceUnregister(k, d)),
+    device_release_driver: (k, { dev }) => withDevice(k, dev, async (d) => {
+      await deviceReleaseDriverInternal(k, d, null);
+      return 0;
+    }),
+    bind_store: (k, { dev, driver }) => bindStore(k, dev, driver),
+    unbind_store: (k, { dev, driver }) => unbindStore(k, dev, driver),
+    /** device_attach() = __device_attach(dev, false). */
+    device_attach: (k, { dev }) => withDevice(k, dev, (d) => deviceAttach(k, d, false)),
+    __device_attach_async_helper: (k, { dev }) => withDevice(k, dev, async (d) => {
+      await deviceAttachAsyncHelper(k, d);
+      return 0;
+    }),
+    deferred_probe_work_func: async (k) => {
+      await deferredProbeWorkFunc(k);
+      return 0;
+    },
+    bus_for_each_dev: (k, { bus, fn }) => busForEachDev(k, bus, fn),
+
+    get_device: (k, { dev }) => withDevice(k, dev, (d) => {
+      getDevice(k, d);
+      return Promise.resolve(0);
+    }),
+    put_device: (k, { dev }) => withDevice(k, dev, async (d) => {
+      await putDevice(k, d);
+      return 0;
+    }),
+
+    /**
+     * READ_ONCE(dev->driver) and what the caller derives from it: one
+     * snapshot. `plain`: a plain load of the device_lock-guarded field by a
+     * task that does not hold device_lock (the race checker reports it).
+     */
+    dev_driver_snapshot(k, { dev, plain }): DriverSnapshot {
+      const d = deviceOf(k, dev);
+      if (d === null) return { driver: null, driver_managed_dma: false };
+      k.use(d.id, 'dev_driver_snapshot');
+      const driver = k.read(d, 'driver', plain === true ? underDevice(d) : LOCKLESS);
+      return { driver, driver_managed_dma: driverOf(k, driver)?.spec.driver_managed_dma ?? false };
+    },
+
+    /** A work item of `dev`'s driver: no device_lock; a device without a driver has no driver code to run. */
+    async driver_call(k, { dev, actions }) {
+      const d = deviceOf(k, dev);
+      if (d === null) return unboundResults(actions);
+      k.use(d.id, 'driver_call');
+      if (k.read(d, 'driver', LOCKLESS) === null) return unboundResults(actions);
+      return runActionList(k, deviceScope(k, d), actions);
+    },
+
+    module_call: (k, { module, actions }) => runActionList(k, moduleScope(k, module), actions),
+  },
+
+  inspect: (s) => ({
+    devices: Object.fromEntries(Object.values(s.devices).map((d) => [d.name, {
+      bus: d.bus, driver: d.driver, bound: d.bound, dead: d.dead, registered: d.registered,
+      freed: s.freed.has(d.name), drvdata: d.drvdata, deferrals: d.deferrals,
+    }])),
+    buses: { pci: s.buses.pci.klist_devices.map((e) => e.dev), platform: s.buses.platform.klist_devices.map((e) => e.dev) },
+    deferred: { pending: s.deferred.pending, active: s.deferred.active, trigger_count: s.deferred.trigger_count },
+    drivers: Object.values(s.drivers).map((d) => ({ name: d.spec.name, bus: d.spec.bus, driver_managed_dma: d.driver_managed_dma })),
+    modules: Object.fromEntries(Object.entries(s.modules).map(([name, m]) => [name, m.vars])),
+  }),
+});
+
+export default driverCore;

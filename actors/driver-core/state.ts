@@ -1,0 +1,194 @@
+import type { Kernel, KObject } from '../../runtime/actor.ts';
+import { kobjectPut } from '../../checkers/lifetime/debug-kobject-release.ts';
+import type { LockRef } from '../../protocol/events.ts';
+import { lockId, objId } from '../../protocol/ids.ts';
+import type { KernelConfig } from '../../protocol/kernel.ts';
+import { deviceLock, mutexRef } from '../../protocol/lock-classes.ts';
+import type { DriverSpec, Topology } from '../../protocol/topology.ts';
+
+/**
+ * The driver core's objects (drivers/base/; docs/kernel-facts.md §2.1, §3.7).
+ * driver-core owns struct device and struct device_driver; other actors
+ * reach them by message (get_device, dev_driver_snapshot, ...).
+ *
+ * Object ids and types (the `alloc` type is what the checkers key on):
+ * - struct device: `Device`, id = the device name (PCI BDF or platform
+ *   name), type "device", allocated in device_add() (refcount 1 = the
+ *   creator's reference), freed by the release at the last put_device();
+ * - struct device_driver: `DeviceDriver`, id `driver:<name>`, type
+ *   "device_driver", allocated by driver_register() at boot, never freed
+ *   (built-in drivers);
+ * - the bus klists (`Bus`, ids `pci_bus_type` / `platform_bus_type`) and the
+ *   deferred-probe lists (`DeferredProbe`) are static objects.
+ */
+
+export type BusName = 'pci' | 'platform';
+
+/** struct device (+ the parts of struct device_private the model needs). */
+export interface Device extends KObject {
+  readonly name: string;
+  readonly bus: BusName;
+  /**
+   * dev->driver: the bound (or being bound) driver's name. Written with
+   * WRITE_ONCE under device_lock (drivers/base/base.h: device_set_driver),
+   * read under device_lock here and once, locklessly, by dma_configure and
+   * the IOMMU probe path (READ_ONCE; bug B5).
+   */
+  driver: string | null;
+  /** klist_node_attached(&dev->p->knode_driver) = device_is_bound(); under device_lock. */
+  bound: boolean;
+  /** dev->p->dead (kill_device); under device_lock. */
+  dead: boolean;
+  /** device_is_registered(): kobj.state_in_sysfs, set by kobject_add in device_add, cleared by kobject_del in device_del. */
+  registered: boolean;
+  /**
+   * The driver's private data (dev_get_drvdata): the named results of its
+   * actions. Written by probe (under device_lock), read by driver work items
+   * without it; cleared by device_unbind_cleanup. Marked accesses: work
+   * items ordered against probe/remove is the driver's business.
+   */
+  drvdata: Readonly<Record<string, unknown>>;
+  /** Per driver: how many probe deferrals the device has used up (DriverSpec.defer). Under device_lock. */
+  deferrals: Readonly<Record<string, number>>;
+}
+
+/** struct device_driver. */
+export interface DeviceDriver extends KObject {
+  readonly spec: DriverSpec;
+  /** Set once at driver_register (the invariants checker reads the write event). */
+  driver_managed_dma: boolean;
+}
+
+/** One node of a bus klist: the device and its insertion number (the node's place in the list). */
+export interface KlistEntry {
+  readonly dev: string;
+  readonly seq: number;
+}
+
+/** bus_type's subsys_private: klist_devices, guarded by the klist's k_lock. */
+export interface Bus extends KObject {
+  readonly name: BusName;
+  klist_devices: readonly KlistEntry[];
+}
+
+/** drivers/base/dd.c: deferred_probe_pending_list / _active_list / deferred_trigger_count, under deferred_probe_mutex. */
+export interface DeferredProbe extends KObject {
+  pending: readonly string[];
+  active: readonly string[];
+  /** atomic_t deferred_trigger_count: incremented under the mutex, read with atomic_read. */
+  trigger_count: number;
+}
+
+/** A module's globals: the named results of its actions (module_call). */
+export interface Module extends KObject {
+  vars: Readonly<Record<string, unknown>>;
+}
+
+export interface DriverCoreState {
+  readonly topology: Topology;
+  /** Every struct device ever added, by name; a released one stays (freed) so a late use is a use-after-free. */
+  readonly devices: Record<string, Device>;
+  /** Names of devices whose struct device has been released (kfree'd). */
+  readonly freed: Set<string>;
+  /** Registered drivers by name. */
+  readonly drivers: Record<string, DeviceDriver>;
+  readonly buses: Readonly<Record<BusName, Bus>>;
+  /** Next klist node number (nodes are only ever added at the tail). */
+  klistSeq: number;
+  readonly deferred: DeferredProbe;
+  /** driver_deferred_probe_enable: set by deferred_probe_initcall() at the end of boot. */
+  deferredEnabled: boolean;
+  /**
+   * The deferred_probe_work item's workqueue state (WORK_STRUCT_PENDING and
+   * whether a worker runs it): a queued work item runs once, never
+   * concurrently with itself; queueing it while it runs runs it again after.
+   */
+  readonly work: { queued: boolean; running: boolean };
+  readonly modules: Record<string, Module>;
+}
+
+export type DK = Kernel<DriverCoreState>;
+
+export function initialState(config: unknown): DriverCoreState {
+  const { topology } = config as KernelConfig;
+  const bus = (name: BusName): Bus => ({ id: objId(`${name}_bus_type`), name, klist_devices: [] });
+  return {
+    topology,
+    devices: {},
+    freed: new Set(),
+    drivers: {},
+    buses: { pci: bus('pci'), platform: bus('platform') },
+    klistSeq: 0,
+    deferred: { id: objId('deferred_probe'), pending: [], active: [], trigger_count: 0 },
+    deferredEnabled: false,
+    work: { queued: false, running: false },
+    modules: {},
+  };
+}
+
+// ---- locks ------------------------------------------------------------------------
+
+/** dev->mutex. */
+export const DL = (dev: Device | string): LockRef => deviceLock(typeof dev === 'string' ? dev : dev.name);
+export const underDevice = (dev: Device): { readonly guard: LockRef } => ({ guard: DL(dev) });
+/** WRITE_ONCE/READ_ONCE of a field whose writers hold device_lock: marked, the guard documents the writers' lock. */
+export const onceUnderDevice = (dev: Device): { readonly guard: LockRef; readonly lockless: true } => ({ guard: DL(dev), lockless: true });
+export const LOCKLESS = { lockless: true } as const;
+
+/** The bus klist's k_lock (lib/klist.c; a spinlock, one class for every klist), held only while stepping. */
+export function klistLock(bus: BusName): LockRef {
+  return { id: lockId(`${bus}_bus_type.klist_devices`), cls: 'klist->k_lock', kind: 'mutex' };
+}
+
+/** drivers/base/dd.c: deferred_probe_mutex. */
+export const DEFERRED_PROBE_MUTEX: LockRef = mutexRef('deferred_probe_mutex');
+
+// ---- lookups ------------------------------------------------------------------------
+
+/** The struct device of `name` (possibly already released), or null if it was never added. */
+export function deviceOf(k: DK, name: string): Device | null {
+  return k.state.devices[name] ?? null;
+}
+
+export function driverOf(k: DK, name: string | null): DeviceDriver | null {
+  if (name === null) return null;
+  return k.state.drivers[name] ?? null;
+}
+
+/** The driver a device's driver_override (the topology's `driver`) names, if registered for its bus. */
+export function overrideDriver(k: DK, dev: Device): DeviceDriver | null {
+  const t = k.state.topology;
+  const name = dev.bus === 'pci'
+    ? t.pci.find((d) => d.bdf === dev.name)?.driver
+    : (t.platform ?? []).find((d) => d.name === dev.name)?.driver;
+  const drv = driverOf(k, name ?? null);
+  return drv !== null && drv.spec.bus === dev.bus ? drv : null;
+}
+
+/** The IOMMU unit translating `dev` (its fwspec), from the topology; null without one. */
+export function unitOfDevice(t: Topology, dev: string): string | null {
+  const p = t.pci.find((d) => d.bdf === dev);
+  if (p !== undefined) return p.unit ?? null;
+  return (t.platform ?? []).find((d) => d.name === dev)?.unit ?? null;
+}
+
+// ---- references (drivers/base/core.c) ------------------------------------------------
+
+/** get_device(). */
+export function getDevice(k: DK, dev: Device): void {
+  k.get(dev.id);
+}
+
+/**
+ * put_device() → kobject_put(): at zero, device_release() → the bus's
+ * release (pci_release_dev / platform_device_release) frees the memory.
+ */
+export function putDevice(k: DK, dev: Device): Promise<number> {
+  return kobjectPut(k, dev.id, (kk) => {
+    kk.free(dev.id);
+    kk.state.freed.add(dev.name);
+  });
+}
+
+export const isFreed = (k: DK, dev: Device): boolean => k.state.freed.has(dev.name);
+

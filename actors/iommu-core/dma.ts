@@ -1,0 +1,106 @@
+import { errno, isErrno } from '../../protocol/errno.ts';
+import type { Errno } from '../../protocol/errno.ts';
+import { busOf } from '../../protocol/topology.ts';
+import { devIommuBit, devIommuOf, setDevIommuBit } from './state.ts';
+import type { Domain, IK } from './state.ts';
+import { unitCall, useDomain } from './domains.ts';
+import { groupOfDevice } from './attach.ts';
+import type { Ret } from './attach.ts';
+import { iommu_deferred_attach } from './reset.ts';
+
+/**
+ * Mapping memory into domains: the IOMMU API (iommu_map/iommu_unmap) and the
+ * DMA API through iommu-dma (drivers/iommu/dma-iommu.c:
+ * iommu_dma_map_page → iommu_deferred_attach, iommu_dma_alloc_iova,
+ * iommu_map). The core keeps a record of each mapping; the unit holds the
+ * page table and the IOTLB.
+ */
+
+/** Pages below 4 GiB the model gives a DMA domain: tiny, so the 32-bit fallback is reachable. */
+const DMA32_PAGES = 2;
+const PAGE = 0x1000;
+
+const isPaging = (d: Domain): boolean => d.type === 'paging' || d.type === 'dma' || d.type === 'dma-fq';
+
+async function map(k: IK, d: Domain, iova: number, page: string): Promise<Ret> {
+  if (d.mappings[String(iova)] !== undefined) return errno('EEXIST');
+  const ret = await unitCall<Ret>(k, d.unit, 'map', { domain: d.id, iova, page });
+  if (isErrno(ret)) return ret;
+  // the core's map paths take no lock: page-table locking is the driver's
+  k.write(d, 'mappings', { ...d.mappings, [String(iova)]: page }, { lockless: true });
+  return 0;
+}
+
+async function unmap(k: IK, d: Domain, iova: number): Promise<Ret> {
+  if (d.mappings[String(iova)] === undefined) return errno('ENOENT');
+  const { [String(iova)]: _gone, ...rest } = d.mappings;
+  k.write(d, 'mappings', rest, { lockless: true });
+  await unitCall(k, d.unit, 'unmap', { domain: d.id, iova });
+  await unitCall(k, d.unit, 'iotlb_sync', { domain: d.id });
+  return 0;
+}
+
+/** iommu_map(): paging domains only (-EINVAL for blocked/identity/SVA). */
+export async function iommu_map(k: IK, { domain, iova, page }: { domain: string; iova: number; page: string }): Promise<Ret> {
+  const d = useDomain(k, domain, 'iommu_map');
+  if (d === null || !isPaging(d)) return errno('EINVAL');
+  return map(k, d, iova, page);
+}
+
+/** iommu_unmap() + iommu_iotlb_sync(). */
+export async function iommu_unmap(k: IK, { domain, iova }: { domain: string; iova: number }): Promise<Ret> {
+  const d = useDomain(k, domain, 'iommu_unmap');
+  if (d === null || !isPaging(d)) return errno('EINVAL');
+  return unmap(k, d, iova);
+}
+
+/**
+ * iommu_dma_map_page(): the device's DMA domain (iommu_get_dma_domain:
+ * group->default_domain, read without a lock), the deferred attach, an IOVA
+ * (iommu_dma_alloc_iova: 32-bit first while pci_32bit_workaround, which is
+ * cleared — a read-modify-write without group->mutex — once that space is
+ * exhausted), then the mapping. An identity default domain maps 1:1.
+ */
+export async function iommu_dma_map(k: IK, { dev, page }: { dev: string; page: string }): Promise<number | Errno> {
+  const g = groupOfDevice(k, dev);
+  const di = devIommuOf(k, dev);
+  if (g === null || di === null) return errno('ENODEV');
+  const def = k.read(g, 'default_domain', { lockless: true });
+  const d = def === null ? null : useDomain(k, def, 'iommu_dma_map_page');
+  if (d === null) return errno('ENODEV');
+  const attached = await iommu_deferred_attach(k, { domain: d.id, dev });
+  if (isErrno(attached)) return attached;
+  if (!isPaging(d)) return physOf(page);
+  let iova: number;
+  const dma32 = busOf(k.state.topology, dev) === 'pci' && devIommuBit(k, di, 'pci_32bit_workaround');
+  const used32 = Object.keys(d.mappings).filter((a) => Number(a) < 0x1_0000_0000).length;
+  if (dma32 && used32 < DMA32_PAGES) {
+    iova = PAGE * (1 + used32);
+  } else {
+    if (dma32) await setDevIommuBit(k, di, 'pci_32bit_workaround', false);
+    iova = 0x1_0000_0000 + d.next_iova;
+    k.write(d, 'next_iova', d.next_iova + PAGE, { lockless: true });
+  }
+  while (d.mappings[String(iova)] !== undefined) iova += PAGE;
+  const ret = await map(k, d, iova, page);
+  return isErrno(ret) ? ret : iova;
+}
+
+export async function iommu_dma_unmap(k: IK, { dev, iova }: { dev: string; iova: number }): Promise<Ret> {
+  const g = groupOfDevice(k, dev);
+  if (g === null) return errno('ENODEV');
+  const def = k.read(g, 'default_domain', { lockless: true });
+  const d = def === null ? null : useDomain(k, def, 'iommu_dma_unmap_page');
+  if (d === null) return errno('ENODEV');
+  if (!isPaging(d)) return 0;
+  return unmap(k, d, iova);
+}
+
+/** A stable stand-in for a page's physical address under an identity mapping. */
+function physOf(page: string): number {
+  let h = 0;
+  for (let i = 0; i < page.length; i++) h = (h * 31 + page.charCodeAt(i)) >>> 0;
+  return (h % 0x10000) * PAGE;
+}
+
+

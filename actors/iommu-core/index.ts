@@ -1,0 +1,97 @@
+import { defineActor } from '../../runtime/actor.ts';
+import { errno } from '../../protocol/errno.ts';
+import type { IommuCoreMailbox } from '../../protocol/iommu-core.ts';
+import { devIommuOf, initialState } from './state.ts';
+import type { IommuCoreState } from './state.ts';
+import { allocDomain, freeDomain, useDomain } from './domains.ts';
+import {
+  groupOfDevice, iommu_attach_device, iommu_attach_group, iommu_detach_device, iommu_detach_group, iommu_get_domain_for_dev, withGroupMutex,
+} from './attach.ts';
+import { iommu_bus_notifier, iommu_group_get, iommu_group_put, iommu_probe_device, iommu_release_device } from './probe.ts';
+import {
+  iommu_device_claim_dma_owner, iommu_device_release_dma_owner, iommu_device_unuse_default_domain, iommu_device_use_default_domain,
+  iommu_group_claim_dma_owner, iommu_group_dma_owner_claimed, iommu_group_release_dma_owner,
+} from './owner.ts';
+import { iommu_attach_device_pasid, iommu_detach_device_pasid, iommu_replace_device_pasid } from './pasid.ts';
+import { iommu_sva_bind_device, iommu_sva_unbind_device } from './sva.ts';
+import { iommu_deferred_attach, pci_dev_reset_iommu_done, pci_dev_reset_iommu_prepare } from './reset.ts';
+import { iommu_dma_map, iommu_dma_unmap, iommu_map, iommu_unmap } from './dma.ts';
+import { iommu_group_store_type } from './sysfs.ts';
+import { DOMAIN_ALLOC, iommu_domain_alloc_dev } from './variants/domain-alloc.ts';
+import { SHARED_ATTACH } from './variants/shared-attach.ts';
+
+/**
+ * The IOMMU core (drivers/iommu/iommu.c, iommu-sva.c, the core side of
+ * dma-iommu.c) as one actor: it owns dev->iommu, every iommu_group and
+ * iommu_domain, and serves the kernel API of docs/kernel-facts.md §3 under
+ * the kernel's names. Hardware is reached through the unit actors
+ * (protocol/iommu-unit.ts). The handlers live in one file per area.
+ */
+export const iommuCore = defineActor<IommuCoreState, IommuCoreMailbox>('iommu-core', {
+  state: initialState,
+  handlers: {
+    iommu_bus_notifier,
+    iommu_probe_device,
+    iommu_release_device,
+    iommu_group_get,
+    iommu_group_put,
+    /** iommu_paging_domain_alloc_flags() (6.11+): -ENODEV without an IOMMU; the caller must be dev's bound driver. */
+    async iommu_paging_domain_alloc(k, { dev, flags }) {
+      const di = devIommuOf(k, dev);
+      if (di === null) return errno('ENODEV');
+      return allocDomain(k, di.unit, 'paging', dev, { pasid: (flags ?? []).includes('pasid') });
+    },
+    iommu_domain_alloc: (k, { bus }) => DOMAIN_ALLOC[k.state.variants['domain-alloc']](k, bus),
+    __iommu_domain_alloc_dev: iommu_domain_alloc_dev,
+    async iommu_domain_free(k, { domain }) {
+      const d = useDomain(k, domain, 'iommu_domain_free');
+      if (d !== null) await freeDomain(k, domain);
+      return 0;
+    },
+    iommu_attach_device,
+    iommu_detach_device,
+    async iommu_attach_device_shared(k, { domain, dev }) {
+      const g = groupOfDevice(k, dev);
+      if (g === null) return errno('ENODEV');
+      return withGroupMutex(k, g, () => SHARED_ATTACH[k.state.variants['shared-attach']].attach(k, g, domain));
+    },
+    async iommu_detach_device_shared(k, { domain, dev }) {
+      const g = groupOfDevice(k, dev);
+      if (g === null) return 0;
+      return withGroupMutex(k, g, () => SHARED_ATTACH[k.state.variants['shared-attach']].detach(k, g, domain));
+    },
+    iommu_attach_group,
+    iommu_detach_group,
+    iommu_get_domain_for_dev,
+    iommu_device_use_default_domain,
+    iommu_device_unuse_default_domain,
+    iommu_group_claim_dma_owner,
+    iommu_group_release_dma_owner,
+    iommu_group_dma_owner_claimed,
+    iommu_device_claim_dma_owner,
+    iommu_device_release_dma_owner,
+    iommu_attach_device_pasid,
+    iommu_replace_device_pasid,
+    iommu_detach_device_pasid,
+    iommu_sva_bind_device,
+    iommu_sva_unbind_device,
+    iommu_deferred_attach,
+    pci_dev_reset_iommu_prepare,
+    pci_dev_reset_iommu_done,
+    iommu_group_store_type,
+    iommu_map,
+    iommu_unmap,
+    iommu_dma_map,
+    iommu_dma_unmap,
+  },
+  inspect: (s) => ({
+    groups: Object.values(s.groups).map((g) => ({ ...g })),
+    devIommu: Object.values(s.devIommu).map((d) => ({ ...d })),
+    devices: Object.values(s.devices).map((d) => ({ ...d })),
+    domains: Object.values(s.domains).filter((d) => !d.static).map((d) => ({ ...d })),
+    handles: Object.values(s.handles).map((h) => ({ ...h })),
+    mms: Object.values(s.mms).map((m) => ({ ...m })),
+  }),
+});
+
+export default iommuCore;

@@ -1,0 +1,353 @@
+import { errno, isErrno } from '../../protocol/errno.ts';
+import { iommuProbeDeviceLock } from '../../protocol/lock-classes.ts';
+import { DRIVER_CORE, PCI } from '../../protocol/kernel.ts';
+import type { BusNotifyAction } from '../../protocol/iommu-core.ts';
+import type { DriverSnapshot } from '../../protocol/driver-core.ts';
+import type { PciGroupPeers } from '../../protocol/pci.ts';
+import { identityDomainOf } from '../../protocol/iommu-unit.ts';
+import { busOf } from '../../protocol/topology.ts';
+import { G, asObj, devIommuBit, groupById, setDevIommuBit, underGroup, unitOfDevice } from './state.ts';
+import type { DevIommu, DeviceLink, Group, IK } from './state.ts';
+import { allocDefaultDomain, freeDomain, unitCall } from './domains.ts';
+import { RMR_IOVA } from './variants/reset-blocking.ts';
+import { attachDevice, deviceSetDomain, groupOfDevice, groupSetDomainInternal, withGroupMutex } from './attach.ts';
+import type { Ret } from './attach.ts';
+
+/**
+ * Devices entering and leaving the IOMMU layer (docs/kernel-facts.md §3.1;
+ * drivers/iommu/iommu.c: iommu_bus_notifier, iommu_probe_device,
+ * __iommu_probe_device, iommu_init_device, iommu_setup_default_domain,
+ * iommu_release_device, iommu_deinit_device, iommu_group_release).
+ */
+
+/** iommu_bus_notifier(): the driver core's bus events. Errors are not reported back (NOTIFY_DONE). */
+export async function iommu_bus_notifier(k: IK, { action, dev }: { action: BusNotifyAction; dev: string }): Promise<Ret> {
+  switch (action) {
+    case 'ADD_DEVICE':
+      await iommu_probe_device(k, { dev });
+      return 0;
+    case 'REMOVED_DEVICE':
+      await iommu_release_device(k, { dev });
+      return 0;
+    case 'BOUND_DRIVER':
+      return k.state.variants['dma-owner'] === 'notifier-bug-on' ? groupNotifyBoundDriver(k, dev) : 0;
+    case 'DEL_DEVICE': case 'BIND_DRIVER': case 'UNBIND_DRIVER': case 'UNBOUND_DRIVER': case 'DRIVER_NOT_BOUND':
+      return 0;
+  }
+}
+
+/**
+ * Before 5.19 (variant dma-owner=notifier-bug-on): the IOMMU group notifier
+ * told VFIO that a driver had bound inside a group VFIO had handed to
+ * userspace — after the probe, when the driver may already have started
+ * DMA — and vfio_iommu_group_notifier() could only BUG_ON
+ * (docs/kernel-facts.md B20). VFIO's part is modelled here until the VFIO
+ * actor exists: a user-owned group plus a driver without driver_managed_dma.
+ */
+async function groupNotifyBoundDriver(k: IK, dev: string): Promise<Ret> {
+  const g = groupOfDevice(k, dev);
+  if (g === null) return 0;
+  const drv = await k.call<DriverSnapshot>(DRIVER_CORE, 'dev_driver_snapshot', { dev });
+  const owner = await withGroupMutex(k, g, async () => k.read(g, 'owner', underGroup(g.id)));
+  if (owner !== null && !drv.driver_managed_dma) {
+    k.bug(`vfio_iommu_group_notifier: BUG_ON(vfio_group_nb_verify(group, dev)): ${dev} bound to ${drv.driver ?? '(none)'} in a group owned by ${owner}`);
+  }
+  return 0;
+}
+
+/** iommu_probe_device(): __iommu_probe_device under the global probe lock. */
+export async function iommu_probe_device(k: IK, { dev }: { dev: string }): Promise<Ret> {
+  await k.lock(iommuProbeDeviceLock());
+  try {
+    return await probeDeviceLocked(k, dev);
+  } finally {
+    await k.unlock(iommuProbeDeviceLock());
+  }
+}
+
+function linkOf(k: IK, dev: string): DeviceLink {
+  let link = k.state.devices[dev];
+  if (link === undefined) {
+    link = { id: asObj(dev), iommu_group: null, iommu: null, dma_iommu: false };
+    k.state.devices[dev] = link;
+  }
+  return link;
+}
+
+async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
+  const t = k.state.topology;
+  const unit = unitOfDevice(t, dev);
+  if (unit === null || k.state.units[unit] === undefined) return errno('ENODEV');
+  const link = linkOf(k, dev);
+  // Already in a group: someone else finished the probe (B1's "already probed").
+  if (k.read(link, 'iommu_group', { guard: iommuProbeDeviceLock() }) !== null) return 0;
+
+  // iommu_init_device(): dev_iommu_get, ops->probe_device, ops->device_group.
+  const di = await devIommuGet(k, link, dev, unit);
+  const probed = await unitCall<{ max_pasids: number } | import('../../protocol/errno.ts').Errno>(k, unit, 'probe_device', { dev, pasid_bits: pasidBits(k, dev) });
+  if (isErrno(probed)) {
+    devIommuFree(k, link);
+    return probed;
+  }
+  k.write(di, 'max_pasids', probed.max_pasids, { guard: iommuProbeDeviceLock() });
+  // dev->iommu->attach_deferred = ops->is_attach_deferred(dev): set under the probe lock only
+  if (deferredAtProbe(k, dev, unit)) await setDevIommuBit(k, di, 'attach_deferred', true, iommuProbeDeviceLock());
+  const g = await deviceGroup(k, dev);
+  k.write(link, 'iommu_group', g.id, { guard: iommuProbeDeviceLock() });
+
+  let failed: Ret = 0;
+  await k.lock(G(g.id));
+  try {
+    k.write(g, 'devices', [...k.read(g, 'devices', underGroup(g.id)), dev], underGroup(g.id));
+    // iommu_create_device_direct_mappings(): require_direct is set under group->mutex
+    if (requireDirect(k, dev)) await setDevIommuBit(k, di, 'require_direct', true, G(g.id));
+    const domain = k.read(g, 'domain', underGroup(g.id));
+    let ret: Ret = 0;
+    if (domain !== null) {
+      // The group already translates: this device joins its current domain.
+      ret = await deviceSetDomain(k, g, dev, domain, null, 0);
+    } else if (k.read(g, 'default_domain', underGroup(g.id)) === null) {
+      ret = await setupDefaultDomain(k, g, null);
+    }
+    if (isErrno(ret)) {
+      // the error unwind: out of the group, iommu_deinit_device, then the group reference
+      failed = ret;
+      await removeFromGroup(k, g, dev, link, di);
+    } else {
+      if (requireDirect(k, dev)) await createDirectMappings(k, g, dev);
+      await setupDmaOps(k, g, dev, link, di);
+    }
+  } finally {
+    await k.unlock(G(g.id));
+  }
+  if (isErrno(failed)) iommu_group_put(k, { group: g.id });
+  return failed;
+}
+
+/** dev_iommu_get(): allocates dev->iommu (asserts the probe lock, as the kernel does). */
+async function devIommuGet(k: IK, link: DeviceLink, dev: string, unit: string): Promise<DevIommu> {
+  await k.assertHeld(iommuProbeDeviceLock());
+  const id = k.alloc('dev_iommu', `${dev}.iommu`);
+  const di: DevIommu = {
+    id, dev, unit, max_pasids: 0, bits: 0, attach_deferred: false, pci_32bit_workaround: false, require_direct: false, reset_depth: 0, hw_domain: null,
+  };
+  k.state.devIommu[id] = di;
+  k.write(link, 'iommu', id, { guard: iommuProbeDeviceLock() });
+  return di;
+}
+
+/** dev_iommu_free(): dev->iommu = NULL first, then free (B3's "unpublish, then free"). */
+function devIommuFree(k: IK, link: DeviceLink): void {
+  const id = link.iommu;
+  if (id === null) return;
+  k.write(link, 'iommu', null, { lockless: true });
+  delete k.state.devIommu[id];
+  k.free(asObj(id));
+}
+
+function pasidBits(k: IK, dev: string): number {
+  const t = k.state.topology;
+  return t.pci.find((d) => d.bdf === dev)?.pasid_bits ?? (t.platform ?? []).find((d) => d.name === dev)?.pasid_bits ?? 0;
+}
+
+function requireDirect(k: IK, dev: string): boolean {
+  const t = k.state.topology;
+  return t.pci.find((d) => d.bdf === dev)?.require_direct ?? (t.platform ?? []).find((d) => d.name === dev)?.require_direct ?? false;
+}
+
+function deferredAtProbe(k: IK, dev: string, unit: string): boolean {
+  if (k.state.units[unit]?.attach_deferred !== true) return false;
+  return k.state.topology.pci.find((d) => d.bdf === dev)?.attach_deferred ?? false;
+}
+
+/**
+ * ops->device_group(): pci_device_group() for PCI devices (the pci actor
+ * knows which devices must share), a driver-defined group for platform
+ * devices that name one, else generic_device_group() (a singleton). Joining
+ * an existing group takes a reference (iommu_group_get); a new group starts
+ * with one (iommu_group_alloc).
+ */
+async function deviceGroup(k: IK, dev: string): Promise<Group> {
+  const t = k.state.topology;
+  let peers: readonly string[] = [dev];
+  if (busOf(t, dev) === 'pci') {
+    peers = (await k.call<PciGroupPeers>(PCI, 'pci_device_group', { dev })).peers;
+  } else {
+    const tag = (t.platform ?? []).find((d) => d.name === dev)?.group;
+    if (tag !== undefined) peers = (t.platform ?? []).filter((d) => d.group === tag).map((d) => d.name);
+  }
+  for (const p of peers) {
+    if (p === dev) continue;
+    const link = k.state.devices[p];
+    const gid = link === undefined ? null : k.read(link, 'iommu_group', { guard: iommuProbeDeviceLock() });
+    const g = gid === null ? null : groupById(k, gid);
+    if (g !== null) {
+      k.get(g.id);
+      return g;
+    }
+  }
+  return groupAlloc(k);
+}
+
+/** iommu_group_alloc(): the lowest free group number, like the kernel's IDA. */
+function groupAlloc(k: IK): Group {
+  let n = 0;
+  while (k.state.groupIds[n] !== undefined && k.state.groupIds[n]! > 0) n++;
+  k.state.groupIds[n] = 1;
+  const id = k.alloc('iommu_group', `iommu_group.${n}`);
+  const g: Group = {
+    id, devices: [], owner: null, owner_cnt: 0, domain: null, default_domain: null, blocking_domain: null,
+    resetting_domain: null, pasid_array: {}, dma_hints: {},
+  };
+  k.state.groups[id] = g;
+  return g;
+}
+
+/**
+ * iommu_setup_default_domain(): builds the default domain of the group's
+ * type (identity under iommu.passthrough, else DMA), attaches every member
+ * and makes it group->domain; replaces the old default if there was one.
+ * Caller holds group->mutex.
+ */
+export async function setupDefaultDomain(k: IK, g: Group, type: 'identity' | 'dma' | 'dma-fq' | null): Promise<Ret> {
+  const want = type ?? (k.state.passthrough ? 'identity' : 'dma');
+  const old = k.read(g, 'default_domain', underGroup(g.id));
+  const dom = await allocDefaultDomain(k, g, want);
+  if (isErrno(dom)) return dom;
+  k.write(g, 'default_domain', dom, underGroup(g.id));
+  if (k.read(g, 'domain', underGroup(g.id)) !== null) {
+    const ret = await groupSetDomainInternal(k, g, dom, 0);
+    if (isErrno(ret)) {
+      k.write(g, 'default_domain', old, underGroup(g.id));
+      await freeDomain(k, dom);
+      return ret;
+    }
+  } else {
+    for (const dev of k.read(g, 'devices', underGroup(g.id))) {
+      const ret = await deviceSetDomain(k, g, dev, dom, null, 0);
+      if (isErrno(ret)) {
+        k.write(g, 'default_domain', old, underGroup(g.id));
+        await freeDomain(k, dom);
+        return ret;
+      }
+    }
+    k.write(g, 'domain', dom, underGroup(g.id));
+  }
+  if (old !== null && old !== dom) await freeDomain(k, old);
+  return 0;
+}
+
+/**
+ * iommu_create_device_direct_mappings(): the device's IOMMU_RESV_DIRECT
+ * region (the model puts it at RMR_IOVA, backed by page "<dev>-rmr") is
+ * mapped 1:1 into a translating default domain.
+ */
+async function createDirectMappings(k: IK, g: Group, dev: string): Promise<void> {
+  const def = k.read(g, 'default_domain', underGroup(g.id));
+  const d = def === null ? undefined : k.state.domains[def];
+  if (d === undefined || d.static || d.mappings[String(RMR_IOVA)] !== undefined) return;
+  const page = `${dev}-rmr`;
+  const ret = await unitCall(k, d.unit, 'map', { domain: d.id, iova: RMR_IOVA, page });
+  if (!isErrno(ret)) k.write(d, 'mappings', { ...d.mappings, [String(RMR_IOVA)]: page }, { lockless: true });
+}
+
+/**
+ * iommu_setup_dma_ops(): DMA API through iommu-dma when the default domain
+ * translates; a PCI device starts with pci_32bit_workaround (prefer 32-bit
+ * IOVAs) unless iommu.forcedac. Under group->mutex.
+ */
+async function setupDmaOps(k: IK, g: Group, dev: string, link: DeviceLink, di: DevIommu): Promise<void> {
+  const def = k.read(g, 'default_domain', underGroup(g.id));
+  const type = def === null ? null : k.state.domains[def]?.type ?? null;
+  k.write(link, 'dma_iommu', type === 'dma' || type === 'dma-fq', underGroup(g.id));
+  if (busOf(k.state.topology, dev) === 'pci') await setDevIommuBit(k, di, 'pci_32bit_workaround', true, G(g.id));
+}
+
+/** iommu_group_get(dev): reads dev->iommu_group without locks and takes a reference. */
+export function iommu_group_get(k: IK, { dev }: { dev: string }): string | null {
+  const g = groupOfDevice(k, dev);
+  if (g === null) return null;
+  k.get(g.id);
+  return g.id;
+}
+
+/** iommu_group_put(): the last reference releases the group (iommu_group_release). */
+export function iommu_group_put(k: IK, { group }: { group: string }): Ret {
+  const g = groupById(k, group);
+  if (g === null) {
+    k.use(asObj(group), 'iommu_group_put');
+    return 0;
+  }
+  if (k.put(g.id) > 0) return 0;
+  if (g.default_domain !== null || g.blocking_domain !== null) {
+    k.warn(`iommu_group_release: WARN_ON(group->default_domain || group->blocking_domain) for ${g.id}`);
+  }
+  delete k.state.groups[g.id];
+  const n = Number(g.id.slice('iommu_group.'.length));
+  k.state.groupIds[n] = 0;
+  k.free(g.id);
+  return 0;
+}
+
+/**
+ * iommu_release_device(): from BUS_NOTIFY_REMOVED_DEVICE, after the driver
+ * was unbound. group->mutex only: no probe lock, no device_lock.
+ */
+export async function iommu_release_device(k: IK, { dev }: { dev: string }): Promise<Ret> {
+  const link = k.state.devices[dev];
+  if (link === undefined) return 0;
+  const g = groupOfDevice(k, dev);
+  const diId = k.read(link, 'iommu', { lockless: true });
+  const di = diId === null ? undefined : k.state.devIommu[diId];
+  if (g === null || di === undefined) return 0;
+  await k.lock(G(g.id));
+  try {
+    await removeFromGroup(k, g, dev, link, di);
+  } finally {
+    await k.unlock(G(g.id));
+  }
+  iommu_group_put(k, { group: g.id });
+  return 0;
+}
+
+/**
+ * __iommu_group_remove_device() → __iommu_group_free_device() →
+ * iommu_deinit_device(), under group->mutex. The group reference is
+ * dropped by the caller after unlocking.
+ */
+async function removeFromGroup(k: IK, g: Group, dev: string, link: DeviceLink, di: DevIommu): Promise<void> {
+  const devices = k.read(g, 'devices', underGroup(g.id)).filter((d) => d !== dev);
+  k.write(g, 'devices', devices, underGroup(g.id));
+  if (devices.length === 0) {
+    const cnt = k.read(g, 'owner_cnt', underGroup(g.id));
+    const dom = k.read(g, 'domain', underGroup(g.id));
+    if (cnt !== 0 || dom !== k.read(g, 'default_domain', underGroup(g.id))) {
+      k.warn(`__iommu_group_free_device: WARN_ON(group->owner_cnt || group->domain != group->default_domain) for ${g.id}: owner_cnt=${cnt}`);
+    }
+  }
+  // iommu_deinit_device(): park the device on the release domain unless its attach was deferred
+  if (!devIommuBit(k, di, 'attach_deferred', G(g.id))) {
+    const unit = di.unit;
+    const release = devIommuBit(k, di, 'require_direct', G(g.id)) && k.state.domains[identityDomainOf(unit)] !== undefined
+      ? identityDomainOf(unit) : `${unit}.blocked_domain`;
+    await attachDevice(k, release, dev, k.read(g, 'domain', underGroup(g.id)), g.id);
+  }
+  await unitCall(k, di.unit, 'release_device', { dev });
+  if (devices.length === 0) {
+    const def = k.read(g, 'default_domain', underGroup(g.id));
+    if (def !== null) {
+      await freeDomain(k, def);
+      k.write(g, 'default_domain', null, underGroup(g.id));
+    }
+    const blocking = k.read(g, 'blocking_domain', underGroup(g.id));
+    if (blocking !== null) {
+      await freeDomain(k, blocking);
+      k.write(g, 'blocking_domain', null, underGroup(g.id));
+    }
+    k.write(g, 'domain', null, underGroup(g.id));
+  }
+  k.write(link, 'iommu_group', null, underGroup(g.id));
+  k.write(link, 'dma_iommu', false, underGroup(g.id));
+  devIommuFree(k, link);
+}
+

@@ -1,0 +1,237 @@
+import type { Kernel, KObject } from '../../runtime/actor.ts';
+import type { LockRef } from '../../protocol/events.ts';
+import type { ObjId } from '../../protocol/ids.ts';
+import type { DomainType } from '../../protocol/iommu-core.ts';
+import type { KernelConfig } from '../../protocol/kernel.ts';
+import type { Topology, UnitSpec } from '../../protocol/topology.ts';
+import type { ModelVariants } from '../../protocol/variants.ts';
+import { groupMutex } from '../../protocol/lock-classes.ts';
+import { blockedDomainOf, identityDomainOf } from '../../protocol/iommu-unit.ts';
+
+/**
+ * The IOMMU core's objects (docs/kernel-facts.md §2). iommu-core owns them
+ * all; other actors reach them by message. Every field another task could
+ * touch is read and written through `k.read` / `k.write` with its guard, and
+ * list/record fields are replaced, never mutated in place, so the value an
+ * `access` event carries is the value at that moment (the invariants checker
+ * keeps a shadow of them: checkers/invariants).
+ *
+ * Object ids and types (the `alloc` type is what the checkers key on):
+ * - struct device's IOMMU fields: `DeviceLink`, id = the device name (the
+ *   same object id driver-core uses for the struct device), not allocated here;
+ * - struct dev_iommu: `DevIommu`, id `<dev>.iommu`, type "dev_iommu";
+ * - struct iommu_group: `Group`, id `iommu_group.<n>` (IDA-style: lowest free
+ *   number), type "iommu_group";
+ * - struct iommu_domain: `Domain`, id from k.alloc (type "iommu_domain"), or
+ *   `<unit>.blocked_domain` / `<unit>.identity_domain` for the static ones;
+ * - SVA: `IommuMm` (id `<mm>.iommu_mm`, type "iommu_mm"), `SvaHandle`
+ *   (type "iommu_sva").
+ */
+
+/** struct device's IOMMU fields (dev->iommu_group, dev->iommu, dev->dma_iommu). */
+export interface DeviceLink extends KObject {
+  /** dev->iommu_group: set at probe (iommu_probe_device_lock), cleared at release under group->mutex; read locklessly by many APIs. */
+  iommu_group: string | null;
+  /** dev->iommu: the DevIommu id, or null before probe / after release. */
+  iommu: string | null;
+  /** dev->dma_iommu: DMA API goes through iommu-dma (iommu_setup_dma_ops, under group->mutex). */
+  dma_iommu: boolean;
+}
+
+/** struct dev_iommu (include/linux/iommu.h). */
+export interface DevIommu extends KObject {
+  readonly dev: string;
+  /** iommu_dev: the unit that translates the device. */
+  readonly unit: string;
+  max_pasids: number;
+  /**
+   * The bit fields attach_deferred:1, pci_32bit_workaround:1, require_direct:1
+   * share one u32 in the kernel. Variant `dev-iommu-bits`: `shared-word`
+   * keeps them in `bits` and every write is a read-modify-write of the word;
+   * `separate-bools` gives each its own field. Use devIommuBit/setDevIommuBit.
+   */
+  bits: number;
+  attach_deferred: boolean;
+  pci_32bit_workaround: boolean;
+  require_direct: boolean;
+  /** Variant `reset-nesting=depth-counter`: the stable fix's per-device reset depth. */
+  reset_depth: number;
+  /**
+   * The domain the hardware translates this device's RID through, as the
+   * core last installed it (__iommu_attach_device, release/reset paths).
+   * Not a kernel field: it is what the unit's table says, kept here so the
+   * invariants checker can see it. Written under group->mutex.
+   */
+  hw_domain: string | null;
+}
+
+export type DevIommuBit = 'attach_deferred' | 'pci_32bit_workaround' | 'require_direct';
+export const DEV_IOMMU_BITS: Readonly<Record<DevIommuBit, number>> = { attach_deferred: 1, pci_32bit_workaround: 2, require_direct: 4 };
+
+/** struct iommu_group (drivers/iommu/iommu.c). */
+export interface Group extends KObject {
+  /** Member device names (group->devices), in the order they joined. */
+  devices: readonly string[];
+  owner: string | null;
+  owner_cnt: number;
+  domain: string | null;
+  default_domain: string | null;
+  blocking_domain: string | null;
+  /** 7.0.0: non-null while a PCI reset of some member is in progress. */
+  resetting_domain: string | null;
+  /** PASID → attached domain id (pasid_array; entry 0 is iommufd's RID handle). Keys are decimal strings. */
+  pasid_array: Readonly<Record<string, string>>;
+  /** Variant `dma-owner=viable-scan-unlocked` (seed 000 RFC): each member's recorded DMA hint. */
+  dma_hints: Readonly<Record<string, 'kernel' | 'user'>>;
+}
+
+/** struct iommu_domain. */
+export interface Domain extends KObject {
+  /** Mutable only for the sysfs DMA → DMA-FQ upgrade, which happens in place. */
+  type: DomainType;
+  /** domain->owner: the unit (iommu_ops) that allocated it. */
+  readonly unit: string;
+  /** ops->blocked_domain / identity_domain: never freed. */
+  readonly static: boolean;
+  /** Allocated with IOMMU_HWPT_ALLOC_PASID. */
+  readonly pasid: boolean;
+  /** SVA: domain->users (bonds sharing it) and the mm it mirrors. */
+  users: number;
+  readonly mm: string | null;
+  /** IOVA → page (the core's record of iommu_map; the unit keeps the page table). */
+  mappings: Readonly<Record<string, string>>;
+  /** iommu-dma's IOVA allocator cursor (DMA domains). */
+  next_iova: number;
+}
+
+/** mm->iommu_mm (iommu-sva.c). */
+export interface IommuMm extends KObject {
+  readonly mm: string;
+  pasid: number;
+  /** sva_domains: the SVA domains built for this mm, one per unit. */
+  sva_domains: readonly string[];
+}
+
+/** struct iommu_sva (a bond). */
+export interface SvaHandle extends KObject {
+  readonly dev: string;
+  readonly group: string;
+  readonly domain: string;
+  readonly pasid: number;
+  users: number;
+}
+
+export interface IommuCoreState {
+  readonly topology: Topology;
+  readonly variants: ModelVariants;
+  readonly units: Readonly<Record<string, UnitSpec>>;
+  readonly devices: Record<string, DeviceLink>;
+  readonly devIommu: Record<string, DevIommu>;
+  readonly groups: Record<string, Group>;
+  readonly domains: Record<string, Domain>;
+  readonly mms: Record<string, IommuMm>;
+  readonly handles: Record<string, SvaHandle>;
+  /** Group numbers in use (the IDA) and how often each was reused, for fresh ids. */
+  readonly groupIds: Record<number, number>;
+  /** iommu_global_pasid_ida: next global PASID. */
+  nextPasid: number;
+  /** IOMMU_DOMAIN_DMA vs identity for new default domains (iommu.passthrough). */
+  readonly passthrough: boolean;
+}
+
+export type IK = Kernel<IommuCoreState>;
+
+/** The kernel's iommufd selftest mock has no identity domain (docs/kernel-facts.md §7.1); the real drivers do. */
+export const hasIdentityDomain = (u: UnitSpec): boolean => u.kind !== 'mock';
+
+function staticDomain(id: string, type: DomainType, unit: string): Domain {
+  return { id: asObj(id), type, unit, static: true, pasid: true, users: 0, mm: null, mappings: {}, next_iova: 0 };
+}
+
+export function initialState(config: unknown): IommuCoreState {
+  const { topology, variants } = config as KernelConfig;
+  const units: Record<string, UnitSpec> = {};
+  const domains: Record<string, Domain> = {};
+  for (const u of topology.units) {
+    units[u.name] = u;
+    // ops->blocked_domain and ops->identity_domain: static objects of the driver
+    domains[blockedDomainOf(u.name)] = staticDomain(blockedDomainOf(u.name), 'blocked', u.name);
+    if (hasIdentityDomain(u)) domains[identityDomainOf(u.name)] = staticDomain(identityDomainOf(u.name), 'identity', u.name);
+  }
+  return {
+    topology, variants, units,
+    devices: {}, devIommu: {}, groups: {}, domains, mms: {}, handles: {},
+    groupIds: {}, nextPasid: 1, passthrough: topology.passthrough ?? false,
+  };
+}
+
+// ---- guards ---------------------------------------------------------------------
+
+export const G = (group: string): LockRef => groupMutex(group);
+/** Group fields are guarded by group->mutex. */
+export const underGroup = (group: string): { readonly guard: LockRef } => ({ guard: G(group) });
+
+/** dev->iommu_group is read without locks by most APIs (docs/kernel-facts.md §1.4): a marked lockless read. */
+export function deviceGroup(k: IK, dev: string): string | null {
+  const link = k.state.devices[dev];
+  if (link === undefined) return null;
+  return k.read(link, 'iommu_group', { lockless: true });
+}
+
+/** dev_has_iommu(): dev->iommu && dev->iommu->iommu_dev (lockless, as the kernel reads it). */
+export function devIommuOf(k: IK, dev: string): DevIommu | null {
+  const link = k.state.devices[dev];
+  if (link === undefined) return null;
+  const id = k.read(link, 'iommu', { lockless: true });
+  return id === null ? null : k.state.devIommu[id] ?? null;
+}
+
+// ---- the dev->iommu bit fields (variant dev-iommu-bits) ------------------------
+
+/**
+ * Reads one dev->iommu bit. `guard` is the lock the caller holds for it
+ * (group->mutex), or undefined for the lockless readers (the DMA fast path).
+ */
+export function devIommuBit(k: IK, di: DevIommu, bit: DevIommuBit, guard?: LockRef): boolean {
+  const how = guard === undefined ? { lockless: true } : { guard };
+  if (k.state.variants['dev-iommu-bits'] === 'shared-word') return (k.read(di, 'bits', how) & DEV_IOMMU_BITS[bit]) !== 0;
+  return k.read(di, bit, how);
+}
+
+/**
+ * Writes one dev->iommu bit. With `shared-word` this is the compiler's
+ * read-modify-write of the whole u32 (load, a preemption window, store), so
+ * two writers of different bits can lose an update. A plain C store, never
+ * WRITE_ONCE: an unlocked writer (pci_32bit_workaround in
+ * iommu_dma_alloc_iova) is not marked lockless.
+ */
+export async function setDevIommuBit(k: IK, di: DevIommu, bit: DevIommuBit, value: boolean, guard?: LockRef): Promise<void> {
+  const how = guard === undefined ? {} : { guard };
+  if (k.state.variants['dev-iommu-bits'] === 'shared-word') {
+    const word = k.read(di, 'bits', how);
+    await k.yield();
+    k.write(di, 'bits', value ? word | DEV_IOMMU_BITS[bit] : word & ~DEV_IOMMU_BITS[bit], how);
+    return;
+  }
+  k.write(di, bit, value, how);
+}
+
+// ---- lookups ----------------------------------------------------------------------
+
+export function groupById(k: IK, group: string): Group | null {
+  return k.state.groups[group] ?? null;
+}
+
+export function domainById(k: IK, domain: string): Domain | null {
+  return k.state.domains[domain] ?? null;
+}
+
+/** The unit that translates `dev`, from the topology (the fwspec). */
+export function unitOfDevice(t: Topology, dev: string): string | null {
+  const p = t.pci.find((d) => d.bdf === dev);
+  if (p !== undefined) return p.unit ?? null;
+  return (t.platform ?? []).find((d) => d.name === dev)?.unit ?? null;
+}
+
+/** Object ids as ObjId-compatible strings. */
+export const asObj = (s: string): ObjId => s as ObjId;

@@ -1,0 +1,51 @@
+import { errno } from '../../protocol/errno.ts';
+import type { Errno } from '../../protocol/errno.ts';
+import type { DriverSnapshot } from '../../protocol/driver-core.ts';
+import { DRIVER_CORE, IOMMU_CORE } from '../../protocol/kernel.ts';
+import { devOf } from './state.ts';
+import type { K } from './state.ts';
+
+/**
+ * The PCI bus DMA hooks (drivers/pci/pci-driver.c) the driver core calls
+ * from really_probe() and __device_release_driver(). The OF/ACPI half of
+ * pci_dma_configure() (of_dma_configure / acpi_dma_configure and their IOMMU
+ * probe replay) is not modelled: IOMMU probe happens at device_add.
+ */
+
+/**
+ * pci_dma_configure(): dev->driver is read once (READ_ONCE, the B5 fix
+ * "PCI: Fix driver_managed_dma check") and every decision is derived from
+ * that snapshot. "@drv may not be valid when we're called from the IOMMU
+ * layer": with no driver there is nothing to account. A driver without
+ * driver_managed_dma claims the default domain
+ * (iommu_device_use_default_domain: device_lock → group->mutex, §1.2 edge 7).
+ */
+export async function pciDmaConfigure(k: K, dev: string): Promise<unknown> {
+  if (devOf(k, dev) === undefined) return errno('ENODEV');
+  const drv = await k.call<DriverSnapshot>(DRIVER_CORE, 'dev_driver_snapshot', { dev });
+  if (drv.driver === null || drv.driver_managed_dma) return 0;
+  return k.call(IOMMU_CORE, 'iommu_device_use_default_domain', { dev });
+}
+
+/**
+ * pci_dma_cleanup(): to_pci_driver(dev->driver)->driver_managed_dma, then
+ * iommu_device_unuse_default_domain(). The driver core calls it while
+ * dev->driver is still set (before device_unbind_cleanup); a NULL driver
+ * here is a NULL dereference in the kernel, reported as a WARN.
+ */
+export async function pciDmaCleanup(k: K, dev: string): Promise<0 | Errno> {
+  if (devOf(k, dev) === undefined) return errno('ENODEV');
+  const drv = await k.call<DriverSnapshot>(DRIVER_CORE, 'dev_driver_snapshot', { dev });
+  if (drv.driver === null) {
+    k.warn(`pci_dma_cleanup: ${dev} has no driver (to_pci_driver(NULL) dereferenced)`);
+    return 0;
+  }
+  if (!drv.driver_managed_dma) await k.call(IOMMU_CORE, 'iommu_device_unuse_default_domain', { dev });
+  return 0;
+}
+
+/** pci_dev_is_disconnected(): READ_ONCE(dev->error_state) == pci_channel_io_perm_failure. */
+export function pciDevIsDisconnected(k: K, dev: string): boolean {
+  const pd = devOf(k, dev);
+  return pd !== undefined && k.read(pd, 'disconnected', { lockless: true });
+}

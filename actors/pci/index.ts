@@ -1,0 +1,48 @@
+import { defineActor } from '../../runtime/actor.ts';
+import { errno } from '../../protocol/errno.ts';
+import type { KernelConfig } from '../../protocol/kernel.ts';
+import type { PciMailbox } from '../../protocol/pci.ts';
+import { pciDevIsDisconnected, pciDmaCleanup, pciDmaConfigure } from './dma.ts';
+import { pciehpDisableSlot } from './hotplug.ts';
+import { pciRescanBus, pciScanRootBus, pciStopAndRemoveBusDeviceLocked } from './probe.ts';
+import { pciResetFunction, pciResetFunctionLocked, pciTryResetFunction } from './reset.ts';
+import { initState } from './state.ts';
+import type { PciState } from './state.ts';
+
+/**
+ * The pci actor (drivers/pci/): owns struct pci_dev of every device of the
+ * topology, enumerates and removes them (probe.ts), resets them (reset.ts),
+ * handles pciehp slot removal (hotplug.ts), implements the PCI bus DMA hooks
+ * (dma.ts) and answers the IOMMU core's grouping question (topology.ts).
+ */
+export const pci = defineActor<PciState, PciMailbox>('pci', {
+  state: (config) => initState(config as KernelConfig),
+  handlers: {
+    pci_scan_root_bus: (k) => pciScanRootBus(k),
+    pci_rescan_bus: (k, { dev }) => pciRescanBus(k, dev),
+    pci_stop_and_remove_bus_device_locked: (k, { dev }) => pciStopAndRemoveBusDeviceLocked(k, dev),
+    pciehp_disable_slot: (k, { slot, surprise }) => pciehpDisableSlot(k, slot, surprise),
+    pci_reset_function: (k, { dev }) => pciResetFunction(k, dev),
+    pci_try_reset_function: (k, { dev }) => pciTryResetFunction(k, dev),
+    pci_reset_function_locked: (k, { dev }) => pciResetFunctionLocked(k, dev),
+    // drivers/iommu/iommu.c pci_device_group(): WARN_ON(!dev_is_pci(dev)) → -EINVAL
+    pci_device_group: (k, { dev }) => {
+      const peers = k.state.groups.get(dev);
+      if (peers === undefined) {
+        k.warn(`pci_device_group: ${dev} is not a PCI device`);
+        return errno('EINVAL');
+      }
+      return { peers };
+    },
+    pci_dma_configure: (k, { dev }) => pciDmaConfigure(k, dev),
+    pci_dma_cleanup: (k, { dev }) => pciDmaCleanup(k, dev),
+    pci_dev_is_disconnected: (k, { dev }) => pciDevIsDisconnected(k, dev),
+  },
+  inspect: (s) => ({
+    devices: [...s.devs.values()].map((d) => ({ bdf: d.bdf, present: d.present, disconnected: d.disconnected, in_reset: d.in_reset })),
+    buses: Object.fromEntries([...s.buses.values()].map((b) => [b.id, b.devices])),
+    groups: [...new Map([...s.groups.values()].map((g) => [g.join(','), g])).values()],
+  }),
+});
+
+export default pci;

@@ -1,0 +1,240 @@
+import { isInvariantId } from './catalog.ts';
+import type { InvariantId } from './catalog.ts';
+import { invariantFinding } from './findings.ts';
+import { emptyGroup, freedDomainInGroup, freedDomainUsers, ownerCnt, pasidOwnership, requireDirectBlocked, resetTransition, userOwnerNoKernelDriver } from './rules.ts';
+import type { Violation } from './rules.ts';
+import { GROUP_DOMAIN_FIELDS, Shadow, asStrRecord, deviceLockId, devOfDevIommu, groupMutexId } from './shadow.ts';
+import type { Change } from './shadow.ts';
+import { FindingQueue } from '../checker.ts';
+import type { Checker } from '../checker.ts';
+import { HeldLocks } from '../held-locks.ts';
+import type { TraceEvent } from '../../protocol/events.ts';
+import type { Finding } from '../../protocol/findings.ts';
+import type { ObjId } from '../../protocol/ids.ts';
+import { lockOwner } from '../../protocol/lock-classes.ts';
+
+export interface InvariantsOptions {
+  /** Invariant ids not to check (INVARIANT_IDS), e.g. 'owner-cnt' for historic variants without owner_cnt. */
+  readonly skip?: readonly string[];
+}
+
+type GroupRule = (b: { readonly s: Shadow; readonly group: string; readonly step: number }) => Violation | null;
+
+/** Judged when group->mutex is free. */
+const GROUP_RULES: readonly (readonly [InvariantId, GroupRule])[] = [
+  ['empty-group', emptyGroup],
+  ['freed-domain', freedDomainInGroup],
+  ['require-direct-blocked', requireDirectBlocked],
+];
+/** Judged when group->mutex and every member's device_lock are free. */
+const DEVICE_RULES: readonly (readonly [InvariantId, GroupRule])[] = [
+  ['user-owner-no-kernel-driver', userOwnerNoKernelDriver],
+  ['owner-cnt', ownerCnt],
+];
+
+/**
+ * The invariants checker (docs/kernel-facts.md §8.2 items 2–8): the IOMMU
+ * core's group, ownership and domain-lifetime invariants, judged over a
+ * shadow of kernel object state built from the event stream (shadow.ts).
+ *
+ * When: the kernel keeps these invariants with group->mutex (and, for the
+ * ownership count, device_lock: really_probe() sets dev->driver under
+ * device_lock before dma_configure bumps owner_cnt), so inside a critical
+ * section they may be broken for a while. They are judged in `drain()`,
+ * after each step, for the groups touched since the last drain (a write to
+ * the group, its members, their drivers or dev_iommu, a free of a domain it
+ * names, the release of its mutex or a member's device_lock), and only when
+ * the protecting locks are free: a violation is reported at the first
+ * quiescent point where it holds, a transient one fixed before the unlock is
+ * not. The two transition rules ('pasid-ownership', 'reset-transition') are
+ * judged at the write itself: the transition is the bug, whatever state
+ * follows. Each (invariant, object) is reported once per execution.
+ */
+export class InvariantsChecker implements Checker {
+  readonly name = 'invariants';
+  private readonly skip: ReadonlySet<string>;
+  private readonly shadow = new Shadow();
+  private readonly held = new HeldLocks();
+  /** Groups to judge at the next drain, in the order they were touched. */
+  private readonly dirty = new Set<string>();
+  /** Domains freed since the last drain (their users count is judged then). */
+  private freedDomains: string[] = [];
+  private readonly reported = new Set<string>();
+  private readonly pending = new FindingQueue();
+  private seq = 0;
+  private step = 0;
+
+  constructor(opts: InvariantsOptions = {}) {
+    for (const id of opts.skip ?? []) if (!isInvariantId(id)) throw new Error(`invariants: unknown invariant '${id}' in skip`);
+    this.skip = new Set(opts.skip ?? []);
+  }
+
+  onEvent(e: TraceEvent, step: number): void {
+    this.seq++;
+    this.step = step;
+    this.held.onEvent(e, step);
+    const s = this.shadow;
+    switch (e.ev) {
+      case 'alloc':
+        s.alloc(e.obj, e.type);
+        if (s.isGroup(e.obj)) this.dirty.add(e.obj);
+        return;
+      case 'free': {
+        if (s.isDomain(e.obj)) this.domainFreed(e.obj);
+        if (s.isGroup(e.obj)) this.dirty.delete(e.obj);
+        // a dev_iommu: the RID state is gone, its group no longer answers for it
+        const dev = devOfDevIommu(e.obj);
+        if (dev !== null) this.touchDevice(dev);
+        s.free(this.change(e, step, null, undefined, undefined));
+        return;
+      }
+      case 'access': {
+        if (e.op === 'read') {
+          if (s.get(e.obj, e.field) === undefined) {
+            s.learn(e.obj, e.field, e.value);
+            this.touch(e.obj);
+          }
+          return;
+        }
+        const old = e.old !== undefined ? e.old : s.get(e.obj, e.field);
+        const c = this.change(e, step, e.field, old, e.value);
+        if (s.isGroup(e.obj)) this.atGroupWrite(c, old);
+        s.write(c);
+        this.touch(e.obj);
+        return;
+      }
+      case 'lock.acquired':
+        if (e.ok) s.acquired(e.lock.id);
+        return;
+      case 'lock.released': {
+        s.released(e.lock.id);
+        const owner = lockOwner(e.lock.id);
+        if (owner === null) return;
+        if (s.isGroup(owner)) this.dirty.add(owner);
+        else for (const g of s.groupsOf(owner)) this.dirty.add(g);
+        return;
+      }
+      case 'task.start':
+      case 'task.end':
+      case 'send':
+      case 'lock.request':
+      case 'lock.misuse':
+      case 'lock.assert':
+      case 'wait.start':
+      case 'wait.done':
+      case 'complete':
+      case 'use':
+      case 'get':
+      case 'put':
+      case 'warn':
+      case 'bug':
+      case 'dma':
+        return;
+      default:
+        unreachable(e);
+    }
+  }
+
+  drain(): readonly Finding[] {
+    if (this.dirty.size > 0 || this.freedDomains.length > 0) this.judge();
+    return this.pending.drain();
+  }
+
+  /** The end of the execution: judge whatever is still dirty (an offline feed may not drain after its last event). */
+  finish(): void {
+    this.judge();
+  }
+
+  // ---- judging ---------------------------------------------------------------------
+
+  private judge(): void {
+    const s = this.shadow;
+    if (this.freedDomains.length > 0) {
+      const freed = this.freedDomains;
+      this.freedDomains = [];
+      if (this.wants('freed-domain')) {
+        for (const d of freed) if (!this.reported.has(key('freed-domain', d))) this.report(freedDomainUsers(s, d, this.step));
+      }
+    }
+    for (const group of this.dirty) {
+      if (s.isFreed(group) || s.isHeld(groupMutexId(group))) continue;
+      const b = { s, group, step: this.step };
+      for (const [id, rule] of GROUP_RULES) this.apply(id, group, rule, b);
+      // a re-dirty comes with the release of the device_lock still held now
+      if (s.group(group).devices.some((d) => s.isHeld(deviceLockId(d)))) continue;
+      for (const [id, rule] of DEVICE_RULES) this.apply(id, group, rule, b);
+    }
+    this.dirty.clear();
+  }
+
+  private apply(id: InvariantId, group: string, rule: GroupRule, b: Parameters<GroupRule>[0]): void {
+    if (!this.wants(id) || this.reported.has(key(id, group))) return;
+    this.report(rule(b));
+  }
+
+  private wants(id: InvariantId): boolean {
+    return !this.skip.has(id);
+  }
+
+  private report(v: Violation | null): void {
+    if (v === null) return;
+    const k = key(v.invariant, v.subject);
+    if (this.reported.has(k)) return;
+    this.reported.add(k);
+    this.pending.push(invariantFinding(v));
+  }
+
+  /** The transition rules, judged against the state before the write. */
+  private atGroupWrite(c: Change, old: unknown): void {
+    if (c.field === 'owner' && this.wants('pasid-ownership')) this.report(pasidOwnership(this.shadow, c, old));
+    if ((c.field === 'domain' || c.field === 'pasid_array') && this.wants('reset-transition')) this.report(resetTransition(this.shadow, c, old));
+  }
+
+  // ---- what a change touches -----------------------------------------------------------
+
+  private change(e: TraceEvent, step: number, field: string | null, old: unknown, value: unknown): Change {
+    return { seq: this.seq, step, task: e.task, stack: e.stack, held: this.held.of(e.task).slice(), obj: (e as { readonly obj: ObjId }).obj, field, old, value };
+  }
+
+  /** Marks the groups whose invariants read `obj` dirty. */
+  private touch(obj: ObjId): void {
+    const s = this.shadow;
+    if (s.isGroup(obj)) {
+      this.dirty.add(obj);
+      return;
+    }
+    const dev = devOfDevIommu(obj);
+    if (dev !== null) {
+      this.touchDevice(dev);
+      return;
+    }
+    if (obj.startsWith('driver:')) {
+      // a driver's driver_managed_dma: rare, so every group is looked at again
+      for (const g of s.groups()) this.dirty.add(g);
+      return;
+    }
+    for (const g of s.groupsOf(obj)) this.dirty.add(g);
+  }
+
+  private touchDevice(dev: string): void {
+    for (const g of this.shadow.groupsOf(dev)) this.dirty.add(g);
+    const rid = this.shadow.ridGroupOf(dev);
+    if (rid !== null) this.dirty.add(rid);
+  }
+
+  /** iommu_domain_free(): the groups that still name it are judged at their next quiescent point. */
+  private domainFreed(domain: ObjId): void {
+    const s = this.shadow;
+    this.freedDomains.push(domain);
+    for (const g of s.groups()) {
+      const st = s.group(g);
+      if (GROUP_DOMAIN_FIELDS.some((f) => st[f] === domain) || Object.values(asStrRecord(st.pasid_array)).includes(domain)) this.dirty.add(g);
+    }
+  }
+}
+
+const key = (id: InvariantId, subject: string): string => `${id}|${subject}`;
+
+function unreachable(x: never): never {
+  throw new Error(`invariants: unhandled event ${JSON.stringify(x)}`);
+}

@@ -1,0 +1,59 @@
+import type { ActionResult, DriverAction } from './driver-actions.ts';
+import type { Call } from './kernel.ts';
+
+/**
+ * The driver-core actor's mailbox (drivers/base/): struct device, the bus
+ * klists, driver binding. Replies: `Ret` = 0 or an Errno value.
+ */
+export type DriverCoreMailbox =
+  /** Kernel init: driver_register() for every driver, PCI enumeration, platform devices; then completes `system->booted`. */
+  | { readonly op: 'boot'; readonly body: null }
+  /**
+   * How a scenario task runs: waits for boot to complete, then makes the
+   * calls one after another (program order) and returns their results.
+   */
+  | { readonly op: 'after_boot'; readonly body: { readonly calls: readonly Call[] } }
+  /** device_add() in the kernel's order (§3.7): klist, BUS_NOTIFY_ADD_DEVICE (IOMMU probe), bus_probe_device(). */
+  | { readonly op: 'device_add'; readonly body: { readonly dev: string } }
+  /** device_del(): kill_device, BUS_NOTIFY_DEL_DEVICE, bus_remove_device (unbind), BUS_NOTIFY_REMOVED_DEVICE (IOMMU release). */
+  | { readonly op: 'device_del'; readonly body: { readonly dev: string } }
+  /** device_unregister() = device_del() + put_device(). */
+  | { readonly op: 'device_unregister'; readonly body: { readonly dev: string } }
+  | { readonly op: 'device_release_driver'; readonly body: { readonly dev: string } }
+  /** sysfs /sys/bus/<bus>/drivers/<driver>/bind. Ret. */
+  | { readonly op: 'bind_store'; readonly body: { readonly dev: string; readonly driver: string } }
+  /** sysfs .../unbind. Ret (-ENODEV if that driver is not bound). */
+  | { readonly op: 'unbind_store'; readonly body: { readonly dev: string; readonly driver: string } }
+  /** device_attach(): match and probe a device's driver (bus_probe_device, deferred retry). Ret: 1 bound, 0 no driver, errno. */
+  | { readonly op: 'device_attach'; readonly body: { readonly dev: string } }
+  /** The async probe work item scheduled by __device_attach() after unlocking. */
+  | { readonly op: '__device_attach_async_helper'; readonly body: { readonly dev: string } }
+  /** The deferred-probe work item: retries every device on the pending list once. */
+  | { readonly op: 'deferred_probe_work_func'; readonly body: null }
+  /**
+   * bus_for_each_dev(): for each device on the bus klist, makes `fn` with
+   * `{ ...fn.body, dev }` holding only a temporary reference; returns the
+   * first non-zero (non-null, non-0) callback result, or 0.
+   */
+  | { readonly op: 'bus_for_each_dev'; readonly body: { readonly bus: 'pci' | 'platform'; readonly fn: Call } }
+  | { readonly op: 'get_device'; readonly body: { readonly dev: string } }
+  | { readonly op: 'put_device'; readonly body: { readonly dev: string } }
+  /**
+   * READ_ONCE(dev->driver) for another actor: one snapshot to derive
+   * decisions from. `plain: true` models a plain C read of a field guarded by
+   * device_lock without holding it (seed 000's sibling scan), which the race
+   * checker reports.
+   */
+  | { readonly op: 'dev_driver_snapshot'; readonly body: { readonly dev: string; readonly plain?: boolean } }
+  /** Run client actions as `dev`'s bound driver (a work item; no device_lock). Returns ActionResult[]. */
+  | { readonly op: 'driver_call'; readonly body: { readonly dev: string; readonly actions: readonly DriverAction[] } }
+  /** Run client actions as a module (no device): module init calling iommu_domain_alloc(bus), ... Returns ActionResult[]. */
+  | { readonly op: 'module_call'; readonly body: { readonly module: string; readonly actions: readonly DriverAction[] } };
+
+/** dev_driver_snapshot's reply. */
+export interface DriverSnapshot {
+  readonly driver: string | null;
+  readonly driver_managed_dma: boolean;
+}
+
+export type { ActionResult };

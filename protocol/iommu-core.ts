@@ -1,0 +1,77 @@
+/**
+ * The iommu-core actor's mailbox (drivers/iommu/iommu.c, iommu-sva.c,
+ * dma-iommu.c): the kernel API of docs/kernel-facts.md §3 under its kernel
+ * names. Devices are named by device name, groups and domains by the object
+ * ids iommu-core gave them. Replies: `Ret` = 0 or an Errno value; calls that
+ * return an object return its id or an Errno (ERR_PTR), or null where the
+ * kernel returns NULL.
+ */
+type Dev = { readonly dev: string };
+type DomainDev = { readonly domain: string; readonly dev: string };
+type DomainGroup = { readonly domain: string; readonly group: string };
+type Pasid = { readonly domain: string; readonly dev: string; readonly pasid: number };
+
+export type IommuCoreMailbox =
+  /** The bus notifier: ADD_DEVICE → iommu_probe_device, REMOVED_DEVICE → iommu_release_device, BOUND_DRIVER → group notifier. */
+  | { readonly op: 'iommu_bus_notifier'; readonly body: { readonly action: BusNotifyAction; readonly dev: string } }
+  | { readonly op: 'iommu_probe_device'; readonly body: Dev }
+  | { readonly op: 'iommu_release_device'; readonly body: Dev }
+  /** Returns the group id with a reference taken, or null. */
+  | { readonly op: 'iommu_group_get'; readonly body: Dev }
+  | { readonly op: 'iommu_group_put'; readonly body: { readonly group: string } }
+  /** Domain id or Errno. */
+  | { readonly op: 'iommu_paging_domain_alloc'; readonly body: Dev & { readonly flags?: readonly 'pasid'[] } }
+  /** Seed 004's bus API; domain id or null. Variant `domain-alloc`. */
+  | { readonly op: 'iommu_domain_alloc'; readonly body: { readonly bus: 'pci' | 'platform' } }
+  /**
+   * The bus_for_each_dev callback of iommu_domain_alloc(bus)
+   * (__iommu_domain_alloc_dev), run while the walk holds a reference to
+   * `dev`. What it hands back out of the walk is the `domain-alloc` variant:
+   * the unit (ops), the device pointer, or a group reference.
+   */
+  | { readonly op: '__iommu_domain_alloc_dev'; readonly body: Dev & { readonly want: 'ops' | 'dev' | 'group' } }
+  | { readonly op: 'iommu_domain_free'; readonly body: { readonly domain: string } }
+  | { readonly op: 'iommu_attach_device'; readonly body: DomainDev }
+  | { readonly op: 'iommu_detach_device'; readonly body: DomainDev }
+  /** Seed 002's proposal. Variant `shared-attach`. */
+  | { readonly op: 'iommu_attach_device_shared'; readonly body: DomainDev }
+  | { readonly op: 'iommu_detach_device_shared'; readonly body: DomainDev }
+  | { readonly op: 'iommu_attach_group'; readonly body: DomainGroup }
+  | { readonly op: 'iommu_detach_group'; readonly body: DomainGroup }
+  | { readonly op: 'iommu_get_domain_for_dev'; readonly body: Dev }
+  /**
+   * From the bus dma_configure hooks in really_probe() (drivers without
+   * driver_managed_dma). Variant `dma-owner`: `owner-cnt` counts (5.19+);
+   * `viable-scan-unlocked` records a kernel DMA hint (seed 000 RFC);
+   * `notifier-bug-on` does nothing (before 5.19). Ret.
+   */
+  | { readonly op: 'iommu_device_use_default_domain'; readonly body: Dev }
+  | { readonly op: 'iommu_device_unuse_default_domain'; readonly body: Dev }
+  | { readonly op: 'iommu_group_claim_dma_owner'; readonly body: { readonly group: string; readonly owner: string } }
+  | { readonly op: 'iommu_group_release_dma_owner'; readonly body: { readonly group: string } }
+  | { readonly op: 'iommu_group_dma_owner_claimed'; readonly body: { readonly group: string } }
+  | { readonly op: 'iommu_device_claim_dma_owner'; readonly body: Dev & { readonly owner: string } }
+  | { readonly op: 'iommu_device_release_dma_owner'; readonly body: Dev }
+  | { readonly op: 'iommu_attach_device_pasid'; readonly body: Pasid }
+  | { readonly op: 'iommu_replace_device_pasid'; readonly body: Pasid }
+  | { readonly op: 'iommu_detach_device_pasid'; readonly body: Pasid }
+  /** SVA handle id or Errno. */
+  | { readonly op: 'iommu_sva_bind_device'; readonly body: Dev & { readonly mm: string } }
+  | { readonly op: 'iommu_sva_unbind_device'; readonly body: { readonly handle: string } }
+  /** Called from the DMA API paths. Ret. Variant `deferred-attach`. */
+  | { readonly op: 'iommu_deferred_attach'; readonly body: DomainDev }
+  | { readonly op: 'pci_dev_reset_iommu_prepare'; readonly body: Dev }
+  | { readonly op: 'pci_dev_reset_iommu_done'; readonly body: Dev }
+  /** sysfs /sys/kernel/iommu_groups/N/type. Ret. */
+  | { readonly op: 'iommu_group_store_type'; readonly body: { readonly group: string; readonly type: 'DMA' | 'DMA-FQ' | 'identity'; readonly capable?: boolean } }
+  /** iommu_map()/iommu_unmap() into a paging domain. Ret. */
+  | { readonly op: 'iommu_map'; readonly body: { readonly domain: string; readonly iova: number; readonly page: string } }
+  | { readonly op: 'iommu_unmap'; readonly body: { readonly domain: string; readonly iova: number } }
+  /** The DMA API through iommu-dma (iommu_dma_map_page): deferred attach, IOVA allocation, map. IOVA or Errno. */
+  | { readonly op: 'iommu_dma_map'; readonly body: Dev & { readonly page: string } }
+  | { readonly op: 'iommu_dma_unmap'; readonly body: Dev & { readonly iova: number } };
+
+export type BusNotifyAction = 'ADD_DEVICE' | 'DEL_DEVICE' | 'REMOVED_DEVICE' | 'BIND_DRIVER' | 'BOUND_DRIVER' | 'UNBIND_DRIVER' | 'UNBOUND_DRIVER' | 'DRIVER_NOT_BOUND';
+
+/** Domain types (include/linux/iommu.h IOMMU_DOMAIN_*). */
+export type DomainType = 'blocked' | 'identity' | 'dma' | 'dma-fq' | 'paging' | 'sva';

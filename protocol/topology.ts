@@ -1,0 +1,128 @@
+import type { DriverAction } from './driver-actions.ts';
+
+/**
+ * The machine a kernel-model program boots: IOMMU units, the PCI hierarchy,
+ * platform devices and the drivers that may bind to them. Plain data; every
+ * kernel actor gets the whole topology in its configuration and keeps what
+ * it owns (driver-core: struct device and drivers; pci: pci_dev; iommu-core:
+ * dev->iommu, groups, domains; each unit: its hardware).
+ *
+ * Names are the kernel's: a PCI device is named by its BDF
+ * ("0000:00:1c.0"), a platform device by its device name.
+ */
+export interface Topology {
+  readonly units: readonly UnitSpec[];
+  readonly pci: readonly PciDevSpec[];
+  readonly platform?: readonly PlatformDevSpec[];
+  readonly drivers: readonly DriverSpec[];
+  /** Processes' address spaces SVA may bind (mm_struct names). */
+  readonly mms?: readonly string[];
+  /** iommu.passthrough: the default domain type of every group (IDENTITY instead of DMA). */
+  readonly passthrough?: boolean;
+}
+
+/** IOMMU hardware kinds; a unit's behaviour differs by kind and kernel version (docs/kernel-facts.md §5). */
+export type UnitKind = 'vtd' | 'amd-vi' | 'smmu-v3' | 'mock';
+
+export interface UnitSpec {
+  /** Instance name; its actor id is `unit:<name>` (unitActor). */
+  readonly name: string;
+  readonly kind: UnitKind;
+  /** Kernel version profile, e.g. "7.0", "5.10" (default "7.0"). */
+  readonly version?: string;
+  /** The instance's PASID width: dev->iommu->max_pasids is min(device, this). 0: no PASID support. */
+  readonly max_pasids?: number;
+  /**
+   * ops->is_attach_deferred: VT-d and AMD-Vi may ask the core not to touch a
+   * device's translation until its first DMA API use (kdump). The devices it
+   * applies to say so with `attach_deferred`.
+   */
+  readonly attach_deferred?: boolean;
+  /** The unit supports SVA (ops->domain_alloc_sva). Default: true except for the mock. */
+  readonly sva?: boolean;
+}
+
+export interface PciDevSpec {
+  /** "0000:00:1c.0" */
+  readonly bdf: string;
+  /** Upstream bridge's BDF; absent for a device on a root bus. */
+  readonly parent?: string;
+  /** A bridge or root port: devices may sit below it. */
+  readonly bridge?: boolean;
+  /**
+   * PCI ACS. On a bridge/root port: peer-to-peer below it is isolated, so its
+   * downstream devices do not have to share a group (pci_acs_path_enabled).
+   * On a multi-function device: its functions are isolated from each other.
+   */
+  readonly acs?: boolean;
+  /** The device shares requester ids with this device (pci_for_each_dma_alias): same group. */
+  readonly alias?: string;
+  /** The IOMMU unit that translates this device's DMA. Absent: no IOMMU (dev->iommu stays NULL). */
+  readonly unit?: string;
+  /** ATS capability (pci_ats_supported): reset prepare/done only act on ATS-capable devices. */
+  readonly ats?: boolean;
+  /** PASID capability width in bits (pci_max_pasids = 1 << bits); 0 / absent: none. */
+  readonly pasid_bits?: number;
+  /** The firmware gives it an IOMMU_RESV_DIRECT region (RMRR/IVMD/RMR): dev->iommu->require_direct. */
+  readonly require_direct?: boolean;
+  /** The unit defers its attach (kdump with translation left on): dev->iommu->attach_deferred at probe. */
+  readonly attach_deferred?: boolean;
+  /** dev->reset_methods[], in order of preference; default ["flr"]. */
+  readonly reset_methods?: readonly PciResetMethod[];
+  /** The pciehp slot controller this device sits in (slot resets and surprise removal). */
+  readonly slot?: string;
+  /** The driver to bind (driver_override); matched at device_add and on sysfs bind. */
+  readonly driver?: string;
+  /** Not present at boot: added later by a rescan (hot-add). */
+  readonly hotplug?: boolean;
+}
+
+/** The reset methods the model implements (drivers/pci/pci.c pci_reset_fn_methods[]). */
+export type PciResetMethod = 'flr' | 'pm' | 'bus' | 'cxl_bus';
+
+export interface PlatformDevSpec {
+  readonly name: string;
+  readonly unit?: string;
+  /**
+   * Devices with the same `group` share one iommu group (a driver
+   * device_group op that groups them, like Tegra's memory client groups);
+   * absent: a singleton group (generic_device_group).
+   */
+  readonly group?: string;
+  readonly driver?: string;
+  readonly pasid_bits?: number;
+  readonly require_direct?: boolean;
+}
+
+/**
+ * A driver is data: its name, whether it manages DMA itself
+ * (`driver_managed_dma`, as vfio-pci and pci-stub set), and what its probe and
+ * remove do, as a list of kernel calls the driver-core actor executes in the
+ * probing task (actors/driver-core/driver-ops.ts).
+ */
+export interface DriverSpec {
+  readonly name: string;
+  readonly bus: 'pci' | 'platform';
+  readonly driver_managed_dma?: boolean;
+  /** Probe returns -EPROBE_DEFER this many times before its actions run (deferred probe). */
+  readonly defer?: number;
+  /** PROBE_PREFER_ASYNCHRONOUS: __device_attach() schedules the probe after unlocking. */
+  readonly async?: boolean;
+  readonly probe?: readonly DriverAction[];
+  readonly remove?: readonly DriverAction[];
+}
+
+/** The actor id of an IOMMU unit. */
+export const unitActor = (unit: string): string => `unit:${unit}`;
+
+/** Every device name in topology order: PCI first, then platform. */
+export function deviceNames(t: Topology): string[] {
+  return [...t.pci.map((d) => d.bdf), ...(t.platform ?? []).map((d) => d.name)];
+}
+
+/** The bus a device sits on. */
+export function busOf(t: Topology, dev: string): 'pci' | 'platform' | null {
+  if (t.pci.some((d) => d.bdf === dev)) return 'pci';
+  if ((t.platform ?? []).some((d) => d.name === dev)) return 'platform';
+  return null;
+}

@@ -1,0 +1,63 @@
+/**
+ * The design alternatives of the seed discussions, as variant axes of the
+ * kernel model. Axis and value names are part of the public contract
+ * (scenarios and `compare` name them). Each value is a small, named
+ * implementation of the handlers it changes (actors/<actor>/variants/).
+ *
+ * MODEL_DEFAULTS is what the model runs when a program does not choose: the
+ * code that landed (Linux 7.0.0), or its closest counterpart.
+ */
+export const VARIANT_AXES = {
+  /** Seed 000: how VFIO learns that a sibling has a kernel driver. */
+  'dma-owner': ['viable-scan-unlocked', 'notifier-bug-on', 'owner-cnt'],
+  /** Seed 002: iommu_attach_device_shared() for multi-device groups. */
+  'shared-attach': ['singleton-only', 'shared-owner-cnt', 'shared-ignores-owner'],
+  /** Seed 004: iommu_domain_alloc(bus) after the switch to device ops. */
+  'domain-alloc': ['v4-escaping-dev', 'reviewer-locked', 'ops-only'],
+  /** Seed 004's missing annotation: the group's first-device helper and group->mutex. */
+  'group-domain-alloc': ['unlocked', 'locked'],
+  /** Seed 003: iommu_deferred_attach() and group->mutex. */
+  'deferred-attach': ['unlocked', 'locked'],
+  /** Seed 003: what a require_direct (RMR) device is attached to during a reset. */
+  'reset-blocking': ['bypass-require-direct', 'rmr-paging'],
+  /** Seed 003: nested pci_dev_reset_iommu_prepare(). */
+  'reset-nesting': ['warn-ebusy', 'depth-counter'],
+  /** Seed 003: the dev->iommu bit fields. */
+  'dev-iommu-bits': ['shared-word', 'separate-bools'],
+} as const;
+
+export type VariantAxis = keyof typeof VARIANT_AXES;
+export type VariantValue<A extends VariantAxis> = (typeof VARIANT_AXES)[A][number];
+
+/** A full choice of every axis, as the kernel actors read it. */
+export type ModelVariants = { readonly [A in VariantAxis]: VariantValue<A> };
+
+export const MODEL_DEFAULTS: ModelVariants = {
+  'dma-owner': 'owner-cnt',
+  'shared-attach': 'singleton-only',
+  'domain-alloc': 'ops-only',
+  'group-domain-alloc': 'locked',
+  'deferred-attach': 'locked',
+  'reset-blocking': 'bypass-require-direct',
+  'reset-nesting': 'warn-ebusy',
+  'dev-iommu-bits': 'shared-word',
+};
+
+export function isVariantAxis(s: string): s is VariantAxis {
+  return Object.hasOwn(VARIANT_AXES, s);
+}
+
+/**
+ * Completes a partial choice with the model defaults. Unknown axes or values
+ * are an error naming them (scenario validation reports it with exit 2).
+ */
+export function resolveVariants(partial: Readonly<Record<string, string>> = {}): ModelVariants {
+  const out: Record<string, string> = { ...MODEL_DEFAULTS };
+  for (const [axis, value] of Object.entries(partial)) {
+    if (!isVariantAxis(axis)) continue; // axes of other layers (a scenario's own, `unit`) pass through untouched
+    const values: readonly string[] = VARIANT_AXES[axis];
+    if (!values.includes(value)) throw new Error(`variant ${axis}: unknown value "${value}" (one of: ${values.join(', ')})`);
+    out[axis] = value;
+  }
+  return out as ModelVariants;
+}

@@ -1,0 +1,26 @@
+import type { Checker } from '../../checkers/checker.ts';
+import { InvariantsChecker } from '../../checkers/invariants/index.ts';
+import type { InvariantsOptions } from '../../checkers/invariants/index.ts';
+import { LifetimeChecker } from '../../checkers/lifetime/lifetime-checker.ts';
+import { Lockdep } from '../../checkers/lockdep/lockdep.ts';
+import { RaceChecker } from '../../checkers/races/race-checker.ts';
+import { KernelWarnChecker } from '../../checkers/warn.ts';
+import { CANONICAL_ORDER } from '../../protocol/lock-classes.ts';
+
+/**
+ * Kernel objects that live as long as the system does: still allocated at
+ * the end of a run is normal for them (a bound device, a group, its default
+ * domain), so the lifetime checker does not call them leaks. Objects with a
+ * shorter life (SVA bonds, private domains, iommu_mm) are still checked.
+ */
+export const LONG_LIVED_TYPES: readonly string[] = ['device', 'device_driver', 'iommu_group', 'dev_iommu', 'iommu_domain', 'iommu_mm'];
+
+/**
+ * The checkers of a kernel-model run: lockdep (with the kernel's canonical
+ * order preloaded, so a model path that takes two classes the other way round
+ * is an inversion even if the kernel's own path never runs), races, lifetime
+ * the §8.2 invariants and WARN sites.
+ */
+export function kernelCheckers(opts: { readonly invariants?: InvariantsOptions } = {}): Checker[] {
+  return [new Lockdep({ known: CANONICAL_ORDER }), new RaceChecker(), new LifetimeChecker({ keep: LONG_LIVED_TYPES }), new InvariantsChecker(opts.invariants), new KernelWarnChecker()];
+}
