@@ -190,20 +190,23 @@ export function devIommuOf(k: IK, dev: string): DevIommu | null {
 
 /**
  * Reads one dev->iommu bit. `guard` is the lock the caller holds for it
- * (group->mutex), or undefined for the lockless readers (the DMA fast path).
+ * (group->mutex), or undefined for the unlocked readers (the DMA fast path
+ * in iommu_deferred_attach, iommu_dma_alloc_iova). With `shared-word` that
+ * reader is a plain load of a bit field (READ_ONCE cannot take a bit field,
+ * seed 003); with `separate-bools` it is READ_ONCE of a bool.
  */
 export function devIommuBit(k: IK, di: DevIommu, bit: DevIommuBit, guard?: LockRef): boolean {
-  const how = guard === undefined ? { lockless: true } : { guard };
-  if (k.state.variants['dev-iommu-bits'] === 'shared-word') return (k.read(di, 'bits', how) & DEV_IOMMU_BITS[bit]) !== 0;
-  return k.read(di, bit, how);
+  if (k.state.variants['dev-iommu-bits'] === 'shared-word') return (k.read(di, 'bits', guard === undefined ? {} : { guard }) & DEV_IOMMU_BITS[bit]) !== 0;
+  return k.read(di, bit, guard === undefined ? { lockless: true } : { guard });
 }
 
 /**
  * Writes one dev->iommu bit. With `shared-word` this is the compiler's
  * read-modify-write of the whole u32 (load, a preemption window, store), so
- * two writers of different bits can lose an update. A plain C store, never
- * WRITE_ONCE: an unlocked writer (pci_32bit_workaround in
- * iommu_dma_alloc_iova) is not marked lockless.
+ * two writers of different bits can lose an update; every access is plain.
+ * With `separate-bools` each flag is its own bool written with WRITE_ONCE
+ * (so the fast path's READ_ONCE pairs with it), still under its lock where
+ * the kernel holds one.
  */
 export async function setDevIommuBit(k: IK, di: DevIommu, bit: DevIommuBit, value: boolean, guard?: LockRef): Promise<void> {
   const how = guard === undefined ? {} : { guard };
@@ -213,7 +216,7 @@ export async function setDevIommuBit(k: IK, di: DevIommu, bit: DevIommuBit, valu
     k.write(di, 'bits', value ? word | DEV_IOMMU_BITS[bit] : word & ~DEV_IOMMU_BITS[bit], how);
     return;
   }
-  k.write(di, bit, value, how);
+  k.write(di, bit, value, { ...how, lockless: true });
 }
 
 // ---- lookups ----------------------------------------------------------------------

@@ -29,6 +29,14 @@ export const slotResetLock = (k: K, slot: string): LockRef => pciehpResetLock(sl
  *   pci_unlock_rescan_remove()
  *   up_read(&ctrl->reset_lock)                                (pciehp_ist)
  *
+ * Re-taking reset_lock with pci_rescan_remove_lock held closes the cycle
+ * reset_lock → pci_rescan_remove_lock → reset_lock that lockdep reports on
+ * 6.14 (the LKML patch "Fixes: f5eff5591b8f" moves the up_read before
+ * pci_lock_rescan_remove()); with a sysfs remove (pci_rescan_remove_lock →
+ * device_lock) and a slot reset (device_lock → reset_lock write) running at
+ * the same time it is a real three-task deadlock. The model keeps the 7.0
+ * order so both show (test/kernel/pci.test.ts).
+ *
  * -ENODEV for a slot no device of the topology sits in.
  */
 export async function pciehpDisableSlot(k: K, slot: string, surprise: boolean): Promise<0 | Errno> {

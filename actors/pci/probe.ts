@@ -9,7 +9,7 @@ import { bootDevices, parentsFirst, removeOrder, stopOrder, subtree, upstreamBri
 /**
  * Enumeration, rescan and removal (drivers/pci/probe.c, bus.c, remove.c).
  * Every topology change runs under pci_rescan_remove_lock; the bus lists
- * themselves change under pci_bus_sem (state.ts setPresent).
+ * themselves change under pci_bus_sem (state.ts setOnBus).
  */
 
 /**
@@ -30,7 +30,7 @@ async function pciDeviceAdd(k: K, bdf: string): Promise<void> {
     await setOnBus(k, bdf, false);
     return;
   }
-  setAdded(k, pd, true);
+  await setAdded(k, pd, true);
 }
 
 /**
@@ -85,7 +85,7 @@ export async function pciStopAndRemoveBusDevice(k: K, dev: string): Promise<void
     const pd = devOf(k, d);
     if (pd === undefined || !present.has(d)) continue;
     await k.call(DRIVER_CORE, 'device_release_driver', { dev: d });
-    setAdded(k, pd, false);
+    await setAdded(k, pd, false);
   }
   // pci_destroy_dev(): device_del(), list_del() under pci_bus_sem, put_device(): the
   // driver core's device_unregister() split where the kernel splits it, so the device

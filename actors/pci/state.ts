@@ -116,8 +116,15 @@ export async function setOnBus(k: K, bdf: string, on: boolean): Promise<void> {
  * pci_dev_assign_added(dev, true) after device_add(), or
  * pci_dev_test_and_clear_added() on removal. A re-scanned device is a new
  * struct pci_dev, so adding also starts error_state at pci_channel_io_normal.
+ * In the kernel that is kzalloc() in pci_alloc_dev(), before anyone can see
+ * the device; here the object is reused, so the reset is made under
+ * pci_bus_sem (write), which orders it after any pci_walk_bus() that marked
+ * the previous incarnation disconnected.
  */
-export function setAdded(k: K, pd: PciDev, added: boolean): void {
+export async function setAdded(k: K, pd: PciDev, added: boolean): Promise<void> {
   k.write(pd, 'present', added, { lockless: true });
-  if (added) k.write(pd, 'disconnected', false, { lockless: true });
+  if (!added) return;
+  await k.down_write(pciBusSem());
+  k.write(pd, 'disconnected', false, { lockless: true });
+  await k.up_write(pciBusSem());
 }

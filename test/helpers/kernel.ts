@@ -7,6 +7,7 @@ import type { Finding } from '../../protocol/findings.ts';
 import { DRIVER_CORE, IOMMU_CORE } from '../../protocol/kernel.ts';
 import type { Call } from '../../protocol/kernel.ts';
 import { runExecution } from '../../runtime/execution.ts';
+import { explore } from '../../runtime/explore.ts';
 import type { ExecutionResult } from '../../runtime/execution.ts';
 import type { Host } from '../../runtime/hosts/host.ts';
 import { InlineHost } from '../../runtime/hosts/inline.ts';
@@ -98,4 +99,34 @@ export function groupOf(run: KernelRun, dev: string): GroupView {
 /** Findings other than the listed kinds, printed for a readable failure. */
 export function unexpected(findings: readonly Finding[], allowed: readonly string[] = []): string[] {
   return findings.filter((f) => !allowed.includes(f.kind)).map((f) => `${f.kind}: ${f.title}\n${f.report}`);
+}
+
+/** Kinds seen over up to `schedules` executions of a kernel program (fresh state each), stopping early once `until` kinds all showed. */
+export async function exploreKernel(
+  spec: KernelProgramSpec,
+  opts: { readonly schedules: number; readonly seed?: number; readonly until?: readonly string[]; readonly checkers?: () => readonly Checker[]; readonly strategy?: Strategy },
+): Promise<{ readonly kinds: ReadonlySet<string>; readonly runs: number; readonly outcomes: ReadonlySet<string>; readonly findings: readonly Finding[] }> {
+  const program = kernelProgram(spec);
+  const host = await InlineHost.create(program);
+  const kinds = new Set<string>();
+  const outcomes = new Set<string>();
+  const findings: Finding[] = [];
+  try {
+    const x = await explore(host, program, opts.strategy ?? new RandomStrategy(opts.seed ?? 1), {
+      seed: opts.seed ?? 1,
+      schedules: opts.schedules,
+      checkers: opts.checkers ?? (() => kernelCheckers()),
+      onExecution: (r) => {
+        outcomes.add(r.outcome);
+        for (const f of r.findings) {
+          if (!kinds.has(f.kind)) findings.push(f);
+          kinds.add(f.kind);
+        }
+      },
+      until: () => opts.until !== undefined && opts.until.every((k) => kinds.has(k)),
+    });
+    return { kinds, runs: x.executions, outcomes, findings };
+  } finally {
+    await host.close();
+  }
 }

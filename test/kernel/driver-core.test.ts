@@ -7,7 +7,7 @@ import { DRIVER_CORE, PCI } from '../../protocol/kernel.ts';
 import type { Call } from '../../protocol/kernel.ts';
 import type { Topology } from '../../protocol/topology.ts';
 import { runExecution } from '../../runtime/execution.ts';
-import type { TraceEntry } from '../../runtime/execution.ts';
+import type { ExecutionResult, TraceEntry } from '../../runtime/execution.ts';
 import { InlineHost } from '../../runtime/hosts/inline.ts';
 import { RandomStrategy } from '../../runtime/strategies/random.ts';
 import { PctStrategy } from '../../runtime/strategies/pct.ts';
@@ -101,6 +101,20 @@ function walked(trace: readonly TraceEntry[]): string[] {
     .map((e) => (e.ev === 'get' ? String(e.obj) : ''));
 }
 
+/** One execution with the trace recorded (and no findings). */
+async function runRecorded(tasks: readonly KernelTask[]): Promise<ExecutionResult> {
+  const program = kernelProgram({ name: 'driver-core', topology: TOPOLOGY, tasks });
+  const host = await InlineHost.create(program);
+  try {
+    const r = await runExecution(host, program, new RandomStrategy(1), { seed: 1, record: true, checkers: kernelCheckers() });
+    expect(r.outcome).toBe('completed');
+    expect(unexpected(r.findings)).toEqual([]);
+    return r;
+  } finally {
+    await host.close();
+  }
+}
+
 describe('driver-core: boot', () => {
   it('binds every device to the driver its topology names, deferred and async ones included', async () => {
     for (const seed of [1, 2, 3]) {
@@ -120,6 +134,26 @@ describe('driver-core: boot', () => {
       // kernel drivers hold the default domain: FN0's group counts one user
       expect(groupOf(r, FN0).owner_cnt).toBe(1);
     }
+  });
+});
+
+describe('driver-core: how boot binds', () => {
+  it('the deferred driver binds from deferred_probe_work_func, the async one from its helper, after device_unlock', async () => {
+    const r = await runRecorded([]);
+    const events = (r.trace ?? []).flatMap((t) => t.events);
+    /** The root frame of the task that set dev->driver to `driver`. */
+    const boundFrom = (d: string, driver: string): string[] => events
+      .filter((e) => e.ev === 'access' && e.obj === d && e.field === 'driver' && e.op === 'write' && e.value === driver)
+      .map((e) => e.stack[0] ?? '');
+    expect(boundFrom(NIC, 'nic')).toEqual(['driver-core:boot']);
+    expect(boundFrom(FN0, 'slow')).toEqual(['driver-core:deferred_probe_work_func']);
+    expect(boundFrom(ASYNC, 'lazy')).toEqual(['driver-core:__device_attach_async_helper']);
+    // B14: the helper is scheduled only after __device_attach released the device_lock
+    const lockOps = events.filter((e) => e.task === 'boot' && (e.ev === 'lock.released' || e.ev === 'send'));
+    const spawnAt = lockOps.findIndex((e) => e.ev === 'send' && e.op === '__device_attach_async_helper');
+    const unlockAt = lockOps.findIndex((e) => e.ev === 'lock.released' && e.lock.id === `${ASYNC}->mutex`);
+    expect(unlockAt).toBeGreaterThan(-1);
+    expect(spawnAt).toBeGreaterThan(unlockAt);
   });
 });
 
@@ -180,23 +214,12 @@ describe('driver-core: sysfs bind/unbind', () => {
 describe('driver-core: devices and references', () => {
   it('bus_for_each_dev visits the klist in order and returns the first non-zero result', async () => {
     const walk = (fn: Call): Call => call(DRIVER_CORE, 'bus_for_each_dev', { bus: 'pci', fn });
-    const program = kernelProgram({
-      name: 'walk', topology: TOPOLOGY,
-      tasks: [{ id: 'w', calls: [walk({ to: PCI, op: 'pci_dev_is_disconnected' }), walk({ to: DRIVER_CORE, op: 'dev_driver_snapshot' })] }],
-    });
-    const host = await InlineHost.create(program);
-    try {
-      const r = await runExecution(host, program, new RandomStrategy(1), { seed: 1, record: true, checkers: kernelCheckers() });
-      expect(r.outcome).toBe('completed');
-      expect(unexpected(r.findings)).toEqual([]);
-      const [all, first] = r.results['w'] as [unknown, DriverSnapshot];
-      expect(all).toBe(0);
-      expect(first).toEqual({ driver: 'pcieport', driver_managed_dma: false });
-      // every device once, in klist order; the second walk stopped at the first
-      expect(walked(r.trace ?? [])).toEqual([RP1, NIC, RP2, FN0, FN1, ASYNC, RP1]);
-    } finally {
-      await host.close();
-    }
+    const r = await runRecorded([{ id: 'w', calls: [walk({ to: PCI, op: 'pci_dev_is_disconnected' }), walk({ to: DRIVER_CORE, op: 'dev_driver_snapshot' })] }]);
+    const [all, first] = r.results['w'] as [unknown, DriverSnapshot];
+    expect(all).toBe(0);
+    expect(first).toEqual({ driver: 'pcieport', driver_managed_dma: false });
+    // every device once, in klist order; the second walk stopped at the first
+    expect(walked(r.trace ?? [])).toEqual([RP1, NIC, RP2, FN0, FN1, ASYNC, RP1]);
   });
 
   it('device_unregister frees the device; a later walk skips it; no use-after-free', async () => {
@@ -281,4 +304,18 @@ describe('driver-core: concurrency', () => {
       expect(dev(r, FN0)).toMatchObject({ freed: true, driver: null });
     }
   });
+});
+
+describe('driver-core: hosts', () => {
+  it('the same execution in the inline and the workers host', async () => {
+    const tasks: KernelTask[] = [
+      { id: 'a', calls: [unbind(NIC, 'nic'), bind(NIC, 'vfio-pci')] },
+      { id: 'b', calls: [call(PCI, 'pci_stop_and_remove_bus_device_locked', { dev: FN0 })] },
+    ];
+    const inline = await run(tasks, { seed: 3 });
+    const workers = await run(tasks, { seed: 3, host: 'workers' });
+    expect(workers.result.traceHash).toBe(inline.result.traceHash);
+    expect(workers.driverCore).toEqual(inline.driverCore);
+    clean(workers);
+  }, 60_000);
 });

@@ -3,6 +3,7 @@ import { pciGroupPartition, pciTopology, removeOrder, slotDepth, stopOrder, boot
 import type { Checker } from '../../checkers/checker.ts';
 import { errno } from '../../protocol/errno.ts';
 import type { TraceEvent } from '../../protocol/events.ts';
+import type { TaskId } from '../../protocol/ids.ts';
 import type { Finding } from '../../protocol/findings.ts';
 import { DRIVER_CORE, IOMMU_CORE, PCI } from '../../protocol/kernel.ts';
 import type { Call } from '../../protocol/kernel.ts';
@@ -11,6 +12,7 @@ import { runExecution } from '../../runtime/execution.ts';
 import type { ExecutionResult } from '../../runtime/execution.ts';
 import { InlineHost } from '../../runtime/hosts/inline.ts';
 import { RandomStrategy } from '../../runtime/strategies/random.ts';
+import type { Strategy } from '../../runtime/strategies/strategy.ts';
 import { kernelCheckers } from '../../scenarios/kernel/checkers.ts';
 import { kernelProgram } from '../../scenarios/kernel/program.ts';
 import type { KernelTask } from '../../scenarios/kernel/program.ts';
@@ -151,14 +153,23 @@ class Recorder implements Checker {
   }
 }
 
-async function boot(tasks: readonly KernelTask[], opts: { readonly seed?: number; readonly variants?: Readonly<Record<string, string>>; readonly topology?: Topology } = {}): Promise<Run> {
+interface BootOptions {
+  readonly seed?: number;
+  readonly variants?: Readonly<Record<string, string>>;
+  readonly topology?: Topology;
+  /** A schedule of the test's own, which may look at the events so far. */
+  readonly strategy?: (events: readonly TraceEvent[]) => Strategy;
+}
+
+async function boot(tasks: readonly KernelTask[], opts: BootOptions = {}): Promise<Run> {
   const program = kernelProgram({ name: 'pci-test', topology: opts.topology ?? TOPOLOGY, tasks, ...(opts.variants ? { variants: opts.variants } : {}) });
   const host = await InlineHost.create(program);
   try {
     const recorder = new Recorder();
     const checkers: Checker[] = [...kernelCheckers(), recorder];
     const seed = opts.seed ?? 1;
-    const r = await runExecution(host, program, new RandomStrategy(seed), { seed, checkers });
+    const strategy = opts.strategy?.(recorder.events) ?? new RandomStrategy(seed);
+    const r = await runExecution(host, program, strategy, { seed, checkers });
     const pci = (await host.inspect(PCI)) as PciView;
     const dc = (await host.inspect(DRIVER_CORE)) as DriverCoreView;
     return { r, pci, dc, events: recorder.events };
@@ -185,8 +196,10 @@ describe('the pci actor in the kernel model', () => {
     expect(report(run.r.findings)).toEqual([]);
     expect(run.pci.devices.every((d) => d.present && !d.disconnected && !d.in_reset)).toBe(true);
     expect(run.dc.devices[NIC]).toMatchObject({ driver: 'nic', bound: true });
-    const adds = run.events.filter((e) => e.ev === 'send' && e.op === 'device_add' && e.kind === 'call').map((e) => (e.ev === 'send' ? e.task : ''));
-    expect(adds.length).toBe(TOPOLOGY.pci.length);
+    const addOrder = run.events.flatMap((e) => (e.ev === 'send' && e.op === 'device_add' && e.kind === 'call' && e.actor === PCI ? [e.stack.join(' ')] : []));
+    expect(addOrder.length).toBe(TOPOLOGY.pci.length);
+    const order = run.events.flatMap((e) => (e.ev === 'access' && e.field === 'present' && e.op === 'write' && e.value === true ? [String(e.obj)] : []));
+    expect(order.indexOf(RP)).toBeLessThan(order.indexOf(NIC));
   });
 
   it('surprise hot-remove marks the subtree disconnected first, then unbinds and deletes the bound device', async () => {
@@ -234,30 +247,40 @@ describe('the pci actor in the kernel model', () => {
     expect(run.events.filter((e) => e.ev === 'lock.assert' && e.lock.id === `${LOCKED}->mutex`).map((e) => (e.ev === 'lock.assert' ? e.ok : null))).toEqual([true]);
   });
 
-  it('pci_try_reset_function() while another task holds device_lock → -EAGAIN', async () => {
-    // the probe of "slow" holds NIC2's device_lock across a yield; the scenario task tries to reset meanwhile
+  it('pci_try_reset_function() while another task holds device_lock → -EAGAIN; once it is free the reset runs', async () => {
+    // The probe of "slow" holds NIC2's device_lock across its yields. The schedule holds the
+    // resetting task back until `open(events)` says so, and runs it first from then on.
     const NIC2 = '0000:00:04.0';
     const topology: Topology = {
       ...TOPOLOGY,
       pci: [...TOPOLOGY.pci, { bdf: NIC2, unit: 'vtd0', ats: true, hotplug: true, driver: 'slow' }],
-      drivers: [...TOPOLOGY.drivers, { name: 'slow', bus: 'pci', probe: [{ do: 'yield' }, { do: 'yield' }, { do: 'yield' }] }],
+      drivers: [...TOPOLOGY.drivers, { name: 'slow', bus: 'pci', probe: [{ do: 'yield' }, { do: 'yield' }] }],
     };
-    let eagain = 0;
-    let ok = 0;
-    for (let seed = 1; seed <= 40 && (eagain === 0 || ok === 0); seed++) {
-      const run = await boot([
-        { id: 'add', calls: [pciCall('pci_rescan_bus', { dev: NIC2 })] },
-        { id: 'rst', calls: [pciCall('pci_try_reset_function', { dev: NIC2 })] },
-      ], { seed, topology });
-      expect(run.r.outcome).toBe('completed');
-      const [ret] = results(run, 'rst');
-      if (ret === 0) ok++;
-      else if (JSON.stringify(ret) === JSON.stringify(errno('EAGAIN'))) eagain++;
-      else expect(ret).toEqual(errno('ENODEV')); // rst ran before the device was scanned: no struct device to lock
-      console.log(seed, JSON.stringify(ret));
-    }
-    expect(eagain).toBeGreaterThan(0);
-    expect(ok).toBeGreaterThan(0);
+    const gate = (open: (events: readonly TraceEvent[]) => boolean) => (events: readonly TraceEvent[]): Strategy => ({
+      name: 'gate',
+      begin: () => undefined,
+      pick: (enabled: readonly TaskId[]) => {
+        const rst = enabled.findIndex((t) => t === 'rst');
+        const other = enabled.findIndex((t) => t !== 'rst');
+        return (open(events) && rst >= 0) || other < 0 ? rst : other;
+      },
+    });
+    const tasks = [
+      { id: 'add', calls: [pciCall('pci_rescan_bus', { dev: NIC2 })] },
+      { id: 'rst', calls: [pciCall('pci_try_reset_function', { dev: NIC2 })] },
+    ];
+    const probing = (events: readonly TraceEvent[]): boolean =>
+      events.some((e) => e.ev === 'lock.acquired' && e.task.startsWith('add') && e.lock.id === `${NIC2}->mutex`);
+    const busy = await boot(tasks, { topology, strategy: gate(probing) });
+    expect(busy.r.outcome).toBe('completed');
+    expect(results(busy, 'rst')).toEqual([errno('EAGAIN')]);
+    expect(busy.dc.devices[NIC2]).toMatchObject({ driver: 'slow', bound: true });
+
+    const added = (events: readonly TraceEvent[]): boolean => events.some((e) => e.ev === 'task.end' && e.task === 'add');
+    const free = await boot(tasks, { topology, strategy: gate(added) });
+    expect(results(free, 'rst')).toEqual([0]);
+    expect(sent(free, IOMMU_CORE, 'rst')).toEqual(['pci_dev_reset_iommu_prepare', 'pci_dev_reset_iommu_done']);
+    expect(report(free.r.findings)).toEqual([]);
   });
 
   it('a device with no reset method: -ENOTTY from every entry point, without locking', async () => {
@@ -299,6 +322,27 @@ describe('the pci actor in the kernel model', () => {
     expect(report(fixed.r.findings)).toEqual([]);
   });
 
+  it('hot-remove, sysfs remove and a slot reset deadlock through reset_lock (7.0 keeps reset_lock across pci_lock_rescan_remove)', async () => {
+    // pciehp: reset_lock(read) → pci_rescan_remove_lock; sysfs remove: pci_rescan_remove_lock →
+    // device_lock; slot reset ('bus' method): device_lock → reset_lock(write). f5eff5591b8f drops
+    // reset_lock only around the unbind, not around pci_lock_rescan_remove().
+    const topology: Topology = { ...TOPOLOGY, pci: TOPOLOGY.pci.map((d) => (d.bdf === NIC ? { ...d, reset_methods: ['bus'] as const } : d)) };
+    const tasks = [
+      { id: 'hp', calls: [pciCall('pciehp_disable_slot', { slot: 'slot1', surprise: true })] },
+      { id: 'rst', calls: [pciCall('pci_reset_function', { dev: NIC })] },
+      { id: 'rm', calls: [pciCall('pci_stop_and_remove_bus_device_locked', { dev: NIC })] },
+    ];
+    let found: Run | null = null;
+    for (let seed = 1; seed <= 50 && found === null; seed++) {
+      const run = await boot(tasks, { seed, topology });
+      if (run.r.outcome === 'deadlock') found = run;
+      else expect(run.r.outcome).toBe('completed');
+    }
+    expect(found).not.toBeNull();
+    const hang = (found as Run).r.findings.find((f) => f.kind === 'deadlock');
+    expect(hang?.report).toMatch(/wait-for cycle: .*pci_rescan_remove_lock.*0000:01:00\.0->mutex.*slot1->reset_lock/);
+  });
+
   it('dma hooks: pci_dma_configure claims the default domain for a kernel driver, cleanup gives it back', async () => {
     const run = await boot([{ id: 'u', calls: [{ to: DRIVER_CORE, op: 'unbind_store', body: { dev: NIC, driver: 'nic' } }] }]);
     expect(run.r.outcome).toBe('completed');
@@ -306,5 +350,6 @@ describe('the pci actor in the kernel model', () => {
     const boot_ = run.events.filter((e) => e.ev === 'send' && e.kind === 'call' && e.to === IOMMU_CORE && e.stack.join(' ').includes('pci:pci_dma_'));
     expect(boot_.map((e) => (e.ev === 'send' ? e.op : ''))).toContain('iommu_device_use_default_domain');
     expect(sent(run, IOMMU_CORE, 'u')).toEqual(['iommu_device_unuse_default_domain']);
+    expect(sent(run, DRIVER_CORE, 'u')).toEqual(['dev_driver_snapshot']);
   });
 });
