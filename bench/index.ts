@@ -2,6 +2,7 @@ import os from 'node:os';
 import { LifetimeChecker } from '../checkers/lifetime/lifetime-checker.ts';
 import { RaceChecker } from '../checkers/races/race-checker.ts';
 import { Lockdep } from '../checkers/lockdep/lockdep.ts';
+import { kernelExecutionsPerSec } from './kernel.ts';
 import { lockdepEdgesPerSec } from './lockdep.ts';
 import {
   bareStepsPerSec, freeMessagesPerSec, inlineStepsPerSec, median, poolExecutionsPerSec,
@@ -72,6 +73,15 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   put('runtime.parallel.executionsPerSec.2', two, 'executions/s');
   results['runtime.parallel.speedup'] = { value: round(two / one, 2), unit: 'x' };
   log(`runtime.parallel.speedup: ${round(two / one, 2)} x`);
+
+  // the kernel model: boot + a bind racing an FLR, per execution, bare and with the kernel checkers
+  const runs = quick ? 20 : 200;
+  const kernelBare = await median(reps, async () => (await kernelExecutionsPerSec(runs, false)).perSec);
+  const kernelChecked = await median(reps, async () => (await kernelExecutionsPerSec(runs, true)).perSec);
+  put('kernel.executionsPerSec', kernelBare, 'executions/s');
+  put('kernel.checked.executionsPerSec', kernelChecked, 'executions/s');
+  put('kernel.stepsPerExecution', (await kernelExecutionsPerSec(1, false)).steps, 'steps');
+  ratios.kernelCheckersOverhead = round(kernelChecked / kernelBare, 3);
 
   return { machine: { cpus: os.cpus().length, node: process.version }, results, ratios };
 }
