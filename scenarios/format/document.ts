@@ -1,0 +1,261 @@
+import { isFindingKind } from '../../protocol/findings.ts';
+import type { FindingKind } from '../../protocol/findings.ts';
+import type { Call } from '../../protocol/kernel.ts';
+import type { DriverSpec, PciDevSpec, PlatformDevSpec, Topology, UnitKind, UnitSpec } from '../../protocol/topology.ts';
+import { VARIANT_AXES, isVariantAxis } from '../../protocol/variants.ts';
+import { InputError } from '../../runtime/input-error.ts';
+import { kernelCheckers } from '../kernel/checkers.ts';
+import { kernelProgram } from '../kernel/program.ts';
+import type { Expectation, Scenario } from '../scenario.ts';
+import { findOp, OPS } from './ops.ts';
+import type { FieldType } from './ops.ts';
+
+/**
+ * Scenario documents (../shared/CLI.md "Scenario documents"; docs/scenarios.md):
+ * JSON, or the default export of a TS/JS module, of this shape —
+ *
+ *   { name, title,
+ *     topology: { units: [...], pci: [{ id, parent?, bridge?, acs?, unit?, ... }],
+ *                 devices: [{ id, unit?, group?, driver? }]   (platform devices),
+ *                 drivers: [...], mms?: [...], passthrough? },
+ *     variants: { "<axis>": ["<value>", ...] },
+ *     tasks: [{ name, ops: [{ op: "<op>", dev: "<id>", ... }] }],
+ *     expect: [{ when: { "<axis>": "<value>" }, findings: ["<kind>", ...] }] }
+ *
+ * compiled to a Scenario whose programs are kernel-model programs. Every
+ * mistake is an InputError naming the file and the path inside the document
+ * (`tasks[0].ops[2].dev`), which the CLI turns into exit code 2.
+ */
+
+type Obj = Readonly<Record<string, unknown>>;
+
+const UNIT_KINDS: readonly UnitKind[] = ['vtd', 'amd-vi', 'smmu-v3', 'mock'];
+
+class Reader {
+  private readonly file: string;
+
+  constructor(file: string) {
+    this.file = file;
+  }
+
+  fail(where: string, what: string): never {
+    throw new InputError(what, this.file, where);
+  }
+
+  obj(v: unknown, where: string): Obj {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(where, `expected an object, got ${describe(v)}`);
+    return v as Obj;
+  }
+
+  arr(v: unknown, where: string): readonly unknown[] {
+    if (!Array.isArray(v)) this.fail(where, `expected an array, got ${describe(v)}`);
+    return v;
+  }
+
+  str(v: unknown, where: string): string {
+    if (typeof v !== 'string' || v === '') this.fail(where, `expected a non-empty string, got ${describe(v)}`);
+    return v;
+  }
+
+  num(v: unknown, where: string): number {
+    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(where, `expected a number, got ${describe(v)}`);
+    return v;
+  }
+
+  bool(v: unknown, where: string): boolean {
+    if (typeof v !== 'boolean') this.fail(where, `expected true or false, got ${describe(v)}`);
+    return v;
+  }
+
+  /** Only the listed keys may appear (a misspelt key is an error, not silently ignored). */
+  keys(o: Obj, where: string, allowed: readonly string[]): void {
+    for (const k of Object.keys(o)) {
+      if (!allowed.includes(k)) this.fail(where === '' ? k : `${where}.${k}`, `unknown key "${k}" (expected one of: ${allowed.join(', ')})`);
+    }
+  }
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'string' ? `"${v}"` : typeof v === 'object' ? 'an object' : String(v);
+}
+
+const PCI_KEYS = ['id', 'parent', 'bridge', 'acs', 'alias', 'unit', 'ats', 'pasid_bits', 'require_direct', 'attach_deferred', 'reset_methods', 'slot', 'driver', 'hotplug'];
+const PLATFORM_KEYS = ['id', 'unit', 'group', 'driver', 'pasid_bits', 'require_direct'];
+
+function readTopology(r: Reader, v: unknown): Topology {
+  const t = r.obj(v, 'topology');
+  r.keys(t, 'topology', ['units', 'pci', 'devices', 'drivers', 'mms', 'passthrough']);
+  const units: UnitSpec[] = r.arr(t.units ?? [], 'topology.units').map((u, i) => {
+    const w = `topology.units[${i}]`;
+    const o = r.obj(u, w);
+    r.keys(o, w, ['name', 'kind', 'version', 'max_pasids', 'attach_deferred', 'sva']);
+    const kind = r.str(o.kind, `${w}.kind`);
+    if (!(UNIT_KINDS as readonly string[]).includes(kind)) r.fail(`${w}.kind`, `unknown unit kind "${kind}" (one of: ${UNIT_KINDS.join(', ')})`);
+    return { ...(o as unknown as UnitSpec), name: r.str(o.name, `${w}.name`), kind: kind as UnitKind };
+  });
+  const unitNames = new Set(units.map((u) => u.name));
+  const drivers: DriverSpec[] = r.arr(t.drivers ?? [], 'topology.drivers').map((d, i) => {
+    const w = `topology.drivers[${i}]`;
+    const o = r.obj(d, w);
+    r.keys(o, w, ['name', 'bus', 'driver_managed_dma', 'defer', 'async', 'probe', 'remove']);
+    const bus = r.str(o.bus, `${w}.bus`);
+    if (bus !== 'pci' && bus !== 'platform') r.fail(`${w}.bus`, `unknown bus "${bus}" (pci or platform)`);
+    if (o.probe !== undefined) readActions(r, o.probe, `${w}.probe`);
+    if (o.remove !== undefined) readActions(r, o.remove, `${w}.remove`);
+    return { ...(o as unknown as DriverSpec), name: r.str(o.name, `${w}.name`) };
+  });
+  const driverNames = new Set(drivers.map((d) => d.name));
+  const ids = new Set<string>();
+  const device = (o: Obj, w: string): string => {
+    const id = r.str(o.id, `${w}.id`);
+    if (ids.has(id)) r.fail(`${w}.id`, `device "${id}" is declared twice`);
+    ids.add(id);
+    if (o.unit !== undefined && !unitNames.has(r.str(o.unit, `${w}.unit`))) r.fail(`${w}.unit`, `unknown unit "${String(o.unit)}"`);
+    if (o.driver !== undefined && !driverNames.has(r.str(o.driver, `${w}.driver`))) r.fail(`${w}.driver`, `unknown driver "${String(o.driver)}"`);
+    return id;
+  };
+  const pci: PciDevSpec[] = r.arr(t.pci ?? [], 'topology.pci').map((d, i) => {
+    const w = `topology.pci[${i}]`;
+    const o = r.obj(d, w);
+    r.keys(o, w, PCI_KEYS);
+    const id = device(o, w);
+    if (o.parent !== undefined && !ids.has(r.str(o.parent, `${w}.parent`))) r.fail(`${w}.parent`, `unknown parent "${String(o.parent)}" (a parent must be declared before its children)`);
+    const { id: _id, ...rest } = o;
+    return { ...(rest as unknown as Omit<PciDevSpec, 'bdf'>), bdf: id };
+  });
+  const platform: PlatformDevSpec[] = r.arr(t.devices ?? [], 'topology.devices').map((d, i) => {
+    const w = `topology.devices[${i}]`;
+    const o = r.obj(d, w);
+    r.keys(o, w, PLATFORM_KEYS);
+    const id = device(o, w);
+    const { id: _id, ...rest } = o;
+    return { ...(rest as unknown as Omit<PlatformDevSpec, 'name'>), name: id };
+  });
+  const mms = t.mms === undefined ? undefined : r.arr(t.mms, 'topology.mms').map((m, i) => r.str(m, `topology.mms[${i}]`));
+  return {
+    units, pci, platform, drivers,
+    ...(mms !== undefined ? { mms } : {}),
+    ...(t.passthrough !== undefined ? { passthrough: r.bool(t.passthrough, 'topology.passthrough') } : {}),
+  };
+}
+
+function readActions(r: Reader, v: unknown, where: string): void {
+  r.arr(v, where).forEach((a, i) => {
+    const o = r.obj(a, `${where}[${i}]`);
+    r.str(o.do, `${where}[${i}].do`);
+  });
+}
+
+function readVariants(r: Reader, v: unknown): Record<string, readonly string[]> {
+  const o = r.obj(v ?? {}, 'variants');
+  const out: Record<string, readonly string[]> = {};
+  for (const [axis, values] of Object.entries(o)) {
+    const w = `variants.${axis}`;
+    if (!isVariantAxis(axis)) r.fail(w, `unknown variant axis "${axis}" (one of: ${Object.keys(VARIANT_AXES).join(', ')})`);
+    const known: readonly string[] = VARIANT_AXES[axis];
+    out[axis] = r.arr(values, w).map((x, i) => {
+      const s = r.str(x, `${w}[${i}]`);
+      if (!known.includes(s)) r.fail(`${w}[${i}]`, `unknown value "${s}" for ${axis} (one of: ${known.join(', ')})`);
+      return s;
+    });
+    if (out[axis]!.length === 0) r.fail(w, 'an axis needs at least one value');
+  }
+  return out;
+}
+
+function checkField(r: Reader, t: Topology, type: FieldType, v: unknown, where: string): void {
+  switch (type) {
+    case 'dev': {
+      const id = r.str(v, where);
+      if (!t.pci.some((d) => d.bdf === id) && !(t.platform ?? []).some((d) => d.name === id)) r.fail(where, `unknown device "${id}"`);
+      return;
+    }
+    case 'driver': {
+      const d = r.str(v, where);
+      if (!t.drivers.some((x) => x.name === d)) r.fail(where, `unknown driver "${d}"`);
+      return;
+    }
+    case 'slot': {
+      const s = r.str(v, where);
+      if (!t.pci.some((d) => d.slot === s)) r.fail(where, `no device sits in slot "${s}"`);
+      return;
+    }
+    case 'string': r.str(v, where); return;
+    case 'number': r.num(v, where); return;
+    case 'bool': r.bool(v, where); return;
+    case 'actions': readActions(r, v, where); return;
+  }
+}
+
+function readTasks(r: Reader, v: unknown, t: Topology): { readonly id: string; readonly calls: readonly Call[] }[] {
+  const names = new Set<string>();
+  return r.arr(v, 'tasks').map((task, i) => {
+    const w = `tasks[${i}]`;
+    const o = r.obj(task, w);
+    r.keys(o, w, ['name', 'ops']);
+    const name = r.str(o.name, `${w}.name`);
+    if (names.has(name) || name === 'boot') r.fail(`${w}.name`, `task name "${name}" is ${name === 'boot' ? 'reserved' : 'used twice'}`);
+    names.add(name);
+    const calls = r.arr(o.ops, `${w}.ops`).map((op, j) => {
+      const ow = `${w}.ops[${j}]`;
+      const oo = r.obj(op, ow);
+      const opName = r.str(oo.op, `${ow}.op`);
+      const spec = findOp(opName);
+      if (spec === undefined) r.fail(`${ow}.op`, `unknown op "${opName}" (see \`iommu-lab ops\`; known: ${OPS.map((x) => x.name).join(', ')})`);
+      const allowed = ['op', ...Object.keys(spec.fields).map((f) => f.replace(/\?$/, ''))];
+      r.keys(oo, ow, allowed);
+      for (const [field, type] of Object.entries(spec.fields)) {
+        const optional = field.endsWith('?');
+        const key = field.replace(/\?$/, '');
+        if (oo[key] === undefined) {
+          if (!optional) r.fail(`${ow}.${key}`, `op ${opName} needs "${key}"`);
+          continue;
+        }
+        checkField(r, t, type, oo[key], `${ow}.${key}`);
+      }
+      return spec.compile(oo);
+    });
+    return { id: name, calls };
+  });
+}
+
+function readExpect(r: Reader, v: unknown, variants: Readonly<Record<string, readonly string[]>>): Expectation[] {
+  return r.arr(v ?? [], 'expect').map((e, i) => {
+    const w = `expect[${i}]`;
+    const o = r.obj(e, w);
+    r.keys(o, w, ['when', 'findings']);
+    const when = r.obj(o.when ?? {}, `${w}.when`);
+    for (const [axis, value] of Object.entries(when)) {
+      const values = variants[axis];
+      if (values === undefined) r.fail(`${w}.when.${axis}`, `"${axis}" is not an axis of this scenario`);
+      if (!values.includes(r.str(value, `${w}.when.${axis}`))) r.fail(`${w}.when.${axis}`, `"${String(value)}" is not a value of ${axis} here (${values.join(', ')})`);
+    }
+    const findings = r.arr(o.findings, `${w}.findings`).map((f, j) => {
+      const k = r.str(f, `${w}.findings[${j}]`);
+      if (!isFindingKind(k)) r.fail(`${w}.findings[${j}]`, `unknown finding kind "${k}"`);
+      return k as FindingKind;
+    });
+    return { when: when as Readonly<Record<string, string>>, findings };
+  });
+}
+
+/** Validates a scenario document and compiles it to a Scenario. `file` names it in errors. */
+export function scenarioFromDocument(doc: unknown, file: string): Scenario {
+  const r = new Reader(file);
+  const o = r.obj(doc, '(document)');
+  r.keys(o, '', ['name', 'title', 'topology', 'variants', 'tasks', 'expect']);
+  const name = r.str(o.name, 'name');
+  const title = o.title === undefined ? name : r.str(o.title, 'title');
+  const topology = readTopology(r, o.topology);
+  const variants = readVariants(r, o.variants);
+  const tasks = readTasks(r, o.tasks, topology);
+  const expect = readExpect(r, o.expect, variants);
+  return {
+    name, title, variants, expect,
+    program: (v) => kernelProgram({ name, topology, variants: v, tasks }),
+    checkers: () => kernelCheckers(),
+  };
+}

@@ -1,0 +1,101 @@
+import type { DriverAction } from '../../protocol/driver-actions.ts';
+import { DRIVER_CORE, PCI } from '../../protocol/kernel.ts';
+import type { Call } from '../../protocol/kernel.ts';
+
+/**
+ * The operations a scenario task is made of (`{"op": "pci.hot_remove",
+ * "dev": "0000:01:00.0"}`), each compiled to the kernel-model call it stands
+ * for. `ops` lists them; a scenario document names them. Fields are checked
+ * here so a bad document fails with the path of the bad field.
+ */
+
+export type FieldType = 'dev' | 'string' | 'number' | 'actions' | 'slot' | 'driver' | 'bool';
+
+export interface OpSpec {
+  readonly name: string;
+  readonly summary: string;
+  /** Required fields and their types; `?` marks an optional field. */
+  readonly fields: Readonly<Record<string, FieldType>>;
+  readonly compile: (o: Readonly<Record<string, unknown>>) => Call;
+}
+
+const moduleCall = (actions: readonly DriverAction[]): Call => ({ to: DRIVER_CORE, op: 'module_call', body: { module: 'scenario', actions } });
+
+/** A single kernel call made by a module (no driver): one action. */
+const action = (a: Readonly<Record<string, unknown>>, as: DriverAction['do']): Call => {
+  const { op: _op, ...rest } = a;
+  return moduleCall([{ ...rest, do: as } as DriverAction]);
+};
+
+export const OPS: readonly OpSpec[] = [
+  {
+    name: 'driver.bind', summary: 'sysfs bind: probe `driver` on `dev` (really_probe under device_lock)',
+    fields: { dev: 'dev', driver: 'driver' }, compile: (o) => ({ to: DRIVER_CORE, op: 'bind_store', body: { dev: o.dev, driver: o.driver } }),
+  },
+  {
+    name: 'driver.unbind', summary: 'sysfs unbind: release `driver` from `dev` (remove, dma_cleanup)',
+    fields: { dev: 'dev', driver: 'driver' }, compile: (o) => ({ to: DRIVER_CORE, op: 'unbind_store', body: { dev: o.dev, driver: o.driver } }),
+  },
+  {
+    name: 'driver.call', summary: 'the bound driver of `dev` runs kernel calls from a work item (actions as in a driver\'s probe)',
+    fields: { dev: 'dev', actions: 'actions' }, compile: (o) => ({ to: DRIVER_CORE, op: 'driver_call', body: { dev: o.dev, actions: o.actions } }),
+  },
+  {
+    name: 'module.call', summary: 'a module (no device) runs kernel calls, e.g. iommu_domain_alloc(bus)',
+    fields: { actions: 'actions' }, compile: (o) => moduleCall(o.actions as DriverAction[]),
+  },
+  {
+    name: 'device.del', summary: 'device_unregister(): device_del() + put_device()',
+    fields: { dev: 'dev' }, compile: (o) => ({ to: DRIVER_CORE, op: 'device_unregister', body: { dev: o.dev } }),
+  },
+  {
+    name: 'pci.hot_remove', summary: 'sysfs remove: pci_rescan_remove_lock → unbind and delete the subtree',
+    fields: { dev: 'dev' }, compile: (o) => ({ to: PCI, op: 'pci_stop_and_remove_bus_device_locked', body: { dev: o.dev } }),
+  },
+  {
+    name: 'pci.surprise_remove', summary: 'pciehp: link down on `slot`; the subtree is marked disconnected, then removed',
+    fields: { slot: 'slot' }, compile: (o) => ({ to: PCI, op: 'pciehp_disable_slot', body: { slot: o.slot, surprise: true } }),
+  },
+  {
+    name: 'pci.slot_disable', summary: 'pciehp: attention button on `slot`; orderly removal',
+    fields: { slot: 'slot' }, compile: (o) => ({ to: PCI, op: 'pciehp_disable_slot', body: { slot: o.slot, surprise: false } }),
+  },
+  {
+    name: 'pci.rescan', summary: 'sysfs rescan: hot-add `dev` (a `hotplug` device) and what is missing below it',
+    fields: { dev: 'dev' }, compile: (o) => ({ to: PCI, op: 'pci_rescan_bus', body: { dev: o.dev } }),
+  },
+  {
+    name: 'pci.reset_function', summary: 'pci_reset_function(): pci_dev_lock (bridge, device), reset methods, IOMMU prepare/done',
+    fields: { dev: 'dev' }, compile: (o) => ({ to: PCI, op: 'pci_reset_function', body: { dev: o.dev } }),
+  },
+  {
+    name: 'pci.try_reset_function', summary: 'pci_try_reset_function(): -EAGAIN if the device lock is taken',
+    fields: { dev: 'dev' }, compile: (o) => ({ to: PCI, op: 'pci_try_reset_function', body: { dev: o.dev } }),
+  },
+  {
+    name: 'iommu.domain_alloc', summary: 'a module calls iommu_domain_alloc(bus) (seed 004; variant domain-alloc)',
+    fields: { bus: 'string', 'as?': 'string' }, compile: (o) => action({ as: 'domain', ...o }, 'iommu_domain_alloc'),
+  },
+  {
+    name: 'iommu.group_claim', summary: 'iommu_group_claim_dma_owner() on the group of `dev` for `owner`',
+    fields: { dev: 'dev', owner: 'string' },
+    compile: (o) => moduleCall([{ do: 'iommu_group_get', dev: o.dev as string, as: 'group' }, { do: 'iommu_group_claim_dma_owner', group: 'group', owner: o.owner as string }]),
+  },
+  {
+    name: 'sva.bind', summary: 'iommu_sva_bind_device(dev, mm) by the bound driver of `dev`',
+    fields: { dev: 'dev', mm: 'string' }, compile: (o) => ({ to: DRIVER_CORE, op: 'driver_call', body: { dev: o.dev, actions: [{ do: 'iommu_sva_bind_device', mm: o.mm, as: `sva:${String(o.mm)}` }] } }),
+  },
+  {
+    name: 'device.dma', summary: '`dev` performs DMA at `iova` (optionally on `pasid`)',
+    fields: { dev: 'dev', iova: 'number', 'pasid?': 'number' },
+    compile: (o) => moduleCall([{ do: 'dma', dev: o.dev as string, iova: o.iova as number, ...(o.pasid !== undefined ? { pasid: o.pasid as number } : {}) }]),
+  },
+  {
+    name: 'dma.map', summary: 'the DMA API maps a buffer for `dev` (iommu-dma: deferred attach, IOVA allocation)',
+    fields: { dev: 'dev' }, compile: (o) => moduleCall([{ do: 'dma_map', dev: o.dev as string, as: 'iova' }]),
+  },
+];
+
+export function findOp(name: string): OpSpec | undefined {
+  return OPS.find((o) => o.name === name);
+}
