@@ -2,6 +2,7 @@ import { InputError } from '../runtime/input-error.ts';
 import { bench } from './commands/bench.ts';
 import { compare } from './commands/compare.ts';
 import { list } from './commands/list.ts';
+import { ops } from './commands/ops.ts';
 import { replay } from './commands/replay.ts';
 import { run } from './commands/run.ts';
 import { selftest } from './commands/selftest.ts';
@@ -11,11 +12,12 @@ import type { CommandIo } from './io.ts';
 
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
-const COMMANDS: Readonly<Record<string, Command>> = { list, show, run, compare, replay, selftest, bench };
+const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, selftest, bench };
 
 const USAGE = `usage: iommu-lab <command> [flags]
   list [--json]
   show <scenario> [--json]
+  ops [--json]
   run <scenario> [--variant NAME=VALUE]... [--host inline|workers] [--mode controlled|free]
       [--strategy random|pct|pos|portfolio] [--schedules N] [--time SECONDS] [--seed S]
       [--hang SECONDS (free mode watchdog, default 2)] [--out DIR] [--json]

@@ -1,6 +1,7 @@
 import type { Scenario } from './scenario.ts';
 import { runtimeAbba } from './runtime/index.ts';
 import { InputError } from '../runtime/input-error.ts';
+import { isScenarioFile, loadScenarioFile } from './format/load.ts';
 
 /** Built-in scenarios, in the order `list` shows them. */
 export const BUILTIN: readonly Scenario[] = [runtimeAbba];
@@ -11,6 +12,12 @@ export function findScenario(name: string): Scenario {
     throw new InputError(`unknown scenario "${name}" (built-in: ${BUILTIN.map((x) => x.name).join(', ')})`);
   }
   return s;
+}
+
+/** A built-in scenario by name, or a scenario document by path (`.json`, `.ts`, `.js`). */
+export function loadScenario(ref: string): Promise<Scenario> {
+  if (BUILTIN.some((x) => x.name === ref) || !isScenarioFile(ref)) return Promise.resolve(findScenario(ref));
+  return loadScenarioFile(ref);
 }
 
 /** Pool loader (runtime/pool-task.ts): builds a built-in scenario's program in a pool worker. */

@@ -137,3 +137,54 @@ describe('CLI contract', () => {
     });
   });
 });
+
+describe('CLI on scenario documents', () => {
+  const doc = {
+    name: 'cli-doc', title: 'a bind racing an FLR',
+    topology: {
+      units: [{ name: 'vtd0', kind: 'vtd' }],
+      pci: [{ id: '0000:00:1c.0', bridge: true, acs: true, unit: 'vtd0' }, { id: '0000:01:00.0', parent: '0000:00:1c.0', unit: 'vtd0', ats: true }],
+      drivers: [{ name: 'nic', bus: 'pci' }],
+    },
+    tasks: [
+      { name: 'bind', ops: [{ op: 'driver.bind', dev: '0000:01:00.0', driver: 'nic' }] },
+      { name: 'flr', ops: [{ op: 'pci.reset_function', dev: '0000:01:00.0' }] },
+    ],
+    expect: [{ when: {}, findings: [] }],
+  };
+
+  it('run <file.json> explores the document and matches its expectation', async () => {
+    const dir = tmp();
+    const file = path.join(dir, 'doc.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const r = await cli('run', file, '--schedules', '20', '--out', dir, '--json');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect((r.json as { scenario: string; schedules: number }).scenario).toBe('cli-doc');
+    expect((r.json as { schedules: number }).schedules).toBe(20);
+  });
+
+  it('a document with a bad op is exit 2 naming file and path; so is bad JSON', async () => {
+    const dir = tmp();
+    const bad = path.join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ ...doc, tasks: [{ name: 't', ops: [{ op: 'pci.hot_remove' }] }] }));
+    const r = await cli('run', bad);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`${bad}: tasks[0].ops[0].dev: op pci.hot_remove needs "dev"`);
+    const broken = path.join(dir, 'broken.json');
+    writeFileSync(broken, '{"name": ');
+    const b = await cli('compare', broken);
+    expect(b.code).toBe(2);
+    expect(b.err).toContain(`${broken}: not valid JSON`);
+    const missing = await cli('show', path.join(dir, 'none.json'));
+    expect(missing.code).toBe(2);
+    expect(missing.err).toContain('cannot read the scenario file: ENOENT');
+  });
+
+  it('ops --json lists the operations with their fields', async () => {
+    const r = await cli('ops', '--json');
+    expect(r.code).toBe(0);
+    const names = (r.json as { ops: { op: string }[] }).ops.map((o) => o.op);
+    expect(names).toEqual(expect.arrayContaining(['driver.bind', 'pci.hot_remove', 'iommu.domain_alloc', 'device.dma']));
+  });
+});

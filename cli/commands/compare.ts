@@ -1,5 +1,5 @@
 import { InputError } from '../../runtime/input-error.ts';
-import { BUILTIN, findScenario } from '../../scenarios/index.ts';
+import { BUILTIN, loadScenario } from '../../scenarios/index.ts';
 import { assignments } from '../../scenarios/scenario.ts';
 import { has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
@@ -20,7 +20,7 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
   if (has(p, 'all') === (p.positional.length === 1) || p.positional.length > 1) {
     throw new InputError('"compare" takes one scenario or --all');
   }
-  const scenarios = has(p, 'all') ? BUILTIN : [findScenario(p.positional[0] as string)];
+  const scenarios = has(p, 'all') ? BUILTIN : [await loadScenario(p.positional[0] as string)];
   const json = has(p, 'json');
   const rows: RunReport[] = [];
   for (const s of scenarios) {

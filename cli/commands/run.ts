@@ -1,7 +1,7 @@
 import { InputError } from '../../runtime/input-error.ts';
 import { EXPLORING_STRATEGIES } from '../../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../../runtime/strategies/index.ts';
-import { findScenario } from '../../scenarios/index.ts';
+import { loadScenario } from '../../scenarios/index.ts';
 import { exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { printRun } from '../print.ts';
@@ -22,7 +22,7 @@ export const RUN_FLAGS = {
 
 export async function run(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('run', argv, RUN_FLAGS);
-  const s = findScenario(exactlyOne('run', p, 'scenario'));
+  const s = await loadScenario(exactlyOne('run', p, 'scenario'));
   const given: Record<string, string> = {};
   for (const v of p.flags.get('variant') ?? []) {
     const eq = v.indexOf('=');

@@ -1,4 +1,4 @@
-import { findScenario } from '../../scenarios/index.ts';
+import { loadScenario } from '../../scenarios/index.ts';
 import { assignments, variantKey } from '../../scenarios/scenario.ts';
 import { exactlyOne, parseArgs } from '../args.ts';
 import type { CommandIo } from '../io.ts';
@@ -6,7 +6,7 @@ import type { CommandIo } from '../io.ts';
 /** The scenario as data: its variants, expectations and the program each assignment runs. */
 export async function show(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('show', argv, { json: { kind: 'bool' } });
-  const s = findScenario(exactlyOne('show', p, 'scenario'));
+  const s = await loadScenario(exactlyOne('show', p, 'scenario'));
   const doc = {
     name: s.name,
     title: s.title,
