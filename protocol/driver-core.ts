@@ -45,6 +45,8 @@ export type DriverCoreMailbox =
    * checker reports.
    */
   | { readonly op: 'dev_driver_snapshot'; readonly body: { readonly dev: string; readonly plain?: boolean } }
+  /** dev->p->dead for a caller that holds dev's device_lock: true once device_del() has begun (kill_device). */
+  | { readonly op: 'device_is_dead'; readonly body: { readonly dev: string } }
   /** Run client actions as `dev`'s bound driver (a work item; no device_lock). Returns ActionResult[]. */
   | { readonly op: 'driver_call'; readonly body: { readonly dev: string; readonly actions: readonly DriverAction[] } }
   /** Run client actions as a module (no device): module init calling iommu_domain_alloc(bus), ... Returns ActionResult[]. */

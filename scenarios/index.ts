@@ -1,10 +1,16 @@
 import type { Scenario } from './scenario.ts';
 import { runtimeAbba } from './runtime/index.ts';
+import { seed003DeferredAttach, seed003DevIommuBits, seed003NestedReset, seed003RmrReset } from './seeds/seed-003.ts';
+import { seed004GroupMutex, seed004HotRemove, seed004InProbe } from './seeds/seed-004.ts';
 import { InputError } from '../runtime/input-error.ts';
 import { isScenarioFile, loadScenarioFile } from './format/load.ts';
 
 /** Built-in scenarios, in the order `list` shows them. */
-export const BUILTIN: readonly Scenario[] = [runtimeAbba];
+export const BUILTIN: readonly Scenario[] = [
+  runtimeAbba,
+  seed003DeferredAttach, seed003RmrReset, seed003NestedReset, seed003DevIommuBits,
+  seed004HotRemove, seed004InProbe, seed004GroupMutex,
+];
 
 export function findScenario(name: string): Scenario {
   const s = BUILTIN.find((x) => x.name === name);

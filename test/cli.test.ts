@@ -28,7 +28,9 @@ describe('CLI contract', () => {
   it('list --json names the scenarios with their variant axes', async () => {
     const r = await cli('list', '--json');
     expect(r.code).toBe(0);
-    expect(r.json).toEqual({ scenarios: [{ name: 'runtime-abba', title: expect.any(String), variants: { order: ['abba', 'ordered'] } }] });
+    const list = (r.json as { scenarios: { name: string; title: string; variants: Record<string, string[]> }[] }).scenarios;
+    expect(list[0]).toEqual({ name: 'runtime-abba', title: expect.any(String), variants: { order: ['abba', 'ordered'] } });
+    expect(list.find((s) => s.name === 'seed-004-domain-alloc-vs-hot-remove')?.variants).toEqual({ 'domain-alloc': ['v4-escaping-dev', 'reviewer-locked', 'ops-only'] });
   });
 
   it('run --json: the buggy variant finds the deadlock and writes a replay that reproduces it in both hosts', async () => {

@@ -101,6 +101,13 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
       return { driver, driver_managed_dma: driverOf(k, driver)?.spec.driver_managed_dma ?? false };
     },
 
+    /** dev->p->dead, read by a caller that holds device_lock (the "lock, then check it is not being deleted" idiom). */
+    device_is_dead(k, { dev }): boolean {
+      const d = deviceOf(k, dev);
+      if (d === null) return true;
+      return k.read(d, 'dead', underDevice(d));
+    },
+
     /** A work item of `dev`'s driver: no device_lock; a device without a driver has no driver code to run. */
     async driver_call(k, { dev, actions }) {
       const d = deviceOf(k, dev);

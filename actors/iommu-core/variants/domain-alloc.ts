@@ -98,8 +98,10 @@ export async function iommu_domain_alloc_dev(k: IK, { dev, want }: { dev: string
     case 'ops': return di.unit;
     case 'dev': return dev;
     case 'group': {
+      // device_lock keeps device_del() (kill_device, then the IOMMU release) out while the group is taken
       await k.lock(deviceLock(dev));
-      const group = iommu_group_get(k, { dev });
+      const dead = await k.call<boolean>(DRIVER_CORE, 'device_is_dead', { dev });
+      const group = dead ? null : iommu_group_get(k, { dev });
       await k.unlock(deviceLock(dev));
       return group ?? 0;
     }
