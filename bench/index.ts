@@ -3,6 +3,7 @@ import { LifetimeChecker } from '../checkers/lifetime/lifetime-checker.ts';
 import { RaceChecker } from '../checkers/races/race-checker.ts';
 import { Lockdep } from '../checkers/lockdep/lockdep.ts';
 import { kernelExecutionsPerSec } from './kernel.ts';
+import { dmaPerSec } from './hardware.ts';
 import { lockdepEdgesPerSec } from './lockdep.ts';
 import {
   bareStepsPerSec, freeMessagesPerSec, inlineStepsPerSec, median, poolExecutionsPerSec,
@@ -82,6 +83,20 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   put('kernel.checked.executionsPerSec', kernelChecked, 'executions/s');
   put('kernel.stepsPerExecution', (await kernelExecutionsPerSec(1, false)).steps, 'steps');
   ratios.kernelCheckersOverhead = round(kernelChecked / kernelBare, 3);
+
+  // hardware: DMA translations through one unit on its own worker thread, IOTLB hit and miss (bench/hardware.ts);
+  // the same inline shows the model's own cost of a translation, without the thread hop
+  const dmas = quick ? 500 : 4000;
+  const hit = await median(reps, () => dmaPerSec('hit', dmas));
+  const miss = await median(reps, () => dmaPerSec('miss', dmas));
+  const hitInline = await median(reps, () => dmaPerSec('hit', dmas * 10, 'inline'));
+  const missInline = await median(reps, () => dmaPerSec('miss', dmas * 10, 'inline'));
+  put('hardware.dmaPerSec', hit, 'translations/s');
+  put('hardware.dmaPerSec.miss', miss, 'translations/s');
+  put('hardware.dmaPerSec.inline', hitInline, 'translations/s');
+  put('hardware.dmaPerSec.inline.miss', missInline, 'translations/s');
+  ratios.hardwareMissVsHit = round(missInline / hitInline, 3);
+  ratios.hardwareWorkersVsInline = round(hit / hitInline, 4);
 
   return { machine: { cpus: os.cpus().length, node: process.version }, results, ratios };
 }

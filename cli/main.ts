@@ -1,6 +1,7 @@
 import { InputError } from '../runtime/input-error.ts';
 import { bench } from './commands/bench.ts';
 import { compare } from './commands/compare.ts';
+import { conformance } from './commands/conformance.ts';
 import { list } from './commands/list.ts';
 import { ops } from './commands/ops.ts';
 import { replay } from './commands/replay.ts';
@@ -12,7 +13,7 @@ import type { CommandIo } from './io.ts';
 
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
-const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, selftest, bench };
+const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, selftest, conformance, bench };
 
 const USAGE = `usage: iommu-lab <command> [flags]
   list [--json]
@@ -24,6 +25,8 @@ const USAGE = `usage: iommu-lab <command> [flags]
   compare (<scenario>|--all) [--schedules N] [--host inline|workers] [--seed S] [--out DIR] [--json]
   replay <replay.json> [--host inline|workers] [--json]
   selftest locking [--host inline|workers] [--schedules N] [--seed S] [--json]
+  conformance (--unit KIND[@VERSION] | --unit FILE[#EXPORT] [--as KIND@VERSION] | --all) [--case NAME]...
+      [--host inline|workers] [--seed S] [--json]
   bench [--quick] [--json]
 `;
 

@@ -52,6 +52,14 @@ export type DriverAction = ActionCommon & (
   | { readonly do: 'pci_try_reset_function' }
   /** The caller holds device_lock (a probe does). */
   | { readonly do: 'pci_reset_function_locked' }
+  /**
+   * vfio-pci's probe and remove (drivers/vfio/pci/vfio_pci_core.c):
+   * vfio_pci_core_register_device() → vfio_register_group_dev(), and
+   * vfio_pci_core_unregister_device() → vfio_unregister_group_dev(), which
+   * waits for userspace to close the device's last fd (protocol/vfio.ts).
+   */
+  | { readonly do: 'vfio_register_group_dev' }
+  | { readonly do: 'vfio_unregister_group_dev' }
   /** An explicit preemption point between two calls. */
   | { readonly do: 'yield' }
 );

@@ -64,8 +64,17 @@ export type TraceEvent =
   /** WARN_ON / BUG_ON sites in the kernel model. */
   | (Base & { readonly ev: 'warn'; readonly message: string })
   | (Base & { readonly ev: 'bug'; readonly message: string })
-  /** Device DMA outcome reported by a hardware unit. */
-  | (Base & { readonly ev: 'dma'; readonly dev: string; readonly iova: number; readonly pasid: number | null; readonly outcome: string; readonly target: string | null });
+  /**
+   * Device DMA outcome reported by a hardware unit. The unit models
+   * (hardware/, docs/hardware.md) also say which domain the request went
+   * through, where the translation came from (device-TLB, IOTLB or a
+   * page-table walk), whether it was a write, and their profile
+   * ("vtd@7.0"); the isolation checker reads them.
+   */
+  | (Base & {
+      readonly ev: 'dma'; readonly dev: string; readonly iova: number; readonly pasid: number | null; readonly outcome: string; readonly target: string | null;
+      readonly domain?: string | null; readonly via?: 'devtlb' | 'iotlb' | 'walk'; readonly write?: boolean; readonly profile?: string;
+    });
 
 export type EventName = TraceEvent['ev'];
 

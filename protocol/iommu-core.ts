@@ -1,3 +1,5 @@
+import type { Call } from './kernel.ts';
+
 /**
  * The iommu-core actor's mailbox (drivers/iommu/iommu.c, iommu-sva.c,
  * dma-iommu.c): the kernel API of docs/kernel-facts.md §3 under its kernel
@@ -39,6 +41,20 @@ export type IommuCoreMailbox =
   | { readonly op: 'iommu_attach_group'; readonly body: DomainGroup }
   | { readonly op: 'iommu_detach_group'; readonly body: DomainGroup }
   | { readonly op: 'iommu_get_domain_for_dev'; readonly body: Dev }
+  /**
+   * iommufd's RID attachment with an attach handle in pasid_array[IOMMU_NO_PASID]
+   * (actors/iommu-core/handle.ts). Ret: attach -EBUSY when the slot is taken;
+   * replace switches directly, without passing through the blocking domain.
+   */
+  | { readonly op: 'iommu_attach_group_handle'; readonly body: DomainGroup }
+  | { readonly op: 'iommu_detach_group_handle'; readonly body: DomainGroup }
+  | { readonly op: 'iommu_replace_group_handle'; readonly body: DomainGroup }
+  /**
+   * iommu_group_for_each_dev(): `fn` with `{ ...fn.body, dev }` for every
+   * member, under group->mutex; the first result that is not 0 (or null),
+   * else 0. VFIO type1 allocates its domain this way.
+   */
+  | { readonly op: 'iommu_group_for_each_dev'; readonly body: { readonly group: string; readonly fn: Call } }
   /**
    * From the bus dma_configure hooks in really_probe() (drivers without
    * driver_managed_dma). Variant `dma-owner`: `owner-cnt` counts (5.19+);

@@ -58,12 +58,20 @@ export const LOCK_CLASSES = {
   'vfio_iommu->lock': { kind: 'mutex', member: 'lock', where: 'drivers/vfio/vfio_iommu_type1.c', protects: 'type1 domain and dma lists' },
   'vdev->memory_lock': { kind: 'rwsem', member: 'memory_lock', where: 'drivers/vfio/pci/vfio_pci_core.c', protects: 'BAR/MMIO enable state vs user mmaps' },
   'vdev->igate': { kind: 'mutex', member: 'igate', where: 'drivers/vfio/pci/vfio_pci_core.c', protects: 'IRQ configuration' },
+  // The xa_lock of vfio_device_set_xa (a spinlock; leaf).
+  'vfio_device_set_xa': { kind: 'mutex', member: null, where: 'drivers/vfio/vfio_main.c', protects: 'dev_set lookup and creation' },
+  // fs/char_dev.c: kobj_map(cdev_map) and kobj_lookup() run under chrdevs_lock (cdev_device_add/del, chrdev_open).
+  'chrdevs_lock': { kind: 'mutex', member: null, where: 'fs/char_dev.c', protects: 'the char device map (/dev/vfio/* nodes)' },
   // vfio_unregister_group_dev() waits on device->comp for the last fd close
   // (docs/kernel-facts.md §1.3, bug B10): a wait-for edge, not a lock.
   'vfio_device->comp': { kind: 'completion', member: 'comp', where: 'drivers/vfio/vfio_main.c', protects: 'last device fd closed' },
   // ---- iommufd --------------------------------------------------------------------
   'igroup->lock': { kind: 'mutex', member: 'lock', where: 'drivers/iommu/iommufd/device.c', protects: 'pasid_attach, reserved IOVA bookkeeping' },
   'ioas->mutex': { kind: 'mutex', member: 'mutex', where: 'drivers/iommu/iommufd/ioas.c', protects: 'hwpt_list (auto domains)' },
+  // io_pagetable.c's domains_rwsem → iova_rwsem pair, folded into one rwsem: the IOVA areas and the domain list.
+  'iopt->iova_rwsem': { kind: 'rwsem', member: 'iopt.iova_rwsem', where: 'drivers/iommu/iommufd/io_pagetable.c', protects: 'IOVA areas and the domains they are mapped into' },
+  // The xa_lock of ictx->objects (and of ictx->groups, folded into it; both leaf spinlocks).
+  'ictx->objects': { kind: 'mutex', member: 'objects.xa_lock', where: 'drivers/iommu/iommufd/main.c', protects: 'object id table, igroup table' },
 } as const satisfies Readonly<Record<string, LockClassInfo>>;
 
 export type LockClassName = keyof typeof LOCK_CLASSES;
@@ -131,6 +139,12 @@ export const type1IommuLock = (iommu: string): LockRef => classLock('vfio_iommu-
 export const memoryLock = (vdev: string): LockRef => classLock('vdev->memory_lock', vdev);
 export const igroupLock = (igroup: string): LockRef => classLock('igroup->lock', igroup);
 export const ioasMutex = (ioas: string): LockRef => classLock('ioas->mutex', ioas);
+export const iovaRwsem = (ioas: string): LockRef => classLock('iopt->iova_rwsem', ioas);
+export const ictxObjectsLock = (ictx: string): LockRef => classLock('ictx->objects', ictx);
+export const igateLock = (vdev: string): LockRef => classLock('vdev->igate', vdev);
+export const vfioIommuDriversLock = (): LockRef => classLock('vfio.iommu_drivers_lock');
+export const vfioDeviceSetXaLock = (): LockRef => classLock('vfio_device_set_xa');
+export const chrdevsLock = (): LockRef => classLock('chrdevs_lock');
 export const vfioDeviceComp = (vdev: string): LockRef => {
   const r = classLock('vfio_device->comp', vdev);
   return completionRef(r.id, r.cls);
@@ -183,4 +197,5 @@ export const CANONICAL_ORDER: readonly KnownDependency[] = [
   { outer: 'ioas->mutex', inner: 'igroup->lock', via: 'drivers/iommu/iommufd/device.c: iommufd_device_auto_get_domain' },
   { outer: 'igroup->lock', inner: 'group->mutex', via: 'drivers/iommu/iommufd/device.c: iommufd_hw_pagetable_attach' },
   { outer: 'dev_set->lock', inner: 'igroup->lock', via: 'drivers/vfio/iommufd.c: vfio_iommufd_physical_attach_ioas' },
+  { outer: 'igroup->lock', inner: 'iopt->iova_rwsem', via: 'drivers/iommu/iommufd/device.c: iommufd_device_attach_reserved_iova' },
 ];

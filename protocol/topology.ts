@@ -40,6 +40,13 @@ export interface UnitSpec {
   readonly attach_deferred?: boolean;
   /** The unit supports SVA (ops->domain_alloc_sva). Default: true except for the mock. */
   readonly sva?: boolean;
+  /**
+   * A plug-in unit model: the module (a path, or a package-relative name)
+   * whose export `export` (default "default") is an actor implementing
+   * protocol/iommu-unit.ts. Absent: the model of `kind` (hardware/index.ts).
+   */
+  readonly module?: string;
+  readonly export?: string;
 }
 
 export interface PciDevSpec {

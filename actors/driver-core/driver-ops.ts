@@ -4,6 +4,7 @@ import { actorId, objId } from '../../protocol/ids.ts';
 import type { ActionResult, DriverAction } from '../../protocol/driver-actions.ts';
 import { IOMMU_CORE, PCI } from '../../protocol/kernel.ts';
 import { unitActor } from '../../protocol/topology.ts';
+import { VFIO } from '../../protocol/vfio.ts';
 import { LOCKLESS, unitOfDevice } from './state.ts';
 import type { DK, Device } from './state.ts';
 
@@ -160,6 +161,9 @@ async function callFor(k: DK, scope: ActionScope, a: DriverAction): Promise<unkn
     case 'pci_try_reset_function':
     case 'pci_reset_function_locked':
       return needDev((d) => k.call(PCI, a.do, { dev: d }));
+    case 'vfio_register_group_dev':
+    case 'vfio_unregister_group_dev':
+      return needDev((d) => k.call(VFIO, a.do, { dev: d }));
     case 'yield':
       await k.yield();
       return 0;

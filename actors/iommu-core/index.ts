@@ -17,6 +17,7 @@ import { iommu_sva_bind_device, iommu_sva_unbind_device } from './sva.ts';
 import { iommu_deferred_attach, pci_dev_reset_iommu_done, pci_dev_reset_iommu_prepare } from './reset.ts';
 import { iommu_dma_map, iommu_dma_unmap, iommu_map, iommu_unmap } from './dma.ts';
 import { iommu_group_store_type } from './sysfs.ts';
+import { iommu_attach_group_handle, iommu_detach_group_handle, iommu_group_for_each_dev, iommu_replace_group_handle } from './handle.ts';
 import { DOMAIN_ALLOC, iommu_domain_alloc_dev } from './variants/domain-alloc.ts';
 import { SHARED_ATTACH } from './variants/shared-attach.ts';
 
@@ -63,6 +64,10 @@ export const iommuCore = defineActor<IommuCoreState, IommuCoreMailbox>('iommu-co
     iommu_attach_group,
     iommu_detach_group,
     iommu_get_domain_for_dev,
+    iommu_attach_group_handle,
+    iommu_detach_group_handle,
+    iommu_replace_group_handle,
+    iommu_group_for_each_dev,
     iommu_device_use_default_domain,
     iommu_device_unuse_default_domain,
     iommu_group_claim_dma_owner,

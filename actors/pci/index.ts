@@ -6,6 +6,7 @@ import { pciDevIsDisconnected, pciDmaCleanup, pciDmaConfigure } from './dma.ts';
 import { pciehpDisableSlot } from './hotplug.ts';
 import { pciRescanBus, pciScanRootBus, pciStopAndRemoveBusDeviceLocked } from './probe.ts';
 import { pciResetFunction, pciResetFunctionLocked, pciTryResetFunction } from './reset.ts';
+import { pciResetBus } from './bus-reset.ts';
 import { initState } from './state.ts';
 import type { PciState } from './state.ts';
 
@@ -25,6 +26,7 @@ export const pci = defineActor<PciState, PciMailbox>('pci', {
     pci_reset_function: (k, { dev }) => pciResetFunction(k, dev),
     pci_try_reset_function: (k, { dev }) => pciTryResetFunction(k, dev),
     pci_reset_function_locked: (k, { dev }) => pciResetFunctionLocked(k, dev),
+    pci_reset_bus: (k, { dev }) => pciResetBus(k, dev),
     // drivers/iommu/iommu.c pci_device_group(): WARN_ON(!dev_is_pci(dev)) → -EINVAL
     pci_device_group: (k, { dev }) => {
       const peers = k.state.groups.get(dev);

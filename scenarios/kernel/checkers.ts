@@ -1,10 +1,12 @@
 import type { Checker } from '../../checkers/checker.ts';
 import { InvariantsChecker } from '../../checkers/invariants/index.ts';
+import { IsolationChecker } from '../../checkers/isolation/index.ts';
 import type { InvariantsOptions } from '../../checkers/invariants/index.ts';
 import { LifetimeChecker } from '../../checkers/lifetime/lifetime-checker.ts';
 import { Lockdep } from '../../checkers/lockdep/lockdep.ts';
 import { RaceChecker } from '../../checkers/races/race-checker.ts';
 import { KernelWarnChecker } from '../../checkers/warn.ts';
+import { VfioInvariantsChecker } from '../../checkers/vfio-invariants/index.ts';
 import { CANONICAL_ORDER } from '../../protocol/lock-classes.ts';
 
 /**
@@ -13,14 +15,14 @@ import { CANONICAL_ORDER } from '../../protocol/lock-classes.ts';
  * domain), so the lifetime checker does not call them leaks. Objects with a
  * shorter life (SVA bonds, private domains, iommu_mm) are still checked.
  */
-export const LONG_LIVED_TYPES: readonly string[] = ['device', 'device_driver', 'iommu_group', 'dev_iommu', 'iommu_domain', 'iommu_mm'];
+export const LONG_LIVED_TYPES: readonly string[] = ['device', 'device_driver', 'iommu_group', 'dev_iommu', 'iommu_domain', 'iommu_mm', 'vfio_group', 'vfio_device', 'vfio_device_set'];
 
 /**
  * The checkers of a kernel-model run: lockdep (with the kernel's canonical
  * order preloaded, so a model path that takes two classes the other way round
  * is an inversion even if the kernel's own path never runs), races, lifetime
- * the §8.2 invariants and WARN sites.
+ * the §8.2 invariants, WARN sites, and DMA isolation (checkers/isolation).
  */
 export function kernelCheckers(opts: { readonly invariants?: InvariantsOptions } = {}): Checker[] {
-  return [new Lockdep({ known: CANONICAL_ORDER }), new RaceChecker(), new LifetimeChecker({ keep: LONG_LIVED_TYPES }), new InvariantsChecker(opts.invariants), new KernelWarnChecker()];
+  return [new Lockdep({ known: CANONICAL_ORDER }), new RaceChecker(), new LifetimeChecker({ keep: LONG_LIVED_TYPES }), new InvariantsChecker(opts.invariants), new KernelWarnChecker(), new IsolationChecker(), new VfioInvariantsChecker()];
 }

@@ -1,10 +1,13 @@
 import { lockManagerSpec } from '../../actors/lock-manager.ts';
+import { unitModuleFor } from '../../hardware/index.ts';
 import { actorId, taskId } from '../../protocol/ids.ts';
 import { DRIVER_CORE, IOMMU_CORE, PCI } from '../../protocol/kernel.ts';
 import type { Call, KernelConfig } from '../../protocol/kernel.ts';
 import { unitActor } from '../../protocol/topology.ts';
 import type { Topology } from '../../protocol/topology.ts';
 import { resolveVariants } from '../../protocol/variants.ts';
+import { VFIO, processActor, processTask } from '../../protocol/vfio.ts';
+import type { ProcessSpec } from '../../protocol/vfio.ts';
 import type { ActorSpec, Program, TaskSpec } from '../../runtime/program.ts';
 
 /** A task of a kernel-model program: calls made in program order once the system has booted. */
@@ -19,7 +22,12 @@ export interface KernelProgramSpec {
   /** Variant choice; axes left out take the model defaults (protocol/variants.ts). */
   readonly variants?: Readonly<Record<string, string>>;
   readonly tasks: readonly KernelTask[];
-  /** The module that implements the IOMMU units (default: hardware/basic-unit). */
+  /** Userspace processes (actor and main task `proc:<name>`); with them, or with a driver that calls VFIO, the vfio actor runs too. */
+  readonly processes?: readonly ProcessSpec[];
+  /**
+   * The module that implements every IOMMU unit, overriding the default: each
+   * unit's own model by kind, or its UnitSpec.module (hardware/index.ts).
+   */
   readonly unitModule?: { readonly module: string; readonly export: string };
 }
 
@@ -31,17 +39,32 @@ export interface KernelProgramSpec {
  */
 export function kernelProgram(spec: KernelProgramSpec): Program {
   const config: KernelConfig = { topology: spec.topology, variants: resolveVariants(spec.variants) };
-  const unit = spec.unitModule ?? { module: 'hardware/basic-unit', export: 'basicUnit' };
+
   const actors: ActorSpec[] = [
     { id: DRIVER_CORE, module: 'actors/driver-core/index', export: 'driverCore', config },
     { id: PCI, module: 'actors/pci/index', export: 'pci', config },
     { id: IOMMU_CORE, module: 'actors/iommu-core/index', export: 'iommuCore', config },
-    ...spec.topology.units.map((u) => ({ id: actorId(unitActor(u.name)), module: unit.module, export: unit.export, config: { ...config, unit: u.name } })),
+    ...spec.topology.units.map((u) => {
+      const unit = spec.unitModule ?? unitModuleFor(u);
+      return { id: actorId(unitActor(u.name)), module: unit.module, export: unit.export, config: { ...config, unit: u.name } };
+    }),
+    ...(needsVfio(spec) ? [{ id: VFIO, module: 'actors/vfio/index', export: 'vfio', config }] : []),
+    ...(spec.processes ?? []).map((p) => ({ id: processActor(p.name), module: 'actors/userspace/process', export: 'userProcess', config: { name: p.name } })),
     lockManagerSpec(),
   ];
   const tasks: TaskSpec[] = [
     { id: taskId('boot'), to: DRIVER_CORE, op: 'boot', body: null },
     ...spec.tasks.map((t) => ({ id: taskId(t.id), to: DRIVER_CORE, op: 'after_boot', body: { calls: t.calls } })),
+    ...(spec.processes ?? []).map((p) => ({
+      id: taskId(processTask(p.name)), to: processActor(p.name), op: 'main',
+      body: { ops: p.ops, ...(p.onRequest !== undefined ? { onRequest: p.onRequest } : {}), ...(p.stay !== undefined ? { stay: p.stay } : {}) },
+    })),
   ];
   return { name: spec.name, actors, lockManagers: [actorId('locks')], tasks };
+}
+
+/** The vfio actor runs when processes use it or a driver's probe/remove calls it (vfio-pci). */
+function needsVfio(spec: KernelProgramSpec): boolean {
+  const vfioAction = (a: { readonly do: string }): boolean => a.do.startsWith('vfio_');
+  return (spec.processes ?? []).length > 0 || spec.topology.drivers.some((d) => [...(d.probe ?? []), ...(d.remove ?? [])].some(vfioAction));
 }

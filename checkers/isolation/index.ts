@@ -1,0 +1,2 @@
+export { IsolationChecker } from './isolation-checker.ts';
+export type { BreachRule } from './rules.ts';

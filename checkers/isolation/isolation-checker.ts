@@ -1,0 +1,77 @@
+import { FindingQueue } from '../checker.ts';
+import type { Checker } from '../checker.ts';
+import { HeldLocks } from '../held-locks.ts';
+import { whereOf } from '../sites.ts';
+import type { TraceEvent } from '../../protocol/events.ts';
+import type { Finding, FindingKind } from '../../protocol/findings.ts';
+import { actorId } from '../../protocol/ids.ts';
+import { printBreach, printStale } from './print.ts';
+import { breaches, contextOf, staleHit } from './rules.ts';
+import type { DmaContext } from './rules.ts';
+import { IsolationShadow } from './shadow.ts';
+
+/**
+ * The isolation checker (DESIGN.md §5): judges every `dma` event a unit
+ * model emits against the state the event stream has shown so far
+ * (rules.ts). Findings:
+ *
+ * - `isolation-breach`: a user-owned device reached kernel memory, a
+ *   kernel-owned device reached user memory, a kernel driver drove DMA in a
+ *   user-owned group, DMA translated during a reset or from a disconnected
+ *   device, or through a freed domain;
+ * - `stale-translation`: a translation came from an IOTLB / device-TLB
+ *   entry the page table no longer backs (unmapped, and not invalidated —
+ *   the report says whether an invalidation had completed since).
+ *
+ * Signatures are stable: the kind, the rule (or cache and whether an
+ * invalidation had completed), the unit's dma site, and the site that
+ * issued the DMA (or changed the PTE). Each signature is reported once per
+ * execution.
+ */
+export class IsolationChecker implements Checker {
+  readonly name = 'isolation';
+  private readonly shadow = new IsolationShadow();
+  private readonly held = new HeldLocks();
+  private readonly pending = new FindingQueue();
+  private readonly seen = new Set<string>();
+
+  onEvent(e: TraceEvent, step: number): void {
+    this.held.onEvent(e, step);
+    if (e.ev !== 'dma') {
+      this.shadow.onEvent(e, step);
+      return;
+    }
+    const c = contextOf(this.shadow, e);
+    for (const b of breaches(this.shadow, c)) {
+      this.report('isolation-breach', `isolation-breach|${b.rule}|${sites(c)}`, c, () => printBreach(b, step));
+    }
+    const st = staleHit(this.shadow, c);
+    if (st !== null) {
+      const changed = st.change === null ? '?' : whereOf(st.change.stack).site;
+      this.report('stale-translation', `stale-translation|${st.via}|${st.invalidatedAfter === null ? 'not-invalidated' : 'survived-invalidation'}|${sites(c)}|${changed}`, c, () => printStale(st, step));
+    }
+  }
+
+  drain(): readonly Finding[] {
+    return this.pending.drain();
+  }
+
+  private report(kind: FindingKind, signature: string, c: DmaContext, print: () => string): void {
+    if (this.seen.has(signature)) return;
+    this.seen.add(signature);
+    const e = c.e;
+    const where = whereOf(e.stack);
+    const held = this.held.of(e.task).map((h) => h.lock.id as string);
+    this.pending.push({
+      kind, title: `${kind} in ${where.site}`, signature, actor: actorId(where.actor), handler: where.handler,
+      tasks: [{ task: e.task, stack: e.stack, held, waitsFor: null }], report: print(),
+    });
+  }
+}
+
+/** The unit's dma site and the site that issued the DMA (the frame below it). */
+function sites(c: DmaContext): string {
+  const stack = c.e.stack;
+  const issuer = stack.length >= 2 ? whereOf(stack.slice(0, -1)).site : '?';
+  return `${whereOf(stack).site}|${issuer}`;
+}

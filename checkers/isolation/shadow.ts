@@ -1,0 +1,100 @@
+import type { TraceEvent } from '../../protocol/events.ts';
+import type { TaskId } from '../../protocol/ids.ts';
+
+/**
+ * The isolation checker's picture of the machine, rebuilt from the event
+ * stream alone (so it works online in every host and offline over a saved
+ * trace): the last write of every object field (who wrote it, when), the
+ * objects freed, and which iommu group each device is in. Kernel actors
+ * write their objects' fields through k.write (iommu_group.owner/devices,
+ * struct device driver, device_driver.driver_managed_dma, pci_dev
+ * in_reset/disconnected); the unit models write their hardware state the
+ * same way (hardware/events.ts: page-table entries, completed
+ * invalidations).
+ */
+
+export interface Write {
+  /** Position in this checker's stream: orders writes within one step. */
+  readonly seq: number;
+  readonly step: number;
+  readonly task: TaskId;
+  readonly stack: readonly string[];
+  readonly value: unknown;
+}
+
+const GROUP_ID = /^iommu_group\.\d+$/;
+
+export class IsolationShadow {
+  private readonly fields = new Map<string, Map<string, Write>>();
+  private readonly freed = new Map<string, Write>();
+  private readonly types = new Map<string, string>();
+  private readonly groupOfDev = new Map<string, string>();
+  private seq = 0;
+
+  onEvent(e: TraceEvent, step: number): void {
+    this.seq++;
+    switch (e.ev) {
+      case 'alloc':
+        this.types.set(e.obj, e.type);
+        this.freed.delete(e.obj);
+        this.fields.delete(e.obj);
+        return;
+      case 'free':
+        this.freed.set(e.obj, this.write(e, step, null));
+        if (this.isGroup(e.obj)) this.setMembers(e.obj, this.members(e.obj), []);
+        return;
+      case 'access': {
+        if (e.op === 'read' && this.fields.get(e.obj)?.has(e.field) === true) return;
+        if (e.field === 'devices' && this.isGroup(e.obj)) this.setMembers(e.obj, this.members(e.obj), asStrList(e.value));
+        let f = this.fields.get(e.obj);
+        if (f === undefined) this.fields.set(e.obj, (f = new Map()));
+        f.set(e.field, this.write(e, step, e.value));
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  get(obj: string, field: string): unknown {
+    return this.fields.get(obj)?.get(field)?.value;
+  }
+
+  lastWrite(obj: string, field: string): Write | null {
+    return this.fields.get(obj)?.get(field) ?? null;
+  }
+
+  /** The `free` of an object, or null while it lives. */
+  freeOf(obj: string): Write | null {
+    return this.freed.get(obj) ?? null;
+  }
+
+  typeOf(obj: string): string | null {
+    return this.types.get(obj) ?? null;
+  }
+
+  groupOf(dev: string): string | null {
+    return this.groupOfDev.get(dev) ?? null;
+  }
+
+  private isGroup(obj: string): boolean {
+    const t = this.types.get(obj);
+    return t === undefined ? GROUP_ID.test(obj) : t === 'iommu_group';
+  }
+
+  private members(group: string): readonly string[] {
+    return asStrList(this.get(group, 'devices'));
+  }
+
+  private setMembers(group: string, before: readonly string[], after: readonly string[]): void {
+    for (const d of before) if (!after.includes(d) && this.groupOfDev.get(d) === group) this.groupOfDev.delete(d);
+    for (const d of after) this.groupOfDev.set(d, group);
+  }
+
+  private write(e: TraceEvent, step: number, value: unknown): Write {
+    return { seq: this.seq, step, task: e.task, stack: e.stack, value };
+  }
+}
+
+export const asStr = (v: unknown): string | null => (typeof v === 'string' ? v : null);
+export const asStrList = (v: unknown): readonly string[] => (Array.isArray(v) ? (v as readonly unknown[]).filter((x): x is string => typeof x === 'string') : []);
