@@ -34,7 +34,8 @@ export async function conformance(argv: readonly string[], io: CommandIo): Promi
     host: (str(p, 'host') ?? 'inline') as HostKind,
     seed: int(p, 'seed', 0, 1),
     ...(p.flags.has('case') ? { cases: p.flags.get('case')! } : {}),
-    progress: (l) => io.err(`${l}\n`),
+    // progress on stderr for people; --json is for programs and stays silent
+    progress: json ? () => {} : (l) => io.err(`${l}\n`),
   });
   if (json) io.json(report);
   else io.out(printReport(report));
