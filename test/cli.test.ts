@@ -2,25 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../cli/main.ts';
-import type { CommandIo } from '../cli/io.ts';
-
-/** Runs the CLI in-process and captures what it prints. */
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string; json: unknown }> {
-  let out = '';
-  let err = '';
-  let json: unknown = undefined;
-  const io: CommandIo = {
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-    json: (d) => {
-      json = JSON.parse(JSON.stringify(d));
-      out += JSON.stringify(d);
-    },
-  };
-  const code = await main(argv, io);
-  return { code, out, err, json };
-}
+import { cli } from './helpers/cli.ts';
 
 const tmp = (): string => mkdtempSync(path.join(tmpdir(), 'iommu-lab-'));
 

@@ -1,31 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../cli/main.ts';
-import type { CommandIo } from '../../cli/io.ts';
+import { cli } from '../helpers/cli.ts';
 import { CASES, allUnits, runConformance } from '../../scenarios/conformance/index.ts';
 import type { ConformanceReport } from '../../scenarios/conformance/index.ts';
 
-/**
- * The conformance suite (scenarios/conformance/): seed 001's answers per
- * driver version, the mock passing everything, the CLI's JSON and exit
- * codes, and a plug-in unit loaded from a file.
- */
-
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string; json: unknown }> {
-  let out = '';
-  let err = '';
-  let json: unknown = undefined;
-  const io: CommandIo = {
-    out: (t) => void (out += t),
-    err: (t) => void (err += t),
-    json: (d) => {
-      json = JSON.parse(JSON.stringify(d));
-      out += JSON.stringify(d);
-    },
-  };
-  const code = await main(argv, io);
-  return { code, out, err, json };
-}
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/forgetful-unit.ts', import.meta.url));
 const RID_CASES = ['rid-attach-keeps-pasid', 'rid-detach-keeps-pasid', 'rid-block-keeps-pasid', 'rid-identity-keeps-pasid'];
