@@ -22,8 +22,7 @@ const userPg = (what: string): string => userPage(OWNER, what);
 const mainScript = (p: CaseProgram): Script => p.tasks[0]!.script;
 const resultsOf = (run: CaseRun | undefined, task = 't'): readonly unknown[] | undefined => run?.results[task];
 
-function single(u: UnitUnderTest, s: Script, opts: Omit<CaseProgram, 'tasks'> = {}): CaseProgram {
-  void u;
+function single(s: Script, opts: Omit<CaseProgram, 'tasks'> = {}): CaseProgram {
   return { tasks: [{ id: 't', script: s }], ...opts };
 }
 
@@ -72,7 +71,7 @@ const ridAttachKeepsPasid: ConformanceCase = {
     const s = new Script().acts(p.attach).dma(A, PASID_IOVA, 'before', p.pasid)
       .acts(pagingDomain(A, 'd1', `${A}-d1`)).act({ do: 'iommu_attach_device', dev: A, domain: 'd1' }, 'attach')
       .dma(A, RID_IOVA, 'rid').dma(A, PASID_IOVA, 'after', p.pasid).acts(p.detach);
-    return single(u, s);
+    return single(s);
   },
   judge(u, p, [run]) {
     const s = mainScript(p);
@@ -86,85 +85,68 @@ const ridAttachKeepsPasid: ConformanceCase = {
   },
 };
 
-const ridDetachKeepsPasid: ConformanceCase = {
+/**
+ * A PASID attached while the RID sits on a paging domain, then
+ * iommu_detach_device(): the RID goes back to the core domain (`user`: the
+ * group is user-owned, so blocking; else the default domain, identity under
+ * `passthrough`) and the PASID must keep translating.
+ */
+function detachKeepsPasid(o: {
+  readonly name: string; readonly source: string; readonly expected: (u: UnitUnderTest) => string;
+  readonly user: boolean; readonly passthrough: boolean; readonly preferSva: boolean; readonly ridMoved: (u: UnitUnderTest, r: unknown) => boolean;
+}): ConformanceCase {
+  const page = (what: string): string => (o.user ? userPg(what) : `${A}-${what}`);
+  const use = (u: UnitUnderTest) => pasidUse(u, A, o.preferSva ? 'h' : 'pd', page('pasid'), o.preferSva ? { preferSva: true } : undefined);
+  return {
+    name: o.name, source: o.source, expected: o.expected, allow: ['kernel-warn'],
+    build(u) {
+      const p = use(u);
+      let s = new Script();
+      if (o.user) s = s.act({ do: 'iommu_device_claim_dma_owner', dev: A, owner: OWNER }, 'claim');
+      s = s.acts(pagingDomain(A, 'd1', page('d1'))).act({ do: 'iommu_attach_device', dev: A, domain: 'd1' }, 'attach')
+        .acts(p.attach).dma(A, PASID_IOVA, 'before', p.pasid)
+        .act({ do: 'iommu_detach_device', dev: A, domain: 'd1' }, 'detach')
+        .dma(A, RID_IOVA, 'rid').dma(A, PASID_IOVA, 'after', p.pasid).acts(p.detach);
+      if (o.user) s = s.act({ do: 'iommu_device_release_dma_owner', dev: A });
+      return single(s, o.passthrough ? { passthrough: true } : {});
+    },
+    judge(u, p, [run]) {
+      const s = mainScript(p);
+      const r = resultsOf(run);
+      if (r === undefined) return unfinished(run);
+      if (o.user && (ret(s, r, 'claim') !== 0 || ret(s, r, 'attach') !== 0)) {
+        return { observed: `set-up failed: claim ${retWord(ret(s, r, 'claim'))}, attach ${retWord(ret(s, r, 'attach'))}`, verdict: BROKEN };
+      }
+      if (ret(s, r, 'attach') !== 0) return { observed: `the first RID attach failed: ${retWord(ret(s, r, 'attach'))}`, verdict: BROKEN };
+      const x = use(u);
+      return judgeRidChange({
+        change: undefined, before: ret(s, r, 'before'), rid: ret(s, r, 'rid'), after: ret(s, r, 'after'),
+        page: x.page, pasid: x.pasid, oldRidPage: page('d1'), ridMoved: (v) => o.ridMoved(u, v),
+      });
+    },
+  };
+}
+
+const ridDetachKeepsPasid = detachKeepsPasid({
   name: 'rid-detach-keeps-pasid',
   source: 'seed 001 (attach RID d1, bind PASID d2, detach d1)',
   expected: (u) => `(a) after detach the RID is on the default domain (${defaultRidWord(u, false)} at IOVA 0x1000) and the SVA/PASID bond keeps translating`,
-  allow: ['kernel-warn'],
-  build(u) {
-    const p = pasidUse(u, A, 'h', `${A}-pasid`, { preferSva: true });
-    const s = new Script().acts(pagingDomain(A, 'd1', `${A}-d1`)).act({ do: 'iommu_attach_device', dev: A, domain: 'd1' }, 'attach')
-      .acts(p.attach).dma(A, PASID_IOVA, 'before', p.pasid)
-      .act({ do: 'iommu_detach_device', dev: A, domain: 'd1' }, 'detach')
-      .dma(A, RID_IOVA, 'rid').dma(A, PASID_IOVA, 'after', p.pasid).acts(p.detach);
-    return single(u, s);
-  },
-  judge(u, p, [run]) {
-    const s = mainScript(p);
-    const r = resultsOf(run);
-    if (r === undefined) return unfinished(run);
-    if (ret(s, r, 'attach') !== 0) return { observed: `the first RID attach failed: ${retWord(ret(s, r, 'attach'))}`, verdict: BROKEN };
-    const use = pasidUse(u, A, 'h', `${A}-pasid`, { preferSva: true });
-    return judgeRidChange({
-      change: undefined, before: ret(s, r, 'before'), rid: ret(s, r, 'rid'), after: ret(s, r, 'after'),
-      page: use.page, pasid: use.pasid, oldRidPage: `${A}-d1`, ridMoved: (x) => dmaWord(x) === defaultRidWord(u, false),
-    });
-  },
-};
+  user: false, passthrough: false, preferSva: true, ridMoved: (u, x) => dmaWord(x) === defaultRidWord(u, false),
+});
 
-const ridBlockKeepsPasid: ConformanceCase = {
+const ridBlockKeepsPasid = detachKeepsPasid({
   name: 'rid-block-keeps-pasid',
   source: 'kernel-facts §7.3 #1 (RID → blocked)',
   expected: () => '(a) in a user-owned group, detaching the RID blocks it; the attached PASID keeps translating',
-  allow: ['kernel-warn'],
-  build(u) {
-    const p = pasidUse(u, A, 'pd', userPg('pasid'));
-    const s = new Script().act({ do: 'iommu_device_claim_dma_owner', dev: A, owner: OWNER }, 'claim')
-      .acts(pagingDomain(A, 'd1', userPg('d1'))).act({ do: 'iommu_attach_device', dev: A, domain: 'd1' }, 'attach')
-      .acts(p.attach).dma(A, PASID_IOVA, 'before', p.pasid)
-      .act({ do: 'iommu_detach_device', dev: A, domain: 'd1' }, 'detach')
-      .dma(A, RID_IOVA, 'rid').dma(A, PASID_IOVA, 'after', p.pasid)
-      .acts(p.detach).act({ do: 'iommu_device_release_dma_owner', dev: A });
-    return single(u, s);
-  },
-  judge(u, p, [run]) {
-    const s = mainScript(p);
-    const r = resultsOf(run);
-    if (r === undefined) return unfinished(run);
-    if (ret(s, r, 'claim') !== 0 || ret(s, r, 'attach') !== 0) return { observed: `set-up failed: claim ${retWord(ret(s, r, 'claim'))}, attach ${retWord(ret(s, r, 'attach'))}`, verdict: BROKEN };
-    const use = pasidUse(u, A, 'pd', userPg('pasid'));
-    return judgeRidChange({
-      change: undefined, before: ret(s, r, 'before'), rid: ret(s, r, 'rid'), after: ret(s, r, 'after'),
-      page: use.page, pasid: use.pasid, oldRidPage: userPg('d1'), ridMoved: (x) => dmaWord(x) === 'blocked',
-    });
-  },
-};
+  user: true, passthrough: false, preferSva: false, ridMoved: (_u, x) => dmaWord(x) === 'blocked',
+});
 
-const ridIdentityKeepsPasid: ConformanceCase = {
+const ridIdentityKeepsPasid = detachKeepsPasid({
   name: 'rid-identity-keeps-pasid',
   source: 'kernel-facts §7.3 #1 (RID → identity)',
   expected: (u) => `(a) with identity default domains, detaching the RID returns it to ${u.profile.identity ? 'identity (bypass)' : 'the default domain (blocked: no identity domain)'}; the PASID keeps translating`,
-  allow: ['kernel-warn'],
-  build(u) {
-    const p = pasidUse(u, A, 'pd', `${A}-pasid`);
-    const s = new Script().acts(pagingDomain(A, 'd1', `${A}-d1`)).act({ do: 'iommu_attach_device', dev: A, domain: 'd1' }, 'attach')
-      .acts(p.attach).dma(A, PASID_IOVA, 'before', p.pasid)
-      .act({ do: 'iommu_detach_device', dev: A, domain: 'd1' }, 'detach')
-      .dma(A, RID_IOVA, 'rid').dma(A, PASID_IOVA, 'after', p.pasid).acts(p.detach);
-    return single(u, s, { passthrough: true });
-  },
-  judge(u, p, [run]) {
-    const s = mainScript(p);
-    const r = resultsOf(run);
-    if (r === undefined) return unfinished(run);
-    if (ret(s, r, 'attach') !== 0) return { observed: `the first RID attach failed: ${retWord(ret(s, r, 'attach'))}`, verdict: BROKEN };
-    const use = pasidUse(u, A, 'pd', `${A}-pasid`);
-    return judgeRidChange({
-      change: undefined, before: ret(s, r, 'before'), rid: ret(s, r, 'rid'), after: ret(s, r, 'after'),
-      page: use.page, pasid: use.pasid, oldRidPage: `${A}-d1`, ridMoved: (x) => dmaWord(x) === defaultRidWord(u, true),
-    });
-  },
-};
+  user: false, passthrough: true, preferSva: false, ridMoved: (u, x) => dmaWord(x) === defaultRidWord(u, true),
+});
 
 // ---- §7.3 #2: ownership and PASIDs ------------------------------------------------------------------------------
 
@@ -185,7 +167,7 @@ const claimWithPasid: ConformanceCase = {
       .act({ do: 'iommu_group_claim_dma_owner', group: 'g', owner: 'another-owner' }, 'still-owned')
       .acts(us.detach).act({ do: 'iommu_detach_group', group: 'g', domain: 'd1' })
       .act({ do: 'iommu_group_release_dma_owner', group: 'g' }).act({ do: 'iommu_group_put', group: 'g' });
-    return single(u, s);
+    return single(s);
   },
   judge(_u, p, [run]) {
     const s = mainScript(p);
@@ -207,12 +189,12 @@ const nofailDetachDuringReset: ConformanceCase = {
   source: 'kernel-facts §7.3 #3',
   expected: () => 'a nofail detach during a reset: DMA stays blocked until done, then the RID translates through whatever group->domain names (7.0.0 core: the detach is -EBUSY + WARN, so d1; a fixed core: the default domain)',
   allow: ['kernel-warn'],
-  build(u) {
+  build() {
     const s = new Script().acts(pagingDomain(A, 'd1', `${A}-d1`)).act({ do: 'iommu_attach_device', dev: A, domain: 'd1' }, 'attach')
       .dma(A, RID_IOVA, 'before').core('pci_dev_reset_iommu_prepare', { dev: A }, 'prepare').dma(A, RID_IOVA, 'in1')
       .act({ do: 'iommu_detach_device', dev: A, domain: 'd1' }, 'detach').dma(A, RID_IOVA, 'in2')
       .core('pci_dev_reset_iommu_done', { dev: A }, 'done').dma(A, RID_IOVA, 'after');
-    return single(u, s);
+    return single(s);
   },
   judge(u, p, [run]) {
     const s = mainScript(p);
@@ -245,7 +227,7 @@ const resetNesting: ConformanceCase = {
       .core('pci_dev_reset_iommu_done', { dev: A }, 'd2').dma(A, RID_IOVA, 'mid-rid').dma(A, PASID_IOVA, 'mid-pasid', pu.pasid)
       .core('pci_dev_reset_iommu_done', { dev: A }, 'd1')
       .dma(A, RID_IOVA, 'after-rid').dma(A, PASID_IOVA, 'after-pasid', pu.pasid).acts(pu.detach);
-    return single(u, s, { variants: { 'reset-nesting': 'depth-counter' } });
+    return single(s, { variants: { 'reset-nesting': 'depth-counter' } });
   },
   judge(u, p, [run]) {
     const s = mainScript(p);
@@ -272,12 +254,12 @@ const attachDuringReset: ConformanceCase = {
   source: 'kernel-facts §7.3 #5',
   expected: () => 'an attach inside the reset window is -EBUSY and DMA stays blocked; after done the attach succeeds',
   allow: [],
-  build(u) {
+  build() {
     const s = new Script().acts(pagingDomain(A, 'd1', `${A}-d1`)).core('pci_dev_reset_iommu_prepare', { dev: A }, 'prepare')
       .act({ do: 'iommu_attach_device', dev: A, domain: 'd1' }, 'attach-in').dma(A, RID_IOVA, 'in')
       .core('pci_dev_reset_iommu_done', { dev: A }, 'done')
       .act({ do: 'iommu_attach_device', dev: A, domain: 'd1' }, 'attach').dma(A, RID_IOVA, 'after');
-    return single(u, s);
+    return single(s);
   },
   judge(_u, p, [run]) {
     const s = mainScript(p);
@@ -298,10 +280,10 @@ const requireDirect: ConformanceCase = {
     ? 'the mock has no domain that can hold a 1:1 region: the require_direct device is refused at probe (-EINVAL) and never translates'
     : 'DMA to the direct-mapped (RMR) region works; claiming ownership (the blocked domain) is -EINVAL; at release the RID is parked on identity, not blocked',
   allow: ['kernel-warn'],
-  build(u) {
+  build() {
     const s = new Script().dma(R, RMR_IOVA, 'before').act({ do: 'iommu_device_claim_dma_owner', dev: R, owner: OWNER }, 'claim')
       .dma(R, RMR_IOVA, 'after').pci('pci_stop_and_remove_bus_device_locked', { dev: R }, 'remove');
-    return single(u, s, { requireDirect: true });
+    return single(s, { requireDirect: true });
   },
   judge(u, p, [run]) {
     const s = mainScript(p);
@@ -343,14 +325,14 @@ const pasidFailureRollback: ConformanceCase = {
         .act({ do: 'iommu_replace_device_pasid', dev: A, domain: 'new', pasid: MOCK_FAULT_PASID }, 'replace1').dma(A, PASID_IOVA, 'c', MOCK_FAULT_PASID)
         .act({ do: 'iommu_replace_device_pasid', dev: A, domain: 'new', pasid: MOCK_FAULT_PASID }, 'replace2').dma(A, PASID_IOVA, 'd', MOCK_FAULT_PASID)
         .act({ do: 'iommu_detach_device_pasid', dev: A, domain: 'new', pasid: MOCK_FAULT_PASID });
-      return single(u, s);
+      return single(s);
     }
     const pu = pasidUse(u, F0, 'pd', `${F0}-pasid`);
     const retry = pu.how === 'paging' ? [pu.attach[2]!] : pu.attach;
     const s = new Script().unit('fault_inject', { site: 'set_dev_pasid', dev: F1, nth: 1 }, 'inject')
       .acts(pu.attach.slice(0, -1)).act(pu.attach[pu.attach.length - 1]!, 'attach1').dma(F0, PASID_IOVA, 'f0', pu.pasid)
       .act(retry[retry.length - 1]!, 'attach2').dma(F0, PASID_IOVA, 'f0b', pu.pasid).dma(F1, PASID_IOVA, 'f1b', pu.pasid).acts(pu.detach);
-    return single(u, s);
+    return single(s);
   },
   judge(u, p, [run]) {
     const s = mainScript(p);
@@ -429,7 +411,7 @@ const twoRidsOwnPasidTables: ConformanceCase = {
       .dma(A, PASID_IOVA, 'a-own', pa.pasid).dma(B, PASID_IOVA, 'b-own', pb.pasid)
       .dma(A, PASID_IOVA, 'a-other', pb.pasid).dma(B, PASID_IOVA, 'b-other', pa.pasid)
       .acts(pa.detach).acts(pb.detach);
-    return single(u, s);
+    return single(s);
   },
   judge(u, p, [run]) {
     const s = mainScript(p);
@@ -459,7 +441,7 @@ const identityDomain: ConformanceCase = {
   build(u) {
     const pu = pasidUse(u, A, 'pd', `${A}-pasid`);
     const s = new Script().dma(A, RID_IOVA, 'rid').acts(pu.attach).dma(A, PASID_IOVA, 'pasid', pu.pasid).acts(pu.detach);
-    return single(u, s, { passthrough: true });
+    return single(s, { passthrough: true });
   },
   judge(u, p, [run]) {
     const s = mainScript(p);
@@ -477,11 +459,11 @@ const unmapSyncNoDma: ConformanceCase = {
   source: 'issue 7: no DMA through an unmapped IOVA after sync',
   expected: () => 'after iommu_unmap (unmap + iotlb_sync) DMA at that IOVA faults, though the IOTLB and the device-TLB had cached it',
   allow: [],
-  build(u) {
+  build() {
     const s = new Script().acts(pagingDomain(A, 'd1', `${A}-d1`)).act({ do: 'iommu_attach_device', dev: A, domain: 'd1' })
       .dma(A, RID_IOVA, 'walk').dma(A, RID_IOVA, 'cached')
       .act({ do: 'iommu_unmap', dev: A, domain: 'd1', iova: RID_IOVA }, 'unmap').dma(A, RID_IOVA, 'after');
-    return single(u, s);
+    return single(s);
   },
   judge(_u, p, [run]) {
     const s = mainScript(p);
