@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { feed } from './helpers/feed.ts';
 import { INVARIANT_IDS, InvariantsChecker } from '../checkers/invariants/index.ts';
 import type { InvariantsOptions } from '../checkers/invariants/index.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
@@ -37,18 +38,7 @@ interface Run {
 }
 
 /** Feeds one event per step and drains after each, as a run does. */
-function check(events: readonly TraceEvent[], opts: InvariantsOptions = {}): Run {
-  const c = new InvariantsChecker(opts);
-  const findings: Finding[] = [];
-  const at: number[] = [];
-  events.forEach((e, i) => {
-    c.onEvent(e, i);
-    for (const f of c.drain()) (findings.push(f), at.push(i));
-  });
-  c.finish();
-  for (const f of c.drain()) (findings.push(f), at.push(events.length));
-  return { findings, at };
-}
+const check = (events: readonly TraceEvent[], opts: InvariantsOptions = {}): Run => feed(new InvariantsChecker(opts), events);
 const sigs = (r: Run): string[] => r.findings.map((f) => f.signature);
 
 // ---- the cast: one group, its mutex, two PCI devices and their drivers ----------------------------

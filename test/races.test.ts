@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { feed } from './helpers/feed.ts';
 import { RaceChecker } from '../checkers/races/race-checker.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
 import { RandomStrategy } from '../runtime/strategies/random.ts';
@@ -101,17 +102,7 @@ function on(task: string, handler: string) {
   };
 }
 
-function check(events: readonly TraceEvent[]): Finding[] {
-  const c = new RaceChecker();
-  const out: Finding[] = [];
-  events.forEach((e, i) => {
-    c.onEvent(e, i);
-    out.push(...c.drain());
-  });
-  c.finish();
-  out.push(...c.drain());
-  return out;
-}
+const check = (events: readonly TraceEvent[]): Finding[] => feed(new RaceChecker(), events).findings;
 const kinds = (fs: readonly Finding[]): string[] => fs.map((f) => f.kind).sort();
 
 describe('race checker over event streams', () => {

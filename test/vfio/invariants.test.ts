@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { feed } from '../helpers/feed.ts';
 import { VFIO_INVARIANT_IDS, VfioInvariantsChecker } from '../../checkers/vfio-invariants/index.ts';
 import type { LockRef, TraceEvent } from '../../protocol/events.ts';
 import type { Finding } from '../../protocol/findings.ts';
@@ -26,17 +27,7 @@ function on(task: string, frame: string) {
   };
 }
 
-function check(events: readonly TraceEvent[]): Finding[] {
-  const c = new VfioInvariantsChecker();
-  const out: Finding[] = [];
-  events.forEach((e, i) => {
-    c.onEvent(e, i);
-    out.push(...c.drain());
-  });
-  c.finish();
-  out.push(...c.drain());
-  return out;
-}
+const check = (events: readonly TraceEvent[]): Finding[] => feed(new VfioInvariantsChecker(), events).findings;
 
 const VG = 'vfio_group.1';
 const VD = 'vfio_device:0000:01:00.0#1';
