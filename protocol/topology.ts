@@ -122,11 +122,6 @@ export interface DriverSpec {
 /** The actor id of an IOMMU unit. */
 export const unitActor = (unit: string): string => `unit:${unit}`;
 
-/** Every device name in topology order: PCI first, then platform. */
-export function deviceNames(t: Topology): string[] {
-  return [...t.pci.map((d) => d.bdf), ...(t.platform ?? []).map((d) => d.name)];
-}
-
 /** The bus a device sits on. */
 export function busOf(t: Topology, dev: string): 'pci' | 'platform' | null {
   if (t.pci.some((d) => d.bdf === dev)) return 'pci';

@@ -1,6 +1,5 @@
 import { errno, isErrno } from '../../protocol/errno.ts';
 import type { Errno } from '../../protocol/errno.ts';
-import { busOf } from '../../protocol/topology.ts';
 import { devIommuBit, devIommuOf, setDevIommuBit } from './state.ts';
 import type { Domain, IK } from './state.ts';
 import { unitCall, useDomain } from './domains.ts';
@@ -72,7 +71,7 @@ export async function iommu_dma_map(k: IK, { dev, page }: { dev: string; page: s
   if (isErrno(attached)) return attached;
   if (!isPaging(d)) return physOf(page);
   let iova: number;
-  const dma32 = busOf(k.state.topology, dev) === 'pci' && devIommuBit(k, di, 'pci_32bit_workaround');
+  const dma32 = k.state.specs[dev]?.bus === 'pci' && devIommuBit(k, di, 'pci_32bit_workaround');
   const used32 = Object.keys(d.mappings).filter((a) => Number(a) < 0x1_0000_0000).length;
   if (dma32 && used32 < DMA32_PAGES) {
     iova = PAGE * (1 + used32);

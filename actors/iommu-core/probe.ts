@@ -5,8 +5,7 @@ import type { BusNotifyAction } from '../../protocol/iommu-core.ts';
 import type { DriverSnapshot } from '../../protocol/driver-core.ts';
 import type { PciGroupPeers } from '../../protocol/pci.ts';
 import { identityDomainOf } from '../../protocol/iommu-unit.ts';
-import { busOf } from '../../protocol/topology.ts';
-import { G, asObj, devIommuBit, groupById, setDevIommuBit, underGroup, unitOfDevice } from './state.ts';
+import { G, asObj, devIommuBit, groupById, setDevIommuBit, underGroup } from './state.ts';
 import type { DevIommu, DeviceLink, Group, IK } from './state.ts';
 import { allocDefaultDomain, freeDomain, unitCall } from './domains.ts';
 import { RMR_IOVA } from './variants/reset-blocking.ts';
@@ -75,23 +74,23 @@ function linkOf(k: IK, dev: string): DeviceLink {
 }
 
 async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
-  const t = k.state.topology;
-  const unit = unitOfDevice(t, dev);
-  if (unit === null || k.state.units[unit] === undefined) return errno('ENODEV');
+  const spec = k.state.specs[dev];
+  const unit = spec?.unit ?? null;
+  if (spec === undefined || unit === null || k.state.units[unit] === undefined) return errno('ENODEV');
   const link = linkOf(k, dev);
   // Already in a group: someone else finished the probe (B1's "already probed").
   if (k.read(link, 'iommu_group', { guard: iommuProbeDeviceLock() }) !== null) return 0;
 
   // iommu_init_device(): dev_iommu_get, ops->probe_device, ops->device_group.
   const di = await devIommuGet(k, link, dev, unit);
-  const probed = await unitCall<{ max_pasids: number } | import('../../protocol/errno.ts').Errno>(k, unit, 'probe_device', { dev, pasid_bits: pasidBits(k, dev) });
+  const probed = await unitCall<{ max_pasids: number } | import('../../protocol/errno.ts').Errno>(k, unit, 'probe_device', { dev, pasid_bits: spec.pasid_bits });
   if (isErrno(probed)) {
     devIommuFree(k, link);
     return probed;
   }
   k.write(di, 'max_pasids', probed.max_pasids, { guard: iommuProbeDeviceLock() });
   // dev->iommu->attach_deferred = ops->is_attach_deferred(dev): set under the probe lock only
-  if (deferredAtProbe(k, dev, unit)) await setDevIommuBit(k, di, 'attach_deferred', true, iommuProbeDeviceLock());
+  if (spec.attach_deferred && k.state.units[unit]?.attach_deferred === true) await setDevIommuBit(k, di, 'attach_deferred', true, iommuProbeDeviceLock());
   const g = await deviceGroup(k, dev);
   k.write(link, 'iommu_group', g.id, { guard: iommuProbeDeviceLock() });
 
@@ -100,7 +99,7 @@ async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
   try {
     k.write(g, 'devices', [...k.read(g, 'devices', underGroup(g.id)), dev], underGroup(g.id));
     // iommu_create_device_direct_mappings(): require_direct is set under group->mutex
-    if (requireDirect(k, dev)) await setDevIommuBit(k, di, 'require_direct', true, G(g.id));
+    if (spec.require_direct) await setDevIommuBit(k, di, 'require_direct', true, G(g.id));
     const domain = k.read(g, 'domain', underGroup(g.id));
     let ret: Ret = 0;
     if (domain !== null) {
@@ -114,7 +113,7 @@ async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
       failed = ret;
       await removeFromGroup(k, g, dev, link, di);
     } else {
-      if (requireDirect(k, dev)) await createDirectMappings(k, g, dev);
+      if (spec.require_direct) await createDirectMappings(k, g, dev);
       await setupDmaOps(k, g, dev, link, di);
     }
   } finally {
@@ -145,21 +144,6 @@ function devIommuFree(k: IK, link: DeviceLink): void {
   k.free(asObj(id));
 }
 
-function pasidBits(k: IK, dev: string): number {
-  const t = k.state.topology;
-  return t.pci.find((d) => d.bdf === dev)?.pasid_bits ?? (t.platform ?? []).find((d) => d.name === dev)?.pasid_bits ?? 0;
-}
-
-function requireDirect(k: IK, dev: string): boolean {
-  const t = k.state.topology;
-  return t.pci.find((d) => d.bdf === dev)?.require_direct ?? (t.platform ?? []).find((d) => d.name === dev)?.require_direct ?? false;
-}
-
-function deferredAtProbe(k: IK, dev: string, unit: string): boolean {
-  if (k.state.units[unit]?.attach_deferred !== true) return false;
-  return k.state.topology.pci.find((d) => d.bdf === dev)?.attach_deferred ?? false;
-}
-
 /**
  * ops->device_group(): pci_device_group() for PCI devices (the pci actor
  * knows which devices must share), a driver-defined group for platform
@@ -168,13 +152,13 @@ function deferredAtProbe(k: IK, dev: string, unit: string): boolean {
  * with one (iommu_group_alloc).
  */
 async function deviceGroup(k: IK, dev: string): Promise<Group> {
-  const t = k.state.topology;
+  const spec = k.state.specs[dev];
   let peers: readonly string[] = [dev];
-  if (busOf(t, dev) === 'pci') {
+  if (spec?.bus === 'pci') {
     peers = (await k.call<PciGroupPeers>(PCI, 'pci_device_group', { dev })).peers;
-  } else {
-    const tag = (t.platform ?? []).find((d) => d.name === dev)?.group;
-    if (tag !== undefined) peers = (t.platform ?? []).filter((d) => d.group === tag).map((d) => d.name);
+  } else if (spec?.group !== null && spec?.group !== undefined) {
+    const tag = spec.group;
+    peers = (k.state.topology.platform ?? []).filter((d) => d.group === tag).map((d) => d.name);
   }
   for (const p of peers) {
     if (p === dev) continue;
@@ -260,7 +244,7 @@ async function setupDmaOps(k: IK, g: Group, dev: string, link: DeviceLink, di: D
   const def = k.read(g, 'default_domain', underGroup(g.id));
   const type = def === null ? null : k.state.domains[def]?.type ?? null;
   k.write(link, 'dma_iommu', type === 'dma' || type === 'dma-fq', underGroup(g.id));
-  if (busOf(k.state.topology, dev) === 'pci') await setDevIommuBit(k, di, 'pci_32bit_workaround', true, G(g.id));
+  if (k.state.specs[dev]?.bus === 'pci') await setDevIommuBit(k, di, 'pci_32bit_workaround', true, G(g.id));
 }
 
 /** iommu_group_get(dev): reads dev->iommu_group without locks and takes a reference. */

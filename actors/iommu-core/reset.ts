@@ -16,7 +16,7 @@ import { RESET_NESTING } from './variants/reset-nesting.ts';
 
 /** pci_ats_supported(pdev) && dev_has_iommu(): prepare/done skip everything else. */
 function resetTarget(k: IK, dev: string): { g: Group; di: DevIommu } | null {
-  if (!(k.state.topology.pci.find((d) => d.bdf === dev)?.ats ?? false)) return null;
+  if (k.state.specs[dev]?.ats !== true) return null;
   const di = devIommuOf(k, dev);
   const g = groupOfDevice(k, dev);
   return di === null || g === null ? null : { g, di };

@@ -121,8 +121,25 @@ export interface SvaHandle extends KObject {
   users: number;
 }
 
+/**
+ * What the firmware and the device tell the IOMMU core about one device
+ * (fwspec, PCI capabilities, RMRR/RMR, the platform group), indexed once
+ * from the topology so the probe, reset and DMA paths do not search it.
+ */
+export interface DeviceSpec {
+  readonly bus: 'pci' | 'platform';
+  readonly unit: string | null;
+  readonly pasid_bits: number;
+  readonly require_direct: boolean;
+  readonly attach_deferred: boolean;
+  readonly ats: boolean;
+  /** Platform devices that share an iommu group (a driver device_group op); null: generic_device_group. */
+  readonly group: string | null;
+}
+
 export interface IommuCoreState {
   readonly topology: Topology;
+  readonly specs: Readonly<Record<string, DeviceSpec>>;
   readonly variants: ModelVariants;
   readonly units: Readonly<Record<string, UnitSpec>>;
   readonly devices: Record<string, DeviceLink>;
@@ -158,8 +175,21 @@ export function initialState(config: unknown): IommuCoreState {
     domains[blockedDomainOf(u.name)] = staticDomain(blockedDomainOf(u.name), 'blocked', u.name);
     if (hasIdentityDomain(u)) domains[identityDomainOf(u.name)] = staticDomain(identityDomainOf(u.name), 'identity', u.name);
   }
+  const specs: Record<string, DeviceSpec> = {};
+  for (const d of topology.pci) {
+    specs[d.bdf] = {
+      bus: 'pci', unit: d.unit ?? null, pasid_bits: d.pasid_bits ?? 0, require_direct: d.require_direct ?? false,
+      attach_deferred: d.attach_deferred ?? false, ats: d.ats ?? false, group: null,
+    };
+  }
+  for (const d of topology.platform ?? []) {
+    specs[d.name] = {
+      bus: 'platform', unit: d.unit ?? null, pasid_bits: d.pasid_bits ?? 0, require_direct: d.require_direct ?? false,
+      attach_deferred: false, ats: false, group: d.group ?? null,
+    };
+  }
   return {
-    topology, variants, units,
+    topology, specs, variants, units,
     devices: {}, devIommu: {}, groups: {}, domains, mms: {}, handles: {},
     groupIds: {}, nextPasid: 1, passthrough: topology.passthrough ?? false,
   };
@@ -223,17 +253,6 @@ export async function setDevIommuBit(k: IK, di: DevIommu, bit: DevIommuBit, valu
 
 export function groupById(k: IK, group: string): Group | null {
   return k.state.groups[group] ?? null;
-}
-
-export function domainById(k: IK, domain: string): Domain | null {
-  return k.state.domains[domain] ?? null;
-}
-
-/** The unit that translates `dev`, from the topology (the fwspec). */
-export function unitOfDevice(t: Topology, dev: string): string | null {
-  const p = t.pci.find((d) => d.bdf === dev);
-  if (p !== undefined) return p.unit ?? null;
-  return (t.platform ?? []).find((d) => d.name === dev)?.unit ?? null;
 }
 
 /** Object ids as ObjId-compatible strings. */

@@ -1,8 +1,9 @@
 import { expect } from 'vitest';
+import type { Group } from '../../actors/iommu-core/state.ts';
 import { Lockdep } from '../../checkers/lockdep/lockdep.ts';
 import type { Checker } from '../../checkers/checker.ts';
 import { actorId } from '../../protocol/ids.ts';
-import type { ActionResult, DriverAction } from '../../protocol/driver-actions.ts';
+import type { DriverAction } from '../../protocol/driver-actions.ts';
 import type { Finding } from '../../protocol/findings.ts';
 import { DRIVER_CORE, IOMMU_CORE } from '../../protocol/kernel.ts';
 import type { Call } from '../../protocol/kernel.ts';
@@ -28,17 +29,8 @@ export interface KernelRun {
   readonly lockdep: Lockdep;
 }
 
-export interface GroupView {
-  readonly id: string;
-  readonly devices: readonly string[];
-  readonly owner: string | null;
-  readonly owner_cnt: number;
-  readonly domain: string | null;
-  readonly default_domain: string | null;
-  readonly blocking_domain: string | null;
-  readonly resetting_domain: string | null;
-  readonly pasid_array: Readonly<Record<string, string>>;
-}
+/** An iommu_group as iommu-core's inspect shows it. */
+export type GroupView = Readonly<Group>;
 
 export interface CoreView {
   readonly groups: readonly GroupView[];
@@ -82,11 +74,6 @@ export function taskResults(run: KernelRun, task: string): readonly unknown[] {
   const r = run.result.results[task];
   expect(r, `task ${task} did not finish (outcome ${run.result.outcome})`).toBeDefined();
   return r as readonly unknown[];
-}
-
-/** The ActionResult list a module/driver call returned, as `ret` values. */
-export function actionRets(run: KernelRun, task: string, index = 0): readonly unknown[] {
-  return (taskResults(run, task)[index] as readonly ActionResult[]).map((a) => a.ret);
 }
 
 export function groupOf(run: KernelRun, dev: string): GroupView {
