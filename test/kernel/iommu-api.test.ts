@@ -58,6 +58,9 @@ function matches(want: Want, got: unknown): boolean {
   return got === want;
 }
 
+/** The group FREE boots into (groups are numbered like the kernel's IDA, in probe order); a boot case checks it. */
+const FREE_GROUP = 'iommu_group.6';
+
 const domainOf = (run: KernelRun, dev: string) => groupOf(run, dev).domain;
 const defaultOf = (run: KernelRun, dev: string) => groupOf(run, dev).default_domain;
 const hwOf = (run: KernelRun, dev: string) => run.core.devIommu.find((d) => d.dev === dev)?.hw_domain ?? null;
@@ -77,6 +80,7 @@ const CASES: readonly ApiCase[] = [
   },
   { name: 'boot: two functions without ACS share one group', calls: [], want: [], check: (r) => expect(groupOf(r, FN0).devices).toEqual([FN0, FN1]) },
   { name: 'boot: a platform group named by the driver holds both devices', calls: [], want: [], check: (r) => expect(groupOf(r, GPU0).devices).toEqual([GPU0, GPU1]) },
+  { name: 'boot: groups are numbered in probe order', calls: [], want: [], check: (r) => expect(groupOf(r, FREE).id).toBe(FREE_GROUP) },
   { name: 'boot: a bound kernel driver counts in owner_cnt', calls: [], want: [], check: (r) => expect(groupOf(r, NIC).owner_cnt).toBe(1) },
   { name: 'boot: the mock unit starts devices blocked (no DMA/identity domain)', calls: [], want: [], check: (r) => expect(defaultOf(r, MOCKDEV)).toBe('mock0.blocked_domain') },
   {
@@ -215,7 +219,9 @@ const CASES: readonly ApiCase[] = [
   { name: 'iommu_group_release_dma_owner: not owned is a WARN', calls: [m(groupGet(FREE), { do: 'iommu_group_release_dma_owner', group: 'g' })], want: ['ok', 0], findings: ['kernel-warn'] },
   {
     name: 'iommu_group_dma_owner_claimed: false, then true after a claim',
-    calls: [core('iommu_group_dma_owner_claimed', { group: 'iommu_group.7' })], want: [(v) => typeof v === 'boolean'],
+    calls: [core('iommu_group_dma_owner_claimed', { group: FREE_GROUP }), m(groupGet(FREE), { do: 'iommu_group_claim_dma_owner', group: 'g', owner: 'vfio' }),
+      core('iommu_group_dma_owner_claimed', { group: FREE_GROUP })],
+    want: [false, FREE_GROUP, 0, true],
   },
   { name: 'iommu_device_claim_dma_owner: a singleton group', calls: [m({ do: 'iommu_device_claim_dma_owner', dev: FREE, owner: 'ictx1' })], want: [0], check: (r) => expect(groupOf(r, FREE).owner).toBe('ictx1') },
   {
@@ -353,8 +359,21 @@ const CASES: readonly ApiCase[] = [
   { name: 'dma_map: an IOVA from the DMA domain', calls: [m({ do: 'dma_map', dev: NIC, as: 'iova' })], want: [(v) => typeof v === 'number'] },
 
   // ---- sysfs group type (§3.4) -----------------------------------------------------------------------------------------
-  { name: 'iommu_group_store_type: -EACCES without CAP_SYS_RAWIO', calls: [m(groupGet(FREE)), core('iommu_group_store_type', { group: 'iommu_group.0', type: 'identity', capable: false })], want: ['ok', 'EACCES'] },
-  { name: 'iommu_group_store_type: -EPERM with a driver bound', calls: [bind(FREE, 'nic'), m(groupGet(FREE))], want: [0, 'ok'] },
+  { name: 'iommu_group_store_type: -EACCES without CAP_SYS_RAWIO', calls: [core('iommu_group_store_type', { group: FREE_GROUP, type: 'identity', capable: false })], want: ['EACCES'] },
+  { name: 'iommu_group_store_type: -EPERM with a driver bound', calls: [bind(FREE, 'nic'), core('iommu_group_store_type', { group: FREE_GROUP, type: 'identity' })], want: [0, 'EPERM'] },
+  {
+    name: 'iommu_group_store_type: an unbound group gets a new identity default domain',
+    calls: [core('iommu_group_store_type', { group: FREE_GROUP, type: 'identity' })], want: [0],
+    check: (r) => {
+      expect(defaultOf(r, FREE)).toBe('vtd0.identity_domain');
+      expect(domainOf(r, FREE)).toBe('vtd0.identity_domain');
+    },
+  },
+  {
+    name: 'iommu_group_store_type: DMA → DMA-FQ is an in-place upgrade even with a driver bound',
+    calls: [bind(FREE, 'nic'), core('iommu_group_store_type', { group: FREE_GROUP, type: 'DMA-FQ' })], want: [0, 0],
+    check: (r) => expect(r.core.domains.find((d) => d.id === defaultOf(r, FREE))?.type).toBe('dma-fq'),
+  },
 
   // ---- release (§3.1) ------------------------------------------------------------------------------------------------------
   {
