@@ -67,6 +67,7 @@ describe('scenario documents', () => {
     ['missing name', (d) => ({ ...d, name: undefined }), 'name', /non-empty string/],
     ['misspelt top-level key', (d) => ({ ...d, taks: [] }), 'taks', /unknown key "taks"/],
     ['unknown unit kind', (d) => ({ ...d, topology: { ...d.topology, units: [{ name: 'x', kind: 'intel' }] } }), 'topology.units[0].kind', /unknown unit kind "intel"/],
+    ['unknown unit version', (d) => ({ ...d, topology: { ...d.topology, units: [{ name: 'vtd0', kind: 'vtd', version: '2.6' }] } }), 'topology.units[0].version', /no hardware profile "vtd@2.6"/],
     ['device on an unknown unit', (d) => ({ ...d, topology: { ...d.topology, pci: [{ id: 'a', unit: 'nope' }] } }), 'topology.pci[0].unit', /unknown unit "nope"/],
     ['child before its parent', (d) => ({ ...d, topology: { ...d.topology, pci: [...d.topology.pci].reverse() } }), 'topology.pci[0].parent', /unknown parent/],
     ['unknown driver on a device', (d) => ({ ...d, topology: { ...d.topology, pci: [{ id: 'a', driver: 'e1000' }] } }), 'topology.pci[0].driver', /unknown driver "e1000"/],

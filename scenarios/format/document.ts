@@ -3,6 +3,7 @@ import type { FindingKind } from '../../protocol/findings.ts';
 import type { Call } from '../../protocol/kernel.ts';
 import type { DriverSpec, PciDevSpec, PlatformDevSpec, Topology, UnitKind, UnitSpec } from '../../protocol/topology.ts';
 import { VARIANT_AXES, isVariantAxis } from '../../protocol/variants.ts';
+import { findProfile, profileId, profileIds } from '../../hardware/profiles.ts';
 import { InputError } from '../../runtime/input-error.ts';
 import { kernelCheckers } from '../kernel/checkers.ts';
 import { kernelProgram } from '../kernel/program.ts';
@@ -91,9 +92,14 @@ function readTopology(r: Reader, v: unknown): Topology {
   const units: UnitSpec[] = r.arr(t.units ?? [], 'topology.units').map((u, i) => {
     const w = `topology.units[${i}]`;
     const o = r.obj(u, w);
-    r.keys(o, w, ['name', 'kind', 'version', 'max_pasids', 'attach_deferred', 'sva']);
+    r.keys(o, w, ['name', 'kind', 'version', 'max_pasids', 'attach_deferred', 'sva', 'module', 'export']);
     const kind = r.str(o.kind, `${w}.kind`);
     if (!(UNIT_KINDS as readonly string[]).includes(kind)) r.fail(`${w}.kind`, `unknown unit kind "${kind}" (one of: ${UNIT_KINDS.join(', ')})`);
+    // a plug-in unit brings its own model; a built-in one needs a profile for its version
+    const version = o.version === undefined ? null : r.str(o.version, `${w}.version`);
+    if (o.module === undefined && findProfile(profileId(kind as UnitKind, version)) === null) {
+      r.fail(`${w}.version`, `no hardware profile "${profileId(kind as UnitKind, version)}" (known: ${profileIds().join(', ')})`);
+    }
     return { ...(o as unknown as UnitSpec), name: r.str(o.name, `${w}.name`), kind: kind as UnitKind };
   });
   const unitNames = new Set(units.map((u) => u.name));
