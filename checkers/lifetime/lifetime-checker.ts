@@ -58,7 +58,6 @@ export class LifetimeChecker implements Checker {
   private finished = false;
   private readonly pending = new FindingQueue();
   private readonly seen = new Set<string>();
-  private readonly known = (obj: ObjId): boolean => this.objects.has(obj);
 
   constructor(opts: LifetimeCheckerOptions = {}) {
     this.leaks = opts.leaks ?? true;
@@ -172,7 +171,8 @@ export class LifetimeChecker implements Checker {
   }
 
   private touchLock(l: LockRef, at: () => Site, what: string): void {
-    const obj = objectOfLock(l.id, this.known);
+    // an arrow made here, not kept in a field: a deep copy of the checker must not call into the original
+    const obj = objectOfLock(l.id, (o) => this.objects.has(o));
     if (obj !== null) this.touch(obj, at, 'Write', `${what} ${l.id}`);
   }
 

@@ -35,7 +35,10 @@ export class RaceChecker implements Checker {
   private readonly hb = new HappensBefore();
   private readonly types = new ObjectTypes();
   private readonly shadow = new Shadow();
-  private readonly typeOf = (obj: ObjId): string => this.types.of(obj);
+  // a method, not an arrow-function field: a checker is deep-copied for set-up snapshots, and a closure would keep the original's `types`
+  private typeOf(obj: ObjId): string {
+    return this.types.of(obj);
+  }
   private readonly pending = new FindingQueue();
   private readonly seen = new Set<string>();
 
@@ -59,11 +62,11 @@ export class RaceChecker implements Checker {
           const verdict = checkLockset(e.op, e.guard, e.lockless, a.held);
           if (verdict !== 'ok' && e.guard !== null) {
             const hit = { access: a, guard: e.guard, verdict };
-            if (this.fresh(unguardedSignature(hit, this.typeOf))) this.pending.push(unguardedFinding(hit, this.typeOf));
+            if (this.fresh(unguardedSignature(hit, (o) => this.typeOf(o)))) this.pending.push(unguardedFinding(hit, (o) => this.typeOf(o)));
           }
         }
         if (this.happensBefore) {
-          for (const hit of this.shadow.access(a, this.hb)) if (this.fresh(raceSignature(hit, this.typeOf))) this.pending.push(raceFinding(hit, this.typeOf));
+          for (const hit of this.shadow.access(a, this.hb)) if (this.fresh(raceSignature(hit, (o) => this.typeOf(o)))) this.pending.push(raceFinding(hit, (o) => this.typeOf(o)));
         }
         return;
       }
