@@ -2,7 +2,9 @@ import { runExecution } from '../../runtime/execution.ts';
 import { readReplayFile, sameFailure } from '../../runtime/replay-file.ts';
 import { ReplayStrategy } from '../../runtime/strategies/replay.ts';
 import { defaultCheckers } from '../../checkers/index.ts';
-import { findScenario } from '../../scenarios/index.ts';
+import path from 'node:path';
+import { loadScenario } from '../../scenarios/index.ts';
+import { isScenarioFile } from '../../scenarios/format/load.ts';
 import { expectedFor } from '../../scenarios/scenario.ts';
 import { exactlyOne, has, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
@@ -13,7 +15,9 @@ export async function replay(argv: readonly string[], io: CommandIo): Promise<nu
   const p = parseArgs('replay', argv, { host: { kind: 'value', values: ['inline', 'workers'] }, json: { kind: 'bool' } });
   const file = exactlyOne('replay', p, 'replay file');
   const rf = readReplayFile(file);
-  const s = findScenario(rf.scenario);
+  // a scenario document named by a relative path lives next to the replay (stress writes them so)
+  const ref = isScenarioFile(rf.scenario) && !path.isAbsolute(rf.scenario) ? path.join(path.dirname(file), rf.scenario) : rf.scenario;
+  const s = await loadScenario(ref);
   const variants = resolveVariants(s, rf.variants, `${file}: variants`);
   const program = s.program(variants);
   const hostKind = (str(p, 'host') ?? 'inline') as 'inline' | 'workers';
