@@ -7,6 +7,7 @@ import { findProfile, profileId, profileIds } from '../../hardware/profiles.ts';
 import { InputError } from '../../runtime/input-error.ts';
 import { kernelCheckers } from '../kernel/checkers.ts';
 import { kernelProgram } from '../kernel/program.ts';
+import type { ProcessSpec } from '../../protocol/vfio.ts';
 import type { Expectation, Scenario } from '../scenario.ts';
 import { findOp, OPS } from './ops.ts';
 import type { FieldType } from './ops.ts';
@@ -228,6 +229,27 @@ function readTasks(r: Reader, v: unknown, t: Topology): { readonly id: string; r
   });
 }
 
+/**
+ * Userspace processes (protocol/vfio.ts ProcessSpec, docs/vfio.md): a name,
+ * its ops in program order, optionally `onRequest` and `stay`. Each op needs
+ * its `do`; the process actor reports an op it cannot make by errno.
+ */
+function readProcesses(r: Reader, v: unknown, taskNames: ReadonlySet<string>): ProcessSpec[] {
+  const names = new Set<string>();
+  return r.arr(v ?? [], 'processes').map((p, i) => {
+    const w = `processes[${i}]`;
+    const o = r.obj(p, w);
+    r.keys(o, w, ['name', 'ops', 'onRequest', 'stay']);
+    const name = r.str(o.name, `${w}.name`);
+    if (names.has(name) || taskNames.has(`proc:${name}`)) r.fail(`${w}.name`, `process name "${name}" is used twice`);
+    names.add(name);
+    r.arr(o.ops, `${w}.ops`).forEach((op, j) => r.str(r.obj(op, `${w}.ops[${j}]`).do, `${w}.ops[${j}].do`));
+    if (o.onRequest !== undefined && o.onRequest !== 'close' && o.onRequest !== 'ignore') r.fail(`${w}.onRequest`, 'expected "close" or "ignore"');
+    if (o.stay !== undefined) r.bool(o.stay, `${w}.stay`);
+    return o as unknown as ProcessSpec;
+  });
+}
+
 function readExpect(r: Reader, v: unknown, variants: Readonly<Record<string, readonly string[]>>): Expectation[] {
   return r.arr(v ?? [], 'expect').map((e, i) => {
     const w = `expect[${i}]`;
@@ -252,16 +274,17 @@ function readExpect(r: Reader, v: unknown, variants: Readonly<Record<string, rea
 export function scenarioFromDocument(doc: unknown, file: string): Scenario {
   const r = new Reader(file);
   const o = r.obj(doc, '(document)');
-  r.keys(o, '', ['name', 'title', 'topology', 'variants', 'tasks', 'expect']);
+  r.keys(o, '', ['name', 'title', 'topology', 'variants', 'tasks', 'processes', 'expect']);
   const name = r.str(o.name, 'name');
   const title = o.title === undefined ? name : r.str(o.title, 'title');
   const topology = readTopology(r, o.topology);
   const variants = readVariants(r, o.variants);
   const tasks = readTasks(r, o.tasks, topology);
+  const processes = readProcesses(r, o.processes, new Set(tasks.map((t) => t.id)));
   const expect = readExpect(r, o.expect, variants);
   return {
     name, title, variants, expect,
-    program: (v) => kernelProgram({ name, topology, variants: v, tasks }),
+    program: (v) => kernelProgram({ name, topology, variants: v, tasks, ...(processes.length > 0 ? { processes } : {}) }),
     checkers: () => kernelCheckers(),
   };
 }
