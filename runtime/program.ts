@@ -28,4 +28,11 @@ export interface Program {
   readonly actors: readonly ActorSpec[];
   readonly lockManagers: readonly ActorId[];
   readonly tasks: readonly TaskSpec[];
+  /**
+   * Tasks that set the system up (a kernel program's boot). In controlled
+   * mode they run first, alone and with fixed choices, until every task they
+   * started has ended; only then do the other tasks start. Being
+   * deterministic, the set-up is run once per exploration and snapshotted.
+   */
+  readonly setup?: readonly TaskId[];
 }

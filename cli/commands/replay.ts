@@ -24,6 +24,8 @@ export async function replay(argv: readonly string[], io: CommandIo): Promise<nu
     r = await runExecution(host, program, new ReplayStrategy(rf.decisions), {
       seed: rf.seed,
       checkers: (s.checkers ?? defaultCheckers)(),
+      // a free-mode record is the order of a run where every task started at once
+      setupPhase: rf.mode !== 'free',
     });
   } finally {
     await host.close();

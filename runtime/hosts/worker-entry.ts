@@ -2,7 +2,7 @@ import { workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { Cell } from '../cell.ts';
-import type { CellConfig } from '../cell.ts';
+import type { CellConfig, CellSnapshot } from '../cell.ts';
 import { loadActorDef } from '../modules.ts';
 import { nodeEndpoint } from './endpoint.ts';
 import { FreeDriver } from './free-driver.ts';
@@ -23,6 +23,7 @@ const def = await loadActorDef(boot.module, boot.export);
 const cfg: CellConfig = { self: boot.actor, config: boot.config, actors: boot.actors, lockManagers: boot.lockManagers };
 let cell = new Cell(def, cfg);
 let free: FreeDriver | null = null;
+let saved: CellSnapshot | null = null;
 let steps = 0;
 
 const post = (m: FromWorker): void => data.postMessage(m);
@@ -58,6 +59,8 @@ data.on('message', (m: unknown) => {
 export interface WorkerControl {
   ready(): true;
   reset(): void;
+  snapshot(): void;
+  restore(): void;
   inspect(): unknown;
   startFree(opts: FreeOptions, peers: readonly (readonly [ActorId, MessagePort])[], counters: SharedArrayBuffer): void;
   log(): FreeLog;
@@ -67,6 +70,13 @@ const api: WorkerControl = {
   ready: () => true,
   reset() {
     cell = new Cell(def, cfg);
+  },
+  snapshot() {
+    saved = cell.snapshot();
+  },
+  restore() {
+    if (saved === null) throw new Error(`worker ${boot.actor}: restore() without a snapshot`);
+    cell.restore(saved);
   },
   inspect: () => cell.inspect(),
   startFree(opts, peers, counters) {

@@ -132,6 +132,15 @@ export class WorkersHost implements Host {
     await Promise.all([...this.actors.values()].map((aw) => this.control(aw, (c) => c.reset())));
   }
 
+  /** Each worker keeps its own actor's copy: nothing crosses the thread boundary. */
+  async snapshot(): Promise<void> {
+    await Promise.all([...this.actors.values()].map((aw) => this.control(aw, (c) => c.snapshot())));
+  }
+
+  async restore(): Promise<void> {
+    await Promise.all([...this.actors.values()].map((aw) => this.control(aw, (c) => c.restore())));
+  }
+
   executeThen(actor: ActorId, cmd: StepCommand, done: (r: StepResult) => void): void {
     const aw = this.get(actor);
     if (aw.dead !== null) {
