@@ -99,7 +99,8 @@ export function sequenceDiagram(doc: TraceDocument): { readonly diagram: string;
   const views = stepViews(doc.trace);
   const items = selectSteps(doc, views, { budget: BUDGET, window: WINDOW });
   const p = new Participants();
-  const body: string[] = [];
+  // Lines of the diagram; a gap spans the whole diagram, so its ends are known only at the end.
+  const body: (string | { readonly gap: string })[] = [];
   const byStep = new Map<number, TraceFinding[]>();
   for (const f of doc.findings) byStep.set(f.step, [...(byStep.get(f.step) ?? []), f]);
   // A task whose last step returns has ended (in a run that ran to its end): a
@@ -117,8 +118,7 @@ export function sequenceDiagram(doc: TraceDocument): { readonly diagram: string;
   for (const it of items) {
     if (it.kind === 'elided') {
       elided += it.count;
-      // A gap spans the whole diagram; its ends are fixed once the participants are known.
-      body.push(`\u0000${text(elidedText(it.count, it.tasks))}`);
+      body.push({ gap: text(elidedText(it.count, it.tasks)) });
       continue;
     }
     shown++;
@@ -143,7 +143,7 @@ export function sequenceDiagram(doc: TraceDocument): { readonly diagram: string;
   const decl = p.declare(['@root', ...doc.actors]);
   const ids = decl.map((d) => (d.trim().split(/\s+/)[1] as string));
   const span = ids.length <= 1 ? (ids[0] ?? p.id('scenario')) : `${ids[0]},${ids[ids.length - 1]}`;
-  const lines = body.map((l) => (l.startsWith('\u0000') ? `  Note over ${span}: ${l.slice(1)}` : l));
+  const lines = body.map((l) => (typeof l === 'string' ? l : `  Note over ${span}: ${l.gap}`));
   return { diagram: ['sequenceDiagram', ...decl, ...lines].join('\n') + '\n', shown, elided };
 }
 

@@ -2,8 +2,7 @@ import type { TraceEntry } from '../runtime/execution.ts';
 import { classKey } from '../protocol/lock-classes.ts';
 import { variantKey } from '../scenarios/scenario.ts';
 import type { ChromeTrace, TraceEvent } from './chrome-trace.ts';
-import { describeEvent, stepViews } from './steps.ts';
-import { stepOp } from './text.ts';
+import { describeEvent, stepOp, stepViews } from './steps.ts';
 import type { TraceDocument } from './trace-doc.ts';
 
 /**

@@ -61,6 +61,23 @@ export function stepViews(trace: readonly TraceEntry[]): StepView[] {
   return out;
 }
 
+/** What a step did, as the op column shows it. */
+export function stepOp(v: StepView): string {
+  const t = v.entry;
+  switch (v.arrow) {
+    case 'wake':
+      return '(wake)';
+    case 'resume':
+      return '(resume)';
+    case 'reply':
+      return `${t.op ?? '?'} (reply)`;
+    case 'spawn':
+      return `${t.op ?? '?'} (spawned)`;
+    default:
+      return t.op ?? '?';
+  }
+}
+
 /** Events that say something on their own; field accesses and uses are too many to list everywhere. */
 export function isNotable(e: TraceEvent): boolean {
   switch (e.ev) {

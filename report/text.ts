@@ -1,7 +1,6 @@
 import { variantKey } from '../scenarios/scenario.ts';
 import { elidedText, selectSteps } from './select.ts';
-import { describeEvent, notableEvents, stepViews } from './steps.ts';
-import type { StepView } from './steps.ts';
+import { describeEvent, notableEvents, stepOp, stepViews } from './steps.ts';
 import type { TraceDocument } from './trace-doc.ts';
 
 /** How many steps the listing shows at most, and the window before the finding shown whole. */
@@ -17,23 +16,6 @@ export function summaryLines(doc: TraceDocument): string[] {
   if (doc.recorded !== null) lines.push(`recorded finding: ${doc.recorded.title} — ${doc.reproduced === true ? 'reproduced' : 'NOT reproduced'}`);
   if (doc.divergence !== null) lines.push(`replay diverged: ${doc.divergence}`);
   return lines;
-}
-
-/** What a step did, as the op column shows it. */
-export function stepOp(v: StepView): string {
-  const t = v.entry;
-  switch (v.arrow) {
-    case 'wake':
-      return '(wake)';
-    case 'resume':
-      return '(resume)';
-    case 'reply':
-      return `${t.op ?? '?'} (reply)`;
-    case 'spawn':
-      return `${t.op ?? '?'} (spawned)`;
-    default:
-      return t.op ?? '?';
-  }
 }
 
 const pad = (s: string, w: number): string => (s.length >= w ? s : s + ' '.repeat(w - s.length));
