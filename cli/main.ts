@@ -8,12 +8,13 @@ import { replay } from './commands/replay.ts';
 import { run } from './commands/run.ts';
 import { selftest } from './commands/selftest.ts';
 import { show } from './commands/show.ts';
+import { shrink } from './commands/shrink.ts';
 import { processIo } from './io.ts';
 import type { CommandIo } from './io.ts';
 
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
-const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, selftest, conformance, bench };
+const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, shrink, selftest, conformance, bench };
 
 const USAGE = `usage: iommu-lab <command> [flags]
   list [--json]
@@ -24,6 +25,7 @@ const USAGE = `usage: iommu-lab <command> [flags]
       [--hang SECONDS (free mode watchdog, default 2)] [--out DIR] [--json]
   compare (<scenario>|--all) [--schedules N] [--host inline|workers] [--seed S] [--out DIR] [--json]
   replay <replay.json> [--host inline|workers] [--json]
+  shrink <replay.json> [--out FILE] [--schedules N (exploration per candidate, default 150)] [--json]
   selftest locking [--host inline|workers] [--schedules N] [--seed S] [--json]
   conformance (--unit KIND[@VERSION] | --unit FILE[#EXPORT] [--as KIND@VERSION] | --all) [--case NAME]...
       [--host inline|workers] [--seed S] [--json]

@@ -107,7 +107,10 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
     if (current !== null) stats = mergeLockStats(stats, current.summary());
     current = null;
   };
-  const id: RunIdentity = { scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: set.mode };
+  const id: RunIdentity = {
+    scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: set.mode,
+    ...(s.source !== undefined ? { source: s.source } : {}),
+  };
   const written = new Map<string, string>();
   const keep = (f: FoundFinding): void => {
     written.set(f.finding.signature, writeFinding(set.out, id, f));

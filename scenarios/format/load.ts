@@ -41,5 +41,5 @@ export async function loadScenarioFile(file: string): Promise<Scenario> {
     }
     doc = mod.default;
   }
-  return scenarioFromDocument(doc, file);
+  return { ...scenarioFromDocument(doc, file), source: file };
 }
