@@ -41,6 +41,13 @@ abstract class Lenient implements Strategy {
  * after the cursor that is enabled now and moves the cursor past it. Steps
  * of tasks that are gone (their ops dropped) are skipped over.
  */
+/** How many steps each task took in a list of decisions. */
+export function stepsPerTask(decisions: readonly TaskId[]): Map<TaskId, number> {
+  const out = new Map<TaskId, number>();
+  for (const t of decisions) out.set(t, (out.get(t) ?? 0) + 1);
+  return out;
+}
+
 export class FollowStrategy extends Lenient {
   readonly name = 'follow';
   private readonly plan: readonly TaskId[];
@@ -73,19 +80,34 @@ export class FollowStrategy extends Lenient {
  * of a task ranks where the recording had that task's k-th step, and the
  * enabled task with the earliest rank runs. Tasks the recording does not
  * know (or steps beyond what it recorded) rank last.
+ *
+ * With `shift` (per task, how many steps shorter it got: the steps of the
+ * ops it lost) the task's k-th step ranks where the recording had its
+ * (k+shift)-th: when a task lost an op before the one that matters, the
+ * steps of that one still meet the other tasks where they did. A task that
+ * got longer ranks its extra first steps before everything.
  */
 export class OrderStrategy extends Lenient {
-  readonly name = 'order';
+  readonly name: string;
   private readonly positions = new Map<TaskId, number[]>();
+  private readonly shift = new Map<TaskId, number>();
   private readonly taken = new Map<TaskId, number>();
 
-  constructor(plan: readonly TaskId[]) {
+  constructor(plan: readonly TaskId[], shift: ReadonlyMap<TaskId, number> | null = null) {
     super();
+    this.name = shift === null ? 'order' : 'order-shifted';
     plan.forEach((t, i) => {
       const l = this.positions.get(t);
       if (l === undefined) this.positions.set(t, [i]);
       else l.push(i);
     });
+    for (const [t, n] of shift ?? []) this.shift.set(t, n);
+  }
+
+  private rank(t: TaskId): number {
+    const at = (this.taken.get(t) ?? 0) + (this.shift.get(t) ?? 0);
+    if (at < 0) return -1;
+    return this.positions.get(t)?.[at] ?? Infinity;
   }
 
   protected restart(): void {
@@ -96,8 +118,7 @@ export class OrderStrategy extends Lenient {
     let best = -1;
     let bestPos = Infinity;
     for (let i = 0; i < enabled.length; i++) {
-      const t = enabled[i] as TaskId;
-      const pos = this.positions.get(t)?.[this.taken.get(t) ?? 0] ?? Infinity;
+      const pos = this.rank(enabled[i] as TaskId);
       if (pos < bestPos) {
         bestPos = pos;
         best = i;

@@ -67,7 +67,7 @@ export async function shrinkSchedule(program: Program, target: ShrinkTarget, sta
   const left = (): boolean => counter.executions - spent0 < opts.maxExecutions;
   let best = start;
   const consider = async (plan: readonly TaskId[]): Promise<boolean> => {
-    const hit = await trials.once(new FollowStrategy(plan));
+    const { hit } = await trials.once(new FollowStrategy(plan));
     if (hit === null || !better(hit, best)) return false;
     best = hit;
     opts.onProgress?.({ executions: counter.executions - spent0, switches: switchesOf(best.decisions), steps: best.steps });

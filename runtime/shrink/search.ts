@@ -11,7 +11,7 @@ import type { ExploringStrategy } from '../strategies/index.ts';
 import type { Strategy } from '../strategies/strategy.ts';
 import type { Finding } from '../../protocol/findings.ts';
 import type { TaskId } from '../../protocol/ids.ts';
-import { FollowStrategy, OrderStrategy } from './guided.ts';
+import { FollowStrategy, OrderStrategy, stepsPerTask } from './guided.ts';
 
 /** What a shrink must keep: the finding's signature, under the replay's task seed and checkers. */
 export interface ShrinkTarget {
@@ -56,12 +56,12 @@ export class Trials {
     return new Trials(await InlineHost.create(program), program, target, counter);
   }
 
-  /** One execution under `strategy` from fresh actor state. */
-  async once(strategy: Strategy, execution = 0): Promise<Hit | null> {
+  /** One execution under `strategy` from fresh actor state: the hit, or null and the decisions it made. */
+  async once(strategy: Strategy, execution = 0): Promise<{ readonly hit: Hit | null; readonly decisions: readonly TaskId[] }> {
     await this.host.reset();
     this.counter.executions++;
     const r = await runExecution(this.host, this.program, strategy, { seed: this.target.seed, execution, checkers: this.target.checkers() });
-    return hitOf(r, this.target.signature);
+    return { hit: hitOf(r, this.target.signature), decisions: r.decisions };
   }
 
   /** Up to `schedules` executions of `strategy` from schedule `first`; the first hit ends it. */
@@ -100,16 +100,61 @@ export function explorersFor(strategy: string, seed: number, schedule: number): 
 }
 
 /**
- * Looks for a schedule on which `program` hits the target: lenient replays
- * of `hint` (decisions of a nearby program), then bounded exploration.
- * Deterministic: the same program, hint and budget give the same answer.
+ * What steers the search for a schedule of a candidate program: decisions
+ * that hit the target on a nearby program, and that program's task lengths
+ * when every task runs as long as it can (`serialLengths`). Comparing those
+ * lengths with the candidate's says how many steps each task lost with the
+ * dropped ops.
  */
-export async function findSchedule(program: Program, target: ShrinkTarget, hint: readonly TaskId[], budget: SearchBudget, counter: { executions: number }): Promise<Hit | null> {
+export interface Hint {
+  readonly decisions: readonly TaskId[];
+  readonly serial: ReadonlyMap<TaskId, number>;
+}
+
+export interface Found {
+  readonly hit: Hit;
+  /** The hint for programs near this one. */
+  readonly hint: Hint;
+}
+
+/** No preemption: each task runs until it ends or blocks. Task lengths then depend on the program alone, not on a race. */
+const serialRun = (trials: Trials): ReturnType<Trials['once']> => trials.once(new FollowStrategy([]));
+
+/** The hint that `hit` on `program` gives. */
+export async function hintFor(program: Program, target: ShrinkTarget, hit: Hit, counter: { executions: number }): Promise<Hint> {
   const trials = await Trials.open(program, target, counter);
   try {
-    for (const lenient of [new OrderStrategy(hint), new FollowStrategy(hint)]) {
-      const hit = await trials.once(lenient);
-      if (hit !== null) return hit;
+    return { decisions: hit.decisions, serial: stepsPerTask((await serialRun(trials)).decisions) };
+  } finally {
+    await trials.close();
+  }
+}
+
+/**
+ * Looks for a schedule on which `program` hits the target: the serial
+ * schedule, lenient replays of the hint (as recorded, then with each task's
+ * recording shifted by the steps it lost), then bounded exploration.
+ * Deterministic: the same program, hint and budget give the same answer.
+ */
+export async function findSchedule(program: Program, target: ShrinkTarget, hint: Hint, budget: SearchBudget, counter: { executions: number }): Promise<Found | null> {
+  const trials = await Trials.open(program, target, counter);
+  try {
+    const serialOne = await serialRun(trials);
+    const serial = stepsPerTask(serialOne.decisions);
+    const found = (hit: Hit | null): Found | null => (hit === null ? null : { hit, hint: { decisions: hit.decisions, serial } });
+    if (serialOne.hit !== null) return found(serialOne.hit);
+    const shift = new Map<TaskId, number>();
+    for (const [t, n] of serial) {
+      const before = hint.serial.get(t);
+      if (before !== undefined && before !== n) shift.set(t, before - n);
+    }
+    // A task's length also depends a little on the schedule (a wait for the
+    // boot that did or did not happen), so the shift is tried one step either way too.
+    const shifted = shift.size === 0 ? [] : [0, 1, -1].map((d) => new OrderStrategy(hint.decisions, new Map([...shift].map(([t, n]) => [t, n + d]))));
+    const tries = [new OrderStrategy(hint.decisions), ...shifted, new FollowStrategy(hint.decisions)];
+    for (const s of tries) {
+      const r = await trials.once(s);
+      if (r.hit !== null) return found(r.hit);
     }
     const n = budget.explorers.length;
     for (let i = 0; i < n; i++) {
@@ -118,7 +163,7 @@ export async function findSchedule(program: Program, target: ShrinkTarget, hint:
       const share = Math.floor(budget.schedules / n) + (i < budget.schedules % n ? 1 : 0);
       if (share === 0) continue;
       const hit = await trials.explore(makeStrategy(e.strategy, e.seed), e.first, share);
-      if (hit !== null) return hit;
+      if (hit !== null) return found(hit);
     }
     return null;
   } finally {

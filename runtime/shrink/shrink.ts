@@ -3,7 +3,7 @@ import type { DroppedOp } from '../replay-file.ts';
 import { ReplayStrategy } from '../strategies/replay.ts';
 import { ddmin } from './ddmin.ts';
 import { shrinkSchedule, switchesOf } from './schedule.ts';
-import { Trials, findSchedule } from './search.ts';
+import { Trials, findSchedule, hintFor } from './search.ts';
 import type { Hit, SearchBudget, ShrinkTarget } from './search.ts';
 
 /**
@@ -55,13 +55,13 @@ export async function shrink(input: ShrinkInput): Promise<ShrinkResult> {
 
   // Phase 1: ops. A candidate counts only if it takes no more steps than the input did.
   const hits = new Map<string, Hit>();
-  let hint = input.start.decisions;
+  let hint = await hintFor(input.programFor(input.dropped), input.target, input.start, counter);
   say(`shrink: ${initial.length} ops, ${input.start.steps} steps, ${switchesOf(input.start.decisions)} context switches`);
   const kept = await ddmin(initial, async (subset) => {
-    const hit = await findSchedule(input.programFor(dropFor(subset)), input.target, hint, input.budget, counter);
-    if (hit === null || hit.steps > input.start.steps) return false;
-    hint = hit.decisions;
-    hits.set(subset.map(opKey).join(','), hit);
+    const found = await findSchedule(input.programFor(dropFor(subset)), input.target, hint, input.budget, counter);
+    if (found === null || found.hit.steps > input.start.steps) return false;
+    hint = found.hint;
+    hits.set(subset.map(opKey).join(','), found.hit);
     return true;
   }, (p) => say(`  ops: ${p.tests} candidates tried, ${p.size} ops left (${counter.executions} executions)`));
   const drop = dropFor(kept);
@@ -82,7 +82,7 @@ export async function shrink(input: ShrinkInput): Promise<ShrinkResult> {
 export async function replayHit(program: Program, target: ShrinkTarget, decisions: readonly Hit['decisions'][number][]): Promise<Hit | null> {
   const trials = await Trials.open(program, target, { executions: 0 });
   try {
-    return await trials.once(new ReplayStrategy(decisions));
+    return (await trials.once(new ReplayStrategy(decisions))).hit;
   } finally {
     await trials.close();
   }
