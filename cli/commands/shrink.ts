@@ -8,7 +8,7 @@ import type { ShrinkTarget } from '../../runtime/shrink/search.ts';
 import { switchesOf } from '../../runtime/shrink/schedule.ts';
 import { replayHit, shrink as shrinkFinding } from '../../runtime/shrink/shrink.ts';
 import { loadScenario } from '../../scenarios/index.ts';
-import { programOps, reduceProgram } from '../../scenarios/kernel/reduce.ts';
+import { programOps, reduceProgram, replayProgram } from '../../scenarios/kernel/reduce.ts';
 import { exactlyOne, has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { writeAtomic } from '../output.ts';
@@ -40,8 +40,7 @@ export async function shrink(argv: readonly string[], io: CommandIo): Promise<nu
   const s = await loadScenario(rf.scenario);
   const variants = resolveVariants(s, rf.variants, `${file}: variants`);
   const full = s.program(variants);
-  const dropped = rf.drop ?? [];
-  const input = reduceProgram(full, dropped, file);
+  const input = replayProgram(s, variants, rf, file);
   const target: ShrinkTarget = { signature: rf.finding.signature, seed: rf.seed, checkers: s.checkers ?? defaultCheckers };
   const progress = json ? null : (l: string): void => io.err(l + '\n');
   const t0 = performance.now();
@@ -55,7 +54,7 @@ export async function shrink(argv: readonly string[], io: CommandIo): Promise<nu
   }
 
   const r = await shrinkFinding({
-    ops: programOps(full), dropped, programFor: (drop) => reduceProgram(full, drop, file), target, start,
+    ops: programOps(full), dropped: rf.drop ?? [], programFor: (drop) => reduceProgram(full, drop, file), target, start,
     budget: { schedules, explorers: explorersFor(rf.strategy, rf.seed, rf.schedule) },
     scheduleExecutions: SCHEDULE_EXECUTIONS, progress,
   });

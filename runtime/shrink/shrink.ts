@@ -1,4 +1,5 @@
 import type { Program } from '../program.ts';
+import type { TaskId } from '../../protocol/ids.ts';
 import type { DroppedOp } from '../replay-file.ts';
 import { ReplayStrategy } from '../strategies/replay.ts';
 import { ddmin } from './ddmin.ts';
@@ -79,7 +80,7 @@ export async function shrink(input: ShrinkInput): Promise<ShrinkResult> {
 }
 
 /** A strict replay of `decisions` on `program` from a fresh host: the hit, or null when it does not reproduce. */
-export async function replayHit(program: Program, target: ShrinkTarget, decisions: readonly Hit['decisions'][number][]): Promise<Hit | null> {
+export async function replayHit(program: Program, target: ShrinkTarget, decisions: readonly TaskId[]): Promise<Hit | null> {
   const trials = await Trials.open(program, target, { executions: 0 });
   try {
     return (await trials.once(new ReplayStrategy(decisions))).hit;
