@@ -103,7 +103,10 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   const tally = (used: readonly Checker[]): void => {
     for (const c of used) if (c instanceof LockStats) stats = mergeLockStats(stats, c.summary());
   };
-  const id: RunIdentity = { scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: set.mode };
+  const id: RunIdentity = {
+    scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: set.mode,
+    ...(s.source !== undefined ? { source: s.source } : {}),
+  };
   const written = new Map<string, string>();
   const keep = (f: FoundFinding): void => {
     written.set(f.finding.signature, writeFinding(set.out, id, f));

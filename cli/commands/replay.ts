@@ -2,7 +2,8 @@ import { runExecution } from '../../runtime/execution.ts';
 import { readReplayFile, sameFailure } from '../../runtime/replay-file.ts';
 import { ReplayStrategy } from '../../runtime/strategies/replay.ts';
 import { defaultCheckers } from '../../checkers/index.ts';
-import { findScenario } from '../../scenarios/index.ts';
+import { loadScenario } from '../../scenarios/index.ts';
+import { replayProgram } from '../../scenarios/kernel/reduce.ts';
 import { expectedFor } from '../../scenarios/scenario.ts';
 import { exactlyOne, has, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
@@ -13,9 +14,9 @@ export async function replay(argv: readonly string[], io: CommandIo): Promise<nu
   const p = parseArgs('replay', argv, { host: { kind: 'value', values: ['inline', 'workers'] }, json: { kind: 'bool' } });
   const file = exactlyOne('replay', p, 'replay file');
   const rf = readReplayFile(file);
-  const s = findScenario(rf.scenario);
+  const s = await loadScenario(rf.scenario);
   const variants = resolveVariants(s, rf.variants, `${file}: variants`);
-  const program = s.program(variants);
+  const program = replayProgram(s, variants, rf, file);
   const hostKind = (str(p, 'host') ?? 'inline') as 'inline' | 'workers';
   const host = await createHost(hostKind, program);
   const t0 = performance.now();
@@ -35,7 +36,7 @@ export async function replay(argv: readonly string[], io: CommandIo): Promise<nu
   const expected = expectedFor(s, variants);
   const report = {
     scenario: s.name, variants, host: hostKind, mode: 'controlled', strategy: 'replay', seed: rf.seed,
-    schedules: 1, steps: r.steps, elapsedMs: Math.round(performance.now() - t0), expected,
+    schedules: 1, steps: r.steps, setupSteps: r.setupSteps, elapsedMs: Math.round(performance.now() - t0), expected,
     matched: matches(expected, r.findings.map((f) => f.kind)), reproduced, divergence: r.divergence,
     traceHash: r.traceHash,
     findings: r.findings.map((f) => ({ kind: f.kind, title: f.title, signature: f.signature, firstSchedule: 0, count: 1, replay: file, report: f.report })),

@@ -46,7 +46,7 @@ export async function loadScenarioFile(file: string): Promise<Scenario> {
     doc = mod.default;
     return scenarioFromDocument(doc, file, readPatches(mod.patches, file, pathToFileURL(abs).href));
   }
-  return scenarioFromDocument(doc, file);
+  return { ...scenarioFromDocument(doc, file), source: file };
 }
 
 /** A module's `patches` export (runtime/patch.ts), checked the way documents are: file, path, what was expected. */
