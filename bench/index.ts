@@ -3,6 +3,7 @@ import { LifetimeChecker } from '../checkers/lifetime/lifetime-checker.ts';
 import { RaceChecker } from '../checkers/races/race-checker.ts';
 import { Lockdep } from '../checkers/lockdep/lockdep.ts';
 import { kernelExecutionsPerSec } from './kernel.ts';
+import { seedFigures } from './seeds.ts';
 import { dmaPerSec } from './hardware.ts';
 import { lockdepEdgesPerSec } from './lockdep.ts';
 import {
@@ -97,6 +98,12 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   put('hardware.dmaPerSec.inline.miss', missInline, 'translations/s');
   ratios.hardwareMissVsHit = round(missInline / hitInline, 3);
   ratios.hardwareWorkersVsInline = round(hit / hitInline, 4);
+
+  // the seed scenarios (issue 8): schedules until the buggy variant's findings show, and schedules/s from the boot snapshot
+  for (const f of await seedFigures(quick, log)) {
+    put(`seeds.${f.scenario}.schedulesToFirstFinding`, f.schedulesToFirstFinding, 'schedules');
+    put(`seeds.${f.scenario}.schedulesPerSec`, f.schedulesPerSec, 'schedules/s');
+  }
 
   return { machine: { cpus: os.cpus().length, node: process.version }, results, ratios };
 }

@@ -8,13 +8,17 @@
  * one copy. Functions are shared as they are — so state must not keep
  * closures over `this` (an arrow-function field would still point at the
  * original object): write methods instead.
+ *
+ * A frozen object is shared whole, not copied: checkers freeze the records
+ * they never change again (an access with its stack and held locks), which
+ * are most of what they keep, so a snapshot costs the mutable part only.
  */
 export function deepCopy<T>(value: T): T {
   return copy(value, new Map()) as T;
 }
 
 function copy(v: unknown, seen: Map<object, unknown>): unknown {
-  if (typeof v !== 'object' || v === null) return v;
+  if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return v;
   const done = seen.get(v);
   if (done !== undefined) return done;
   if (Array.isArray(v)) {
@@ -26,6 +30,7 @@ function copy(v: unknown, seen: Map<object, unknown>): unknown {
   if (v instanceof Map) {
     const out = new Map();
     seen.set(v, out);
+    if (v.size === 0) return out;
     for (const [k, x] of v) out.set(copy(k, seen), copy(x, seen));
     return out;
   }

@@ -24,6 +24,8 @@ export interface Scenario {
   readonly expect: readonly Expectation[];
   /** The checkers to run (fresh per execution); default: checkers/index.ts defaultCheckers. */
   readonly checkers?: () => readonly Checker[];
+  /** The file a scenario document was loaded from, as given: what a replay file names so `replay` finds it again. */
+  readonly source?: string;
 }
 
 /** Every combination of the scenario's variant values, in axis order. */

@@ -171,8 +171,7 @@ export class LifetimeChecker implements Checker {
   }
 
   private touchLock(l: LockRef, at: () => Site, what: string): void {
-    // an arrow made here, not kept in a field: a deep copy of the checker must not call into the original
-    const obj = objectOfLock(l.id, (o) => this.objects.has(o));
+    const obj = objectOfLock(l.id, (obj) => this.objects.has(obj));
     if (obj !== null) this.touch(obj, at, 'Write', `${what} ${l.id}`);
   }
 

@@ -31,7 +31,7 @@ export class InlineHost implements Host {
 
   static async create(program: Program): Promise<InlineHost> {
     const defs = new Map<ActorId, ActorDef>();
-    for (const a of program.actors) defs.set(a.id, await loadActorDef(a.module, a.export ?? 'default'));
+    for (const a of program.actors) defs.set(a.id, await loadActorDef(a.module, a.export ?? 'default', a.patches));
     return new InlineHost(program, defs);
   }
 

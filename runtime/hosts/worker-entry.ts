@@ -19,7 +19,7 @@ import { isToWorker } from '../../protocol/guards.ts';
  */
 
 const { boot, data, control } = workerData as { boot: WorkerBoot; data: MessagePort; control: MessagePort };
-const def = await loadActorDef(boot.module, boot.export);
+const def = await loadActorDef(boot.module, boot.export, boot.patches);
 const cfg: CellConfig = { self: boot.actor, config: boot.config, actors: boot.actors, lockManagers: boot.lockManagers };
 let cell = new Cell(def, cfg);
 let free: FreeDriver | null = null;

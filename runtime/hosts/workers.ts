@@ -64,7 +64,7 @@ export class WorkersHost implements Host {
     for (const a of program.actors) {
       const dataCh = new MessageChannel();
       const ctlCh = new MessageChannel();
-      const boot: WorkerBoot = { actor: a.id, module: a.module, export: a.export ?? 'default', config: a.config ?? null, actors: ids, lockManagers: program.lockManagers };
+      const boot: WorkerBoot = { actor: a.id, module: a.module, export: a.export ?? 'default', patches: a.patches ?? [], config: a.config ?? null, actors: ids, lockManagers: program.lockManagers };
       const worker = spawnWorker(codeUrl('./worker-entry', import.meta.url), `actor:${a.id}`, { boot, data: dataCh.port2, control: ctlCh.port2 }, [dataCh.port2, ctlCh.port2]);
       const aw: ActorWorker = { id: a.id, worker, data: dataCh.port1, ctl: ctlCh.port1, control: Comlink.wrap<WorkerControl>(nodeEndpoint(ctlCh.port1)), pending: null, dead: null };
       host.actors.set(a.id, aw);

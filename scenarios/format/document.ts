@@ -9,6 +9,8 @@ import { kernelCheckers } from '../kernel/checkers.ts';
 import { kernelProgram } from '../kernel/program.ts';
 import type { ProcessSpec } from '../../protocol/vfio.ts';
 import type { Expectation, Scenario } from '../scenario.ts';
+import { patchSelected } from '../../runtime/patch.ts';
+import type { Program } from '../../runtime/program.ts';
 import { findOp, OPS } from './ops.ts';
 import type { FieldType } from './ops.ts';
 
@@ -156,12 +158,20 @@ function readActions(r: Reader, v: unknown, where: string): void {
   });
 }
 
-function readVariants(r: Reader, v: unknown): Record<string, readonly string[]> {
+function readVariants(r: Reader, v: unknown, patches: readonly DocumentPatch[]): Record<string, readonly string[]> {
   const o = r.obj(v ?? {}, 'variants');
   const out: Record<string, readonly string[]> = {};
   for (const [axis, values] of Object.entries(o)) {
     const w = `variants.${axis}`;
-    if (!isVariantAxis(axis)) r.fail(w, `unknown variant axis "${axis}" (one of: ${Object.keys(VARIANT_AXES).join(', ')})`);
+    if (!isVariantAxis(axis)) {
+      // an axis of the module's own patches: its values are the module's to name
+      if (!patches.some((p) => axis in p.when)) {
+        r.fail(w, `unknown variant axis "${axis}" (one of: ${Object.keys(VARIANT_AXES).join(', ')}, or an axis a patch's "when" names)`);
+      }
+      out[axis] = r.arr(values, w).map((x, i) => r.str(x, `${w}[${i}]`));
+      if (out[axis]!.length === 0) r.fail(w, 'an axis needs at least one value');
+      continue;
+    }
     const known: readonly string[] = VARIANT_AXES[axis];
     out[axis] = r.arr(values, w).map((x, i) => {
       const s = r.str(x, `${w}[${i}]`);
@@ -270,21 +280,56 @@ function readExpect(r: Reader, v: unknown, variants: Readonly<Record<string, rea
   });
 }
 
+/** A patch of a scenario module, as the document sees it (the handlers stay in the module: runtime/patch.ts). */
+export interface DocumentPatch {
+  /** The module's URL: worker threads load the handlers from it. */
+  readonly module: string;
+  readonly name: string;
+  readonly actor: string;
+  readonly when: Readonly<Record<string, string>>;
+}
+
+/**
+ * The kernel program for an assignment: model axes go to the kernel model,
+ * and the patches the assignment selects are laid over their actors.
+ */
+function patchedProgram(base: (v: Readonly<Record<string, string>>) => Program, patches: readonly DocumentPatch[], v: Readonly<Record<string, string>>): Program {
+  const model = Object.fromEntries(Object.entries(v).filter(([axis]) => isVariantAxis(axis)));
+  const program = base(model);
+  const active = patches.filter((p) => patchSelected(p, v));
+  if (active.length === 0) return program;
+  return {
+    ...program,
+    actors: program.actors.map((a) => {
+      const mine = active.filter((p) => p.actor === a.id).map((p) => ({ module: p.module, export: 'patches', name: p.name }));
+      return mine.length === 0 ? a : { ...a, patches: [...(a.patches ?? []), ...mine] };
+    }),
+  };
+}
+
 /** Validates a scenario document and compiles it to a Scenario. `file` names it in errors. */
-export function scenarioFromDocument(doc: unknown, file: string): Scenario {
+export function scenarioFromDocument(doc: unknown, file: string, patches: readonly DocumentPatch[] = []): Scenario {
   const r = new Reader(file);
   const o = r.obj(doc, '(document)');
   r.keys(o, '', ['name', 'title', 'topology', 'variants', 'tasks', 'processes', 'expect']);
   const name = r.str(o.name, 'name');
   const title = o.title === undefined ? name : r.str(o.title, 'title');
   const topology = readTopology(r, o.topology);
-  const variants = readVariants(r, o.variants);
+  const variants = readVariants(r, o.variants, patches);
   const tasks = readTasks(r, o.tasks, topology);
   const processes = readProcesses(r, o.processes, new Set(tasks.map((t) => t.id)));
   const expect = readExpect(r, o.expect, variants);
+  const base = (v: Readonly<Record<string, string>>): Program => kernelProgram({ name, topology, variants: v, tasks, ...(processes.length > 0 ? { processes } : {}) });
+  const actors = new Set(base({}).actors.map((a) => a.id as string));
+  patches.forEach((p, i) => {
+    if (!actors.has(p.actor)) r.fail(`patches[${i}].actor`, `no actor "${p.actor}" in this scenario (actors: ${[...actors].join(', ')})`);
+    for (const [axis, value] of Object.entries(p.when)) {
+      if (!(variants[axis] ?? []).includes(value)) r.fail(`patches[${i}].when.${axis}`, `"${value}" is not a value of the document's variants.${axis}`);
+    }
+  });
   return {
     name, title, variants, expect,
-    program: (v) => kernelProgram({ name, topology, variants: v, tasks, ...(processes.length > 0 ? { processes } : {}) }),
+    program: (v) => patchedProgram(base, patches, v),
     checkers: () => kernelCheckers(),
   };
 }
