@@ -50,6 +50,9 @@ export interface MachineSpec {
 
 const KINDS: readonly UnitKind[] = ['vtd', 'amd-vi', 'smmu-v3', 'mock'];
 
+/** What one unit's PCI segment holds comfortably: 248 root ports (bus 00) and 255 bus numbers. */
+export const MAX_DEVICES_PER_UNIT = 400;
+
 /** The cluster shapes in the proportions a machine gets them (a deterministic deck, shuffled per segment). */
 const DECK: readonly ClusterKind[] = ['nic', 'nic', 'nic', 'vfio', 'vfio', 'mfd', 'mfd', 'switch', 'rmr'];
 
@@ -81,6 +84,7 @@ function unitSpec(i: number): UnitSpec {
 export function generateMachine(spec: MachineSpec): StressMachine {
   if (!Number.isInteger(spec.units) || spec.units < 1) throw new RangeError('units must be a positive integer');
   if (!Number.isInteger(spec.devices) || spec.devices < 2 * spec.units) throw new RangeError(`devices must be at least 2 per unit (${2 * spec.units})`);
+  if (spec.devices > MAX_DEVICES_PER_UNIT * spec.units) throw new RangeError(`devices must be at most ${MAX_DEVICES_PER_UNIT} per unit`);
   const units = Array.from({ length: spec.units }, (_, i) => unitSpec(i));
   const pci: PciDevSpec[] = [];
   const clusters: Cluster[] = [];
@@ -104,6 +108,7 @@ export function generateMachine(spec: MachineSpec): StressMachine {
       const rp = bdf(seg, 0, Math.floor(port / 8), port % 8);
       port++;
       const bus = nextBus++;
+      if (port > 248 || nextBus > 256) throw new RangeError(`segment ${seg} ran out of root ports or bus numbers`);
       pci.push({ bdf: rp, bridge: true, acs: true, unit: u, driver: 'pcieport' });
       const pasid = unit.kind !== 'mock' && rng.chance(0.5);
       const drivers: Record<string, string | null> = {};
@@ -135,6 +140,7 @@ export function generateMachine(spec: MachineSpec): StressMachine {
         case 'switch': {
           const sw = bdf(seg, bus, 0, 0);
           const below = nextBus++;
+          if (below > 255) throw new RangeError(`segment ${seg} ran out of bus numbers`);
           const a = bdf(seg, below, 0, 0);
           const b = bdf(seg, below, 1, 0);
           add({ bdf: sw, parent: rp, bridge: true, unit: u, driver: 'pcieport' });
