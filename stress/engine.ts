@@ -121,6 +121,8 @@ export interface StressResult {
   /** Average RSS of each minute of the whole run. */
   readonly rssMbPerMinute: readonly number[];
   readonly episodes: Readonly<Record<EpisodeKind, number>>;
+  /** Where the churn phase's time went: restoring the snapshot, running rounds, handing logs over, checking (the last overlaps the next round). */
+  readonly phaseMs: Readonly<Record<'restore' | 'run' | 'drain' | 'check', number>>;
   readonly outcome: StressOutcome;
   readonly findings: readonly StressFinding[];
   readonly known: readonly KnownCount[];
@@ -173,16 +175,17 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
     // 1. boot, controlled, as the set-up runs it
     const checkers = kernelCheckers();
     const boot = await runExecution(host, bootProgram, new ReplayStrategy([]), { seed: o.seed, checkers: checkers.map(unfinished), maxSteps: Number.MAX_SAFE_INTEGER });
-    if (boot.outcome !== 'completed') throw new Error(`stress: the boot of the generated machine ended as ${boot.outcome}${boot.findings[0] !== undefined ? `: ${boot.findings[0].title}` : ''}`);
-    await withTimeout(host.snapshot(), 'snapshot');
-    const template = deepCopy(checkers);
+    const booted = boot.outcome === 'completed';
+    if (booted) await withTimeout(host.snapshot(), 'snapshot');
+    const template = booted ? deepCopy(checkers) : [];
     const bootMs = performance.now() - t0;
-    progress?.(`stress: booted ${topology.pci.length} devices on ${topology.units.length} units in ${(bootMs / 1000).toFixed(1)} s (${boot.steps} steps)`);
+    progress?.(`stress: ${booted ? 'booted' : `the boot ended as ${boot.outcome}:`} ${topology.pci.length} devices on ${topology.units.length} units in ${(bootMs / 1000).toFixed(1)} s (${boot.steps} steps)`);
 
     // 2. rounds in free mode
     const run = new Rounds(host, machine, o, procs, template, boot.decisions, boot.steps, hangMs, progress);
-    for (const f of boot.findings) run.found(f, -1, []); // the fixed variants boot clean; anything here is a finding of the boot
-    const r = await run.go();
+    // the fixed variants boot clean; anything here is a finding of the boot (round -1), whose replay is the boot alone
+    for (const f of boot.findings) run.found(f, -1, boot.decisions);
+    const r = booted ? await run.go() : { outcome: 'aborted' as const, rounds: 0, elapsedMs: 0, operations: 0, messages: 0, latency: new Reservoir(1), episodes: { rebind: 0, swap: 0, hotplug: 0, reset: 0, dma: 0, vfio: 0 } };
     rss.stop();
     const verifyStart = performance.now();
     const findings = o.verify === false ? run.findings(() => null) : await run.verifyAll();
@@ -194,7 +197,7 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
       operations: r.operations, messages: r.messages, messagesPerSec: secs > 0 ? Math.round(r.messages / secs) : 0,
       opLatencyMs: { p50: round3(r.latency.quantile(0.5)), p99: round3(r.latency.quantile(0.99)) },
       peakRssMb: Math.round(rss.peakMb()), rssMbPerMinute: rss.perMinuteMb().map((x) => Math.round(x)),
-      episodes: r.episodes, outcome: r.outcome, findings, known: run.knownCounts(), verifyMs: Math.round(verifyMs),
+      episodes: r.episodes, phaseMs: run.phaseMs(), outcome: r.outcome, findings, known: run.knownCounts(), verifyMs: Math.round(verifyMs),
     };
   } finally {
     rss.stop();
@@ -231,6 +234,7 @@ class Rounds {
   private stopped: Finding | null = null;
   private readonly candidates = new Map<string, Candidate>();
   private readonly known = new Map<string, { issue: KnownIssue; title: string; count: number }>();
+  private readonly phases = { restore: 0, run: 0, drain: 0, check: 0 };
 
   constructor(host: WorkersHost, machine: StressMachine, o: StressOptions, procs: readonly string[], template: readonly Checker[], bootDecisions: readonly TaskId[], bootSteps: number, hangMs: number, progress: ((line: string) => void) | null) {
     this.host = host;
@@ -270,9 +274,15 @@ class Rounds {
       if (this.o.maxRounds !== undefined && n >= this.o.maxRounds) break;
       const round = roundChurn(this.machine, { tasks: this.o.tasks, seed: this.o.seed, processes: this.procs }, n);
       const program = this.roundProgram(round);
+      let t = performance.now();
       if (n > 0) await withTimeout(this.host.restore(), 'restore');
+      this.phases.restore += performance.now() - t;
+      t = performance.now();
       const end = await this.runRound(program);
+      this.phases.run += performance.now() - t;
+      t = performance.now();
       const drains = await withTimeout(this.host.drainFree(), 'log drain');
+      this.phases.drain += performance.now() - t;
       for (const d of drains) {
         operations += d.ops;
         messages += d.messages;
@@ -331,6 +341,7 @@ class Rounds {
    * order, a chunk at a time so the next round's polling is not held up.
    */
   private async check(round: Round, drains: readonly FreeDrain[], end: 'done' | 'hung' | 'aborted'): Promise<void> {
+    const t0 = performance.now();
     const logs: FreeLog[] = drains.map((d) => d.log);
     const ordered = mergeFreeLogs(logs);
     const decisions = (): TaskId[] => [...this.bootDecisions, ...ordered.map((s) => (logs[s.log] as FreeLog).tasks[s.at] as TaskId)];
@@ -356,6 +367,12 @@ class Rounds {
     collect();
     if (end === 'hung') this.found(hungFinding(logs, ordered, this.hangMs), round.index, decisions, round);
     if (end === 'aborted' && this.stopped !== null) this.found(this.stopped, round.index, decisions, round);
+    this.phases.check += performance.now() - t0;
+  }
+
+  phaseMs(): Record<'restore' | 'run' | 'drain' | 'check', number> {
+    const p = this.phases;
+    return { restore: Math.round(p.restore), run: Math.round(p.run), drain: Math.round(p.drain), check: Math.round(p.check) };
   }
 
   /** Counts a finding: known, seen before, or new (written to disk now). */
