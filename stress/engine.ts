@@ -5,6 +5,7 @@ import { mergeFreeLogs } from '../runtime/free-order.ts';
 import { hungFinding, offlineEvents } from '../runtime/free-run.ts';
 import type { FreeDrain } from '../runtime/hosts/free-driver.ts';
 import { LIVE_TASKS, PROGRESS, WorkersHost } from '../runtime/hosts/workers.ts';
+import { collectGarbage } from '../runtime/gc.ts';
 import { deepCopy } from '../runtime/snapshot.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 import type { Program } from '../runtime/program.ts';
@@ -121,8 +122,8 @@ export interface StressResult {
   /** Average RSS of each minute of the whole run. */
   readonly rssMbPerMinute: readonly number[];
   readonly episodes: Readonly<Record<EpisodeKind, number>>;
-  /** Where the churn phase's time went: restoring the snapshot, running rounds, handing logs over, checking (the last overlaps the next round). */
-  readonly phaseMs: Readonly<Record<'restore' | 'run' | 'drain' | 'check', number>>;
+  /** Where the churn phase's time went: restoring the snapshot, running rounds, handing logs over, checking (it overlaps the next round), collecting garbage. */
+  readonly phaseMs: Readonly<Record<'restore' | 'run' | 'drain' | 'check' | 'gc', number>>;
   readonly outcome: StressOutcome;
   readonly findings: readonly StressFinding[];
   readonly known: readonly KnownCount[];
@@ -133,6 +134,8 @@ export interface StressResult {
 const POLL_MS = 2;
 /** Merged steps the checkers take between two turns of the event loop (the next round keeps running). */
 const CHECK_CHUNK = 1024;
+/** Full garbage collections, in every thread, this often (see runtime/gc.ts): RSS stays flat. */
+const GC_EVERY_MS = 5000;
 /** A control call to a worker that takes longer than this means the worker is wedged. */
 const CONTROL_TIMEOUT_MS = 60_000;
 
@@ -234,7 +237,7 @@ class Rounds {
   private stopped: Finding | null = null;
   private readonly candidates = new Map<string, Candidate>();
   private readonly known = new Map<string, { issue: KnownIssue; title: string; count: number }>();
-  private readonly phases = { restore: 0, run: 0, drain: 0, check: 0 };
+  private readonly phases = { restore: 0, run: 0, drain: 0, check: 0, gc: 0 };
 
   constructor(host: WorkersHost, machine: StressMachine, o: StressOptions, procs: readonly string[], template: readonly Checker[], bootDecisions: readonly TaskId[], bootSteps: number, hangMs: number, progress: ((line: string) => void) | null) {
     this.host = host;
@@ -268,6 +271,7 @@ class Rounds {
     let checking: Promise<void> = Promise.resolve();
     const t0 = performance.now();
     let lastLine = t0;
+    let lastGc = t0;
     let n = 0;
     for (; ; n++) {
       if (n > 0 && performance.now() - t0 >= this.o.timeMs) break;
@@ -275,6 +279,12 @@ class Rounds {
       const round = roundChurn(this.machine, { tasks: this.o.tasks, seed: this.o.seed, processes: this.procs }, n);
       const program = this.roundProgram(round);
       let t = performance.now();
+      if (t - lastGc >= GC_EVERY_MS) {
+        lastGc = t;
+        await Promise.all([withTimeout(this.host.collectGarbage(), 'garbage collection'), checking.then(collectGarbage)]);
+        this.phases.gc += performance.now() - t;
+        t = performance.now();
+      }
       if (n > 0) await withTimeout(this.host.restore(), 'restore');
       this.phases.restore += performance.now() - t;
       t = performance.now();
@@ -370,9 +380,9 @@ class Rounds {
     this.phases.check += performance.now() - t0;
   }
 
-  phaseMs(): Record<'restore' | 'run' | 'drain' | 'check', number> {
+  phaseMs(): Record<'restore' | 'run' | 'drain' | 'check' | 'gc', number> {
     const p = this.phases;
-    return { restore: Math.round(p.restore), run: Math.round(p.run), drain: Math.round(p.drain), check: Math.round(p.check) };
+    return { restore: Math.round(p.restore), run: Math.round(p.run), drain: Math.round(p.drain), check: Math.round(p.check), gc: Math.round(p.gc) };
   }
 
   /** Counts a finding: known, seen before, or new (written to disk now). */
