@@ -26,15 +26,15 @@ import type { Cluster, StressMachine } from './topology.ts';
  *
  * Episodes are chosen on a few clusters per round so that they collide:
  * a VFIO open and a sibling's rebind on one group, a reset under a remove,
- * two binds of one device. Two things are never put together in a round,
- * because they are client bugs rather than kernel ones: a driver's DMA work
- * and the unbinding or removal of that driver's device (a driver must stop
- * its work in remove), and two `vfio` episodes in one process (fd names).
+ * two binds of one device. What never shares a device in one round, and
+ * why, is EXCLUSIVE below; a process runs one episode per round (its fd
+ * names are its own).
  *
- * Every episode leaves the machine as it found it when it runs alone; run
- * concurrently some steps fail with the errno the kernel gives (EBUSY,
- * ENODEV, EAGAIN), and the next rounds run on whatever state that left —
- * the system is never rebooted between rounds.
+ * Every round starts from the booted machine (stress/engine.ts restores the
+ * post-boot snapshot), so a round is a pure function of the machine, the
+ * seed and its index, and replays on its own. Run concurrently, some steps
+ * fail with the errno the kernel gives (EBUSY, ENODEV, EAGAIN) — that is
+ * part of the churn.
  */
 
 export type EpisodeKind = 'rebind' | 'swap' | 'hotplug' | 'reset' | 'dma' | 'vfio';
@@ -321,12 +321,17 @@ export function roundChurn(m: StressMachine, spec: ChurnSpec, index: number): Ro
   return { index, tasks: b.tasks, processes: b.processes, kinds: b.kinds };
 }
 
+const GROUPS = new WeakMap<StressMachine, ReadonlyMap<string, readonly string[]>>();
+
 /** Each device's iommu group as the cluster shapes make it (stress/topology.ts): for the `group` scope of EXCLUSIVE. */
-function groupsOf(m: StressMachine): Map<string, readonly string[]> {
+function groupsOf(m: StressMachine): ReadonlyMap<string, readonly string[]> {
+  const known = GROUPS.get(m);
+  if (known !== undefined) return known;
   const out = new Map<string, readonly string[]>();
   for (const c of m.clusters) {
     const shared = c.kind === 'mfd' || c.kind === 'switch' ? c.devs : null;
     for (const d of c.devs) out.set(d, shared ?? [d]);
   }
+  GROUPS.set(m, out);
   return out;
 }

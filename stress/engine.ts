@@ -20,6 +20,7 @@ import { knownIssue } from './known.ts';
 import type { KnownIssue } from './known.ts';
 import { roundDocument, writeStressFinding } from './output.ts';
 import { Reservoir, RssSampler } from './stats.ts';
+import { verifyReplay } from './verify.ts';
 import { generateMachine } from './topology.ts';
 import type { StressMachine } from './topology.ts';
 
@@ -417,7 +418,6 @@ class Rounds {
 
   /** Replays every new finding in controlled mode (inline host) and says whether it reproduced. */
   async verifyAll(): Promise<StressFinding[]> {
-    const { verifyReplay } = await import('./verify.ts');
     const out = new Map<string, boolean>();
     for (const c of this.candidates.values()) out.set(c.finding.signature, await verifyReplay(c.replay));
     return this.findings((c) => out.get(c.finding.signature) ?? null);
