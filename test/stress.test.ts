@@ -73,6 +73,7 @@ describe('stress: the generated machine and its churn', () => {
     expect(knownIssue(f('data-race', 'data-race|vfio_container.iommu_driver|vfio.VFIO_IOMMU_MAP_DMA|vfio.vfio_unregister_group_dev'))?.id).toBe('vfio-container-iommu-driver-race');
     expect(knownIssue(f('kernel-warn', 'kernel-warn|iommu-core.iommu_detach_group|__iommu_group_set_domain_nofail'))?.id).toBe('vfio-container-close-during-flr');
     expect(knownIssue(f('lock-order-inversion', 'lock-order-inversion|ctrl->reset_lock,device_lock,pci_rescan_remove_lock|pci.pciehp_disable_slot'))?.id).toBe('pciehp-reset-lock-inversion');
+    expect(knownIssue(f('use-after-free', 'use-after-free|iommu_domain|Write|unit:amdvi0.attach_dev'))?.id).toBe('vfio-container-close-during-flr-uaf');
     // same fields, another kind; the same kind elsewhere: new
     expect(knownIssue(f('unguarded-access', 'unguarded-access|vfio_container.iommu_driver|vfio.VFIO_IOMMU_MAP_DMA'))).toBeNull();
     expect(knownIssue(f('data-race', 'data-race|device.driver|iommu-core.iommu_group_claim_dma_owner|driver-core.bind_store'))).toBeNull();
