@@ -24,6 +24,8 @@ export interface Scenario {
   readonly expect: readonly Expectation[];
   /** The checkers to run (fresh per execution); default: checkers/index.ts defaultCheckers. */
   readonly checkers?: () => readonly Checker[];
+  /** The scenario as a document (scenarios/format/document.ts), when it is one: what `show` prints. */
+  readonly document?: unknown;
 }
 
 /** Every combination of the scenario's variant values, in axis order. */

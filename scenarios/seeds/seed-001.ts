@@ -6,8 +6,9 @@ import { svaPage, userPage } from '../../hardware/memory.ts';
 import { PasidContractChecker } from '../../checkers/api-contract/pasid-contract.ts';
 import { kernelCheckers } from '../kernel/checkers.ts';
 import { kernelProgram } from '../kernel/program.ts';
-import type { Scenario, VariantAssignment } from '../scenario.ts';
-import { NIC, RP1 } from './machine.ts';
+import { UNIT_AXIS, scenarioFromDocument } from '../format/document.ts';
+import type { Scenario } from '../scenario.ts';
+import { NIC, RP1, documentTopology } from './machine.ts';
 
 /**
  * Seed 001 (2022, "iommu/sva: Refactoring iommu_sva_bind/unbind_device()"):
@@ -17,10 +18,13 @@ import { NIC, RP1 } from './machine.ts';
  * (a) as the API's meaning; docs/kernel-facts.md §5.3 records what each
  * driver does. Jason's follow-up puts SMMU's check in the ownership code:
  * releasing DMA ownership with PASIDs attached is a WARN.
+ *
+ * The release scenario stays a TS scenario: its `release` axis chooses the
+ * driver's action list, which a document's axes (model axes and `unit`)
+ * cannot express; `show` prints its programs.
  */
 
-/** The `unit` axis: hardware profiles (hardware/profiles.ts), not a model axis of protocol/variants.ts. */
-export const UNIT_AXIS = 'unit';
+/** The `unit` axis's values: hardware profiles (hardware/profiles.ts). */
 export const UNITS = ['vtd@7.0', 'smmu-v3@7.0', 'smmu-v3@5.10', 'amd-vi@7.0'] as const;
 
 export const UNIT = 'iommu0';
@@ -50,14 +54,6 @@ export function seed001Machine(unit: string, nicDriver = true): Topology {
   };
 }
 
-/** The unit axis picks the machine; the model axes (none here) pass through to kernelProgram. */
-function modelAxes(v: VariantAssignment): Record<string, string> {
-  const { [UNIT_AXIS]: _unit, ...rest } = v;
-  return rest;
-}
-
-const unitOf = (v: VariantAssignment): string => v[UNIT_AXIS] ?? UNITS[0];
-
 /** The thread's sequence, run by the NIC driver (a work item): d1 on the RID, an SVA bond on a PASID, detach d1, DMA on both. */
 export const RID_DETACH: readonly DriverAction[] = [
   // IOMMU_HWPT_ALLOC_PASID: AMD builds its GCR3 (PASID) table only for such a domain
@@ -72,25 +68,33 @@ export const RID_DETACH: readonly DriverAction[] = [
   { do: 'iommu_sva_unbind_device', handle: 'd2' },
 ];
 
-export const seed001RidDetachKeepsPasid: Scenario = {
+/**
+ * (a), (b) or (c) by unit, written as a scenario document: the `unit` axis
+ * replaces the kind and version of the machine's only unit
+ * (scenarios/format/document.ts; not a model axis of protocol/variants.ts),
+ * and the PASID contract checker reports a PASID the unit stops translating.
+ */
+export const SEED001_DOCUMENT = {
   name: 'seed-001-rid-detach-keeps-pasid',
   title: 'attach RID d1, bind SVA d2 on a PASID, detach d1: does the PASID keep translating?',
+  topology: documentTopology(seed001Machine(UNITS[0])),
   variants: { [UNIT_AXIS]: UNITS },
-  program: (v) => kernelProgram({
-    name: 'seed-001a', topology: seed001Machine(unitOf(v)), variants: modelAxes(v),
-    tasks: [{ id: 'driver', calls: [{ to: DRIVER_CORE, op: 'driver_call', body: { dev: NIC, actions: RID_DETACH } }] }],
-  }),
+  tasks: [{ name: 'driver', ops: [{ op: 'driver.call', dev: NIC, actions: RID_DETACH }] }],
+  checkers: { pasid_contract: true },
   expect: [
+    // (a): the RID goes back to the default domain, the PASID keeps translating
     { when: { [UNIT_AXIS]: 'vtd@7.0' }, findings: [] },
     { when: { [UNIT_AXIS]: 'smmu-v3@7.0' }, findings: [] },
-    // the driver refuses (-EBUSY, "cannot attach - SVA enabled") and the PASID keeps translating, but
+    // (c): the driver refuses (-EBUSY, "cannot attach - SVA enabled") and the PASID keeps translating, but
     // iommu_detach_device() cannot fail: the core WARNs (5.10 __iommu_detach_group(): WARN_ON(1) when
     // re-attaching the default domain fails; 7.0 __iommu_group_set_domain_nofail()), so not clean
     { when: { [UNIT_AXIS]: 'smmu-v3@5.10' }, findings: ['kernel-warn'] },
+    // (b): detach_device() destroys the GCR3 table while pasid_array still lists the PASID
     { when: { [UNIT_AXIS]: 'amd-vi@7.0' }, findings: ['api-nonconformance'] },
   ],
-  checkers: () => [...kernelCheckers(), new PasidContractChecker()],
 };
+
+export const seed001RidDetachKeepsPasid: Scenario = scenarioFromDocument(SEED001_DOCUMENT, 'scenarios/seeds/seed-001.ts');
 
 /** The scenario-level axis of the release scenario: whether the PASID is still attached when ownership is released. */
 export const RELEASE_AXIS = 'release';

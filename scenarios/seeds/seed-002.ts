@@ -1,10 +1,7 @@
-import { DRIVER_CORE } from '../../protocol/kernel.ts';
-import type { DriverAction } from '../../protocol/driver-actions.ts';
-import type { Call } from '../../protocol/kernel.ts';
 import type { Topology } from '../../protocol/topology.ts';
-import { kernelCheckers } from '../kernel/checkers.ts';
-import { kernelProgram } from '../kernel/program.ts';
+import { scenarioFromDocument } from '../format/document.ts';
 import type { Scenario } from '../scenario.ts';
+import { documentTopology } from './machine.ts';
 
 /**
  * Seed 002 (2021, "iommu: Add iommu_at[de]tach_device_shared() for
@@ -13,6 +10,7 @@ import type { Scenario } from '../scenario.ts';
  * same domain and your device gets to join the group. Present a different
  * domain and it is rejected", and every interface must use owner_cnt
  * consistently, so VFIO's claim excludes the drivers' and vice versa.
+ * Written as a scenario document: `show` prints it, `run` takes it back.
  */
 
 export const UNIT = 'smmu0';
@@ -38,49 +36,50 @@ export const TEGRA: Topology = {
   drivers: [{ name: 'tegra-dc', bus: 'platform', driver_managed_dma: true }],
 };
 
-const moduleCall = (module: string, actions: readonly DriverAction[]): Call => ({ to: DRIVER_CORE, op: 'module_call', body: { module, actions } });
-
-/** tegra-drm (host1x_client_iommu_attach for each client): one domain with the framebuffer mapped, attached to both controllers, which then scan out. */
-export const DRM: readonly DriverAction[] = [
-  { do: 'iommu_paging_domain_alloc', dev: DC0, as: 'shared' },
-  { do: 'iommu_map', dev: DC0, domain: 'shared', iova: FB_IOVA, page: FB_PAGE },
-  { do: 'iommu_attach_device_shared', dev: DC0, domain: 'shared' },
-  { do: 'iommu_attach_device_shared', dev: DC1, domain: 'shared' },
-  { do: 'dma', dev: DC0, iova: FB_IOVA, write: false },
-  { do: 'dma', dev: DC1, iova: FB_IOVA, write: false },
-];
-
-/** VFIO's claim of the group (vfio_container_attach_group → iommu_group_claim_dma_owner; see docs/scenarios.md on why it is VFIO's kernel call here). */
-export const VFIO_CLAIM: readonly DriverAction[] = [
-  { do: 'iommu_group_get', dev: DC0, as: 'g' },
-  { do: 'iommu_group_claim_dma_owner', group: 'g', owner: 'vfio' },
-  { do: 'iommu_group_put', group: 'g' },
-];
-
-/** Another driver presents a different domain for one of the controllers. */
-export const OTHER: readonly DriverAction[] = [
-  { do: 'iommu_paging_domain_alloc', dev: DC1, as: 'other' },
-  { do: 'iommu_attach_device_shared', dev: DC1, domain: 'other' },
-];
-
-export const seed002SharedAttach: Scenario = {
+export const SEED002_DOCUMENT = {
   name: 'seed-002-shared-attach',
   title: 'two drivers share a domain in a Tegra-like group while VFIO claims it and a third presents another domain',
+  topology: documentTopology(TEGRA),
   variants: { 'shared-attach': ['singleton-only', 'shared-owner-cnt', 'shared-ignores-owner'] },
-  program: (v) => kernelProgram({
-    name: 'seed-002', topology: TEGRA, variants: v,
-    tasks: [
-      { id: 'drm', calls: [moduleCall('tegra-drm', DRM)] },
-      { id: 'vfio', calls: [moduleCall('vfio', VFIO_CLAIM)] },
-      { id: 'other', calls: [moduleCall('other', OTHER)] },
-    ],
-  }),
+  tasks: [
+    // tegra-drm (host1x_client_iommu_attach for each client): one domain with the framebuffer mapped,
+    // attached to both controllers, which then scan out
+    {
+      name: 'drm', ops: [{
+        op: 'module.call', actions: [
+          { do: 'iommu_paging_domain_alloc', dev: DC0, as: 'shared' },
+          { do: 'iommu_map', dev: DC0, domain: 'shared', iova: FB_IOVA, page: FB_PAGE },
+          { do: 'iommu_attach_device_shared', dev: DC0, domain: 'shared' },
+          { do: 'iommu_attach_device_shared', dev: DC1, domain: 'shared' },
+          { do: 'dma', dev: DC0, iova: FB_IOVA, write: false },
+          { do: 'dma', dev: DC1, iova: FB_IOVA, write: false },
+        ],
+      }],
+    },
+    // VFIO's claim of the group (vfio_container_attach_group → iommu_group_claim_dma_owner). The model's VFIO
+    // serves PCI devices (vfio-pci) only, so for a platform group it is the kernel call VFIO makes, not a process.
+    { name: 'vfio', ops: [{ op: 'iommu.group_claim', dev: DC0, owner: 'vfio' }] },
+    // another driver presents a different domain for one of the controllers
+    {
+      name: 'other', ops: [{
+        op: 'module.call', actions: [
+          { do: 'iommu_paging_domain_alloc', dev: DC1, as: 'other' },
+          { do: 'iommu_attach_device_shared', dev: DC1, domain: 'other' },
+        ],
+      }],
+    },
+  ],
+  // The series counts shared attaches in owner_cnt ("all three need to consistently use the owner_cnt"),
+  // not 7.0's meaning of it (kernel drivers bound without driver_managed_dma): §8.2 item 4 does not apply.
+  checkers: { skip_invariants: ['owner-cnt'] },
   expect: [
+    // what merged: iommu_attach_device() refuses a multi-device group (-EINVAL)
     { when: { 'shared-attach': 'singleton-only' }, findings: [] },
+    // the same domain joins, a different one is refused (-EBUSY), VFIO's claim -EPERM — or VFIO first and the attaches -EPERM
     { when: { 'shared-attach': 'shared-owner-cnt' }, findings: [] },
+    // VFIO owns the group and the shared attach switches it anyway: the controllers reach the kernel's framebuffer
     { when: { 'shared-attach': 'shared-ignores-owner' }, findings: ['isolation-breach'] },
   ],
-  // the series counts shared attaches in owner_cnt ("all three need to consistently use the owner_cnt"),
-  // which is not 7.0's meaning of it (kernel drivers bound without driver_managed_dma): §8.2 item 4 does not apply
-  checkers: () => kernelCheckers({ invariants: { skip: ['owner-cnt'] } }),
 };
+
+export const seed002SharedAttach: Scenario = scenarioFromDocument(SEED002_DOCUMENT, 'scenarios/seeds/seed-002.ts');
