@@ -8,7 +8,7 @@ import { kernelCheckers } from '../kernel/checkers.ts';
 import { kernelProgram } from '../kernel/program.ts';
 import { UNIT_AXIS, scenarioFromDocument } from '../format/document.ts';
 import type { Scenario } from '../scenario.ts';
-import { NIC, RP1, documentTopology } from './machine.ts';
+import { documentTopology } from './machine.ts';
 
 /**
  * Seed 001 (2022, "iommu/sva: Refactoring iommu_sva_bind/unbind_device()"):
@@ -36,20 +36,21 @@ export const PASID_IOVA = 0x5000;
 /** Where the PASID's DMA lands while the bond translates. */
 export const SVA_TARGET = svaPage(MM, PASID_IOVA);
 
+/** A PASID/ATS-capable NIC on the root bus: a group of its own. */
+export const NIC = '0000:00:02.0';
+
 /**
- * A root port with ACS and below it the PASID/ATS-capable NIC: a singleton
- * group; the driver "nic" bound at boot unless `nicDriver` is false.
+ * The unit and the NIC, the driver "nic" bound to it at boot unless
+ * `nicDriver` is false. Nothing else: every device more is boot work in
+ * every schedule.
  */
 export function seed001Machine(unit: string, nicDriver = true): Topology {
   const p = findProfile(unit);
   if (p === null) throw new Error(`seed-001: unknown unit profile "${unit}"`);
   return {
     units: [{ name: UNIT, kind: p.kind, ...(p.version !== null ? { version: p.version } : {}), max_pasids: 1 << 20 }],
-    pci: [
-      { bdf: RP1, bridge: true, acs: true, unit: UNIT, driver: 'pcieport' },
-      { bdf: NIC, parent: RP1, unit: UNIT, ats: true, pasid_bits: 20, ...(nicDriver ? { driver: 'nic' } : {}) },
-    ],
-    drivers: [{ name: 'pcieport', bus: 'pci' }, { name: 'nic', bus: 'pci' }],
+    pci: [{ bdf: NIC, unit: UNIT, ats: true, pasid_bits: 20, ...(nicDriver ? { driver: 'nic' } : {}) }],
+    drivers: [{ name: 'nic', bus: 'pci' }],
     mms: [MM],
   };
 }
