@@ -4,6 +4,7 @@ import { RaceChecker } from '../checkers/races/race-checker.ts';
 import { Lockdep } from '../checkers/lockdep/lockdep.ts';
 import { kernelExecutionsPerSec } from './kernel.ts';
 import { seedFigures } from './seeds.ts';
+import { stressFigures } from './stress.ts';
 import { dmaPerSec } from './hardware.ts';
 import { lockdepEdgesPerSec } from './lockdep.ts';
 import {
@@ -66,6 +67,7 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   put('runtime.free.messagesPerSec', free, 'messages/s');
   put('runtime.raw.oneWayPerSec', raw, 'messages/s');
   ratios.freeVsRawPostMessage = round(free / raw, 3);
+  await stressFigures(quick, raw, put, ratios);
 
   // parallel executions: piscina pool, 2 threads vs 1
   const schedules = quick ? 10_000 : 100_000;

@@ -9,13 +9,14 @@ import { report } from './commands/report.ts';
 import { run } from './commands/run.ts';
 import { selftest } from './commands/selftest.ts';
 import { show } from './commands/show.ts';
+import { stress } from './commands/stress.ts';
 import { shrink } from './commands/shrink.ts';
 import { processIo } from './io.ts';
 import type { CommandIo } from './io.ts';
 
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
-const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, shrink, report, selftest, conformance, bench };
+const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, shrink, report, selftest, conformance, bench, stress };
 
 const USAGE = `usage: iommu-lab <command> [flags]
   list [--json]
@@ -31,6 +32,7 @@ const USAGE = `usage: iommu-lab <command> [flags]
   selftest locking [--host inline|workers] [--schedules N] [--seed S] [--json]
   conformance (--unit KIND[@VERSION] | --unit FILE[#EXPORT] [--as KIND@VERSION] | --all) [--case NAME]...
       [--host inline|workers] [--seed S] [--json]
+  stress [--devices N] [--units N] [--tasks N] [--time SECONDS] [--seed S] [--variant NAME=VALUE]... [--fixed] [--hang SECONDS] [--rounds N] [--no-verify] [--out DIR] [--json]
   bench [--quick] [--json]
 `;
 

@@ -7,7 +7,7 @@ import { pciehpDisableSlot } from './hotplug.ts';
 import { pciRescanBus, pciScanRootBus, pciStopAndRemoveBusDeviceLocked } from './probe.ts';
 import { pciResetFunction, pciResetFunctionLocked, pciTryResetFunction } from './reset.ts';
 import { pciResetBus } from './bus-reset.ts';
-import { initState } from './state.ts';
+import { initState, presentOf } from './state.ts';
 import type { PciState } from './state.ts';
 
 /**
@@ -28,13 +28,17 @@ export const pci = defineActor<PciState, PciMailbox>('pci', {
     pci_reset_function_locked: (k, { dev }) => pciResetFunctionLocked(k, dev),
     pci_reset_bus: (k, { dev }) => pciResetBus(k, dev),
     // drivers/iommu/iommu.c pci_device_group(): WARN_ON(!dev_is_pci(dev)) → -EINVAL
-    pci_device_group: (k, { dev }) => {
+    pci_device_group: async (k, { dev }) => {
       const peers = k.state.groups.get(dev);
       if (peers === undefined) {
         k.warn(`pci_device_group: ${dev} is not a PCI device`);
         return errno('EINVAL');
       }
-      return { peers };
+      if (peers.length === 1) return { peers };
+      // Its walks (pci_get_slot, for_each_pci_dev under pci_bus_sem) only meet devices on bus
+      // lists: a function removed and not rescanned yet is no peer (its struct device is gone).
+      const present = await presentOf(k, peers);
+      return { peers: peers.filter((p) => p === dev || present.has(p)) };
     },
     pci_dma_configure: (k, { dev }) => pciDmaConfigure(k, dev),
     pci_dma_cleanup: (k, { dev }) => pciDmaCleanup(k, dev),

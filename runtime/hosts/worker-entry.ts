@@ -6,7 +6,7 @@ import type { CellConfig, CellSnapshot } from '../cell.ts';
 import { loadActorDef } from '../modules.ts';
 import { nodeEndpoint } from './endpoint.ts';
 import { FreeDriver } from './free-driver.ts';
-import type { FreeOptions } from './free-driver.ts';
+import type { FreeDrain, FreeOptions } from './free-driver.ts';
 import type { ActorId } from '../../protocol/ids.ts';
 import type { StepCommand } from '../../protocol/step.ts';
 import type { FreeLog, FromWorker, ToWorker, WorkerBoot } from '../../protocol/wire.ts';
@@ -64,6 +64,8 @@ export interface WorkerControl {
   inspect(): unknown;
   startFree(opts: FreeOptions, peers: readonly (readonly [ActorId, MessagePort])[], counters: SharedArrayBuffer): void;
   log(): FreeLog;
+  /** Free mode: the log since the last drain, then forgotten (stress rounds). */
+  drain(): FreeDrain;
 }
 
 const api: WorkerControl = {
@@ -83,6 +85,7 @@ const api: WorkerControl = {
     free = new FreeDriver(cell, new Map(peers), post, opts, new Int32Array(counters));
   },
   log: () => free?.record() ?? { actor: boot.actor, tasks: [], ns: [], details: null, last: [] },
+  drain: () => free?.drain() ?? { log: { actor: boot.actor, tasks: [], ns: [], details: null, last: [] }, opMs: [], ops: 0, messages: 0 },
 };
 
 Comlink.expose(api, nodeEndpoint(control));

@@ -3,7 +3,7 @@ import type { MessagePort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { nodeEndpoint } from './endpoint.ts';
 import { LIVE_TASKS, PROGRESS } from './free-driver.ts';
-import type { FreeOptions } from './free-driver.ts';
+import type { FreeDrain, FreeOptions } from './free-driver.ts';
 import type { Host } from './host.ts';
 import { codeUrl, spawnWorker } from './spawn.ts';
 import type { WorkerControl } from './worker-entry.ts';
@@ -191,6 +191,11 @@ export class WorkersHost implements Host {
       out.push(await this.control(aw, (c) => c.log()));
     }
     return out;
+  }
+
+  /** Free mode: every live actor's log since the last drain (stress rounds; see FreeDriver.drain). */
+  async drainFree(): Promise<FreeDrain[]> {
+    return Promise.all([...this.actors.values()].filter((aw) => aw.dead === null).map((aw) => this.control(aw, (c) => c.drain())));
   }
 
   async close(): Promise<void> {

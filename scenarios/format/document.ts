@@ -144,6 +144,11 @@ function readTasks(r: Reader, v: unknown, t: Topology): { readonly id: string; r
   });
 }
 
+/**
+ * Userspace processes (protocol/vfio.ts ProcessSpec, docs/vfio.md): a name,
+ * its ops in program order, optionally `onRequest` and `stay`. Each op needs
+ * its `do`; the process actor reports an op it cannot make by errno.
+ */
 function readExpect(r: Reader, v: unknown, variants: Readonly<Record<string, readonly string[]>>): Expectation[] {
   return r.arr(v ?? [], 'expect').map((e, i) => {
     const w = `expect[${i}]`;

@@ -106,9 +106,16 @@ function checkProcFields(r: Reader, t: Topology, names: Names, o: Obj, where: st
 }
 
 const PROC_OP_NAMES = PROCESS_OPS.map((p) => p.name);
+const RAW_PROC_OPS: readonly string[] = ['open', 'close', 'ioctl', 'dma', 'sysfs', 'post', 'wait', 'exit', 'yield'];
 
 /** One process op, checked and compiled to the ProcOp the process actor runs. */
 function readProcOp(r: Reader, t: Topology, names: Names, o: Obj, where: string): ProcOp {
+  // The process actor's own op form ({ "do": "open", ... }), as stress writes its rounds' replays:
+  // taken as it is (the actor checks it at run time), so a machine-written document replays unchanged.
+  if (o.op === undefined && typeof o.do === 'string' && RAW_PROC_OPS.includes(o.do)) {
+    if (typeof o.as === 'string') names.open(o.as);
+    return o as unknown as ProcOp;
+  }
   const name = r.str(o.op, `${where}.op`);
   const spec = PROCESS_OPS.find((p) => p.name === name);
   if (spec === undefined) {
