@@ -2,7 +2,9 @@ import { InputError } from '../runtime/input-error.ts';
 import { bench } from './commands/bench.ts';
 import { compare } from './commands/compare.ts';
 import { conformance } from './commands/conformance.ts';
+import { fuzz } from './commands/fuzz.ts';
 import { list } from './commands/list.ts';
+import { merge } from './commands/merge.ts';
 import { ops } from './commands/ops.ts';
 import { replay } from './commands/replay.ts';
 import { run } from './commands/run.ts';
@@ -13,7 +15,7 @@ import type { CommandIo } from './io.ts';
 
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
-const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, selftest, conformance, bench };
+const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, selftest, conformance, bench, fuzz, merge };
 
 const USAGE = `usage: iommu-lab <command> [flags]
   list [--json]
@@ -28,6 +30,9 @@ const USAGE = `usage: iommu-lab <command> [flags]
   conformance (--unit KIND[@VERSION] | --unit FILE[#EXPORT] [--as KIND@VERSION] | --all) [--case NAME]...
       [--host inline|workers] [--seed S] [--json]
   bench [--quick] [--json]
+  fuzz [--time SECONDS] [--jobs N] [--shard I/N] [--seed S] [--out DIR] [--corpus DIR]
+      [--variant AXIS=VALUE]... [--fixed] [--schedules N] [--programs N] [--json]
+  merge <dir>... --out DIR [--json]
 `;
 
 /** Runs one command line; returns the exit code (CLI.md: 0 ok, 1 findings mismatch, 2 bad input, 3 internal error). */
