@@ -2,6 +2,7 @@ import os from 'node:os';
 import { LifetimeChecker } from '../checkers/lifetime/lifetime-checker.ts';
 import { RaceChecker } from '../checkers/races/race-checker.ts';
 import { Lockdep } from '../checkers/lockdep/lockdep.ts';
+import { fuzzExecutionsPerSec } from './fuzz.ts';
 import { kernelExecutionsPerSec } from './kernel.ts';
 import { dmaPerSec } from './hardware.ts';
 import { lockdepEdgesPerSec } from './lockdep.ts';
@@ -97,6 +98,8 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   put('hardware.dmaPerSec.inline.miss', missInline, 'translations/s');
   ratios.hardwareMissVsHit = round(missInline / hitInline, 3);
   ratios.hardwareWorkersVsInline = round(hit / hitInline, 4);
+
+  put('fuzz.executionsPerSec', await fuzzExecutionsPerSec(2, quick ? 5 : 20), 'executions/s');
 
   return { machine: { cpus: os.cpus().length, node: process.version }, results, ratios };
 }

@@ -103,9 +103,9 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       corpus.coverage.add(c);
       added = true;
     }
-    if (added) corpus.add(doc);
     for (const f of r.findings) note(doc, f);
     executions += r.executions;
+    if (added && corpus.add(doc) && performance.now() - lastSave > 1000) save();
   };
 
   const note = (doc: FuzzDocument, f: FoundFinding): void => {
@@ -126,19 +126,18 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     o.onFinding(written);
   };
 
-  const save = (): void => {
+  // the resume point and the coverage go to disk when the corpus grows (at most once a second) and every few seconds
+  let lastSave = t0;
+  function save(): void {
+    lastSave = performance.now();
     corpus.state = { next: { ...corpus.state.next, [key]: k }, executions: baseExecutions + executions };
     corpus.save();
-  };
+  }
 
-  let lastSave = t0;
   const tick = setInterval(() => {
     const s = (performance.now() - t0) / 1000;
     o.progress?.(`fuzz: ${s.toFixed(0)}s ${executions} executions (${(executions / Math.max(s, 0.001)).toFixed(0)}/s), corpus ${corpus.size}, coverage ${corpus.coverage.size}, findings ${bySignature.size}, known ${known}`);
-    if (performance.now() - lastSave > 5000) {
-      lastSave = performance.now();
-      save();
-    }
+    if (performance.now() - lastSave > 5000) save();
   }, 2000);
   tick.unref();
 

@@ -72,6 +72,12 @@ export interface DocTask {
   readonly ops: readonly DocOp[];
 }
 
+/** A userspace process (scenarios/format/process.ts): ops run in order; `op` names a process op or a sysfs task op. */
+export interface DocProcess {
+  readonly name: string;
+  readonly ops: readonly DocOp[];
+}
+
 export interface FuzzDocument {
   readonly name: string;
   readonly title: string;
@@ -79,6 +85,7 @@ export interface FuzzDocument {
   /** One value per axis: a generated workload runs exactly one variant assignment. */
   readonly variants: Readonly<Record<string, readonly [string]>>;
   readonly tasks: readonly DocTask[];
+  readonly processes?: readonly DocProcess[];
 }
 
 /** The variant assignment a document runs (its one value per axis). */
@@ -87,6 +94,20 @@ export function documentVariants(doc: FuzzDocument): Record<string, string> {
   for (const [axis, [value]] of Object.entries(doc.variants)) out[axis] = value;
   return out;
 }
+
+/**
+ * Whether scenario documents take userspace `processes` in this build (they
+ * arrive with the seeds' document work; until then the generator makes no
+ * VFIO users). Asked once, of the validator itself.
+ */
+export const DOCUMENTS_TAKE_PROCESSES: boolean = (() => {
+  try {
+    scenarioFromDocument({ name: 'probe', topology: { units: [], pci: [], drivers: [] }, tasks: [], processes: [] }, '(probe)');
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 /** Compiles (and so validates) a generated document; `file` names it in errors. */
 export function compileDocument(doc: FuzzDocument, file = '(generated)'): Scenario {
@@ -107,6 +128,7 @@ export function* opsOf(doc: FuzzDocument): IterableIterator<{ readonly task: num
   }
 }
 
+/** Ops of tasks and processes. */
 export function opCount(doc: FuzzDocument): number {
-  return doc.tasks.reduce((n, t) => n + t.ops.length, 0);
+  return [...doc.tasks, ...(doc.processes ?? [])].reduce((n, t) => n + t.ops.length, 0);
 }

@@ -2,11 +2,13 @@ import { FIXED_VARIANTS } from '../protocol/fixed-variants.ts';
 import { VARIANT_AXES } from '../protocol/variants.ts';
 import type { VariantAxis } from '../protocol/variants.ts';
 import { InputError } from '../runtime/input-error.ts';
-import type { DocOp, DocTask, DocTopology, FuzzDocument } from './document.ts';
+import { DOCUMENTS_TAKE_PROCESSES } from './document.ts';
+import type { DocOp, DocProcess, DocTask, DocTopology, FuzzDocument } from './document.ts';
 import { legalize } from './legal.ts';
 import { generateOp, viewOf } from './ops-gen.ts';
 import { Rand } from './rand.ts';
-import { generateTopology } from './topology-gen.ts';
+import { generateProcesses } from './process-gen.ts';
+import { VFIO_PCI, generateTopology } from './topology-gen.ts';
 
 /**
  * The workload generator: from one seed, a whole scenario document — a
@@ -70,9 +72,27 @@ export function generateTasks(r: Rand, topology: DocTopology): DocTask[] {
 
 export function generateDocument(seed: number, opts: GenerateOptions = {}): FuzzDocument {
   const r = new Rand(seed);
-  const topology = generateTopology(r);
+  let topology = generateTopology(r);
   const tasks = generateTasks(r, topology);
   const variants = generateVariants(r, opts.pins ?? {});
   const hex = (seed >>> 0).toString(16).padStart(8, '0');
-  return legalize({ name: `fuzz-${hex}`, title: `generated workload (seed ${seed >>> 0})`, topology, variants, tasks }, r);
+  let processes: DocProcess[] = [];
+  if (DOCUMENTS_TAKE_PROCESSES) {
+    if (r.chance(0.5)) topology = withVfioDevice(r, topology);
+    processes = generateProcesses(r, topology);
+  }
+  const doc: FuzzDocument = { name: `fuzz-${hex}`, title: `generated workload (seed ${seed >>> 0})`, topology, variants, tasks, ...(processes.length > 0 ? { processes } : {}) };
+  return legalize(doc, r);
+}
+
+/** The machine with (at least) one endpoint bound to vfio-pci at boot, for VFIO users to open. */
+function withVfioDevice(r: Rand, t: DocTopology): DocTopology {
+  if (t.pci.some((d) => d.driver === 'vfio-pci')) return t;
+  const endpoints = t.pci.map((d, i) => [d, i] as const).filter(([d]) => d.bridge !== true && d.unit !== undefined && d.hotplug !== true);
+  if (endpoints.length === 0) return t;
+  const [dev, i] = r.pick(endpoints);
+  const pci = [...t.pci];
+  pci[i] = { ...dev, driver: 'vfio-pci' };
+  const drivers = t.drivers.some((d) => d.name === 'vfio-pci') ? t.drivers : [...t.drivers, VFIO_PCI];
+  return { ...t, pci, drivers };
 }

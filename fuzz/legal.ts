@@ -14,7 +14,9 @@ import type { Rand } from './rand.ts';
  * owner keeps its group's devices (VFIO's unregister waits for it). So:
  *
  * - a driver work item (`driver.call`) or a driver's DMA-API map (`dma.map`)
- *   never targets a device another op removes, binds or unbinds;
+ *   only targets a device bound at boot to a driver that uses the DMA API
+ *   (not pcieport, not a driver_managed_dma one such as vfio-pci) and that
+ *   no other op removes, binds or unbinds;
  * - a module's calls, a device's DMA, `pci_try_reset_function()` (a kernel
  *   API), and a sysfs reset never target a device another op removes (the
  *   kernel keeps a device alive while a write to its own sysfs `reset` file
@@ -25,7 +27,8 @@ import type { Rand } from './rand.ts';
  * disabled slot, hot-pluggable devices (a rescan adds them, so they come and
  * go) and deleted platform devices. An op that breaks a rule moves to a
  * device where it is legal, or is dropped if there is none. A platform
- * device is deleted once (platform_device_unregister() twice is the
+ * device is deleted once, and only a platform device (device_unregister()
+ * belongs to the bus code that registered the device; twice is the
  * caller's bug).
  *
  * The machine is adjusted too: a driver that attaches a domain of its own
@@ -129,10 +132,12 @@ export function legalize(doc: FuzzDocument, r: Rand): FuzzDocument {
   const groups = groupsOf(t);
   const m = viewOf(t);
   const all = [...m.pci, ...m.platform];
+  // drivers whose work items use the DMA API: not pcieport, not the driver_managed_dma ones (vfio-pci, pci-stub, ...)
+  const dmaApiDrivers = new Set(t.drivers.filter((d) => d.name !== 'pcieport' && d.driver_managed_dma !== true).map((d) => d.name));
   const okFor = (rule: Rule, dev: string): boolean => {
     switch (rule) {
       case 'held-by-driver':
-        return !removed.has(dev) && !rebound.has(dev) && m.bootDriver.has(dev) && m.bootDriver.get(dev) !== 'pcieport';
+        return !removed.has(dev) && !rebound.has(dev) && dmaApiDrivers.has(m.bootDriver.get(dev) ?? '');
       case 'referenced':
         return !removed.has(dev);
       case 'group-owned':
@@ -145,7 +150,8 @@ export function legalize(doc: FuzzDocument, r: Rand): FuzzDocument {
     const ops: DocOp[] = [];
     for (const op of task.ops) {
       if (op.op === 'device.del') {
-        if (deleted.has(op.dev as string)) continue;
+        // device_unregister() is for the bus that made the device: here the platform code, once per device
+        if (!m.platform.includes(op.dev as string) || deleted.has(op.dev as string)) continue;
         deleted.add(op.dev as string);
       }
       const rule = RULE[op.op];

@@ -3,10 +3,12 @@ import type { VariantAxis } from '../protocol/variants.ts';
 import { profileIds } from '../hardware/profiles.ts';
 import type { UnitKind } from '../protocol/topology.ts';
 import type { DriverAction } from '../protocol/driver-actions.ts';
-import type { DocOp, DocPci, DocTask, DocTopology, FuzzDocument } from './document.ts';
+import { DOCUMENTS_TAKE_PROCESSES } from './document.ts';
+import type { DocOp, DocPci, DocProcess, DocTask, DocTopology, FuzzDocument } from './document.ts';
 import type { VariantPins } from './generate.ts';
 import { legalize } from './legal.ts';
 import { anyDevice, generateOp, viewOf } from './ops-gen.ts';
+import { generateProcess, vfioDevices } from './process-gen.ts';
 import type { Rand } from './rand.ts';
 
 /**
@@ -17,10 +19,11 @@ import type { Rand } from './rand.ts';
  * that name a device the machine no longer has.
  */
 
-export type Mutation = 'insert-op' | 'remove-op' | 'swap-ops' | 'retarget' | 'topology' | 'variant';
+export type Mutation = 'insert-op' | 'remove-op' | 'swap-ops' | 'retarget' | 'topology' | 'variant' | 'process';
 
 const MUTATIONS: readonly (readonly [number, Mutation])[] = [
   [4, 'insert-op'], [3, 'remove-op'], [3, 'swap-ops'], [3, 'retarget'], [3, 'topology'], [2, 'variant'],
+  [DOCUMENTS_TAKE_PROCESSES ? 2 : 0, 'process'],
 ];
 
 const MAX_TASKS = 5;
@@ -193,6 +196,29 @@ function mutateTopology(r: Rand, t: DocTopology): DocTopology {
   }
 }
 
+/** A VFIO user replaced, added or removed. */
+function mutateProcesses(r: Rand, t: DocTopology, processes: readonly DocProcess[]): DocProcess[] {
+  const out = [...processes];
+  const devs = vfioDevices(t);
+  if (out.length > 0 && (devs.length === 0 || r.chance(0.3))) {
+    out.splice(r.int(out.length), 1);
+    return out;
+  }
+  if (devs.length === 0) return out;
+  const i = out.length < 2 && r.chance(0.5) ? out.length : r.int(Math.max(1, out.length));
+  const names = new Set(out.map((p) => p.name));
+  let name = out[i]?.name;
+  for (let n = 0; name === undefined; n++) if (!names.has(`qemu${n}`)) name = `qemu${n}`;
+  out[i] = generateProcess(r, r.pick(devs), name);
+  return out;
+}
+
+/** Processes whose ops name a device the machine no longer has are dropped. */
+function dropDanglingProcesses(t: DocTopology, processes: readonly DocProcess[]): DocProcess[] {
+  const devices = new Set([...t.pci.map((d) => d.id), ...t.devices.map((d) => d.id)]);
+  return processes.filter((p) => p.ops.every((op) => typeof op.dev !== 'string' || devices.has(op.dev)));
+}
+
 /** Drops ops that name a device, slot or driver the machine does not have (after a topology change). */
 function dropDangling(t: DocTopology, tasks: Tasks): Tasks {
   const devices = new Set([...t.pci.map((d) => d.id), ...t.devices.map((d) => d.id)]);
@@ -221,6 +247,7 @@ export function mutate(doc: FuzzDocument, r: Rand, pins: VariantPins, name: stri
   let topology = doc.topology;
   let variants = doc.variants;
   let tasks = cloneTasks(doc);
+  let processes: readonly DocProcess[] = doc.processes ?? [];
   const n = r.between(1, 3);
   for (let i = 0; i < n; i++) {
     const cur: FuzzDocument = { ...doc, topology, variants, tasks };
@@ -240,6 +267,10 @@ export function mutate(doc: FuzzDocument, r: Rand, pins: VariantPins, name: stri
       case 'topology':
         topology = mutateTopology(r, topology);
         tasks = dropDangling(topology, tasks);
+        processes = dropDanglingProcesses(topology, processes);
+        break;
+      case 'process':
+        processes = mutateProcesses(r, topology, processes);
         break;
       case 'variant':
         variants = mutateVariants(r, cur, pins);
@@ -248,5 +279,5 @@ export function mutate(doc: FuzzDocument, r: Rand, pins: VariantPins, name: stri
   }
   // the campaign's pins hold for every child, whatever its parent ran
   const pinned = Object.fromEntries(Object.entries(variants).map(([axis, v]) => [axis, [pins[axis as VariantAxis] ?? v[0]] as const]));
-  return legalize({ name, title: `mutated from ${doc.name}`, topology, variants: pinned, tasks }, r);
+  return legalize({ name, title: `mutated from ${doc.name}`, topology, variants: pinned, tasks, ...(processes.length > 0 ? { processes } : {}) }, r);
 }

@@ -73,8 +73,8 @@ export function boundDevice(r: Rand, m: MachineView): string {
 }
 
 /**
- * Kernel calls that are correct whichever of them fails: the DMA API on a
- * buffer of the list's own (a failed map leaves a name no IOVA has, which
+ * Kernel calls that are correct whichever of them fails: (for a driver's
+ * work item) the DMA API on a buffer of the list's own (a failed map leaves a name no IOVA has, which
  * the unmap refuses with -EINVAL), device DMA at a fixed IOVA, resets, a
  * bus-wide domain allocation. (iommu_get_domain_for_dev() is left out: its
  * lockless read of group->domain is only legal for the domain's owner.) `dev` is set for a module's list.
@@ -82,8 +82,10 @@ export function boundDevice(r: Rand, m: MachineView): string {
 export function actionList(r: Rand, dev: string | null, pasid: boolean, tag: string): DriverAction[] {
   const on = dev === null ? {} : { dev };
   const iova = `iova${tag}`;
+  // the DMA API is the device's driver's to call: a work item's, not a module's
+  const dmaApi = dev === null ? 5 : 0;
   const snippet = r.weighted<() => DriverAction[]>([
-    [5, () => [{ do: 'dma_map', as: iova, ...on }, { do: 'dma', iova, ...on }, { do: 'dma_unmap', iova, ...on }].slice(0, r.between(1, 3)) as DriverAction[]],
+    [dmaApi, () => [{ do: 'dma_map', as: iova, ...on }, { do: 'dma', iova, ...on }, { do: 'dma_unmap', iova, ...on }].slice(0, r.between(1, 3)) as DriverAction[]],
     [4, () => [{ do: 'dma', iova: r.pick(IOVAS), ...(pasid && r.chance(0.4) ? { pasid: 1 } : {}), ...on }]],
     [3, () => [{ do: r.pick(['pci_reset_function', 'pci_try_reset_function'] as const), ...on }]],
     [1, () => [{ do: 'iommu_domain_alloc', bus: r.chance(0.8) ? 'pci' : 'platform', as: `d${tag}` }]],

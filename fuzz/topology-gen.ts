@@ -115,6 +115,9 @@ const PLATFORM_RESOURCES: readonly Resource[] = [
   { name: 'plat-legacy', bus: 'platform', acquire: [], use: [{ do: 'iommu_domain_alloc', bus: 'platform', as: 'd' }], release: [] },
 ];
 
+/** vfio-pci as data (docs/vfio.md "vfio-pci is data"). */
+export const VFIO_PCI: DocDriver = { name: 'vfio-pci', bus: 'pci', driver_managed_dma: true, probe: [{ do: 'vfio_register_group_dev' }], remove: [{ do: 'vfio_unregister_group_dev' }] };
+
 function fromResource(r: Rand, x: Resource): DocDriver {
   const use = (x.use ?? []).map((a) => ({ ...a, ignore: true }) as DriverAction);
   const probe = [...x.acquire, ...use];
