@@ -46,6 +46,11 @@ export const KNOWN: readonly KnownFinding[] = [
     reason: PCIEHP_REASON, reference: 'LKML against 6.14 (f5eff5591b8f "PCI: pciehp: Fix AB-BA deadlock between reset_lock and device_lock"); docs/kernel-model.md "PCI removal"', source: 'upstream',
   },
   {
+    id: 'pciehp-reset-lock', kind: 'deadlock', signature: 'deadlock|', contains: ['ctrl->reset_lock', 'pci_rescan_remove_lock'],
+    reason: PCIEHP_REASON + ' Here the inversion lockdep predicts happens: a removal holds reset_lock waiting for pci_rescan_remove_lock, whose holder waits for a device_lock whose holder waits for reset_lock.',
+    reference: 'LKML against 6.14 (f5eff5591b8f); docs/kernel-model.md "PCI removal"', source: 'upstream',
+  },
+  {
     id: 'vfio-container-iommu-driver-race', kind: 'data-race', signature: 'data-race|vfio_container.iommu',
     reason: 'vfio_fops_unl_ioctl() reads container->iommu_driver/iommu_data without container->group_lock; hot-removing the last device of a still-open group detaches the container (and releases type1) concurrently with VFIO_IOMMU_MAP_DMA.',
     reference: 'drivers/vfio/container.c vfio_ioctl_*; docs/vfio.md "Observations, as read"', source: 'upstream',
@@ -89,6 +94,26 @@ export const KNOWN: readonly KnownFinding[] = [
       'issues no DMA while its FLR runs (pcie_flr() waits for pending transactions first), but the model lets a device DMA at any time, and the isolation ' +
       'rule "DMA during a reset must be blocked" does not know about the ATS skip.',
     reference: 'docs/kernel-facts.md §3.6 (the skip rule); checkers/isolation/rules.ts dma-while-resetting', source: 'model',
+  },
+  {
+    id: 'dma-from-disconnected-device', kind: 'isolation-breach', signature: 'isolation-breach|dma-while-disconnected|',
+    reason: 'Once pciehp has marked a surprise-removed device disconnected, its link is down and it issues no DMA; the model lets driver code (a probe or ' +
+      'work item that runs before the removal reaches the device) make the gone device DMA, and the isolation rule flags any translation for it.',
+    reference: 'checkers/isolation/rules.ts dma-while-disconnected; drivers/pci/hotplug/pciehp_pci.c pciehp_unconfigure_device()', source: 'model',
+  },
+  {
+    id: 'transient-driver-in-user-group', kind: 'isolation-breach', signature: 'isolation-breach|kernel-driver-in-user-group|', contains: ['was blocked by domain'],
+    reason: 'really_probe() sets dev->driver before dma_configure() refuses the probe (-EBUSY) in a group userspace owns; a DMA by the device in that ' +
+      'window (here one the user programmed, blocked by the user\'s domain) makes the rule see a kernel driver in a user-owned group. Nothing was reached.',
+    reference: 'drivers/base/dd.c really_probe(); checkers/isolation/rules.ts kernel-driver-in-user-group', source: 'model',
+  },
+  {
+    id: 'hot-add-iommu-probe-race', kind: 'data-race', signature: 'data-race|device.iommu', contains: ['driver-core:device_add', 'pci:pci_rescan_bus'],
+    reason: 'A device a rescan is adding is reached (a sysfs bind, a reset of its bridge) while BUS_NOTIFY_ADD_DEVICE runs iommu_probe_device() for it: ' +
+      'the reader sees dev->iommu / dev->iommu_group being written. The device is on the bus (bus_add_device) before the notifier runs; the kernel\'s ' +
+      'dma_configure() replays iommu_probe_device() under iommu_probe_device_lock for firmware-described (OF/IORT/VIOT) devices, the model for none ' +
+      '(docs/kernel-model.md "not modelled": OF/ACPI DMA configuration, pciehp hot-add). Whether DMAR/IVRS devices have the window is a question for the kernel.',
+    reference: 'drivers/base/core.c device_add(); drivers/acpi/scan.c acpi_iommu_configure_id(); docs/kernel-facts.md §1.2 edge 6', source: 'model',
   },
   {
     id: 'rmr-refusal-is-dev-warn', kind: 'kernel-warn', signature: 'kernel-warn|', contains: ['Firmware has requested this device have a 1:1 IOMMU mapping'],

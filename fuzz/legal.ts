@@ -2,7 +2,7 @@ import type { DriverAction } from '../protocol/driver-actions.ts';
 import { pciGroupPartition, pciTopology, subtree } from '../actors/pci/topology.ts';
 import type { DocOp, DocTask, DocTopology, FuzzDocument } from './document.ts';
 import { viewOf } from './ops-gen.ts';
-import { PRIVATE_DOMAIN_DRIVERS } from './topology-gen.ts';
+import { PASID_DRIVERS, PRIVATE_DOMAIN_DRIVERS } from './topology-gen.ts';
 import type { Rand } from './rand.ts';
 
 /**
@@ -29,13 +29,16 @@ import type { Rand } from './rand.ts';
  * device where it is legal, or is dropped if there is none. A platform
  * device is deleted once, and only a platform device (device_unregister()
  * belongs to the bus code that registered the device; twice is the
- * caller's bug).
+ * caller's bug). A pciehp slot sees one removal event (its IRQ thread
+ * handles events one at a time and coalesces a second link-down).
  *
  * The machine is adjusted too: a driver that attaches a domain of its own
  * at probe does not boot on a device whose iommu group has other members.
  * The kernel adds every device of a bus (and so forms the groups) before it
  * binds drivers; the model probes each device as it adds it, so such a
- * driver would attach while the group still looks like a singleton.
+ * driver would attach while the group still looks like a singleton. And a
+ * driver that attaches PASIDs binds (at boot or by a sysfs bind) only to a
+ * PASID-capable device alone in its group (topology-gen.ts PASID_DRIVERS).
  */
 
 type Rule = 'held-by-driver' | 'referenced' | 'group-owned';
@@ -115,14 +118,29 @@ function retarget(op: DocOp, dev: string): DocOp {
 
 /** The machine without private-domain drivers booting into groups of several devices. */
 function legalMachine(t: DocTopology): DocTopology {
-  const groups = groupsOf(t);
-  const shared = (id: string): boolean => (groups.get(id) ?? [id]).length > 1;
+  const ok = driverFits(t);
   const strip = <D extends { readonly id: string; readonly driver?: string }>(d: D): D => {
-    if (d.driver === undefined || !PRIVATE_DOMAIN_DRIVERS.includes(d.driver) || !shared(d.id)) return d;
+    if (d.driver === undefined || ok(d.driver, d.id, true)) return d;
     const { driver: _gone, ...rest } = d;
     return rest as D;
   };
   return { ...t, pci: t.pci.map(strip), devices: t.devices.map(strip) };
+}
+
+/**
+ * Where a driver may bind: a PASID driver on a PASID-capable device alone in
+ * its group; a private-domain driver, at boot, on a device alone in its
+ * group (a sysfs bind later finds the group complete and fails cleanly).
+ */
+function driverFits(t: DocTopology): (driver: string, dev: string, atBoot: boolean) => boolean {
+  const groups = groupsOf(t);
+  const alone = (id: string): boolean => (groups.get(id) ?? [id]).length === 1;
+  const pasid = new Set([...t.pci, ...t.devices].filter((d) => (d.pasid_bits ?? 0) > 0).map((d) => d.id));
+  return (driver, dev, atBoot) => {
+    if (PASID_DRIVERS.includes(driver) && !(pasid.has(dev) && alone(dev))) return false;
+    if (atBoot && PRIVATE_DOMAIN_DRIVERS.includes(driver) && !alone(dev)) return false;
+    return true;
+  };
 }
 
 /** The document with every kernel-code op on a device it may legally act on (see above). Ops with no such device are dropped. */
@@ -144,11 +162,23 @@ export function legalize(doc: FuzzDocument, r: Rand): FuzzDocument {
         return !(groups.get(dev) ?? [dev]).some((d) => removed.has(d));
     }
   };
+  const fits = driverFits(t);
   const tasks: DocTask[] = [];
   const deleted = new Set<string>();
+  const slotEvents = new Set<string>();
   for (const task of doc.tasks) {
     const ops: DocOp[] = [];
     for (const op of task.ops) {
+      if (op.op === 'driver.bind' && !fits(op.driver as string, op.dev as string, false)) {
+        const others = (m.platform.includes(op.dev as string) ? m.platformDrivers : m.pciDrivers).filter((d) => fits(d, op.dev as string, false));
+        if (others.length > 0) ops.push({ ...op, driver: r.pick(others) });
+        continue;
+      }
+      if (op.op === 'pci.surprise_remove' || op.op === 'pci.slot_disable') {
+        // one pciehp IRQ thread per slot handles its events one at a time: a second removal event of the slot is coalesced
+        if (slotEvents.has(op.slot as string)) continue;
+        slotEvents.add(op.slot as string);
+      }
       if (op.op === 'device.del') {
         // device_unregister() is for the bus that made the device: here the platform code, once per device
         if (!m.platform.includes(op.dev as string) || deleted.has(op.dev as string)) continue;

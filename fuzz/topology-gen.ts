@@ -70,6 +70,16 @@ const PRIVATE_IOVA = 0x200000;
  */
 export const PRIVATE_DOMAIN_DRIVERS: readonly string[] = ['accel', 'pasid-accel', 'plat-shared'];
 
+/**
+ * Drivers that attach PASIDs (a PASID domain, an SVA bond). A real one
+ * checks its device can do PASID, and a PCI device only gets PASID enabled
+ * on an ACS-isolated path (pci_enable_pasid()), so in a group of its own;
+ * legal.ts binds them only there. (The core accepts a PASID attach on a
+ * device without PASID support and then refuses or WARNs on every DMA
+ * ownership change of the group's other members.)
+ */
+export const PASID_DRIVERS: readonly string[] = ['pasid-accel', 'sva-accel'];
+
 const PCI_RESOURCES: readonly Resource[] = [
   { name: 'nic', bus: 'pci', acquire: [], release: [] },
   { name: 'dma-nic', bus: 'pci', acquire: [{ do: 'dma_map', as: 'buf' }], use: [{ do: 'dma', iova: 'buf' }], release: [{ do: 'dma_unmap', iova: 'buf' }] },

@@ -7,7 +7,7 @@ import { pciehpDisableSlot } from './hotplug.ts';
 import { pciRescanBus, pciScanRootBus, pciStopAndRemoveBusDeviceLocked } from './probe.ts';
 import { pciResetFunction, pciResetFunctionLocked, pciTryResetFunction } from './reset.ts';
 import { pciResetBus } from './bus-reset.ts';
-import { initState } from './state.ts';
+import { devOf, initState } from './state.ts';
 import type { PciState } from './state.ts';
 
 /**
@@ -34,7 +34,13 @@ export const pci = defineActor<PciState, PciMailbox>('pci', {
         k.warn(`pci_device_group: ${dev} is not a PCI device`);
         return errno('EINVAL');
       }
-      return { peers };
+      // its walks (pci_for_each_dma_alias, pci_get_slot, the upstream bridges) meet the devices that are
+      // there, not the static partition's members a removal has taken away (pci_dev_is_added(): an atomic bit)
+      const there = (p: string): boolean => {
+        const pd = devOf(k, p);
+        return pd !== undefined && k.read(pd, 'present', { lockless: true });
+      };
+      return { peers: peers.filter((p) => p === dev || there(p)) };
     },
     pci_dma_configure: (k, { dev }) => pciDmaConfigure(k, dev),
     pci_dma_cleanup: (k, { dev }) => pciDmaCleanup(k, dev),
