@@ -6,7 +6,7 @@ import { readCampaignTotals, readFuzzFindings, updateFuzzFinding, writeCampaignT
 import type { FuzzFinding } from './findings.ts';
 import { generateDocument } from './generate.ts';
 import type { VariantPins } from './generate.ts';
-import { KNOWN, matchKnown } from './known.ts';
+import { matchKnown } from './known.ts';
 import { mutate } from './mutate.ts';
 import { FuzzPool } from './pool.ts';
 import { Rand } from './rand.ts';
@@ -181,6 +181,3 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
 
 /** The default corpus directory of an output directory. */
 export const defaultCorpus = (out: string): string => path.join(out, 'corpus');
-
-/** Known entries, for documentation and `--json` readers. */
-export const KNOWN_IDS: readonly string[] = [...new Set(KNOWN.map((k) => k.id))];

@@ -60,6 +60,13 @@ export const KNOWN: readonly KnownFinding[] = [
     reason: CONTAINER_FLR_REASON, reference: 'docs/kernel-facts.md §3.3 (resetting_domain ⇒ -EBUSY even for nofail), §7.3 conformance case 3; docs/vfio.md "Observations, as read"', source: 'upstream',
   },
   {
+    id: 'nofail-refused-during-reset', kind: 'kernel-warn', signature: 'kernel-warn|iommu-core.', contains: ['__iommu_group_set_domain_nofail: WARN_ON(EBUSY)'],
+    reason: '7.0.0 refuses every domain switch of a group while a member resets (group->resetting_domain), the nofail ones too: a DMA ownership ' +
+      'release (a driver_managed_dma driver unbinding, a VFIO group leaving its container) during a member\'s FLR WARNs and leaves the group on the ' +
+      'owner\'s domain. The container-close case above is one instance.',
+    reference: 'docs/kernel-facts.md §3.3 ("resetting_domain set ⇒ -EBUSY even for the nofail variant"), §7.3 conformance case 3', source: 'upstream',
+  },
+  {
     id: 'vfio-container-close-during-flr', kind: 'use-after-free', signature: 'use-after-free|iommu_domain|', contains: ['iommu_domain_free', 'vfio:'],
     reason: CONTAINER_FLR_REASON, reference: 'docs/vfio.md "Observations, as read"', source: 'upstream',
   },

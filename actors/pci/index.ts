@@ -34,13 +34,11 @@ export const pci = defineActor<PciState, PciMailbox>('pci', {
         k.warn(`pci_device_group: ${dev} is not a PCI device`);
         return errno('EINVAL');
       }
-      // its walks (pci_for_each_dma_alias, pci_get_slot, the upstream bridges) meet the devices that are
-      // there, not the static partition's members a removal has taken away (pci_dev_is_added(): an atomic bit)
-      const there = (p: string): boolean => {
-        const pd = devOf(k, p);
-        return pd !== undefined && k.read(pd, 'present', { lockless: true });
-      };
-      return { peers: peers.filter((p) => p === dev || there(p)) };
+      // its walks (pci_for_each_dma_alias, pci_get_slot, the upstream bridges) meet the devices on the bus
+      // lists, not the static partition's members a removal has taken away. A walk never touches a removed
+      // pci_dev, so the membership test reads the model's own flag without an access event (a removed
+      // device's struct is freed; an instrumented read of it would be a use-after-free the kernel does not do).
+      return { peers: peers.filter((p) => p === dev || devOf(k, p)?.present === true) };
     },
     pci_dma_configure: (k, { dev }) => pciDmaConfigure(k, dev),
     pci_dma_cleanup: (k, { dev }) => pciDmaCleanup(k, dev),
