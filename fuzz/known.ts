@@ -60,6 +60,17 @@ export const KNOWN: readonly KnownFinding[] = [
     reason: CONTAINER_FLR_REASON, reference: 'docs/kernel-facts.md §3.3 (resetting_domain ⇒ -EBUSY even for nofail), §7.3 conformance case 3; docs/vfio.md "Observations, as read"', source: 'upstream',
   },
   {
+    id: 'vfio-container-iommu-driver-race', kind: 'use-after-free', signature: 'use-after-free|vfio_iommu|',
+    reason: 'The same race, one step on: the type1 backend the ioctl read without container->group_lock is released by the last group leaving ' +
+      '(vfio_unregister_group_dev() on a hot-remove or unbind) while VFIO_IOMMU_MAP_DMA / UNMAP_DMA still uses it.',
+    reference: 'docs/vfio.md "Observations, as read" ("the backend it read may be freed")', source: 'upstream',
+  },
+  {
+    id: 'vfio-container-iommu-driver-race', kind: 'lock-misuse', signature: 'lock-misuse|held-lock-freed|vfio_iommu->lock|',
+    reason: 'The same race seen by lockdep: the backend is freed while the ioctl holds its lock.',
+    reference: 'docs/vfio.md "Observations, as read"', source: 'upstream',
+  },
+  {
     id: 'nofail-refused-during-reset', kind: 'kernel-warn', signature: 'kernel-warn|iommu-core.', contains: ['__iommu_group_set_domain_nofail: WARN_ON(EBUSY)'],
     reason: '7.0.0 refuses every domain switch of a group while a member resets (group->resetting_domain), the nofail ones too: a DMA ownership ' +
       'release (a driver_managed_dma driver unbinding, a VFIO group leaving its container) during a member\'s FLR WARNs and leaves the group on the ' +
@@ -121,6 +132,27 @@ export const KNOWN: readonly KnownFinding[] = [
       'dma_configure() replays iommu_probe_device() under iommu_probe_device_lock for firmware-described (OF/IORT/VIOT) devices, the model for none ' +
       '(docs/kernel-model.md "not modelled": OF/ACPI DMA configuration, pciehp hot-add). Whether DMAR/IVRS devices have the window is a question for the kernel.',
     reference: 'drivers/base/core.c device_add(); drivers/acpi/scan.c acpi_iommu_configure_id(); docs/kernel-facts.md §1.2 edge 6', source: 'model',
+  },
+  {
+    id: 'vfio-open-by-device-name', kind: 'use-after-free', signature: 'use-after-free|device|Read|iommu-core.iommu_group_get', contains: ['vfio:open'],
+    reason: 'A process opens /dev/vfio/$GROUP with the number it read from /sys/bus/pci/devices/<dev>/iommu_group: a string, no reference to the ' +
+      'device. The model names the group by the device and looks it up with iommu_group_get(dev) at open time, which touches the device a concurrent ' +
+      'removal may have freed.',
+    reference: 'protocol/vfio.ts VfioPath "group"; drivers/vfio/group.c vfio_group_fops_open()', source: 'model',
+  },
+  {
+    id: 'vfio-open-by-device-name', kind: 'data-race', signature: 'data-race|device.iommu_group|', contains: ['vfio:open'],
+    reason: 'The same lookup racing the removal that clears dev->iommu_group (the kernel opens by group number, not through the device).',
+    reference: 'protocol/vfio.ts VfioPath "group"', source: 'model',
+  },
+  {
+    id: 'crosslock-vfio-device-comp', kind: 'lock-order-inversion', signature: 'lock-order-inversion|', contains: ['vfio_device->comp', 'by crosslock'],
+    reason: 'Cross-release at class level: one device\'s vfio_device->comp is completed by a task that took device_lock (or pci_rescan_remove_lock) ' +
+      'earlier — unregistering another device, or itself before it waits — while a remover waits for its own device\'s comp under those classes. ' +
+      'The completion is per device and its completer (the last put of that device\'s registration) never needs that device\'s device_lock ' +
+      '(vfio_pci_core_disable() only trylocks it, B10); the kernel\'s lockdep has no cross-release (dropped in 4.15 for reports like these). ' +
+      'A real wait that never ends shows as `deadlock` (a process that ignores the request), which is not suppressed.',
+    reference: 'checkers/lockdep (completion edges via "complete"); docs/vfio.md "Unregister while userspace holds the device"; docs/kernel-facts.md §1.2 edge 14', source: 'model',
   },
   {
     id: 'rmr-refusal-is-dev-warn', kind: 'kernel-warn', signature: 'kernel-warn|', contains: ['Firmware has requested this device have a 1:1 IOMMU mapping'],
