@@ -2,6 +2,7 @@ import os from 'node:os';
 import { LifetimeChecker } from '../checkers/lifetime/lifetime-checker.ts';
 import { RaceChecker } from '../checkers/races/race-checker.ts';
 import { Lockdep } from '../checkers/lockdep/lockdep.ts';
+import { fuzzExecutionsPerSec } from './fuzz.ts';
 import { kernelExecutionsPerSec } from './kernel.ts';
 import { seedFigures } from './seeds.ts';
 import { stressFigures } from './stress.ts';
@@ -106,6 +107,7 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
     put(`seeds.${f.scenario}.schedulesToFirstFinding`, f.schedulesToFirstFinding, 'schedules');
     put(`seeds.${f.scenario}.schedulesPerSec`, f.schedulesPerSec, 'schedules/s');
   }
+  put('fuzz.executionsPerSec', await fuzzExecutionsPerSec(2, quick ? 5 : 20), 'executions/s');
 
   return { machine: { cpus: os.cpus().length, node: process.version }, results, ratios };
 }

@@ -2,7 +2,9 @@ import { InputError } from '../runtime/input-error.ts';
 import { bench } from './commands/bench.ts';
 import { compare } from './commands/compare.ts';
 import { conformance } from './commands/conformance.ts';
+import { fuzz } from './commands/fuzz.ts';
 import { list } from './commands/list.ts';
+import { merge } from './commands/merge.ts';
 import { ops } from './commands/ops.ts';
 import { replay } from './commands/replay.ts';
 import { report } from './commands/report.ts';
@@ -16,7 +18,7 @@ import type { CommandIo } from './io.ts';
 
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
-const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, shrink, report, selftest, conformance, bench, stress };
+const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, shrink, report, selftest, conformance, bench, fuzz, merge, stress };
 
 const USAGE = `usage: iommu-lab <command> [flags]
   list [--json]
@@ -34,6 +36,9 @@ const USAGE = `usage: iommu-lab <command> [flags]
       [--host inline|workers] [--seed S] [--json]
   stress [--devices N] [--units N] [--tasks N] [--time SECONDS] [--seed S] [--variant NAME=VALUE]... [--fixed] [--hang SECONDS] [--rounds N] [--no-verify] [--out DIR] [--json]
   bench [--quick] [--json]
+  fuzz [--time SECONDS] [--jobs N] [--shard I/N] [--seed S] [--out DIR] [--corpus DIR]
+      [--variant AXIS=VALUE]... [--fixed] [--schedules N] [--programs N] [--json]
+  merge <dir>... --out DIR [--json]
 `;
 
 /** Runs one command line; returns the exit code (CLI.md: 0 ok, 1 findings mismatch, 2 bad input, 3 internal error). */

@@ -26,6 +26,8 @@ export interface Scenario {
   readonly checkers?: () => readonly Checker[];
   /** The file a scenario document was loaded from, as given: what a replay file names so `replay` finds it again. */
   readonly source?: string;
+  /** The scenario as a document (scenarios/format/document.ts), when it is one: what `show` prints. */
+  readonly document?: unknown;
 }
 
 /** Every combination of the scenario's variant values, in axis order. */

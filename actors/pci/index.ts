@@ -7,7 +7,7 @@ import { pciehpDisableSlot } from './hotplug.ts';
 import { pciRescanBus, pciScanRootBus, pciStopAndRemoveBusDeviceLocked } from './probe.ts';
 import { pciResetFunction, pciResetFunctionLocked, pciTryResetFunction } from './reset.ts';
 import { pciResetBus } from './bus-reset.ts';
-import { initState, presentOf } from './state.ts';
+import { devOf, initState } from './state.ts';
 import type { PciState } from './state.ts';
 
 /**
@@ -34,11 +34,11 @@ export const pci = defineActor<PciState, PciMailbox>('pci', {
         k.warn(`pci_device_group: ${dev} is not a PCI device`);
         return errno('EINVAL');
       }
-      if (peers.length === 1) return { peers };
-      // Its walks (pci_get_slot, for_each_pci_dev under pci_bus_sem) only meet devices on bus
-      // lists: a function removed and not rescanned yet is no peer (its struct device is gone).
-      const present = await presentOf(k, peers);
-      return { peers: peers.filter((p) => p === dev || present.has(p)) };
+      // its walks (pci_for_each_dma_alias, pci_get_slot, the upstream bridges) meet the devices on the bus
+      // lists, not the static partition's members a removal has taken away. A walk never touches a removed
+      // pci_dev, so the membership test reads the model's own flag without an access event (a removed
+      // device's struct is freed; an instrumented read of it would be a use-after-free the kernel does not do).
+      return { peers: peers.filter((p) => p === dev || devOf(k, p)?.present === true) };
     },
     pci_dma_configure: (k, { dev }) => pciDmaConfigure(k, dev),
     pci_dma_cleanup: (k, { dev }) => pciDmaCleanup(k, dev),

@@ -1,0 +1,174 @@
+import type { Finding, FindingKind } from '../protocol/findings.ts';
+import type { FuzzDocument } from './document.ts';
+
+/**
+ * Findings a campaign expects and does not report as new: what the model
+ * at its fixed variants says about the kernel (genuine upstream issues, with
+ * where they were reported or read), plus the model's own known departures
+ * from the kernel. A campaign counts them ("known: N") and writes no
+ * reproducer for them. The generator is never bent to avoid them.
+ *
+ * An entry matches a finding of its kind whose signature starts with
+ * `signature` and, if given, whose signature or report contains every
+ * string of `contains` (to tell apart findings that share a site), and for
+ * which `when` (if given) holds in the generated document that found it.
+ */
+export interface KnownFinding {
+  /** A short id, shown in the campaign's summary. */
+  readonly id: string;
+  readonly kind: FindingKind;
+  readonly signature: string;
+  readonly contains?: readonly string[];
+  /** Why it is expected. */
+  readonly reason: string;
+  /** Where it was reported, or the kernel source / model document that explains it. */
+  readonly reference: string;
+  /** `upstream`: the kernel really does this. `model`: the model departs from the kernel here. */
+  readonly source: 'upstream' | 'model';
+  /** A condition on the workload (the finding alone cannot tell). */
+  readonly when?: (f: Finding, doc: FuzzDocument) => boolean;
+}
+
+/** The device a DMA report names ("DMA write by 0000:02:00.0 at IOVA ..."). */
+const dmaDevice = (f: Finding): string | null => /DMA (?:write|read) by (\S+)/.exec(f.report)?.[1] ?? null;
+
+const PCIEHP_REASON =
+  'pciehp: since f5eff5591b8f the slot\'s reset_lock is retaken while pci_rescan_remove_lock is held, and a slot reset takes it under device_lock: ' +
+  'reset_lock → pci_rescan_remove_lock → device_lock → reset_lock. Every cycle through that edge is this one issue.';
+
+const CONTAINER_FLR_REASON =
+  'Closing a VFIO container during a sysfs FLR of a member: 7.0.0 refuses even the nofail detach while the group resets (WARN), type1 then frees ' +
+  'the domain the group still uses, and the reset\'s done and the later release attach from the freed domain.';
+
+export const KNOWN: readonly KnownFinding[] = [
+  {
+    id: 'pciehp-reset-lock', kind: 'lock-order-inversion', signature: 'lock-order-inversion|ctrl->reset_lock', contains: ['pci_rescan_remove_lock'],
+    reason: PCIEHP_REASON, reference: 'LKML against 6.14 (f5eff5591b8f "PCI: pciehp: Fix AB-BA deadlock between reset_lock and device_lock"); docs/kernel-model.md "PCI removal"', source: 'upstream',
+  },
+  {
+    id: 'pciehp-reset-lock', kind: 'deadlock', signature: 'deadlock|', contains: ['ctrl->reset_lock', 'pci_rescan_remove_lock'],
+    reason: PCIEHP_REASON + ' Here the inversion lockdep predicts happens: a removal holds reset_lock waiting for pci_rescan_remove_lock, whose holder waits for a device_lock whose holder waits for reset_lock.',
+    reference: 'LKML against 6.14 (f5eff5591b8f); docs/kernel-model.md "PCI removal"', source: 'upstream',
+  },
+  {
+    id: 'vfio-container-iommu-driver-race', kind: 'data-race', signature: 'data-race|vfio_container.iommu',
+    reason: 'vfio_fops_unl_ioctl() reads container->iommu_driver/iommu_data without container->group_lock; hot-removing the last device of a still-open group detaches the container (and releases type1) concurrently with VFIO_IOMMU_MAP_DMA.',
+    reference: 'drivers/vfio/container.c vfio_ioctl_*; docs/vfio.md "Observations, as read"', source: 'upstream',
+  },
+  {
+    id: 'vfio-container-close-during-flr', kind: 'kernel-warn', signature: 'kernel-warn|iommu-core.iommu_detach_group|__iommu_group_set_domain_nofail',
+    reason: CONTAINER_FLR_REASON, reference: 'docs/kernel-facts.md §3.3 (resetting_domain ⇒ -EBUSY even for nofail), §7.3 conformance case 3; docs/vfio.md "Observations, as read"', source: 'upstream',
+  },
+  {
+    id: 'vfio-container-iommu-driver-race', kind: 'use-after-free', signature: 'use-after-free|vfio_iommu|',
+    reason: 'The same race, one step on: the type1 backend the ioctl read without container->group_lock is released by the last group leaving ' +
+      '(vfio_unregister_group_dev() on a hot-remove or unbind) while VFIO_IOMMU_MAP_DMA / UNMAP_DMA still uses it.',
+    reference: 'docs/vfio.md "Observations, as read" ("the backend it read may be freed")', source: 'upstream',
+  },
+  {
+    id: 'vfio-container-iommu-driver-race', kind: 'lock-misuse', signature: 'lock-misuse|held-lock-freed|vfio_iommu->lock|',
+    reason: 'The same race seen by lockdep: the backend is freed while the ioctl holds its lock.',
+    reference: 'docs/vfio.md "Observations, as read"', source: 'upstream',
+  },
+  {
+    id: 'nofail-refused-during-reset', kind: 'kernel-warn', signature: 'kernel-warn|iommu-core.', contains: ['__iommu_group_set_domain_nofail: WARN_ON(EBUSY)'],
+    reason: '7.0.0 refuses every domain switch of a group while a member resets (group->resetting_domain), the nofail ones too: a DMA ownership ' +
+      'release (a driver_managed_dma driver unbinding, a VFIO group leaving its container) during a member\'s FLR WARNs and leaves the group on the ' +
+      'owner\'s domain. The container-close case above is one instance.',
+    reference: 'docs/kernel-facts.md §3.3 ("resetting_domain set ⇒ -EBUSY even for the nofail variant"), §7.3 conformance case 3', source: 'upstream',
+  },
+  {
+    id: 'vfio-container-close-during-flr', kind: 'use-after-free', signature: 'use-after-free|iommu_domain|', contains: ['iommu_domain_free', 'vfio:'],
+    reason: CONTAINER_FLR_REASON, reference: 'docs/vfio.md "Observations, as read"', source: 'upstream',
+  },
+  {
+    id: 'vfio-container-close-during-flr', kind: 'invariant-violation', signature: 'invariant-violation:freed-domain:iommu-core.iommu_domain_free', contains: ['vfio:'],
+    reason: CONTAINER_FLR_REASON, reference: 'docs/vfio.md "Observations, as read"', source: 'upstream',
+  },
+  {
+    id: 'vfio-container-close-during-flr', kind: 'kernel-warn', signature: 'kernel-warn|iommu-core.pci_dev_reset_iommu_done|', contains: ['WARN_ON(__iommu_attach_device'],
+    reason: CONTAINER_FLR_REASON, reference: 'docs/vfio.md "Observations, as read"', source: 'upstream',
+  },
+  {
+    id: 'group-reset-fence', kind: 'kernel-warn', signature: 'kernel-warn|iommu-core.pci_dev_reset_iommu_prepare|', contains: ['another member is resetting'],
+    reason: '7.0.0 fences a whole iommu group while one member resets (group->resetting_domain); a reset of another member of the same group meanwhile ' +
+      '(two functions of a multi-function device without ACS, a bridge and a device below it) hits WARN_ON(group->resetting_domain) and fails with -EBUSY. ' +
+      'The nested-prepare fix (reset-nesting=depth-counter, 0d5fd7a9323c) counts one device\'s nesting only; the post-7.0 rework makes the fence per device.',
+    reference: 'docs/kernel-facts.md §3 (resetting_domain: "group-wide fence", post-7.0 per-group_device rework), B8', source: 'upstream',
+  },
+  {
+    id: 'reset-done-sets-pasids-of-all-members', kind: 'kernel-warn', signature: 'kernel-warn|iommu-core.pci_dev_reset_iommu_done|', contains: ['WARN_ON(__iommu_set_group_pasid'],
+    reason: 'pci_dev_reset_iommu_done() re-sets every PASID of the group with __iommu_set_group_pasid(), i.e. on every member, although prepare only ' +
+      'removed them from the device that reset; on a member that cannot take the PASID (no PASID capability, a PASID the unit refuses) the set fails and done WARNs.',
+    reference: 'docs/kernel-facts.md §3.6 (pci_dev_reset_iommu_done, "as read: this targets all PASID-capable members of the group")', source: 'upstream',
+  },
+  {
+    id: 'dma-during-reset-of-non-ats-device', kind: 'isolation-breach', signature: 'isolation-breach|dma-while-resetting|',
+    when: (f, doc) => {
+      const dev = dmaDevice(f);
+      return dev !== null && doc.topology.pci.some((d) => d.id === dev && d.ats !== true);
+    },
+    reason: 'pci_dev_reset_iommu_prepare() skips a device without ATS (7.0.0), so its translation is not blocked during a reset; in the kernel such a device ' +
+      'issues no DMA while its FLR runs (pcie_flr() waits for pending transactions first), but the model lets a device DMA at any time, and the isolation ' +
+      'rule "DMA during a reset must be blocked" does not know about the ATS skip.',
+    reference: 'docs/kernel-facts.md §3.6 (the skip rule); checkers/isolation/rules.ts dma-while-resetting', source: 'model',
+  },
+  {
+    id: 'dma-from-disconnected-device', kind: 'isolation-breach', signature: 'isolation-breach|dma-while-disconnected|',
+    reason: 'Once pciehp has marked a surprise-removed device disconnected, its link is down and it issues no DMA; the model lets driver code (a probe or ' +
+      'work item that runs before the removal reaches the device) make the gone device DMA, and the isolation rule flags any translation for it.',
+    reference: 'checkers/isolation/rules.ts dma-while-disconnected; drivers/pci/hotplug/pciehp_pci.c pciehp_unconfigure_device()', source: 'model',
+  },
+  {
+    id: 'transient-driver-in-user-group', kind: 'isolation-breach', signature: 'isolation-breach|kernel-driver-in-user-group|', contains: ['was blocked by domain'],
+    reason: 'really_probe() sets dev->driver before dma_configure() refuses the probe (-EBUSY) in a group userspace owns; a DMA by the device in that ' +
+      'window (here one the user programmed, blocked by the user\'s domain) makes the rule see a kernel driver in a user-owned group. Nothing was reached.',
+    reference: 'drivers/base/dd.c really_probe(); checkers/isolation/rules.ts kernel-driver-in-user-group', source: 'model',
+  },
+  {
+    id: 'hot-add-iommu-probe-race', kind: 'data-race', signature: 'data-race|device.iommu', contains: ['driver-core:device_add', 'pci:pci_rescan_bus'],
+    reason: 'A device a rescan is adding is reached (a sysfs bind, a reset of its bridge) while BUS_NOTIFY_ADD_DEVICE runs iommu_probe_device() for it: ' +
+      'the reader sees dev->iommu / dev->iommu_group being written. The device is on the bus (bus_add_device) before the notifier runs; the kernel\'s ' +
+      'dma_configure() replays iommu_probe_device() under iommu_probe_device_lock for firmware-described (OF/IORT/VIOT) devices, the model for none ' +
+      '(docs/kernel-model.md "not modelled": OF/ACPI DMA configuration, pciehp hot-add). Whether DMAR/IVRS devices have the window is a question for the kernel.',
+    reference: 'drivers/base/core.c device_add(); drivers/acpi/scan.c acpi_iommu_configure_id(); docs/kernel-facts.md §1.2 edge 6', source: 'model',
+  },
+  {
+    id: 'vfio-open-by-device-name', kind: 'use-after-free', signature: 'use-after-free|device|Read|iommu-core.iommu_group_get', contains: ['vfio:open'],
+    reason: 'A process opens /dev/vfio/$GROUP with the number it read from /sys/bus/pci/devices/<dev>/iommu_group: a string, no reference to the ' +
+      'device. The model names the group by the device and looks it up with iommu_group_get(dev) at open time, which touches the device a concurrent ' +
+      'removal may have freed.',
+    reference: 'protocol/vfio.ts VfioPath "group"; drivers/vfio/group.c vfio_group_fops_open()', source: 'model',
+  },
+  {
+    id: 'vfio-open-by-device-name', kind: 'data-race', signature: 'data-race|device.iommu_group|', contains: ['vfio:open'],
+    reason: 'The same lookup racing the removal that clears dev->iommu_group (the kernel opens by group number, not through the device).',
+    reference: 'protocol/vfio.ts VfioPath "group"', source: 'model',
+  },
+  {
+    id: 'crosslock-vfio-device-comp', kind: 'lock-order-inversion', signature: 'lock-order-inversion|', contains: ['vfio_device->comp', 'by crosslock'],
+    reason: 'Cross-release at class level: one device\'s vfio_device->comp is completed by a task that took device_lock (or pci_rescan_remove_lock) ' +
+      'earlier — unregistering another device, or itself before it waits — while a remover waits for its own device\'s comp under those classes. ' +
+      'The completion is per device and its completer (the last put of that device\'s registration) never needs that device\'s device_lock ' +
+      '(vfio_pci_core_disable() only trylocks it, B10); the kernel\'s lockdep has no cross-release (dropped in 4.15 for reports like these). ' +
+      'A real wait that never ends shows as `deadlock` (a process that ignores the request), which is not suppressed.',
+    reference: 'checkers/lockdep (completion edges via "complete"); docs/vfio.md "Unregister while userspace holds the device"; docs/kernel-facts.md §1.2 edge 14', source: 'model',
+  },
+  {
+    id: 'rmr-refusal-is-dev-warn', kind: 'kernel-warn', signature: 'kernel-warn|', contains: ['Firmware has requested this device have a 1:1 IOMMU mapping'],
+    reason: 'The refusal to put a require_direct (RMRR/RMR) device on a blocking domain is a dev_warn() in __iommu_device_set_domain(), not a WARN: ' +
+      'the kernel logs it and returns -EINVAL (why VFIO cannot own an RMRR device). The model emits it through k.warn, which the WARN checker reports.',
+    reference: 'drivers/iommu/iommu.c __iommu_device_set_domain(); actors/iommu-core/attach.ts deviceSetDomain', source: 'model',
+  },
+];
+
+/** The known entry a finding of workload `doc` matches, or null: a new finding. */
+export function matchKnown(f: Finding, doc: FuzzDocument | null, known: readonly KnownFinding[] = KNOWN): KnownFinding | null {
+  for (const k of known) {
+    if (f.kind !== k.kind || !f.signature.startsWith(k.signature)) continue;
+    if (!(k.contains ?? []).every((s) => f.signature.includes(s) || f.report.includes(s))) continue;
+    if (k.when !== undefined && (doc === null || !k.when(f, doc))) continue;
+    return k;
+  }
+  return null;
+}

@@ -1,0 +1,95 @@
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { InputError } from '../runtime/input-error.ts';
+import { Corpus } from './corpus.ts';
+import type { FuzzDocument } from './document.ts';
+import { FINDINGS_DIR, findingDirName, readCampaignTotals, readFuzzFindings, updateFuzzFinding, writeCampaignTotals } from './findings.ts';
+import type { FuzzFinding } from './findings.ts';
+
+/**
+ * Combines the output directories of several campaigns (shards run on other
+ * machines, or runs one after another) into one: findings deduplicated by
+ * signature — the first directory, in the order given, that has a finding
+ * keeps its reproducer — with their counts added; the corpora united (by
+ * content hash) with their coverage; the execution totals added. The result
+ * is itself a campaign output: a later `fuzz --out` resumes from it, a later
+ * `merge` takes it as input.
+ */
+
+export interface MergeResult {
+  readonly executions: number;
+  readonly elapsedMs: number;
+  readonly findings: readonly FuzzFinding[];
+  readonly corpus: number;
+  readonly coverage: number;
+  readonly inputs: readonly string[];
+}
+
+/** An input must be a campaign output: a directory with findings/, corpus/ or campaign.json. */
+function checkInput(dir: string): void {
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    throw new InputError('no such directory', dir);
+  }
+  if (!isDir) throw new InputError('not a directory', dir);
+  if (![FINDINGS_DIR, 'corpus', 'campaign.json'].some((x) => existsSync(path.join(dir, x)))) {
+    throw new InputError('not a fuzz output directory (no findings/, corpus/ or campaign.json)', dir);
+  }
+}
+
+/** Copies one finding directory into `out` (atomically), pointing its replay at the copied document. */
+function copyFinding(f: FuzzFinding, out: string): FuzzFinding {
+  const name = findingDirName(f.kind, f.signature);
+  const root = path.join(out, FINDINGS_DIR);
+  const dir = path.join(root, name);
+  const tmp = path.join(root, `.tmp-${process.pid}-${name}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  cpSync(path.dirname(f.replay), tmp, { recursive: true });
+  const scenario = path.join(dir, 'scenario.json');
+  const replay = JSON.parse(readFileSync(path.join(tmp, 'replay.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(path.join(tmp, 'replay.json'), JSON.stringify({ ...replay, scenario }) + '\n');
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return { ...f, replay: path.join(dir, 'replay.json'), scenario, shrunk: f.shrunk === null ? null : path.join(dir, path.basename(f.shrunk)) };
+}
+
+export function mergeOutputs(inputs: readonly string[], out: string): MergeResult {
+  const t0 = performance.now();
+  if (inputs.length === 0) throw new InputError('"merge" takes at least one campaign output directory');
+  for (const d of inputs) checkInput(d);
+  const outAbs = path.resolve(out);
+  const merged = new Map<string, FuzzFinding>();
+  const order: FuzzFinding[] = [];
+  let executions = 0;
+  const corpus = Corpus.open(path.join(out, 'corpus'));
+  for (const dir of inputs) {
+    const same = path.resolve(dir) === outAbs;
+    executions += readCampaignTotals(dir).executions;
+    for (const f of readFuzzFindings(dir)) {
+      const seen = merged.get(f.signature);
+      if (seen !== undefined) {
+        seen.count += f.count;
+        continue;
+      }
+      const kept = same ? { ...f } : copyFinding(f, out);
+      merged.set(f.signature, kept);
+      order.push(kept);
+    }
+    const cdir = path.join(dir, 'corpus');
+    if (existsSync(cdir) && path.resolve(cdir) !== path.resolve(corpus.dir)) {
+      const other = Corpus.open(cdir);
+      for (const doc of other.entries()) corpus.add(doc as FuzzDocument);
+      for (const k of other.coverage) corpus.coverage.add(k);
+      const next: Record<string, number> = { ...corpus.state.next };
+      for (const [shard, n] of Object.entries(other.state.next)) next[shard] = Math.max(next[shard] ?? 0, n);
+      corpus.state = { next, executions: corpus.state.executions + other.state.executions };
+    }
+  }
+  for (const f of order) updateFuzzFinding(out, f);
+  corpus.save();
+  writeCampaignTotals(out, { executions });
+  return { executions, elapsedMs: Math.round(performance.now() - t0), findings: order, corpus: corpus.size, coverage: corpus.coverage.size, inputs };
+}
