@@ -16,8 +16,9 @@ import { kernelCheckers } from '../scenarios/kernel/checkers.ts';
 import { kernelProgram } from '../scenarios/kernel/program.ts';
 import { compileTask, processNames, roundChurn } from './churn.ts';
 import type { EpisodeKind, Round } from './churn.ts';
-import { knownIssue } from './known.ts';
-import type { KnownIssue } from './known.ts';
+import { matchKnown } from '../fuzz/known.ts';
+import type { FuzzDocument } from '../fuzz/document.ts';
+import type { KnownFinding } from '../fuzz/known.ts';
 import { roundDocument, writeStressFinding } from './output.ts';
 import { Reservoir, RssSampler } from './stats.ts';
 import { verifyReplay } from './verify.ts';
@@ -98,6 +99,8 @@ export interface KnownCount {
   readonly kind: Finding['kind'];
   readonly title: string;
   readonly count: number;
+  /** `upstream`: the kernel does this; `model`: a known departure of the model (fuzz/known.ts). */
+  readonly source: KnownFinding['source'];
   readonly reason: string;
   readonly reference: string;
 }
@@ -237,7 +240,8 @@ class Rounds {
   private readonly ended = new Set<TaskId>();
   private stopped: Finding | null = null;
   private readonly candidates = new Map<string, Candidate>();
-  private readonly known = new Map<string, { issue: KnownIssue; title: string; count: number }>();
+  /** Known findings by id and kind (one id may name several kinds of the same issue). */
+  private readonly known = new Map<string, { issue: KnownFinding; title: string; count: number }>();
   private readonly phases = { restore: 0, run: 0, drain: 0, check: 0, gc: 0 };
 
   constructor(host: WorkersHost, machine: StressMachine, o: StressOptions, procs: readonly string[], template: readonly Checker[], bootDecisions: readonly TaskId[], bootSteps: number, hangMs: number, progress: ((line: string) => void) | null) {
@@ -386,14 +390,20 @@ class Rounds {
     return { restore: Math.round(p.restore), run: Math.round(p.run), drain: Math.round(p.drain), check: Math.round(p.check), gc: Math.round(p.gc) };
   }
 
-  /** Counts a finding: known, seen before, or new (written to disk now). */
+  /**
+   * Counts a finding: known (the project's one list, fuzz/known.ts, matched
+   * against the round's document), seen before, or new (written to disk now).
+   */
   found(f: Finding, round: number, decisions: readonly TaskId[] | (() => readonly TaskId[]), r?: Round): void {
-    const k = knownIssue(f);
+    const doc = roundDocument(`stress-${this.o.seed}-round-${round}`, this.machine.topology, this.o.variants, r ?? { index: round, tasks: [], processes: [], kinds: { rebind: 0, swap: 0, hotplug: 0, reset: 0, dma: 0, vfio: 0 } });
+    // the entries' workload conditions read only the topology, which is the fuzz document's shape
+    const k = matchKnown(f, doc as unknown as FuzzDocument);
     if (k !== null) {
-      const seen = this.known.get(k.id);
+      const key = `${k.id}|${k.kind}`;
+      const seen = this.known.get(key);
       if (seen === undefined) {
-        this.known.set(k.id, { issue: k, title: f.title, count: 1 });
-        this.progress?.(`stress: known issue ${k.id} (${f.title}) in round ${round}`);
+        this.known.set(key, { issue: k, title: f.title, count: 1 });
+        this.progress?.(`stress: known ${k.source} issue ${k.id} (${f.title}) in round ${round}`);
       } else seen.count++;
       return;
     }
@@ -403,7 +413,6 @@ class Rounds {
       return;
     }
     const ds = typeof decisions === 'function' ? decisions() : decisions;
-    const doc = roundDocument(`stress-${this.o.seed}-round-${round}`, this.machine.topology, this.o.variants, r ?? { index: round, tasks: [], processes: [], kinds: { rebind: 0, swap: 0, hotplug: 0, reset: 0, dma: 0, vfio: 0 } });
     const w = writeStressFinding(this.o.out, f, this.o.seed, this.o.variants, round, doc, ds);
     this.candidates.set(f.signature, { finding: f, round, count: 1, replay: w.replay });
     this.progress?.(`stress: found ${f.title} in round ${round} → ${w.replay}`);
@@ -424,6 +433,6 @@ class Rounds {
   }
 
   knownCounts(): KnownCount[] {
-    return [...this.known.values()].map((k) => ({ id: k.issue.id, kind: k.issue.kind, title: k.title, count: k.count, reason: k.issue.reason, reference: k.issue.reference }));
+    return [...this.known.values()].map((k) => ({ id: k.issue.id, kind: k.issue.kind, title: k.title, count: k.count, source: k.issue.source, reason: k.issue.reason, reference: k.issue.reference }));
   }
 }
