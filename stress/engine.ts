@@ -194,6 +194,9 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
     for (const f of boot.findings) run.found(f, -1, boot.decisions);
     const r = booted ? await run.go() : { outcome: 'aborted' as const, rounds: 0, elapsedMs: 0, operations: 0, messages: 0, latency: new Reservoir(1), episodes: { rebind: 0, swap: 0, hotplug: 0, reset: 0, dma: 0, vfio: 0 } };
     rss.stop();
+    // the churn's peak: the replays checked below run in this thread and are not part of it
+    const peakRssMb = Math.round(rss.peakMb());
+    const rssMbPerMinute = rss.perMinuteMb().map((x) => Math.round(x));
     const verifyStart = performance.now();
     const findings = o.verify === false ? run.findings(() => null) : await run.verifyAll();
     const verifyMs = performance.now() - verifyStart;
@@ -203,7 +206,7 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
       elapsedMs: Math.round(r.elapsedMs), bootMs: Math.round(bootMs), bootSteps: boot.steps, rounds: r.rounds,
       operations: r.operations, messages: r.messages, messagesPerSec: secs > 0 ? Math.round(r.messages / secs) : 0,
       opLatencyMs: { p50: round3(r.latency.quantile(0.5)), p99: round3(r.latency.quantile(0.99)) },
-      peakRssMb: Math.round(rss.peakMb()), rssMbPerMinute: rss.perMinuteMb().map((x) => Math.round(x)),
+      peakRssMb, rssMbPerMinute,
       episodes: r.episodes, phaseMs: run.phaseMs(), outcome: r.outcome, findings, known: run.knownCounts(), verifyMs: Math.round(verifyMs),
     };
   } finally {
