@@ -103,12 +103,15 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       corpus.coverage.add(c);
       added = true;
     }
-    for (const f of r.findings) note(doc, f);
+    const start = baseExecutions + executions;
     executions += r.executions;
+    // the corpus first: a finding announced (and a campaign killed right after) has its program's coverage kept
     if (added && corpus.add(doc) && performance.now() - lastSave > 1000) save();
+    for (const f of r.findings) note(doc, f, start);
   };
 
-  const note = (doc: FuzzDocument, f: FoundFinding): void => {
+  /** `start`: the executions the campaign had counted before this program's. */
+  const note = (doc: FuzzDocument, f: FoundFinding, start: number): void => {
     const hit = matchKnown(f.finding, doc);
     if (hit !== null) {
       known += f.count;
@@ -120,7 +123,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       seen.count += f.count;
       return;
     }
-    const written = writeFuzzFinding(o.out, doc, f, baseExecutions + executions + f.firstSchedule);
+    const written = writeFuzzFinding(o.out, doc, f, start + f.firstSchedule);
     bySignature.set(written.signature, written);
     fresh.push(written);
     o.onFinding(written);
