@@ -4,6 +4,8 @@ import { RaceChecker } from '../checkers/races/race-checker.ts';
 import { Lockdep } from '../checkers/lockdep/lockdep.ts';
 import { fuzzExecutionsPerSec } from './fuzz.ts';
 import { kernelExecutionsPerSec } from './kernel.ts';
+import { seedFigures } from './seeds.ts';
+import { stressFigures } from './stress.ts';
 import { dmaPerSec } from './hardware.ts';
 import { lockdepEdgesPerSec } from './lockdep.ts';
 import {
@@ -66,6 +68,7 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   put('runtime.free.messagesPerSec', free, 'messages/s');
   put('runtime.raw.oneWayPerSec', raw, 'messages/s');
   ratios.freeVsRawPostMessage = round(free / raw, 3);
+  await stressFigures(quick, raw, put, ratios);
 
   // parallel executions: piscina pool, 2 threads vs 1
   const schedules = quick ? 10_000 : 100_000;
@@ -99,6 +102,11 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   ratios.hardwareMissVsHit = round(missInline / hitInline, 3);
   ratios.hardwareWorkersVsInline = round(hit / hitInline, 4);
 
+  // the seed scenarios (issue 8): schedules until the buggy variant's findings show, and schedules/s from the boot snapshot
+  for (const f of await seedFigures(quick, log)) {
+    put(`seeds.${f.scenario}.schedulesToFirstFinding`, f.schedulesToFirstFinding, 'schedules');
+    put(`seeds.${f.scenario}.schedulesPerSec`, f.schedulesPerSec, 'schedules/s');
+  }
   put('fuzz.executionsPerSec', await fuzzExecutionsPerSec(2, quick ? 5 : 20), 'executions/s');
 
   return { machine: { cpus: os.cpus().length, node: process.version }, results, ratios };

@@ -7,15 +7,18 @@ import { list } from './commands/list.ts';
 import { merge } from './commands/merge.ts';
 import { ops } from './commands/ops.ts';
 import { replay } from './commands/replay.ts';
+import { report } from './commands/report.ts';
 import { run } from './commands/run.ts';
 import { selftest } from './commands/selftest.ts';
 import { show } from './commands/show.ts';
+import { stress } from './commands/stress.ts';
+import { shrink } from './commands/shrink.ts';
 import { processIo } from './io.ts';
 import type { CommandIo } from './io.ts';
 
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
-const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, selftest, conformance, bench, fuzz, merge };
+const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, shrink, report, selftest, conformance, bench, fuzz, merge, stress };
 
 const USAGE = `usage: iommu-lab <command> [flags]
   list [--json]
@@ -26,9 +29,12 @@ const USAGE = `usage: iommu-lab <command> [flags]
       [--hang SECONDS (free mode watchdog, default 2)] [--out DIR] [--json]
   compare (<scenario>|--all) [--schedules N] [--host inline|workers] [--seed S] [--out DIR] [--json]
   replay <replay.json> [--host inline|workers] [--json]
+  report <replay.json|trace.json> [--format text|perfetto|dot|md|trace] [--out FILE] [--host inline|workers]
+  shrink <replay.json> [--out FILE] [--schedules N (exploration per candidate, default 150)] [--json]
   selftest locking [--host inline|workers] [--schedules N] [--seed S] [--json]
   conformance (--unit KIND[@VERSION] | --unit FILE[#EXPORT] [--as KIND@VERSION] | --all) [--case NAME]...
       [--host inline|workers] [--seed S] [--json]
+  stress [--devices N] [--units N] [--tasks N] [--time SECONDS] [--seed S] [--variant NAME=VALUE]... [--fixed] [--hang SECONDS] [--rounds N] [--no-verify] [--out DIR] [--json]
   bench [--quick] [--json]
   fuzz [--time SECONDS] [--jobs N] [--shard I/N] [--seed S] [--out DIR] [--corpus DIR]
       [--variant AXIS=VALUE]... [--fixed] [--schedules N] [--programs N] [--json]

@@ -20,6 +20,8 @@ export interface RunIdentity {
   readonly variants: VariantAssignment;
   readonly strategy: string;
   readonly mode: 'controlled' | 'free';
+  /** A scenario document's file: the replay names it instead of the scenario's name. */
+  readonly source?: string;
 }
 
 /** The directory of one finding: out/<scenario>/<variants>/<kind>-<signature hash>/. */
@@ -32,7 +34,7 @@ export function findingDir(out: string, id: RunIdentity, signature: string, kind
 export function writeFinding(out: string, id: RunIdentity, f: FoundFinding): string {
   const dir = findingDir(out, id, f.finding.signature, f.finding.kind);
   const replay: ReplayFile = {
-    format: REPLAY_FORMAT, version: REPLAY_VERSION, scenario: id.scenario, variants: id.variants, seed: f.seed,
+    format: REPLAY_FORMAT, version: REPLAY_VERSION, scenario: id.source ?? id.scenario, variants: id.variants, seed: f.seed,
     mode: id.mode, strategy: id.strategy, schedule: f.firstSchedule, decisions: f.decisions, finding: replayOf(f.finding), traceHash: f.traceHash,
   };
   const file = path.join(dir, 'replay.json');

@@ -98,16 +98,15 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   // Fresh checkers per execution, plus lock statistics summed over the run.
   const checkersOf = s.checkers ?? defaultCheckers;
   let stats = NO_LOCK_STATS;
-  let current: LockStats | null = null;
-  const checkers = (): readonly Checker[] => {
-    current = new LockStats();
-    return [...checkersOf(), current];
+  const checkers = (): readonly Checker[] => [...checkersOf(), new LockStats()];
+  // (an execution that starts from the set-up snapshot runs copies of these checkers)
+  const tally = (used: readonly Checker[]): void => {
+    for (const c of used) if (c instanceof LockStats) stats = mergeLockStats(stats, c.summary());
   };
-  const tally = (): void => {
-    if (current !== null) stats = mergeLockStats(stats, current.summary());
-    current = null;
+  const id: RunIdentity = {
+    scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: set.mode,
+    ...(s.source !== undefined ? { source: s.source } : {}),
   };
-  const id: RunIdentity = { scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: set.mode };
   const written = new Map<string, string>();
   const keep = (f: FoundFinding): void => {
     written.set(f.finding.signature, writeFinding(set.out, id, f));
@@ -132,8 +131,8 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
         ...(set.timeMs !== undefined ? { timeMs: set.timeMs } : {}),
         checkers,
         onFinding: keep,
-        onExecution: (_r, n) => {
-          tally();
+        onExecution: (r, n) => {
+          tally(r.checkers);
           const now = performance.now();
           if (set.progress !== null && now - last > 2000) {
             last = now;
@@ -160,7 +159,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
 }
 
 /** Free mode: `schedules` real-concurrency runs, each recorded so its findings replay in controlled mode. */
-async function freeRuns(program: Program, set: RunSettings, checkers: () => readonly Checker[], tally: () => void, keep: (f: FoundFinding) => void) {
+async function freeRuns(program: Program, set: RunSettings, checkers: () => readonly Checker[], tally: (used: readonly Checker[]) => void, keep: (f: FoundFinding) => void) {
   const byKey = new Map<string, FoundFinding>();
   let steps = 0;
   let executions = 0;
@@ -168,8 +167,9 @@ async function freeRuns(program: Program, set: RunSettings, checkers: () => read
   for (let i = 0; i < set.schedules; i++) {
     if (set.timeMs !== undefined && i > 0 && performance.now() - t0 > set.timeMs) break;
     const seed = mix(set.seed, i);
-    const r = await runFree(program, { seed, jitterMs: 1, checkers: checkers(), ...(set.hangMs !== undefined ? { hangMs: set.hangMs } : {}) });
-    tally();
+    const used = checkers();
+    const r = await runFree(program, { seed, jitterMs: 1, checkers: used, ...(set.hangMs !== undefined ? { hangMs: set.hangMs } : {}) });
+    tally(used);
     executions++;
     steps += r.steps;
     for (const f of r.findings) {

@@ -1,6 +1,7 @@
 import type { Envelope } from './envelope.ts';
 import type { ActorId, TaskId } from './ids.ts';
 import type { WireStack } from './stack.ts';
+import type { PatchRef } from '../runtime/patch.ts';
 import type { AbortInfo, StepCommand, StepResult } from './step.ts';
 
 /**
@@ -56,6 +57,7 @@ export interface WorkerBoot {
   readonly actor: ActorId;
   readonly module: string;
   readonly export: string;
+  readonly patches: readonly PatchRef[];
   readonly config: unknown;
   readonly actors: readonly ActorId[];
   readonly lockManagers: readonly ActorId[];

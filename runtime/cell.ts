@@ -1,6 +1,7 @@
 import type { ActorDef } from './actor.ts';
 import { KernelBug } from './actor.ts';
 import { TaskContext } from './context.ts';
+import { deepCopy } from './snapshot.ts';
 import type { Envelope } from '../protocol/envelope.ts';
 import { EMPTY_STACK, frames } from '../protocol/stack.ts';
 import type { TraceEvent, LockRef } from '../protocol/events.ts';
@@ -241,4 +242,35 @@ export class Cell<S = unknown> {
   inspect(): unknown {
     return this.def.inspect ? this.def.inspect(this.state) : null;
   }
+
+  /**
+   * A copy of this actor's state for the set-up snapshot. Taken only between
+   * executions' phases, when no task is suspended here: a suspended task is a
+   * live JS continuation and cannot be copied.
+   */
+  snapshot(): CellSnapshot {
+    if (this.stepping !== null || this.replies.size > 0 || this.sleeping.size > 0 || this.yielded.size > 0) {
+      throw new Error(`cannot snapshot ${this.self}: a task is suspended in it`);
+    }
+    return { state: deepCopy(this.state), refcounts: new Map(this.refcounts) };
+  }
+
+  /** Puts the snapshot's state back (a fresh copy, so the snapshot serves again). */
+  restore(s: CellSnapshot): void {
+    this.state = deepCopy(s.state) as S;
+    this.refcounts.clear();
+    for (const [k, v] of s.refcounts) this.refcounts.set(k, v);
+    this.replies.clear();
+    this.sleeping.clear();
+    this.yielded.clear();
+    this.late = [];
+    this.stepping = null;
+    this.current = null;
+    this.finish = null;
+  }
+}
+
+export interface CellSnapshot {
+  readonly state: unknown;
+  readonly refcounts: ReadonlyMap<ObjId, number>;
 }

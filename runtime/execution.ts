@@ -4,6 +4,7 @@ import type { BlockedTask } from '../checkers/deadlock.ts';
 import type { Checker } from '../checkers/checker.ts';
 import { HeldLocks } from '../checkers/held-locks.ts';
 import { TraceHash } from './hash.ts';
+import { deepCopy } from './snapshot.ts';
 import type { Host } from './hosts/host.ts';
 import type { Program } from './program.ts';
 import { mix, seedOf } from './rng.ts';
@@ -46,6 +47,34 @@ export interface ExecutionResult {
   readonly results: Readonly<Record<string, unknown>>;
   /** Set when a replay's recorded step was not enabled. */
   readonly divergence: string | null;
+  /** Steps of the program's set-up phase (0 when it has none); `decisions` start after them. */
+  readonly setupSteps: number;
+  /** The checkers that observed this execution (copies when it started from a snapshot). */
+  readonly checkers: readonly Checker[];
+}
+
+/**
+ * The scheduler's side of the state after a program's set-up: the task
+ * table, the trace hash so far, held locks, findings and the checkers'
+ * state. Paired with the host's snapshot of the actors, an execution can
+ * start here instead of from the beginning.
+ */
+export interface SetupSnapshot {
+  readonly state: ExecState;
+}
+
+/** What an execution carries from one step to the next, apart from the actors. */
+interface ExecState {
+  slots: Slot[];
+  ready: Map<string, boolean>;
+  hash: TraceHash;
+  held: HeldLocks;
+  checkers: readonly Checker[];
+  findings: Finding[];
+  seen: Set<string>;
+  results: Record<string, unknown>;
+  trace: TraceEntry[] | null;
+  step: number;
 }
 
 export interface ExecutionOptions {
@@ -59,6 +88,15 @@ export interface ExecutionOptions {
   readonly checkers?: readonly Checker[];
   /** Polled between batches of steps; true ends the execution as `stopped`. */
   readonly shouldStop?: () => boolean;
+  /**
+   * Run the program's set-up phase first (default true). False starts every
+   * task at once — how a free-mode record was made, so how it replays.
+   */
+  readonly setupPhase?: boolean;
+  /** Start after the set-up, from this snapshot; the host must have been restored to its own. */
+  readonly from?: SetupSnapshot;
+  /** Called when the set-up has ended, before any other task starts (take the host's snapshot here). */
+  readonly onSetup?: (s: SetupSnapshot) => void | Promise<void>;
 }
 
 type Status = 'deliver' | 'sleep' | 'yield' | 'done';
@@ -116,17 +154,22 @@ class Execution {
   private readonly strategy: Strategy;
   private readonly opts: ExecutionOptions;
   private readonly maxSteps: number;
-  private readonly checkers: readonly Checker[];
-  private readonly held = new HeldLocks();
-  private readonly hash = new TraceHash();
+  private checkers: readonly Checker[];
+  private held = new HeldLocks();
+  private hash = new TraceHash();
   private readonly actorIndex: ReadonlyMap<ActorId, number>;
-  private readonly slots: Slot[] = [];
-  private readonly ready = new Map<string, boolean>();
+  private slots: Slot[] = [];
+  private ready = new Map<string, boolean>();
   private readonly decisions: TaskId[] = [];
-  private readonly findings: Finding[] = [];
-  private readonly seen = new Set<string>();
-  private readonly trace: TraceEntry[] | null;
-  private readonly results: Record<string, unknown> = {};
+  private findings: Finding[] = [];
+  private seen = new Set<string>();
+  private trace: TraceEntry[] | null;
+  private results: Record<string, unknown> = {};
+  /** True while the set-up phase runs: fixed choices, no decisions recorded. */
+  private inSetup = false;
+  private setupSteps = 0;
+  /** The tasks that start once the set-up has ended. */
+  private pending: readonly Program['tasks'][number][] = [];
   private readonly enabled: TaskId[] = [];
   private readonly enabledSlots: Slot[] = [];
   private outcome: Outcome = 'completed';
@@ -158,8 +201,20 @@ class Execution {
     return new Promise<ExecutionResult>((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
-      for (const t of this.program.tasks) this.addTask(rootMessage(t, this.opts.seed));
+      const setup = this.opts.setupPhase === false ? [] : (this.program.setup ?? []);
+      const tasks = this.program.tasks;
       this.strategy.begin(this.opts.execution ?? 0);
+      if (this.opts.from !== undefined) {
+        this.adopt(this.opts.from.state);
+        this.setupSteps = this.step;
+        for (const t of tasks) if (!setup.includes(t.id)) this.addTask(rootMessage(t, this.opts.seed));
+      } else if (setup.length > 0) {
+        this.inSetup = true;
+        this.pending = tasks.filter((t) => !setup.includes(t.id));
+        for (const t of tasks) if (setup.includes(t.id)) this.addTask(rootMessage(t, this.opts.seed));
+      } else {
+        for (const t of tasks) this.addTask(rootMessage(t, this.opts.seed));
+      }
       this.loop();
     });
   }
@@ -195,6 +250,56 @@ class Execution {
     this.loop();
   };
 
+  /** The state to carry over, copied (checkers included) so the snapshot serves every later execution. */
+  private capture(): SetupSnapshot {
+    const st: ExecState = {
+      slots: this.slots, ready: this.ready, hash: this.hash, held: this.held, checkers: this.checkers,
+      findings: this.findings, seen: this.seen, results: this.results, trace: this.trace, step: this.step,
+    };
+    return { state: deepCopy(st) };
+  }
+
+  private adopt(snap: ExecState): void {
+    const st = deepCopy(snap);
+    this.slots = st.slots;
+    this.ready = st.ready;
+    this.hash = st.hash;
+    this.held = st.held;
+    this.checkers = st.checkers;
+    this.findings = st.findings;
+    this.seen = st.seen;
+    this.results = st.results;
+    if (this.trace !== null && st.trace !== null) this.trace = st.trace;
+    this.step = st.step;
+  }
+
+  /**
+   * The set-up has ended with every task done: hand the snapshot out (the
+   * caller may snapshot the host, asynchronously), then start the other tasks.
+   */
+  private endSetup(): void {
+    this.inSetup = false;
+    this.setupSteps = this.step;
+    const go = (): void => {
+      for (const t of this.pending) this.addTask(rootMessage(t, this.opts.seed));
+      this.pending = [];
+      this.loop();
+    };
+    const hook = this.opts.onSetup;
+    if (hook === undefined) {
+      go();
+      return;
+    }
+    let snap: SetupSnapshot;
+    try {
+      snap = this.capture();
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    Promise.resolve(hook(snap)).then(go, (e: unknown) => this.fail(e));
+  }
+
   private fail(e: unknown): void {
     if (this.done) return;
     this.done = true;
@@ -209,10 +314,11 @@ class Execution {
       c.finish?.();
       for (const f of c.drain()) this.report(f);
     }
-    this.strategy.end?.(this.step);
+    this.strategy.end?.(this.step - this.setupSteps);
     this.resolve?.({
       outcome: this.outcome, steps: this.step, decisions: this.decisions, traceHash: this.hash.digest(),
       findings: this.findings, trace: this.trace, results: this.results, divergence: this.divergence,
+      setupSteps: this.inSetup ? this.step : this.setupSteps, checkers: this.checkers,
     });
   }
 
@@ -257,6 +363,10 @@ class Execution {
       enabledSlots.length = n;
     }
     if (n === 0) {
+      if (live === 0 && this.inSetup) {
+        this.endSetup();
+        return false;
+      }
       if (live > 0) {
         const blocked: BlockedTask[] = this.slots.filter((s) => s.status !== 'done').map((s) => ({ task: s.id, stack: frames(s.stack), what: s.what, on: s.on }));
         this.report(blockedFinding('deadlock', blocked, this.held));
@@ -279,14 +389,15 @@ class Execution {
       });
       return false;
     }
-    const i = this.strategy.pick(enabled, this.step);
+    // The set-up takes the first enabled task: its choices are fixed, not the strategy's.
+    const i = this.inSetup ? 0 : this.strategy.pick(enabled, this.step - this.setupSteps);
     if (i < 0 || i >= n) {
-      this.divergence = `step ${this.step}: the recorded task is not enabled (enabled: ${enabled.join(', ')})`;
+      this.divergence = `step ${this.step - this.setupSteps}: the recorded task is not enabled (enabled: ${enabled.join(', ')})`;
       this.finish('replay-diverged');
       return false;
     }
     const s = enabledSlots[i] as Slot;
-    this.decisions.push(s.id);
+    if (!this.inSetup) this.decisions.push(s.id);
     this.cur = s;
     this.curActor = s.actor;
     this.curCmd = s.status === 'deliver' ? { kind: 'deliver', msg: s.msg as Envelope }

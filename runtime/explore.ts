@@ -1,6 +1,6 @@
 import type { Checker } from '../checkers/checker.ts';
 import { runExecution } from './execution.ts';
-import type { ExecutionResult } from './execution.ts';
+import type { ExecutionResult, SetupSnapshot } from './execution.ts';
 import type { Host } from './hosts/host.ts';
 import type { Program } from './program.ts';
 import type { Strategy } from './strategies/strategy.ts';
@@ -37,6 +37,12 @@ export interface ExploreOptions {
   readonly onExecution?: (r: ExecutionResult, schedule: number) => void;
   /** Stops the exploration after the execution for which this is true. */
   readonly until?: (r: ExecutionResult, schedule: number) => boolean;
+  /**
+   * Run the program's set-up once and start every later execution from its
+   * snapshot (default true). The traces are the same either way: the set-up
+   * is deterministic.
+   */
+  readonly snapshot?: boolean;
 }
 
 export interface ExploreResult {
@@ -55,15 +61,24 @@ export async function explore(host: Host, program: Program, strategy: Strategy, 
   let steps = 0;
   let n = 0;
   const overTime = (): boolean => performance.now() >= deadline;
+  const useSnapshot = opts.snapshot !== false && (program.setup ?? []).length > 0;
+  let snap: SetupSnapshot | null = null;
+  const keep = async (s: SetupSnapshot): Promise<void> => {
+    await host.snapshot();
+    snap = s;
+  };
   for (; n < opts.schedules; n++) {
     if (n > 0 && overTime()) break;
     const schedule = first + n;
-    await host.reset();
+    const from: SetupSnapshot | null = snap;
+    if (from !== null) await host.restore();
+    else await host.reset();
     const r = await runExecution(host, program, strategy, {
       seed: opts.seed,
       execution: schedule,
       ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}),
-      ...(opts.checkers !== undefined ? { checkers: opts.checkers() } : {}),
+      ...(from !== null ? { from } : opts.checkers !== undefined ? { checkers: opts.checkers() } : {}),
+      ...(from === null && useSnapshot ? { onSetup: keep } : {}),
       shouldStop: overTime,
     });
     steps += r.steps;

@@ -14,10 +14,21 @@ export interface OrderedStep {
  * interleaving that keeps both orders replays the same execution, because
  * an actor's behaviour depends only on its own state and the messages it is
  * given. Ties go to the actor listed first, so the merge is deterministic.
+ *
+ * One more order crosses tasks and actors: a spawned task exists only from
+ * the step that spawned it, so its first step must come after that one —
+ * in controlled mode it is not enabled before. When the logs keep events
+ * the spawn is among them (the parent's `send` of kind `event`, message
+ * `<child>#0`) and the merge waits for it.
  */
 export function mergeFreeLogs(logs: readonly FreeLog[]): OrderedStep[] {
   const pos = logs.map(() => 0);
   const next = new Map<TaskId, number>();
+  const spawnedAt = spawnSteps(logs);
+  const born = (task: TaskId): boolean => {
+    const at = spawnedAt.get(task);
+    return at === undefined || (pos[at.log] as number) > at.at;
+  };
   const out: OrderedStep[] = [];
   let remaining = logs.reduce((n, l) => n + l.tasks.length, 0);
   while (remaining > 0) {
@@ -29,6 +40,7 @@ export function mergeFreeLogs(logs: readonly FreeLog[]): OrderedStep[] {
         const i = pos[a] as number;
         const task = log.tasks[i];
         if (task === undefined || log.ns[i] !== (next.get(task) ?? 0)) break;
+        if (log.ns[i] === 0 && !born(task)) break;
         out.push({ log: a, at: i });
         next.set(task, (log.ns[i] as number) + 1);
         pos[a] = i + 1;
@@ -41,5 +53,18 @@ export function mergeFreeLogs(logs: readonly FreeLog[]): OrderedStep[] {
       throw new Error(`free-run logs do not merge (a step is missing): heads ${heads.join(', ')}`);
     }
   }
+  return out;
+}
+
+/** Where each spawned task was spawned: the logged step whose events hold the spawn's `send`. */
+function spawnSteps(logs: readonly FreeLog[]): Map<TaskId, OrderedStep> {
+  const out = new Map<TaskId, OrderedStep>();
+  logs.forEach((l, a) => {
+    l.details?.forEach((d, i) => {
+      for (const e of d.events) {
+        if (e.ev === 'send' && e.kind === 'event') out.set(e.msg.slice(0, e.msg.lastIndexOf('#')) as TaskId, { log: a, at: i });
+      }
+    });
+  });
   return out;
 }

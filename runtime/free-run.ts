@@ -111,11 +111,9 @@ export async function runFree(program: Program, opts: FreeRunOptions): Promise<F
 
 /**
  * Runs checkers over a free run's events in the merged order — the same
- * checker code as online, over the recorded trace. The controlled scheduler
- * emits task start and end itself; here they come from each task's first
- * and last logged step.
+ * checker code as online, over the recorded trace.
  */
-function checkOffline(logs: readonly FreeLog[], ordered: readonly OrderedStep[], checkers: readonly Checker[]): Finding[] {
+export function checkOffline(logs: readonly FreeLog[], ordered: readonly OrderedStep[], checkers: readonly Checker[]): Finding[] {
   const seen = new Set<string>();
   const out: Finding[] = [];
   const collect = (): void => {
@@ -127,17 +125,8 @@ function checkOffline(logs: readonly FreeLog[], ordered: readonly OrderedStep[],
       }
     }
   };
-  const feed = (e: TraceEvent, i: number): void => {
-    for (const c of checkers) c.onEvent(e, i);
-  };
   ordered.forEach((o, i) => {
-    const log = logs[o.log] as FreeLog;
-    const d = log.details?.[o.at];
-    if (d === undefined) return;
-    const stack = frames(d.stack);
-    if (d.n === 0) feed({ ev: 'task.start', task: d.task, actor: log.actor, stack, parent: null }, i);
-    for (const e of d.events) feed(e, i);
-    if (d.end) feed({ ev: 'task.end', task: d.task, actor: log.actor, stack }, i);
+    for (const e of offlineEvents(logs, o)) for (const c of checkers) c.onEvent(e, i);
     collect();
   });
   for (const c of checkers) c.finish?.();
@@ -146,10 +135,28 @@ function checkOffline(logs: readonly FreeLog[], ordered: readonly OrderedStep[],
 }
 
 /**
+ * The events one merged step gives the checkers. The controlled scheduler
+ * emits task start and end itself; here they come from each task's first
+ * and last logged step. Empty when the log kept no events.
+ */
+export function offlineEvents(logs: readonly FreeLog[], o: OrderedStep): readonly TraceEvent[] {
+  const log = logs[o.log] as FreeLog;
+  const d = log.details?.[o.at];
+  if (d === undefined) return [];
+  if (d.n !== 0 && !d.end) return d.events;
+  const stack = frames(d.stack);
+  return [
+    ...(d.n === 0 ? [{ ev: 'task.start', task: d.task, actor: log.actor, stack, parent: null } as const] : []),
+    ...d.events,
+    ...(d.end ? [{ ev: 'task.end', task: d.task, actor: log.actor, stack } as const] : []),
+  ];
+}
+
+/**
  * The hung-task report: the merged events (when kept) give the held locks;
  * each live task's last step says where it sleeps.
  */
-function hungFinding(logs: readonly FreeLog[], ordered: readonly OrderedStep[], hangMs: number): Finding {
+export function hungFinding(logs: readonly FreeLog[], ordered: readonly OrderedStep[], hangMs: number): Finding {
   const held = new HeldLocks();
   ordered.forEach((o, i) => {
     const d = logs[o.log]?.details?.[o.at];

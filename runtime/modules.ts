@@ -1,6 +1,8 @@
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import type { ActorDef } from './actor.ts';
+import { applyPatch } from './patch.ts';
+import type { Patch, PatchRef } from './patch.ts';
 
 /**
  * Where iommu-lab's own modules live. Programs name actor modules by their
@@ -32,7 +34,10 @@ const loaded = new Map<string, Promise<Record<string, unknown>>>();
 export function importModule(url: string): Promise<Record<string, unknown>> {
   let p = loaded.get(url);
   if (p === undefined) {
-    p = import(url) as Promise<Record<string, unknown>>;
+    // A user's TS module (a scenario's patches) from the compiled CLI: tsx loads it, here or in a worker.
+    p = (!sourceMode && /\.m?ts$/.test(url)
+      ? import('tsx/esm/api').then((t) => t.tsImport(url, import.meta.url))
+      : import(url)) as Promise<Record<string, unknown>>;
     loaded.set(url, p);
   }
   return p;
@@ -44,11 +49,18 @@ export function isActorDef(v: unknown): v is ActorDef {
   return typeof d.kind === 'string' && typeof d.init === 'function' && typeof d.handlers === 'object' && d.handlers !== null;
 }
 
-export async function loadActorDef(module: string, exportName: string): Promise<ActorDef> {
+export async function loadActorDef(module: string, exportName: string, patches: readonly PatchRef[] = []): Promise<ActorDef> {
   const mod = await importModule(resolveModule(module));
-  const def = mod[exportName];
-  if (!isActorDef(def)) {
+  const base = mod[exportName];
+  if (!isActorDef(base)) {
     throw new Error(`module ${module} has no actor definition exported as "${exportName}"`);
+  }
+  let def: ActorDef = base;
+  for (const ref of patches) {
+    const list = (await importModule(resolveModule(ref.module)))[ref.export];
+    const p = Array.isArray(list) ? (list as Patch[]).find((x) => x.name === ref.name) : undefined;
+    if (p === undefined) throw new Error(`module ${ref.module} exports no patch "${ref.name}" in "${ref.export}"`);
+    def = applyPatch(def, p);
   }
   return def;
 }

@@ -1,4 +1,5 @@
 import type { ActorId, TaskId } from '../protocol/ids.ts';
+import type { PatchRef } from './patch.ts';
 
 /** One actor instance: which definition to load and its configuration. Plain data. */
 export interface ActorSpec {
@@ -8,6 +9,8 @@ export interface ActorSpec {
   /** The export holding the ActorDef (defaults to "default"). */
   readonly export?: string;
   readonly config?: unknown;
+  /** Patches laid over the definition's handlers, in order (runtime/patch.ts). */
+  readonly patches?: readonly PatchRef[];
 }
 
 /** A task the program starts: a root call into an actor. */
@@ -28,4 +31,11 @@ export interface Program {
   readonly actors: readonly ActorSpec[];
   readonly lockManagers: readonly ActorId[];
   readonly tasks: readonly TaskSpec[];
+  /**
+   * Tasks that set the system up (a kernel program's boot). In controlled
+   * mode they run first, alone and with fixed choices, until every task they
+   * started has ended; only then do the other tasks start. Being
+   * deterministic, the set-up is run once per exploration and snapshotted.
+   */
+  readonly setup?: readonly TaskId[];
 }

@@ -25,6 +25,18 @@ export interface ReplayFile {
   readonly decisions: readonly TaskId[];
   readonly finding: { readonly kind: FindingKind; readonly title: string; readonly signature: string } | null;
   readonly traceHash: string | null;
+  /**
+   * Operations left out of the scenario's program (a shrunk replay): the task
+   * and the op's index in that task's list as the scenario writes it. No
+   * field: the whole program.
+   */
+  readonly drop?: readonly DroppedOp[];
+}
+
+/** One operation of a scenario task that a replay leaves out. */
+export interface DroppedOp {
+  readonly task: string;
+  readonly index: number;
 }
 
 export function replayOf(f: Finding | null): ReplayFile['finding'] {
@@ -75,7 +87,25 @@ export function parseReplayFile(text: string, file: string): ReplayFile {
     if (typeof f.title !== 'string') fail(file, 'finding.title', 'expected a string');
   }
   if (d.traceHash !== null && typeof d.traceHash !== 'string') fail(file, 'traceHash', 'expected a string or null');
+  if (d.drop !== undefined) checkDrop(d.drop, file);
   return d as unknown as ReplayFile;
+}
+
+/** `drop`: an array of distinct {task, index}; whether they name real ops is checked against the program (scenarios/kernel/reduce.ts). */
+function checkDrop(v: unknown, file: string): void {
+  if (!Array.isArray(v)) fail(file, 'drop', 'expected an array of {"task", "index"}');
+  const seen = new Set<string>();
+  v.forEach((e: unknown, i) => {
+    const w = `drop[${i}]`;
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) fail(file, w, 'expected an object {"task", "index"}');
+    const o = e as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (k !== 'task' && k !== 'index') fail(file, `${w}.${k}`, `unknown key "${k}" (expected task, index)`);
+    if (typeof o.task !== 'string' || o.task === '') fail(file, `${w}.task`, 'expected a task id');
+    if (typeof o.index !== 'number' || !Number.isInteger(o.index) || o.index < 0) fail(file, `${w}.index`, 'expected an integer >= 0');
+    const key = `${o.task}\u0000${o.index}`;
+    if (seen.has(key)) fail(file, w, `op ${o.index} of task "${o.task}" is dropped twice`);
+    seen.add(key);
+  });
 }
 
 export function readReplayFile(file: string): ReplayFile {

@@ -1,5 +1,8 @@
 import type { Scenario } from './scenario.ts';
 import { runtimeAbba } from './runtime/index.ts';
+import { seed000SiblingBind } from './seeds/seed-000.ts';
+import { seed001ReleaseOwnerWithPasid, seed001RidDetachKeepsPasid } from './seeds/seed-001.ts';
+import { seed002SharedAttach } from './seeds/seed-002.ts';
 import { seed003DeferredAttach, seed003DevIommuBits, seed003NestedReset, seed003RmrReset } from './seeds/seed-003.ts';
 import { seed004GroupMutex, seed004HotRemove, seed004InProbe } from './seeds/seed-004.ts';
 import { InputError } from '../runtime/input-error.ts';
@@ -8,6 +11,9 @@ import { isScenarioFile, loadScenarioFile } from './format/load.ts';
 /** Built-in scenarios, in the order `list` shows them. */
 export const BUILTIN: readonly Scenario[] = [
   runtimeAbba,
+  seed000SiblingBind,
+  seed001RidDetachKeepsPasid, seed001ReleaseOwnerWithPasid,
+  seed002SharedAttach,
   seed003DeferredAttach, seed003RmrReset, seed003NestedReset, seed003DevIommuBits,
   seed004HotRemove, seed004InProbe, seed004GroupMutex,
 ];

@@ -24,6 +24,10 @@ export interface Scenario {
   readonly expect: readonly Expectation[];
   /** The checkers to run (fresh per execution); default: checkers/index.ts defaultCheckers. */
   readonly checkers?: () => readonly Checker[];
+  /** The file a scenario document was loaded from, as given: what a replay file names so `replay` finds it again. */
+  readonly source?: string;
+  /** The scenario as a document (scenarios/format/document.ts), when it is one: what `show` prints. */
+  readonly document?: unknown;
 }
 
 /** Every combination of the scenario's variant values, in axis order. */

@@ -252,6 +252,22 @@ describe('lockdep: completions (cross-release)', () => {
     expect(f.map((x) => x.signature)).toEqual(['lock-order-inversion|A,B,comp|app.f']);
     expect(f[0]!.report).toContain('Chain exists of:\n  A --> comp --> B\n');
   });
+
+  it('a completion only its own completer waits on holds nobody up (vfio_unregister_group_dev with no fd open), whatever the order', () => {
+    // Two devices of one lock class: t1 unregisters dev1 with a user (waits under its device lock);
+    // t2 unregisters dev2 with none (drops the last reference under its device lock, then waits: done at once).
+    const D1 = mutexRef('dev1->lock', 'D');
+    const D2 = mutexRef('dev2->lock', 'D');
+    const c1 = completionRef('dev1->comp', 'C');
+    const c2 = completionRef('dev2->comp', 'C');
+    const selfFirst = new Feed().acquire('t2', D2).complete('t2', c2).wait('t2', c2).release('t2', D2).acquire('t1', D1).wait('t1', c1).release('t1', D1);
+    expect(selfFirst.findings()).toEqual([]);
+    const waiterFirst = new Feed().acquire('t1', D1).wait('t1', c1).acquire('t2', D2).complete('t2', c2).wait('t2', c2).release('t2', D2).release('t1', D1);
+    expect(waiterFirst.findings()).toEqual([]);
+    // the same completion completed by another task that took the class: still the crosslock report
+    const other = new Feed().acquire('t1', D1).wait('t1', c1).release('t1', D1).acquire('t3', D2).release('t3', D2).complete('t3', c1);
+    expect(kinds(other.findings())).toEqual(['lock-order-inversion']);
+  });
 });
 
 // ---- misuse ----------------------------------------------------------------------------------

@@ -23,19 +23,29 @@ const isPaging = (d: Domain): boolean => d.type === 'paging' || d.type === 'dma'
 
 async function map(k: IK, d: Domain, iova: number, page: string): Promise<Ret> {
   if (d.mappings[String(iova)] !== undefined) return errno('EEXIST');
-  const ret = await unitCall<Ret>(k, d.unit, 'map', { domain: d.id, iova, page });
-  if (isErrno(ret)) return ret;
-  // the core's map paths take no lock: page-table locking is the driver's
+  // The IOVA is taken before the driver is called, in the same step as the
+  // check: the kernel's allocator hands an IOVA to one caller only
+  // (alloc_iova_fast), so two concurrent maps never share one. The core's
+  // map paths take no lock: page-table locking is the driver's.
   k.write(d, 'mappings', { ...d.mappings, [String(iova)]: page }, { lockless: true });
+  const ret = await unitCall<Ret>(k, d.unit, 'map', { domain: d.id, iova, page });
+  if (isErrno(ret)) {
+    const { [String(iova)]: _failed, ...rest } = d.mappings;
+    k.write(d, 'mappings', rest, { lockless: true });
+    return ret;
+  }
   return 0;
 }
 
 async function unmap(k: IK, d: Domain, iova: number): Promise<Ret> {
   if (d.mappings[String(iova)] === undefined) return errno('ENOENT');
-  const { [String(iova)]: _gone, ...rest } = d.mappings;
-  k.write(d, 'mappings', rest, { lockless: true });
   await unitCall(k, d.unit, 'unmap', { domain: d.id, iova });
   await unitCall(k, d.unit, 'iotlb_sync', { domain: d.id });
+  // The IOVA goes back to the allocator only once the IOTLB no longer holds it
+  // (__iommu_dma_unmap: iommu_iotlb_sync, then iommu_dma_free_iova): a map
+  // that took it earlier could be reached through the stale entry.
+  const { [String(iova)]: _gone, ...rest } = d.mappings;
+  k.write(d, 'mappings', rest, { lockless: true });
   return 0;
 }
 

@@ -123,10 +123,10 @@ export async function iommu_device_release_dma_owner(k: IK, { dev }: { dev: stri
       return;
     }
     if (cnt > 1) k.write(g, 'owner_cnt', cnt - 1, underGroup(g.id));
-    else {
-      if (pasidsAttached(k, g)) k.warn(`__iommu_release_dma_ownership: PASIDs still attached to ${g.id}`);
-      await releaseDmaOwnership(k, g);
-    }
+    else if (pasidsAttached(k, g)) {
+      // __iommu_release_dma_ownership(): WARN and return, as the group variant does: the group stays owned
+      k.warn(`__iommu_release_dma_ownership: WARN_ON(!xa_empty(&group->pasid_array)) for ${g.id}`);
+    } else await releaseDmaOwnership(k, g);
   });
   return 0;
 }

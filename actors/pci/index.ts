@@ -28,7 +28,7 @@ export const pci = defineActor<PciState, PciMailbox>('pci', {
     pci_reset_function_locked: (k, { dev }) => pciResetFunctionLocked(k, dev),
     pci_reset_bus: (k, { dev }) => pciResetBus(k, dev),
     // drivers/iommu/iommu.c pci_device_group(): WARN_ON(!dev_is_pci(dev)) → -EINVAL
-    pci_device_group: (k, { dev }) => {
+    pci_device_group: async (k, { dev }) => {
       const peers = k.state.groups.get(dev);
       if (peers === undefined) {
         k.warn(`pci_device_group: ${dev} is not a PCI device`);

@@ -92,7 +92,8 @@ export class IsolationShadow {
   }
 
   private write(e: TraceEvent, step: number, value: unknown): Write {
-    return { seq: this.seq, step, task: e.task, stack: e.stack, value };
+    // frozen: never changed again, so a set-up snapshot shares it (runtime/snapshot.ts)
+    return Object.freeze({ seq: this.seq, step, task: e.task, stack: e.stack, value });
   }
 }
 

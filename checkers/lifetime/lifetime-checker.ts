@@ -58,7 +58,6 @@ export class LifetimeChecker implements Checker {
   private finished = false;
   private readonly pending = new FindingQueue();
   private readonly seen = new Set<string>();
-  private readonly known = (obj: ObjId): boolean => this.objects.has(obj);
 
   constructor(opts: LifetimeCheckerOptions = {}) {
     this.leaks = opts.leaks ?? true;
@@ -172,7 +171,7 @@ export class LifetimeChecker implements Checker {
   }
 
   private touchLock(l: LockRef, at: () => Site, what: string): void {
-    const obj = objectOfLock(l.id, this.known);
+    const obj = objectOfLock(l.id, (obj) => this.objects.has(obj));
     if (obj !== null) this.touch(obj, at, 'Write', `${what} ${l.id}`);
   }
 

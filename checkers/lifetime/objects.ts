@@ -76,7 +76,8 @@ export class ObjectLife {
 
   record(op: RefOp): void {
     this.count = op.count;
-    this.ops.push(op);
+    // frozen: never changed again, so a set-up snapshot shares it (runtime/snapshot.ts)
+    this.ops.push(Object.freeze(op));
     if (this.ops.length > HISTORY) this.ops.splice(this.ops[0]?.op === 'alloc' ? 1 : 0, 1);
   }
 

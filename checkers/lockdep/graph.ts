@@ -82,7 +82,7 @@ export class DependencyGraph {
     }
     let e = m.get(to);
     if (e === undefined) {
-      e = { from, to, types: new Set(), trace };
+      e = { from, to, types: new Set(), trace: Object.freeze(trace) };
       m.set(to, e);
       this.count++;
     }

@@ -12,7 +12,7 @@ import { classKey, lockOwner } from '../../protocol/lock-classes.ts';
 import type { KnownDependency } from '../../protocol/lock-classes.ts';
 import type { LockMode, LockRef, TraceEvent } from '../../protocol/events.ts';
 import type { Finding, FindingKind, TaskSnapshot } from '../../protocol/findings.ts';
-import type { ActorId, ObjId, TaskId } from '../../protocol/ids.ts';
+import type { ActorId, LockId, ObjId, TaskId } from '../../protocol/ids.ts';
 
 /**
  * lockdep for the model (kernel/locking/lockdep.c), over the event stream.
@@ -76,6 +76,16 @@ export interface LockdepOptions {
   readonly known?: readonly KnownDependency[];
 }
 
+/** A complete() whose edges wait for a waiter of the same completion: the completer's history as it was then. */
+interface DeferredCommit {
+  readonly task: TaskId;
+  readonly c: LockRef;
+  readonly stack: readonly string[];
+  readonly step: number;
+  readonly taken: readonly (readonly [string, Taken])[];
+  readonly held: readonly HeldLock[];
+}
+
 /** A class a task took, kept for the cross-release commit at complete(). */
 interface Taken {
   readonly lock: LockRef;
@@ -93,6 +103,10 @@ export class Lockdep implements Checker {
   private readonly completionClasses = new Set<string>();
   /** Per task, every class it took (blocking) and how: the cross-release history. */
   private readonly history = new Map<TaskId, Map<string, Taken>>();
+  /** Per completion instance, the tasks that have waited on it. */
+  private readonly waiters = new Map<LockId, Set<TaskId>>();
+  /** Per completion instance, complete() calls not committed yet because no other task has waited on it (see commit). */
+  private readonly deferred = new Map<LockId, DeferredCommit[]>();
   /** Tasks the program started (they return to "user space"); the others were spawned. */
   private readonly roots = new Set<TaskId>();
   private readonly novalidate: ReadonlySet<string>;
@@ -206,6 +220,20 @@ export class Lockdep implements Checker {
     const key = classKey(c);
     this.completionClasses.add(key);
     if (!this.validated(c)) return;
+    let ws = this.waiters.get(c.id);
+    if (ws === undefined) {
+      ws = new Set();
+      this.waiters.set(c.id, ws);
+    }
+    ws.add(task);
+    // completes of this very completion by other tasks now have a waiter to hold up
+    const pending = this.deferred.get(c.id);
+    if (pending !== undefined) {
+      const mine = pending.filter((d) => d.task === task);
+      if (mine.length > 0) this.deferred.set(c.id, mine);
+      else this.deferred.delete(c.id);
+      for (const d of pending) if (d.task !== task) this.commitEdges(d);
+    }
     const next: LockSide = { key, lock: c, mode: 'write', completion: true, stack };
     this.addPrevs(task, this.held.of(task), next, stack, step, 'wait');
   }
@@ -257,15 +285,39 @@ export class Lockdep implements Checker {
     else if (t.mode === 'read-recursive' && mode !== 'read-recursive') t.mode = mode;
   }
 
-  /** complete(C): the completer needed every lock it took before; each is an edge C → X. */
+  /**
+   * complete(C): the completer needed every lock it took before; each is an
+   * edge C → X. Only a waiter of this same completion can be held up by
+   * the completer, and a task cannot be held up by itself: so the edges
+   * count once some other task waits (has waited, or later waits) on this
+   * completion instance. Without that, a task that completes its own
+   * completion and then waits on it — vfio_unregister_group_dev() dropping
+   * the last registration reference under device_lock — would close a
+   * cycle with every other device's unregistration through the shared
+   * classes, though no task ever waits for it.
+   */
   private commit(task: TaskId, c: LockRef, stack: readonly string[], step: number): void {
     const key = classKey(c);
     this.completionClasses.add(key);
     if (!this.validated(c)) return;
     const taken = this.history.get(task);
     if (taken === undefined) return;
+    const d: DeferredCommit = { task, c, stack, step, taken: [...taken].map(([k, t]) => [k, { ...t }] as const), held: [...this.held.of(task)] };
+    if ([...(this.waiters.get(c.id) ?? [])].some((w) => w !== task)) {
+      this.commitEdges(d);
+      return;
+    }
+    let list = this.deferred.get(c.id);
+    if (list === undefined) {
+      list = [];
+      this.deferred.set(c.id, list);
+    }
+    list.push(d);
+  }
+
+  private commitEdges({ task, c, stack, step, taken, held }: DeferredCommit): void {
+    const key = classKey(c);
     const tgt: LockSide = { key, lock: c, mode: 'write', completion: true, stack };
-    const held = this.held.of(task);
     for (const [xkey, x] of taken) {
       if (!this.validated(x.lock)) continue;
       const src: LockSide = { key: xkey, lock: x.lock, mode: x.mode, completion: false, stack: x.stack };

@@ -35,7 +35,6 @@ export class RaceChecker implements Checker {
   private readonly hb = new HappensBefore();
   private readonly types = new ObjectTypes();
   private readonly shadow = new Shadow();
-  private readonly typeOf = (obj: ObjId): string => this.types.of(obj);
   private readonly pending = new FindingQueue();
   private readonly seen = new Set<string>();
 
@@ -51,19 +50,24 @@ export class RaceChecker implements Checker {
     this.types.onEvent(e);
     switch (e.ev) {
       case 'access': {
-        const a: Access = {
+        // frozen: never changed again, so a set-up snapshot shares it (runtime/snapshot.ts)
+        const a: Access = Object.freeze({
           task: e.task, epoch: this.hb.epoch(e.task), op: e.op, lockless: e.lockless, obj: e.obj, field: e.field,
           stack: e.stack, value: e.value, old: e.old, step, held: this.held.of(e.task).slice(),
-        };
+        });
         if (this.lockset) {
           const verdict = checkLockset(e.op, e.guard, e.lockless, a.held);
           if (verdict !== 'ok' && e.guard !== null) {
             const hit = { access: a, guard: e.guard, verdict };
-            if (this.fresh(unguardedSignature(hit, this.typeOf))) this.pending.push(unguardedFinding(hit, this.typeOf));
+            const typeOf = (obj: ObjId): string => this.types.of(obj);
+            if (this.fresh(unguardedSignature(hit, typeOf))) this.pending.push(unguardedFinding(hit, typeOf));
           }
         }
         if (this.happensBefore) {
-          for (const hit of this.shadow.access(a, this.hb)) if (this.fresh(raceSignature(hit, this.typeOf))) this.pending.push(raceFinding(hit, this.typeOf));
+          for (const hit of this.shadow.access(a, this.hb)) {
+            const typeOf = (obj: ObjId): string => this.types.of(obj);
+            if (this.fresh(raceSignature(hit, typeOf))) this.pending.push(raceFinding(hit, typeOf));
+          }
         }
         return;
       }

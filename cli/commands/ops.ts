@@ -1,19 +1,28 @@
 import { OPS } from '../../scenarios/format/ops.ts';
+import { IOCTLS, PROCESS_OPS } from '../../scenarios/format/process.ts';
 import { has, parseArgs } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 
-/** The operations a scenario task may use, with their fields. */
+/** The operations a scenario task may use, the ops of a userspace process, and the ioctls a process may make, with their fields. */
 export async function ops(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('ops', argv, { json: { kind: 'bool' } });
   const list = OPS.map((o) => ({ op: o.name, fields: o.fields, summary: o.summary }));
+  const processOps = PROCESS_OPS.map((o) => ({ op: o.name, fields: o.fields, summary: o.summary }));
+  const ioctls = Object.entries(IOCTLS).map(([cmd, x]) => ({ cmd, fields: x.fields, summary: x.summary }));
   if (has(p, 'json')) {
-    io.json({ ops: list });
+    io.json({ ops: list, processOps, ioctls });
     return 0;
   }
-  const width = Math.max(...list.map((o) => o.op.length));
-  for (const o of list) {
-    const fields = Object.entries(o.fields).map(([k, t]) => `${k}:${t}`).join(' ');
-    io.out(`${o.op.padEnd(width)}  ${fields}\n${' '.repeat(width)}  ${o.summary}\n`);
-  }
+  const fieldsOf = (f: Readonly<Record<string, string>>): string => Object.entries(f).map(([k, t]) => `${k}:${t}`).join(' ');
+  const print = (rows: readonly { readonly name: string; readonly fields: Readonly<Record<string, string>>; readonly summary: string }[]): void => {
+    const width = Math.max(...rows.map((o) => o.name.length));
+    for (const o of rows) io.out(`${o.name.padEnd(width)}  ${fieldsOf(o.fields)}\n${' '.repeat(width)}  ${o.summary}\n`);
+  };
+  io.out('task ops (tasks[].ops; in a process, a sysfs write):\n');
+  print(list.map((o) => ({ name: o.op, fields: o.fields, summary: o.summary })));
+  io.out('\nprocess ops (processes[].ops):\n');
+  print(processOps.map((o) => ({ name: o.op, fields: o.fields, summary: o.summary })));
+  io.out('\nioctl commands ({ "op": "ioctl", "fd": ..., "cmd": ..., fields, "as"? }):\n');
+  print(ioctls.map((o) => ({ name: o.cmd, fields: o.fields, summary: o.summary })));
   return 0;
 }

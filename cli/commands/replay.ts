@@ -2,7 +2,11 @@ import { runExecution } from '../../runtime/execution.ts';
 import { readReplayFile, sameFailure } from '../../runtime/replay-file.ts';
 import { ReplayStrategy } from '../../runtime/strategies/replay.ts';
 import { defaultCheckers } from '../../checkers/index.ts';
-import { findScenario } from '../../scenarios/index.ts';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { loadScenario } from '../../scenarios/index.ts';
+import { isScenarioFile } from '../../scenarios/format/load.ts';
+import { replayProgram } from '../../scenarios/kernel/reduce.ts';
 import { expectedFor } from '../../scenarios/scenario.ts';
 import { exactlyOne, has, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
@@ -13,9 +17,11 @@ export async function replay(argv: readonly string[], io: CommandIo): Promise<nu
   const p = parseArgs('replay', argv, { host: { kind: 'value', values: ['inline', 'workers'] }, json: { kind: 'bool' } });
   const file = exactlyOne('replay', p, 'replay file');
   const rf = readReplayFile(file);
-  const s = findScenario(rf.scenario);
+  // a relative document path is looked up next to the replay first (stress writes its scenario there), then as given
+  const beside = path.join(path.dirname(file), rf.scenario);
+  const s = await loadScenario(isScenarioFile(rf.scenario) && !path.isAbsolute(rf.scenario) && existsSync(beside) ? beside : rf.scenario);
   const variants = resolveVariants(s, rf.variants, `${file}: variants`);
-  const program = s.program(variants);
+  const program = replayProgram(s, variants, rf, file);
   const hostKind = (str(p, 'host') ?? 'inline') as 'inline' | 'workers';
   const host = await createHost(hostKind, program);
   const t0 = performance.now();
@@ -24,6 +30,8 @@ export async function replay(argv: readonly string[], io: CommandIo): Promise<nu
     r = await runExecution(host, program, new ReplayStrategy(rf.decisions), {
       seed: rf.seed,
       checkers: (s.checkers ?? defaultCheckers)(),
+      // a free-mode record is the order of a run where every task started at once
+      setupPhase: rf.mode !== 'free',
     });
   } finally {
     await host.close();
@@ -33,7 +41,7 @@ export async function replay(argv: readonly string[], io: CommandIo): Promise<nu
   const expected = expectedFor(s, variants);
   const report = {
     scenario: s.name, variants, host: hostKind, mode: 'controlled', strategy: 'replay', seed: rf.seed,
-    schedules: 1, steps: r.steps, elapsedMs: Math.round(performance.now() - t0), expected,
+    schedules: 1, steps: r.steps, setupSteps: r.setupSteps, elapsedMs: Math.round(performance.now() - t0), expected,
     matched: matches(expected, r.findings.map((f) => f.kind)), reproduced, divergence: r.divergence,
     traceHash: r.traceHash,
     findings: r.findings.map((f) => ({ kind: f.kind, title: f.title, signature: f.signature, firstSchedule: 0, count: 1, replay: file, report: f.report })),

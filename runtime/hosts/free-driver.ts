@@ -15,6 +15,19 @@ export interface FreeOptions {
   readonly keepEvents: boolean;
 }
 
+/** What one drain hands over: the log and the op/message counts since the last drain. */
+export interface FreeDrain {
+  readonly log: FreeLog;
+  /** Durations (ms) of ops that ended here: all of them, or a uniform sample of OP_SAMPLE. */
+  readonly opMs: readonly number[];
+  readonly ops: number;
+  /** Messages delivered here. */
+  readonly messages: number;
+}
+
+/** Op durations a drain keeps at most. */
+const OP_SAMPLE = 4096;
+
 /** Steps an actor runs per event-loop turn before it lets incoming messages in. */
 const TURN = 64;
 
@@ -40,9 +53,9 @@ export class FreeDriver {
   private inbox: StepCommand[] = [];
   private head = 0;
   private busy = false;
-  private readonly logTasks: TaskId[] = [];
-  private readonly logNs: number[] = [];
-  private readonly details: FreeLogEntry[] | null;
+  private logTasks: TaskId[] = [];
+  private logNs: number[] = [];
+  private details: FreeLogEntry[] | null;
   /** Each task's last step here (one record per task, updated in place). */
   private readonly last = new Map<TaskId, { n: number; point: StepResult['point']; stack: StepResult['stack']; end: boolean }>();
   /** Wait queues whose sleepers may be woken now. */
@@ -58,6 +71,18 @@ export class FreeDriver {
   private inCall = false;
   private syncResult: StepResult | null = null;
   private readonly pumpFn = (): void => this.pump();
+  /**
+   * Op timing (stress): when each task's outermost handler made its current
+   * call, and the durations of the calls that have returned. The runtime
+   * may read the clock; actor code may not. Both ends of an op are timed in
+   * this thread, so thread clock origins do not matter.
+   */
+  private readonly opStart = new Map<TaskId, number>();
+  private opMs: number[] = [];
+  private opCount = 0;
+  /** Picks the op sample; its own stream, so timing never changes the jitter's choices. */
+  private readonly sampleRng = new SeededRng(0x0b5);
+  private messages = 0;
 
   constructor(cell: Cell, peers: ReadonlyMap<ActorId, MessagePort>, toMain: (m: FromWorker) => void, opts: FreeOptions, counters: Int32Array) {
     this.cell = cell;
@@ -92,6 +117,30 @@ export class FreeDriver {
     const last: FreeLogEntry[] = [];
     for (const [task, l] of this.last) last.push({ task, n: l.n, kind: 'deliver', point: l.point, stack: l.stack, end: l.end, events: [] });
     return { actor: this.cell.self, tasks: this.logTasks, ns: this.logNs, details: this.details, last };
+  }
+
+  /**
+   * The log since the last drain, handed over and forgotten here, with the
+   * op timings and message count of that stretch (stress runs drain after
+   * every round, so a long run keeps only one round in memory). Called
+   * between rounds, when no task is live: wait-queue readiness is then
+   * false everywhere (a queue is ready only while it has sleepers), so the
+   * next round starts with none marked — also right after the actor's state
+   * has been put back to a snapshot.
+   */
+  drain(): FreeDrain {
+    const out: FreeDrain = { log: this.record(), opMs: this.opMs, ops: this.opCount, messages: this.messages };
+    this.logTasks = [];
+    this.logNs = [];
+    if (this.details !== null) this.details = [];
+    this.last.clear();
+    this.ready.clear();
+    this.waking.clear();
+    this.opStart.clear();
+    this.opMs = [];
+    this.opCount = 0;
+    this.messages = 0;
+    return out;
   }
 
   /**
@@ -168,6 +217,8 @@ export class FreeDriver {
   private done(cmd: StepCommand, r: StepResult): void {
     let continued = false;
     let end = false;
+    if (cmd.kind === 'deliver') this.messages++;
+    if (!r.stack.includes('\n')) this.timeOp(cmd, r);
     for (const m of r.out) {
       if (m.task === r.task) continued = true;
       else Atomics.add(this.counters, LIVE_TASKS, 1); // a spawned task: live before anyone can see it end
@@ -222,6 +273,30 @@ export class FreeDriver {
     this.scheduleWakes();
     this.busy = false;
     this.turn++;
+  }
+
+  /**
+   * A step in a task's outermost handler (its stack is one frame): a call
+   * it makes to another actor other than a lock manager starts an op (a
+   * sysfs write, an ioctl, a driver's kernel call), and the reply that
+   * resumes it ends the op.
+   */
+  private timeOp(cmd: StepCommand, r: StepResult): void {
+    if (cmd.kind === 'deliver' && cmd.msg.kind === 'reply') {
+      const t0 = this.opStart.get(r.task);
+      if (t0 !== undefined) {
+        this.opStart.delete(r.task);
+        this.opCount++;
+        // keep a bounded sample per drain (a uniform subsample beyond it)
+        const ms = performance.now() - t0;
+        if (this.opMs.length < OP_SAMPLE) this.opMs.push(ms);
+        else if (this.sampleRng.int(this.opCount) < OP_SAMPLE) this.opMs[this.sampleRng.int(OP_SAMPLE)] = ms;
+      }
+    }
+    if (r.point.at === 'call') {
+      const m = r.out[r.out.length - 1];
+      if (m !== undefined && m.task === r.task && !this.cell.lockManagers.includes(m.to)) this.opStart.set(r.task, performance.now());
+    }
   }
 
   /** For every ready queue with sleepers and no wake pending, queue the wake-up of one sleeper. */

@@ -13,6 +13,10 @@ export interface Host {
   readonly kind: HostKind;
   /** Gives every actor fresh state for a new execution. */
   reset(): Promise<void>;
+  /** Keeps a copy of every actor's state (the set-up snapshot); no task may be suspended anywhere. */
+  snapshot(): Promise<void>;
+  /** Every actor back to the last snapshot, for a new execution that starts from it. */
+  restore(): Promise<void>;
   /**
    * Runs one step in `actor`; `done` is called when the stepped task reaches
    * its next scheduling point — possibly before this returns. The result is

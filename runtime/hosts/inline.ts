@@ -1,4 +1,5 @@
 import { Cell } from '../cell.ts';
+import type { CellSnapshot } from '../cell.ts';
 import type { ActorDef } from '../actor.ts';
 import { loadActorDef } from '../modules.ts';
 import type { Program } from '../program.ts';
@@ -19,6 +20,7 @@ export class InlineHost implements Host {
   private readonly defs: ReadonlyMap<ActorId, ActorDef>;
   private cells = new Map<ActorId, Cell>();
   private open: Cell | null = null;
+  private saved: ReadonlyMap<ActorId, CellSnapshot> | null = null;
   private watch: NodeJS.Immediate | null = null;
 
   private constructor(program: Program, defs: ReadonlyMap<ActorId, ActorDef>) {
@@ -29,7 +31,7 @@ export class InlineHost implements Host {
 
   static async create(program: Program): Promise<InlineHost> {
     const defs = new Map<ActorId, ActorDef>();
-    for (const a of program.actors) defs.set(a.id, await loadActorDef(a.module, a.export ?? 'default'));
+    for (const a of program.actors) defs.set(a.id, await loadActorDef(a.module, a.export ?? 'default', a.patches));
     return new InlineHost(program, defs);
   }
 
@@ -44,6 +46,17 @@ export class InlineHost implements Host {
 
   reset(): Promise<void> {
     this.build();
+    return Promise.resolve();
+  }
+
+  snapshot(): Promise<void> {
+    this.saved = new Map([...this.cells].map(([id, c]) => [id, c.snapshot()]));
+    return Promise.resolve();
+  }
+
+  restore(): Promise<void> {
+    if (this.saved === null) throw new Error('restore() without a snapshot');
+    for (const [id, s] of this.saved) (this.cells.get(id) as Cell).restore(s);
     return Promise.resolve();
   }
 

@@ -2,11 +2,11 @@ import { workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { Cell } from '../cell.ts';
-import type { CellConfig } from '../cell.ts';
+import type { CellConfig, CellSnapshot } from '../cell.ts';
 import { loadActorDef } from '../modules.ts';
 import { nodeEndpoint } from './endpoint.ts';
 import { FreeDriver } from './free-driver.ts';
-import type { FreeOptions } from './free-driver.ts';
+import type { FreeDrain, FreeOptions } from './free-driver.ts';
 import type { ActorId } from '../../protocol/ids.ts';
 import type { StepCommand } from '../../protocol/step.ts';
 import type { FreeLog, FromWorker, ToWorker, WorkerBoot } from '../../protocol/wire.ts';
@@ -19,10 +19,11 @@ import { isToWorker } from '../../protocol/guards.ts';
  */
 
 const { boot, data, control } = workerData as { boot: WorkerBoot; data: MessagePort; control: MessagePort };
-const def = await loadActorDef(boot.module, boot.export);
+const def = await loadActorDef(boot.module, boot.export, boot.patches);
 const cfg: CellConfig = { self: boot.actor, config: boot.config, actors: boot.actors, lockManagers: boot.lockManagers };
 let cell = new Cell(def, cfg);
 let free: FreeDriver | null = null;
+let saved: CellSnapshot | null = null;
 let steps = 0;
 
 const post = (m: FromWorker): void => data.postMessage(m);
@@ -58,9 +59,13 @@ data.on('message', (m: unknown) => {
 export interface WorkerControl {
   ready(): true;
   reset(): void;
+  snapshot(): void;
+  restore(): void;
   inspect(): unknown;
   startFree(opts: FreeOptions, peers: readonly (readonly [ActorId, MessagePort])[], counters: SharedArrayBuffer): void;
   log(): FreeLog;
+  /** Free mode: the log since the last drain, then forgotten (stress rounds). */
+  drain(): FreeDrain;
 }
 
 const api: WorkerControl = {
@@ -68,11 +73,19 @@ const api: WorkerControl = {
   reset() {
     cell = new Cell(def, cfg);
   },
+  snapshot() {
+    saved = cell.snapshot();
+  },
+  restore() {
+    if (saved === null) throw new Error(`worker ${boot.actor}: restore() without a snapshot`);
+    cell.restore(saved);
+  },
   inspect: () => cell.inspect(),
   startFree(opts, peers, counters) {
     free = new FreeDriver(cell, new Map(peers), post, opts, new Int32Array(counters));
   },
   log: () => free?.record() ?? { actor: boot.actor, tasks: [], ns: [], details: null, last: [] },
+  drain: () => free?.drain() ?? { log: { actor: boot.actor, tasks: [], ns: [], details: null, last: [] }, opMs: [], ops: 0, messages: 0 },
 };
 
 Comlink.expose(api, nodeEndpoint(control));

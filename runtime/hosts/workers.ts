@@ -3,7 +3,7 @@ import type { MessagePort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { nodeEndpoint } from './endpoint.ts';
 import { LIVE_TASKS, PROGRESS } from './free-driver.ts';
-import type { FreeOptions } from './free-driver.ts';
+import type { FreeDrain, FreeOptions } from './free-driver.ts';
 import type { Host } from './host.ts';
 import { codeUrl, spawnWorker } from './spawn.ts';
 import type { WorkerControl } from './worker-entry.ts';
@@ -64,7 +64,7 @@ export class WorkersHost implements Host {
     for (const a of program.actors) {
       const dataCh = new MessageChannel();
       const ctlCh = new MessageChannel();
-      const boot: WorkerBoot = { actor: a.id, module: a.module, export: a.export ?? 'default', config: a.config ?? null, actors: ids, lockManagers: program.lockManagers };
+      const boot: WorkerBoot = { actor: a.id, module: a.module, export: a.export ?? 'default', patches: a.patches ?? [], config: a.config ?? null, actors: ids, lockManagers: program.lockManagers };
       const worker = spawnWorker(codeUrl('./worker-entry', import.meta.url), `actor:${a.id}`, { boot, data: dataCh.port2, control: ctlCh.port2 }, [dataCh.port2, ctlCh.port2]);
       const aw: ActorWorker = { id: a.id, worker, data: dataCh.port1, ctl: ctlCh.port1, control: Comlink.wrap<WorkerControl>(nodeEndpoint(ctlCh.port1)), pending: null, dead: null };
       host.actors.set(a.id, aw);
@@ -132,6 +132,15 @@ export class WorkersHost implements Host {
     await Promise.all([...this.actors.values()].map((aw) => this.control(aw, (c) => c.reset())));
   }
 
+  /** Each worker keeps its own actor's copy: nothing crosses the thread boundary. */
+  async snapshot(): Promise<void> {
+    await Promise.all([...this.actors.values()].map((aw) => this.control(aw, (c) => c.snapshot())));
+  }
+
+  async restore(): Promise<void> {
+    await Promise.all([...this.actors.values()].map((aw) => this.control(aw, (c) => c.restore())));
+  }
+
   executeThen(actor: ActorId, cmd: StepCommand, done: (r: StepResult) => void): void {
     const aw = this.get(actor);
     if (aw.dead !== null) {
@@ -182,6 +191,11 @@ export class WorkersHost implements Host {
       out.push(await this.control(aw, (c) => c.log()));
     }
     return out;
+  }
+
+  /** Free mode: every live actor's log since the last drain (stress rounds; see FreeDriver.drain). */
+  async drainFree(): Promise<FreeDrain[]> {
+    return Promise.all([...this.actors.values()].filter((aw) => aw.dead === null).map((aw) => this.control(aw, (c) => c.drain())));
   }
 
   async close(): Promise<void> {

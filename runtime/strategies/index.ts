@@ -20,11 +20,17 @@ export function makeStrategy(name: ExploringStrategy, seed: number, opts: { read
     case 'pos':
       return new PosStrategy(seed);
     case 'portfolio':
+      // One execution in six is a plain random walk: the seeds' deeper orderings
+      // (a task preempted for a whole hot-remove) fall to PCT and POS, which
+      // measured a lower and tighter median than an even four-way mix
+      // (bench/seeds.ts).
       return new PortfolioStrategy([
-        new RandomStrategy(mix(seed, 1)),
-        new PctStrategy(mix(seed, 2), 2),
-        new PosStrategy(mix(seed, 3)),
         new PctStrategy(mix(seed, 4), 3),
+        new PosStrategy(mix(seed, 3)),
+        new PctStrategy(mix(seed, 2), 2),
+        new PctStrategy(mix(seed, 5), 3),
+        new PosStrategy(mix(seed, 6)),
+        new RandomStrategy(mix(seed, 1)),
       ]);
   }
 }

@@ -4,12 +4,16 @@ import type { Call } from '../../protocol/kernel.ts';
 import type { DriverSpec, PciDevSpec, PlatformDevSpec, Topology, UnitKind, UnitSpec } from '../../protocol/topology.ts';
 import { VARIANT_AXES, isVariantAxis } from '../../protocol/variants.ts';
 import { findProfile, profileId, profileIds } from '../../hardware/profiles.ts';
-import { InputError } from '../../runtime/input-error.ts';
 import { kernelCheckers } from '../kernel/checkers.ts';
 import { kernelProgram } from '../kernel/program.ts';
 import type { Expectation, Scenario } from '../scenario.ts';
-import { findOp, OPS } from './ops.ts';
-import type { FieldType } from './ops.ts';
+import { patchSelected } from '../../runtime/patch.ts';
+import type { Program } from '../../runtime/program.ts';
+import { PasidContractChecker } from '../../checkers/api-contract/pasid-contract.ts';
+import { isInvariantId, INVARIANT_IDS } from '../../checkers/invariants/catalog.ts';
+import { readProcesses } from './process.ts';
+import { Reader, readActions, readTaskOp } from './reader.ts';
+import type { Obj } from './reader.ts';
 
 /**
  * Scenario documents (../shared/CLI.md "Scenario documents"; docs/scenarios.md):
@@ -19,8 +23,10 @@ import type { FieldType } from './ops.ts';
  *     topology: { units: [...], pci: [{ id, parent?, bridge?, acs?, unit?, ... }],
  *                 devices: [{ id, unit?, group?, driver? }]   (platform devices),
  *                 drivers: [...], mms?: [...], passthrough? },
- *     variants: { "<axis>": ["<value>", ...] },
+ *     variants: { "<axis>": ["<value>", ...] }     (model axes, and "unit": hardware profiles),
  *     tasks: [{ name, ops: [{ op: "<op>", dev: "<id>", ... }] }],
+ *     processes?: [{ name, ops: [{ op: "vfio.group.open", ... }], onRequest?, stay? }]   (process.ts),
+ *     checkers?: { skip_invariants?: ["<invariant id>", ...], pasid_contract?: true },
  *     expect: [{ when: { "<axis>": "<value>" }, findings: ["<kind>", ...] }] }
  *
  * compiled to a Scenario whose programs are kernel-model programs. Every
@@ -28,60 +34,11 @@ import type { FieldType } from './ops.ts';
  * (`tasks[0].ops[2].dev`), which the CLI turns into exit code 2.
  */
 
-type Obj = Readonly<Record<string, unknown>>;
-
 const UNIT_KINDS: readonly UnitKind[] = ['vtd', 'amd-vi', 'smmu-v3', 'mock'];
 
-class Reader {
-  private readonly file: string;
-
-  constructor(file: string) {
-    this.file = file;
-  }
-
-  fail(where: string, what: string): never {
-    throw new InputError(what, this.file, where);
-  }
-
-  obj(v: unknown, where: string): Obj {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(where, `expected an object, got ${describe(v)}`);
-    return v as Obj;
-  }
-
-  arr(v: unknown, where: string): readonly unknown[] {
-    if (!Array.isArray(v)) this.fail(where, `expected an array, got ${describe(v)}`);
-    return v;
-  }
-
-  str(v: unknown, where: string): string {
-    if (typeof v !== 'string' || v === '') this.fail(where, `expected a non-empty string, got ${describe(v)}`);
-    return v;
-  }
-
-  num(v: unknown, where: string): number {
-    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(where, `expected a number, got ${describe(v)}`);
-    return v;
-  }
-
-  bool(v: unknown, where: string): boolean {
-    if (typeof v !== 'boolean') this.fail(where, `expected true or false, got ${describe(v)}`);
-    return v;
-  }
-
-  /** Only the listed keys may appear (a misspelt key is an error, not silently ignored). */
-  keys(o: Obj, where: string, allowed: readonly string[]): void {
-    for (const k of Object.keys(o)) {
-      if (!allowed.includes(k)) this.fail(where === '' ? k : `${where}.${k}`, `unknown key "${k}" (expected one of: ${allowed.join(', ')})`);
-    }
-  }
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  return typeof v === 'string' ? `"${v}"` : typeof v === 'object' ? 'an object' : String(v);
-}
+/** The scenario-level axis that picks the hardware profile of the machine's unit (not a model axis). */
+export const UNIT_AXIS = 'unit';
+const PROFILE_IDS: readonly string[] = profileIds();
 
 const PCI_KEYS = ['id', 'parent', 'bridge', 'acs', 'alias', 'unit', 'ats', 'pasid_bits', 'require_direct', 'attach_deferred', 'reset_methods', 'slot', 'driver', 'hotplug'];
 const PLATFORM_KEYS = ['id', 'unit', 'group', 'driver', 'pasid_bits', 'require_direct'];
@@ -148,20 +105,21 @@ function readTopology(r: Reader, v: unknown): Topology {
   };
 }
 
-function readActions(r: Reader, v: unknown, where: string): void {
-  r.arr(v, where).forEach((a, i) => {
-    const o = r.obj(a, `${where}[${i}]`);
-    r.str(o.do, `${where}[${i}].do`);
-  });
-}
-
-function readVariants(r: Reader, v: unknown): Record<string, readonly string[]> {
+function readVariants(r: Reader, v: unknown, patches: readonly DocumentPatch[]): Record<string, readonly string[]> {
   const o = r.obj(v ?? {}, 'variants');
   const out: Record<string, readonly string[]> = {};
   for (const [axis, values] of Object.entries(o)) {
     const w = `variants.${axis}`;
-    if (!isVariantAxis(axis)) r.fail(w, `unknown variant axis "${axis}" (one of: ${Object.keys(VARIANT_AXES).join(', ')})`);
-    const known: readonly string[] = VARIANT_AXES[axis];
+    if (axis !== UNIT_AXIS && !isVariantAxis(axis)) {
+      // an axis of the module's own patches: its values are the module's to name
+      if (!patches.some((p) => axis in p.when)) {
+        r.fail(w, `unknown variant axis "${axis}" (one of: ${[...Object.keys(VARIANT_AXES), UNIT_AXIS].join(', ')}, or an axis a patch's "when" names)`);
+      }
+      out[axis] = r.arr(values, w).map((x, i) => r.str(x, `${w}[${i}]`));
+      if (out[axis]!.length === 0) r.fail(w, 'an axis needs at least one value');
+      continue;
+    }
+    const known: readonly string[] = axis === UNIT_AXIS ? PROFILE_IDS : VARIANT_AXES[axis as keyof typeof VARIANT_AXES];
     out[axis] = r.arr(values, w).map((x, i) => {
       const s = r.str(x, `${w}[${i}]`);
       if (!known.includes(s)) r.fail(`${w}[${i}]`, `unknown value "${s}" for ${axis} (one of: ${known.join(', ')})`);
@@ -170,30 +128,6 @@ function readVariants(r: Reader, v: unknown): Record<string, readonly string[]> 
     if (out[axis]!.length === 0) r.fail(w, 'an axis needs at least one value');
   }
   return out;
-}
-
-function checkField(r: Reader, t: Topology, type: FieldType, v: unknown, where: string): void {
-  switch (type) {
-    case 'dev': {
-      const id = r.str(v, where);
-      if (!t.pci.some((d) => d.bdf === id) && !(t.platform ?? []).some((d) => d.name === id)) r.fail(where, `unknown device "${id}"`);
-      return;
-    }
-    case 'driver': {
-      const d = r.str(v, where);
-      if (!t.drivers.some((x) => x.name === d)) r.fail(where, `unknown driver "${d}"`);
-      return;
-    }
-    case 'slot': {
-      const s = r.str(v, where);
-      if (!t.pci.some((d) => d.slot === s)) r.fail(where, `no device sits in slot "${s}"`);
-      return;
-    }
-    case 'string': r.str(v, where); return;
-    case 'number': r.num(v, where); return;
-    case 'bool': r.bool(v, where); return;
-    case 'actions': readActions(r, v, where); return;
-  }
 }
 
 function readTasks(r: Reader, v: unknown, t: Topology): { readonly id: string; readonly calls: readonly Call[] }[] {
@@ -205,29 +139,16 @@ function readTasks(r: Reader, v: unknown, t: Topology): { readonly id: string; r
     const name = r.str(o.name, `${w}.name`);
     if (names.has(name) || name === 'boot') r.fail(`${w}.name`, `task name "${name}" is ${name === 'boot' ? 'reserved' : 'used twice'}`);
     names.add(name);
-    const calls = r.arr(o.ops, `${w}.ops`).map((op, j) => {
-      const ow = `${w}.ops[${j}]`;
-      const oo = r.obj(op, ow);
-      const opName = r.str(oo.op, `${ow}.op`);
-      const spec = findOp(opName);
-      if (spec === undefined) r.fail(`${ow}.op`, `unknown op "${opName}" (see \`iommu-lab ops\`; known: ${OPS.map((x) => x.name).join(', ')})`);
-      const allowed = ['op', ...Object.keys(spec.fields).map((f) => f.replace(/\?$/, ''))];
-      r.keys(oo, ow, allowed);
-      for (const [field, type] of Object.entries(spec.fields)) {
-        const optional = field.endsWith('?');
-        const key = field.replace(/\?$/, '');
-        if (oo[key] === undefined) {
-          if (!optional) r.fail(`${ow}.${key}`, `op ${opName} needs "${key}"`);
-          continue;
-        }
-        checkField(r, t, type, oo[key], `${ow}.${key}`);
-      }
-      return spec.compile(oo);
-    });
+    const calls = r.arr(o.ops, `${w}.ops`).map((op, j) => readTaskOp(r, t, r.obj(op, `${w}.ops[${j}]`), `${w}.ops[${j}]`));
     return { id: name, calls };
   });
 }
 
+/**
+ * Userspace processes (protocol/vfio.ts ProcessSpec, docs/vfio.md): a name,
+ * its ops in program order, optionally `onRequest` and `stay`. Each op needs
+ * its `do`; the process actor reports an op it cannot make by errno.
+ */
 function readExpect(r: Reader, v: unknown, variants: Readonly<Record<string, readonly string[]>>): Expectation[] {
   return r.arr(v ?? [], 'expect').map((e, i) => {
     const w = `expect[${i}]`;
@@ -248,20 +169,100 @@ function readExpect(r: Reader, v: unknown, variants: Readonly<Record<string, rea
   });
 }
 
+/** A patch of a scenario module, as the document sees it (the handlers stay in the module: runtime/patch.ts). */
+export interface DocumentPatch {
+  /** The module's URL: worker threads load the handlers from it. */
+  readonly module: string;
+  readonly name: string;
+  readonly actor: string;
+  readonly when: Readonly<Record<string, string>>;
+}
+
+/**
+ * The kernel program for an assignment, with the patches the assignment
+ * selects laid over their actors.
+ */
+function patchedProgram(base: (v: Readonly<Record<string, string>>) => Program, patches: readonly DocumentPatch[], v: Readonly<Record<string, string>>): Program {
+  const program = base(v);
+  const active = patches.filter((p) => patchSelected(p, v));
+  if (active.length === 0) return program;
+  return {
+    ...program,
+    actors: program.actors.map((a) => {
+      const mine = active.filter((p) => p.actor === a.id).map((p) => ({ module: p.module, export: 'patches', name: p.name }));
+      return mine.length === 0 ? a : { ...a, patches: [...(a.patches ?? []), ...mine] };
+    }),
+  };
+}
+
+/** What the document's `checkers` key may change about kernelCheckers(). */
+interface CheckerOptions {
+  readonly skipInvariants: readonly string[];
+  readonly pasidContract: boolean;
+}
+
+function readCheckers(r: Reader, v: unknown): CheckerOptions {
+  const o = r.obj(v ?? {}, 'checkers');
+  r.keys(o, 'checkers', ['skip_invariants', 'pasid_contract']);
+  const skipInvariants = r.arr(o.skip_invariants ?? [], 'checkers.skip_invariants').map((x, i) => {
+    const id = r.str(x, `checkers.skip_invariants[${i}]`);
+    if (!isInvariantId(id)) r.fail(`checkers.skip_invariants[${i}]`, `unknown invariant "${id}" (one of: ${INVARIANT_IDS.join(', ')})`);
+    return id;
+  });
+  const pasidContract = o.pasid_contract === undefined ? false : r.bool(o.pasid_contract, 'checkers.pasid_contract');
+  return { skipInvariants, pasidContract };
+}
+
+/**
+ * The `unit` axis: hardware profiles ("vtd@7.0", "smmu-v3@5.10") for the
+ * topology's only unit, whose kind and version each assignment replaces.
+ */
+function checkUnitAxis(r: Reader, t: Topology, values: readonly string[] | undefined): void {
+  if (values === undefined) return;
+  if (t.units.length !== 1) r.fail(`variants.${UNIT_AXIS}`, `the ${UNIT_AXIS} axis picks the profile of the topology's only unit; this topology has ${t.units.length}`);
+  if (t.units[0]!.module !== undefined) r.fail(`variants.${UNIT_AXIS}`, `the ${UNIT_AXIS} axis cannot replace a plug-in unit (topology.units[0].module)`);
+}
+
+function withUnit(t: Topology, profile: string | undefined): Topology {
+  const p = profile === undefined ? null : findProfile(profile);
+  if (p === null) return t;
+  const { version: _v, ...unit } = t.units[0]!;
+  return { ...t, units: [{ ...unit, kind: p.kind, ...(p.version !== null ? { version: p.version } : {}) }] };
+}
+
 /** Validates a scenario document and compiles it to a Scenario. `file` names it in errors. */
-export function scenarioFromDocument(doc: unknown, file: string): Scenario {
+export function scenarioFromDocument(doc: unknown, file: string, patches: readonly DocumentPatch[] = []): Scenario {
   const r = new Reader(file);
   const o = r.obj(doc, '(document)');
-  r.keys(o, '', ['name', 'title', 'topology', 'variants', 'tasks', 'expect']);
+  r.keys(o, '', ['name', 'title', 'topology', 'variants', 'tasks', 'processes', 'checkers', 'expect']);
   const name = r.str(o.name, 'name');
   const title = o.title === undefined ? name : r.str(o.title, 'title');
   const topology = readTopology(r, o.topology);
-  const variants = readVariants(r, o.variants);
+  const variants = readVariants(r, o.variants, patches);
+  checkUnitAxis(r, topology, variants[UNIT_AXIS]);
   const tasks = readTasks(r, o.tasks, topology);
+  const processes = readProcesses(r, o.processes, topology, new Set(tasks.map((x) => x.id)));
+  const opts = readCheckers(r, o.checkers);
   const expect = readExpect(r, o.expect, variants);
+  // The unit axis picks the hardware profile, model axes go to the kernel model, a patch's own axes only select patches.
+  const base = (v: Readonly<Record<string, string>>): Program => {
+    const { [UNIT_AXIS]: unit, ...rest } = v;
+    const model = Object.fromEntries(Object.entries(rest).filter(([axis]) => isVariantAxis(axis)));
+    return kernelProgram({ name, topology: withUnit(topology, unit), variants: model, tasks, ...(processes.length > 0 ? { processes } : {}) });
+  };
+  const actors = new Set(base({}).actors.map((a) => a.id as string));
+  patches.forEach((p, i) => {
+    if (!actors.has(p.actor)) r.fail(`patches[${i}].actor`, `no actor "${p.actor}" in this scenario (actors: ${[...actors].join(', ')})`);
+    for (const [axis, value] of Object.entries(p.when)) {
+      if (!(variants[axis] ?? []).includes(value)) r.fail(`patches[${i}].when.${axis}`, `"${value}" is not a value of the document's variants.${axis}`);
+    }
+  });
   return {
-    name, title, variants, expect,
-    program: (v) => kernelProgram({ name, topology, variants: v, tasks }),
-    checkers: () => kernelCheckers(),
+    name, title, variants, expect, document: doc,
+    program: (v) => patchedProgram(base, patches, v),
+    checkers: () => {
+      const base = kernelCheckers(opts.skipInvariants.length > 0 ? { invariants: { skip: opts.skipInvariants } } : {});
+      return opts.pasidContract ? [...base, new PasidContractChecker()] : base;
+    },
   };
 }

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { InputError } from '../../runtime/input-error.ts';
 import type { Scenario } from '../scenario.ts';
 import { scenarioFromDocument } from './document.ts';
+import type { DocumentPatch } from './document.ts';
 
 /** A scenario argument that names a file rather than a built-in scenario. */
 export function isScenarioFile(ref: string): boolean {
@@ -39,7 +40,35 @@ export async function loadScenarioFile(file: string): Promise<Scenario> {
     } catch (e) {
       throw new InputError(`cannot load the scenario module: ${(e as Error).message.split('\n')[0]}`, file);
     }
+    // A .ts file outside an ESM package loads as CommonJS: its exports arrive wrapped in `default`.
+    const inner = mod.default;
+    if (typeof inner === 'object' && inner !== null && 'default' in inner && !('name' in inner)) mod = inner as Record<string, unknown>;
     doc = mod.default;
+    return scenarioFromDocument(doc, file, readPatches(mod.patches, file, pathToFileURL(abs).href));
   }
-  return scenarioFromDocument(doc, file);
+  return { ...scenarioFromDocument(doc, file), source: file };
+}
+
+/** A module's `patches` export (runtime/patch.ts), checked the way documents are: file, path, what was expected. */
+function readPatches(v: unknown, file: string, module: string): DocumentPatch[] {
+  if (v === undefined) return [];
+  const fail = (where: string, what: string): never => {
+    throw new InputError(what, file, where);
+  };
+  if (!Array.isArray(v)) fail('patches', 'expected an array of patches');
+  const names = new Set<string>();
+  return (v as unknown[]).map((p, i) => {
+    const w = `patches[${i}]`;
+    if (typeof p !== 'object' || p === null) fail(w, 'expected a patch object { name, actor, when, handlers }');
+    const o = p as Record<string, unknown>;
+    if (typeof o.name !== 'string' || o.name === '') fail(`${w}.name`, 'expected a non-empty string');
+    if (names.has(o.name as string)) fail(`${w}.name`, `duplicate patch name "${String(o.name)}"`);
+    names.add(o.name as string);
+    if (typeof o.actor !== 'string' || o.actor === '') fail(`${w}.actor`, 'expected an actor id (iommu-core, driver-core, pci, vfio, unit:<name>)');
+    if (typeof o.when !== 'object' || o.when === null || Array.isArray(o.when)) fail(`${w}.when`, 'expected an object of axis: value');
+    for (const [axis, value] of Object.entries(o.when as object)) if (typeof value !== 'string') fail(`${w}.when.${axis}`, 'expected a string');
+    if (typeof o.handlers !== 'object' || o.handlers === null || Array.isArray(o.handlers)) fail(`${w}.handlers`, 'expected an object of op: handler function');
+    for (const [op, h] of Object.entries(o.handlers as object)) if (typeof h !== 'function') fail(`${w}.handlers.${op}`, 'expected a function (k, body) => …');
+    return { module, name: o.name as string, actor: o.actor as string, when: o.when as Record<string, string> };
+  });
 }

@@ -29,6 +29,12 @@ export interface KernelProgramSpec {
    * unit's own model by kind, or its UnitSpec.module (hardware/index.ts).
    */
   readonly unitModule?: { readonly module: string; readonly export: string };
+  /**
+   * Explore the boot's own interleavings (async and deferred probes) too.
+   * By default the boot is the set-up: it runs alone with fixed choices
+   * before the tasks start, and exploration starts from its snapshot.
+   */
+  readonly exploreBoot?: boolean;
 }
 
 /**
@@ -60,7 +66,8 @@ export function kernelProgram(spec: KernelProgramSpec): Program {
       body: { ops: p.ops, ...(p.onRequest !== undefined ? { onRequest: p.onRequest } : {}), ...(p.stay !== undefined ? { stay: p.stay } : {}) },
     })),
   ];
-  return { name: spec.name, actors, lockManagers: [actorId('locks')], tasks };
+  const setup = spec.exploreBoot === true ? {} : { setup: [taskId('boot')] };
+  return { name: spec.name, actors, lockManagers: [actorId('locks')], tasks, ...setup };
 }
 
 /** The vfio actor runs when processes use it or a driver's probe/remove calls it (vfio-pci). */

@@ -33,3 +33,19 @@ export const MACHINE: Topology = {
   ],
   mms: ['mm1'],
 };
+
+/**
+ * A topology in the shape a scenario document writes it (scenarios/format):
+ * devices by `id`, platform devices under `devices`. Built-in seeds written
+ * as documents take their machine from here.
+ */
+export function documentTopology(t: Topology): Readonly<Record<string, unknown>> {
+  return {
+    units: t.units,
+    pci: t.pci.map(({ bdf, ...rest }) => ({ id: bdf, ...rest })),
+    ...(t.platform !== undefined ? { devices: t.platform.map(({ name, ...rest }) => ({ id: name, ...rest })) } : {}),
+    drivers: t.drivers,
+    ...(t.mms !== undefined ? { mms: t.mms } : {}),
+    ...(t.passthrough !== undefined ? { passthrough: t.passthrough } : {}),
+  };
+}

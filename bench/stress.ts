@@ -1,0 +1,67 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+/**
+ * Stress figures (issue 9): messages/s of `iommu-lab stress` on the default
+ * machine (1,024 devices, 16 units, 64 tasks per round), its ratio to the raw
+ * one-way postMessage rate measured earlier in the same bench run, and the
+ * scale series at 256, 1,024 and 4,096 devices — messages/s, peak RSS and
+ * boot time, so whether cost grows linearly with the machine can be read off.
+ *
+ * Each figure is its own `iommu-lab stress --json` process: peak RSS is
+ * then that run's (the kernel's high-water mark of a process only grows),
+ * and one run's workers and garbage do not weigh on the next. Fixed
+ * variants, no replay verification; `quick` runs smaller machines for less
+ * time.
+ */
+
+interface StressJson {
+  readonly messagesPerSec: number;
+  readonly peakRssMb: number;
+  readonly bootMs: number;
+  readonly rounds: number;
+  readonly operations: number;
+  readonly opLatencyMs: { readonly p50: number; readonly p99: number };
+}
+
+const BIN = fileURLToPath(new URL('../bin/iommu-lab.mjs', import.meta.url));
+
+function stressRun(devices: number, units: number, tasks: number, seconds: number): Promise<StressJson> {
+  const out = mkdtempSync(path.join(tmpdir(), 'iommu-lab-bench-stress-'));
+  const args = [BIN, 'stress', '--fixed', '--no-verify', '--json', '--devices', String(devices), '--units', String(units), '--tasks', String(tasks), '--time', String(seconds), '--out', out];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout) => {
+      rmSync(out, { recursive: true, force: true });
+      // exit 1 only means findings; the figures are in the JSON either way
+      if (err !== null && (err as { code?: unknown }).code !== 1) {
+        reject(err);
+        return;
+      }
+      try {
+        resolve(JSON.parse(stdout) as StressJson);
+      } catch (e) {
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
+  });
+}
+
+export async function stressFigures(
+  quick: boolean, rawOneWayPerSec: number,
+  put: (name: string, value: number, unit: string) => void, ratios: Record<string, number>,
+): Promise<void> {
+  const main = quick ? await stressRun(128, 4, 16, 3) : await stressRun(1024, 16, 64, 30);
+  put('stress.messagesPerSec', main.messagesPerSec, 'messages/s');
+  put('stress.opLatencyMs.p50', main.opLatencyMs.p50, 'ms');
+  put('stress.opLatencyMs.p99', main.opLatencyMs.p99, 'ms');
+  ratios.stressVsRawPostMessage = Number((main.messagesPerSec / rawOneWayPerSec).toFixed(4));
+  for (const devices of quick ? [64, 128, 256] : [256, 1024, 4096]) {
+    const r = await stressRun(devices, quick ? 4 : 16, quick ? 16 : 64, quick ? 3 : 15);
+    put(`stress.scale.${devices}.messagesPerSec`, r.messagesPerSec, 'messages/s');
+    put(`stress.scale.${devices}.peakRssMb`, r.peakRssMb, 'MB');
+    put(`stress.scale.${devices}.bootMs`, r.bootMs, 'ms');
+  }
+}

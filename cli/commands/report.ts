@@ -1,0 +1,50 @@
+import { defaultCheckers } from '../../checkers/index.ts';
+import { REPORT_FORMATS, readReportInput, recordTrace, render } from '../../report/index.ts';
+import type { ReportFormat, TraceDocument } from '../../report/index.ts';
+import { loadScenario } from '../../scenarios/index.ts';
+import { exactlyOne, parseArgs, str } from '../args.ts';
+import type { CommandIo } from '../io.ts';
+import { writeAtomic } from '../output.ts';
+import { createHost, resolveVariants } from '../run-one.ts';
+
+/**
+ * `report <trace-or-replay> --format text|perfetto|dot|md|trace [--out FILE]`:
+ * a replay file is re-run once in controlled mode with the full trace
+ * recorded; a trace document (`--format trace`) is rendered as it is.
+ * Exit 0, or 1 when the replay no longer hits the finding it recorded (the
+ * report is still written, about what the run did).
+ */
+export async function report(argv: readonly string[], io: CommandIo): Promise<number> {
+  const p = parseArgs('report', argv, {
+    format: { kind: 'value', values: REPORT_FORMATS },
+    out: { kind: 'value' },
+    host: { kind: 'value', values: ['inline', 'workers'] },
+  });
+  const file = exactlyOne('report', p, 'replay or trace file');
+  const format = (str(p, 'format') ?? 'text') as ReportFormat;
+  const input = readReportInput(file);
+  let doc: TraceDocument;
+  if (input.kind === 'trace') {
+    doc = input.doc;
+  } else {
+    const rf = input.replay;
+    const s = await loadScenario(rf.scenario);
+    const variants = resolveVariants(s, rf.variants, `${file}: variants`);
+    const program = s.program(variants);
+    const host = await createHost((str(p, 'host') ?? 'inline') as 'inline' | 'workers', program);
+    try {
+      doc = await recordTrace({ host, program, checkers: (s.checkers ?? defaultCheckers)(), replay: rf, variants, source: file });
+    } finally {
+      await host.close();
+    }
+  }
+  const text = render(doc, format);
+  const out = str(p, 'out');
+  if (out === undefined) io.out(text);
+  else {
+    writeAtomic(out, text);
+    io.err(`wrote ${format} report of ${doc.scenario} (${doc.trace.length} steps, ${doc.findings.length} finding${doc.findings.length === 1 ? '' : 's'}) to ${out}\n`);
+  }
+  if (doc.reproduced === false) io.err(`warning: the replay did not reproduce ${doc.recorded?.title ?? 'its finding'}${doc.divergence === null ? '' : ` (${doc.divergence})`}\n`);
+  return doc.reproduced === false ? 1 : 0;
+}

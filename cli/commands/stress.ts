@@ -1,0 +1,79 @@
+import { InputError } from '../../runtime/input-error.ts';
+import { VARIANT_AXES, isVariantAxis } from '../../protocol/variants.ts';
+import { runStress } from '../../stress/engine.ts';
+import type { StressResult } from '../../stress/engine.ts';
+import { FIXED_VARIANTS } from '../../stress/known.ts';
+import { MAX_DEVICES_PER_UNIT } from '../../stress/topology.ts';
+import { has, int, num, parseArgs, str } from '../args.ts';
+import type { CommandIo } from '../io.ts';
+
+const FLAGS = {
+  devices: { kind: 'value' },
+  units: { kind: 'value' },
+  tasks: { kind: 'value' },
+  time: { kind: 'value' },
+  seed: { kind: 'value' },
+  variant: { kind: 'multi' },
+  fixed: { kind: 'bool' },
+  hang: { kind: 'value' },
+  rounds: { kind: 'value' },
+  'no-verify': { kind: 'bool' },
+  out: { kind: 'value' },
+  json: { kind: 'bool' },
+} as const;
+
+/**
+ * `iommu-lab stress`: real concurrency on a generated machine with churn
+ * (docs/stress.md). Exit 0 when nothing new was found (known upstream
+ * issues are counted apart), 1 when something was.
+ */
+export async function stress(argv: readonly string[], io: CommandIo): Promise<number> {
+  const p = parseArgs('stress', argv, FLAGS);
+  if (p.positional.length > 0) throw new InputError(`"stress" takes no arguments (got ${p.positional.join(' ')})`);
+  const units = int(p, 'units', 1, 16);
+  if (units > 64) throw new InputError(`--units must be at most 64 (got ${units}): every unit is a worker thread`);
+  const devices = int(p, 'devices', 1, 1024);
+  if (devices < 2 * units) throw new InputError(`--devices must be at least 2 per unit (${2 * units} for ${units} units; got ${devices})`);
+  if (devices > MAX_DEVICES_PER_UNIT * units) throw new InputError(`--devices must be at most ${MAX_DEVICES_PER_UNIT} per unit (${MAX_DEVICES_PER_UNIT * units} for ${units} units; got ${devices})`);
+  const tasks = int(p, 'tasks', 1, 64);
+  if (tasks > 4096) throw new InputError(`--tasks must be at most 4096 (got ${tasks})`);
+  const time = num(p, 'time', 0) ?? 60;
+  const hang = num(p, 'hang', 0.1);
+  const rounds = str(p, 'rounds') === undefined ? undefined : int(p, 'rounds', 1, 1);
+  const variants: Record<string, string> = has(p, 'fixed') ? { ...FIXED_VARIANTS } : {};
+  for (const v of p.flags.get('variant') ?? []) {
+    const eq = v.indexOf('=');
+    if (eq <= 0) throw new InputError(`--variant takes NAME=VALUE (got "${v}")`);
+    const axis = v.slice(0, eq);
+    const value = v.slice(eq + 1);
+    if (!isVariantAxis(axis)) throw new InputError(`unknown variant axis "${axis}" (axes: ${Object.keys(VARIANT_AXES).join(', ')})`, null, '--variant');
+    const values: readonly string[] = VARIANT_AXES[axis];
+    if (!values.includes(value)) throw new InputError(`unknown value "${value}" for variant axis "${axis}" (values: ${values.join(', ')})`, null, '--variant');
+    variants[axis] = value;
+  }
+  const json = has(p, 'json');
+  const r = await runStress({
+    devices, units, tasks, timeMs: time * 1000, seed: int(p, 'seed', 0, 1), variants, out: str(p, 'out') ?? 'out',
+    ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
+    ...(rounds !== undefined ? { maxRounds: rounds } : {}),
+    verify: !has(p, 'no-verify'),
+    progress: json ? null : (l) => io.err(l + '\n'),
+  });
+  if (json) io.json({ ...r, variants });
+  else io.out(printStress(r, variants));
+  return r.findings.length === 0 ? 0 : 1;
+}
+
+function printStress(r: StressResult, variants: Readonly<Record<string, string>>): string {
+  const v = Object.entries(variants).map(([a, x]) => `${a}=${x}`).join(',') || 'model defaults';
+  let s = `stress [${v}]: ${r.devices} devices, ${r.units} units, ${r.tasks} tasks per round; boot ${r.bootMs} ms (${r.bootSteps} steps)\n`;
+  s += `${r.rounds} rounds in ${r.elapsedMs} ms (${r.outcome}): ${r.operations} operations, ${r.messages} messages, ${r.messagesPerSec} messages/s\n`;
+  s += `op latency p50 ${r.opLatencyMs.p50} ms, p99 ${r.opLatencyMs.p99} ms; peak RSS ${r.peakRssMb} MB\n`;
+  s += `episodes: ${Object.entries(r.episodes).map(([k, n]) => `${k} ${n}`).join(', ')}\n`;
+  s += `known: ${r.known.reduce((n, k) => n + k.count, 0)}${r.known.length > 0 ? ` (${r.known.map((k) => `${k.id} ${k.count}`).join(', ')})` : ''}\n`;
+  s += `findings: ${r.findings.length === 0 ? 'none' : r.findings.length}\n`;
+  for (const f of r.findings) {
+    s += `\n${f.title}  (first in round ${f.firstSchedule}, seen in ${f.count} rounds; replay ${f.reproduced === null ? 'not checked' : f.reproduced ? 'reproduces' : 'DOES NOT reproduce'})\nreplay: ${f.replay}\n${f.report}`;
+  }
+  return s;
+}

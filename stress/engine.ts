@@ -1,0 +1,419 @@
+import { abortFinding } from '../checkers/crash.ts';
+import type { Checker } from '../checkers/checker.ts';
+import { rootMessage, runExecution } from '../runtime/execution.ts';
+import { mergeFreeLogs } from '../runtime/free-order.ts';
+import { hungFinding, offlineEvents } from '../runtime/free-run.ts';
+import type { FreeDrain } from '../runtime/hosts/free-driver.ts';
+import { LIVE_TASKS, PROGRESS, WorkersHost } from '../runtime/hosts/workers.ts';
+import { deepCopy } from '../runtime/snapshot.ts';
+import { ReplayStrategy } from '../runtime/strategies/replay.ts';
+import type { Program } from '../runtime/program.ts';
+import type { Finding } from '../protocol/findings.ts';
+import type { ActorId, TaskId } from '../protocol/ids.ts';
+import type { FreeLog } from '../protocol/wire.ts';
+import { kernelCheckers } from '../scenarios/kernel/checkers.ts';
+import { kernelProgram } from '../scenarios/kernel/program.ts';
+import { compileTask, processNames, roundChurn } from './churn.ts';
+import type { EpisodeKind, Round } from './churn.ts';
+import { knownIssue } from './known.ts';
+import type { KnownIssue } from './known.ts';
+import { roundDocument, writeStressFinding } from './output.ts';
+import { Reservoir, RssSampler } from './stats.ts';
+import { generateMachine } from './topology.ts';
+import type { StressMachine } from './topology.ts';
+
+/**
+ * A stress run (issue 9): the workers host in free mode — every actor its
+ * own thread, the operating system choosing the order — on a generated
+ * machine, with churn until the time budget is spent.
+ *
+ * The shape of a run, and why:
+ *
+ * 1. Boot once, in controlled mode on the same workers, the way controlled
+ *    mode's set-up runs it (alone, first enabled step each time), with every
+ *    checker watching. Booting 1,024 devices takes seconds; it is never
+ *    repeated. The actors' state and the checkers' state after it are
+ *    snapshotted (each worker keeps its own actor's copy).
+ * 2. Switch the workers to free mode and run rounds back to back: a round
+ *    puts every actor back to the post-boot snapshot, injects `tasks`
+ *    concurrent churn episodes (stress/churn.ts), and ends when they all
+ *    have. Actor code cannot read the clock, so the budget is enforced
+ *    here, between rounds.
+ * 3. After a round the actors hand over their logs (and forget them); the
+ *    logs merge into the order that really happened, and a fresh copy of the
+ *    post-boot checkers runs over it — while the next round is already
+ *    running.
+ *
+ * Restoring the snapshot per round is what makes a finding's replay exact
+ * and small: the round started from the state controlled mode reaches after
+ * the boot, so boot + the round's recorded order reproduces it — a few
+ * thousand decisions, however long the run. It also keeps memory flat by
+ * construction: no actor, checker or log grows with the number of rounds.
+ * What it gives up is state that builds up across rounds (a slow leak over
+ * many rounds, lockdep edges from two different rounds): each round is a
+ * fresh burst of concurrent churn on the booted machine.
+ */
+
+export interface StressOptions {
+  readonly devices: number;
+  readonly units: number;
+  /** Concurrent churn episodes per round. */
+  readonly tasks: number;
+  /** Churn time budget (ms); rounds start until it is spent (at least one round). */
+  readonly timeMs: number;
+  readonly seed: number;
+  readonly variants: Readonly<Record<string, string>>;
+  /** Where findings are written (`<out>/stress/...`). */
+  readonly out: string;
+  /** No progress anywhere for this long while tasks are live → hung-task (default 10 s). */
+  readonly hangMs?: number;
+  /** Stop after this many rounds even if time is left (tests, benchmarks). */
+  readonly maxRounds?: number;
+  /** Replay every new finding in controlled mode at the end (default true). */
+  readonly verify?: boolean;
+  /** Progress lines (stderr), or null. */
+  readonly progress?: ((line: string) => void) | null;
+  /** Every RSS sample (once a second). */
+  readonly onRss?: (mb: number, sec: number) => void;
+}
+
+export interface StressFinding {
+  readonly kind: Finding['kind'];
+  readonly title: string;
+  readonly signature: string;
+  /** The round it was first seen in. */
+  readonly firstSchedule: number;
+  /** Rounds it was seen in. */
+  readonly count: number;
+  readonly replay: string;
+  readonly report: string;
+  /** The replay, run in controlled mode (inline host), hit the same signature; null when not checked. */
+  readonly reproduced: boolean | null;
+}
+
+export interface KnownCount {
+  readonly id: string;
+  readonly kind: Finding['kind'];
+  readonly title: string;
+  readonly count: number;
+  readonly reason: string;
+  readonly reference: string;
+}
+
+export type StressOutcome = 'completed' | 'hung' | 'aborted';
+
+export interface StressResult {
+  readonly devices: number;
+  readonly units: number;
+  readonly tasks: number;
+  /** The churn phase: from the first round's start to the last round's end. */
+  readonly elapsedMs: number;
+  readonly bootMs: number;
+  readonly bootSteps: number;
+  readonly rounds: number;
+  /** Top-level ops that returned: sysfs writes, ioctls and other syscalls, driver calls. */
+  readonly operations: number;
+  /** Messages delivered between actors in the churn phase. */
+  readonly messages: number;
+  readonly messagesPerSec: number;
+  readonly opLatencyMs: { readonly p50: number; readonly p99: number };
+  readonly peakRssMb: number;
+  /** Average RSS of each minute of the whole run. */
+  readonly rssMbPerMinute: readonly number[];
+  readonly episodes: Readonly<Record<EpisodeKind, number>>;
+  /** Where the churn phase's time went: restoring the snapshot, running rounds, handing logs over, checking (the last overlaps the next round). */
+  readonly phaseMs: Readonly<Record<'restore' | 'run' | 'drain' | 'check', number>>;
+  readonly outcome: StressOutcome;
+  readonly findings: readonly StressFinding[];
+  readonly known: readonly KnownCount[];
+  readonly verifyMs: number;
+}
+
+/** Waits between polls of the shared counters while a round runs. */
+const POLL_MS = 2;
+/** Merged steps the checkers take between two turns of the event loop (the next round keeps running). */
+const CHECK_CHUNK = 1024;
+/** A control call to a worker that takes longer than this means the worker is wedged. */
+const CONTROL_TIMEOUT_MS = 60_000;
+
+/** A checker that passes events and findings on but never finishes the one it wraps: boot's end is not a run's end. */
+function unfinished(c: Checker): Checker {
+  return { name: c.name, onEvent: (e, step) => c.onEvent(e, step), drain: () => c.drain() };
+}
+
+function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | null = null;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`stress: ${what} did not answer within ${CONTROL_TIMEOUT_MS / 1000} s`)), CONTROL_TIMEOUT_MS);
+  });
+  return Promise.race([p, t]).finally(() => {
+    if (timer !== null) clearTimeout(timer);
+  });
+}
+
+interface Candidate {
+  readonly finding: Finding;
+  readonly round: number;
+  count: number;
+  readonly replay: string;
+}
+
+export async function runStress(o: StressOptions): Promise<StressResult> {
+  const hangMs = o.hangMs ?? 10_000;
+  const progress = o.progress ?? null;
+  const rss = new RssSampler(o.onRss ?? null);
+  rss.start();
+  const machine = generateMachine({ devices: o.devices, units: o.units, seed: o.seed });
+  const procs = processNames(o.tasks);
+  const topology = machine.topology;
+  // One host for the whole run: every process a round may use has its actor from the start.
+  const hostProgram = kernelProgram({ name: 'stress', topology, variants: o.variants, tasks: [], processes: procs.map((name) => ({ name, ops: [], stay: true })) });
+  const bootProgram = kernelProgram({ name: 'stress', topology, variants: o.variants, tasks: [] });
+  const t0 = performance.now();
+  const host = await WorkersHost.create(hostProgram);
+  try {
+    // 1. boot, controlled, as the set-up runs it
+    const checkers = kernelCheckers();
+    const boot = await runExecution(host, bootProgram, new ReplayStrategy([]), { seed: o.seed, checkers: checkers.map(unfinished), maxSteps: Number.MAX_SAFE_INTEGER });
+    const booted = boot.outcome === 'completed';
+    if (booted) await withTimeout(host.snapshot(), 'snapshot');
+    const template = booted ? deepCopy(checkers) : [];
+    const bootMs = performance.now() - t0;
+    progress?.(`stress: ${booted ? 'booted' : `the boot ended as ${boot.outcome}:`} ${topology.pci.length} devices on ${topology.units.length} units in ${(bootMs / 1000).toFixed(1)} s (${boot.steps} steps)`);
+
+    // 2. rounds in free mode
+    const run = new Rounds(host, machine, o, procs, template, boot.decisions, boot.steps, hangMs, progress);
+    // the fixed variants boot clean; anything here is a finding of the boot (round -1), whose replay is the boot alone
+    for (const f of boot.findings) run.found(f, -1, boot.decisions);
+    const r = booted ? await run.go() : { outcome: 'aborted' as const, rounds: 0, elapsedMs: 0, operations: 0, messages: 0, latency: new Reservoir(1), episodes: { rebind: 0, swap: 0, hotplug: 0, reset: 0, dma: 0, vfio: 0 } };
+    rss.stop();
+    const verifyStart = performance.now();
+    const findings = o.verify === false ? run.findings(() => null) : await run.verifyAll();
+    const verifyMs = performance.now() - verifyStart;
+    const secs = r.elapsedMs / 1000;
+    return {
+      devices: topology.pci.length, units: topology.units.length, tasks: o.tasks,
+      elapsedMs: Math.round(r.elapsedMs), bootMs: Math.round(bootMs), bootSteps: boot.steps, rounds: r.rounds,
+      operations: r.operations, messages: r.messages, messagesPerSec: secs > 0 ? Math.round(r.messages / secs) : 0,
+      opLatencyMs: { p50: round3(r.latency.quantile(0.5)), p99: round3(r.latency.quantile(0.99)) },
+      peakRssMb: Math.round(rss.peakMb()), rssMbPerMinute: rss.perMinuteMb().map((x) => Math.round(x)),
+      episodes: r.episodes, phaseMs: run.phaseMs(), outcome: r.outcome, findings, known: run.knownCounts(), verifyMs: Math.round(verifyMs),
+    };
+  } finally {
+    rss.stop();
+    await host.close();
+  }
+}
+
+const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+
+interface RoundsResult {
+  readonly outcome: StressOutcome;
+  readonly rounds: number;
+  readonly elapsedMs: number;
+  readonly operations: number;
+  readonly messages: number;
+  readonly latency: Reservoir;
+  readonly episodes: Record<EpisodeKind, number>;
+}
+
+/** The round loop and what it learns: findings by signature, known issues, counts. */
+class Rounds {
+  private readonly host: WorkersHost;
+  private readonly machine: StressMachine;
+  private readonly o: StressOptions;
+  private readonly procs: readonly string[];
+  private readonly template: readonly Checker[];
+  private readonly bootDecisions: readonly TaskId[];
+  private readonly bootSteps: number;
+  private readonly hangMs: number;
+  private readonly progress: ((line: string) => void) | null;
+  private readonly counters = new SharedArrayBuffer(8);
+  private readonly c = new Int32Array(this.counters);
+  private readonly ended = new Set<TaskId>();
+  private stopped: Finding | null = null;
+  private readonly candidates = new Map<string, Candidate>();
+  private readonly known = new Map<string, { issue: KnownIssue; title: string; count: number }>();
+  private readonly phases = { restore: 0, run: 0, drain: 0, check: 0 };
+
+  constructor(host: WorkersHost, machine: StressMachine, o: StressOptions, procs: readonly string[], template: readonly Checker[], bootDecisions: readonly TaskId[], bootSteps: number, hangMs: number, progress: ((line: string) => void) | null) {
+    this.host = host;
+    this.machine = machine;
+    this.o = o;
+    this.procs = procs;
+    this.template = template;
+    this.bootDecisions = bootDecisions;
+    this.bootSteps = bootSteps;
+    this.hangMs = hangMs;
+    this.progress = progress;
+  }
+
+  async go(): Promise<RoundsResult> {
+    await withTimeout(this.host.startFree({ seed: this.o.seed, jitterMs: 0, keepEvents: true }, this.counters, {
+      end: (task) => {
+        this.ended.add(task);
+      },
+      abort: (task, info) => {
+        this.stopped ??= abortFinding(task, info);
+      },
+      died: (actor: ActorId, why: string) => {
+        this.stopped ??= abortFinding('?' as TaskId, { kind: 'actor-crash', actor, handler: '?', message: why, jsStack: null, stack: [] });
+      },
+    }), 'free-mode start');
+    const latency = new Reservoir(100_000);
+    const episodes: Record<EpisodeKind, number> = { rebind: 0, swap: 0, hotplug: 0, reset: 0, dma: 0, vfio: 0 };
+    let operations = 0;
+    let messages = 0;
+    let outcome: StressOutcome = 'completed';
+    let checking: Promise<void> = Promise.resolve();
+    const t0 = performance.now();
+    let lastLine = t0;
+    let n = 0;
+    for (; ; n++) {
+      if (n > 0 && performance.now() - t0 >= this.o.timeMs) break;
+      if (this.o.maxRounds !== undefined && n >= this.o.maxRounds) break;
+      const round = roundChurn(this.machine, { tasks: this.o.tasks, seed: this.o.seed, processes: this.procs }, n);
+      const program = this.roundProgram(round);
+      let t = performance.now();
+      if (n > 0) await withTimeout(this.host.restore(), 'restore');
+      this.phases.restore += performance.now() - t;
+      t = performance.now();
+      const end = await this.runRound(program);
+      this.phases.run += performance.now() - t;
+      t = performance.now();
+      const drains = await withTimeout(this.host.drainFree(), 'log drain');
+      this.phases.drain += performance.now() - t;
+      for (const d of drains) {
+        operations += d.ops;
+        messages += d.messages;
+        for (const ms of d.opMs) latency.add(ms);
+      }
+      for (const k of Object.keys(episodes) as EpisodeKind[]) episodes[k] += round.kinds[k];
+      // check this round while the next one runs; one round waits at most
+      await checking;
+      checking = this.check(round, drains, end);
+      if (end !== 'done') {
+        outcome = end === 'hung' ? 'hung' : 'aborted';
+        n++;
+        break;
+      }
+      const now = performance.now();
+      if (this.progress !== null && now - lastLine > 5000) {
+        lastLine = now;
+        this.progress(`stress: ${n + 1} rounds, ${messages} messages, ${Math.round(messages / ((now - t0) / 1000))} msg/s, ${this.candidates.size} findings, ${[...this.known.values()].reduce((s, k) => s + k.count, 0)} known`);
+      }
+    }
+    const elapsedMs = performance.now() - t0;
+    await checking;
+    return { outcome, rounds: n, elapsedMs, operations, messages, latency, episodes };
+  }
+
+  /** The round as a kernel program: exactly what its replay's scenario document compiles to. */
+  private roundProgram(round: Round): Program {
+    return kernelProgram({ name: 'stress', topology: this.machine.topology, variants: this.o.variants, tasks: round.tasks.map(compileTask), processes: round.processes });
+  }
+
+  /** Injects the round's tasks and waits until they have all ended, a task aborts, or nothing moves for `hangMs`. */
+  private async runRound(program: Program): Promise<'done' | 'hung' | 'aborted'> {
+    const tasks = program.tasks.filter((t) => t.id !== 'boot');
+    this.ended.clear();
+    Atomics.store(this.c, LIVE_TASKS, tasks.length);
+    for (const t of tasks) this.host.inject(rootMessage(t, this.o.seed));
+    let last = -1;
+    let lastChange = performance.now();
+    for (;;) {
+      await new Promise((r) => setTimeout(r, POLL_MS));
+      if (this.stopped !== null) return 'aborted';
+      if (Atomics.load(this.c, LIVE_TASKS) === 0 && tasks.every((t) => this.ended.has(t.id))) return 'done';
+      const p = Atomics.load(this.c, PROGRESS);
+      const now = performance.now();
+      if (p !== last) {
+        last = p;
+        lastChange = now;
+      } else if (now - lastChange >= this.hangMs) {
+        return 'hung';
+      }
+    }
+  }
+
+  /**
+   * Runs a fresh copy of the post-boot checkers over the round's merged
+   * order, a chunk at a time so the next round's polling is not held up.
+   */
+  private async check(round: Round, drains: readonly FreeDrain[], end: 'done' | 'hung' | 'aborted'): Promise<void> {
+    const t0 = performance.now();
+    const logs: FreeLog[] = drains.map((d) => d.log);
+    const ordered = mergeFreeLogs(logs);
+    const decisions = (): TaskId[] => [...this.bootDecisions, ...ordered.map((s) => (logs[s.log] as FreeLog).tasks[s.at] as TaskId)];
+    const checkers = deepCopy(this.template);
+    const seen = new Set<string>();
+    const collect = (): void => {
+      for (const c of checkers) {
+        for (const f of c.drain()) {
+          if (seen.has(f.signature)) continue;
+          seen.add(f.signature);
+          this.found(f, round.index, decisions, round);
+        }
+      }
+    };
+    for (let i = 0; i < ordered.length; i++) {
+      const step = this.bootSteps + i;
+      for (const e of offlineEvents(logs, ordered[i] as (typeof ordered)[number])) for (const c of checkers) c.onEvent(e, step);
+      collect();
+      if (i % CHECK_CHUNK === CHECK_CHUNK - 1) await new Promise((r) => setImmediate(r));
+    }
+    // a round cut short by a hang or a crash is not over: leak checks would be wrong
+    if (end === 'done') for (const c of checkers) c.finish?.();
+    collect();
+    if (end === 'hung') this.found(hungFinding(logs, ordered, this.hangMs), round.index, decisions, round);
+    if (end === 'aborted' && this.stopped !== null) this.found(this.stopped, round.index, decisions, round);
+    this.phases.check += performance.now() - t0;
+  }
+
+  phaseMs(): Record<'restore' | 'run' | 'drain' | 'check', number> {
+    const p = this.phases;
+    return { restore: Math.round(p.restore), run: Math.round(p.run), drain: Math.round(p.drain), check: Math.round(p.check) };
+  }
+
+  /** Counts a finding: known, seen before, or new (written to disk now). */
+  found(f: Finding, round: number, decisions: readonly TaskId[] | (() => readonly TaskId[]), r?: Round): void {
+    const k = knownIssue(f);
+    if (k !== null) {
+      const seen = this.known.get(k.id);
+      if (seen === undefined) {
+        this.known.set(k.id, { issue: k, title: f.title, count: 1 });
+        this.progress?.(`stress: known issue ${k.id} (${f.title}) in round ${round}`);
+      } else seen.count++;
+      return;
+    }
+    const c = this.candidates.get(f.signature);
+    if (c !== undefined) {
+      c.count++;
+      return;
+    }
+    const ds = typeof decisions === 'function' ? decisions() : decisions;
+    const doc = roundDocument(`stress-${this.o.seed}-round-${round}`, this.machine.topology, this.o.variants, r ?? { index: round, tasks: [], processes: [], kinds: { rebind: 0, swap: 0, hotplug: 0, reset: 0, dma: 0, vfio: 0 } });
+    const w = writeStressFinding(this.o.out, f, this.o.seed, this.o.variants, round, doc, ds);
+    this.candidates.set(f.signature, { finding: f, round, count: 1, replay: w.replay });
+    this.progress?.(`stress: found ${f.title} in round ${round} → ${w.replay}`);
+  }
+
+  findings(reproduced: (c: Candidate) => boolean | null): StressFinding[] {
+    return [...this.candidates.values()].map((c) => ({
+      kind: c.finding.kind, title: c.finding.title, signature: c.finding.signature, firstSchedule: c.round, count: c.count,
+      replay: c.replay, report: c.finding.report, reproduced: reproduced(c),
+    }));
+  }
+
+  /** Replays every new finding in controlled mode (inline host) and says whether it reproduced. */
+  async verifyAll(): Promise<StressFinding[]> {
+    const { verifyReplay } = await import('./verify.ts');
+    const out = new Map<string, boolean>();
+    for (const c of this.candidates.values()) out.set(c.finding.signature, await verifyReplay(c.replay));
+    return this.findings((c) => out.get(c.finding.signature) ?? null);
+  }
+
+  knownCounts(): KnownCount[] {
+    return [...this.known.values()].map((k) => ({ id: k.issue.id, kind: k.issue.kind, title: k.title, count: k.count, reason: k.issue.reason, reference: k.issue.reference }));
+  }
+}
