@@ -161,24 +161,18 @@ describe('campaigns', () => {
     const out = dir('killed');
     const bin = path.resolve('bin/iommu-lab.mjs');
     const child = spawn(process.execPath, [bin, 'fuzz', '--time', '120', '--jobs', '1', '--seed', '7', '--schedules', '4', '--out', out], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let killing = false;
     const line = await new Promise<string>((resolve, reject) => {
       let buf = '';
       child.stdout.on('data', (d: Buffer) => {
         buf += d.toString();
         const m = /^FOUND .* -> (.*replay\.json)$/m.exec(buf);
-        if (m !== null && !killing) {
-          killing = true;
-          // kill once the corpus holds a program too (it is written after the finding is printed)
-          const poll = setInterval(() => {
-            if (Corpus.open(path.join(out, 'corpus')).size === 0) return;
-            clearInterval(poll);
-            child.kill('SIGKILL');
-            resolve(m[1] as string);
-          }, 20);
+        if (m !== null) {
+          // at once: the finding's files and its program's corpus entry are on disk before the line is printed
+          child.kill('SIGKILL');
+          resolve(m[1] as string);
         }
       });
-      child.on('exit', () => { if (!killing) reject(new Error(`the campaign exited without a finding line: ${buf}`)); });
+      child.on('exit', () => reject(new Error(`the campaign exited without a finding line: ${buf}`)));
     });
     await new Promise((r) => child.once('close', r));
     const fdir = path.dirname(line);
