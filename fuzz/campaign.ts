@@ -35,6 +35,8 @@ export interface CampaignOptions {
   readonly pins: VariantPins;
   /** Schedules explored per program. */
   readonly schedules: number;
+  /** After the campaign, new findings are shrunk (fuzz/shrink-hook.ts) for up to this long; 0: none. */
+  readonly shrinkTimeMs?: number;
   /** Progress lines (stderr), or null. */
   readonly progress: ((line: string) => void) | null;
   /** Called once per new finding, after its files are in place. */
@@ -165,7 +167,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     await pool.close();
   }
 
+  // shrinking runs after the budget, finding by finding, while its own budget lasts; the rest keep shrunk: null
+  const shrinkUntil = performance.now() + (o.shrinkTimeMs ?? 0);
   for (const f of fresh) {
+    if (performance.now() >= shrinkUntil) break;
+    o.progress?.(`fuzz: shrinking ${f.title}`);
     const shrunk = await shrinkReplay(f.replay);
     if (shrunk !== null) f.shrunk = shrunk;
   }
