@@ -15,7 +15,7 @@ import type { Cluster, StressMachine } from './topology.ts';
  * - `hotplug`:  sysfs remove of an endpoint or of a whole root port's
  *               subtree, then a rescan that brings it back (the sysfs path:
  *               pciehp surprise removal has a known lockdep report of its own,
- *               stress/known.ts);
+ *               fuzz/known.ts);
  * - `reset`:    pci_reset_function() or pci_try_reset_function();
  * - `dma`:      the bound driver maps a buffer with the DMA API, the device
  *               DMAs to it, the driver unmaps it;
@@ -26,15 +26,15 @@ import type { Cluster, StressMachine } from './topology.ts';
  *
  * Episodes are chosen on a few clusters per round so that they collide:
  * a VFIO open and a sibling's rebind on one group, a reset under a remove,
- * two binds of one device. Two things are never put together in a round,
- * because they are client bugs rather than kernel ones: a driver's DMA work
- * and the unbinding or removal of that driver's device (a driver must stop
- * its work in remove), and two `vfio` episodes in one process (fd names).
+ * two binds of one device. What never shares a device in one round, and
+ * why, is EXCLUSIVE below; a process runs one episode per round (its fd
+ * names are its own).
  *
- * Every episode leaves the machine as it found it when it runs alone; run
- * concurrently some steps fail with the errno the kernel gives (EBUSY,
- * ENODEV, EAGAIN), and the next rounds run on whatever state that left —
- * the system is never rebooted between rounds.
+ * Every round starts from the booted machine (stress/engine.ts restores the
+ * post-boot snapshot), so a round is a pure function of the machine, the
+ * seed and its index, and replays on its own. Run concurrently, some steps
+ * fail with the errno the kernel gives (EBUSY, ENODEV, EAGAIN) — that is
+ * part of the churn.
  */
 
 export type EpisodeKind = 'rebind' | 'swap' | 'hotplug' | 'reset' | 'dma' | 'vfio';
@@ -96,51 +96,42 @@ const bind = (dev: string, driver: string): DocOp => ({ op: 'driver.bind', dev, 
 
 /**
  * What an episode does to a device in its round: `life` changes its driver,
- * `gone` removes it, `dma` runs its driver's work, `reset` resets it from
- * sysfs, `user` is a VFIO user of it (open and close reset it too), `open`
- * opens its group by the device's name (the legacy path).
+ * `gone` removes it (and a rescan adds it back), `dma` runs its driver's
+ * work, `reset` resets it from sysfs, `user` is a VFIO user of it.
  */
-type Use = 'life' | 'gone' | 'dma' | 'reset' | 'user' | 'open';
+type Use = 'life' | 'gone' | 'dma' | 'reset' | 'user';
 
 /**
- * Pairs of uses that never share a device (or, for `group`, an iommu group)
- * in one round, and why. The first is a client rule: a driver must stop
- * its own work in remove, so its DMA racing its own unbind is a driver bug,
- * not the kernel's. The others are gaps of the model as it stands (issue 9
- * stress found them; each has a replay in the report) — the kernel forbids
- * the interleaving, the model does not yet: delete an entry when the model
- * learns it.
+ * Pairs of uses that never share a device in one round, and why — the same
+ * rules as the fuzzer's legality (fuzz/legal.ts). A driver must stop its
+ * own work in remove, so its DMA racing its own unbind is a driver bug, not
+ * the kernel's. The others are where the model cannot tell what the kernel
+ * forbids (delete an entry when it learns to): a sysfs write to a device's
+ * own file holds a kernfs active reference that removal drains, so a sysfs
+ * reset, bind or unbind never overlaps the release of its device; and a
+ * device a rescan is adding is not reached by a sysfs write before its IOMMU
+ * probe (dma_configure's probe replay is not modelled: fuzz/known.ts
+ * hot-add-iommu-probe-race). Everything else the model reports — upstream
+ * issues and the model's other known departures — is left in and counted
+ * as known.
  */
-const EXCLUSIVE: readonly { readonly a: Use; readonly b: Use; readonly scope: 'device' | 'group'; readonly why: string }[] = [
-  { a: 'dma', b: 'life', scope: 'device', why: 'client rule: a driver stops its work in remove' },
-  { a: 'dma', b: 'gone', scope: 'device', why: 'client rule: a driver stops its work in remove' },
-  { a: 'dma', b: 'dma', scope: 'device', why: 'client rule: one buffer name per driver (drvdata)' },
-  {
-    a: 'reset', b: 'gone', scope: 'device',
-    why: 'model gap: bus_remove_device() drains sysfs writers (kernfs active references) before the IOMMU release, so a sysfs reset never overlaps iommu_release_device() of its device; the model does not drain',
-  },
-  {
-    a: 'open', b: 'gone', scope: 'device',
-    why: 'model gap: userspace finds /dev/vfio/$GROUP through the sysfs iommu_group link; the model reads dev->iommu_group directly (iommu_group_get) and races the release',
-  },
-  {
-    a: 'reset', b: 'reset', scope: 'group',
-    why: 'model gap: the stable rework lets two members of a group reset at once (per-device blocked, group recovery_cnt); variant depth-counter still WARNs "another member is resetting"',
-  },
-  { a: 'reset', b: 'user', scope: 'group', why: 'model gap: as above (VFIO open, close and VFIO_DEVICE_RESET reset the device)' },
+const EXCLUSIVE: readonly { readonly a: Use; readonly b: Use; readonly why: string }[] = [
+  { a: 'dma', b: 'life', why: 'client rule: a driver stops its work in remove' },
+  { a: 'dma', b: 'gone', why: 'client rule: a driver stops its work in remove' },
+  { a: 'dma', b: 'dma', why: 'client rule: one buffer name per driver (drvdata)' },
+  { a: 'reset', b: 'gone', why: 'model gap: no kernfs drain of a removed device\'s sysfs writers' },
+  { a: 'life', b: 'gone', why: 'model gap: no kernfs drain; no probe replay for a device a rescan adds' },
 ];
 
 class RoundBuilder {
   private readonly rng: SeededRng;
-  private readonly groupOf: ReadonlyMap<string, readonly string[]>;
   private readonly uses = new Map<string, Set<Use>>();
   readonly tasks: DocTask[] = [];
   readonly processes: ProcessSpec[] = [];
   readonly kinds: Record<EpisodeKind, number> = { rebind: 0, swap: 0, hotplug: 0, reset: 0, dma: 0, vfio: 0 };
 
-  constructor(rng: SeededRng, groupOf: ReadonlyMap<string, readonly string[]>) {
+  constructor(rng: SeededRng) {
     this.rng = rng;
-    this.groupOf = groupOf;
   }
 
   private has(dev: string, use: Use): boolean {
@@ -149,13 +140,7 @@ class RoundBuilder {
 
   /** Whether every device of `devs` may take `use` this round (EXCLUSIVE). */
   private free(devs: readonly string[], use: Use): boolean {
-    return devs.every((d) => EXCLUSIVE.every((x) => {
-      if (x.a !== use && x.b !== use) return true;
-      const other = x.a === use ? x.b : x.a;
-      if (x.scope === 'device') return !this.has(d, other);
-      // another member of the group (the device itself is serialised by pci_dev_lock)
-      return (this.groupOf.get(d) ?? [d]).every((m) => m === d || !this.has(m, other));
-    }));
+    return devs.every((d) => EXCLUSIVE.every((x) => (x.a !== use && x.b !== use) || !this.has(d, x.a === use ? x.b : x.a)));
   }
 
   private take(devs: readonly string[], use: Use): void {
@@ -229,11 +214,9 @@ class RoundBuilder {
         const vdevs = eps.filter((d) => c.drivers[d] === 'vfio-pci');
         if (vdevs.length === 0) return false;
         const dev = pick(vdevs);
-        const legacy = rng.chance(0.6);
-        if (!this.free([dev], 'user') || (legacy && !this.free([dev], 'open'))) return false;
+        if (!this.free([dev], 'user')) return false;
         this.take([dev], 'user');
-        if (legacy) this.take([dev], 'open');
-        this.processes.push({ name: proc, ops: userOps(dev, legacy, rng), stay: true });
+        this.processes.push({ name: proc, ops: userOps(dev, rng.chance(0.6), rng), stay: true });
         this.kinds[kind]++;
         return true;
       }
@@ -303,7 +286,7 @@ function drawKind(rng: SeededRng): EpisodeKind {
  */
 export function roundChurn(m: StressMachine, spec: ChurnSpec, index: number): Round {
   const rng = new SeededRng(mix(spec.seed, index));
-  const b = new RoundBuilder(rng, groupsOf(m));
+  const b = new RoundBuilder(rng);
   const hot = Array.from({ length: Math.max(1, Math.ceil(spec.tasks / 4)) }, () => m.clusters[rng.int(m.clusters.length)] as Cluster);
   const procs = [...spec.processes];
   let made = 0;
@@ -319,14 +302,4 @@ export function roundChurn(m: StressMachine, spec: ChurnSpec, index: number): Ro
     if (kind === 'vfio' && c.kind === 'mfd' && made < spec.tasks && b.add('rebind', { ...c, devs: c.devs.filter((d) => c.drivers[d] === 'nic') }, null)) made++;
   }
   return { index, tasks: b.tasks, processes: b.processes, kinds: b.kinds };
-}
-
-/** Each device's iommu group as the cluster shapes make it (stress/topology.ts): for the `group` scope of EXCLUSIVE. */
-function groupsOf(m: StressMachine): Map<string, readonly string[]> {
-  const out = new Map<string, readonly string[]>();
-  for (const c of m.clusters) {
-    const shared = c.kind === 'mfd' || c.kind === 'switch' ? c.devs : null;
-    for (const d of c.devs) out.set(d, shared ?? [d]);
-  }
-  return out;
 }

@@ -5,6 +5,7 @@ import { mergeFreeLogs } from '../runtime/free-order.ts';
 import { hungFinding, offlineEvents } from '../runtime/free-run.ts';
 import type { FreeDrain } from '../runtime/hosts/free-driver.ts';
 import { LIVE_TASKS, PROGRESS, WorkersHost } from '../runtime/hosts/workers.ts';
+import { collectGarbage } from '../runtime/gc.ts';
 import { deepCopy } from '../runtime/snapshot.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 import type { Program } from '../runtime/program.ts';
@@ -15,10 +16,12 @@ import { kernelCheckers } from '../scenarios/kernel/checkers.ts';
 import { kernelProgram } from '../scenarios/kernel/program.ts';
 import { compileTask, processNames, roundChurn } from './churn.ts';
 import type { EpisodeKind, Round } from './churn.ts';
-import { knownIssue } from './known.ts';
-import type { KnownIssue } from './known.ts';
+import { matchKnown } from '../fuzz/known.ts';
+import type { FuzzDocument } from '../fuzz/document.ts';
+import type { KnownFinding } from '../fuzz/known.ts';
 import { roundDocument, writeStressFinding } from './output.ts';
 import { Reservoir, RssSampler } from './stats.ts';
+import { verifyReplay } from './verify.ts';
 import { generateMachine } from './topology.ts';
 import type { StressMachine } from './topology.ts';
 
@@ -96,6 +99,8 @@ export interface KnownCount {
   readonly kind: Finding['kind'];
   readonly title: string;
   readonly count: number;
+  /** `upstream`: the kernel does this; `model`: a known departure of the model (fuzz/known.ts). */
+  readonly source: KnownFinding['source'];
   readonly reason: string;
   readonly reference: string;
 }
@@ -121,8 +126,8 @@ export interface StressResult {
   /** Average RSS of each minute of the whole run. */
   readonly rssMbPerMinute: readonly number[];
   readonly episodes: Readonly<Record<EpisodeKind, number>>;
-  /** Where the churn phase's time went: restoring the snapshot, running rounds, handing logs over, checking (the last overlaps the next round). */
-  readonly phaseMs: Readonly<Record<'restore' | 'run' | 'drain' | 'check', number>>;
+  /** Where the churn phase's time went: restoring the snapshot, running rounds, handing logs over, checking (it overlaps the next round), collecting garbage. */
+  readonly phaseMs: Readonly<Record<'restore' | 'run' | 'drain' | 'check' | 'gc', number>>;
   readonly outcome: StressOutcome;
   readonly findings: readonly StressFinding[];
   readonly known: readonly KnownCount[];
@@ -133,6 +138,8 @@ export interface StressResult {
 const POLL_MS = 2;
 /** Merged steps the checkers take between two turns of the event loop (the next round keeps running). */
 const CHECK_CHUNK = 1024;
+/** Full garbage collections, in every thread, this often (see runtime/gc.ts): RSS stays flat. */
+const GC_EVERY_MS = 5000;
 /** A control call to a worker that takes longer than this means the worker is wedged. */
 const CONTROL_TIMEOUT_MS = 60_000;
 
@@ -187,6 +194,9 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
     for (const f of boot.findings) run.found(f, -1, boot.decisions);
     const r = booted ? await run.go() : { outcome: 'aborted' as const, rounds: 0, elapsedMs: 0, operations: 0, messages: 0, latency: new Reservoir(1), episodes: { rebind: 0, swap: 0, hotplug: 0, reset: 0, dma: 0, vfio: 0 } };
     rss.stop();
+    // the churn's peak: the replays checked below run in this thread and are not part of it
+    const peakRssMb = Math.round(rss.peakMb());
+    const rssMbPerMinute = rss.perMinuteMb().map((x) => Math.round(x));
     const verifyStart = performance.now();
     const findings = o.verify === false ? run.findings(() => null) : await run.verifyAll();
     const verifyMs = performance.now() - verifyStart;
@@ -196,7 +206,7 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
       elapsedMs: Math.round(r.elapsedMs), bootMs: Math.round(bootMs), bootSteps: boot.steps, rounds: r.rounds,
       operations: r.operations, messages: r.messages, messagesPerSec: secs > 0 ? Math.round(r.messages / secs) : 0,
       opLatencyMs: { p50: round3(r.latency.quantile(0.5)), p99: round3(r.latency.quantile(0.99)) },
-      peakRssMb: Math.round(rss.peakMb()), rssMbPerMinute: rss.perMinuteMb().map((x) => Math.round(x)),
+      peakRssMb, rssMbPerMinute,
       episodes: r.episodes, phaseMs: run.phaseMs(), outcome: r.outcome, findings, known: run.knownCounts(), verifyMs: Math.round(verifyMs),
     };
   } finally {
@@ -233,8 +243,9 @@ class Rounds {
   private readonly ended = new Set<TaskId>();
   private stopped: Finding | null = null;
   private readonly candidates = new Map<string, Candidate>();
-  private readonly known = new Map<string, { issue: KnownIssue; title: string; count: number }>();
-  private readonly phases = { restore: 0, run: 0, drain: 0, check: 0 };
+  /** Known findings by id and kind (one id may name several kinds of the same issue). */
+  private readonly known = new Map<string, { issue: KnownFinding; title: string; count: number }>();
+  private readonly phases = { restore: 0, run: 0, drain: 0, check: 0, gc: 0 };
 
   constructor(host: WorkersHost, machine: StressMachine, o: StressOptions, procs: readonly string[], template: readonly Checker[], bootDecisions: readonly TaskId[], bootSteps: number, hangMs: number, progress: ((line: string) => void) | null) {
     this.host = host;
@@ -268,6 +279,7 @@ class Rounds {
     let checking: Promise<void> = Promise.resolve();
     const t0 = performance.now();
     let lastLine = t0;
+    let lastGc = t0;
     let n = 0;
     for (; ; n++) {
       if (n > 0 && performance.now() - t0 >= this.o.timeMs) break;
@@ -275,6 +287,12 @@ class Rounds {
       const round = roundChurn(this.machine, { tasks: this.o.tasks, seed: this.o.seed, processes: this.procs }, n);
       const program = this.roundProgram(round);
       let t = performance.now();
+      if (t - lastGc >= GC_EVERY_MS) {
+        lastGc = t;
+        await Promise.all([withTimeout(this.host.collectGarbage(), 'garbage collection'), checking.then(collectGarbage)]);
+        this.phases.gc += performance.now() - t;
+        t = performance.now();
+      }
       if (n > 0) await withTimeout(this.host.restore(), 'restore');
       this.phases.restore += performance.now() - t;
       t = performance.now();
@@ -370,19 +388,25 @@ class Rounds {
     this.phases.check += performance.now() - t0;
   }
 
-  phaseMs(): Record<'restore' | 'run' | 'drain' | 'check', number> {
+  phaseMs(): Record<'restore' | 'run' | 'drain' | 'check' | 'gc', number> {
     const p = this.phases;
-    return { restore: Math.round(p.restore), run: Math.round(p.run), drain: Math.round(p.drain), check: Math.round(p.check) };
+    return { restore: Math.round(p.restore), run: Math.round(p.run), drain: Math.round(p.drain), check: Math.round(p.check), gc: Math.round(p.gc) };
   }
 
-  /** Counts a finding: known, seen before, or new (written to disk now). */
+  /**
+   * Counts a finding: known (the project's one list, fuzz/known.ts, matched
+   * against the round's document), seen before, or new (written to disk now).
+   */
   found(f: Finding, round: number, decisions: readonly TaskId[] | (() => readonly TaskId[]), r?: Round): void {
-    const k = knownIssue(f);
+    const doc = roundDocument(`stress-${this.o.seed}-round-${round}`, this.machine.topology, this.o.variants, r ?? { index: round, tasks: [], processes: [], kinds: { rebind: 0, swap: 0, hotplug: 0, reset: 0, dma: 0, vfio: 0 } });
+    // the entries' workload conditions read only the topology, which is the fuzz document's shape
+    const k = matchKnown(f, doc as unknown as FuzzDocument);
     if (k !== null) {
-      const seen = this.known.get(k.id);
+      const key = `${k.id}|${k.kind}`;
+      const seen = this.known.get(key);
       if (seen === undefined) {
-        this.known.set(k.id, { issue: k, title: f.title, count: 1 });
-        this.progress?.(`stress: known issue ${k.id} (${f.title}) in round ${round}`);
+        this.known.set(key, { issue: k, title: f.title, count: 1 });
+        this.progress?.(`stress: known ${k.source} issue ${k.id} (${f.title}) in round ${round}`);
       } else seen.count++;
       return;
     }
@@ -392,7 +416,6 @@ class Rounds {
       return;
     }
     const ds = typeof decisions === 'function' ? decisions() : decisions;
-    const doc = roundDocument(`stress-${this.o.seed}-round-${round}`, this.machine.topology, this.o.variants, r ?? { index: round, tasks: [], processes: [], kinds: { rebind: 0, swap: 0, hotplug: 0, reset: 0, dma: 0, vfio: 0 } });
     const w = writeStressFinding(this.o.out, f, this.o.seed, this.o.variants, round, doc, ds);
     this.candidates.set(f.signature, { finding: f, round, count: 1, replay: w.replay });
     this.progress?.(`stress: found ${f.title} in round ${round} → ${w.replay}`);
@@ -407,13 +430,12 @@ class Rounds {
 
   /** Replays every new finding in controlled mode (inline host) and says whether it reproduced. */
   async verifyAll(): Promise<StressFinding[]> {
-    const { verifyReplay } = await import('./verify.ts');
     const out = new Map<string, boolean>();
     for (const c of this.candidates.values()) out.set(c.finding.signature, await verifyReplay(c.replay));
     return this.findings((c) => out.get(c.finding.signature) ?? null);
   }
 
   knownCounts(): KnownCount[] {
-    return [...this.known.values()].map((k) => ({ id: k.issue.id, kind: k.issue.kind, title: k.title, count: k.count, reason: k.issue.reason, reference: k.issue.reference }));
+    return [...this.known.values()].map((k) => ({ id: k.issue.id, kind: k.issue.kind, title: k.title, count: k.count, source: k.issue.source, reason: k.issue.reason, reference: k.issue.reference }));
   }
 }

@@ -28,8 +28,9 @@ export function documentTopology(t: Topology): Record<string, unknown> {
   return {
     units: t.units,
     pci: t.pci.map(({ bdf, ...rest }) => ({ id: bdf, ...rest })),
+    devices: [],
     drivers: t.drivers,
-    ...(t.mms !== undefined ? { mms: t.mms } : {}),
+    mms: t.mms ?? [],
   };
 }
 

@@ -2,7 +2,7 @@ import { InputError } from '../../runtime/input-error.ts';
 import { VARIANT_AXES, isVariantAxis } from '../../protocol/variants.ts';
 import { runStress } from '../../stress/engine.ts';
 import type { StressResult } from '../../stress/engine.ts';
-import { FIXED_VARIANTS } from '../../stress/known.ts';
+import { FIXED_VARIANTS } from '../../protocol/fixed-variants.ts';
 import { MAX_DEVICES_PER_UNIT } from '../../stress/topology.ts';
 import { has, int, num, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
@@ -70,7 +70,7 @@ function printStress(r: StressResult, variants: Readonly<Record<string, string>>
   s += `${r.rounds} rounds in ${r.elapsedMs} ms (${r.outcome}): ${r.operations} operations, ${r.messages} messages, ${r.messagesPerSec} messages/s\n`;
   s += `op latency p50 ${r.opLatencyMs.p50} ms, p99 ${r.opLatencyMs.p99} ms; peak RSS ${r.peakRssMb} MB\n`;
   s += `episodes: ${Object.entries(r.episodes).map(([k, n]) => `${k} ${n}`).join(', ')}\n`;
-  s += `known: ${r.known.reduce((n, k) => n + k.count, 0)}${r.known.length > 0 ? ` (${r.known.map((k) => `${k.id} ${k.count}`).join(', ')})` : ''}\n`;
+  s += `known: ${r.known.reduce((n, k) => n + k.count, 0)}${r.known.length > 0 ? ` (${r.known.map((k) => `${k.id} [${k.kind}, ${k.source}] ${k.count}`).join(', ')})` : ''}\n`;
   s += `findings: ${r.findings.length === 0 ? 'none' : r.findings.length}\n`;
   for (const f of r.findings) {
     s += `\n${f.title}  (first in round ${f.firstSchedule}, seen in ${f.count} rounds; replay ${f.reproduced === null ? 'not checked' : f.reproduced ? 'reproduces' : 'DOES NOT reproduce'})\nreplay: ${f.replay}\n${f.report}`;

@@ -6,6 +6,7 @@ import type { CellConfig, CellSnapshot } from '../cell.ts';
 import { loadActorDef } from '../modules.ts';
 import { nodeEndpoint } from './endpoint.ts';
 import { FreeDriver } from './free-driver.ts';
+import { collectGarbage } from '../gc.ts';
 import type { FreeDrain, FreeOptions } from './free-driver.ts';
 import type { ActorId } from '../../protocol/ids.ts';
 import type { StepCommand } from '../../protocol/step.ts';
@@ -66,6 +67,8 @@ export interface WorkerControl {
   log(): FreeLog;
   /** Free mode: the log since the last drain, then forgotten (stress rounds). */
   drain(): FreeDrain;
+  /** A full garbage collection of this worker's heap (between stress rounds). */
+  collectGarbage(): void;
 }
 
 const api: WorkerControl = {
@@ -86,6 +89,7 @@ const api: WorkerControl = {
   },
   log: () => free?.record() ?? { actor: boot.actor, tasks: [], ns: [], details: null, last: [] },
   drain: () => free?.drain() ?? { log: { actor: boot.actor, tasks: [], ns: [], details: null, last: [] }, opMs: [], ops: 0, messages: 0 },
+  collectGarbage,
 };
 
 Comlink.expose(api, nodeEndpoint(control));

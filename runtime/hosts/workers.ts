@@ -198,6 +198,11 @@ export class WorkersHost implements Host {
     return Promise.all([...this.actors.values()].filter((aw) => aw.dead === null).map((aw) => this.control(aw, (c) => c.drain())));
   }
 
+  /** A full garbage collection in every live worker (long free-mode runs, between rounds). */
+  async collectGarbage(): Promise<void> {
+    await Promise.all([...this.actors.values()].filter((aw) => aw.dead === null).map((aw) => this.control(aw, (c) => c.collectGarbage())));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
