@@ -37,7 +37,7 @@ const USAGE = `usage: iommu-lab <command> [flags]
   stress [--devices N] [--units N] [--tasks N] [--time SECONDS] [--seed S] [--variant NAME=VALUE]... [--fixed] [--hang SECONDS] [--rounds N] [--no-verify] [--out DIR] [--json]
   bench [--quick] [--json]
   fuzz [--time SECONDS] [--jobs N] [--shard I/N] [--seed S] [--out DIR] [--corpus DIR]
-      [--variant AXIS=VALUE]... [--fixed] [--schedules N] [--programs N] [--json]
+      [--variant AXIS=VALUE]... [--fixed] [--schedules N] [--programs N] [--shrink-time SECONDS] [--json]
   merge <dir>... --out DIR [--json]
 `;
 

@@ -35,6 +35,8 @@ export interface CampaignOptions {
   readonly pins: VariantPins;
   /** Schedules explored per program. */
   readonly schedules: number;
+  /** After the campaign, new findings are shrunk (fuzz/shrink-hook.ts) for up to this long; 0: none. */
+  readonly shrinkTimeMs?: number;
   /** Progress lines (stderr), or null. */
   readonly progress: ((line: string) => void) | null;
   /** Called once per new finding, after its files are in place. */
@@ -103,12 +105,15 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       corpus.coverage.add(c);
       added = true;
     }
-    for (const f of r.findings) note(doc, f);
+    const start = baseExecutions + executions;
     executions += r.executions;
+    // the corpus first: a finding announced (and a campaign killed right after) has its program's coverage kept
     if (added && corpus.add(doc) && performance.now() - lastSave > 1000) save();
+    for (const f of r.findings) note(doc, f, start);
   };
 
-  const note = (doc: FuzzDocument, f: FoundFinding): void => {
+  /** `start`: the executions the campaign had counted before this program's. */
+  const note = (doc: FuzzDocument, f: FoundFinding, start: number): void => {
     const hit = matchKnown(f.finding, doc);
     if (hit !== null) {
       known += f.count;
@@ -120,7 +125,7 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
       seen.count += f.count;
       return;
     }
-    const written = writeFuzzFinding(o.out, doc, f, baseExecutions + executions + f.firstSchedule);
+    const written = writeFuzzFinding(o.out, doc, f, start + f.firstSchedule);
     bySignature.set(written.signature, written);
     fresh.push(written);
     o.onFinding(written);
@@ -162,7 +167,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     await pool.close();
   }
 
+  // shrinking runs after the budget, finding by finding, while its own budget lasts; the rest keep shrunk: null
+  const shrinkUntil = performance.now() + (o.shrinkTimeMs ?? 0);
   for (const f of fresh) {
+    if (performance.now() >= shrinkUntil) break;
+    o.progress?.(`fuzz: shrinking ${f.title}`);
     const shrunk = await shrinkReplay(f.replay);
     if (shrunk !== null) f.shrunk = shrunk;
   }

@@ -120,6 +120,18 @@ export const KNOWN: readonly KnownFinding[] = [
     reference: 'checkers/isolation/rules.ts dma-while-disconnected; drivers/pci/hotplug/pciehp_pci.c pciehp_unconfigure_device()', source: 'model',
   },
   {
+    id: 'dma-from-disconnected-device', kind: 'isolation-breach', signature: 'isolation-breach|freed-domain|', contains: ['pci:pciehp_disable_slot'],
+    when: (f, doc) => {
+      const dev = dmaDevice(f);
+      const slot = doc.topology.pci.find((d) => d.id === dev)?.slot;
+      return slot !== undefined && doc.tasks.some((t) => t.ops.some((op) => op.op === 'pci.surprise_remove' && op.slot === slot));
+    },
+    reason: 'The same, seen through a stale device-TLB entry: the surprise removal unbound the driver and freed its domain (the ATC of a disconnected ' +
+      'device is not invalidated, as in the kernel), then driver code the model still runs (a probe of the unbound, disconnected device) made the gone ' +
+      'device DMA through the entry.',
+    reference: 'hardware/profiles.ts skipsAtsInvalidationWhenDisconnected (B18); checkers/isolation/rules.ts freed-domain', source: 'model',
+  },
+  {
     id: 'transient-driver-in-user-group', kind: 'isolation-breach', signature: 'isolation-breach|kernel-driver-in-user-group|', contains: ['was blocked by domain'],
     reason: 'really_probe() sets dev->driver before dma_configure() refuses the probe (-EBUSY) in a group userspace owns; a DMA by the device in that ' +
       'window (here one the user programmed, blocked by the user\'s domain) makes the rule see a kernel driver in a user-owned group. Nothing was reached.',
@@ -144,15 +156,6 @@ export const KNOWN: readonly KnownFinding[] = [
     id: 'vfio-open-by-device-name', kind: 'data-race', signature: 'data-race|device.iommu_group|', contains: ['vfio:open'],
     reason: 'The same lookup racing the removal that clears dev->iommu_group (the kernel opens by group number, not through the device).',
     reference: 'protocol/vfio.ts VfioPath "group"', source: 'model',
-  },
-  {
-    id: 'crosslock-vfio-device-comp', kind: 'lock-order-inversion', signature: 'lock-order-inversion|', contains: ['vfio_device->comp', 'by crosslock'],
-    reason: 'Cross-release at class level: one device\'s vfio_device->comp is completed by a task that took device_lock (or pci_rescan_remove_lock) ' +
-      'earlier — unregistering another device, or itself before it waits — while a remover waits for its own device\'s comp under those classes. ' +
-      'The completion is per device and its completer (the last put of that device\'s registration) never needs that device\'s device_lock ' +
-      '(vfio_pci_core_disable() only trylocks it, B10); the kernel\'s lockdep has no cross-release (dropped in 4.15 for reports like these). ' +
-      'A real wait that never ends shows as `deadlock` (a process that ignores the request), which is not suppressed.',
-    reference: 'checkers/lockdep (completion edges via "complete"); docs/vfio.md "Unregister while userspace holds the device"; docs/kernel-facts.md §1.2 edge 14', source: 'model',
   },
   {
     id: 'rmr-refusal-is-dev-warn', kind: 'kernel-warn', signature: 'kernel-warn|', contains: ['Firmware has requested this device have a 1:1 IOMMU mapping'],

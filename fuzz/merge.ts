@@ -49,8 +49,13 @@ function copyFinding(f: FuzzFinding, out: string): FuzzFinding {
   mkdirSync(root, { recursive: true });
   cpSync(path.dirname(f.replay), tmp, { recursive: true });
   const scenario = path.join(dir, 'scenario.json');
-  const replay = JSON.parse(readFileSync(path.join(tmp, 'replay.json'), 'utf8')) as Record<string, unknown>;
-  writeFileSync(path.join(tmp, 'replay.json'), JSON.stringify({ ...replay, scenario }) + '\n');
+  // the replays name their document by path: the copied one
+  for (const name of ['replay.json', ...(f.shrunk === null ? [] : [path.basename(f.shrunk)])]) {
+    const file = path.join(tmp, name);
+    if (!existsSync(file)) continue;
+    const replay = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    writeFileSync(file, JSON.stringify({ ...replay, scenario }) + '\n');
+  }
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
   return { ...f, replay: path.join(dir, 'replay.json'), scenario, shrunk: f.shrunk === null ? null : path.join(dir, path.basename(f.shrunk)) };

@@ -1,13 +1,22 @@
+import { shrink } from '../cli/commands/shrink.ts';
+import type { CommandIo } from '../cli/io.ts';
+
 /**
- * Where a campaign gets a shrunk replay of each new finding. The `shrink`
- * command (cli/commands/shrink.ts, runtime/shrink/) is being built
- * alongside; until it is wired in here this returns null and a finding
- * directory holds only the full replay (`finding.json` says `"shrunk":
- * null`). Wiring it: shrink the replay file `file` (a generated scenario
- * document's replay), write the result next to it as `shrunk.json`, and
- * return that path — or null if it did not reproduce.
+ * A shrunk replay of a finding: the `shrink` command (runtime/shrink/,
+ * scenarios/kernel/reduce.ts) run on the finding's replay file, writing
+ * `replay.shrunk.json` next to it. Returns that path, or null when the
+ * replay did not reproduce (the full replay stays the reproducer).
  */
-export function shrinkReplay(file: string): Promise<string | null> {
-  void file;
-  return Promise.resolve(null);
+export async function shrinkReplay(file: string): Promise<string | null> {
+  let out: string | null = null;
+  const io: CommandIo = {
+    out: () => {},
+    err: () => {},
+    json: (doc) => {
+      const r = doc as { readonly out?: unknown; readonly reproduced?: unknown };
+      if (r.reproduced === true && typeof r.out === 'string') out = r.out;
+    },
+  };
+  const code = await shrink([file, '--json'], io);
+  return code === 0 ? out : null;
 }

@@ -1,5 +1,4 @@
-import type { Checker } from '../checkers/checker.ts';
-import { runExecution } from '../runtime/execution.ts';
+import { explore } from '../runtime/explore.ts';
 import type { FoundFinding } from '../runtime/explore.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
 import { InputError } from '../runtime/input-error.ts';
@@ -54,42 +53,32 @@ export async function runFuzzJob(job: FuzzJob): Promise<FuzzJobResult> {
   }
   const program = scenario.program(documentVariants(job.doc));
   const host = await InlineHost.create(program);
-  let current: Set<string> | null = null;
-  tapOutcomes(host, () => current);
-  const strategy = makeStrategy(FUZZ_STRATEGY, job.seed);
-  const found = new Map<string, FoundFinding>();
-  const fresh: string[] = [];
-  let steps = 0;
-  let n = 0;
+  // handler outcomes of every execution of the job (the set-up's too, seen once: later ones start from its snapshot)
+  const covered = new Set<string>();
+  tapOutcomes(host, () => covered);
   try {
-    for (; n < job.schedules; n++) {
-      await host.reset();
-      const coverage = new CoverageChecker();
-      const checkers: Checker[] = [...kernelCheckers(), coverage];
-      current = coverage.keys;
-      const r = await runExecution(host, program, strategy, {
-        seed: job.seed, execution: n, checkers,
-        ...(job.maxSteps !== undefined ? { maxSteps: job.maxSteps } : {}),
-      });
-      current = null;
-      coverage.addLockEdges(checkers);
-      steps += r.steps;
-      if (n === 0) tallyCalls(r.results, calls);
-      for (const k of coverage.keys) {
-        if (seen.has(k)) continue;
-        seen.add(k);
-        fresh.push(k);
-      }
-      for (const f of r.findings) {
-        const had = found.get(f.signature);
-        if (had !== undefined) had.count++;
-        else found.set(f.signature, { finding: f, firstSchedule: n, seed: job.seed, count: 1, decisions: r.decisions, traceHash: r.traceHash });
-      }
+    const r = await explore(host, program, makeStrategy(FUZZ_STRATEGY, job.seed), {
+      seed: job.seed, schedules: job.schedules,
+      ...(job.maxSteps !== undefined ? { maxSteps: job.maxSteps } : {}),
+      checkers: () => [...kernelCheckers(), new CoverageChecker()],
+      onExecution: (x, schedule) => {
+        if (schedule === 0) tallyCalls(x.results, calls);
+        const coverage = x.checkers.find((c): c is CoverageChecker => c instanceof CoverageChecker);
+        if (coverage === undefined) return;
+        coverage.addLockEdges(x.checkers);
+        for (const k of coverage.keys) covered.add(k);
+      },
+    });
+    const fresh: string[] = [];
+    for (const k of covered) {
+      if (seen.has(k)) continue;
+      seen.add(k);
+      fresh.push(k);
     }
+    return { executions: r.executions, steps: r.steps, findings: r.findings, coverage: fresh, calls, invalid: null };
   } finally {
     await host.close();
   }
-  return { executions: n, steps, findings: [...found.values()], coverage: fresh, calls, invalid: null };
 }
 
 /** piscina's task function. */

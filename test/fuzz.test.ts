@@ -13,14 +13,11 @@ import { mergeOutputs } from '../fuzz/merge.ts';
 import { mutate } from '../fuzz/mutate.ts';
 import { Rand } from '../fuzz/rand.ts';
 import { parseShard, programIndex } from '../fuzz/shard.ts';
+import { shrinkReplay } from '../fuzz/shrink-hook.ts';
 import { runFuzzJob } from '../fuzz/worker.ts';
 import { FIXED_VARIANTS } from '../protocol/fixed-variants.ts';
 import { VARIANT_AXES } from '../protocol/variants.ts';
-import { runExecution } from '../runtime/execution.ts';
-import { InlineHost } from '../runtime/hosts/inline.ts';
-import { readReplayFile, sameFailure } from '../runtime/replay-file.ts';
-import { ReplayStrategy } from '../runtime/strategies/replay.ts';
-import { loadScenario } from '../scenarios/index.ts';
+import { readReplayFile } from '../runtime/replay-file.ts';
 import { cli } from './helpers/cli.ts';
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-fuzz-'));
@@ -35,18 +32,10 @@ function campaign(name: string, over: Partial<CampaignOptions>): Promise<Campaig
   });
 }
 
-/** Replays a fuzz finding's replay file against its scenario document; true when the recorded signature comes back. */
+/** Replays a fuzz finding's replay file with `iommu-lab replay` (its scenario is the generated document, by path): true when the signature comes back. */
 async function reproduces(replayFile: string): Promise<boolean> {
-  const rf = readReplayFile(replayFile);
-  const s = await loadScenario(rf.scenario);
-  const program = s.program(rf.variants);
-  const host = await InlineHost.create(program);
-  try {
-    const r = await runExecution(host, program, new ReplayStrategy(rf.decisions), { seed: rf.seed, checkers: s.checkers?.() ?? [] });
-    return r.findings.some((f) => sameFailure(rf.finding?.signature ?? '', f.signature));
-  } finally {
-    await host.close();
-  }
+  const r = await cli('replay', replayFile, '--json');
+  return r.code === 0 && (r.json as { reproduced?: boolean }).reproduced === true;
 }
 
 describe('the workload generator', () => {
@@ -129,7 +118,12 @@ describe('campaigns', () => {
       for (const file of ['scenario.json', 'replay.json', 'report.txt', 'finding.json']) expect(existsSync(path.join(path.dirname(f.replay), file))).toBe(true);
       expect(await reproduces(f.replay), `${f.title}: ${f.replay}`).toBe(true);
     }
-  });
+    // the shrink hook a campaign calls after its budget (here, on the first finding only)
+    const first = r.findings[0]!;
+    const shrunk = await shrinkReplay(first.replay);
+    expect(shrunk).toBe(path.join(path.dirname(first.replay), 'replay.shrunk.json'));
+    expect(await reproduces(shrunk!)).toBe(true);
+  }, 60_000);
 
   it('pinned to the fixed variants, a campaign finds nothing new: what it sees is known', async () => {
     const r = await campaign('fixed', { pins: FIXED_PINS, seed: 11, maxPrograms: 30 });
@@ -161,24 +155,18 @@ describe('campaigns', () => {
     const out = dir('killed');
     const bin = path.resolve('bin/iommu-lab.mjs');
     const child = spawn(process.execPath, [bin, 'fuzz', '--time', '120', '--jobs', '1', '--seed', '7', '--schedules', '4', '--out', out], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let killing = false;
     const line = await new Promise<string>((resolve, reject) => {
       let buf = '';
       child.stdout.on('data', (d: Buffer) => {
         buf += d.toString();
         const m = /^FOUND .* -> (.*replay\.json)$/m.exec(buf);
-        if (m !== null && !killing) {
-          killing = true;
-          // kill once the corpus holds a program too (it is written after the finding is printed)
-          const poll = setInterval(() => {
-            if (Corpus.open(path.join(out, 'corpus')).size === 0) return;
-            clearInterval(poll);
-            child.kill('SIGKILL');
-            resolve(m[1] as string);
-          }, 20);
+        if (m !== null) {
+          // at once: the finding's files and its program's corpus entry are on disk before the line is printed
+          child.kill('SIGKILL');
+          resolve(m[1] as string);
         }
       });
-      child.on('exit', () => { if (!killing) reject(new Error(`the campaign exited without a finding line: ${buf}`)); });
+      child.on('exit', () => reject(new Error(`the campaign exited without a finding line: ${buf}`)));
     });
     await new Promise((r) => child.once('close', r));
     const fdir = path.dirname(line);

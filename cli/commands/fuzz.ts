@@ -18,6 +18,7 @@ export const FUZZ_FLAGS = {
   fixed: { kind: 'bool' },
   schedules: { kind: 'value' },
   programs: { kind: 'value' },
+  'shrink-time': { kind: 'value' },
   json: { kind: 'bool' },
 } as const;
 
@@ -33,6 +34,8 @@ export async function fuzz(argv: readonly string[], io: CommandIo): Promise<numb
   const out = str(p, 'out') ?? 'out/fuzz';
   const time = num(p, 'time', 0) ?? 60;
   const programs = str(p, 'programs') === undefined ? undefined : int(p, 'programs', 1, 1);
+  // new findings are shrunk after the campaign; by default for a quarter of its time more
+  const shrinkTime = num(p, 'shrink-time', 0) ?? time / 4;
   const result = await runCampaign({
     timeMs: time * 1000,
     ...(programs !== undefined ? { maxPrograms: programs } : {}),
@@ -43,6 +46,7 @@ export async function fuzz(argv: readonly string[], io: CommandIo): Promise<numb
     corpus: str(p, 'corpus') ?? defaultCorpus(out),
     pins: parsePins(p.flags.get('variant') ?? [], has(p, 'fixed')),
     schedules: int(p, 'schedules', 1, 6),
+    shrinkTimeMs: shrinkTime * 1000,
     progress: json ? null : (l) => io.err(l + '\n'),
     onFinding: (f) => {
       if (!json) io.out(`FOUND ${f.kind}: ${f.title} -> ${f.replay}\n`);
@@ -58,7 +62,7 @@ function summary(r: CampaignResult): string {
     `fuzz: ${r.executions} executions of ${r.programs} programs in ${(r.elapsedMs / 1000).toFixed(1)}s (shard ${r.shard}, seed ${r.seed}, ${r.jobs} jobs)`,
     `corpus ${r.corpus}, coverage ${r.coverage}, calls past argument checks ${(r.calls.fraction * 100).toFixed(1)}% (${r.calls.passed}/${r.calls.total})`,
     `findings: ${r.findings.length}, known: ${r.known}${Object.keys(r.knownBy).length > 0 ? ` (${Object.entries(r.knownBy).map(([id, n]) => `${id} ${n}`).join(', ')})` : ''}`,
-    ...r.findings.map((f) => `  ${f.kind}: ${f.title} (x${f.count}) ${f.replay}`),
+    ...r.findings.map((f) => `  ${f.kind}: ${f.title} (x${f.count}) ${f.shrunk ?? f.replay}`),
   ];
   if (r.invalid > 0) lines.push(`warning: ${r.invalid} generated documents did not validate (a generator bug)`);
   return lines.join('\n') + '\n';
