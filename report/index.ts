@@ -12,7 +12,7 @@ export { recordTrace } from './record.ts';
 export type { RecordOptions } from './record.ts';
 export { readReportInput } from './load.ts';
 export type { ReportInput } from './load.ts';
-export { TRACE_FORMAT, TRACE_VERSION, checkTraceDocument, readTraceDocument } from './trace-doc.ts';
+export { TRACE_FORMAT, TRACE_VERSION, checkTraceDocument } from './trace-doc.ts';
 export type { TraceDocument, TraceFinding, LockGraph } from './trace-doc.ts';
 export { validateChromeTrace } from './chrome-trace.ts';
 export type { ChromeTrace } from './chrome-trace.ts';

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { InputError } from '../runtime/input-error.ts';
 import type { TraceEntry } from '../runtime/execution.ts';
 import { EVENT_NAMES } from '../protocol/events.ts';
@@ -259,21 +258,4 @@ export function checkTraceDocument(doc: unknown, file: string): TraceDocument {
   });
   checkLockGraph(c, d.lockGraph, 'lockGraph');
   return d as unknown as TraceDocument;
-}
-
-/** Reads a trace document written by `report --format trace`. */
-export function readTraceDocument(file: string): TraceDocument {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new InputError(`cannot read: ${e instanceof Error ? e.message : String(e)}`, file);
-  }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    throw new InputError(`not valid JSON: ${e instanceof Error ? e.message : String(e)}`, file, '(document)');
-  }
-  return checkTraceDocument(doc, file);
 }
