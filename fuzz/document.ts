@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DriverAction } from '../protocol/driver-actions.ts';
-import type { PciResetMethod, UnitKind } from '../protocol/topology.ts';
+import type { PciDevSpec, UnitKind } from '../protocol/topology.ts';
 import { scenarioFromDocument } from '../scenarios/format/document.ts';
 import type { Scenario } from '../scenarios/scenario.ts';
 
@@ -19,22 +19,8 @@ export interface DocUnit {
   readonly attach_deferred?: boolean;
 }
 
-export interface DocPci {
-  readonly id: string;
-  readonly parent?: string;
-  readonly bridge?: boolean;
-  readonly acs?: boolean;
-  readonly alias?: string;
-  readonly unit?: string;
-  readonly ats?: boolean;
-  readonly pasid_bits?: number;
-  readonly require_direct?: boolean;
-  readonly attach_deferred?: boolean;
-  readonly reset_methods?: readonly PciResetMethod[];
-  readonly slot?: string;
-  readonly driver?: string;
-  readonly hotplug?: boolean;
-}
+/** A PCI device as a document writes it: the topology's PciDevSpec with `id` for its BDF. */
+export type DocPci = Omit<PciDevSpec, 'bdf'> & { readonly id: string };
 
 export interface DocPlatform {
   readonly id: string;
