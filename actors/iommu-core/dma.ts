@@ -91,16 +91,9 @@ export async function iommu_dma_map(k: IK, { dev, page }: { dev: string; page: s
     k.write(d, 'next_iova', d.next_iova + PAGE, { lockless: true });
   }
   while (d.mappings[String(iova)] !== undefined) iova += PAGE;
-  // iommu_dma_alloc_iova() hands the IOVA out at once: it is this caller's before the page table knows it,
-  // so a concurrent map (which may run while the unit writes the entry) picks another one
-  k.write(d, 'mappings', { ...d.mappings, [String(iova)]: page }, { lockless: true });
-  const ret = await unitCall<Ret>(k, d.unit, 'map', { domain: d.id, iova, page });
-  if (isErrno(ret)) {
-    const { [String(iova)]: _gone, ...rest } = d.mappings;
-    k.write(d, 'mappings', rest, { lockless: true });
-    return ret;
-  }
-  return iova;
+  // iommu_dma_alloc_iova() hands the IOVA out at once; map() takes it in this step (see there)
+  const ret = await map(k, d, iova, page);
+  return isErrno(ret) ? ret : iova;
 }
 
 /**
@@ -116,12 +109,7 @@ export async function iommu_dma_unmap(k: IK, { dev, iova }: { dev: string; iova:
   const d = def === null ? null : useDomain(k, def, 'iommu_dma_unmap_page');
   if (d === null) return errno('ENODEV');
   if (!isPaging(d)) return 0;
-  if (d.mappings[String(iova)] === undefined) return errno('ENOENT');
-  await unitCall(k, d.unit, 'unmap', { domain: d.id, iova });
-  await unitCall(k, d.unit, 'iotlb_sync', { domain: d.id });
-  const { [String(iova)]: _gone, ...rest } = d.mappings;
-  k.write(d, 'mappings', rest, { lockless: true });
-  return 0;
+  return unmap(k, d, iova);
 }
 
 /** A stable stand-in for a page's physical address under an identity mapping. */
