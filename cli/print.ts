@@ -1,26 +1,64 @@
 import type { RunReport } from './run-one.ts';
 import { variantKey } from '../scenarios/scenario.ts';
+import { claimText } from './verdict.ts';
+
+/** The kinds of the findings the known list does not explain (all of them with --strict). */
+function unexplained(r: RunReport): string[] {
+  return r.findings.filter((f) => r.strict || f.known === undefined).map((f) => f.kind);
+}
+
+/** "clean (exhaustive, ≤ 2 preemptions, 18,432 schedules)", or the kinds found. */
+function foundText(r: RunReport): string {
+  const kinds = unexplained(r);
+  return kinds.length === 0 ? `clean (${claimText(r.claim)})` : kinds.join(', ');
+}
+
+const titleOf = (r: RunReport, base: readonly RunReport[], sig: string): string =>
+  r.findings.find((f) => f.signature === sig)?.title ?? base.flatMap((b) => b.findings).find((f) => f.signature === sig)?.title ?? sig;
+
+/** `known: <id> (<source>: <reference>)` lines. */
+function knownLines(r: RunReport, indent: string): string {
+  return r.known.map((k) => `${indent}known: ${k.id} (${k.source}: ${k.reference})${r.strict ? ' — counted (--strict)' : ''}\n`).join('');
+}
 
 /** The human-readable result of one run. */
 export function printRun(r: RunReport): string {
   let s = `${r.scenario} [${variantKey(r.variants)}] ${r.host}/${r.mode} ${r.strategy} seed ${r.seed}: `;
   s += `${r.schedules} schedules, ${r.steps} steps, ${r.elapsedMs} ms\n`;
   s += `expected: ${r.expected === null ? '(none)' : r.expected.length === 0 ? 'clean' : r.expected.join(', ')}; `;
-  s += `found: ${r.findings.length === 0 ? 'clean' : r.findings.map((f) => f.kind).join(', ')} -> ${r.matched ? 'OK' : 'MISMATCH'}\n`;
+  s += `found: ${foundText(r)} -> ${r.matched ? 'OK' : 'MISMATCH'}\n`;
+  s += knownLines(r, '');
+  if (r.baseline !== undefined) {
+    s += `against baseline [${variantKey(r.baseline)}]: ${r.added.length === 0 && r.removed.length === 0 ? 'no change' : ''}\n`;
+    for (const sig of r.added) s += `  + ${titleOf(r, [], sig)}\n`;
+    for (const sig of r.removed) s += `  - ${sig}\n`;
+  }
   for (const f of r.findings) {
-    s += `\n${f.title}  (first at schedule ${f.firstSchedule}, seen ${f.count}x)\nreplay: ${f.replay}\n${f.report}`;
+    s += `\n${f.title}  (first at schedule ${f.firstSchedule}, seen ${f.count}x${f.known !== undefined ? `, known: ${f.known}` : ''})\nreplay: ${f.replay}\n${f.report}`;
   }
   return s;
 }
 
-/** The variant table of `compare`. */
+/** "+deadlock -lock-order-inversion": the kinds a row adds and removes against its baseline. */
+function deltaText(r: RunReport, rows: readonly RunReport[]): string {
+  if (r.baseline === undefined) return rows.some((x) => x.scenario === r.scenario && x.baseline !== undefined) ? 'baseline' : '-';
+  const base = variantKey(r.baseline);
+  const pool = [...r.findings, ...rows.filter((x) => x.scenario === r.scenario && variantKey(x.variants) === base).flatMap((x) => x.findings)];
+  const kindOf = (sig: string): string => pool.find((f) => f.signature === sig)?.kind ?? sig;
+  const parts = [...r.added.map((x) => `+${kindOf(x)}`), ...r.removed.map((x) => `-${kindOf(x)}`)];
+  return parts.length === 0 ? 'none' : parts.join(' ');
+}
+
+/** The variant table of `compare`, then per row what it adds and removes and which known findings it showed. */
 export function printTable(rows: readonly RunReport[]): string {
-  const head = ['scenario', 'variants', 'expected', 'found', 'first', 'schedules', 'ms', 'ok'];
+  const head = ['scenario', 'variants', 'expected', 'found', 'known', 'vs baseline', 'first', 'schedules', 'ms', 'ok'];
   const body = rows.map((r) => [
     r.scenario,
     variantKey(r.variants),
     r.expected === null ? '-' : r.expected.length === 0 ? 'clean' : r.expected.join(','),
-    r.findings.length === 0 ? 'clean' : r.findings.map((f) => f.kind).join(','),
+    foundText(r).replaceAll(', ', ','),
+    r.known.length === 0 ? '-' : r.known.map((k) => k.id).join(','),
+    deltaText(r, rows),
     r.findings.length === 0 ? '-' : String(Math.min(...r.findings.map((f) => f.firstSchedule))),
     String(r.schedules),
     String(r.elapsedMs),
@@ -28,5 +66,15 @@ export function printTable(rows: readonly RunReport[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd() + '\n';
-  return line(head) + line(widths.map((w) => '-'.repeat(w))) + body.map(line).join('');
+  let out = line(head) + line(widths.map((w) => '-'.repeat(w))) + body.map(line).join('');
+  const notes = rows.filter((r) => r.added.length > 0 || r.removed.length > 0 || r.known.length > 0);
+  if (notes.length > 0) out += '\n';
+  for (const r of notes) {
+    out += `${r.scenario} [${variantKey(r.variants)}]${r.baseline !== undefined ? ` vs [${variantKey(r.baseline)}]` : ''}:\n`;
+    const base = rows.filter((x) => x.scenario === r.scenario && r.baseline !== undefined && variantKey(x.variants) === variantKey(r.baseline));
+    for (const sig of r.added) out += `  adds    ${titleOf(r, base, sig)}\n`;
+    for (const sig of r.removed) out += `  removes ${titleOf(r, base, sig)}\n`;
+    out += knownLines(r, '  ');
+  }
+  return out;
 }

@@ -16,7 +16,9 @@ import { defaultCheckers } from '../checkers/index.ts';
 import { LockStats, NO_LOCK_STATS, mergeLockStats } from '../checkers/lock-stats.ts';
 import type { LockStatsSummary } from '../checkers/lock-stats.ts';
 import type { Scenario, VariantAssignment } from '../scenarios/scenario.ts';
-import { expectedFor } from '../scenarios/scenario.ts';
+import { expectationFor, expectedFor } from '../scenarios/scenario.ts';
+import { differential, judge, knownHit, knownListOf } from './verdict.ts';
+import type { Claim, KnownHit } from './verdict.ts';
 import { writeFinding } from './output.ts';
 import type { RunIdentity } from './output.ts';
 
@@ -32,6 +34,10 @@ export interface RunSettings {
   readonly out: string;
   /** Progress lines go here (stderr), or nowhere with --json. */
   readonly progress: ((line: string) => void) | null;
+  /** Known upstream findings count as unexpected (--strict). */
+  readonly strict?: boolean;
+  /** dfs: the preemption bound (--preemptions, default 2). */
+  readonly preemptions?: number;
 }
 
 /** One finding in the JSON of `run` (CLI.md). */
@@ -43,6 +49,8 @@ export interface RunFinding {
   readonly count: number;
   readonly replay: string;
   readonly report: string;
+  /** The known-list entry that explains it, if one does. */
+  readonly known?: string;
 }
 
 /** The JSON object of `run` and each row of `compare` (CLI.md). */
@@ -61,6 +69,16 @@ export interface RunReport {
   readonly findings: readonly RunFinding[];
   /** Lock statistics per class over all executions of the run (times in steps). */
   readonly lockStats: LockStatsSummary;
+  /** Findings the known list explains (not unexpected unless `strict`). */
+  readonly known: readonly KnownHit[];
+  readonly strict: boolean;
+  /** The baseline assignment this run was compared with (absent: none, or it is the baseline). */
+  readonly baseline?: VariantAssignment;
+  /** Signatures this run has and its baseline has not, and the other way round (empty without a baseline). */
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  /** How strong "clean" is: sampled schedules, or exhaustive within a preemption bound. */
+  readonly claim: Claim;
 }
 
 export async function createHost(kind: HostKind, program: Program): Promise<Host> {
@@ -116,6 +134,9 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   let executions: number;
   let steps: number;
   let elapsedMs: number;
+  /** dfs finished its bound (and no schedule was cut by the step limit). */
+  let complete = false;
+  let cut = 0;
 
   if (set.mode === 'free') {
     if (set.host !== 'workers') throw new InputError('free mode runs only in the workers host (--host workers)', null, '--mode');
@@ -123,7 +144,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   } else {
     const host = await createHost(set.host, program);
     try {
-      const strategy = makeStrategy(set.strategy, set.seed);
+      const strategy = makeStrategy(set.strategy, set.seed, set.preemptions !== undefined ? { preemptions: set.preemptions } : {});
       let last = performance.now();
       const r = await explore(host, program, strategy, {
         seed: set.seed,
@@ -133,6 +154,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
         onFinding: keep,
         onExecution: (r, n) => {
           tally(r.checkers);
+          if (r.outcome === 'step-limit') cut++;
           const now = performance.now();
           if (set.progress !== null && now - last > 2000) {
             last = now;
@@ -141,20 +163,46 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
         },
       });
       ({ executions, steps, elapsedMs } = r);
+      complete = r.complete && cut === 0;
       found = [...r.findings];
     } finally {
       await host.close();
     }
   }
   const expected = expectedFor(s, variants);
-  const findings: RunFinding[] = found.map((f) => ({
-    kind: f.finding.kind, title: f.finding.title, signature: f.finding.signature, firstSchedule: f.firstSchedule,
-    count: f.count, replay: written.get(f.finding.signature) ?? '', report: f.finding.report,
-  }));
-  return {
+  const list = knownListOf(s);
+  const known: KnownHit[] = [];
+  const findings: RunFinding[] = found.map((f) => {
+    const k = knownHit(f.finding, list);
+    if (k !== null) known.push(k);
+    return {
+      kind: f.finding.kind, title: f.finding.title, signature: f.finding.signature, firstSchedule: f.firstSchedule,
+      count: f.count, replay: written.get(f.finding.signature) ?? '', report: f.finding.report, ...(k !== null ? { known: k.id } : {}),
+    };
+  });
+  const strict = set.strict === true;
+  const bound = set.preemptions ?? 2;
+  const claim: Claim = set.mode === 'controlled' && set.strategy === 'dfs'
+    ? (complete ? { kind: 'exhaustive', preemptions: bound, schedules: executions } : { kind: 'sampled', schedules: executions, preemptions: bound, unfinished: true })
+    : { kind: 'sampled', schedules: executions };
+  const report: RunReport = {
     scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
     schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
-    matched: matches(expected, findings.map((f) => f.kind)), findings, lockStats: stats,
+    matched: false, findings, lockStats: stats, known, strict, added: [], removed: [], claim,
+  };
+  return { ...report, matched: judge(expectationFor(s, variants), { findings, known, added: [] }, strict) };
+}
+
+/**
+ * The row judged against its baseline row (same scenario, same seed and
+ * strategy, so the same schedules): what it adds and removes, and its
+ * verdict again with `new` in view.
+ */
+export function againstBaseline(s: Scenario, row: RunReport, base: RunReport): RunReport {
+  const { added, removed } = differential(row.findings, base.findings);
+  return {
+    ...row, baseline: base.variants, added, removed,
+    matched: judge(expectationFor(s, row.variants), { findings: row.findings, known: row.known, added }, row.strict),
   };
 }
 

@@ -8,6 +8,7 @@ import { deepCopy } from './snapshot.ts';
 import type { Host } from './hosts/host.ts';
 import type { Program } from './program.ts';
 import { mix, seedOf } from './rng.ts';
+import { PRUNE } from './strategies/strategy.ts';
 import type { Strategy } from './strategies/strategy.ts';
 import type { Envelope } from '../protocol/envelope.ts';
 import { EMPTY_STACK, frames, popFrame, pushFrame } from '../protocol/stack.ts';
@@ -19,7 +20,8 @@ import { ROOT, msgId } from '../protocol/ids.ts';
 import type { ActorId, TaskId } from '../protocol/ids.ts';
 import type { QueueReady, StepCommand, StepResult } from '../protocol/step.ts';
 
-export type Outcome = 'completed' | 'deadlock' | 'aborted' | 'step-limit' | 'replay-diverged' | 'stopped';
+/** `pruned`: a systematic strategy ended the execution because every continuation was explored already. */
+export type Outcome = 'completed' | 'deadlock' | 'aborted' | 'step-limit' | 'replay-diverged' | 'stopped' | 'pruned';
 
 /** One step as the trace keeps it. */
 export interface TraceEntry {
@@ -172,6 +174,7 @@ class Execution {
   private pending: readonly Program['tasks'][number][] = [];
   private readonly enabled: TaskId[] = [];
   private readonly enabledSlots: Slot[] = [];
+  private readonly enabledActors: ActorId[] = [];
   private outcome: Outcome = 'completed';
   private divergence: string | null = null;
   private step = 0;
@@ -310,9 +313,13 @@ class Execution {
     if (this.done) return;
     this.done = true;
     this.outcome = outcome;
-    for (const c of this.checkers) {
-      c.finish?.();
-      for (const f of c.drain()) this.report(f);
+    // A pruned execution stopped in the middle on purpose: end-of-run checks
+    // (leaks, tasks still blocked) would report its cut, not the kernel.
+    if (outcome !== 'pruned') {
+      for (const c of this.checkers) {
+        c.finish?.();
+        for (const f of c.drain()) this.report(f);
+      }
     }
     this.strategy.end?.(this.step - this.setupSteps);
     this.resolve?.({
@@ -355,12 +362,14 @@ class Execution {
       if (s.status !== 'sleep' || this.ready.get(s.queueKey) === true) {
         enabled[n] = s.id;
         enabledSlots[n] = s;
+        this.enabledActors[n] = s.actor;
         n++;
       }
     }
     if (enabled.length !== n) {
       enabled.length = n;
       enabledSlots.length = n;
+      this.enabledActors.length = n;
     }
     if (n === 0) {
       if (live === 0 && this.inSetup) {
@@ -390,7 +399,11 @@ class Execution {
       return false;
     }
     // The set-up takes the first enabled task: its choices are fixed, not the strategy's.
-    const i = this.inSetup ? 0 : this.strategy.pick(enabled, this.step - this.setupSteps);
+    const i = this.inSetup ? 0 : this.strategy.pick(enabled, this.step - this.setupSteps, this.enabledActors);
+    if (i === PRUNE) {
+      this.finish('pruned');
+      return false;
+    }
     if (i < 0 || i >= n) {
       this.divergence = `step ${this.step - this.setupSteps}: the recorded task is not enabled (enabled: ${enabled.join(', ')})`;
       this.finish('replay-diverged');

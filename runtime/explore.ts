@@ -50,6 +50,8 @@ export interface ExploreResult {
   readonly steps: number;
   readonly elapsedMs: number;
   readonly findings: readonly FoundFinding[];
+  /** A systematic strategy (dfs) explored everything it covers before the budget ran out. */
+  readonly complete: boolean;
 }
 
 /** Runs up to `schedules` executions (or until the time budget), deduplicating findings by signature. */
@@ -93,12 +95,12 @@ export async function explore(host: Host, program: Program, strategy: Strategy, 
       found.set(f.signature, ff);
       await opts.onFinding?.(ff);
     }
-    if (opts.until?.(r, schedule) === true) {
+    if (opts.until?.(r, schedule) === true || strategy.exhausted?.() === true) {
       n++;
       break;
     }
   }
-  return { executions: n, steps, elapsedMs: performance.now() - t0, findings: [...found.values()] };
+  return { executions: n, steps, elapsedMs: performance.now() - t0, findings: [...found.values()], complete: strategy.exhausted?.() === true };
 }
 
 /** Merges explorations of disjoint schedule ranges (pool chunks, shards): first sighting wins, counts add. */

@@ -38,6 +38,8 @@ export class ExplorationPool {
       steps: parts.reduce((n, p) => n + p.steps, 0),
       elapsedMs: performance.now() - t0,
       findings: mergeFound(parts.map((p) => p.findings)),
+      // chunks of a schedule range: a sample, never a systematic search's whole
+      complete: false,
     };
   }
 

@@ -1,13 +1,25 @@
 import type { Checker } from '../checkers/checker.ts';
 import type { Program } from '../runtime/program.ts';
 import type { FindingKind } from '../protocol/findings.ts';
+import type { KnownFinding } from '../fuzz/known.ts';
 
 export type VariantAssignment = Readonly<Record<string, string>>;
 
-/** What a scenario expects under the variant assignments that match `when`. */
+/**
+ * What a scenario expects under the variant assignments that match `when`.
+ * At least one of the three is given; each one given must hold.
+ */
 export interface Expectation {
   readonly when: VariantAssignment;
-  readonly findings: readonly FindingKind[];
+  /** Exactly these kinds (besides known upstream findings, unless --strict). */
+  readonly findings?: readonly FindingKind[];
+  /** At least these kinds; others are not judged by this key. */
+  readonly includes?: readonly FindingKind[];
+  /**
+   * Exactly these kinds among the findings the variant adds against the
+   * baseline row (same schedules): `"new": []` is "adds nothing".
+   */
+  readonly new?: readonly FindingKind[];
 }
 
 /**
@@ -28,6 +40,8 @@ export interface Scenario {
   readonly source?: string;
   /** The scenario as a document (scenarios/format/document.ts), when it is one: what `show` prints. */
   readonly document?: unknown;
+  /** The scenario's own known findings, matched after the project's list (fuzz/known.ts). */
+  readonly known?: readonly KnownFinding[];
 }
 
 /** Every combination of the scenario's variant values, in axis order. */
@@ -39,12 +53,22 @@ export function assignments(s: Scenario): VariantAssignment[] {
   return out;
 }
 
-/** The finding kinds expected for an assignment (the first matching expectation), or null if none says. */
-export function expectedFor(s: Scenario, v: VariantAssignment): readonly FindingKind[] | null {
+/** The expectation for an assignment: the first whose `when` matches, or null if none says. */
+export function expectationFor(s: Scenario, v: VariantAssignment): Expectation | null {
   for (const e of s.expect) {
-    if (Object.entries(e.when).every(([axis, value]) => v[axis] === value)) return e.findings;
+    if (Object.entries(e.when).every(([axis, value]) => v[axis] === value)) return e;
   }
   return null;
+}
+
+/**
+ * The finding kinds expected for an assignment (the first matching
+ * expectation's `findings`, else its `includes`, else none), or null if no
+ * expectation says.
+ */
+export function expectedFor(s: Scenario, v: VariantAssignment): readonly FindingKind[] | null {
+  const e = expectationFor(s, v);
+  return e === null ? null : (e.findings ?? e.includes ?? []);
 }
 
 /** "order=abba,x=y": a stable key for file names and tables. */

@@ -5,13 +5,18 @@ import { loadScenario } from '../../scenarios/index.ts';
 import { exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { printRun } from '../print.ts';
-import { resolveVariants, runOne } from '../run-one.ts';
+import { againstBaseline, resolveVariants, runOne } from '../run-one.ts';
+import type { RunSettings } from '../run-one.ts';
+import { baselineOf, needsBaseline, sameAssignment } from '../verdict.ts';
 
 export const RUN_FLAGS = {
   variant: { kind: 'multi' },
   host: { kind: 'value', values: ['inline', 'workers'] },
   mode: { kind: 'value', values: ['controlled', 'free'] },
   strategy: { kind: 'value', values: EXPLORING_STRATEGIES },
+  preemptions: { kind: 'value' },
+  baseline: { kind: 'multi' },
+  strict: { kind: 'bool' },
   schedules: { kind: 'value' },
   time: { kind: 'value' },
   seed: { kind: 'value' },
@@ -34,16 +39,27 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
   const json = has(p, 'json');
   const time = num(p, 'time', 0);
   const hang = num(p, 'hang', 0.05);
-  const report = await runOne(s, resolveVariants(s, given), {
-    host, mode,
-    strategy: (str(p, 'strategy') ?? 'portfolio') as ExploringStrategy,
-    schedules: int(p, 'schedules', 1, mode === 'free' ? 5 : 1000),
+  const strategy = (str(p, 'strategy') ?? 'portfolio') as ExploringStrategy;
+  if (has(p, 'preemptions') && strategy !== 'dfs') throw new InputError('--preemptions bounds --strategy dfs', null, '--preemptions');
+  const set: RunSettings = {
+    host, mode, strategy,
+    schedules: int(p, 'schedules', 1, mode === 'free' ? 5 : strategy === 'dfs' ? 20_000 : 1000),
     ...(time !== undefined ? { timeMs: time * 1000 } : {}),
     seed: int(p, 'seed', 0, 1),
     ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
     out: str(p, 'out') ?? 'out',
     progress: json ? null : (l) => io.err(l + '\n'),
-  });
+    strict: has(p, 'strict'),
+    ...(strategy === 'dfs' ? { preemptions: int(p, 'preemptions', 0, 2) } : {}),
+  };
+  const variants = resolveVariants(s, given);
+  let report = await runOne(s, variants, set);
+  // The baseline run, at the same schedules, when asked for or when the expectation says what the variant may add.
+  const base = baselineOf(s, p.flags.get('baseline') ?? []);
+  if ((has(p, 'baseline') || needsBaseline(s, variants)) && !sameAssignment(base, variants)) {
+    set.progress?.(`  baseline ${JSON.stringify(base)}`);
+    report = againstBaseline(s, report, await runOne(s, base, { ...set, progress: null }));
+  }
   if (json) io.json(report);
   else io.out(printRun(report));
   return report.matched ? 0 : 1;

@@ -1,3 +1,4 @@
+import { DfsStrategy } from './dfs.ts';
 import { PctStrategy } from './pct.ts';
 import { PortfolioStrategy } from './portfolio.ts';
 import { PosStrategy } from './pos.ts';
@@ -7,12 +8,27 @@ import type { Strategy } from './strategy.ts';
 
 export type { Strategy } from './strategy.ts';
 export { ReplayStrategy } from './replay.ts';
+export { DfsStrategy } from './dfs.ts';
 
-export type ExploringStrategy = 'random' | 'pct' | 'pos' | 'portfolio';
-export const EXPLORING_STRATEGIES: readonly ExploringStrategy[] = ['random', 'pct', 'pos', 'portfolio'];
+export type ExploringStrategy = 'random' | 'pct' | 'pos' | 'dfs' | 'portfolio';
+export const EXPLORING_STRATEGIES: readonly ExploringStrategy[] = ['random', 'pct', 'pos', 'dfs', 'portfolio'];
 
-export function makeStrategy(name: ExploringStrategy, seed: number, opts: { readonly pctDepth?: number } = {}): Strategy {
+export interface StrategyOptions {
+  readonly pctDepth?: number;
+  /** dfs: the preemption bound (default 2). */
+  readonly preemptions?: number;
+  /** dfs: the sleep-set reduction (default on). */
+  readonly reduction?: boolean;
+}
+
+/** `seed` is unused by dfs: a systematic search has no random choices. */
+export function makeStrategy(name: ExploringStrategy, seed: number, opts: StrategyOptions = {}): Strategy {
   switch (name) {
+    case 'dfs':
+      return new DfsStrategy({
+        ...(opts.preemptions !== undefined ? { preemptions: opts.preemptions } : {}),
+        ...(opts.reduction !== undefined ? { reduction: opts.reduction } : {}),
+      });
     case 'random':
       return new RandomStrategy(seed);
     case 'pct':

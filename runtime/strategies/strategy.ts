@@ -1,4 +1,7 @@
-import type { TaskId } from '../../protocol/ids.ts';
+import type { ActorId, TaskId } from '../../protocol/ids.ts';
+
+/** `pick` may return this to end an execution whose every continuation was explored already (dfs). */
+export const PRUNE = -2;
 
 /**
  * A scheduling strategy: told when a new execution starts, asked to pick the
@@ -10,8 +13,14 @@ export interface Strategy {
   readonly name: string;
   /** A new execution starts; `execution` counts from 0 within a run. */
   begin(execution: number): void;
-  /** Returns an index into `enabled` (never empty), or -1 when it cannot go on (a replay that diverged). */
-  pick(enabled: readonly TaskId[], step: number): number;
+  /**
+   * Returns an index into `enabled` (never empty), -1 when it cannot go on
+   * (a replay that diverged), or PRUNE when every continuation from here was
+   * explored already. `actors[i]` is the actor where `enabled[i]`'s step runs.
+   */
+  pick(enabled: readonly TaskId[], step: number, actors: readonly ActorId[]): number;
   /** Told after each execution how many steps it took (PCT sizes its change points from this). */
   end?(steps: number): void;
+  /** True once a systematic strategy has nothing left to explore (dfs): the exploration stops. */
+  exhausted?(): boolean;
 }
