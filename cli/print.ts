@@ -8,24 +8,41 @@ function unexplained(r: RunReport): string[] {
 }
 
 /** "clean (exhaustive, ≤ 2 preemptions, 18,432 schedules)", or the kinds found. */
-function foundText(r: RunReport): string {
+function foundText(r: RunReport, sep = ', '): string {
   const kinds = unexplained(r);
-  return kinds.length === 0 ? `clean (${claimText(r.claim)})` : kinds.join(', ');
+  return kinds.length === 0 ? `clean (${claimText(r.claim)})` : kinds.join(sep);
 }
 
 const titleOf = (r: RunReport, base: readonly RunReport[], sig: string): string =>
   r.findings.find((f) => f.signature === sig)?.title ?? base.flatMap((b) => b.findings).find((f) => f.signature === sig)?.title ?? sig;
 
-/** `known: <id> (<source>: <reference>)` lines. */
+/** `known: <id> (<kinds>; <source>: <reference>)`, one line per known entry. */
 function knownLines(r: RunReport, indent: string): string {
-  return r.known.map((k) => `${indent}known: ${k.id} (${k.source}: ${k.reference})${r.strict ? ' — counted (--strict)' : ''}\n`).join('');
+  const ids = [...new Set(r.known.map((k) => k.id))];
+  return ids.map((id) => {
+    const hits = r.known.filter((k) => k.id === id);
+    const k = hits[0] as RunReport['known'][number];
+    return `${indent}known: ${id} (${[...new Set(hits.map((h) => h.kind))].join(', ')}; ${k.source}: ${k.reference})${r.strict ? ' — counted (--strict)' : ''}\n`;
+  }).join('');
+}
+
+/** "deadlock,recursive-locking" / "includes uaf; new: none" / "-" (no expectation). */
+function expectText(r: RunReport, sep: string): string {
+  const e = r.expectation;
+  if (e === undefined) return '-';
+  const list = (xs: readonly string[]): string => (xs.length === 0 ? 'clean' : xs.join(sep));
+  const parts: string[] = [];
+  if (e.findings !== undefined) parts.push(list(e.findings));
+  if (e.includes !== undefined) parts.push(`includes ${list(e.includes)}`);
+  if (e.new !== undefined) parts.push(`new ${e.new.length === 0 ? 'none' : e.new.join(sep)}`);
+  return parts.join('; ');
 }
 
 /** The human-readable result of one run. */
 export function printRun(r: RunReport): string {
   let s = `${r.scenario} [${variantKey(r.variants)}] ${r.host}/${r.mode} ${r.strategy} seed ${r.seed}: `;
   s += `${r.schedules} schedules, ${r.steps} steps, ${r.elapsedMs} ms\n`;
-  s += `expected: ${r.expected === null ? '(none)' : r.expected.length === 0 ? 'clean' : r.expected.join(', ')}; `;
+  s += `expected: ${r.expectation === undefined ? '(none)' : expectText(r, ', ')}; `;
   s += `found: ${foundText(r)} -> ${r.matched ? 'OK' : 'MISMATCH'}\n`;
   s += knownLines(r, '');
   if (r.baseline !== undefined) {
@@ -55,9 +72,9 @@ export function printTable(rows: readonly RunReport[]): string {
   const body = rows.map((r) => [
     r.scenario,
     variantKey(r.variants),
-    r.expected === null ? '-' : r.expected.length === 0 ? 'clean' : r.expected.join(','),
-    foundText(r).replaceAll(', ', ','),
-    r.known.length === 0 ? '-' : r.known.map((k) => k.id).join(','),
+    expectText(r, ','),
+    foundText(r, ','),
+    r.known.length === 0 ? '-' : [...new Set(r.known.map((k) => k.id))].join(','),
     deltaText(r, rows),
     r.findings.length === 0 ? '-' : String(Math.min(...r.findings.map((f) => f.firstSchedule))),
     String(r.schedules),

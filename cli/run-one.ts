@@ -15,7 +15,7 @@ import type { Checker } from '../checkers/checker.ts';
 import { defaultCheckers } from '../checkers/index.ts';
 import { LockStats, NO_LOCK_STATS, mergeLockStats } from '../checkers/lock-stats.ts';
 import type { LockStatsSummary } from '../checkers/lock-stats.ts';
-import type { Scenario, VariantAssignment } from '../scenarios/scenario.ts';
+import type { Expectation, Scenario, VariantAssignment } from '../scenarios/scenario.ts';
 import { expectationFor, expectedFor } from '../scenarios/scenario.ts';
 import { differential, judge, knownHit, knownListOf } from './verdict.ts';
 import type { Claim, KnownHit } from './verdict.ts';
@@ -79,6 +79,8 @@ export interface RunReport {
   readonly removed: readonly string[];
   /** How strong "clean" is: sampled schedules, or exhaustive within a preemption bound. */
   readonly claim: Claim;
+  /** The scenario's expectation for this assignment (`findings`, `includes`, `new`), when it has one. */
+  readonly expectation?: Omit<Expectation, 'when'>;
 }
 
 export async function createHost(kind: HostKind, program: Program): Promise<Host> {
@@ -185,12 +187,15 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   const claim: Claim = set.mode === 'controlled' && set.strategy === 'dfs'
     ? (complete ? { kind: 'exhaustive', preemptions: bound, schedules: executions } : { kind: 'sampled', schedules: executions, preemptions: bound, unfinished: true })
     : { kind: 'sampled', schedules: executions };
+  const e = expectationFor(s, variants);
   const report: RunReport = {
     scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
     schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
-    matched: false, findings, lockStats: stats, known, strict, added: [], removed: [], claim,
+    matched: judge(e, { findings, known, added: [] }, strict), findings, lockStats: stats, known, strict, added: [], removed: [], claim,
   };
-  return { ...report, matched: judge(expectationFor(s, variants), { findings, known, added: [] }, strict) };
+  if (e === null) return report;
+  const { when: _when, ...expectation } = e;
+  return { ...report, expectation };
 }
 
 /**

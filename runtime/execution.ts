@@ -174,7 +174,10 @@ class Execution {
   private pending: readonly Program['tasks'][number][] = [];
   private readonly enabled: TaskId[] = [];
   private readonly enabledSlots: Slot[] = [];
-  private readonly enabledActors: ActorId[] = [];
+  /** Where each enabled step runs (its footprint, for a strategy that asks: see `footprint`). */
+  private readonly enabledWhere: string[] = [];
+  private readonly lockManagers: ReadonlySet<ActorId>;
+  private readonly footprints: boolean;
   private outcome: Outcome = 'completed';
   private divergence: string | null = null;
   private step = 0;
@@ -198,6 +201,25 @@ class Execution {
     this.checkers = opts.checkers ?? [];
     this.trace = opts.record === true ? [] : null;
     this.actorIndex = new Map(program.actors.map((a, i) => [a.id, i]));
+    this.lockManagers = new Set(program.lockManagers);
+    this.footprints = strategy.footprints === true;
+  }
+
+  /**
+   * What the pending step of `s` may touch, for a partial-order reduction:
+   * its actor (actors share no state), narrowed on a lock manager to the one
+   * lock or completion the step operates on (actors/lock-manager.ts keeps
+   * each lock's state apart, and every handler names its lock).
+   */
+  private footprint(s: Slot): string {
+    if (!this.lockManagers.has(s.actor)) return s.actor;
+    if (s.status === 'sleep' && s.on !== null) return `${s.actor}\u0000${s.on.id}`;
+    const body = s.status === 'deliver' ? s.msg?.body : undefined;
+    if (typeof body === 'object' && body !== null) {
+      const ref = (body as { lock?: { id?: unknown }; completion?: { id?: unknown } }).lock ?? (body as { completion?: { id?: unknown } }).completion;
+      if (ref !== undefined && typeof ref.id === 'string') return `${s.actor}\u0000${ref.id}`;
+    }
+    return s.actor;
   }
 
   run(): Promise<ExecutionResult> {
@@ -362,14 +384,14 @@ class Execution {
       if (s.status !== 'sleep' || this.ready.get(s.queueKey) === true) {
         enabled[n] = s.id;
         enabledSlots[n] = s;
-        this.enabledActors[n] = s.actor;
+        this.enabledWhere[n] = this.footprints ? this.footprint(s) : s.actor;
         n++;
       }
     }
     if (enabled.length !== n) {
       enabled.length = n;
       enabledSlots.length = n;
-      this.enabledActors.length = n;
+      this.enabledWhere.length = n;
     }
     if (n === 0) {
       if (live === 0 && this.inSetup) {
@@ -399,7 +421,7 @@ class Execution {
       return false;
     }
     // The set-up takes the first enabled task: its choices are fixed, not the strategy's.
-    const i = this.inSetup ? 0 : this.strategy.pick(enabled, this.step - this.setupSteps, this.enabledActors);
+    const i = this.inSetup ? 0 : this.strategy.pick(enabled, this.step - this.setupSteps, this.enabledWhere);
     if (i === PRUNE) {
       this.finish('pruned');
       return false;

@@ -1,6 +1,9 @@
 import { PRUNE } from './strategy.ts';
 import type { Strategy } from './strategy.ts';
-import type { ActorId, TaskId } from '../../protocol/ids.ts';
+import type { TaskId } from '../../protocol/ids.ts';
+
+/** What a step may touch (Strategy `where`): two steps with different footprints commute. */
+type Footprint = string;
 
 /**
  * Preemption-bounded depth-first search with sleep sets: every schedule of
@@ -22,9 +25,10 @@ import type { ActorId, TaskId } from '../../protocol/ids.ts';
  *   state, an execution that went another way does not run `b` next until a
  *   step dependent on `b` has run; an execution whose every enabled step is
  *   asleep is pruned. Two steps are dependent when they run on the same
- *   actor: actors share no state, and a lock lives on its lock-manager shard
- *   and an object on its owning actor, so "same lock" and "same object" are
- *   "same actor" here (a coarser relation than DPOR's, never a finer one).
+ *   actor (actors share no state; an object lives in its owning actor), or,
+ *   on a lock manager, when they operate on the same lock or completion
+ *   (the manager keeps each lock's state apart): the runtime hands each
+ *   enabled step's footprint over (runtime/execution.ts `footprint`).
  *
  * Known limit of sleep sets under a preemption bound (Coons, Musuvathi,
  * McKinley, "Bounded partial-order reduction", OOPSLA 2013): the explored
@@ -45,7 +49,7 @@ export interface DfsOptions {
 interface Item {
   /** The choices (tasks) from step 0, the last one the deferred alternative. */
   readonly prefix: readonly TaskId[];
-  readonly sleep: ReadonlyMap<TaskId, ActorId>;
+  readonly sleep: ReadonlyMap<TaskId, Footprint>;
   readonly pre: number;
   readonly current: TaskId;
 }
@@ -53,13 +57,13 @@ interface Item {
 /** A choice point of the path under exploration. */
 interface Node {
   readonly enabled: readonly TaskId[];
-  readonly actors: readonly ActorId[];
+  readonly actors: readonly Footprint[];
   /** The task that ran the step before (null at step 0 of a search). */
   readonly current: TaskId | null;
   readonly currentEnabled: boolean;
   /** Preemptions spent before this step. */
   readonly pre: number;
-  readonly sleep: ReadonlyMap<TaskId, ActorId>;
+  readonly sleep: ReadonlyMap<TaskId, Footprint>;
   /** Candidate indices into `enabled` in the order tried: the current task first, then creation order. */
   readonly order: readonly number[];
   cursor: number;
@@ -70,6 +74,7 @@ interface Node {
 
 export class DfsStrategy implements Strategy {
   readonly name: string;
+  readonly footprints = true;
   readonly bound: number;
   readonly reduction: boolean;
   /** Schedules that ended pruned by the sleep sets (counted among the executions). */
@@ -97,7 +102,7 @@ export class DfsStrategy implements Strategy {
     this.prunedNow = false;
   }
 
-  pick(enabled: readonly TaskId[], step: number, actors: readonly ActorId[]): number {
+  pick(enabled: readonly TaskId[], step: number, actors: readonly Footprint[]): number {
     const item = this.item;
     if (item === null) return 0; // exhausted: a caller that goes on gets the first enabled step
     if (step < item.prefix.length) return this.follow(enabled, item.prefix[step] as TaskId, step);
@@ -140,11 +145,11 @@ export class DfsStrategy implements Strategy {
     return i;
   }
 
-  private node(j: number, enabled: readonly TaskId[], actors: readonly ActorId[]): Node {
+  private node(j: number, enabled: readonly TaskId[], actors: readonly Footprint[]): Node {
     const item = this.item as Item;
     let current: TaskId | null;
     let pre: number;
-    let sleep: ReadonlyMap<TaskId, ActorId>;
+    let sleep: ReadonlyMap<TaskId, Footprint>;
     if (j === 0) {
       current = item.prefix.length === 0 ? null : item.current;
       pre = item.pre;
@@ -170,14 +175,14 @@ export class DfsStrategy implements Strategy {
    * there before `a` (the first `before` entries of `explored`), minus what
    * `a` depends on.
    */
-  private childSleep(n: Node, a: number, before: number): Map<TaskId, ActorId> {
-    const out = new Map<TaskId, ActorId>();
+  private childSleep(n: Node, a: number, before: number): Map<TaskId, Footprint> {
+    const out = new Map<TaskId, Footprint>();
     if (!this.reduction) return out;
-    const actor = n.actors[a] as ActorId;
+    const actor = n.actors[a] as Footprint;
     for (const [t, at] of n.sleep) if (at !== actor) out.set(t, at);
     for (let k = 0; k < before; k++) {
       const b = n.explored[k] as number;
-      const at = n.actors[b] as ActorId;
+      const at = n.actors[b] as Footprint;
       if (at !== actor) out.set(n.enabled[b] as TaskId, at);
     }
     return out;

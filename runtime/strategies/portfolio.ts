@@ -1,5 +1,5 @@
 import type { Strategy } from './strategy.ts';
-import type { ActorId, TaskId } from '../../protocol/ids.ts';
+import type { TaskId } from '../../protocol/ids.ts';
 
 /**
  * Runs its member strategies round-robin, one execution each, the way
@@ -22,8 +22,8 @@ export class PortfolioStrategy implements Strategy {
     this.current.begin(Math.floor(execution / this.members.length));
   }
 
-  pick(enabled: readonly TaskId[], step: number, actors: readonly ActorId[]): number {
-    return this.current.pick(enabled, step, actors);
+  pick(enabled: readonly TaskId[], step: number, where: readonly string[]): number {
+    return this.current.pick(enabled, step, where);
   }
 
   end(steps: number): void {

@@ -1,4 +1,4 @@
-import type { ActorId, TaskId } from '../../protocol/ids.ts';
+import type { TaskId } from '../../protocol/ids.ts';
 
 /** `pick` may return this to end an execution whose every continuation was explored already (dfs). */
 export const PRUNE = -2;
@@ -16,9 +16,13 @@ export interface Strategy {
   /**
    * Returns an index into `enabled` (never empty), -1 when it cannot go on
    * (a replay that diverged), or PRUNE when every continuation from here was
-   * explored already. `actors[i]` is the actor where `enabled[i]`'s step runs.
+   * explored already. `where[i]` is the actor where `enabled[i]`'s step
+   * runs, or with `footprints` what it may touch (steps with different
+   * footprints commute).
    */
-  pick(enabled: readonly TaskId[], step: number, actors: readonly ActorId[]): number;
+  pick(enabled: readonly TaskId[], step: number, where: readonly string[]): number;
+  /** Asks for footprints finer than the actor in `where` (dfs's reduction). */
+  readonly footprints?: boolean;
   /** Told after each execution how many steps it took (PCT sizes its change points from this). */
   end?(steps: number): void;
   /** True once a systematic strategy has nothing left to explore (dfs): the exploration stops. */

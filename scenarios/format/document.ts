@@ -7,6 +7,7 @@ import { findProfile, profileId, profileIds } from '../../hardware/profiles.ts';
 import { kernelCheckers } from '../kernel/checkers.ts';
 import { kernelProgram } from '../kernel/program.ts';
 import type { Expectation, Scenario } from '../scenario.ts';
+import type { KnownFinding } from '../../fuzz/known.ts';
 import { patchSelected } from '../../runtime/patch.ts';
 import type { Program } from '../../runtime/program.ts';
 import { PasidContractChecker } from '../../checkers/api-contract/pasid-contract.ts';
@@ -27,7 +28,8 @@ import type { Obj } from './reader.ts';
  *     tasks: [{ name, ops: [{ op: "<op>", dev: "<id>", ... }] }],
  *     processes?: [{ name, ops: [{ op: "vfio.group.open", ... }], onRequest?, stay? }]   (process.ts),
  *     checkers?: { skip_invariants?: ["<invariant id>", ...], pasid_contract?: true },
- *     expect: [{ when: { "<axis>": "<value>" }, findings: ["<kind>", ...] }] }
+ *     expect: [{ when: { "<axis>": "<value>" }, findings?: ["<kind>", ...], includes?: [...], new?: [...] }],
+ *     known?: [{ id, kind, signature, contains?, reason, reference, source: "upstream"|"model" }] }
  *
  * compiled to a Scenario whose programs are kernel-model programs. Every
  * mistake is an InputError naming the file and the path inside the document
@@ -153,19 +155,45 @@ function readExpect(r: Reader, v: unknown, variants: Readonly<Record<string, rea
   return r.arr(v ?? [], 'expect').map((e, i) => {
     const w = `expect[${i}]`;
     const o = r.obj(e, w);
-    r.keys(o, w, ['when', 'findings']);
+    r.keys(o, w, ['when', 'findings', 'includes', 'new']);
+    if (o.findings === undefined && o.includes === undefined && o.new === undefined) r.fail(w, 'an expectation needs "findings", "includes" or "new"');
     const when = r.obj(o.when ?? {}, `${w}.when`);
     for (const [axis, value] of Object.entries(when)) {
       const values = variants[axis];
       if (values === undefined) r.fail(`${w}.when.${axis}`, `"${axis}" is not an axis of this scenario`);
       if (!values.includes(r.str(value, `${w}.when.${axis}`))) r.fail(`${w}.when.${axis}`, `"${String(value)}" is not a value of ${axis} here (${values.join(', ')})`);
     }
-    const findings = r.arr(o.findings, `${w}.findings`).map((f, j) => {
-      const k = r.str(f, `${w}.findings[${j}]`);
-      if (!isFindingKind(k)) r.fail(`${w}.findings[${j}]`, `unknown finding kind "${k}"`);
-      return k as FindingKind;
-    });
-    return { when: when as Readonly<Record<string, string>>, findings };
+    const kinds = (key: 'findings' | 'includes' | 'new'): { [k in typeof key]?: FindingKind[] } => o[key] === undefined ? {} : {
+      [key]: r.arr(o[key], `${w}.${key}`).map((f, j) => {
+        const k = r.str(f, `${w}.${key}[${j}]`);
+        if (!isFindingKind(k)) r.fail(`${w}.${key}[${j}]`, `unknown finding kind "${k}"`);
+        return k as FindingKind;
+      }),
+    };
+    return { when: when as Readonly<Record<string, string>>, ...kinds('findings'), ...kinds('includes'), ...kinds('new') };
+  });
+}
+
+/**
+ * The scenario's own known findings (fuzz/known.ts KnownFinding, without
+ * `when`): `run` and `compare` show a finding one matches as `known: <id>`
+ * and do not count it as unexpected unless --strict.
+ */
+function readKnown(r: Reader, v: unknown): KnownFinding[] {
+  return r.arr(v ?? [], 'known').map((e, i) => {
+    const w = `known[${i}]`;
+    const o = r.obj(e, w);
+    r.keys(o, w, ['id', 'kind', 'signature', 'contains', 'reason', 'reference', 'source']);
+    const kind = r.str(o.kind, `${w}.kind`);
+    if (!isFindingKind(kind)) r.fail(`${w}.kind`, `unknown finding kind "${kind}"`);
+    const source = r.str(o.source, `${w}.source`);
+    if (source !== 'upstream' && source !== 'model') r.fail(`${w}.source`, `expected "upstream" (the kernel does this) or "model" (the model departs from the kernel), got "${source}"`);
+    const signature = typeof o.signature === 'string' ? o.signature : r.str(o.signature, `${w}.signature`);
+    const contains = o.contains === undefined ? {} : { contains: r.arr(o.contains, `${w}.contains`).map((x, j) => r.str(x, `${w}.contains[${j}]`)) };
+    return {
+      id: r.str(o.id, `${w}.id`), kind: kind as FindingKind, signature, ...contains,
+      reason: r.str(o.reason, `${w}.reason`), reference: r.str(o.reference, `${w}.reference`), source,
+    };
   });
 }
 
@@ -234,7 +262,7 @@ function withUnit(t: Topology, profile: string | undefined): Topology {
 export function scenarioFromDocument(doc: unknown, file: string, patches: readonly DocumentPatch[] = []): Scenario {
   const r = new Reader(file);
   const o = r.obj(doc, '(document)');
-  r.keys(o, '', ['name', 'title', 'topology', 'variants', 'tasks', 'processes', 'checkers', 'expect']);
+  r.keys(o, '', ['name', 'title', 'topology', 'variants', 'tasks', 'processes', 'checkers', 'expect', 'known']);
   const name = r.str(o.name, 'name');
   const title = o.title === undefined ? name : r.str(o.title, 'title');
   const topology = readTopology(r, o.topology);
@@ -244,6 +272,7 @@ export function scenarioFromDocument(doc: unknown, file: string, patches: readon
   const processes = readProcesses(r, o.processes, topology, new Set(tasks.map((x) => x.id)));
   const opts = readCheckers(r, o.checkers);
   const expect = readExpect(r, o.expect, variants);
+  const known = readKnown(r, o.known);
   // The unit axis picks the hardware profile, model axes go to the kernel model, a patch's own axes only select patches.
   const base = (v: Readonly<Record<string, string>>): Program => {
     const { [UNIT_AXIS]: unit, ...rest } = v;
@@ -259,6 +288,7 @@ export function scenarioFromDocument(doc: unknown, file: string, patches: readon
   });
   return {
     name, title, variants, expect, document: doc,
+    ...(known.length > 0 ? { known } : {}),
     program: (v) => patchedProgram(base, patches, v),
     checkers: () => {
       const base = kernelCheckers(opts.skipInvariants.length > 0 ? { invariants: { skip: opts.skipInvariants } } : {});
