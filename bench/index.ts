@@ -2,6 +2,7 @@ import os from 'node:os';
 import { LifetimeChecker } from '../checkers/lifetime/lifetime-checker.ts';
 import { RaceChecker } from '../checkers/races/race-checker.ts';
 import { Lockdep } from '../checkers/lockdep/lockdep.ts';
+import { dfsFigures } from './dfs.ts';
 import { fuzzExecutionsPerSec } from './fuzz.ts';
 import { kernelExecutionsPerSec } from './kernel.ts';
 import { seedFigures } from './seeds.ts';
@@ -107,6 +108,8 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
     put(`seeds.${f.scenario}.schedulesToFirstFinding`, f.schedulesToFirstFinding, 'schedules');
     put(`seeds.${f.scenario}.schedulesPerSec`, f.schedulesPerSec, 'schedules/s');
   }
+  // bounded-exhaustive search (issue 15): two seeds' buggy variants at bound 2, and the sleep sets' reduction
+  await dfsFigures(quick, put, ratios);
   put('fuzz.executionsPerSec', await fuzzExecutionsPerSec(2, quick ? 5 : 20), 'executions/s');
 
   return { machine: { cpus: os.cpus().length, node: process.version }, results, ratios };

@@ -156,4 +156,15 @@ describe('--strategy dfs: bounded-exhaustive claims', () => {
     const text = await cli('run', 'runtime-abba', '--variant', 'order=ordered', '--strategy', 'dfs', '--schedules', '10', '--out', tmp());
     expect(text.out).toMatch(/clean \(10 schedules of dfs ≤ 2 preemptions, not exhaustive: the bound did not finish\)/);
   }, 120_000);
+
+  it('seed 003: dfs finds the buggy variant\'s findings and declares the fixed variant clean, exhaustively', async () => {
+    const r = await cli('compare', 'seed-003-deferred-attach', '--strategy', 'dfs', '--out', tmp(), '--json');
+    const buggy = rowOf(r.json, 'unlocked');
+    expect(buggy.findings.map((f) => f.kind)).toEqual(expect.arrayContaining(['data-race', 'unguarded-access']));
+    expect(buggy.claim).toEqual({ kind: 'exhaustive', preemptions: 2, schedules: 398 });
+    const fixed = rowOf(r.json, 'locked');
+    expect(fixed.findings).toEqual([]);
+    expect(fixed.claim).toEqual({ kind: 'exhaustive', preemptions: 2, schedules: 451 });
+    expect(r.code).toBe(0);
+  }, 300_000);
 });

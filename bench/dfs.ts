@@ -1,0 +1,67 @@
+import { defaultCheckers } from '../checkers/index.ts';
+import { explore } from '../runtime/explore.ts';
+import { InlineHost } from '../runtime/hosts/inline.ts';
+import { DfsStrategy } from '../runtime/strategies/dfs.ts';
+import { canonicalKind } from '../protocol/findings.ts';
+import { findScenario } from '../scenarios/index.ts';
+import { expectedFor } from '../scenarios/scenario.ts';
+import type { VariantAssignment } from '../scenarios/scenario.ts';
+
+/** One bounded-exhaustive search of a scenario's buggy assignment. */
+export interface DfsFigures {
+  readonly schedules: number;
+  readonly pruned: number;
+  readonly seconds: number;
+  readonly complete: boolean;
+  /** Schedules until every expected kind was seen (Infinity: not all were). */
+  readonly toFind: number;
+}
+
+/** Runs `--strategy dfs --preemptions bound` on `scenario` under `v` (inline host, the scenario's checkers). */
+export async function dfsSearch(scenario: string, v: VariantAssignment, bound: number, reduction: boolean, cap: number): Promise<DfsFigures> {
+  const s = findScenario(scenario);
+  const program = s.program(v);
+  const want = new Set((expectedFor(s, v) ?? []).map(canonicalKind));
+  const seen = new Set<string>();
+  let toFind = want.size === 0 ? 0 : Infinity;
+  const host = await InlineHost.create(program);
+  const strategy = new DfsStrategy({ preemptions: bound, reduction });
+  try {
+    const r = await explore(host, program, strategy, {
+      seed: 1, schedules: cap, checkers: s.checkers ?? defaultCheckers,
+      onExecution: (e, n) => {
+        for (const f of e.findings) if (want.has(canonicalKind(f.kind))) seen.add(canonicalKind(f.kind));
+        if (toFind === Infinity && seen.size === want.size) toFind = n + 1;
+      },
+    });
+    return { schedules: r.executions, pruned: strategy.pruned, seconds: r.elapsedMs / 1000, complete: r.complete, toFind };
+  } finally {
+    await host.close();
+  }
+}
+
+/**
+ * Issue 15's dfs benchmark: the bounded-exhaustive search (bound 2) of two
+ * seed scenarios' buggy variants, and on the first the reduction's ratio —
+ * schedules with sleep sets ÷ schedules of the same bound without them.
+ */
+export async function dfsFigures(quick: boolean, put: (name: string, value: number, unit: string) => void, ratios: Record<string, number>): Promise<void> {
+  const cap = quick ? 2000 : 20_000;
+  const seeds: readonly [string, VariantAssignment][] = [
+    ['seed-003-deferred-attach', { 'deferred-attach': 'unlocked' }],
+    ['seed-003-dev-iommu-bits', { 'dev-iommu-bits': 'shared-word' }],
+  ];
+  for (const [i, [name, v]] of seeds.entries()) {
+    const f = await dfsSearch(name, v, 2, true, cap);
+    put(`dfs.${name}.schedules`, f.schedules, f.complete ? 'schedules (exhaustive, ≤ 2 preemptions)' : 'schedules (bound not finished)');
+    put(`dfs.${name}.pruned`, f.pruned, 'schedules ended by the sleep sets');
+    put(`dfs.${name}.seconds`, Number(f.seconds.toFixed(2)), 's');
+    put(`dfs.${name}.schedulesToFirstFinding`, f.toFind === Infinity ? cap + 1 : f.toFind, 'schedules');
+    if (i === 0) {
+      const plain = await dfsSearch(name, v, 2, false, cap);
+      put(`dfs.${name}.schedulesWithoutReduction`, plain.schedules, plain.complete ? 'schedules (exhaustive, ≤ 2 preemptions)' : 'schedules (bound not finished)');
+      ratios.dfsReduction = Number((f.schedules / plain.schedules).toFixed(3));
+      ratios.dfsReductionCompleteSchedules = Number(((f.schedules - f.pruned) / plain.schedules).toFixed(3));
+    }
+  }
+}
