@@ -2,6 +2,7 @@ import { defaultCheckers } from '../checkers/index.ts';
 import { explore } from '../runtime/explore.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
 import { DfsStrategy } from '../runtime/strategies/dfs.ts';
+import type { DfsReduction } from '../runtime/strategies/dfs.ts';
 import { canonicalKind } from '../protocol/findings.ts';
 import { findScenario } from '../scenarios/index.ts';
 import { expectedFor } from '../scenarios/scenario.ts';
@@ -18,7 +19,7 @@ export interface DfsFigures {
 }
 
 /** Runs `--strategy dfs --preemptions bound` on `scenario` under `v` (inline host, the scenario's checkers). */
-export async function dfsSearch(scenario: string, v: VariantAssignment, bound: number, reduction: boolean, cap: number): Promise<DfsFigures> {
+export async function dfsSearch(scenario: string, v: VariantAssignment, bound: number, reduction: DfsReduction, cap: number): Promise<DfsFigures> {
   const s = findScenario(scenario);
   const program = s.program(v);
   const want = new Set((expectedFor(s, v) ?? []).map(canonicalKind));
@@ -52,13 +53,13 @@ export async function dfsFigures(quick: boolean, put: (name: string, value: numb
     ['seed-003-dev-iommu-bits', { 'dev-iommu-bits': 'shared-word' }],
   ];
   for (const [i, [name, v]] of seeds.entries()) {
-    const f = await dfsSearch(name, v, 2, true, cap);
+    const f = await dfsSearch(name, v, 2, 'dpor', cap);
     put(`dfs.${name}.schedules`, f.schedules, f.complete ? 'schedules (exhaustive, ≤ 2 preemptions)' : 'schedules (bound not finished)');
     put(`dfs.${name}.pruned`, f.pruned, 'schedules ended by the sleep sets');
     put(`dfs.${name}.seconds`, Number(f.seconds.toFixed(2)), 's');
     put(`dfs.${name}.schedulesToFirstFinding`, f.toFind === Infinity ? cap + 1 : f.toFind, 'schedules');
     if (i === 0) {
-      const plain = await dfsSearch(name, v, 2, false, cap);
+      const plain = await dfsSearch(name, v, 2, 'none', cap);
       put(`dfs.${name}.schedulesWithoutReduction`, plain.schedules, plain.complete ? 'schedules (exhaustive, ≤ 2 preemptions)' : 'schedules (bound not finished)');
       ratios.dfsReduction = Number((f.schedules / plain.schedules).toFixed(3));
       ratios.dfsReductionCompleteSchedules = Number(((f.schedules - f.pruned) / plain.schedules).toFixed(3));

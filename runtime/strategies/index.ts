@@ -1,4 +1,5 @@
 import { DfsStrategy } from './dfs.ts';
+import type { DfsReduction } from './dfs.ts';
 import { PctStrategy } from './pct.ts';
 import { PortfolioStrategy } from './portfolio.ts';
 import { PosStrategy } from './pos.ts';
@@ -17,8 +18,8 @@ export interface StrategyOptions {
   readonly pctDepth?: number;
   /** dfs: the preemption bound (default 2). */
   readonly preemptions?: number;
-  /** dfs: the sleep-set reduction (default on). */
-  readonly reduction?: boolean;
+  /** dfs: the partial-order reduction (default dpor). */
+  readonly reduction?: DfsReduction;
 }
 
 /** `seed` is unused by dfs: a systematic search has no random choices. */
