@@ -1,15 +1,15 @@
 import { InputError } from '../../runtime/input-error.ts';
-import { EXPLORING_STRATEGIES } from '../../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../../runtime/strategies/index.ts';
 import { BUILTIN, loadScenario } from '../../scenarios/index.ts';
 import { assignments } from '../../scenarios/scenario.ts';
 import type { Scenario } from '../../scenarios/scenario.ts';
-import { has, int, num, parseArgs, str } from '../args.ts';
+import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, num, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { printTable } from '../print.ts';
 import { againstBaseline, runOne } from '../run-one.ts';
 import type { RunReport, RunSettings } from '../run-one.ts';
 import { baselineOf, sameAssignment } from '../verdict.ts';
+import { BASELINE_FLAG, PREEMPTIONS_FLAG, STRATEGY_FLAG, STRICT_FLAG } from './run.ts';
 
 /**
  * Runs every variant assignment of one scenario (or of all) and prints the
@@ -18,17 +18,17 @@ import { baselineOf, sameAssignment } from '../verdict.ts';
  */
 export async function compare(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('compare', argv, {
-    all: { kind: 'bool' },
-    schedules: { kind: 'value' },
-    time: { kind: 'value' },
-    host: { kind: 'value', values: ['inline', 'workers'] },
-    strategy: { kind: 'value', values: EXPLORING_STRATEGIES },
-    preemptions: { kind: 'value' },
-    baseline: { kind: 'multi' },
-    strict: { kind: 'bool' },
-    seed: { kind: 'value' },
-    out: { kind: 'value' },
-    json: { kind: 'bool' },
+    all: { kind: 'bool', help: 'every built-in scenario' },
+    schedules: { kind: 'value', arg: 'N', help: 'schedules per row (default 1000; dfs 20000, a cap on the search)' },
+    time: { kind: 'value', arg: 'SECONDS', help: 'stop exploring each row after this long' },
+    host: HOST_FLAG,
+    strategy: STRATEGY_FLAG,
+    preemptions: PREEMPTIONS_FLAG,
+    baseline: BASELINE_FLAG,
+    strict: STRICT_FLAG,
+    seed: SEED_FLAG,
+    out: OUT_DIR_FLAG,
+    json: JSON_FLAG,
   });
   if (has(p, 'all') === (p.positional.length === 1) || p.positional.length > 1) {
     throw new InputError('"compare" takes one scenario or --all');

@@ -2,28 +2,35 @@ import { InputError } from '../../runtime/input-error.ts';
 import { EXPLORING_STRATEGIES } from '../../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../../runtime/strategies/index.ts';
 import { loadScenario } from '../../scenarios/index.ts';
-import { exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
+import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
+import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { printRun } from '../print.ts';
 import { againstBaseline, resolveVariants, runOne } from '../run-one.ts';
 import type { RunSettings } from '../run-one.ts';
 import { baselineOf, needsBaseline, sameAssignment } from '../verdict.ts';
 
-export const RUN_FLAGS = {
-  variant: { kind: 'multi' },
-  host: { kind: 'value', values: ['inline', 'workers'] },
-  mode: { kind: 'value', values: ['controlled', 'free'] },
-  strategy: { kind: 'value', values: EXPLORING_STRATEGIES },
-  preemptions: { kind: 'value' },
-  baseline: { kind: 'multi' },
-  strict: { kind: 'bool' },
-  schedules: { kind: 'value' },
-  time: { kind: 'value' },
-  seed: { kind: 'value' },
-  hang: { kind: 'value' },
-  out: { kind: 'value' },
-  json: { kind: 'bool' },
-} as const;
+/** The flags of issue 15 that `run` and `compare` share. */
+export const STRATEGY_FLAG: FlagSpec = { kind: 'value', values: EXPLORING_STRATEGIES, arg: 'NAME', help: 'how schedules are chosen (default portfolio; dfs: bounded-exhaustive)' };
+export const PREEMPTIONS_FLAG: FlagSpec = { kind: 'value', arg: 'N', help: 'dfs: explore every schedule with at most N preemptions (default 2)' };
+export const BASELINE_FLAG: FlagSpec = { kind: 'multi', arg: 'AXIS=VALUE', help: 'the value other rows are compared with (default: each axis\'s first value)' };
+export const STRICT_FLAG: FlagSpec = { kind: 'bool', help: 'known upstream findings count as unexpected' };
+
+export const RUN_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  variant: { kind: 'multi', arg: 'NAME=VALUE', help: 'a variant axis\'s value (unset axes take their first value)' },
+  host: { ...HOST_FLAG, help: `${HOST_FLAG.help ?? ''} (default inline; free mode: workers)` },
+  mode: { kind: 'value', values: ['controlled', 'free'], arg: 'MODE', help: 'the seeded scheduler, or real concurrency recorded for replay (default controlled)' },
+  strategy: STRATEGY_FLAG,
+  preemptions: PREEMPTIONS_FLAG,
+  baseline: BASELINE_FLAG,
+  strict: STRICT_FLAG,
+  schedules: { kind: 'value', arg: 'N', help: 'schedules to explore (default 1000; free mode 5; dfs 20000, a cap on the search)' },
+  time: { kind: 'value', arg: 'SECONDS', help: 'stop exploring after this long' },
+  seed: SEED_FLAG,
+  hang: { kind: 'value', arg: 'SECONDS', help: 'free mode: the watchdog reports a hang after this long without progress (default 2)' },
+  out: OUT_DIR_FLAG,
+  json: JSON_FLAG,
+};
 
 export async function run(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('run', argv, RUN_FLAGS);
