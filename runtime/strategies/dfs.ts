@@ -27,8 +27,8 @@ type Footprint = string;
  * - `dpor` (default; Flanagan, Godefroid, POPL 2005): a node tries its first
  *   alternative, and another only when a later step of that task races with
  *   the node's step (dependent, by another task, not ordered by happens-
- *   before: vector clocks); with sleep sets. One depth-first pass at the full
- *   bound.
+ *   before: vector clocks); with sleep sets. Iterative deepening: a whole
+ *   pass at bound 0, then 1, … (a lower bound's schedules run again).
  * - `sleep` (Godefroid 1996): every alternative, but after `b` was explored
  *   at a state an execution that took an independent step does not run `b`
  *   next until a step dependent on `b` ran; an execution whose every enabled
@@ -110,9 +110,11 @@ export class DfsStrategy implements Strategy {
     this.name = `dfs(≤${this.bound}, ${this.reduction})`;
     this.queues = Array.from({ length: this.bound + 1 }, () => []);
     // DPOR adds backtrack points to nodes anywhere on the path, so the whole
-    // path must stay on the stack: one depth-first pass at the full bound
-    // rather than iterative levels (whose queued subtrees drop their ancestors).
-    if (this.reduction === 'dpor') this.level = this.bound;
+    // path must stay on the stack: iterative deepening instead of queued
+    // subtrees (which drop their ancestors) — a whole pass at bound 0, then
+    // at 1, …, up to the bound; the schedules of a lower bound run again in
+    // the next pass, which costs little next to the last pass and finds the
+    // bugs of few preemptions first.
     this.item = { prefix: [], sleep: new Map(), pre: 0, current: '' as TaskId };
   }
 
@@ -147,6 +149,16 @@ export class DfsStrategy implements Strategy {
     while (this.stack.length > 0) {
       if (this.advance(this.stack[this.stack.length - 1] as Node)) return;
       this.stack.pop();
+    }
+    if (this.reduction === 'dpor') {
+      if (this.level < this.bound) {
+        this.level++;
+        this.item = { prefix: [], sleep: new Map(), pre: 0, current: '' as TaskId };
+        return;
+      }
+      this.item = null;
+      this.done = true;
+      return;
     }
     // This subtree is done: the next queued one of this level, else of the next level.
     while (this.level <= this.bound) {
@@ -190,7 +202,7 @@ export class DfsStrategy implements Strategy {
     if (this.reduction === 'dpor') {
       // the first alternative is free: the one the search would take anyway
       for (const i of order) {
-        if (!sleep.has(enabled[i] as TaskId) && pre + this.cost(n, i) <= this.bound) {
+        if (!sleep.has(enabled[i] as TaskId) && pre + this.cost(n, i) <= this.level) {
           n.backtrack.add(i);
           break;
         }
@@ -232,7 +244,7 @@ export class DfsStrategy implements Strategy {
       for (const i of n.order) {
         if (!n.backtrack.has(i) || n.explored.includes(i)) continue;
         n.explored.push(i);
-        if (n.sleep.has(n.enabled[i] as TaskId) || n.pre + this.cost(n, i) > this.bound) continue;
+        if (n.sleep.has(n.enabled[i] as TaskId) || n.pre + this.cost(n, i) > this.level) continue;
         n.chosen = i;
         n.clock = null;
         return true;
