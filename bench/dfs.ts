@@ -11,7 +11,6 @@ import type { VariantAssignment } from '../scenarios/scenario.ts';
 /** One bounded-exhaustive search of a scenario's buggy assignment. */
 export interface DfsFigures {
   readonly schedules: number;
-  readonly pruned: number;
   readonly seconds: number;
   readonly complete: boolean;
   /** Schedules until every expected kind was seen (Infinity: not all were). */
@@ -35,7 +34,7 @@ export async function dfsSearch(scenario: string, v: VariantAssignment, bound: n
         if (toFind === Infinity && seen.size === want.size) toFind = n + 1;
       },
     });
-    return { schedules: r.executions, pruned: strategy.pruned, seconds: r.elapsedMs / 1000, complete: r.complete, toFind };
+    return { schedules: r.executions, seconds: r.elapsedMs / 1000, complete: r.complete, toFind };
   } finally {
     await host.close();
   }
@@ -55,14 +54,12 @@ export async function dfsFigures(quick: boolean, put: (name: string, value: numb
   for (const [i, [name, v]] of seeds.entries()) {
     const f = await dfsSearch(name, v, 2, 'dpor', cap);
     put(`dfs.${name}.schedules`, f.schedules, f.complete ? 'schedules (exhaustive, ≤ 2 preemptions)' : 'schedules (bound not finished)');
-    put(`dfs.${name}.pruned`, f.pruned, 'schedules ended by the sleep sets');
     put(`dfs.${name}.seconds`, Number(f.seconds.toFixed(2)), 's');
     put(`dfs.${name}.schedulesToFirstFinding`, f.toFind === Infinity ? cap + 1 : f.toFind, 'schedules');
     if (i === 0) {
       const plain = await dfsSearch(name, v, 2, 'none', cap);
       put(`dfs.${name}.schedulesWithoutReduction`, plain.schedules, plain.complete ? 'schedules (exhaustive, ≤ 2 preemptions)' : 'schedules (bound not finished)');
       ratios.dfsReduction = Number((f.schedules / plain.schedules).toFixed(3));
-      ratios.dfsReductionCompleteSchedules = Number(((f.schedules - f.pruned) / plain.schedules).toFixed(3));
     }
   }
 }
