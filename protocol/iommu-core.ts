@@ -11,7 +11,7 @@ import type { Call } from './kernel.ts';
 type Dev = { readonly dev: string };
 type DomainDev = { readonly domain: string; readonly dev: string };
 type DomainGroup = { readonly domain: string; readonly group: string };
-type Pasid = { readonly domain: string; readonly dev: string; readonly pasid: number };
+type Pasid = { readonly domain: string; readonly dev: string; readonly pasid: number; readonly handle?: string };
 
 export type IommuCoreMailbox =
   /** The bus notifier: ADD_DEVICE → iommu_probe_device, REMOVED_DEVICE → iommu_release_device, BOUND_DRIVER → group notifier. */

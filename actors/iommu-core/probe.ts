@@ -181,7 +181,7 @@ function groupAlloc(k: IK): Group {
   const id = k.alloc('iommu_group', `iommu_group.${n}`);
   const g: Group = {
     id, devices: [], owner: null, owner_cnt: 0, domain: null, default_domain: null, blocking_domain: null,
-    resetting_domain: null, pasid_array: {}, dma_hints: {},
+    resetting_domain: null, pasid_array: {}, pasid_handles: {}, handle_seq: 0, dma_hints: {},
   };
   k.state.groups[id] = g;
   return g;

@@ -81,6 +81,14 @@ export interface Group extends KObject {
   resetting_domain: string | null;
   /** PASID → attached domain id (pasid_array; entry 0 is iommufd's RID handle). Keys are decimal strings. */
   pasid_array: Readonly<Record<string, string>>;
+  /**
+   * The attach handle each pasid_array entry is tagged with
+   * (iommu_make_pasid_array_entry); absent for a bare-domain entry. Written
+   * with pasid_array, under group->mutex.
+   */
+  pasid_handles: Readonly<Record<string, string>>;
+  /** A counter naming the handles iommufd would allocate per replace (a model device, not a kernel field). */
+  handle_seq: number;
   /** Variant `dma-owner=viable-scan-unlocked` (seed 000 RFC): each member's recorded DMA hint. */
   dma_hints: Readonly<Record<string, 'kernel' | 'user'>>;
 }
