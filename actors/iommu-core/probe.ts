@@ -101,6 +101,11 @@ async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
     // iommu_create_device_direct_mappings(): require_direct is set under group->mutex
     if (spec.require_direct) await setDevIommuBit(k, di, 'require_direct', true, G(g.id));
     const domain = k.read(g, 'domain', underGroup(g.id));
+    // __iommu_probe_device(): the IOMMU_RESV_DIRECT mappings go into the
+    // default domain before the device is attached to anything, so firmware
+    // DMA never sees the translating domain without them.
+    const def0 = k.read(g, 'default_domain', underGroup(g.id));
+    if (def0 !== null && spec.require_direct) await createDirectMappings(k, def0, dev);
     let ret: Ret = 0;
     if (domain !== null) {
       // The group already translates: this device joins its current domain.
@@ -113,7 +118,6 @@ async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
       failed = ret;
       await removeFromGroup(k, g, dev, link, di);
     } else {
-      if (spec.require_direct) await createDirectMappings(k, g, dev);
       await setupDmaOps(k, g, dev, link, di);
     }
   } finally {
@@ -198,6 +202,14 @@ export async function setupDefaultDomain(k: IK, g: Group, type: 'identity' | 'dm
   const old = k.read(g, 'default_domain', underGroup(g.id));
   const dom = await allocDefaultDomain(k, g, want);
   if (isErrno(dom)) return dom;
+  // every member's direct mappings are created before the domain is attached
+  // ("Drivers are supposed to allow mappings to be installed in a domain
+  // before device attachment"); the kernel's retry after attach for drivers
+  // that refuse is not needed: the model's units accept them.
+  for (const member of k.read(g, 'devices', underGroup(g.id))) {
+    if (k.state.specs[member]?.require_direct === true) await createDirectMappings(k, dom, member);
+  }
+  // "We must set default_domain early for __iommu_device_set_domain"
   k.write(g, 'default_domain', dom, underGroup(g.id));
   if (k.read(g, 'domain', underGroup(g.id)) !== null) {
     const ret = await groupSetDomainInternal(k, g, dom, 0);
@@ -222,14 +234,14 @@ export async function setupDefaultDomain(k: IK, g: Group, type: 'identity' | 'dm
 }
 
 /**
- * iommu_create_device_direct_mappings(): the device's IOMMU_RESV_DIRECT
- * region (the model puts it at RMR_IOVA, backed by page "<dev>-rmr") is
- * mapped 1:1 into a translating default domain.
+ * iommu_create_device_direct_mappings(domain, dev): the device's
+ * IOMMU_RESV_DIRECT region (the model puts it at RMR_IOVA, backed by page
+ * "<dev>-rmr") is mapped 1:1 into a DMA-API domain (iommu_is_dma_domain);
+ * already-mapped pages are skipped (iommu_iova_to_phys).
  */
-async function createDirectMappings(k: IK, g: Group, dev: string): Promise<void> {
-  const def = k.read(g, 'default_domain', underGroup(g.id));
-  const d = def === null ? undefined : k.state.domains[def];
-  if (d === undefined || d.static || d.mappings[String(RMR_IOVA)] !== undefined) return;
+async function createDirectMappings(k: IK, domain: string, dev: string): Promise<void> {
+  const d = k.state.domains[domain];
+  if (d === undefined || d.static || (d.type !== 'dma' && d.type !== 'dma-fq') || d.mappings[String(RMR_IOVA)] !== undefined) return;
   const page = `${dev}-rmr`;
   const ret = await unitCall(k, d.unit, 'map', { domain: d.id, iova: RMR_IOVA, page });
   if (!isErrno(ret)) k.write(d, 'mappings', { ...d.mappings, [String(RMR_IOVA)]: page }, { lockless: true });
