@@ -24,6 +24,8 @@ export type LockManagerMailbox =
   | { readonly op: 'up_write'; readonly body: LockBody }
   // struct completion (kernel/sched/completion.c).
   | { readonly op: 'wait_for_completion'; readonly body: CompletionBody }
+  /** wait_for_completion_timeout(): true when completed; false when the timeout (a scheduler choice: time is steps) fired first. */
+  | { readonly op: 'wait_for_completion_timeout'; readonly body: CompletionBody }
   | { readonly op: 'complete'; readonly body: CompletionBody }
   | { readonly op: 'complete_all'; readonly body: CompletionBody }
   // lockdep_assert_held() / lockdep_assert_not_held(): the shard knows the holders.

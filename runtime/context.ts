@@ -177,6 +177,9 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
   wait_for_completion(c: LockRef): Promise<void> {
     return this.lockOp(c, { op: 'wait_for_completion', body: { completion: c } });
   }
+  wait_for_completion_timeout(c: LockRef): Promise<boolean> {
+    return this.lockOp(c, { op: 'wait_for_completion_timeout', body: { completion: c } });
+  }
   complete(c: LockRef): Promise<void> {
     return this.lockOp(c, { op: 'complete', body: { completion: c } });
   }
