@@ -386,6 +386,12 @@ export const lockManager = defineActor<LockManagerState, LockManagerMailbox>('lo
     },
 
     // ---- lockdep_assert_held() and friends ------------------------------------------------
+    lock_is_locked(k, { lock }): boolean {
+      const m = k.state.mutexes.get(lock.id);
+      const s = k.state.rwsems.get(lock.id);
+      return (m?.owner ?? null) !== null || (s !== undefined && (s.writer !== null || s.readers.size > 0));
+    },
+
     lock_assert(k, { lock, what }) {
       const ok = holds(k, lock, what);
       k.emit({ ev: 'lock.assert', lock, held: what !== 'not-held', ok });

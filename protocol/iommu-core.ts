@@ -17,6 +17,8 @@ export type IommuCoreMailbox =
   /** The bus notifier: ADD_DEVICE → iommu_probe_device, REMOVED_DEVICE → iommu_release_device, BOUND_DRIVER → group notifier. */
   | { readonly op: 'iommu_bus_notifier'; readonly body: { readonly action: BusNotifyAction; readonly dev: string } }
   | { readonly op: 'iommu_probe_device'; readonly body: Dev }
+  /** of_iommu_configure() from a bus dma_configure (SMMUv3 devices): the fwspec under the probe lock; the probe replay when dev->iommu did not exist. Ret (-ENODEV: no firmware-described IOMMU). */
+  | { readonly op: 'of_iommu_configure'; readonly body: Dev }
   | { readonly op: 'iommu_release_device'; readonly body: Dev }
   /** Returns the group id with a reference taken, or null. */
   | { readonly op: 'iommu_group_get'; readonly body: Dev }

@@ -63,6 +63,8 @@ export interface Kernel<S = unknown> {
    */
   assertHeld(l: LockRef, mode?: 'any' | 'read' | 'write'): Promise<boolean>;
   assertNotHeld(l: LockRef): Promise<boolean>;
+  /** mutex_is_locked() / rwsem_is_locked(): whether any task holds `l`; the kernel's flag-style checks (dev->block_cfg_access) read it. */
+  isLocked(l: LockRef): Promise<boolean>;
 
   /**
    * Low level, for actors that implement blocking primitives (the lock

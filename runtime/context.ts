@@ -190,6 +190,9 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
     const what = mode === 'any' ? 'held' : mode === 'read' ? 'held-read' : 'held-write';
     return this.lockOp(l, { op: 'lock_assert', body: { lock: l, what } });
   }
+  isLocked(l: LockRef): Promise<boolean> {
+    return this.lockOp(l, { op: 'lock_is_locked', body: { lock: l } });
+  }
   assertNotHeld(l: LockRef): Promise<boolean> {
     return this.lockOp(l, { op: 'lock_assert', body: { lock: l, what: 'not-held' } });
   }

@@ -82,7 +82,11 @@ async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
   if (k.read(link, 'iommu_group', { guard: iommuProbeDeviceLock() }) !== null) return 0;
 
   // iommu_init_device(): dev_iommu_get, ops->probe_device, ops->device_group.
-  const di = await devIommuGet(k, link, dev, unit);
+  const di = k.read(link, 'iommu', { guard: iommuProbeDeviceLock() }) === null ? await devIommuGet(k, link, dev, unit) : k.state.devIommu[link.iommu!]!;
+  if (!k.read(di, 'fwspec', { guard: iommuProbeDeviceLock() })) {
+    const opened = await dmaConfigureWindow(k, dev, link);
+    if (opened !== 0) return opened;
+  }
   const probed = await unitCall<{ max_pasids: number } | import('../../protocol/errno.ts').Errno>(k, unit, 'probe_device', { dev, pasid_bits: spec.pasid_bits });
   if (isErrno(probed)) {
     devIommuFree(k, link);
@@ -127,12 +131,74 @@ async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
   return failed;
 }
 
+/**
+ * iommu_init_device() (drivers/iommu/iommu.c, 7.0): "For FDT-based systems
+ * and ACPI IORT/VIOT, the common firmware parsing is buried in the bus
+ * dma_configure path ... so for now just invoke the whole thing":
+ *
+ *   if (!dev->iommu->fwspec && !dev->driver && dev->bus->dma_configure) {
+ *     mutex_unlock(&iommu_probe_device_lock);
+ *     dev->bus->dma_configure(dev);
+ *     mutex_lock(&iommu_probe_device_lock);
+ *     if (!dev->iommu || dev->iommu_group) return -ENODEV;  // 0c8e9c148e29
+ *   }
+ *
+ * The bus hook runs without device_lock and without the probe lock, so it
+ * can race with really_probe() setting dev->driver (B5: the hook reads it
+ * once) and another walker can finish this device's probe meanwhile (B6:
+ * "If another instance finished the job for us, skip it"). Returns 0 to go
+ * on, or the -ENODEV of the recheck.
+ */
+async function dmaConfigureWindow(k: IK, dev: string, link: DeviceLink): Promise<Ret> {
+  // a plain `!dev->driver` under the probe lock only: the model reads it once (READ_ONCE)
+  const drv = await k.call<DriverSnapshot>(DRIVER_CORE, 'dev_driver_snapshot', { dev });
+  if (drv.driver !== null) return 0;
+  await k.unlock(iommuProbeDeviceLock());
+  await k.call(DRIVER_CORE, 'bus_dma_configure', { dev });
+  await k.lock(iommuProbeDeviceLock());
+  if (k.read(link, 'iommu', { guard: iommuProbeDeviceLock() }) === null || k.read(link, 'iommu_group', { guard: iommuProbeDeviceLock() }) !== null) {
+    return errno('ENODEV');
+  }
+  return 0;
+}
+
+/**
+ * of_iommu_configure() / the IORT half of acpi_dma_configure(), reached from
+ * the bus dma_configure of a device whose unit is described by firmware
+ * (SMMUv3): under iommu_probe_device_lock, nothing to do if the fwspec
+ * exists; else dev->iommu (dev_iommu_get) gets its fwspec (of_iommu_xlate).
+ * "If we're not on the iommu_probe_device() path (as indicated by the
+ * initial dev->iommu) then try to simulate it": the probe replay, after
+ * unlocking. DMAR/IVRS units (VT-d, AMD) configure nothing here.
+ */
+export async function of_iommu_configure(k: IK, { dev }: { dev: string }): Promise<Ret> {
+  const spec = k.state.specs[dev];
+  const unit = spec?.unit ?? null;
+  const u = unit === null ? undefined : k.state.units[unit];
+  if (spec === undefined || unit === null || u === undefined || u.kind !== 'smmu-v3') return errno('ENODEV');
+  await k.lock(iommuProbeDeviceLock());
+  const link = linkOf(k, dev);
+  const cur = k.read(link, 'iommu', { guard: iommuProbeDeviceLock() });
+  const present = cur !== null;
+  if (present && k.read(k.state.devIommu[cur]!, 'fwspec', { guard: iommuProbeDeviceLock() })) {
+    await k.unlock(iommuProbeDeviceLock());
+    return 0;
+  }
+  const di = present ? k.state.devIommu[cur]! : await devIommuGet(k, link, dev, unit);
+  k.write(di, 'fwspec', true, { guard: iommuProbeDeviceLock() });
+  await k.unlock(iommuProbeDeviceLock());
+  if (!present) return iommu_probe_device(k, { dev });
+  return 0;
+}
+
 /** dev_iommu_get(): allocates dev->iommu (asserts the probe lock, as the kernel does). */
 async function devIommuGet(k: IK, link: DeviceLink, dev: string, unit: string): Promise<DevIommu> {
   await k.assertHeld(iommuProbeDeviceLock());
   const id = k.alloc('dev_iommu', `${dev}.iommu`);
   const di: DevIommu = {
     id, dev, unit, max_pasids: 0, bits: 0, attach_deferred: false, pci_32bit_workaround: false, require_direct: false, reset_depth: 0, hw_domain: null,
+    // the iommufd selftest's mock devices get their fwspec before device_add (iommu_mock_device_add)
+    fwspec: k.state.units[unit]?.kind === 'mock',
   };
   k.state.devIommu[id] = di;
   k.write(link, 'iommu', id, { guard: iommuProbeDeviceLock() });

@@ -57,6 +57,13 @@ export interface DevIommu extends KObject {
   /** Variant `reset-nesting=depth-counter`: the stable fix's per-device reset depth. */
   reset_depth: number;
   /**
+   * dev->iommu->fwspec exists: set up front for the mock unit (the selftest
+   * sets it before device_add), created by of_iommu_configure() from the bus
+   * dma_configure for a firmware-described (SMMUv3: DT/IORT) unit, never for
+   * DMAR/IVRS units (no fwspec on x86). Under iommu_probe_device_lock.
+   */
+  fwspec: boolean;
+  /**
    * The domain the hardware translates this device's RID through, as the
    * core last installed it (__iommu_attach_device, release/reset paths).
    * Not a kernel field: it is what the unit's table says, kept here so the
