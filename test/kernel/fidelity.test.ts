@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Checker } from '../../checkers/checker.ts';
-import { NO_FINDINGS } from '../../checkers/checker.ts';
 import type { TraceEvent } from '../../protocol/events.ts';
 import { kernelCheckers } from '../../scenarios/kernel/checkers.ts';
 import { RMR_IOVA } from '../../actors/iommu-core/variants/reset-blocking.ts';
-import { call, groupOf, runKernel, unexpected } from '../helpers/kernel.ts';
+import { Recorder, call, groupOf, runKernel, unexpected } from '../helpers/kernel.ts';
 import { DRIVER_CORE, PCI } from '../../protocol/kernel.ts';
 import type { Call } from '../../protocol/kernel.ts';
 import type { Topology } from '../../protocol/topology.ts';
@@ -17,17 +16,6 @@ import { GPU0, GPU1, RMRR, TOPOLOGY } from './topology.ts';
  * before the fix and cites the kernel function it now follows.
  */
 
-/** Keeps every event of an execution, in order. */
-class Recorder implements Checker {
-  readonly name = 'recorder';
-  readonly events: TraceEvent[] = [];
-  onEvent(e: TraceEvent): void {
-    this.events.push(e);
-  }
-  drain() {
-    return NO_FINDINGS;
-  }
-}
 
 function recorded(): { rec: Recorder; checkers: Checker[] } {
   const rec = new Recorder();

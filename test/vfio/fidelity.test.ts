@@ -4,6 +4,7 @@ import { NO_FINDINGS } from '../../checkers/checker.ts';
 import type { TraceEvent } from '../../protocol/events.ts';
 import type { ProcOp } from '../../protocol/vfio.ts';
 import { kernelCheckers } from '../../scenarios/kernel/checkers.ts';
+import { Recorder } from '../helpers/kernel.ts';
 import { cdevPath, detachPt, groupPath, makeHost, post, procResults, runOn, runVfio, setReq, unbind, unexpected, vfioProgram, wait } from './helpers.ts';
 import { EP } from './topology.ts';
 
@@ -50,17 +51,6 @@ describe('iommufd detach removes the reserved IOVAs under igroup->lock (drivers/
   });
 });
 
-/** Keeps every event of an execution, in order. */
-class Recorder implements Checker {
-  readonly name = 'recorder';
-  readonly events: TraceEvent[] = [];
-  onEvent(e: TraceEvent): void {
-    this.events.push(e);
-  }
-  drain() {
-    return NO_FINDINGS;
-  }
-}
 
 const YIELDS: readonly ProcOp[] = Array.from({ length: 12 }, () => ({ do: 'yield' }) as const);
 
