@@ -71,12 +71,12 @@ export async function createHost(kind: HostKind, program: Program): Promise<Host
 export function resolveVariants(s: Scenario, given: VariantAssignment, source = '--variant'): VariantAssignment {
   const out: Record<string, string> = {};
   for (const axis of Object.keys(given)) {
-    if (!(axis in s.variants)) {
+    if (!Object.hasOwn(s.variants, axis)) {
       throw new InputError(`unknown variant axis "${axis}" for scenario ${s.name} (axes: ${Object.keys(s.variants).join(', ') || 'none'})`, null, source);
     }
   }
   for (const [axis, values] of Object.entries(s.variants)) {
-    const v = given[axis] ?? values[0];
+    const v = Object.hasOwn(given, axis) ? given[axis] : values[0];
     if (v === undefined || !values.includes(v)) {
       throw new InputError(`unknown value "${v}" for variant axis "${axis}" (values: ${values.join(', ')})`, null, source);
     }

@@ -23,7 +23,8 @@ export const RUN_FLAGS = {
 export async function run(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('run', argv, RUN_FLAGS);
   const s = await loadScenario(exactlyOne('run', p, 'scenario'));
-  const given: Record<string, string> = {};
+  // no prototype: `--variant __proto__=x` is a key like any other, and unknown
+  const given = Object.create(null) as Record<string, string>;
   for (const v of p.flags.get('variant') ?? []) {
     const eq = v.indexOf('=');
     if (eq <= 0) throw new InputError(`--variant takes NAME=VALUE (got "${v}")`);
