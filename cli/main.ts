@@ -9,6 +9,7 @@ import { ops } from './commands/ops.ts';
 import { replay } from './commands/replay.ts';
 import { report } from './commands/report.ts';
 import { run } from './commands/run.ts';
+import { schema } from './commands/schema.ts';
 import { selftest } from './commands/selftest.ts';
 import { show } from './commands/show.ts';
 import { stress } from './commands/stress.ts';
@@ -18,7 +19,7 @@ import type { CommandIo } from './io.ts';
 
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
-const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, shrink, report, selftest, conformance, bench, fuzz, merge, stress };
+const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, shrink, report, selftest, conformance, bench, fuzz, merge, stress, schema };
 
 const USAGE = `usage: iommu-lab <command> [flags]
   list [--json]
@@ -39,6 +40,7 @@ const USAGE = `usage: iommu-lab <command> [flags]
   fuzz [--time SECONDS] [--jobs N] [--shard I/N] [--seed S] [--out DIR] [--corpus DIR]
       [--variant AXIS=VALUE]... [--fixed] [--schedules N] [--programs N] [--shrink-time SECONDS] [--json]
   merge <dir>... --out DIR [--json]
+  schema [scenario|replay|trace]     (JSON Schema of the documents, for editors)
 `;
 
 /** Runs one command line; returns the exit code (CLI.md: 0 ok, 1 findings mismatch, 2 bad input, 3 internal error). */

@@ -150,7 +150,8 @@ export function issueMessage(issue: z.core.$ZodIssue, root: unknown, base: reado
       if (issue.values.length === 1) return { where: pathString(p), what: `expected ${JSON.stringify(issue.values[0])}, got ${describe(v)}` };
       const vals = issue.values.map(String);
       // an enum with a label ("unknown unit kind"; schema.ts oneOf) says what the value names
-      const label = issue.message.startsWith('unknown ') ? issue.message : 'unknown value';
+      if (!issue.message.startsWith('unknown ')) return { where: pathString(p), what: `expected one of ${names(vals.map((x) => JSON.stringify(x)))}, got ${describe(v)}` };
+      const label = issue.message;
       return { where: pathString(p), what: `${label} ${describe(v)} (one of: ${names(vals)})${typeof v === 'string' ? didYouMean(v, vals) : ''}` };
     }
     case 'too_small':

@@ -237,7 +237,7 @@ const AxisKey = z.string().min(1).max(LIMITS.name).refine((s) => !PROTO_NAMES.ha
 const Task = obj({ name: Name, ops: z.array(TaskOp).max(LIMITS.opsPerTask) });
 const Process = obj({
   name: Name, ops: z.array(ProcessOp).max(LIMITS.opsPerTask),
-  onRequest: z.enum(['close', 'ignore']).exactOptional(), stay: Bool.exactOptional(),
+  onRequest: oneOf(['close', 'ignore']).exactOptional(), stay: Bool.exactOptional(),
 });
 const Expect = obj({
   when: names(Str).exactOptional(),
