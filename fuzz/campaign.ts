@@ -2,6 +2,8 @@ import path from 'node:path';
 import type { FoundFinding } from '../runtime/explore.ts';
 import { Corpus } from './corpus.ts';
 import type { FuzzDocument } from './document.ts';
+import { nanoid } from 'nanoid';
+import { packageVersion } from '../cli/version.ts';
 import { readCampaignTotals, readFuzzFindings, updateFuzzFinding, writeCampaignTotals, writeFuzzFinding } from './findings.ts';
 import type { FuzzFinding } from './findings.ts';
 import { generateDocument } from './generate.ts';
@@ -176,8 +178,11 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
     if (shrunk !== null) f.shrunk = shrunk;
   }
   for (const f of bySignature.values()) updateFuzzFinding(o.out, f);
-  const total = readCampaignTotals(o.out).executions + executions;
-  writeCampaignTotals(o.out, { executions: total });
+  const before = readCampaignTotals(o.out);
+  writeCampaignTotals(o.out, {
+    ...before, executions: before.executions + executions, campaignId: before.campaignId ?? nanoid(),
+    params: { seed: o.seed, pins: o.pins, schedules: o.schedules, shards: o.shard.count, version: packageVersion() },
+  });
 
   return {
     executions, elapsedMs: Math.round(performance.now() - t0),

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 import { InputError } from './input-error.ts';
 import type { Finding, FindingKind } from '../protocol/findings.ts';
@@ -90,4 +91,34 @@ export function readReplayFile(file: string): ReplayFile {
     throw new InputError(`cannot read: ${e instanceof Error ? e.message : String(e)}`, file);
   }
   return parseReplayFile(text, file);
+}
+
+/** A scenario reference that names a document file rather than a built-in (scenarios/format/load.ts isScenarioFile). */
+function isFileRef(ref: string): boolean {
+  return /\.(json|ts|mts|js|mjs)$/.test(ref) || ref.includes('/') || ref.includes(path.sep);
+}
+
+/**
+ * What a replay file at `replayFile` records as its `scenario`: a built-in
+ * scenario's name, or the scenario document's path relative to the replay
+ * file itself ("./scenario.json", "../../my.ts"), so the replay works from
+ * any directory and after its directory is moved, copied or merged.
+ */
+export function scenarioRef(replayFile: string, name: string, source?: string): string {
+  if (source === undefined) return name;
+  const rel = path.relative(path.dirname(path.resolve(replayFile)), path.resolve(source)).split(path.sep).join('/');
+  return rel.startsWith('../') ? rel : `./${rel}`;
+}
+
+/**
+ * The scenario a replay file names, as loadScenario takes it: a relative
+ * document path is relative to the replay file. A replay written before
+ * paths were (relative to the directory its campaign ran in) still loads
+ * when its document is found from the current directory and not beside it.
+ */
+export function replayScenario(rf: Pick<ReplayFile, 'scenario'>, replayFile: string): string {
+  if (!isFileRef(rf.scenario) || path.isAbsolute(rf.scenario)) return rf.scenario;
+  const beside = path.resolve(path.dirname(replayFile), rf.scenario);
+  if (existsSync(beside) || !existsSync(rf.scenario)) return beside;
+  return rf.scenario;
 }

@@ -3,6 +3,7 @@ import { BUILTIN, loadScenario } from '../../scenarios/index.ts';
 import { assignments } from '../../scenarios/scenario.ts';
 import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
+import { checkOutDir } from '../output.ts';
 import { printTable } from '../print.ts';
 import { runOne } from '../run-one.ts';
 import type { RunReport } from '../run-one.ts';
@@ -22,6 +23,7 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
   }
   const scenarios = has(p, 'all') ? BUILTIN : [await loadScenario(p.positional[0] as string)];
   const json = has(p, 'json');
+  checkOutDir('--out', str(p, 'out') ?? 'out');
   const rows: RunReport[] = [];
   for (const s of scenarios) {
     for (const v of assignments(s)) {

@@ -5,6 +5,7 @@ import { loadScenario } from '../../scenarios/index.ts';
 import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
+import { checkOutDir } from '../output.ts';
 import { printRun } from '../print.ts';
 import { resolveVariants, runOne } from '../run-one.ts';
 
@@ -34,6 +35,7 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
   const mode = (str(p, 'mode') ?? 'controlled') as 'controlled' | 'free';
   const host = (str(p, 'host') ?? (mode === 'free' ? 'workers' : 'inline')) as 'inline' | 'workers';
   const json = has(p, 'json');
+  checkOutDir('--out', str(p, 'out') ?? 'out');
   const time = num(p, 'time', 0);
   const hang = num(p, 'hang', 0.05);
   const report = await runOne(s, resolveVariants(s, given), {

@@ -7,6 +7,7 @@ import { MAX_DEVICES_PER_UNIT } from '../../stress/topology.ts';
 import { JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, num, parseArgs, str } from '../args.ts';
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
+import { checkOutDir } from '../output.ts';
 
 const FLAGS: Readonly<Record<string, FlagSpec>> = {
   devices: { kind: 'value', arg: 'N', help: 'PCI devices of the generated machine (default 1024)' },
@@ -53,6 +54,7 @@ export async function stress(argv: readonly string[], io: CommandIo): Promise<nu
     variants[axis] = value;
   }
   const json = has(p, 'json');
+  checkOutDir('--out', str(p, 'out') ?? 'out');
   const r = await runStress({
     devices, units, tasks, timeMs: time * 1000, seed: int(p, 'seed', 0, 1), variants, out: str(p, 'out') ?? 'out',
     ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
