@@ -49,8 +49,12 @@ export function oneOf<const T extends readonly [string, ...string[]]>(values: T,
   return z.enum(values, { error: (iss) => (iss.code === 'invalid_value' ? `unknown ${what}` : undefined) });
 }
 
+/** Control and format characters (NUL, escapes, bidirectional overrides): never in a name or a title (they become file names, actor ids, terminal output). */
+const PRINTABLE = /^[^\p{Cc}\p{Cf}]*$/u;
+const printable = { error: 'expected printable characters (no control or bidirectional-format characters)' };
+
 /** A non-empty string of bounded length. */
-export const Str = z.string().min(1).max(LIMITS.name);
+export const Str = z.string().min(1).max(LIMITS.name).regex(PRINTABLE, printable);
 /** A name that declares something (a device, a driver, a task): not a property every object has. */
 export const Name = Str.refine((s) => !PROTO_NAMES.has(s), { error: (iss) => `${JSON.stringify(iss.input)} cannot be a name: every JavaScript object has a property of that name` });
 /** IOVAs, PASIDs, page numbers: non-negative integers. */
@@ -252,7 +256,7 @@ const Checkers = obj({
 export const ScenarioDocumentSchema = obj({
   $schema: z.string().max(4096).exactOptional(),
   name: Name,
-  title: z.string().min(1).max(LIMITS.title).exactOptional(),
+  title: z.string().min(1).max(LIMITS.title).regex(PRINTABLE, printable).exactOptional(),
   topology: Topology,
   variants: names(z.array(Str).min(1).max(LIMITS.values)).exactOptional(),
   tasks: z.array(Task).max(LIMITS.tasks),
