@@ -22,7 +22,7 @@ export const REPLAY_VERSION = 1;
  * document relative to the replay file itself (so a replay works from any
  * directory and after its directory is moved or merged).
  */
-const Dropped = z.strictObject({ task: z.string().min(1).max(4096), index: z.int({ error: 'expected an integer >= 0' }).min(0, { error: 'expected an integer >= 0' }) });
+const Dropped = z.strictObject({ task: z.string({ error: 'expected a task id' }).min(1, { error: 'expected a task id' }).max(4096), index: z.int({ error: 'expected an integer >= 0' }).min(0, { error: 'expected an integer >= 0' }) });
 export const ReplayFileSchema = z.strictObject({
   $schema: z.string().max(4096).exactOptional(),
   format: z.literal(REPLAY_FORMAT),
