@@ -106,7 +106,11 @@ function isFileRef(ref: string): boolean {
  */
 export function scenarioRef(replayFile: string, name: string, source?: string): string {
   if (source === undefined) return name;
-  const rel = path.relative(path.dirname(path.resolve(replayFile)), path.resolve(source)).split(path.sep).join('/');
+  const from = path.dirname(path.resolve(replayFile));
+  const to = path.resolve(source);
+  // sharing nothing but the root (a replay under /tmp of a document in a checkout): the absolute path says it better
+  if (from.split(path.sep)[1] !== to.split(path.sep)[1]) return to;
+  const rel = path.relative(from, to).split(path.sep).join('/');
   return rel.startsWith('../') ? rel : `./${rel}`;
 }
 
