@@ -9,6 +9,7 @@ import type { Program } from '../runtime/program.ts';
 import { makeStrategy } from '../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../runtime/strategies/index.ts';
 import { mix } from '../runtime/rng.ts';
+import { interrupted } from '../runtime/interrupt.ts';
 import { canonicalKind } from '../protocol/findings.ts';
 import type { FindingKind } from '../protocol/findings.ts';
 import type { Checker } from '../checkers/checker.ts';
@@ -61,6 +62,8 @@ export interface RunReport {
   readonly findings: readonly RunFinding[];
   /** Lock statistics per class over all executions of the run (times in steps). */
   readonly lockStats: LockStatsSummary;
+  /** Stopped by SIGINT/SIGTERM before its budget. */
+  readonly interrupted?: boolean;
 }
 
 export async function createHost(kind: HostKind, program: Program): Promise<Host> {
@@ -130,6 +133,8 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
         schedules: set.schedules,
         ...(set.timeMs !== undefined ? { timeMs: set.timeMs } : {}),
         checkers,
+        // SIGINT/SIGTERM: stop after the execution that runs (runtime/interrupt.ts)
+        until: interrupted,
         onFinding: keep,
         onExecution: (r, n) => {
           tally(r.checkers);
@@ -155,6 +160,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
     scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
     schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
     matched: matches(expected, findings.map((f) => f.kind)), findings, lockStats: stats,
+    ...(interrupted() ? { interrupted: true } : {}),
   };
 }
 
@@ -166,6 +172,7 @@ async function freeRuns(program: Program, set: RunSettings, checkers: () => read
   const t0 = performance.now();
   for (let i = 0; i < set.schedules; i++) {
     if (set.timeMs !== undefined && i > 0 && performance.now() - t0 > set.timeMs) break;
+    if (i > 0 && interrupted()) break;
     const seed = mix(set.seed, i);
     const used = checkers();
     const r = await runFree(program, { seed, jitterMs: 1, checkers: used, ...(set.hangMs !== undefined ? { hangMs: set.hangMs } : {}) });

@@ -8,6 +8,7 @@ import { JSON_FLAG, SEED_FLAG, has, int, num, parseArgs, str } from '../args.ts'
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { checkOutDir } from '../output.ts';
+import { interruptCode } from '../../runtime/interrupt.ts';
 
 export const FUZZ_FLAGS: Readonly<Record<string, FlagSpec>> = {
   time: { kind: 'value', arg: 'SECONDS', help: 'campaign time (default 60)' },
@@ -63,7 +64,7 @@ export async function fuzz(argv: readonly string[], io: CommandIo): Promise<numb
   });
   if (json) io.json(result);
   else io.out(summary(result));
-  return result.findings.length > 0 ? 1 : 0;
+  return interruptCode() ?? (result.findings.length > 0 ? 1 : 0);
 }
 
 function summary(r: CampaignResult): string {

@@ -1,8 +1,8 @@
 import { runExecution } from '../../runtime/execution.ts';
-import { readReplayFile, replayScenario, sameFailure } from '../../runtime/replay-file.ts';
+import { readReplayFile, sameFailure } from '../../runtime/replay-file.ts';
 import { ReplayStrategy } from '../../runtime/strategies/replay.ts';
 import { defaultCheckers } from '../../checkers/index.ts';
-import { loadScenario } from '../../scenarios/index.ts';
+import { loadReplayScenario } from '../../scenarios/index.ts';
 import { replayProgram } from '../../scenarios/kernel/reduce.ts';
 import { expectedFor } from '../../scenarios/scenario.ts';
 import { HOST_FLAG, JSON_FLAG, exactlyOne, has, parseArgs, str } from '../args.ts';
@@ -14,7 +14,7 @@ export async function replay(argv: readonly string[], io: CommandIo): Promise<nu
   const p = parseArgs('replay', argv, { host: HOST_FLAG, json: JSON_FLAG });
   const file = exactlyOne('replay', p, 'replay file');
   const rf = readReplayFile(file);
-  const s = await loadScenario(replayScenario(rf, file));
+  const s = await loadReplayScenario(rf, file);
   const variants = resolveVariants(s, rf.variants, `${file}: variants`);
   const program = replayProgram(s, variants, rf, file);
   const hostKind = (str(p, 'host') ?? 'inline') as 'inline' | 'workers';

@@ -1,8 +1,7 @@
 import { defaultCheckers } from '../../checkers/index.ts';
 import { REPORT_FORMATS, readReportInput, recordTrace, render } from '../../report/index.ts';
 import type { ReportFormat, TraceDocument } from '../../report/index.ts';
-import { loadScenario } from '../../scenarios/index.ts';
-import { replayScenario } from '../../runtime/replay-file.ts';
+import { loadReplayScenario } from '../../scenarios/index.ts';
 import { HOST_FLAG, exactlyOne, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { checkOutFile, writeAtomic } from '../output.ts';
@@ -31,7 +30,7 @@ export async function report(argv: readonly string[], io: CommandIo): Promise<nu
     doc = input.doc;
   } else {
     const rf = input.replay;
-    const s = await loadScenario(replayScenario(rf, file));
+    const s = await loadReplayScenario(rf, file);
     const variants = resolveVariants(s, rf.variants, `${file}: variants`);
     const program = s.program(variants);
     const host = await createHost((str(p, 'host') ?? 'inline') as 'inline' | 'workers', program);

@@ -6,6 +6,7 @@ import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, exactlyOne, has, int, nu
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { checkOutDir } from '../output.ts';
+import { interruptCode } from '../../runtime/interrupt.ts';
 import { printRun } from '../print.ts';
 import { resolveVariants, runOne } from '../run-one.ts';
 
@@ -50,5 +51,5 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
   });
   if (json) io.json(report);
   else io.out(printRun(report));
-  return report.matched ? 0 : 1;
+  return interruptCode() ?? (report.matched ? 0 : 1);
 }

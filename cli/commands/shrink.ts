@@ -7,7 +7,7 @@ import { explorersFor } from '../../runtime/shrink/search.ts';
 import type { ShrinkTarget } from '../../runtime/shrink/search.ts';
 import { switchesOf } from '../../runtime/shrink/schedule.ts';
 import { replayHit, shrink as shrinkFinding } from '../../runtime/shrink/shrink.ts';
-import { loadScenario } from '../../scenarios/index.ts';
+import { loadReplayScenario } from '../../scenarios/index.ts';
 import { isScenarioFile } from '../../scenarios/format/load.ts';
 import { programOps, reduceProgram, replayProgram } from '../../scenarios/kernel/reduce.ts';
 import { JSON_FLAG, exactlyOne, has, int, parseArgs, str } from '../args.ts';
@@ -44,7 +44,7 @@ export async function shrink(argv: readonly string[], io: CommandIo): Promise<nu
   checkOutFile(str(p, 'out') === undefined ? 'the shrunk replay' : '--out', outFile);
   if (rf.finding === null) throw new InputError('the replay records no finding: nothing to shrink', file, 'finding');
   const scenarioPath = replayScenario(rf, file);
-  const s = await loadScenario(scenarioPath);
+  const s = await loadReplayScenario(rf, file);
   const variants = resolveVariants(s, rf.variants, `${file}: variants`);
   const full = s.program(variants);
   const input = replayProgram(s, variants, rf, file);

@@ -8,6 +8,7 @@ import { JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, num, parseArgs, str } fro
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { checkOutDir } from '../output.ts';
+import { interruptCode } from '../../runtime/interrupt.ts';
 
 const FLAGS: Readonly<Record<string, FlagSpec>> = {
   devices: { kind: 'value', arg: 'N', help: 'PCI devices of the generated machine (default 1024)' },
@@ -62,9 +63,9 @@ export async function stress(argv: readonly string[], io: CommandIo): Promise<nu
     verify: !has(p, 'no-verify'),
     progress: json ? null : (l) => io.err(l + '\n'),
   });
-  if (json) io.json({ ...r, variants });
+  if (json) io.json({ ...r, variants, interrupted: r.outcome === 'interrupted' });
   else io.out(printStress(r, variants));
-  return r.findings.length === 0 ? 0 : 1;
+  return interruptCode() ?? (r.findings.length === 0 ? 0 : 1);
 }
 
 function printStress(r: StressResult, variants: Readonly<Record<string, string>>): string {

@@ -21,8 +21,10 @@ export function describe(v: unknown): string {
   return cut(String(v));
 }
 
+/** A string cut to ECHO_MAX characters, its control and format characters escaped (\u0000, \u202e: never raw to a terminal). */
 export function cut(s: string): string {
-  return s.length <= ECHO_MAX ? s : `${s.slice(0, ECHO_MAX)}… (${s.length} characters)`;
+  const short = s.length <= ECHO_MAX ? s : `${s.slice(0, ECHO_MAX)}… (${s.length} characters)`;
+  return short.replace(/[\p{Cc}\p{Cf}]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A name in a message: quoted and cut. */
@@ -159,11 +161,11 @@ export function issueMessage(issue: z.core.$ZodIssue, root: unknown, base: reado
       const v = at(root, p) ?? input;
       const small = issue.code === 'too_small';
       const limit = `${small ? (issue.inclusive === false ? 'more than' : 'at least') : (issue.inclusive === false ? 'less than' : 'at most')} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)}`;
+      if (issue.message.startsWith('expected ')) return { where: pathString(p), what: `${issue.message}, got ${describe(v)}` };
       if (issue.origin === 'string') {
         if (small && v === '') return { where: pathString(p), what: `expected ${EXPECTED.string}, got ""` };
         return { where: pathString(p), what: `expected a string of ${limit} characters, got ${describe(v)}` };
       }
-      if (issue.message.startsWith('expected ')) return { where: pathString(p), what: `${issue.message}, got ${describe(v)}` };
       if (issue.origin === 'array' || issue.origin === 'set') return { where: pathString(p), what: `expected ${limit} entries (the documented limit), got ${Array.isArray(v) ? v.length : describe(v)}` };
       return { where: pathString(p), what: `expected a number ${limit}, got ${describe(v)}` };
     }
