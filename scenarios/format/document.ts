@@ -150,8 +150,12 @@ function checkAll(doc: ScenarioDocument, ctx: CheckContext): void {
   const slots = new Set(pci.flatMap((d) => (d.slot === undefined ? [] : [d.slot])));
   const refs = new Refs(ids, drivers, slots);
   (t.drivers ?? []).forEach((d, i) => {
-    if (d.probe !== undefined) refs.actions(d.probe, ['topology', 'drivers', i, 'probe']);
-    if (d.remove !== undefined) refs.actions(d.remove, ['topology', 'drivers', i, 'remove']);
+    for (const list of ['probe', 'remove', 'reset_prepare', 'reset_done'] as const) {
+      const actions = d[list];
+      if (actions === undefined) continue;
+      if ((list === 'reset_prepare' || list === 'reset_done') && d.bus !== 'pci') fail(['topology', 'drivers', i, list], 'only a PCI driver has err_handler reset callbacks');
+      refs.actions(actions, ['topology', 'drivers', i, list]);
+    }
   });
 
   const variants = doc.variants ?? {};

@@ -94,8 +94,8 @@ export const DriverActionSchema = z.discriminatedUnion('do', [
   act('iommu_group_release_dma_owner', { group: Str }),
   act('iommu_device_claim_dma_owner', { owner: Str }),
   act('iommu_device_release_dma_owner', {}),
-  act('iommu_attach_device_pasid', { domain: Str, pasid: Pasid }),
-  act('iommu_replace_device_pasid', { domain: Str, pasid: Pasid }),
+  act('iommu_attach_device_pasid', { domain: Str, pasid: Pasid, handle: Str.exactOptional() }),
+  act('iommu_replace_device_pasid', { domain: Str, pasid: Pasid, handle: Str.exactOptional() }),
   act('iommu_detach_device_pasid', { domain: Str, pasid: Pasid }),
   act('iommu_sva_bind_device', { mm: Str, as: Str }),
   act('iommu_sva_unbind_device', { handle: Str }),
@@ -210,6 +210,8 @@ const Platform = obj({
 const Driver = obj({
   name: Name, bus: oneOf(['pci', 'platform'], 'bus'), driver_managed_dma: Bool.exactOptional(), defer: z.int().min(0).max(1000).exactOptional(),
   async: Bool.exactOptional(), probe: DriverActions.exactOptional(), remove: DriverActions.exactOptional(),
+  // PCI: err_handler->reset_prepare / reset_done (drivers/pci/pci.c pci_dev_save_and_disable / pci_dev_restore)
+  reset_prepare: DriverActions.exactOptional(), reset_done: DriverActions.exactOptional(),
 });
 
 const Topology = obj({
