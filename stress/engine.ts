@@ -2,6 +2,8 @@ import { abortFinding } from '../checkers/crash.ts';
 import type { Checker } from '../checkers/checker.ts';
 import { rootMessage, runExecution } from '../runtime/execution.ts';
 import { mergeFreeLogs } from '../runtime/free-order.ts';
+import { DEFAULT_CHAOS, chaosOptions } from '../runtime/hosts/free-chaos.ts';
+import type { ChaosMode } from '../runtime/hosts/free-chaos.ts';
 import { hungFinding, offlineEvents } from '../runtime/free-run.ts';
 import type { FreeDrain } from '../runtime/hosts/free-driver.ts';
 import { LIVE_TASKS, PROGRESS, WorkersHost } from '../runtime/hosts/workers.ts';
@@ -72,6 +74,8 @@ export interface StressOptions {
   readonly hangMs?: number;
   /** Stop after this many rounds even if time is left (tests, benchmarks). */
   readonly maxRounds?: number;
+  /** Delay injection in the rounds (runtime/hosts/free-chaos.ts); DEFAULT_CHAOS when not given. */
+  readonly chaos?: ChaosMode;
   /** Replay every new finding in controlled mode at the end (default true). */
   readonly verify?: boolean;
   /** Progress lines (stderr), or null. */
@@ -260,7 +264,7 @@ class Rounds {
   }
 
   async go(): Promise<RoundsResult> {
-    await withTimeout(this.host.startFree({ seed: this.o.seed, jitterMs: 0, keepEvents: true }, this.counters, {
+    await withTimeout(this.host.startFree({ seed: this.o.seed, chaos: chaosOptions(this.o.chaos ?? DEFAULT_CHAOS, this.bootSteps), keepEvents: true }, this.counters, {
       end: (task) => {
         this.ended.add(task);
       },

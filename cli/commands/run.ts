@@ -1,4 +1,6 @@
 import { InputError } from '../../runtime/input-error.ts';
+import { CHAOS_MODES } from '../../runtime/hosts/free-chaos.ts';
+import type { ChaosMode } from '../../runtime/hosts/free-chaos.ts';
 import { EXPLORING_STRATEGIES } from '../../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../../runtime/strategies/index.ts';
 import { loadScenario } from '../../scenarios/index.ts';
@@ -16,6 +18,7 @@ export const RUN_FLAGS = {
   time: { kind: 'value' },
   seed: { kind: 'value' },
   hang: { kind: 'value' },
+  chaos: { kind: 'value', values: CHAOS_MODES },
   out: { kind: 'value' },
   json: { kind: 'bool' },
 } as const;
@@ -34,6 +37,8 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
   const json = has(p, 'json');
   const time = num(p, 'time', 0);
   const hang = num(p, 'hang', 0.05);
+  const chaos = str(p, 'chaos') as ChaosMode | undefined;
+  if (chaos !== undefined && mode !== 'free') throw new InputError('--chaos applies to free mode (--mode free): controlled mode decides every step itself', null, '--chaos');
   const report = await runOne(s, resolveVariants(s, given), {
     host, mode,
     strategy: (str(p, 'strategy') ?? 'portfolio') as ExploringStrategy,
@@ -41,6 +46,7 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
     ...(time !== undefined ? { timeMs: time * 1000 } : {}),
     seed: int(p, 'seed', 0, 1),
     ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
+    ...(chaos !== undefined ? { chaos } : {}),
     out: str(p, 'out') ?? 'out',
     progress: json ? null : (l) => io.err(l + '\n'),
   });

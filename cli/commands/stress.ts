@@ -1,4 +1,6 @@
 import { InputError } from '../../runtime/input-error.ts';
+import { CHAOS_MODES } from '../../runtime/hosts/free-chaos.ts';
+import type { ChaosMode } from '../../runtime/hosts/free-chaos.ts';
 import { VARIANT_AXES, isVariantAxis } from '../../protocol/variants.ts';
 import { runStress } from '../../stress/engine.ts';
 import type { StressResult } from '../../stress/engine.ts';
@@ -16,6 +18,7 @@ const FLAGS = {
   variant: { kind: 'multi' },
   fixed: { kind: 'bool' },
   hang: { kind: 'value' },
+  chaos: { kind: 'value', values: CHAOS_MODES },
   rounds: { kind: 'value' },
   'no-verify': { kind: 'bool' },
   out: { kind: 'value' },
@@ -57,6 +60,7 @@ export async function stress(argv: readonly string[], io: CommandIo): Promise<nu
     ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
     ...(rounds !== undefined ? { maxRounds: rounds } : {}),
     verify: !has(p, 'no-verify'),
+    ...(has(p, 'chaos') ? { chaos: str(p, 'chaos') as ChaosMode } : {}),
     progress: json ? null : (l) => io.err(l + '\n'),
   });
   if (json) io.json({ ...r, variants });
