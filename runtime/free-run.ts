@@ -207,7 +207,8 @@ export class FreeRunner {
       }
       const elapsedMs = performance.now() - t0;
       const logs = await host.logs();
-      const ordered = mergeFreeLogs(logs);
+      // a run stopped while tasks were still moving has logs read at different moments: keep the consistent prefix
+      const ordered = mergeFreeLogs(logs, outcome === 'aborted' || outcome === 'time-limit');
       const findings = [...(booted?.findings ?? []), ...cur.findings];
       if (outcome === 'hung') findings.push(hungFinding(logs, ordered, hangMs));
       if (checkers.length > 0) findings.push(...checkOffline(logs, ordered, checkers, booted?.steps ?? 0, outcome === 'completed' || booted === null));

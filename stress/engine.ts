@@ -365,7 +365,8 @@ class Rounds {
   private async check(round: Round, drains: readonly FreeDrain[], end: 'done' | 'hung' | 'aborted'): Promise<void> {
     const t0 = performance.now();
     const logs: FreeLog[] = drains.map((d) => d.log);
-    const ordered = mergeFreeLogs(logs);
+    // an aborted round was still moving when its logs were read: keep the consistent prefix
+    const ordered = mergeFreeLogs(logs, end === 'aborted');
     const decisions = (): TaskId[] => [...this.bootDecisions, ...ordered.map((s) => (logs[s.log] as FreeLog).tasks[s.at] as TaskId)];
     const checkers = deepCopy(this.template);
     const seen = new Set<string>();

@@ -72,9 +72,9 @@ export function chaosOptions(mode: ChaosMode, steps = 64): ChaosOptions {
     case 'off':
       return CHAOS_OFF;
     case 'random':
-      return { mode, delays: 8, depth: 1, steps, capMs: 100 };
+      return { mode, delays: 8, depth: 1, steps, capMs: 50 };
     case 'pct':
-      return { mode, delays: 0, depth: 5, steps, capMs: 100 };
+      return { mode, delays: 0, depth: 5, steps, capMs: 50 };
   }
 }
 
@@ -121,6 +121,16 @@ export class FreeChaos {
     this.opts = opts;
     const k = Math.max(1, opts.steps);
     this.holdRate = opts.mode === 'pct' ? Math.min(0.25, Math.max(0, opts.depth - 1) / k) : opts.mode === 'random' ? Math.min(0.25, opts.delays / k) : 0;
+  }
+
+  /**
+   * Holds one actor may make per run: the expected count for the whole run
+   * (pct: depth-1, random: delays). It rarely binds once k is learnt; on a
+   * first run, where k is a guess (64) and may be far too small, it bounds
+   * the cost.
+   */
+  get budget(): number {
+    return this.opts.mode === 'pct' ? Math.max(0, this.opts.depth - 1) : this.opts.mode === 'random' ? Math.ceil(this.opts.delays) : 0;
   }
 
   get on(): boolean {

@@ -65,6 +65,8 @@ export class FreeDriver {
   /** Steps held back in this run, and the commands whose delay is over (they run as they come now). */
   private delays: FreeDelay[] = [];
   private released = new WeakSet<StepCommand>();
+  /** Steps held in this run (or stress round). */
+  private holds = 0;
   /** Lock grants decided here (salts the random sleeper pick). */
   private grants = 0;
   /** Bumped by `rearm`: a hold timer of an earlier run finds its run gone. */
@@ -175,6 +177,7 @@ export class FreeDriver {
     this.logTasks = [];
     this.logNs = [];
     this.delays = [];
+    this.holds = 0;
     this.released = new WeakSet();
     this.chaos = new FreeChaos(mix(this.seed, ++this.epoch), this.chaos.opts);
     if (this.details !== null) this.details = [];
@@ -230,8 +233,11 @@ export class FreeDriver {
   private hold(cmd: StepCommand): boolean {
     const task = taskOf(cmd);
     const n = this.stepOf(cmd);
+    // at most `budget` holds per actor per run: bounds the cost while k is still a guess (a first run)
+    if (this.holds >= this.chaos.budget) return false;
     const h = this.chaos.hold(task, n);
     if (h === null) return false;
+    this.holds++;
     const gen = this.generation;
     const capMs = this.chaos.opts.capMs;
     const t0 = performance.now();
