@@ -115,6 +115,8 @@ export interface StressResult {
   readonly devices: number;
   readonly units: number;
   readonly tasks: number;
+  /** The rounds' delay injection (docs/runtime.md "Chaos"). */
+  readonly chaos: ChaosMode;
   /** The churn phase: from the first round's start to the last round's end. */
   readonly elapsedMs: number;
   readonly bootMs: number;
@@ -206,7 +208,7 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
     const verifyMs = performance.now() - verifyStart;
     const secs = r.elapsedMs / 1000;
     return {
-      devices: topology.pci.length, units: topology.units.length, tasks: o.tasks,
+      devices: topology.pci.length, units: topology.units.length, tasks: o.tasks, chaos: o.chaos ?? DEFAULT_CHAOS,
       elapsedMs: Math.round(r.elapsedMs), bootMs: Math.round(bootMs), bootSteps: boot.steps, rounds: r.rounds,
       operations: r.operations, messages: r.messages, messagesPerSec: secs > 0 ? Math.round(r.messages / secs) : 0,
       opLatencyMs: { p50: round3(r.latency.quantile(0.5)), p99: round3(r.latency.quantile(0.99)) },

@@ -71,7 +71,7 @@ export async function stress(argv: readonly string[], io: CommandIo): Promise<nu
 
 function printStress(r: StressResult, variants: Readonly<Record<string, string>>): string {
   const v = Object.entries(variants).map(([a, x]) => `${a}=${x}`).join(',') || 'model defaults';
-  let s = `stress [${v}]: ${r.devices} devices, ${r.units} units, ${r.tasks} tasks per round; boot ${r.bootMs} ms (${r.bootSteps} steps)\n`;
+  let s = `stress [${v}]: ${r.devices} devices, ${r.units} units, ${r.tasks} tasks per round, chaos ${r.chaos}; boot ${r.bootMs} ms (${r.bootSteps} steps)\n`;
   s += `${r.rounds} rounds in ${r.elapsedMs} ms (${r.outcome}): ${r.operations} operations, ${r.messages} messages, ${r.messagesPerSec} messages/s\n`;
   s += `op latency p50 ${r.opLatencyMs.p50} ms, p99 ${r.opLatencyMs.p99} ms; peak RSS ${r.peakRssMb} MB\n`;
   s += `episodes: ${Object.entries(r.episodes).map(([k, n]) => `${k} ${n}`).join(', ')}\n`;
