@@ -103,7 +103,11 @@ export class FreeRunner {
   private readonly checkersOf: (() => readonly Checker[]) | null;
   private host: WorkersHost | null = null;
   /** After the set-up: its checkers (copied for every run), findings and steps; null before it ran or without one. */
-  private booted: { readonly seed: number; readonly template: readonly Checker[]; readonly findings: readonly Finding[]; readonly steps: number } | null = null;
+  private booted: {
+    readonly seed: number; readonly template: readonly Checker[]; readonly findings: readonly Finding[]; readonly steps: number;
+    /** How the set-up ended when it did not complete (its own finding: a probe that deadlocks); then every run is the set-up alone. */
+    readonly ended: FreeRunResult['outcome'] | null;
+  } | null = null;
   private readonly counters = new SharedArrayBuffer(8);
   private readonly c = new Int32Array(this.counters);
   /** The run in progress: what the sink fills in. */
@@ -155,9 +159,13 @@ export class FreeRunner {
     const boot = await runExecution(host, { ...program, tasks: program.tasks.filter((t) => this.setup.includes(t.id)) }, new ReplayStrategy([]), {
       seed, checkers: checkers.map(unfinished), maxSteps: Number.MAX_SAFE_INTEGER,
     });
-    if (boot.outcome !== 'completed') throw new Error(`free mode: the set-up (${this.setup.join(', ')}) ended as ${boot.outcome}${boot.findings.length > 0 ? `: ${boot.findings[0]?.title}` : ''}`);
+    if (boot.outcome !== 'completed') {
+      // the set-up is the same in every schedule: so is how it failed, and the runs after it never start
+      this.booted = { seed, template: [], findings: boot.findings, steps: boot.steps, ended: boot.outcome === 'deadlock' ? 'hung' : boot.outcome === 'step-limit' ? 'time-limit' : 'aborted' };
+      return;
+    }
     await host.snapshot();
-    this.booted = { seed, template: deepCopy(checkers), findings: boot.findings, steps: boot.steps };
+    this.booted = { seed, template: deepCopy(checkers), findings: boot.findings, steps: boot.steps, ended: null };
   }
 
   async run(opts: FreeRunOptions): Promise<FreeRunResult> {
@@ -174,6 +182,11 @@ export class FreeRunner {
       const host = this.host ?? (await this.start(free));
       // the set-up runs with the task seed: once per seed
       if (this.setup.length > 0 && this.booted?.seed !== opts.seed) await this.boot(host, opts.seed);
+      const failed = this.booted?.ended ?? null;
+      if (this.booted !== null && failed !== null) {
+        reuse = true;
+        return { outcome: failed, decisions: [], setupSteps: this.booted.steps, steps: 0, elapsedMs: 0, findings: this.booted.findings, results: {}, delays: [], checkers: [] };
+      }
       Atomics.store(c, LIVE_TASKS, tasks.length);
       await host.rearmFree(free, this.booted !== null ? 'snapshot' : 'fresh');
       const booted = this.booted;

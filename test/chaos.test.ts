@@ -96,18 +96,20 @@ async function replaysInBothHosts(s: Scenario, v: VariantAssignment, seed: numbe
   }
 }
 
-// Budgets: measured find rates with pct (docs/runtime.md "Chaos"): seed-004's use-after-free in a median of
-// ~13 schedules, seed-000's isolation breach in ~XX; the budgets below leave a miss at well under 1%.
+// Free mode is nondeterministic: the budgets are far above the measured find rates (docs/runtime.md "Chaos",
+// load average 40-70): seed-004's use-after-free took a median of 42 free schedules over task seeds 1-10 (at most
+// 146), and 14, 14, 14, 22 with task seed 10 in four runs; seed-000's isolation breach (with its other kinds) a median
+// of 8.5 (at most 48), 5 with task seed 1. Missing within the budget is a regression, not bad luck.
 describe('free mode with chaos finds what needs a window (workers host)', () => {
   it('seed-004: iommu_domain_alloc(bus) racing a hot-remove — the use-after-free, and its replay reproduces in controlled mode in both hosts', async () => {
     const s = await loadScenario('seed-004-domain-alloc-vs-hot-remove');
     const v = { 'domain-alloc': 'v4-escaping-dev' };
-    const hit = await freeUntil(s, v, 'use-after-free', 120, 1, 'pct');
-    expect(hit, 'no use-after-free within 120 free schedules').not.toBeNull();
+    const hit = await freeUntil(s, v, 'use-after-free', 200, 10, 'pct');
+    expect(hit, 'no use-after-free within 200 free schedules').not.toBeNull();
     // the free run started after the controlled set-up (the boot), as its replay does
     expect(hit!.run.setupSteps).toBeGreaterThan(0);
-    await replaysInBothHosts(s, v, 1, hit!.run.decisions, hit!.finding.signature);
-  }, 240_000);
+    await replaysInBothHosts(s, v, 10, hit!.run.decisions, hit!.finding.signature);
+  }, 300_000);
 
   it('seed-000: the unlocked viability scan — the isolation breach, and its replay reproduces in controlled mode in both hosts', async () => {
     const s = await loadScenario('seed-000-sibling-bind');
@@ -123,7 +125,7 @@ describe('free mode with chaos finds what needs a window (workers host)', () => 
       for (const v of assignments(s).filter((a) => (expectedFor(s, a) ?? ['?']).length === 0)) {
         const runner = new FreeRunner(s.program(v), s.checkers ?? defaultCheckers);
         try {
-          for (let i = 0; i < 8; i++) {
+          for (let i = 0; i < 5; i++) {
             const r = await runner.run({ seed: 1, runSeed: mix(1, i), chaos: chaosOptions('pct') });
             expect(r.outcome, `${name} ${variantKey(v)} schedule ${i}`).toBe('completed');
             const unknown = r.findings.filter((f) => matchKnown(f, null) === null);

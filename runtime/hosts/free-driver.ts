@@ -36,6 +36,13 @@ const TURN = 64;
 /** PCT: how far into the inbox an actor looks for its highest-priority step (bounded: stress inboxes can be long). */
 const PICK_WINDOW = 32;
 
+/**
+ * Chaos: polls (1 ms apart) without progress anywhere after which a held step
+ * is let go — the others have stopped. (Four instead of two was no better on
+ * seed-004 at load average 60-70, within the noise: 6 task seeds.)
+ */
+const QUIET_POLLS = 2;
+
 const taskOf = (cmd: StepCommand): TaskId => (cmd.kind === 'deliver' ? cmd.msg.task : cmd.task);
 
 /** Slots of the shared counters. */
@@ -227,7 +234,7 @@ export class FreeDriver {
    * Chaos: holds the step back when the seed says so — set aside while the
    * actor goes on with its other steps, until the other actors have made
    * the steps the seed asked for (the shared progress counter), or nothing
-   * moves for two polls, or `capMs`; then queued again (and not held twice).
+   * moves for QUIET_POLLS polls, or `capMs`; then queued again (and not held twice).
    * Logged in `delays` when released.
    */
   private hold(cmd: StepCommand): boolean {
@@ -255,7 +262,7 @@ export class FreeDriver {
         last = p;
       }
       const ms = performance.now() - t0;
-      if ((h.overtake !== null && p - start >= h.overtake) || quiet >= 2 || ms >= capMs) {
+      if ((h.overtake !== null && p - start >= h.overtake) || quiet >= QUIET_POLLS || ms >= capMs) {
         this.delays.push({ task, n, kind: cmd.kind, why: h.why, overtake: h.overtake, ms: Math.round(ms * 1000) / 1000 });
         this.released.add(cmd);
         this.inbox.push(cmd);
