@@ -98,18 +98,18 @@ async function replaysInBothHosts(s: Scenario, v: VariantAssignment, seed: numbe
 
 // Free mode is nondeterministic: the budgets are far above the measured find rates (docs/runtime.md "Chaos",
 // load average 40-70): seed-004's use-after-free took a median of 42 free schedules over task seeds 1-10 (at most
-// 146), and 14, 14, 14, 22 with task seed 10 in four runs; seed-000's isolation breach (with its other kinds) a median
+// 146), and 14, 14, 14, 22 with task seed 10 in four runs, once none in 140 through the CLI at load 75; seed-000's isolation breach (with its other kinds) a median
 // of 8.5 (at most 48), 5 with task seed 1. Missing within the budget is a regression, not bad luck.
 describe('free mode with chaos finds what needs a window (workers host)', () => {
   it('seed-004: iommu_domain_alloc(bus) racing a hot-remove — the use-after-free, and its replay reproduces in controlled mode in both hosts', async () => {
     const s = await loadScenario('seed-004-domain-alloc-vs-hot-remove');
     const v = { 'domain-alloc': 'v4-escaping-dev' };
-    const hit = await freeUntil(s, v, 'use-after-free', 200, 10, 'pct');
-    expect(hit, 'no use-after-free within 200 free schedules').not.toBeNull();
+    const hit = await freeUntil(s, v, 'use-after-free', 300, 10, 'pct');
+    expect(hit, 'no use-after-free within 300 free schedules').not.toBeNull();
     // the free run started after the controlled set-up (the boot), as its replay does
     expect(hit!.run.setupSteps).toBeGreaterThan(0);
     await replaysInBothHosts(s, v, 10, hit!.run.decisions, hit!.finding.signature);
-  }, 300_000);
+  }, 600_000);
 
   it('seed-000: the unlocked viability scan — the isolation breach, and its replay reproduces in controlled mode in both hosts', async () => {
     const s = await loadScenario('seed-000-sibling-bind');
