@@ -5,6 +5,8 @@ import { assignments } from '../../scenarios/scenario.ts';
 import type { Scenario } from '../../scenarios/scenario.ts';
 import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, num, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
+import { checkOutDir } from '../output.ts';
+import { interruptCode, interrupted } from '../../runtime/interrupt.ts';
 import { printTable } from '../print.ts';
 import { againstBaseline, runOne } from '../run-one.ts';
 import type { RunReport, RunSettings } from '../run-one.ts';
@@ -36,6 +38,7 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
   const all = has(p, 'all');
   const scenarios = all ? BUILTIN : [await loadScenario(p.positional[0] as string)];
   const json = has(p, 'json');
+  checkOutDir('--out', str(p, 'out') ?? 'out');
   const strategy = (str(p, 'strategy') ?? 'portfolio') as ExploringStrategy;
   if (has(p, 'preemptions') && strategy !== 'dfs') throw new InputError('--preemptions bounds --strategy dfs', null, '--preemptions');
   const time = num(p, 'time', 0);
@@ -62,16 +65,20 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
   }
   const rows: RunReport[] = [];
   for (const s of scenarios) rows.push(...await scenarioRows(s, all ? given.filter((g) => g.slice(0, g.indexOf('=')) in s.variants) : given, set));
-  if (json) io.json({ rows });
-  else io.out(printTable(rows));
-  return rows.every((r) => r.matched) ? 0 : 1;
+  if (json) io.json({ rows, ...(interrupted() ? { interrupted: true } : {}) });
+  else io.out(printTable(rows) + (interrupted() ? 'interrupted: the rows above are what ran\n' : ''));
+  return interruptCode() ?? (rows.every((r) => r.matched) ? 0 : 1);
 }
 
 /** One scenario's rows, each but the baseline judged against the baseline row. */
 async function scenarioRows(s: Scenario, given: readonly string[], set: RunSettings): Promise<RunReport[]> {
   const base = baselineOf(s, given);
   const rows: RunReport[] = [];
-  for (const v of assignments(s)) rows.push(await runOne(s, v, set));
-  const baseRow = rows.find((r) => sameAssignment(r.variants, base)) as RunReport;
-  return rows.map((r) => (r === baseRow ? r : againstBaseline(s, r, baseRow)));
+  for (const v of assignments(s)) {
+    if (interrupted()) break;
+    rows.push(await runOne(s, v, set));
+  }
+  const baseRow = rows.find((r) => sameAssignment(r.variants, base));
+  // (interrupted before the baseline row ran: the rows stand alone)
+  return baseRow === undefined ? rows : rows.map((r) => (r === baseRow ? r : againstBaseline(s, r, baseRow)));
 }
