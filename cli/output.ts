@@ -30,13 +30,17 @@ export function findingDir(out: string, id: RunIdentity, signature: string, kind
   return path.join(out, safe(id.scenario), safe(variantKey(id.variants)), `${kind}-${hashString(signature).slice(0, 8)}`);
 }
 
-/** Writes a finding's replay file and report as soon as it is found; returns the replay path. */
-export function writeFinding(out: string, id: RunIdentity, f: FoundFinding): string {
-  const dir = findingDir(out, id, f.finding.signature, f.finding.kind);
-  const replay: ReplayFile = {
+/** The replay document of a finding: what `replay` reproduces and `shrink` shrinks. */
+export function recordingOf(id: RunIdentity, f: FoundFinding): ReplayFile {
+  return {
     format: REPLAY_FORMAT, version: REPLAY_VERSION, scenario: id.source ?? id.scenario, variants: id.variants, seed: f.seed,
     mode: id.mode, strategy: id.strategy, schedule: f.firstSchedule, decisions: f.decisions, finding: replayOf(f.finding), traceHash: f.traceHash,
   };
+}
+
+/** Writes a finding's replay file and report as soon as it is found; returns the replay path. */
+export function writeFinding(out: string, id: RunIdentity, f: FoundFinding, replay: ReplayFile = recordingOf(id, f)): string {
+  const dir = findingDir(out, id, f.finding.signature, f.finding.kind);
   const file = path.join(dir, 'replay.json');
   writeAtomic(file, JSON.stringify(replay) + '\n');
   writeAtomic(path.join(dir, 'report.txt'), `${f.finding.title}\n\n${f.finding.report}`);

@@ -1,11 +1,11 @@
+import { runRows } from '../../api/rows.ts';
 import { InputError } from '../../runtime/input-error.ts';
 import { BUILTIN, loadScenario } from '../../scenarios/index.ts';
-import { assignments } from '../../scenarios/scenario.ts';
+import { assignments, variantKey } from '../../scenarios/scenario.ts';
 import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { printTable } from '../print.ts';
-import { runOne } from '../run-one.ts';
-import type { RunReport } from '../run-one.ts';
+import { Progress, duration } from '../progress.ts';
 
 /** Runs every variant assignment of one scenario (or of all) and prints the variant table. */
 export async function compare(argv: readonly string[], io: CommandIo): Promise<number> {
@@ -15,6 +15,7 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
     host: HOST_FLAG,
     seed: SEED_FLAG,
     out: OUT_DIR_FLAG,
+    jobs: { kind: 'value', arg: 'N', help: 'rows run at once on worker threads (default: the cores; 1 runs them in turn)' },
     json: JSON_FLAG,
   });
   if (has(p, 'all') === (p.positional.length === 1) || p.positional.length > 1) {
@@ -22,21 +23,29 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
   }
   const scenarios = has(p, 'all') ? BUILTIN : [await loadScenario(p.positional[0] as string)];
   const json = has(p, 'json');
-  const rows: RunReport[] = [];
-  for (const s of scenarios) {
-    for (const v of assignments(s)) {
-      rows.push(await runOne(s, v, {
-        host: (str(p, 'host') ?? 'inline') as 'inline' | 'workers',
-        mode: 'controlled',
-        strategy: 'portfolio',
-        schedules: int(p, 'schedules', 1, 1000),
-        seed: int(p, 'seed', 0, 1),
-        out: str(p, 'out') ?? 'out',
-        progress: json ? null : (l) => io.err(l + '\n'),
-      }));
-    }
-  }
-  if (json) io.json({ rows });
-  else io.out(printTable(rows));
-  return rows.every((r) => r.matched) ? 0 : 1;
+  const progress = new Progress(io, json);
+  const rows = scenarios.flatMap((scenario) => assignments(scenario).map((variants) => ({ scenario, variants })));
+  const jobs = str(p, 'jobs') === undefined ? undefined : int(p, 'jobs', 1, 1);
+  progress.status(`[0/${rows.length}] running ${rows.length} rows${jobs === 1 ? '' : ' on worker threads'}`);
+  const done = await runRows(rows, {
+    host: (str(p, 'host') ?? 'inline') as 'inline' | 'workers',
+    mode: 'controlled',
+    strategy: 'portfolio',
+    schedules: int(p, 'schedules', 1, 1000),
+    seed: int(p, 'seed', 0, 1),
+    out: str(p, 'out') ?? 'out',
+    progress: progress.sink,
+  }, {
+    ...(jobs !== undefined ? { threads: jobs } : {}),
+    onRow: ({ done: i, total, row, elapsedMs, remainingMs }) => {
+      const found = row.findings.length === 0 ? 'clean' : row.findings.map((f) => f.kind).join(',');
+      const left = i === total ? '' : `, about ${duration(remainingMs ?? 0)} left`;
+      progress.status(`[${i}/${total}] ${row.scenario} ${variantKey(row.variants)}: ${found} ${row.matched ? 'OK' : 'MISMATCH'} (elapsed ${duration(elapsedMs)}${left})`);
+    },
+  });
+  progress.end();
+  const reports = done.map((d) => d.report);
+  if (json) io.json({ rows: reports });
+  else io.out(printTable(reports));
+  return reports.every((r) => r.matched) ? 0 : 1;
 }

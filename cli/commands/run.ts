@@ -6,6 +6,7 @@ import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, exactlyOne, has, int, nu
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { printRun } from '../print.ts';
+import { Progress } from '../progress.ts';
 import { resolveVariants, runOne } from '../run-one.ts';
 
 export const RUN_FLAGS: Readonly<Record<string, FlagSpec>> = {
@@ -33,6 +34,7 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
   const mode = (str(p, 'mode') ?? 'controlled') as 'controlled' | 'free';
   const host = (str(p, 'host') ?? (mode === 'free' ? 'workers' : 'inline')) as 'inline' | 'workers';
   const json = has(p, 'json');
+  const progress = new Progress(io, json);
   const time = num(p, 'time', 0);
   const hang = num(p, 'hang', 0.05);
   const report = await runOne(s, resolveVariants(s, given), {
@@ -43,8 +45,10 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
     seed: int(p, 'seed', 0, 1),
     ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
     out: str(p, 'out') ?? 'out',
-    progress: json ? null : (l) => io.err(l + '\n'),
+    progress: progress.sink,
+    status: json ? null : (t) => progress.status(t),
   });
+  progress.end();
   if (json) io.json(report);
   else io.out(printRun(report));
   return report.matched ? 0 : 1;
