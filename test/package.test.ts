@@ -52,7 +52,7 @@ describe('the packed and installed package', () => {
     expect(existsSync(doc.findings[0]!.replay)).toBe(true);
     const bad = user.cli(['run', 'runtime-abba', '--bogus']);
     expect(bad.status).toBe(2);
-  });
+  }, 300_000);
 
   it('(b) a TypeScript file importing iommu-lab, iommu-lab/patch and iommu-lab/vitest type-checks with tsc and runs', () => {
     const src = path.join(user.dir, 'src');
@@ -96,7 +96,7 @@ console.log(JSON.stringify({ scenarios: listScenarios().length, found: r.finding
     expect(got).toMatchObject({ found: ['deadlock', 'lock-order-inversion'], reproduced: true, patch: 'plain-read', matcher: 'toReplay' });
     expect(got.scenarios).toBeGreaterThanOrEqual(12);
     expect(got.bad).toEqual(expect.stringContaining('tasks[0].ops[0]'));
-  });
+  }, 300_000);
 
   it('(c) a vitest file in the user\'s project using toFind, toBeClean and toReplay passes (and a wrong expectation fails)', () => {
     const dir = path.join(user.dir, 'spec');
@@ -128,5 +128,5 @@ describe('iommu-lab matchers', () => {
     const v = spawnSync(process.execPath, [path.join(user.dir, 'node_modules', 'vitest', 'vitest.mjs'), 'run'], { cwd: user.dir, encoding: 'utf8', timeout: 300_000, env: { ...outsideVitest(), CI: 'true', NO_COLOR: '1' } });
     expect(v.stdout).toMatch(/Tests\s+3 passed \(3\)/);
     expect(v.status).toBe(0);
-  });
+  }, 300_000);
 });

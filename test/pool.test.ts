@@ -41,5 +41,5 @@ describe('compare on the worker pool', () => {
     // the rows found something (a comparison of two empty tables would prove nothing)
     expect(pooled.rows.flatMap((r) => r.findings.map((f) => f.kind))).toEqual(expect.arrayContaining(['deadlock', 'use-after-free', 'data-race']));
     expect(progress).toEqual(pooled.rows.map((_, i) => `${i + 1}/${pooled.rows.length}`));
-  });
+  }, 300_000);
 });

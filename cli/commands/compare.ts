@@ -1,4 +1,11 @@
+import path from 'node:path';
+import { traceOfRecording } from '../../api/report.ts';
 import { runRows } from '../../api/rows.ts';
+import { renderCompareHtml, renderHtml } from '../../report/index.ts';
+import type { HtmlRow } from '../../report/index.ts';
+import { readReplayFile } from '../../runtime/replay-file.ts';
+import type { RunReport } from '../run-one.ts';
+import { writeAtomic } from '../output.ts';
 import { InputError } from '../../runtime/input-error.ts';
 import { BUILTIN, loadScenario } from '../../scenarios/index.ts';
 import { assignments, variantKey } from '../../scenarios/scenario.ts';
@@ -16,6 +23,7 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
     seed: SEED_FLAG,
     out: OUT_DIR_FLAG,
     jobs: { kind: 'value', arg: 'N', help: 'rows run at once on worker threads (default: the cores; 1 runs them in turn)' },
+    html: { kind: 'value', arg: 'FILE', help: 'also write the table as one HTML page, each finding linking its own page (report.html beside its replay)' },
     json: JSON_FLAG,
   });
   if (has(p, 'all') === (p.positional.length === 1) || p.positional.length > 1) {
@@ -45,7 +53,36 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
   });
   progress.end();
   const reports = done.map((d) => d.report);
+  const html = str(p, 'html');
+  if (html !== undefined) await writeCompareHtml(html, reports, progress, (str(p, 'host') ?? 'inline') as 'inline' | 'workers');
   if (json) io.json({ rows: reports });
   else io.out(printTable(reports));
   return reports.every((r) => r.matched) ? 0 : 1;
+}
+
+/** `--html FILE`: each finding's page beside its replay (report.html), and the table linking them. */
+async function writeCompareHtml(file: string, reports: readonly RunReport[], progress: Progress, host: 'inline' | 'workers'): Promise<void> {
+  const rows: HtmlRow[] = [];
+  const total = reports.reduce((n, r) => n + r.findings.length, 0);
+  let n = 0;
+  for (const r of reports) {
+    const found: HtmlRow['found'][number][] = [];
+    for (const f of r.findings) {
+      let href: string | null = null;
+      if (f.replay !== '') {
+        progress.status(`[html ${++n}/${total}] ${f.title}`);
+        const page = path.join(path.dirname(f.replay), 'report.html');
+        writeAtomic(page, await renderHtml(await traceOfRecording(readReplayFile(f.replay), { host, file: f.replay })));
+        href = path.relative(path.dirname(path.resolve(file)), path.resolve(page)).split(path.sep).join('/');
+      }
+      found.push({ kind: f.kind, title: f.title, href });
+    }
+    rows.push({
+      scenario: r.scenario, variants: variantKey(r.variants),
+      expected: r.expected === null ? '-' : r.expected.length === 0 ? 'clean' : r.expected.join(','),
+      found, schedules: r.schedules, ok: r.matched,
+    });
+  }
+  progress.end();
+  writeAtomic(file, renderCompareHtml(rows, `iommu-lab compare: ${[...new Set(reports.map((r) => r.scenario))].join(', ')}`));
 }
