@@ -1,6 +1,8 @@
 import { explore } from '../runtime/explore.ts';
 import type { FoundFinding } from '../runtime/explore.ts';
-import { runFree } from '../runtime/free-run.ts';
+import { FreeRunner } from '../runtime/free-run.ts';
+import { DEFAULT_CHAOS, chaosOptions } from '../runtime/hosts/free-chaos.ts';
+import type { ChaosMode } from '../runtime/hosts/free-chaos.ts';
 import type { Host, HostKind } from '../runtime/hosts/host.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
 import { WorkersHost } from '../runtime/hosts/workers.ts';
@@ -30,6 +32,8 @@ export interface RunSettings {
   readonly seed: number;
   /** Free mode: the watchdog reports a hang after this long without progress. */
   readonly hangMs?: number;
+  /** Free mode: delay injection (runtime/hosts/free-chaos.ts); DEFAULT_CHAOS when not given. */
+  readonly chaos?: ChaosMode;
   /** Where replay files and reports are written; null writes nothing (the library's default). */
   readonly out: string | null;
   /** Filled with each finding's replay document, by signature (what the library returns). */
@@ -65,6 +69,8 @@ export interface RunReport {
   readonly expected: readonly FindingKind[] | null;
   readonly matched: boolean;
   readonly findings: readonly RunFinding[];
+  /** Free mode: the chaos setting and how many steps it held back over all schedules. */
+  readonly chaos?: { readonly mode: ChaosMode; readonly delays: number };
   /** Lock statistics per class over all executions of the run (times in steps). */
   readonly lockStats: LockStatsSummary;
 }
@@ -109,8 +115,12 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   const tally = (used: readonly Checker[]): void => {
     for (const c of used) if (c instanceof LockStats) stats = mergeLockStats(stats, c.summary());
   };
+  // A free run starts after the program's set-up, run as controlled mode runs it (runtime/free-run.ts:
+  // FreeRunner), so its record replays with the set-up phase on: a controlled replay of the free order.
+  // Without a set-up, a free record is an order where every task started at once (mode "free").
+  const freeAfterSetup = set.mode === 'free' && (program.setup ?? []).length > 0;
   const id: RunIdentity = {
-    scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: set.mode,
+    scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: freeAfterSetup ? 'controlled' : set.mode,
     ...(s.source !== undefined ? { source: s.source } : {}),
   };
   const written = new Map<string, string>();
@@ -121,13 +131,16 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
     set.progress?.(`  found ${f.finding.title} (schedule ${f.firstSchedule})`);
   };
   let found: FoundFinding[];
+  let chaos: RunReport['chaos'];
   let executions: number;
   let steps: number;
   let elapsedMs: number;
 
   if (set.mode === 'free') {
     if (set.host !== 'workers') throw new InputError('free mode runs only in the workers host (--host workers)', null, '--mode');
-    ({ found, executions, steps, elapsedMs } = await freeRuns(program, set, checkers, tally, keep));
+    let delays: number;
+    ({ found, executions, steps, elapsedMs, delays } = await freeRuns(program, set, checkers, tally, keep));
+    chaos = { mode: set.chaos ?? DEFAULT_CHAOS, delays };
   } else {
     const host = await createHost(set.host, program);
     try {
@@ -163,7 +176,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   return {
     scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
     schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
-    matched: matches(expected, findings.map((f) => f.kind)), findings, lockStats: stats,
+    matched: matches(expected, findings.map((f) => f.kind)), findings, ...(chaos !== undefined ? { chaos } : {}), lockStats: stats,
   };
 }
 
@@ -172,27 +185,36 @@ async function freeRuns(program: Program, set: RunSettings, checkers: () => read
   const byKey = new Map<string, FoundFinding>();
   let steps = 0;
   let executions = 0;
+  let delays = 0;
   const t0 = performance.now();
-  for (let i = 0; i < set.schedules; i++) {
-    if (set.timeMs !== undefined && i > 0 && performance.now() - t0 > set.timeMs) break;
-    const seed = mix(set.seed, i);
-    const used = checkers();
-    const r = await runFree(program, { seed, jitterMs: 1, checkers: used, ...(set.hangMs !== undefined ? { hangMs: set.hangMs } : {}) });
-    tally(used);
-    executions++;
-    steps += r.steps;
-    for (const f of r.findings) {
-      const seen = byKey.get(f.signature);
-      if (seen !== undefined) {
-        seen.count++;
-        continue;
+  const chaos = chaosOptions(set.chaos ?? DEFAULT_CHAOS);
+  // one set of workers for every schedule (each starts over from the set-up's snapshot, or fresh)
+  const runner = new FreeRunner(program, checkers);
+  try {
+    for (let i = 0; i < set.schedules; i++) {
+      if (set.timeMs !== undefined && i > 0 && performance.now() - t0 > set.timeMs) break;
+      // the task seed is the run's, as in controlled mode; each schedule's chaos draws from its own
+      const seed = set.seed;
+      const r = await runner.run({ seed, runSeed: mix(set.seed, i), chaos, ...(set.hangMs !== undefined ? { hangMs: set.hangMs } : {}) });
+      tally(r.checkers);
+      delays += r.delays.length;
+      executions++;
+      steps += r.steps;
+      for (const f of r.findings) {
+        const seen = byKey.get(f.signature);
+        if (seen !== undefined) {
+          seen.count++;
+          continue;
+        }
+        const ff: FoundFinding = { finding: f, firstSchedule: i, seed, count: 1, decisions: r.decisions, traceHash: null };
+        byKey.set(f.signature, ff);
+        keep(ff);
       }
-      const ff: FoundFinding = { finding: f, firstSchedule: i, seed, count: 1, decisions: r.decisions, traceHash: null };
-      byKey.set(f.signature, ff);
-      keep(ff);
+      const status = set.status === undefined ? set.progress : set.status;
+      status?.(`  free mode: ${executions}/${set.schedules} runs done, ${byKey.size} distinct findings, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
-    const status = set.status === undefined ? set.progress : set.status;
-    status?.(`  free mode: ${executions}/${set.schedules} runs done, ${byKey.size} distinct findings, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  } finally {
+    await runner.close();
   }
-  return { found: [...byKey.values()], executions, steps, elapsedMs: performance.now() - t0 };
+  return { found: [...byKey.values()], executions, steps, elapsedMs: performance.now() - t0, delays };
 }

@@ -2,6 +2,8 @@ import { abortFinding } from '../checkers/crash.ts';
 import type { Checker } from '../checkers/checker.ts';
 import { rootMessage, runExecution } from '../runtime/execution.ts';
 import { mergeFreeLogs } from '../runtime/free-order.ts';
+import { DEFAULT_CHAOS, chaosOptions } from '../runtime/hosts/free-chaos.ts';
+import type { ChaosMode } from '../runtime/hosts/free-chaos.ts';
 import { hungFinding, offlineEvents } from '../runtime/free-run.ts';
 import type { FreeDrain } from '../runtime/hosts/free-driver.ts';
 import { LIVE_TASKS, PROGRESS, WorkersHost } from '../runtime/hosts/workers.ts';
@@ -73,6 +75,8 @@ export interface StressOptions {
   readonly hangMs?: number;
   /** Stop after this many rounds even if time is left (tests, benchmarks). */
   readonly maxRounds?: number;
+  /** Delay injection in the rounds (runtime/hosts/free-chaos.ts); DEFAULT_CHAOS when not given. */
+  readonly chaos?: ChaosMode;
   /** Replay every new finding in controlled mode at the end (default true). */
   readonly verify?: boolean;
   /** Progress lines (stderr), or null. */
@@ -112,6 +116,8 @@ export interface StressResult {
   readonly devices: number;
   readonly units: number;
   readonly tasks: number;
+  /** The rounds' delay injection (docs/runtime.md "Chaos"). */
+  readonly chaos: ChaosMode;
   /** The churn phase: from the first round's start to the last round's end. */
   readonly elapsedMs: number;
   readonly bootMs: number;
@@ -221,7 +227,7 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
     const verifyMs = performance.now() - verifyStart;
     const secs = r.elapsedMs / 1000;
     return {
-      devices: topology.pci.length, units: topology.units.length, tasks: o.tasks,
+      devices: topology.pci.length, units: topology.units.length, tasks: o.tasks, chaos: o.chaos ?? DEFAULT_CHAOS,
       elapsedMs: Math.round(r.elapsedMs), bootMs: Math.round(bootMs), bootSteps: boot.steps, rounds: r.rounds,
       operations: r.operations, messages: r.messages, messagesPerSec: secs > 0 ? Math.round(r.messages / secs) : 0,
       opLatencyMs: { p50: round3(r.latency.quantile(0.5)), p99: round3(r.latency.quantile(0.99)) },
@@ -279,7 +285,7 @@ class Rounds {
   }
 
   async go(): Promise<RoundsResult> {
-    await withTimeout(this.host.startFree({ seed: this.o.seed, jitterMs: 0, keepEvents: true }, this.counters, {
+    await withTimeout(this.host.startFree({ seed: this.o.seed, chaos: chaosOptions(this.o.chaos ?? DEFAULT_CHAOS, this.bootSteps), keepEvents: true }, this.counters, {
       end: (task) => {
         this.ended.add(task);
       },
@@ -380,7 +386,8 @@ class Rounds {
   private async check(round: Round, drains: readonly FreeDrain[], end: 'done' | 'hung' | 'aborted'): Promise<void> {
     const t0 = performance.now();
     const logs: FreeLog[] = drains.map((d) => d.log);
-    const ordered = mergeFreeLogs(logs);
+    // an aborted round was still moving when its logs were read: keep the consistent prefix
+    const ordered = mergeFreeLogs(logs, end === 'aborted');
     const decisions = (): TaskId[] => [...this.bootDecisions, ...ordered.map((s) => (logs[s.log] as FreeLog).tasks[s.at] as TaskId)];
     const checkers = deepCopy(this.template);
     const seen = new Set<string>();

@@ -1,4 +1,6 @@
 import { InputError } from '../../runtime/input-error.ts';
+import { CHAOS_MODES, DEFAULT_CHAOS } from '../../runtime/hosts/free-chaos.ts';
+import type { ChaosMode } from '../../runtime/hosts/free-chaos.ts';
 import { EXPLORING_STRATEGIES } from '../../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../../runtime/strategies/index.ts';
 import { loadScenario } from '../../scenarios/index.ts';
@@ -18,6 +20,7 @@ export const RUN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   time: { kind: 'value', arg: 'SECONDS', help: 'stop exploring after this long' },
   seed: SEED_FLAG,
   hang: { kind: 'value', arg: 'SECONDS', help: 'free mode: the watchdog reports a hang after this long without progress (default 2)' },
+  chaos: { kind: 'value', values: CHAOS_MODES, arg: 'MODE', help: `free mode: delay injection at deliveries, lock grants and wake-ups (default ${DEFAULT_CHAOS}; docs/runtime.md "Chaos")` },
   out: OUT_DIR_FLAG,
   json: JSON_FLAG,
 };
@@ -37,6 +40,8 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
   const progress = new Progress(io, json);
   const time = num(p, 'time', 0);
   const hang = num(p, 'hang', 0.05);
+  const chaos = str(p, 'chaos') as ChaosMode | undefined;
+  if (chaos !== undefined && mode !== 'free') throw new InputError('--chaos applies to free mode (--mode free): controlled mode decides every step itself', null, '--chaos');
   const report = await runOne(s, resolveVariants(s, given), {
     host, mode,
     strategy: (str(p, 'strategy') ?? 'portfolio') as ExploringStrategy,
@@ -44,6 +49,7 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
     ...(time !== undefined ? { timeMs: time * 1000 } : {}),
     seed: int(p, 'seed', 0, 1),
     ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
+    ...(chaos !== undefined ? { chaos } : {}),
     out: str(p, 'out') ?? 'out',
     progress: progress.sink,
     status: json ? null : (t) => progress.status(t),
