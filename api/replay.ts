@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { defaultCheckers } from '../checkers/index.ts';
 import { createHost, matches, resolveVariants } from '../cli/run-one.ts';
 import type { RunReport } from '../cli/run-one.ts';
@@ -8,8 +6,7 @@ import type { HostKind } from '../runtime/hosts/host.ts';
 import { sameFailure } from '../runtime/replay-file.ts';
 import type { ReplayFile } from '../runtime/replay-file.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
-import { loadScenario } from '../scenarios/index.ts';
-import { isScenarioFile } from '../scenarios/format/load.ts';
+import { loadReplayScenario, loadScenario } from '../scenarios/index.ts';
 import { replayProgram } from '../scenarios/kernel/reduce.ts';
 import type { Scenario } from '../scenarios/scenario.ts';
 import { expectedFor } from '../scenarios/scenario.ts';
@@ -32,13 +29,9 @@ export interface ReplayOptions {
   readonly file?: string;
 }
 
-/** The scenario a recording names: a built-in, or a document path (beside the replay file first: stress writes its scenario there). */
+/** The scenario a recording names: a built-in, or a document path (resolved against the replay file: scenarios/index.ts loadReplayScenario). */
 export async function scenarioOfRecording(rf: ReplayFile, file?: string): Promise<Scenario> {
-  if (file !== undefined && isScenarioFile(rf.scenario) && !path.isAbsolute(rf.scenario)) {
-    const beside = path.join(path.dirname(file), rf.scenario);
-    if (existsSync(beside)) return loadScenario(beside);
-  }
-  return loadScenario(rf.scenario);
+  return file !== undefined ? loadReplayScenario(rf, file) : loadScenario(rf.scenario);
 }
 
 /** Runs a recording once in controlled mode, following its decisions, and says whether it hit the recorded finding. */

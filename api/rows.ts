@@ -30,6 +30,8 @@ export interface RowsOptions {
   /** Worker threads for rows (default: the machine's cores); 1 runs them one after another here. */
   readonly threads?: number;
   readonly onRow?: (p: RowProgress) => void;
+  /** Checked before each row starts (SIGINT): true leaves the rest unstarted; the result has the rows that ran, in order. */
+  readonly shouldStop?: () => boolean;
 }
 
 /**
@@ -63,6 +65,7 @@ export async function runRows(rows: readonly Row[], settings: Omit<RunSettings, 
   if (!pooled) {
     const out: RowDone[] = [];
     for (const r of rows) {
+      if (opts.shouldStop?.() === true) break;
       const recordings = new Map<string, ReplayFile>();
       const report = await runOne(r.scenario, r.variants, { ...settings, recordings });
       out.push(finished({ report, recordings }));
@@ -72,9 +75,10 @@ export async function runRows(rows: readonly Row[], settings: Omit<RunSettings, 
   const { filename, workerData } = poolFilename(codeUrl('./row-task', import.meta.url));
   const pool = new Piscina({ filename: fileURLToPath(filename), workerData, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
   const { progress, ...plain } = settings;
-  try {
-    return await Promise.all(rows.map(async (r) => {
-      const ref = poolRef(r.scenario);
+  const results: (RowDone | undefined)[] = rows.map(() => undefined);
+  let next = 0;
+  const one = async (r: Row): Promise<RowDone> => {
+    const ref = poolRef(r.scenario);
       if (ref === null) {
         const recordings = new Map<string, ReplayFile>();
         return finished({ report: await runOne(r.scenario, r.variants, { ...plain, progress: null, recordings }), recordings });
@@ -83,7 +87,17 @@ export async function runRows(rows: readonly Row[], settings: Omit<RunSettings, 
       const d = (await pool.run(task)) as RowDone;
       for (const f of d.report.findings) progress?.(`  ${r.scenario.name} [${variantKey(r.variants)}]: found ${f.title} (schedule ${f.firstSchedule})`);
       return finished(d);
-    }));
+  };
+  // `threads` rows in flight; each finished one starts the next, unless told to stop
+  const lane = async (): Promise<void> => {
+    while (next < rows.length && opts.shouldStop?.() !== true) {
+      const i = next++;
+      results[i] = await one(rows[i] as Row);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: threads }, lane));
+    return results.filter((d): d is RowDone => d !== undefined);
   } finally {
     await pool.destroy();
   }

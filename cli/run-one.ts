@@ -11,6 +11,7 @@ import type { Program } from '../runtime/program.ts';
 import { makeStrategy } from '../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../runtime/strategies/index.ts';
 import { mix } from '../runtime/rng.ts';
+import { interrupted } from '../runtime/interrupt.ts';
 import { canonicalKind } from '../protocol/findings.ts';
 import type { FindingKind } from '../protocol/findings.ts';
 import type { Checker } from '../checkers/checker.ts';
@@ -73,6 +74,8 @@ export interface RunReport {
   readonly chaos?: { readonly mode: ChaosMode; readonly delays: number };
   /** Lock statistics per class over all executions of the run (times in steps). */
   readonly lockStats: LockStatsSummary;
+  /** Stopped by SIGINT/SIGTERM before its budget. */
+  readonly interrupted?: boolean;
 }
 
 export async function createHost(kind: HostKind, program: Program): Promise<Host> {
@@ -83,12 +86,12 @@ export async function createHost(kind: HostKind, program: Program): Promise<Host
 export function resolveVariants(s: Scenario, given: VariantAssignment, source = '--variant'): VariantAssignment {
   const out: Record<string, string> = {};
   for (const axis of Object.keys(given)) {
-    if (!(axis in s.variants)) {
+    if (!Object.hasOwn(s.variants, axis)) {
       throw new InputError(`unknown variant axis "${axis}" for scenario ${s.name} (axes: ${Object.keys(s.variants).join(', ') || 'none'})`, null, source);
     }
   }
   for (const [axis, values] of Object.entries(s.variants)) {
-    const v = given[axis] ?? values[0];
+    const v = Object.hasOwn(given, axis) ? given[axis] : values[0];
     if (v === undefined || !values.includes(v)) {
       throw new InputError(`unknown value "${v}" for variant axis "${axis}" (values: ${values.join(', ')})`, null, source);
     }
@@ -151,6 +154,8 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
         schedules: set.schedules,
         ...(set.timeMs !== undefined ? { timeMs: set.timeMs } : {}),
         checkers,
+        // SIGINT/SIGTERM: stop after the execution that runs (runtime/interrupt.ts)
+        until: interrupted,
         onFinding: keep,
         onExecution: (r, n) => {
           tally(r.checkers);
@@ -177,6 +182,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
     scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
     schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
     matched: matches(expected, findings.map((f) => f.kind)), findings, ...(chaos !== undefined ? { chaos } : {}), lockStats: stats,
+    ...(interrupted() ? { interrupted: true } : {}),
   };
 }
 
@@ -193,6 +199,7 @@ async function freeRuns(program: Program, set: RunSettings, checkers: () => read
   try {
     for (let i = 0; i < set.schedules; i++) {
       if (set.timeMs !== undefined && i > 0 && performance.now() - t0 > set.timeMs) break;
+      if (i > 0 && interrupted()) break;
       // the task seed is the run's, as in controlled mode; each schedule's chaos draws from its own
       const seed = set.seed;
       const r = await runner.run({ seed, runSeed: mix(set.seed, i), chaos, ...(set.hangMs !== undefined ? { hangMs: set.hangMs } : {}) });

@@ -25,6 +25,7 @@ import type { KnownFinding } from '../fuzz/known.ts';
 import { roundDocument, writeStressFinding } from './output.ts';
 import { Reservoir, RssSampler } from './stats.ts';
 import { verifyReplay } from './verify.ts';
+import { interrupted } from '../runtime/interrupt.ts';
 import { generateMachine } from './topology.ts';
 import type { StressMachine } from './topology.ts';
 
@@ -110,7 +111,8 @@ export interface KnownCount {
   readonly reference: string;
 }
 
-export type StressOutcome = 'completed' | 'hung' | 'aborted';
+/** `interrupted`: stopped by SIGINT/SIGTERM (runtime/interrupt.ts); the round it was in is not checked. */
+export type StressOutcome = 'completed' | 'hung' | 'aborted' | 'interrupted';
 
 export interface StressResult {
   readonly devices: number;
@@ -223,7 +225,8 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
     const peakRssMb = Math.round(rss.peakMb());
     const rssMbPerMinute = rss.perMinuteMb().map((x) => Math.round(x));
     const verifyStart = performance.now();
-    const findings = o.verify === false ? run.findings(() => null) : await run.verifyAll();
+    // a stopped run does not replay its findings (that can take long): their replays are marked unchecked
+    const findings = o.verify === false || interrupted() ? run.findings(() => null) : await run.verifyAll();
     const verifyMs = performance.now() - verifyStart;
     const secs = r.elapsedMs / 1000;
     return {
@@ -308,6 +311,10 @@ class Rounds {
     let n = 0;
     for (; ; n++) {
       if (n > 0 && performance.now() - t0 >= this.o.timeMs) break;
+      if (interrupted()) {
+        outcome = 'interrupted';
+        break;
+      }
       if (this.o.maxRounds !== undefined && n >= this.o.maxRounds) break;
       const round = roundChurn(this.machine, { tasks: this.o.tasks, seed: this.o.seed, processes: this.procs }, n);
       const program = this.roundProgram(round);
@@ -323,6 +330,11 @@ class Rounds {
       t = performance.now();
       const end = await this.runRound(program);
       this.phases.run += performance.now() - t;
+      if (end === 'interrupted') {
+        outcome = 'interrupted';
+        n++;
+        break;
+      }
       t = performance.now();
       const drains = await withTimeout(this.host.drainFree(), 'log drain');
       this.phases.drain += performance.now() - t;
@@ -357,7 +369,7 @@ class Rounds {
   }
 
   /** Injects the round's tasks and waits until they have all ended, a task aborts, or nothing moves for `hangMs`. */
-  private async runRound(program: Program): Promise<'done' | 'hung' | 'aborted'> {
+  private async runRound(program: Program): Promise<'done' | 'hung' | 'aborted' | 'interrupted'> {
     const tasks = program.tasks.filter((t) => t.id !== 'boot');
     this.ended.clear();
     Atomics.store(this.c, LIVE_TASKS, tasks.length);
@@ -367,6 +379,7 @@ class Rounds {
     for (;;) {
       await new Promise((r) => setTimeout(r, POLL_MS));
       if (this.stopped !== null) return 'aborted';
+      if (interrupted()) return 'interrupted';
       if (Atomics.load(this.c, LIVE_TASKS) === 0 && tasks.every((t) => this.ended.has(t.id))) return 'done';
       const p = Atomics.load(this.c, PROGRESS);
       const now = performance.now();

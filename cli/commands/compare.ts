@@ -5,12 +5,13 @@ import { renderCompareHtml, renderHtml } from '../../report/index.ts';
 import type { HtmlRow } from '../../report/index.ts';
 import { readReplayFile } from '../../runtime/replay-file.ts';
 import type { RunReport } from '../run-one.ts';
-import { writeAtomic } from '../output.ts';
+import { checkOutDir, writeAtomic } from '../output.ts';
 import { InputError } from '../../runtime/input-error.ts';
 import { BUILTIN, loadScenario } from '../../scenarios/index.ts';
 import { assignments, variantKey } from '../../scenarios/scenario.ts';
 import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
+import { interruptCode, interrupted } from '../../runtime/interrupt.ts';
 import { printTable } from '../print.ts';
 import { Progress, duration } from '../progress.ts';
 
@@ -31,6 +32,7 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
   }
   const scenarios = has(p, 'all') ? BUILTIN : [await loadScenario(p.positional[0] as string)];
   const json = has(p, 'json');
+  checkOutDir('--out', str(p, 'out') ?? 'out');
   const progress = new Progress(io, json);
   const rows = scenarios.flatMap((scenario) => assignments(scenario).map((variants) => ({ scenario, variants })));
   const jobs = str(p, 'jobs') === undefined ? undefined : int(p, 'jobs', 1, 1);
@@ -45,6 +47,8 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
     progress: progress.sink,
   }, {
     ...(jobs !== undefined ? { threads: jobs } : {}),
+    // SIGINT/SIGTERM: rows not started yet are not started; the table has those that ran
+    shouldStop: interrupted,
     onRow: ({ done: i, total, row, elapsedMs, remainingMs }) => {
       const found = row.findings.length === 0 ? 'clean' : row.findings.map((f) => f.kind).join(',');
       const left = i === total ? '' : `, about ${duration(remainingMs ?? 0)} left`;
@@ -55,9 +59,9 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
   const reports = done.map((d) => d.report);
   const html = str(p, 'html');
   if (html !== undefined) await writeCompareHtml(html, reports, progress, (str(p, 'host') ?? 'inline') as 'inline' | 'workers');
-  if (json) io.json({ rows: reports });
-  else io.out(printTable(reports));
-  return reports.every((r) => r.matched) ? 0 : 1;
+  if (json) io.json({ rows: reports, ...(interrupted() ? { interrupted: true } : {}) });
+  else io.out(printTable(reports) + (interrupted() ? 'interrupted: the rows above are what ran\n' : ''));
+  return interruptCode() ?? (reports.every((r) => r.matched) ? 0 : 1);
 }
 
 /** `--html FILE`: each finding's page beside its replay (report.html), and the table linking them. */

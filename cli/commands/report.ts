@@ -3,7 +3,7 @@ import { REPORT_FORMATS, readReportInput, renderReport } from '../../report/inde
 import type { ReportFormat, TraceDocument } from '../../report/index.ts';
 import { HOST_FLAG, exactlyOne, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
-import { writeAtomic } from '../output.ts';
+import { checkOutFile, writeAtomic } from '../output.ts';
 
 /**
  * `report <trace-or-replay> --format text|perfetto|dot|md|trace|html [--out FILE]`:
@@ -21,6 +21,8 @@ export async function report(argv: readonly string[], io: CommandIo): Promise<nu
   const file = exactlyOne('report', p, 'replay or trace file');
   const format = (str(p, 'format') ?? 'text') as ReportFormat;
   const input = readReportInput(file);
+  const outFile = str(p, 'out');
+  if (outFile !== undefined) checkOutFile('--out', outFile);
   const doc: TraceDocument = input.kind === 'trace'
     ? input.doc
     : await traceOfRecording(input.replay, { host: (str(p, 'host') ?? 'inline') as 'inline' | 'workers', file });

@@ -7,6 +7,8 @@ import { loadScenario } from '../../scenarios/index.ts';
 import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
+import { checkOutDir } from '../output.ts';
+import { interruptCode } from '../../runtime/interrupt.ts';
 import { printRun } from '../print.ts';
 import { Progress } from '../progress.ts';
 import { resolveVariants, runOne } from '../run-one.ts';
@@ -28,7 +30,8 @@ export const RUN_FLAGS: Readonly<Record<string, FlagSpec>> = {
 export async function run(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('run', argv, RUN_FLAGS);
   const s = await loadScenario(exactlyOne('run', p, 'scenario'));
-  const given: Record<string, string> = {};
+  // no prototype: `--variant __proto__=x` is a key like any other, and unknown
+  const given = Object.create(null) as Record<string, string>;
   for (const v of p.flags.get('variant') ?? []) {
     const eq = v.indexOf('=');
     if (eq <= 0) throw new InputError(`--variant takes NAME=VALUE (got "${v}")`);
@@ -37,6 +40,7 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
   const mode = (str(p, 'mode') ?? 'controlled') as 'controlled' | 'free';
   const host = (str(p, 'host') ?? (mode === 'free' ? 'workers' : 'inline')) as 'inline' | 'workers';
   const json = has(p, 'json');
+  checkOutDir('--out', str(p, 'out') ?? 'out');
   const progress = new Progress(io, json);
   const time = num(p, 'time', 0);
   const hang = num(p, 'hang', 0.05);
@@ -57,5 +61,5 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
   progress.end();
   if (json) io.json(report);
   else io.out(printRun(report));
-  return report.matched ? 0 : 1;
+  return interruptCode() ?? (report.matched ? 0 : 1);
 }

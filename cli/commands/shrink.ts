@@ -1,9 +1,10 @@
 import path from 'node:path';
 import { shrinkRecording } from '../../api/shrink.ts';
-import { readReplayFile } from '../../runtime/replay-file.ts';
+import { readReplayFile, replayScenario, scenarioRef } from '../../runtime/replay-file.ts';
+import { isScenarioFile } from '../../scenarios/format/load.ts';
 import { JSON_FLAG, exactlyOne, has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
-import { writeAtomic } from '../output.ts';
+import { checkOutFile, writeAtomic } from '../output.ts';
 
 /** `x/replay.json` → `x/replay.shrunk.json`. */
 export function defaultShrunkPath(file: string): string {
@@ -27,13 +28,16 @@ export async function shrink(argv: readonly string[], io: CommandIo): Promise<nu
   const schedules = int(p, 'schedules', 0, 150);
   const outFile = str(p, 'out') ?? defaultShrunkPath(file);
   const rf = readReplayFile(file);
+  checkOutFile(str(p, 'out') === undefined ? 'the shrunk replay' : '--out', outFile);
   const r = await shrinkRecording(rf, { file, schedules, progress: json ? null : (l: string): void => io.err(l + '\n') });
   if (!r.reproduced) {
     if (json) io.json({ before: r.before, after: null, signature: r.signature, out: null, reproduced: false });
     else io.out(`${file}: does not reproduce ${rf.finding?.title ?? r.signature}; nothing to shrink\n`);
     return 1;
   }
-  writeAtomic(outFile, JSON.stringify(r.recording) + '\n');
+  // a document's path in the written file is relative to that file, as every replay file's is
+  const scenario = scenarioRef(outFile, rf.scenario, isScenarioFile(rf.scenario) ? replayScenario(rf, file) : undefined);
+  writeAtomic(outFile, JSON.stringify({ ...r.recording, scenario }) + '\n');
   const report = {
     before: r.before, after: r.after, signature: r.signature, out: outFile, reproduced: true,
     executions: r.executions, elapsedMs: r.elapsedMs,

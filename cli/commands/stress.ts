@@ -9,6 +9,8 @@ import { MAX_DEVICES_PER_UNIT } from '../../stress/topology.ts';
 import { JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, num, parseArgs, str } from '../args.ts';
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
+import { checkOutDir } from '../output.ts';
+import { interruptCode } from '../../runtime/interrupt.ts';
 
 const FLAGS: Readonly<Record<string, FlagSpec>> = {
   devices: { kind: 'value', arg: 'N', help: 'PCI devices of the generated machine (default 1024)' },
@@ -56,6 +58,7 @@ export async function stress(argv: readonly string[], io: CommandIo): Promise<nu
     variants[axis] = value;
   }
   const json = has(p, 'json');
+  checkOutDir('--out', str(p, 'out') ?? 'out');
   const r = await runStress({
     devices, units, tasks, timeMs: time * 1000, seed: int(p, 'seed', 0, 1), variants, out: str(p, 'out') ?? 'out',
     ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
@@ -64,9 +67,9 @@ export async function stress(argv: readonly string[], io: CommandIo): Promise<nu
     ...(has(p, 'chaos') ? { chaos: str(p, 'chaos') as ChaosMode } : {}),
     progress: json ? null : (l) => io.err(l + '\n'),
   });
-  if (json) io.json({ ...r, variants });
+  if (json) io.json({ ...r, variants, interrupted: r.outcome === 'interrupted' });
   else io.out(printStress(r, variants));
-  return r.findings.length === 0 ? 0 : 1;
+  return interruptCode() ?? (r.findings.length === 0 ? 0 : 1);
 }
 
 function printStress(r: StressResult, variants: Readonly<Record<string, string>>): string {
