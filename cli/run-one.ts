@@ -18,11 +18,13 @@ import type { Checker } from '../checkers/checker.ts';
 import { defaultCheckers } from '../checkers/index.ts';
 import { LockStats, NO_LOCK_STATS, mergeLockStats } from '../checkers/lock-stats.ts';
 import type { LockStatsSummary } from '../checkers/lock-stats.ts';
-import type { Expectation, Scenario, VariantAssignment } from '../scenarios/scenario.ts';
-import { expectationFor, expectedFor } from '../scenarios/scenario.ts';
+import type { Scenario, VariantAssignment } from '../scenarios/scenario.ts';
+import { expectationFor, expectedFor, variantKey } from '../scenarios/scenario.ts';
+import type { Expectation } from '../scenarios/scenario.ts';
 import { differential, judge, knownHit, knownListOf } from './verdict.ts';
 import type { Claim, KnownHit } from './verdict.ts';
-import { writeFinding } from './output.ts';
+import { recordingOf, writeFinding } from './output.ts';
+import type { ReplayFile } from '../runtime/replay-file.ts';
 import type { RunIdentity } from './output.ts';
 
 export interface RunSettings {
@@ -36,9 +38,14 @@ export interface RunSettings {
   readonly hangMs?: number;
   /** Free mode: delay injection (runtime/hosts/free-chaos.ts); DEFAULT_CHAOS when not given. */
   readonly chaos?: ChaosMode;
-  readonly out: string;
+  /** Where replay files and reports are written; null writes nothing (the library's default). */
+  readonly out: string | null;
+  /** Filled with each finding's replay document, by signature (what the library returns). */
+  readonly recordings?: Map<string, ReplayFile>;
   /** Progress lines go here (stderr), or nowhere with --json. */
   readonly progress: ((line: string) => void) | null;
+  /** How far the run is (schedules done), rewritten in place on a terminal; defaults to `progress`. */
+  readonly status?: ((text: string) => void) | null;
   /** Known upstream findings count as unexpected (--strict). */
   readonly strict?: boolean;
   /** dfs: the preemption bound (--preemptions, default 2). */
@@ -76,6 +83,8 @@ export interface RunReport {
   readonly chaos?: { readonly mode: ChaosMode; readonly delays: number };
   /** Lock statistics per class over all executions of the run (times in steps). */
   readonly lockStats: LockStatsSummary;
+  /** Stopped by SIGINT/SIGTERM before its budget. */
+  readonly interrupted?: boolean;
   /** Findings the known list explains (not unexpected unless `strict`). */
   readonly known: readonly KnownHit[];
   readonly strict: boolean;
@@ -88,8 +97,6 @@ export interface RunReport {
   readonly claim: Claim;
   /** The scenario's expectation for this assignment (`findings`, `includes`, `new`), when it has one. */
   readonly expectation?: Omit<Expectation, 'when'>;
-  /** Stopped by SIGINT/SIGTERM before its budget. */
-  readonly interrupted?: boolean;
 }
 
 export async function createHost(kind: HostKind, program: Program): Promise<Host> {
@@ -142,7 +149,9 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   };
   const written = new Map<string, string>();
   const keep = (f: FoundFinding): void => {
-    written.set(f.finding.signature, writeFinding(set.out, id, f));
+    const rec = recordingOf(id, f);
+    set.recordings?.set(f.finding.signature, rec);
+    if (set.out !== null) written.set(f.finding.signature, writeFinding(set.out, id, f, rec));
     set.progress?.(`  found ${f.finding.title} (schedule ${f.firstSchedule})`);
   };
   let found: FoundFinding[];
@@ -176,9 +185,10 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
           tally(r.checkers);
           if (r.outcome === 'step-limit') cut++;
           const now = performance.now();
-          if (set.progress !== null && now - last > 2000) {
+          const status = set.status === undefined ? set.progress : set.status;
+          if (status !== null && now - last > 2000) {
             last = now;
-            set.progress(`  ${s.name} ${JSON.stringify(variants)}: ${n + 1} schedules`);
+            status(`  ${s.name} ${variantKey(variants)}: ${n + 1} schedules`);
           }
         },
       });
@@ -210,8 +220,8 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
     scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
     schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
     matched: judge(e, { findings, known, added: [] }, strict), findings, ...(chaos !== undefined ? { chaos } : {}), lockStats: stats,
-    known, strict, added: [], removed: [], claim,
     ...(interrupted() ? { interrupted: true } : {}),
+    known, strict, added: [], removed: [], claim,
   };
   if (e === null) return report;
   const { when: _when, ...expectation } = e;
@@ -262,6 +272,8 @@ async function freeRuns(program: Program, set: RunSettings, checkers: () => read
         byKey.set(f.signature, ff);
         keep(ff);
       }
+      const status = set.status === undefined ? set.progress : set.status;
+      status?.(`  free mode: ${executions}/${set.schedules} runs done, ${byKey.size} distinct findings, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
   } finally {
     await runner.close();
