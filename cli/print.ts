@@ -1,4 +1,5 @@
 import type { RunReport } from './run-one.ts';
+import { allTruncated } from './run-one.ts';
 import { variantKey } from '../scenarios/scenario.ts';
 
 /**
@@ -17,6 +18,10 @@ export function kindsFound(findings: readonly { readonly kind: string }[]): stri
 export function printRun(r: RunReport): string {
   let s = `${r.scenario} [${variantKey(r.variants)}] ${r.host}/${r.mode} ${r.strategy} seed ${r.seed}: `;
   s += `${r.schedules} schedules, ${r.steps} steps, ${r.elapsedMs} ms\n`;
+  if (r.truncated > 0) {
+    s += `truncated: ${r.truncated} of ${r.schedules} schedules hit the step limit (--max-steps) and were cut short` +
+      `${allTruncated(r) ? ': no schedule ran to its end, so this run is no verdict (exit 1)' : ''}\n`;
+  }
   s += `expected: ${r.expected === null ? '(none)' : r.expected.length === 0 ? 'clean' : r.expected.join(', ')}; `;
   s += `found: ${kindsFound(r.findings).replaceAll(',', ', ')} -> ${r.matched ? 'OK' : 'MISMATCH'}\n`;
   for (const f of r.findings) {
@@ -34,9 +39,9 @@ export function printTable(rows: readonly RunReport[]): string {
     r.expected === null ? '-' : r.expected.length === 0 ? 'clean' : r.expected.join(','),
     kindsFound(r.findings),
     r.findings.length === 0 ? '-' : String(Math.min(...r.findings.map((f) => f.firstSchedule))),
-    String(r.schedules),
+    r.truncated > 0 ? `${r.schedules} (${r.truncated} truncated)` : String(r.schedules),
     String(r.elapsedMs),
-    r.matched ? 'OK' : 'MISMATCH',
+    allTruncated(r) ? 'TRUNCATED' : r.matched ? 'OK' : 'MISMATCH',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd() + '\n';

@@ -27,6 +27,8 @@ export interface RunSettings {
   readonly schedules: number;
   readonly timeMs?: number;
   readonly seed: number;
+  /** Steps after which an execution is cut short (`step-limit`); default the runtime's 100,000. */
+  readonly maxSteps?: number;
   /** Free mode: the watchdog reports a hang after this long without progress. */
   readonly hangMs?: number;
   readonly out: string;
@@ -59,6 +61,12 @@ export interface RunReport {
   readonly expected: readonly FindingKind[] | null;
   readonly matched: boolean;
   readonly findings: readonly RunFinding[];
+  /**
+   * Executions that hit the step limit: their findings count, but a
+   * truncated schedule says nothing about what it did not reach, so a run
+   * whose every schedule was truncated is no verdict (exit 1, allTruncated).
+   */
+  readonly truncated: number;
   /** Lock statistics per class over all executions of the run (times in steps). */
   readonly lockStats: LockStatsSummary;
 }
@@ -116,6 +124,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   let executions: number;
   let steps: number;
   let elapsedMs: number;
+  let truncated = 0;
 
   if (set.mode === 'free') {
     if (set.host !== 'workers') throw new InputError('free mode runs only in the workers host (--host workers)', null, '--mode');
@@ -129,6 +138,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
         seed: set.seed,
         schedules: set.schedules,
         ...(set.timeMs !== undefined ? { timeMs: set.timeMs } : {}),
+        ...(set.maxSteps !== undefined ? { maxSteps: set.maxSteps } : {}),
         checkers,
         onFinding: keep,
         onExecution: (r, n) => {
@@ -140,7 +150,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
           }
         },
       });
-      ({ executions, steps, elapsedMs } = r);
+      ({ executions, steps, elapsedMs, truncated } = r);
       found = [...r.findings];
     } finally {
       await host.close();
@@ -154,8 +164,13 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   return {
     scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
     schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
-    matched: matches(expected, findings.map((f) => f.kind)), findings, lockStats: stats,
+    matched: matches(expected, findings.map((f) => f.kind)), findings, truncated, lockStats: stats,
   };
+}
+
+/** Every schedule of the run hit the step limit: nothing was explored to its end (`run`/`compare` exit 1). */
+export function allTruncated(r: Pick<RunReport, 'schedules' | 'truncated'>): boolean {
+  return r.schedules > 0 && r.truncated >= r.schedules;
 }
 
 /** Free mode: `schedules` real-concurrency runs, each recorded so its findings replay in controlled mode. */

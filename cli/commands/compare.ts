@@ -4,7 +4,7 @@ import { assignments } from '../../scenarios/scenario.ts';
 import { has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { printTable } from '../print.ts';
-import { runOne } from '../run-one.ts';
+import { allTruncated, runOne } from '../run-one.ts';
 import type { RunReport } from '../run-one.ts';
 
 /** Runs every variant assignment of one scenario (or of all) and prints the variant table. */
@@ -16,6 +16,7 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
     seed: { kind: 'value' },
     out: { kind: 'value' },
     json: { kind: 'bool' },
+    'max-steps': { kind: 'value' },
   });
   if (has(p, 'all') === (p.positional.length === 1) || p.positional.length > 1) {
     throw new InputError('"compare" takes one scenario or --all');
@@ -31,6 +32,7 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
         strategy: 'portfolio',
         schedules: int(p, 'schedules', 1, 1000),
         seed: int(p, 'seed', 0, 1),
+        ...(has(p, 'max-steps') ? { maxSteps: int(p, 'max-steps', 1, 100_000) } : {}),
         out: str(p, 'out') ?? 'out',
         progress: json ? null : (l) => io.err(l + '\n'),
       }));
@@ -38,5 +40,5 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
   }
   if (json) io.json({ rows });
   else io.out(printTable(rows));
-  return rows.every((r) => r.matched) ? 0 : 1;
+  return rows.every((r) => r.matched && !allTruncated(r)) ? 0 : 1;
 }

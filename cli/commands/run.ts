@@ -5,7 +5,7 @@ import { loadScenario } from '../../scenarios/index.ts';
 import { exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { printRun } from '../print.ts';
-import { resolveVariants, runOne } from '../run-one.ts';
+import { allTruncated, resolveVariants, runOne } from '../run-one.ts';
 
 export const RUN_FLAGS = {
   variant: { kind: 'multi' },
@@ -16,6 +16,7 @@ export const RUN_FLAGS = {
   time: { kind: 'value' },
   seed: { kind: 'value' },
   hang: { kind: 'value' },
+  'max-steps': { kind: 'value' },
   out: { kind: 'value' },
   json: { kind: 'bool' },
 } as const;
@@ -40,11 +41,12 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
     schedules: int(p, 'schedules', 1, mode === 'free' ? 5 : 1000),
     ...(time !== undefined ? { timeMs: time * 1000 } : {}),
     seed: int(p, 'seed', 0, 1),
+    ...(has(p, 'max-steps') ? { maxSteps: int(p, 'max-steps', 1, 100_000) } : {}),
     ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
     out: str(p, 'out') ?? 'out',
     progress: json ? null : (l) => io.err(l + '\n'),
   });
   if (json) io.json(report);
   else io.out(printRun(report));
-  return report.matched ? 0 : 1;
+  return report.matched && !allTruncated(report) ? 0 : 1;
 }

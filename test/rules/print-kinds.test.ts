@@ -17,7 +17,7 @@ describe('compare prints each kind once (issue 15 item 5)', () => {
   it('the compare table never repeats a kind', () => {
     const row: RunReport = {
       scenario: 's', variants: { a: 'b' }, host: 'inline', mode: 'controlled', strategy: 'portfolio', seed: 1, schedules: 3, steps: 9,
-      elapsedMs: 1, expected: ['data-race'], matched: true, findings: [finding('data-race', 'd|1'), finding('data-race', 'd|2')], lockStats: NO_LOCK_STATS,
+      elapsedMs: 1, expected: ['data-race'], matched: true, findings: [finding('data-race', 'd|1'), finding('data-race', 'd|2')], truncated: 0, lockStats: NO_LOCK_STATS,
     };
     const table = printTable([row]);
     expect(table).toContain('data-race×2');
