@@ -18,6 +18,7 @@ export function kindsFound(findings: readonly { readonly kind: string }[]): stri
 export function printRun(r: RunReport): string {
   let s = `${r.scenario} [${variantKey(r.variants)}] ${r.host}/${r.mode} ${r.strategy} seed ${r.seed}: `;
   s += `${r.schedules} schedules, ${r.steps} steps, ${r.elapsedMs} ms\n`;
+  for (const line of r.rules ?? []) s += `rules: ${line}\n`;
   if (r.truncated > 0) {
     s += `truncated: ${r.truncated} of ${r.schedules} schedules hit the step limit (--max-steps) and were cut short` +
       `${allTruncated(r) ? ': no schedule ran to its end, so this run is no verdict (exit 1)' : ''}\n`;

@@ -69,6 +69,8 @@ export interface RunReport {
   readonly truncated: number;
   /** Lock statistics per class over all executions of the run (times in steps). */
   readonly lockStats: LockStatsSummary;
+  /** The scenario's changes to the kernel rules in force for this assignment, each with its reason (docs/scenarios.md). */
+  readonly rules?: readonly string[];
 }
 
 export async function createHost(kind: HostKind, program: Program): Promise<Host> {
@@ -104,7 +106,7 @@ export function matches(expected: readonly FindingKind[] | null, found: readonly
 export async function runOne(s: Scenario, variants: VariantAssignment, set: RunSettings): Promise<RunReport> {
   const program = s.program(variants);
   // Fresh checkers per execution, plus lock statistics summed over the run.
-  const checkersOf = s.checkers ?? defaultCheckers;
+  const checkersOf = (): readonly Checker[] => (s.checkers !== undefined ? s.checkers(variants) : defaultCheckers());
   let stats = NO_LOCK_STATS;
   const checkers = (): readonly Checker[] => [...checkersOf(), new LockStats()];
   // (an execution that starts from the set-up snapshot runs copies of these checkers)
@@ -165,6 +167,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
     scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
     schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
     matched: matches(expected, findings.map((f) => f.kind)), findings, truncated, lockStats: stats,
+    ...(s.rules !== undefined && s.rules(variants).length > 0 ? { rules: s.rules(variants) } : {}),
   };
 }
 

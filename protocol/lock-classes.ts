@@ -1,6 +1,7 @@
 import type { LockKind, LockRef } from './events.ts';
 import { lockId } from './ids.ts';
 import type { LockId } from './ids.ts';
+import { PCIEHP_IST_ANY } from './contexts.ts';
 
 /**
  * The lock classes of the modelled kernel, declared once (docs/kernel-facts.md
@@ -171,11 +172,20 @@ export interface KnownDependency {
   readonly inner: LockClassName;
   /** The outer lock is held for read (rwsems). */
   readonly outerRead?: boolean;
+  /** The kernel function that shows the edge ("file.c: function"). */
   readonly via: string;
+  /** Where the order is declared, as reports print it (default docs/kernel-facts.md §1.2). */
+  readonly source?: string;
+  /**
+   * The single-threaded context that alone makes this dependency
+   * (protocol/contexts.ts, `kind:*` for any instance); absent: any task may.
+   */
+  readonly context?: string;
 }
 
 export const CANONICAL_ORDER: readonly KnownDependency[] = [
-  { outer: 'ctrl->reset_lock', outerRead: true, inner: 'pci_rescan_remove_lock', via: 'drivers/pci/hotplug/pciehp_pci.c: pciehp_unconfigure_device' },
+  // only ever in pciehp_ist() (pciehp_sysfs_disable_slot() hands its request to the IRQ thread)
+  { outer: 'ctrl->reset_lock', outerRead: true, inner: 'pci_rescan_remove_lock', via: 'drivers/pci/hotplug/pciehp_pci.c: pciehp_unconfigure_device', context: PCIEHP_IST_ANY },
   { outer: 'pci_rescan_remove_lock', inner: 'device_lock', via: 'drivers/pci/remove.c: pci_stop_and_remove_bus_device' },
   { outer: 'device_lock', inner: 'pci_cfg_access_lock', via: 'drivers/pci/pci.c: pci_dev_lock' },
   { outer: 'device_lock', inner: 'ctrl->reset_lock', via: 'drivers/pci/hotplug/pciehp_hpc.c: pciehp_reset_slot' },

@@ -29,7 +29,7 @@ export async function replay(argv: readonly string[], io: CommandIo): Promise<nu
   try {
     r = await runExecution(host, program, new ReplayStrategy(rf.decisions), {
       seed: rf.seed,
-      checkers: (s.checkers ?? defaultCheckers)(),
+      checkers: s.checkers !== undefined ? s.checkers(variants) : defaultCheckers(),
       // a free-mode record is the order of a run where every task started at once
       setupPhase: rf.mode !== 'free',
     });

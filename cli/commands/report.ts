@@ -33,7 +33,7 @@ export async function report(argv: readonly string[], io: CommandIo): Promise<nu
     const program = s.program(variants);
     const host = await createHost((str(p, 'host') ?? 'inline') as 'inline' | 'workers', program);
     try {
-      doc = await recordTrace({ host, program, checkers: (s.checkers ?? defaultCheckers)(), replay: rf, variants, source: file });
+      doc = await recordTrace({ host, program, checkers: s.checkers !== undefined ? s.checkers(variants) : defaultCheckers(), replay: rf, variants, source: file });
     } finally {
       await host.close();
     }

@@ -41,7 +41,7 @@ export async function shrink(argv: readonly string[], io: CommandIo): Promise<nu
   const variants = resolveVariants(s, rf.variants, `${file}: variants`);
   const full = s.program(variants);
   const input = replayProgram(s, variants, rf, file);
-  const target: ShrinkTarget = { signature: rf.finding.signature, seed: rf.seed, checkers: s.checkers ?? defaultCheckers };
+  const target: ShrinkTarget = { signature: rf.finding.signature, seed: rf.seed, checkers: () => (s.checkers !== undefined ? s.checkers(variants) : defaultCheckers()) };
   const progress = json ? null : (l: string): void => io.err(l + '\n');
   const t0 = performance.now();
 

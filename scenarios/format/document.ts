@@ -12,6 +12,7 @@ import type { Program } from '../../runtime/program.ts';
 import { PasidContractChecker } from '../../checkers/api-contract/pasid-contract.ts';
 import { isInvariantId, INVARIANT_IDS } from '../../checkers/invariants/catalog.ts';
 import { readProcesses } from './process.ts';
+import { describeRules, readRules, rulesFor } from './rules.ts';
 import { Reader, readActions, readTaskOp } from './reader.ts';
 import type { Obj } from './reader.ts';
 
@@ -27,6 +28,7 @@ import type { Obj } from './reader.ts';
  *     tasks: [{ name, ops: [{ op: "<op>", dev: "<id>", ... }] }],
  *     processes?: [{ name, ops: [{ op: "vfio.group.open", ... }], onRequest?, stay? }]   (process.ts),
  *     checkers?: { skip_invariants?: ["<invariant id>", ...], pasid_contract?: true },
+ *     rules?: [{ when?, reason, lockdep?: {...}, invariants?: {...} }]   (rules.ts: kernel rules as data),
  *     expect: [{ when: { "<axis>": "<value>" }, findings: ["<kind>", ...] }] }
  *
  * compiled to a Scenario whose programs are kernel-model programs. Every
@@ -105,15 +107,15 @@ function readTopology(r: Reader, v: unknown): Topology {
   };
 }
 
-function readVariants(r: Reader, v: unknown, patches: readonly DocumentPatch[]): Record<string, readonly string[]> {
+function readVariants(r: Reader, v: unknown, patches: readonly DocumentPatch[], ruleAxes: ReadonlySet<string> = new Set()): Record<string, readonly string[]> {
   const o = r.obj(v ?? {}, 'variants');
   const out: Record<string, readonly string[]> = {};
   for (const [axis, values] of Object.entries(o)) {
     const w = `variants.${axis}`;
     if (axis !== UNIT_AXIS && !isVariantAxis(axis)) {
       // an axis of the module's own patches: its values are the module's to name
-      if (!patches.some((p) => axis in p.when)) {
-        r.fail(w, `unknown variant axis "${axis}" (one of: ${[...Object.keys(VARIANT_AXES), UNIT_AXIS].join(', ')}, or an axis a patch's "when" names)`);
+      if (!patches.some((p) => axis in p.when) && !ruleAxes.has(axis)) {
+        r.fail(w, `unknown variant axis "${axis}" (one of: ${[...Object.keys(VARIANT_AXES), UNIT_AXIS].join(', ')}, or an axis a patch's or a rule's "when" names)`);
       }
       out[axis] = r.arr(values, w).map((x, i) => r.str(x, `${w}[${i}]`));
       if (out[axis]!.length === 0) r.fail(w, 'an axis needs at least one value');
@@ -234,15 +236,21 @@ function withUnit(t: Topology, profile: string | undefined): Topology {
 export function scenarioFromDocument(doc: unknown, file: string, patches: readonly DocumentPatch[] = []): Scenario {
   const r = new Reader(file);
   const o = r.obj(doc, '(document)');
-  r.keys(o, '', ['name', 'title', 'topology', 'variants', 'tasks', 'processes', 'checkers', 'expect']);
+  r.keys(o, '', ['name', 'title', 'topology', 'variants', 'tasks', 'processes', 'checkers', 'rules', 'expect']);
   const name = r.str(o.name, 'name');
   const title = o.title === undefined ? name : r.str(o.title, 'title');
   const topology = readTopology(r, o.topology);
-  const variants = readVariants(r, o.variants, patches);
+  // axes that only select kernel-rule changes (rules[].when), like a patch's own axes
+  const ruleAxes = new Set(Array.isArray(o.rules) ? o.rules.flatMap((x: unknown) => {
+    const when = typeof x === 'object' && x !== null ? (x as { when?: unknown }).when : undefined;
+    return typeof when === 'object' && when !== null ? Object.keys(when) : [];
+  }) : []);
+  const variants = readVariants(r, o.variants, patches, ruleAxes);
   checkUnitAxis(r, topology, variants[UNIT_AXIS]);
   const tasks = readTasks(r, o.tasks, topology);
   const processes = readProcesses(r, o.processes, topology, new Set(tasks.map((x) => x.id)));
   const opts = readCheckers(r, o.checkers);
+  const rules = readRules(r, o.rules, variants);
   const expect = readExpect(r, o.expect, variants);
   // The unit axis picks the hardware profile, model axes go to the kernel model, a patch's own axes only select patches.
   const base = (v: Readonly<Record<string, string>>): Program => {
@@ -260,9 +268,10 @@ export function scenarioFromDocument(doc: unknown, file: string, patches: readon
   return {
     name, title, variants, expect, document: doc,
     program: (v) => patchedProgram(base, patches, v),
-    checkers: () => {
-      const base = kernelCheckers(opts.skipInvariants.length > 0 ? { invariants: { skip: opts.skipInvariants } } : {});
+    checkers: (v = {}) => {
+      const base = kernelCheckers(rules.length === 0 ? (opts.skipInvariants.length > 0 ? { invariants: { skip: opts.skipInvariants } } : {}) : rulesFor(rules, v, opts.skipInvariants));
       return opts.pasidContract ? [...base, new PasidContractChecker()] : base;
     },
+    ...(rules.length > 0 ? { rules: (v: Readonly<Record<string, string>>) => describeRules(rules, v) } : {}),
   };
 }
