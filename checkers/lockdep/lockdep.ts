@@ -138,8 +138,9 @@ export class Lockdep implements Checker {
   constructor(opts: LockdepOptions = {}) {
     this.novalidate = new Set(opts.novalidate ?? []);
     for (const d of opts.known ?? []) {
+      if (d.preload === false) continue;
       const trace: EdgeTrace = { task: null, stack: [d.via], step: -1, via: 'known', held: [], note: declaredNote(d) };
-      this.graph.add(d.outer, d.inner, depType(d.outerRead === true ? 'read' : 'write', 'write'), trace, d.context ?? CONCURRENT);
+      this.graph.add(d.outer, d.inner, depType(d.outerRead === true ? 'read' : 'write', d.innerRead === true ? 'read' : 'write'), trace, d.context ?? CONCURRENT);
     }
   }
 
