@@ -5,8 +5,53 @@ import { hasOrderEdge, preloadOrder } from '../../checkers/lockdep/preload.ts';
 import type { OrderChanges, OrderEdge } from '../../checkers/lockdep/preload.ts';
 import { LOCK_CLASSES, isLockClassName } from '../../protocol/lock-classes.ts';
 import type { KnownDependency, LockClassName } from '../../protocol/lock-classes.ts';
+import { InputError } from '../../runtime/input-error.ts';
 import type { VariantAssignment } from '../scenario.ts';
-import type { Reader } from './reader.ts';
+
+type Obj = Record<string, unknown>;
+
+/**
+ * The checks of a `rules` entry, each failure an InputError naming the file
+ * and the path in the document (schema.ts leaves the entries to this file:
+ * a replaced invariant's judge is a function).
+ */
+class Reader {
+  private readonly file: string;
+  constructor(file: string) {
+    this.file = file;
+  }
+  fail(where: string, what: string): never {
+    throw new InputError(what, this.file, where);
+  }
+  obj(v: unknown, where: string): Obj {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(where, 'expected an object');
+    return v as Obj;
+  }
+  arr(v: unknown, where: string): readonly unknown[] {
+    if (!Array.isArray(v)) this.fail(where, 'expected an array');
+    return v as unknown[];
+  }
+  str(v: unknown, where: string): string {
+    if (typeof v !== 'string' || v === '') this.fail(where, 'expected a non-empty string');
+    return v as string;
+  }
+  bool(v: unknown, where: string): boolean {
+    if (typeof v !== 'boolean') this.fail(where, 'expected true or false');
+    return v as boolean;
+  }
+  keys(o: Obj, where: string, allowed: readonly string[]): void {
+    for (const k of Object.keys(o)) if (!allowed.includes(k)) this.fail(where === '' ? k : `${where}.${k}`, `unknown key (expected one of: ${allowed.join(', ')})`);
+  }
+}
+
+/** The axes the rules' `when` name (a document may declare them, like a patch's own axes). */
+export function ruleAxes(v: unknown): Set<string> {
+  if (!Array.isArray(v)) return new Set();
+  return new Set(v.flatMap((x: unknown) => {
+    const when = typeof x === 'object' && x !== null ? (x as { when?: unknown }).when : undefined;
+    return typeof when === 'object' && when !== null ? Object.keys(when) : [];
+  }));
+}
 
 /**
  * Kernel rules as data (docs/scenarios.md "Kernel rules as data"): a
@@ -95,7 +140,8 @@ function readInvariants(r: Reader, v: unknown, w: string): { off: InvariantId[];
   return { off, replace };
 }
 
-export function readRules(r: Reader, v: unknown, variants: Readonly<Record<string, readonly string[]>>): RuleSet[] {
+export function readRules(file: string, v: unknown, variants: Readonly<Record<string, readonly string[]>>): RuleSet[] {
+  const r = new Reader(file);
   return r.arr(v ?? [], 'rules').map((x, i) => {
     const w = `rules[${i}]`;
     const o = r.obj(x, w);
@@ -103,7 +149,7 @@ export function readRules(r: Reader, v: unknown, variants: Readonly<Record<strin
     const when = r.obj(o.when ?? {}, `${w}.when`);
     for (const [axis, value] of Object.entries(when)) {
       const values = variants[axis];
-      if (values === undefined) r.fail(`${w}.when.${axis}`, `"${axis}" is not an axis of this scenario`);
+      if (values === undefined) return r.fail(`${w}.when.${axis}`, `"${axis}" is not an axis of this scenario`);
       if (!values.includes(r.str(value, `${w}.when.${axis}`))) r.fail(`${w}.when.${axis}`, `"${String(value)}" is not a value of ${axis} here (${values.join(', ')})`);
     }
     const reason = r.str(o.reason, `${w}.reason`);
