@@ -5,6 +5,8 @@ import { seed001ReleaseOwnerWithPasid, seed001RidDetachKeepsPasid } from './seed
 import { seed002SharedAttach } from './seeds/seed-002.ts';
 import { seed003DeferredAttach, seed003DevIommuBits, seed003NestedReset, seed003RmrReset } from './seeds/seed-003.ts';
 import { seed004GroupMutex, seed004HotRemove, seed004InProbe } from './seeds/seed-004.ts';
+import { upstreamPciehpThreeParty } from './upstream/pciehp-three-party.ts';
+import { upstreamVfioContainerIoctl } from './upstream/vfio-container-ioctl.ts';
 import { InputError } from '../runtime/input-error.ts';
 import { isScenarioFile, loadScenarioFile } from './format/load.ts';
 
@@ -16,6 +18,7 @@ export const BUILTIN: readonly Scenario[] = [
   seed002SharedAttach,
   seed003DeferredAttach, seed003RmrReset, seed003NestedReset, seed003DevIommuBits,
   seed004HotRemove, seed004InProbe, seed004GroupMutex,
+  upstreamVfioContainerIoctl, upstreamPciehpThreeParty,
 ];
 
 export function findScenario(name: string): Scenario {

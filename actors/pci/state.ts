@@ -2,6 +2,8 @@ import type { Kernel, KObject } from '../../runtime/actor.ts';
 import type { LockRef } from '../../protocol/events.ts';
 import { objId } from '../../protocol/ids.ts';
 import type { KernelConfig } from '../../protocol/kernel.ts';
+import { resolveVariants } from '../../protocol/variants.ts';
+import type { ModelVariants } from '../../protocol/variants.ts';
 import { classLock } from '../../protocol/lock-classes.ts';
 import { parseBdf, pciGroupPartition, pciTopology, upstreamBridge } from './topology.ts';
 import type { PciTopology } from './topology.ts';
@@ -49,6 +51,8 @@ export interface PciState {
   readonly buses: ReadonlyMap<string, PciBus>;
   /** pci_device_group()'s answer for every device, computed once (topology.ts pciGroupPartition). */
   readonly groups: ReadonlyMap<string, readonly string[]>;
+  /** The model's variant choice (protocol/variants.ts); pciehp reads `pciehp-unconfigure`. */
+  readonly variants: ModelVariants;
 }
 
 export type K = Kernel<PciState>;
@@ -70,7 +74,7 @@ export function initState(config: KernelConfig): PciState {
     const key = busKeyOf(topo, bdf);
     if (!buses.has(key)) buses.set(key, { id: objId(key), devices: [] });
   }
-  return { topo, devs, buses, groups: pciGroupPartition(topo) };
+  return { topo, devs, buses, groups: pciGroupPartition(topo), variants: resolveVariants(config.variants) };
 }
 
 export function devOf(k: K, bdf: string): PciDev | undefined {
