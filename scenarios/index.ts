@@ -7,6 +7,7 @@ import { seed003DeferredAttach, seed003DevIommuBits, seed003NestedReset, seed003
 import { seed004GroupMutex, seed004HotRemove, seed004InProbe } from './seeds/seed-004.ts';
 import { upstreamPciehpThreeParty } from './upstream/pciehp-three-party.ts';
 import { upstreamVfioContainerIoctl } from './upstream/vfio-container-ioctl.ts';
+import { twoSlotVfioPciehp } from './upstream/two-slot-vfio-pciehp.ts';
 import { InputError } from '../runtime/input-error.ts';
 import { isScenarioFile, loadScenarioFile } from './format/load.ts';
 
@@ -19,6 +20,7 @@ export const BUILTIN: readonly Scenario[] = [
   seed003DeferredAttach, seed003RmrReset, seed003NestedReset, seed003DevIommuBits,
   seed004HotRemove, seed004InProbe, seed004GroupMutex,
   upstreamVfioContainerIoctl, upstreamPciehpThreeParty,
+  twoSlotVfioPciehp,
 ];
 
 export function findScenario(name: string): Scenario {
