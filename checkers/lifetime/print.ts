@@ -74,9 +74,10 @@ export function printUseAfterFree(hit: Extract<LifetimeHit, { what: 'use-after-f
     : `The buggy address is located ${offset} bytes inside of\n freed ${OBJECT_SIZE}-byte region [${base}, ${end})\n`;
   r += `${RULE}\n`;
   const gap = u.step - hit.free.step;
-  r += `${REPORT_LEGEND} ${base} is ${hit.obj} (${hit.type}), ${hit.detail}; task ${taskName(u.task)} is ${u.task}\n`;
-  if (hit.alloc !== null) r += `${REPORT_LEGEND} allocated by task ${hit.alloc.task} at step ${hit.alloc.step}\n`;
-  r += `${REPORT_LEGEND} freed by task ${hit.free.task} at step ${hit.free.step}, ${gap} step${gap === 1 ? '' : 's'} before this access at step ${u.step}\n`;
+  const frames = (x: Site): string => [...modelStack(x.stack)].reverse().join(' < ');
+  r += `${REPORT_LEGEND} ${base} is ${hit.obj} (${hit.type}), ${hit.detail}; task ${taskName(u.task)} is ${u.task}, in ${frames(u)}\n`;
+  if (hit.alloc !== null) r += `${REPORT_LEGEND} allocated by task ${hit.alloc.task} at step ${hit.alloc.step}, in ${frames(hit.alloc)}\n`;
+  r += `${REPORT_LEGEND} freed by task ${hit.free.task} at step ${hit.free.step}, ${gap} step${gap === 1 ? '' : 's'} before this access at step ${u.step}, in ${frames(hit.free)}\n`;
   if (hit.aux !== null) {
     const a = hit.aux.spawn;
     r += `${REPORT_LEGEND} work creation: message ${a.op} to ${a.to}, sent by task ${a.at.task} at step ${a.at.step}`;

@@ -92,7 +92,7 @@ function legend(accesses: readonly Access[], typeOf: TypeOf): string {
     if (!seen.has(key)) r += `${REPORT_LEGEND} 0x${fieldAddr(a.obj, a.field).addr} is ${target(a, typeOf)}\n`;
     seen.add(key);
   }
-  for (const a of accesses) r += `${REPORT_LEGEND} ${a.op} by task ${taskName(a.task)} (task ${a.task}) at step ${a.step}\n`;
+  for (const a of accesses) r += `${REPORT_LEGEND} ${a.op} by task ${taskName(a.task)} (task ${a.task}) at step ${a.step}, in ${[...modelStack(a.stack)].reverse().join(' < ')}\n`;
   return r;
 }
 
