@@ -24,12 +24,9 @@ import { VFIO_PCI } from '../seeds/seed-000.ts';
  *   it: onRequest "close"), then vfio_device_remove_group()
  *   (drivers/vfio/group.c) → vfio_group_detach_container()
  *   (drivers/vfio/container.c) releases the type1 backend of the last group.
- * - QEMU's container ioctls (VFIO_IOMMU_MAP_DMA) pass through
- *   vfio_fops_unl_ioctl() without container->group_lock: when the detach
- *   runs concurrently this is the lab's finding of
- *   scenarios/upstream/vfio-container-ioctl.ts (data-race / held lock freed /
- *   use-after-free on the vfio_iommu). It is real (see that file); whether a
- *   schedule hits it here depends on the budget.
+ * - a QEMU container ioctl (VFIO_IOMMU_MAP_DMA) concurrent with that detach
+ *   is the lab's finding of scenarios/upstream/vfio-container-ioctl.ts
+ *   (real; left out here, see `qemu` below).
  *
  * Lock-order inversions the stock model reports:
  * 1. `&ctrl->reset_lock` → `pci_rescan_remove_lock` (preloaded 7.0 order,
@@ -73,7 +70,11 @@ const MACHINE: Topology = {
   drivers: [{ name: 'pcieport', bus: 'pci' }, VFIO_PCI],
 };
 
-/** A QEMU that assigns `dev` through the legacy group/container path and maps a page. */
+/**
+ * A QEMU that assigns `dev` through the legacy group/container path and holds the device fd (so the
+ * removal's vfio_unregister_group_dev() waits for it to close on request). Its DMA mappings are left out
+ * to keep the suite's budget: the map-vs-detach race is upstream-vfio-container-ioctl's.
+ */
 const qemu = (name: string, dev: string): Readonly<Record<string, unknown>> => ({
   name, onRequest: 'close', ops: [
     { op: 'vfio.group.open', dev, as: 'group' },
@@ -82,7 +83,6 @@ const qemu = (name: string, dev: string): Readonly<Record<string, unknown>> => (
     { op: 'ioctl', fd: 'container', cmd: 'VFIO_SET_IOMMU' },
     { op: 'ioctl', fd: 'group', cmd: 'VFIO_GROUP_GET_DEVICE_FD', dev, as: 'device' },
     { op: 'proc.post', event: `${name}-assigned` },
-    { op: 'ioctl', fd: 'container', cmd: 'VFIO_IOMMU_MAP_DMA', iova: 0x1000, vaddr: 1 },
   ],
 });
 
