@@ -53,6 +53,8 @@ export interface PciState {
   readonly groups: ReadonlyMap<string, readonly string[]>;
   /** The model's variant choice (protocol/variants.ts); pciehp reads `pciehp-unconfigure`. */
   readonly variants: ModelVariants;
+  /** Devices whose IOMMU is described by firmware (DT / IORT: SMMUv3): of_dma_configure() configures their IOMMU. */
+  readonly fwIommu: ReadonlySet<string>;
 }
 
 export type K = Kernel<PciState>;
@@ -74,7 +76,9 @@ export function initState(config: KernelConfig): PciState {
     const key = busKeyOf(topo, bdf);
     if (!buses.has(key)) buses.set(key, { id: objId(key), devices: [] });
   }
-  return { topo, devs, buses, groups: pciGroupPartition(topo), variants: resolveVariants(config.variants) };
+  const fwUnits = new Set(config.topology.units.filter((u) => u.kind === 'smmu-v3').map((u) => u.name));
+  const fwIommu = new Set(config.topology.pci.filter((d) => d.unit !== undefined && fwUnits.has(d.unit)).map((d) => d.bdf));
+  return { topo, devs, buses, groups: pciGroupPartition(topo), variants: resolveVariants(config.variants), fwIommu };
 }
 
 export function devOf(k: K, bdf: string): PciDev | undefined {
