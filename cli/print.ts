@@ -1,16 +1,12 @@
 import type { RunReport } from './run-one.ts';
+import { allTruncated } from './run-one.ts';
 import { variantKey } from '../scenarios/scenario.ts';
 import { claimText } from './verdict.ts';
 
-/** The kinds of the findings the known list does not explain (all of them with --strict). */
-function unexplained(r: RunReport): string[] {
-  return r.findings.filter((f) => r.strict || f.known === undefined).map((f) => f.kind);
-}
-
 /** "clean (exhaustive, ≤ 2 preemptions, 18,432 schedules)", or the kinds found. */
 function foundText(r: RunReport, sep = ', '): string {
-  const kinds = unexplained(r);
-  return kinds.length === 0 ? `clean (${claimText(r.claim)})` : kinds.join(sep);
+  const counted = r.findings.filter((f) => r.strict || f.known === undefined);
+  return counted.length === 0 ? `clean (${claimText(r.claim)})` : kindsFound(counted).replaceAll(',', sep);
 }
 
 const titleOf = (r: RunReport, base: readonly RunReport[], sig: string): string =>
@@ -38,10 +34,27 @@ function expectText(r: RunReport, sep: string): string {
   return parts.join('; ');
 }
 
+/**
+ * The kinds a run found, each once: "data-race×2" when two findings of a kind
+ * have different signatures (two different races; the titles below, or
+ * `--json`, tell them apart), in the order first found.
+ */
+export function kindsFound(findings: readonly { readonly kind: string }[]): string {
+  if (findings.length === 0) return 'clean';
+  const n = new Map<string, number>();
+  for (const f of findings) n.set(f.kind, (n.get(f.kind) ?? 0) + 1);
+  return [...n].map(([k, c]) => (c > 1 ? `${k}×${c}` : k)).join(',');
+}
+
 /** The human-readable result of one run. */
 export function printRun(r: RunReport): string {
   let s = `${r.scenario} [${variantKey(r.variants)}] ${r.host}/${r.mode} ${r.strategy} seed ${r.seed}: `;
   s += `${r.schedules} schedules, ${r.steps} steps, ${r.elapsedMs} ms\n`;
+  for (const line of r.rules ?? []) s += `rules: ${line}\n`;
+  if (r.truncated > 0) {
+    s += `truncated: ${r.truncated} of ${r.schedules} schedules hit the step limit (--max-steps) and were cut short` +
+      `${allTruncated(r) ? ': no schedule ran to its end, so this run is no verdict (exit 1)' : ''}\n`;
+  }
   s += `expected: ${r.expectation === undefined ? '(none)' : expectText(r, ', ')}; `;
   s += `found: ${foundText(r)} -> ${r.matched ? 'OK' : 'MISMATCH'}\n`;
   s += knownLines(r, '');
@@ -77,9 +90,9 @@ export function printTable(rows: readonly RunReport[]): string {
     r.known.length === 0 ? '-' : [...new Set(r.known.map((k) => k.id))].join(','),
     deltaText(r, rows),
     r.findings.length === 0 ? '-' : String(Math.min(...r.findings.map((f) => f.firstSchedule))),
-    String(r.schedules),
+    r.truncated > 0 ? `${r.schedules} (${r.truncated} truncated)` : String(r.schedules),
     String(r.elapsedMs),
-    r.matched ? 'OK' : 'MISMATCH',
+    allTruncated(r) ? 'TRUNCATED' : r.matched ? 'OK' : 'MISMATCH',
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd() + '\n';

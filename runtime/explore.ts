@@ -52,6 +52,8 @@ export interface ExploreResult {
   readonly findings: readonly FoundFinding[];
   /** A systematic strategy (dfs) explored everything it covers before the budget ran out. */
   readonly complete: boolean;
+  /** Executions that hit the step limit (`step-limit`): cut short, so they proved nothing about what came after. */
+  readonly truncated: number;
 }
 
 /** Runs up to `schedules` executions (or until the time budget), deduplicating findings by signature. */
@@ -62,6 +64,7 @@ export async function explore(host: Host, program: Program, strategy: Strategy, 
   const found = new Map<string, FoundFinding>();
   let steps = 0;
   let n = 0;
+  let truncated = 0;
   const overTime = (): boolean => performance.now() >= deadline;
   const useSnapshot = opts.snapshot !== false && (program.setup ?? []).length > 0;
   let snap: SetupSnapshot | null = null;
@@ -84,6 +87,7 @@ export async function explore(host: Host, program: Program, strategy: Strategy, 
       shouldStop: overTime,
     });
     steps += r.steps;
+    if (r.outcome === 'step-limit') truncated++;
     opts.onExecution?.(r, schedule);
     for (const f of r.findings) {
       const seen = found.get(f.signature);
@@ -100,7 +104,7 @@ export async function explore(host: Host, program: Program, strategy: Strategy, 
       break;
     }
   }
-  return { executions: n, steps, elapsedMs: performance.now() - t0, findings: [...found.values()], complete: strategy.exhausted?.() === true };
+  return { executions: n, steps, elapsedMs: performance.now() - t0, findings: [...found.values()], truncated, complete: strategy.exhausted?.() === true };
 }
 
 /** Merges explorations of disjoint schedule ranges (pool chunks, shards): first sighting wins, counts add. */

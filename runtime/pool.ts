@@ -40,6 +40,7 @@ export class ExplorationPool {
       findings: mergeFound(parts.map((p) => p.findings)),
       // chunks of a schedule range: a sample, never a systematic search's whole
       complete: false,
+      truncated: parts.reduce((n, p) => n + p.truncated, 0),
     };
   }
 
