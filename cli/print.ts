@@ -7,8 +7,20 @@ export function printRun(r: RunReport): string {
   s += `${r.schedules} schedules, ${r.steps} steps, ${r.elapsedMs} ms\n`;
   s += `expected: ${r.expected === null ? '(none)' : r.expected.length === 0 ? 'clean' : r.expected.join(', ')}; `;
   s += `found: ${r.findings.length === 0 ? 'clean' : r.findings.map((f) => f.kind).join(', ')} -> ${r.matched ? 'OK' : 'MISMATCH'}\n`;
+  s += printUnusedPatches([r]);
   for (const f of r.findings) {
     s += `\n${f.title}  (first at schedule ${f.firstSchedule}, seen ${f.count}x)\nreplay: ${f.replay}\n${f.report}`;
+  }
+  return s;
+}
+
+/** The patched functions a run never reached: the patch missed its target, and the run measured upstream code there. */
+export function printUnusedPatches(rows: readonly RunReport[]): string {
+  let s = '';
+  for (const r of rows) {
+    for (const u of r.unusedPatches ?? []) {
+      s += `unused patch: ${u.patch} replaces ${u.function}() in ${u.actor}, which no schedule reached [${variantKey(r.variants)}]\n`;
+    }
   }
   return s;
 }
@@ -28,5 +40,5 @@ export function printTable(rows: readonly RunReport[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd() + '\n';
-  return line(head) + line(widths.map((w) => '-'.repeat(w))) + body.map(line).join('');
+  return line(head) + line(widths.map((w) => '-'.repeat(w))) + body.map(line).join('') + printUnusedPatches(rows);
 }

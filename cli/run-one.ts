@@ -12,6 +12,9 @@ import { mix } from '../runtime/rng.ts';
 import { canonicalKind } from '../protocol/findings.ts';
 import type { FindingKind } from '../protocol/findings.ts';
 import type { Checker } from '../checkers/checker.ts';
+import { PatchReach } from '../checkers/patch-reach.ts';
+import { importModule, resolveModule } from '../runtime/modules.ts';
+import type { Patch } from '../runtime/patch.ts';
 import { defaultCheckers } from '../checkers/index.ts';
 import { LockStats, NO_LOCK_STATS, mergeLockStats } from '../checkers/lock-stats.ts';
 import type { LockStatsSummary } from '../checkers/lock-stats.ts';
@@ -61,6 +64,30 @@ export interface RunReport {
   readonly findings: readonly RunFinding[];
   /** Lock statistics per class over all executions of the run (times in steps). */
   readonly lockStats: LockStatsSummary;
+  /** Patched functions and handlers of the scenario's patches that no schedule of the run reached (absent without patches). */
+  readonly unusedPatches?: readonly UnusedPatch[];
+}
+
+/** A patched function (or handler) that no schedule of a run called: the patch missed its target. */
+export interface UnusedPatch {
+  readonly patch: string;
+  readonly actor: string;
+  /** The kernel function name, or the op of a patched handler. */
+  readonly function: string;
+}
+
+/** What the program's patches replace, per actor (runtime/patch.ts), read from the patch modules. */
+async function patchedTargets(program: Program): Promise<UnusedPatch[]> {
+  const out: UnusedPatch[] = [];
+  for (const a of program.actors) {
+    for (const ref of a.patches ?? []) {
+      const list = (await importModule(resolveModule(ref.module)))[ref.export];
+      const p = Array.isArray(list) ? (list as Patch[]).find((x) => x.name === ref.name) : undefined;
+      if (p === undefined) continue;
+      for (const fn of [...Object.keys(p.functions ?? {}), ...Object.keys(p.handlers ?? {})]) out.push({ patch: p.name, actor: a.id, function: fn });
+    }
+  }
+  return out;
 }
 
 export async function createHost(kind: HostKind, program: Program): Promise<Host> {
@@ -98,10 +125,15 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   // Fresh checkers per execution, plus lock statistics summed over the run.
   const checkersOf = s.checkers ?? defaultCheckers;
   let stats = NO_LOCK_STATS;
-  const checkers = (): readonly Checker[] => [...checkersOf(), new LockStats()];
+  const targets = await patchedTargets(program);
+  const reached = new Set<string>();
+  const checkers = (): readonly Checker[] => [...checkersOf(), new LockStats(), ...(targets.length > 0 ? [new PatchReach()] : [])];
   // (an execution that starts from the set-up snapshot runs copies of these checkers)
   const tally = (used: readonly Checker[]): void => {
-    for (const c of used) if (c instanceof LockStats) stats = mergeLockStats(stats, c.summary());
+    for (const c of used) {
+      if (c instanceof LockStats) stats = mergeLockStats(stats, c.summary());
+      else if (c instanceof PatchReach) for (const r of c.reached) reached.add(r);
+    }
   };
   const id: RunIdentity = {
     scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: set.mode,
@@ -155,6 +187,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
     scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
     schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
     matched: matches(expected, findings.map((f) => f.kind)), findings, lockStats: stats,
+    ...(targets.length > 0 ? { unusedPatches: targets.filter((t) => !reached.has(`${t.actor}\0${t.function}`)) } : {}),
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Envelope } from './envelope.ts';
 import type { ActorId, TaskId } from './ids.ts';
 import type { WireStack } from './stack.ts';
-import type { PatchRef } from '../runtime/patch.ts';
+import type { PatchRef } from './patch-ref.ts';
 import type { AbortInfo, StepCommand, StepResult } from './step.ts';
 
 /**

@@ -104,6 +104,7 @@ export function isNotable(e: TraceEvent): boolean {
     case 'use':
     case 'task.start':
     case 'task.end':
+    case 'fn.patched':
       return false;
   }
 }
@@ -161,6 +162,8 @@ export function describeEvent(e: TraceEvent, step: readonly TraceEvent[]): strin
       return `BUG: ${e.message}`;
     case 'dma':
       return `DMA ${e.dev} iova ${e.iova} ${e.outcome}`;
+    case 'fn.patched':
+      return `runs the patched ${e.fn}()`;
     case 'send':
       return e.kind === 'event' ? `spawns ${e.op} on ${e.to}` : null;
     case 'task.start':

@@ -6,6 +6,7 @@ import { completionRef } from '../../protocol/lock-classes.ts';
 import { actorId } from '../../protocol/ids.ts';
 import { VFIO, processActor, userEvent, userPage } from '../../protocol/vfio.ts';
 import type { ProcIoctl, ProcOp, ProcResult, ProcessConfig, ProcessMailbox, RequestPolicy } from '../../protocol/vfio.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * A userspace process (QEMU, a DPDK app, a test program) as a task source:
@@ -87,18 +88,18 @@ function ioctlCall(k: PK, file: string, io: ProcIoctl): { readonly op: string; r
 }
 
 /** close(2) of one fd: off the table, then the kernel drops the table's reference. */
-async function closeFd(k: PK, fd: string): Promise<unknown> {
+const closeFd = kfunc('close_fd', { actor: 'process', source: 'fs/open.c: close_fd' }, async function closeFd(k: PK, fd: string): Promise<unknown> {
   const file = k.state.fds[fd];
   if (file === undefined) return errno('EBADF');
   delete k.state.fds[fd];
   return k.call(VFIO, 'fput', { file });
-}
+});
 
 /** exit(2): every fd still open is closed by a task of its own, in an order the scheduler picks. */
-function exitProcess(k: PK): void {
+const exitProcess = kfunc('do_exit', { actor: 'process', source: 'kernel/exit.c: do_exit' }, function exitProcess(k: PK): void {
   k.state.exited = true;
   for (const fd of Object.keys(k.state.fds)) k.spawn(processActor(k.state.name), 'close_fd', { fd });
-}
+});
 
 async function runOp(k: PK, op: ProcOp): Promise<unknown> {
   switch (op.do) {

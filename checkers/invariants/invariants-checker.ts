@@ -129,6 +129,7 @@ export class InvariantsChecker implements Checker {
       case 'warn':
       case 'bug':
       case 'dma':
+      case 'fn.patched':
         return;
       default:
         unreachable(e);

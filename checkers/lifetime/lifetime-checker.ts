@@ -130,6 +130,7 @@ export class LifetimeChecker implements Checker {
       case 'warn':
       case 'bug':
       case 'dma':
+      case 'fn.patched':
         return;
       default:
         unreachable(e);

@@ -176,6 +176,8 @@ export interface DocumentPatch {
   readonly name: string;
   readonly actor: string;
   readonly when: Readonly<Record<string, string>>;
+  /** The kernel functions it replaces, with the unit kind of a vendor's own function (null: any actor of its kind). */
+  readonly functions: readonly { readonly name: string; readonly unit: string | null }[];
 }
 
 /**
@@ -253,6 +255,10 @@ export function scenarioFromDocument(doc: unknown, file: string, patches: readon
   const actors = new Set(base({}).actors.map((a) => a.id as string));
   patches.forEach((p, i) => {
     if (!actors.has(p.actor)) r.fail(`patches[${i}].actor`, `no actor "${p.actor}" in this scenario (actors: ${[...actors].join(', ')})`);
+    const unit = p.actor.startsWith('unit:') ? topology.units.find((u) => `unit:${u.name}` === p.actor) : undefined;
+    for (const f of p.functions) {
+      if (f.unit !== null && unit !== undefined && unit.kind !== f.unit) r.fail(`patches[${i}].functions.${f.name}`, `${f.name}() is ${f.unit}'s; ${p.actor} is a ${unit.kind} unit`);
+    }
     for (const [axis, value] of Object.entries(p.when)) {
       if (!(variants[axis] ?? []).includes(value)) r.fail(`patches[${i}].when.${axis}`, `"${value}" is not a value of the document's variants.${axis}`);
     }
