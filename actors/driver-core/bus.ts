@@ -17,7 +17,7 @@ import { kfunc } from '../../runtime/kfunc.ts';
 // ---- klist_devices ------------------------------------------------------------------
 
 /** bus_add_device(): klist_add_tail(&dev->p->knode_bus, &sp->klist_devices); the klist's get is klist_devices_get = get_device. */
-export const klistAddDevice = kfunc('klist_add_tail', { actor: 'driver-core', source: 'drivers/base/bus.c: klist_add_tail' }, async function klistAddDevice(k: DK, dev: Device): Promise<void> {
+export const klistAddDevice = kfunc('klist_add_tail', { actor: 'driver-core', source: 'lib/klist.c: klist_add_tail' }, async function klistAddDevice(k: DK, dev: Device): Promise<void> {
   const bus = k.state.buses[dev.bus];
   const guard = { guard: klistLock(dev.bus) };
   await k.lock(guard.guard);
@@ -32,7 +32,7 @@ export const klistAddDevice = kfunc('klist_add_tail', { actor: 'driver-core', so
  * klist_del(&dev->p->knode_bus)`: the node leaves the list under k_lock and
  * the list's reference is dropped (klist_devices_put) after it.
  */
-export const klistDelDevice = kfunc('klist_del', { actor: 'driver-core', source: 'drivers/base/bus.c: klist_del' }, async function klistDelDevice(k: DK, dev: Device): Promise<void> {
+export const klistDelDevice = kfunc('klist_del', { actor: 'driver-core', source: 'lib/klist.c: klist_del' }, async function klistDelDevice(k: DK, dev: Device): Promise<void> {
   const bus = k.state.buses[dev.bus];
   const guard = { guard: klistLock(dev.bus) };
   await k.lock(guard.guard);
@@ -48,7 +48,7 @@ export const klistDelDevice = kfunc('klist_del', { actor: 'driver-core', source:
  * the iterator stands on (nodes deleted meanwhile are simply gone, the
  * iterator goes on from its position), pinned with a device reference.
  */
-const klistNext = kfunc('klist_next', { actor: 'driver-core', source: 'drivers/base/bus.c: klist_next' }, async function klistNext(k: DK, bus: BusName, after: number): Promise<{ readonly dev: Device; readonly seq: number } | null> {
+const klistNext = kfunc('klist_next', { actor: 'driver-core', source: 'lib/klist.c: klist_next' }, async function klistNext(k: DK, bus: BusName, after: number): Promise<{ readonly dev: Device; readonly seq: number } | null> {
   const guard = { guard: klistLock(bus) };
   await k.lock(guard.guard);
   const next = k.read(k.state.buses[bus], 'klist_devices', guard).find((e) => e.seq > after);

@@ -44,7 +44,7 @@ export async function allocDomain(
  * domains are never freed. The record goes; the object's id stays known to
  * the lifetime checker, so a later use is a use-after-free.
  */
-export const freeDomain = kfunc('iommu_domain_free_locked', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_domain_free_locked' }, async function freeDomain(k: IK, domain: string): Promise<void> {
+export const freeDomain = kfunc('iommu_domain_free', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_domain_free_locked' }, async function freeDomain(k: IK, domain: string): Promise<void> {
   const d = k.state.domains[domain];
   if (d === undefined || d.static) return;
   await unitCall(k, d.unit, 'domain_free', { domain });

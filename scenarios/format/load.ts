@@ -47,7 +47,8 @@ export async function loadScenarioFile(file: string): Promise<Scenario> {
     const inner = mod.default;
     if (typeof inner === 'object' && inner !== null && 'default' in inner && !('name' in inner)) mod = inner as Record<string, unknown>;
     doc = mod.default;
-    return scenarioFromDocument(doc, file, readPatches(mod.patches, file, pathToFileURL(abs).href));
+    // (a replay file names the module, so a patched run replays the same code)
+    return { ...scenarioFromDocument(doc, file, readPatches(mod.patches, file, pathToFileURL(abs).href)), source: file };
   }
   return { ...scenarioFromDocument(doc, file), source: file };
 }
