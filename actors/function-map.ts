@@ -31,9 +31,12 @@ export interface FunctionInfo {
   readonly calls: readonly string[];
 }
 
-const ACQUIRE = /k\.(?:lock|lock_nested|trylock|down_read|down_read_recursive|down_write|down_read_trylock|down_write_trylock|wait_for_completion)\(\s*(?:nested\(\s*)?(\w+)\(/g;
-const CALL = /\b(\w+)\(\s*k\b/g;
-const MESSAGE = /k\.call(?:<[^>]*>)?\(\s*([\w.]+|'[^']*')\s*,\s*'(\w+)'/g;
+// An identifier as it reads in the implementation's source: `name`, or, after a
+// module transform, `mod.name` / `(0, mod.name)` (vitest's, a bundler's).
+const ID = String.raw`(?:\(0,\s*)?(?:[\w$]+\.)*([\w$]+)\)?`;
+const ACQUIRE = new RegExp(String.raw`k\.(?:lock|lock_nested|trylock|down_read|down_read_recursive|down_write|down_read_trylock|down_write_trylock|wait_for_completion)\(\s*(?:${ID}\(\s*)?${ID}\(`, 'g');
+const CALL = new RegExp(String.raw`\b${ID}\(\s*k\b`, 'g');
+const MESSAGE = new RegExp(String.raw`k\.call(?:<[^>]*>)?\(\s*(?:${ID}|'([^']*)'|"([^"]*)")\s*,\s*['"](\w+)['"]`, 'g');
 
 /** The lock class each constructor of protocol/lock-classes.ts builds, found by calling it. */
 function lockConstructors(): ReadonlyMap<string, string> {
@@ -61,7 +64,8 @@ export function functionMap(): FunctionInfo[] {
   const byName = new Set(decls.map((d) => `${d.actor}:${d.name}`));
   return decls.map((d) => {
     const src = String(d.impl);
-    const locks = [...src.matchAll(ACQUIRE)].map((m) => ctors.get(m[1] as string)).filter((c): c is string => c !== undefined);
+    // (the first group is a wrapper such as nested(), the second the constructor)
+    const locks = [...src.matchAll(ACQUIRE)].map((m) => ctors.get(m[2] as string) ?? ctors.get(m[1] ?? '')).filter((c): c is string => c !== undefined);
     const calls: string[] = [];
     for (const m of src.matchAll(CALL)) {
       const cands = byTs.get(m[1] as string);
@@ -70,9 +74,10 @@ export function functionMap(): FunctionInfo[] {
       if (c !== undefined) calls.push(c.actor === d.actor ? c.name : `${c.actor}:${c.name}`);
     }
     for (const m of src.matchAll(MESSAGE)) {
-      const to = (m[1] as string).replace(/'/g, '');
+      const to = (m[1] ?? m[2] ?? m[3]) as string;
+      const op = m[4] as string;
       const actor = { PCI: 'pci', DRIVER_CORE: 'driver-core', IOMMU_CORE: 'iommu-core', VFIO: 'vfio' }[to] ?? to;
-      if (byName.has(`${actor}:${m[2] as string}`)) calls.push(`${actor}:${m[2] as string}`);
+      if (byName.has(`${actor}:${op}`)) calls.push(`${actor}:${op}`);
     }
     return {
       name: d.name, actor: d.actor, ...(d.unit !== undefined ? { unit: d.unit } : {}), source: d.source, file: d.file, ts: d.tsName,

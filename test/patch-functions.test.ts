@@ -94,3 +94,19 @@ describe('patches by kernel function', () => {
     expect(t.out).not.toContain('replaces vfio_pci_core_close_device()');
   });
 });
+
+describe('iommu-lab functions', () => {
+  it('lists every declared kernel function (at least 200), each with its kernel file, locks and calls', async () => {
+    const r = await cli('functions', '--json');
+    expect(r.code).toBe(0);
+    const fns = (r.json as { functions: { name: string; actor: string; file: string; locks: string[]; calls: string[] }[] }).functions;
+    expect(fns.length).toBeGreaterThanOrEqual(200);
+    for (const f of fns) expect(f.file, f.name).toMatch(/^(drivers|include|fs|kernel|lib|mm|arch)\/.+\.[ch]$/);
+    expect(fns.find((f) => f.name === 'vfio_pci_core_close_device')).toMatchObject({
+      actor: 'vfio', file: 'drivers/vfio/pci/vfio_pci_core.c', locks: ['vdev->igate'], calls: ['pci:pci_reset_function_locked', 'pci_dev_trylock', 'pci_dev_unlock'],
+    });
+    const vfioOnly = await cli('functions', '--actor', 'vfio', '--json');
+    expect((vfioOnly.json as { functions: { actor: string }[] }).functions.every((f) => f.actor === 'vfio')).toBe(true);
+    expect((await cli('functions', '--actor', 'vfi')).code).toBe(2);
+  });
+});

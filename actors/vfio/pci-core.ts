@@ -41,7 +41,7 @@ export const vfioPciCoreOpenDevice = kfunc('vfio_pci_core_open_device', { actor:
 });
 
 /** pci_dev_trylock(): device_lock then pci_cfg_access_lock, both or neither. */
-const pciDevTrylock = kfunc('pci_dev_trylock', { actor: 'vfio', source: 'drivers/vfio/pci/vfio_pci_core.c: pci_dev_trylock' }, async function pciDevTrylock(k: VK, dev: string, sub: number): Promise<boolean> {
+const pciDevTrylock = kfunc('pci_dev_trylock', { actor: 'vfio', source: 'drivers/pci/pci.c: pci_dev_trylock' }, async function pciDevTrylock(k: VK, dev: string, sub: number): Promise<boolean> {
   if (await k.trylock(deviceLock(dev, sub))) {
     if (await k.trylock(nested(pciCfgAccessLock(dev), sub))) return true;
     await k.unlock(deviceLock(dev, sub));
@@ -49,7 +49,7 @@ const pciDevTrylock = kfunc('pci_dev_trylock', { actor: 'vfio', source: 'drivers
   return false;
 });
 
-const pciDevUnlock = kfunc('pci_dev_unlock', { actor: 'vfio', source: 'drivers/vfio/pci/vfio_pci_core.c: pci_dev_unlock' }, async function pciDevUnlock(k: VK, dev: string, sub: number): Promise<void> {
+const pciDevUnlock = kfunc('pci_dev_unlock', { actor: 'vfio', source: 'drivers/pci/pci.c: pci_dev_unlock' }, async function pciDevUnlock(k: VK, dev: string, sub: number): Promise<void> {
   await k.unlock(nested(pciCfgAccessLock(dev), sub));
   await k.unlock(deviceLock(dev, sub));
 });
