@@ -432,6 +432,17 @@ const attachReservedIova = kfunc('iommufd_device_attach_reserved_iova', { actor:
 });
 
 /**
+ * iopt_remove_reserved_iova(): the device's reserved regions leave the IOAS
+ * (iova_rwsem write). iommufd_hw_pagetable_detach() →
+ * iommufd_device_remove_rr() calls it for every RID detach of a paging
+ * HWPT, under igroup->lock: igroup->lock → iova_rwsem on detach as well.
+ */
+const removeReservedIova = kfunc('iopt_remove_reserved_iova', { actor: 'vfio', source: 'drivers/iommu/iommufd/device.c: iopt_remove_reserved_iova' }, async function removeReservedIova(k: VK, h: Hwpt): Promise<void> {
+  await k.down_write(iovaRwsem(h.ioas));
+  await k.up_write(iovaRwsem(h.ioas));
+});
+
+/**
  * iommufd_hw_pagetable_attach(): igroup->lock; the group (for this PASID)
  * already on another HWPT -EINVAL; iommufd_hwpt_pasid_compat(): a RID HWPT
  * that is not PASID-compatible while PASIDs are attached -EINVAL, a PASID on
@@ -501,7 +512,11 @@ const hwptReplace = kfunc('iommufd_device_do_replace', { actor: 'vfio', source: 
   }
 });
 
-/** iommufd_hw_pagetable_detach(): the last device of the group (for this PASID) really detaches; the RID goes back to blocking (the group is owned). */
+/**
+ * iommufd_hw_pagetable_detach(): under igroup->lock the last device of the
+ * group (for this PASID) really detaches (the RID goes back to blocking: the
+ * group is owned), and a RID detach removes the device's reserved IOVAs.
+ */
 const hwptDetach = kfunc('iommufd_hw_pagetable_detach', { actor: 'vfio', source: 'drivers/iommu/iommufd/device.c: iommufd_hw_pagetable_detach' }, async function hwptDetach(k: VK, idev: Idev, pasid: number): Promise<void> {
   const igroup = k.state.igroups[idev.igroup];
   if (igroup === undefined) return;
@@ -522,6 +537,7 @@ const hwptDetach = kfunc('iommufd_hw_pagetable_detach', { actor: 'vfio', source:
     } else {
       k.write(igroup, 'attach', { ...attach, [String(pasid)]: { hwpt: cur.hwpt, devices } }, gl);
     }
+    if (h !== undefined && pasid === NO_PASID) await removeReservedIova(k, h);
     if (h !== undefined) addUsers(k, h, -1);
   }
   await k.unlock(igroupLock(igroup.id));

@@ -63,11 +63,16 @@ function readTopology(r: Reader, v: unknown): Topology {
   const drivers: DriverSpec[] = r.arr(t.drivers ?? [], 'topology.drivers').map((d, i) => {
     const w = `topology.drivers[${i}]`;
     const o = r.obj(d, w);
-    r.keys(o, w, ['name', 'bus', 'driver_managed_dma', 'defer', 'async', 'probe', 'remove']);
+    r.keys(o, w, ['name', 'bus', 'driver_managed_dma', 'defer', 'async', 'probe', 'remove', 'reset_prepare', 'reset_done']);
     const bus = r.str(o.bus, `${w}.bus`);
     if (bus !== 'pci' && bus !== 'platform') r.fail(`${w}.bus`, `unknown bus "${bus}" (pci or platform)`);
     if (o.probe !== undefined) readActions(r, o.probe, `${w}.probe`);
     if (o.remove !== undefined) readActions(r, o.remove, `${w}.remove`);
+    for (const cb of ['reset_prepare', 'reset_done'] as const) {
+      if (o[cb] === undefined) continue;
+      if (bus !== 'pci') r.fail(`${w}.${cb}`, 'only a PCI driver has err_handler reset callbacks');
+      readActions(r, o[cb], `${w}.${cb}`);
+    }
     return { ...(o as unknown as DriverSpec), name: r.str(o.name, `${w}.name`) };
   });
   const driverNames = new Set(drivers.map((d) => d.name));
