@@ -103,10 +103,16 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   ratios.hardwareWorkersVsInline = round(hit / hitInline, 4);
 
   // the seed scenarios (issue 8): schedules until the buggy variant's findings show, and schedules/s from the boot snapshot
-  for (const f of await seedFigures(quick, log)) {
+  // and what kernel-function frames and patch look-ups cost (issue 14): frames on vs the bare call path, geometric mean over the seeds
+  let logRatio = 0;
+  const figures = await seedFigures(quick, log);
+  for (const f of figures) {
     put(`seeds.${f.scenario}.schedulesToFirstFinding`, f.schedulesToFirstFinding, 'schedules');
     put(`seeds.${f.scenario}.schedulesPerSec`, f.schedulesPerSec, 'schedules/s');
+    put(`seeds.${f.scenario}.schedulesPerSec.bare`, f.schedulesPerSecBare, 'schedules/s');
+    logRatio += Math.log(f.schedulesPerSec / f.schedulesPerSecBare);
   }
+  if (figures.length > 0) ratios.framesOverhead = round(Math.exp(logRatio / figures.length), 3);
   put('fuzz.executionsPerSec', await fuzzExecutionsPerSec(2, quick ? 5 : 20), 'executions/s');
 
   return { machine: { cpus: os.cpus().length, node: process.version }, results, ratios };
