@@ -1,6 +1,8 @@
 import { explore } from '../runtime/explore.ts';
 import type { FoundFinding } from '../runtime/explore.ts';
-import { runFree } from '../runtime/free-run.ts';
+import { FreeRunner } from '../runtime/free-run.ts';
+import { DEFAULT_CHAOS, chaosOptions } from '../runtime/hosts/free-chaos.ts';
+import type { ChaosMode } from '../runtime/hosts/free-chaos.ts';
 import type { Host, HostKind } from '../runtime/hosts/host.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
 import { WorkersHost } from '../runtime/hosts/workers.ts';
@@ -9,6 +11,7 @@ import type { Program } from '../runtime/program.ts';
 import { makeStrategy } from '../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../runtime/strategies/index.ts';
 import { mix } from '../runtime/rng.ts';
+import { interrupted } from '../runtime/interrupt.ts';
 import { canonicalKind } from '../protocol/findings.ts';
 import type { FindingKind } from '../protocol/findings.ts';
 import type { Checker } from '../checkers/checker.ts';
@@ -32,6 +35,8 @@ export interface RunSettings {
   readonly seed: number;
   /** Free mode: the watchdog reports a hang after this long without progress. */
   readonly hangMs?: number;
+  /** Free mode: delay injection (runtime/hosts/free-chaos.ts); DEFAULT_CHAOS when not given. */
+  readonly chaos?: ChaosMode;
   readonly out: string;
   /** Progress lines go here (stderr), or nowhere with --json. */
   readonly progress: ((line: string) => void) | null;
@@ -62,10 +67,14 @@ export interface RunReport {
   readonly expected: readonly FindingKind[] | null;
   readonly matched: boolean;
   readonly findings: readonly RunFinding[];
+  /** Free mode: the chaos setting and how many steps it held back over all schedules. */
+  readonly chaos?: { readonly mode: ChaosMode; readonly delays: number };
   /** Lock statistics per class over all executions of the run (times in steps). */
   readonly lockStats: LockStatsSummary;
   /** Patched functions and handlers of the scenario's patches that no schedule of the run reached (absent without patches). */
   readonly unusedPatches?: readonly UnusedPatch[];
+  /** Stopped by SIGINT/SIGTERM before its budget. */
+  readonly interrupted?: boolean;
 }
 
 /** A patched function (or handler) that no schedule of a run called: the patch missed its target. */
@@ -98,12 +107,12 @@ export async function createHost(kind: HostKind, program: Program): Promise<Host
 export function resolveVariants(s: Scenario, given: VariantAssignment, source = '--variant'): VariantAssignment {
   const out: Record<string, string> = {};
   for (const axis of Object.keys(given)) {
-    if (!(axis in s.variants)) {
+    if (!Object.hasOwn(s.variants, axis)) {
       throw new InputError(`unknown variant axis "${axis}" for scenario ${s.name} (axes: ${Object.keys(s.variants).join(', ') || 'none'})`, null, source);
     }
   }
   for (const [axis, values] of Object.entries(s.variants)) {
-    const v = given[axis] ?? values[0];
+    const v = Object.hasOwn(given, axis) ? given[axis] : values[0];
     if (v === undefined || !values.includes(v)) {
       throw new InputError(`unknown value "${v}" for variant axis "${axis}" (values: ${values.join(', ')})`, null, source);
     }
@@ -135,8 +144,12 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
       else if (c instanceof PatchReach) for (const r of c.reached) reached.add(r);
     }
   };
+  // A free run starts after the program's set-up, run as controlled mode runs it (runtime/free-run.ts:
+  // FreeRunner), so its record replays with the set-up phase on: a controlled replay of the free order.
+  // Without a set-up, a free record is an order where every task started at once (mode "free").
+  const freeAfterSetup = set.mode === 'free' && (program.setup ?? []).length > 0;
   const id: RunIdentity = {
-    scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: set.mode,
+    scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: freeAfterSetup ? 'controlled' : set.mode,
     ...(s.source !== undefined ? { source: s.source } : {}),
   };
   const written = new Map<string, string>();
@@ -145,13 +158,16 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
     set.progress?.(`  found ${f.finding.title} (schedule ${f.firstSchedule})`);
   };
   let found: FoundFinding[];
+  let chaos: RunReport['chaos'];
   let executions: number;
   let steps: number;
   let elapsedMs: number;
 
   if (set.mode === 'free') {
     if (set.host !== 'workers') throw new InputError('free mode runs only in the workers host (--host workers)', null, '--mode');
-    ({ found, executions, steps, elapsedMs } = await freeRuns(program, set, checkers, tally, keep));
+    let delays: number;
+    ({ found, executions, steps, elapsedMs, delays } = await freeRuns(program, set, checkers, tally, keep));
+    chaos = { mode: set.chaos ?? DEFAULT_CHAOS, delays };
   } else {
     const host = await createHost(set.host, program);
     try {
@@ -162,6 +178,8 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
         schedules: set.schedules,
         ...(set.timeMs !== undefined ? { timeMs: set.timeMs } : {}),
         checkers,
+        // SIGINT/SIGTERM: stop after the execution that runs (runtime/interrupt.ts)
+        until: interrupted,
         onFinding: keep,
         onExecution: (r, n) => {
           tally(r.checkers);
@@ -186,7 +204,8 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   return {
     scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
     schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
-    matched: matches(expected, findings.map((f) => f.kind)), findings, lockStats: stats,
+    matched: matches(expected, findings.map((f) => f.kind)), findings, ...(chaos !== undefined ? { chaos } : {}), lockStats: stats,
+    ...(interrupted() ? { interrupted: true } : {}),
     ...(targets.length > 0 ? { unusedPatches: targets.filter((t) => !reached.has(`${t.actor}\0${t.function}`)) } : {}),
   };
 }
@@ -196,25 +215,35 @@ async function freeRuns(program: Program, set: RunSettings, checkers: () => read
   const byKey = new Map<string, FoundFinding>();
   let steps = 0;
   let executions = 0;
+  let delays = 0;
   const t0 = performance.now();
-  for (let i = 0; i < set.schedules; i++) {
-    if (set.timeMs !== undefined && i > 0 && performance.now() - t0 > set.timeMs) break;
-    const seed = mix(set.seed, i);
-    const used = checkers();
-    const r = await runFree(program, { seed, jitterMs: 1, checkers: used, ...(set.hangMs !== undefined ? { hangMs: set.hangMs } : {}) });
-    tally(used);
-    executions++;
-    steps += r.steps;
-    for (const f of r.findings) {
-      const seen = byKey.get(f.signature);
-      if (seen !== undefined) {
-        seen.count++;
-        continue;
+  const chaos = chaosOptions(set.chaos ?? DEFAULT_CHAOS);
+  // one set of workers for every schedule (each starts over from the set-up's snapshot, or fresh)
+  const runner = new FreeRunner(program, checkers);
+  try {
+    for (let i = 0; i < set.schedules; i++) {
+      if (set.timeMs !== undefined && i > 0 && performance.now() - t0 > set.timeMs) break;
+      if (i > 0 && interrupted()) break;
+      // the task seed is the run's, as in controlled mode; each schedule's chaos draws from its own
+      const seed = set.seed;
+      const r = await runner.run({ seed, runSeed: mix(set.seed, i), chaos, ...(set.hangMs !== undefined ? { hangMs: set.hangMs } : {}) });
+      tally(r.checkers);
+      delays += r.delays.length;
+      executions++;
+      steps += r.steps;
+      for (const f of r.findings) {
+        const seen = byKey.get(f.signature);
+        if (seen !== undefined) {
+          seen.count++;
+          continue;
+        }
+        const ff: FoundFinding = { finding: f, firstSchedule: i, seed, count: 1, decisions: r.decisions, traceHash: null };
+        byKey.set(f.signature, ff);
+        keep(ff);
       }
-      const ff: FoundFinding = { finding: f, firstSchedule: i, seed, count: 1, decisions: r.decisions, traceHash: null };
-      byKey.set(f.signature, ff);
-      keep(ff);
     }
+  } finally {
+    await runner.close();
   }
-  return { found: [...byKey.values()], executions, steps, elapsedMs: performance.now() - t0 };
+  return { found: [...byKey.values()], executions, steps, elapsedMs: performance.now() - t0, delays };
 }

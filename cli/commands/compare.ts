@@ -3,6 +3,8 @@ import { BUILTIN, loadScenario } from '../../scenarios/index.ts';
 import { assignments } from '../../scenarios/scenario.ts';
 import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
+import { checkOutDir } from '../output.ts';
+import { interruptCode, interrupted } from '../../runtime/interrupt.ts';
 import { printTable } from '../print.ts';
 import { runOne } from '../run-one.ts';
 import type { RunReport } from '../run-one.ts';
@@ -22,9 +24,11 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
   }
   const scenarios = has(p, 'all') ? BUILTIN : [await loadScenario(p.positional[0] as string)];
   const json = has(p, 'json');
+  checkOutDir('--out', str(p, 'out') ?? 'out');
   const rows: RunReport[] = [];
   for (const s of scenarios) {
     for (const v of assignments(s)) {
+      if (interrupted()) break;
       rows.push(await runOne(s, v, {
         host: (str(p, 'host') ?? 'inline') as 'inline' | 'workers',
         mode: 'controlled',
@@ -36,7 +40,7 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
       }));
     }
   }
-  if (json) io.json({ rows });
-  else io.out(printTable(rows));
-  return rows.every((r) => r.matched) ? 0 : 1;
+  if (json) io.json({ rows, ...(interrupted() ? { interrupted: true } : {}) });
+  else io.out(printTable(rows) + (interrupted() ? 'interrupted: the rows above are what ran\n' : ''));
+  return interruptCode() ?? (rows.every((r) => r.matched) ? 0 : 1);
 }

@@ -2,10 +2,7 @@ import { runExecution } from '../../runtime/execution.ts';
 import { readReplayFile, sameFailure } from '../../runtime/replay-file.ts';
 import { ReplayStrategy } from '../../runtime/strategies/replay.ts';
 import { defaultCheckers } from '../../checkers/index.ts';
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { loadScenario } from '../../scenarios/index.ts';
-import { isScenarioFile } from '../../scenarios/format/load.ts';
+import { loadReplayScenario } from '../../scenarios/index.ts';
 import { replayProgram } from '../../scenarios/kernel/reduce.ts';
 import { expectedFor } from '../../scenarios/scenario.ts';
 import { HOST_FLAG, JSON_FLAG, exactlyOne, has, parseArgs, str } from '../args.ts';
@@ -17,9 +14,7 @@ export async function replay(argv: readonly string[], io: CommandIo): Promise<nu
   const p = parseArgs('replay', argv, { host: HOST_FLAG, json: JSON_FLAG });
   const file = exactlyOne('replay', p, 'replay file');
   const rf = readReplayFile(file);
-  // a relative document path is looked up next to the replay first (stress writes its scenario there), then as given
-  const beside = path.join(path.dirname(file), rf.scenario);
-  const s = await loadScenario(isScenarioFile(rf.scenario) && !path.isAbsolute(rf.scenario) && existsSync(beside) ? beside : rf.scenario);
+  const s = await loadReplayScenario(rf, file);
   const variants = resolveVariants(s, rf.variants, `${file}: variants`);
   const program = replayProgram(s, variants, rf, file);
   const hostKind = (str(p, 'host') ?? 'inline') as 'inline' | 'workers';

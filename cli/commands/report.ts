@@ -1,10 +1,10 @@
 import { defaultCheckers } from '../../checkers/index.ts';
 import { REPORT_FORMATS, readReportInput, recordTrace, render } from '../../report/index.ts';
 import type { ReportFormat, TraceDocument } from '../../report/index.ts';
-import { loadScenario } from '../../scenarios/index.ts';
+import { loadReplayScenario } from '../../scenarios/index.ts';
 import { HOST_FLAG, exactlyOne, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
-import { writeAtomic } from '../output.ts';
+import { checkOutFile, writeAtomic } from '../output.ts';
 import { createHost, resolveVariants } from '../run-one.ts';
 
 /**
@@ -23,12 +23,14 @@ export async function report(argv: readonly string[], io: CommandIo): Promise<nu
   const file = exactlyOne('report', p, 'replay or trace file');
   const format = (str(p, 'format') ?? 'text') as ReportFormat;
   const input = readReportInput(file);
+  const outFile = str(p, 'out');
+  if (outFile !== undefined) checkOutFile('--out', outFile);
   let doc: TraceDocument;
   if (input.kind === 'trace') {
     doc = input.doc;
   } else {
     const rf = input.replay;
-    const s = await loadScenario(rf.scenario);
+    const s = await loadReplayScenario(rf, file);
     const variants = resolveVariants(s, rf.variants, `${file}: variants`);
     const program = s.program(variants);
     const host = await createHost((str(p, 'host') ?? 'inline') as 'inline' | 'workers', program);

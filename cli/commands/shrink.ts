@@ -1,17 +1,18 @@
 import path from 'node:path';
 import { defaultCheckers } from '../../checkers/index.ts';
 import { InputError } from '../../runtime/input-error.ts';
-import { REPLAY_FORMAT, REPLAY_VERSION, readReplayFile, replayOf } from '../../runtime/replay-file.ts';
+import { REPLAY_FORMAT, REPLAY_VERSION, readReplayFile, replayOf, replayScenario, scenarioRef } from '../../runtime/replay-file.ts';
 import type { ReplayFile } from '../../runtime/replay-file.ts';
 import { explorersFor } from '../../runtime/shrink/search.ts';
 import type { ShrinkTarget } from '../../runtime/shrink/search.ts';
 import { switchesOf } from '../../runtime/shrink/schedule.ts';
 import { replayHit, shrink as shrinkFinding } from '../../runtime/shrink/shrink.ts';
-import { loadScenario } from '../../scenarios/index.ts';
+import { loadReplayScenario } from '../../scenarios/index.ts';
+import { isScenarioFile } from '../../scenarios/format/load.ts';
 import { programOps, reduceProgram, replayProgram } from '../../scenarios/kernel/reduce.ts';
 import { JSON_FLAG, exactlyOne, has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
-import { writeAtomic } from '../output.ts';
+import { checkOutFile, writeAtomic } from '../output.ts';
 import { resolveVariants } from '../run-one.ts';
 
 /** Executions the schedule phase may spend (deterministic: a count, never a time). */
@@ -40,8 +41,10 @@ export async function shrink(argv: readonly string[], io: CommandIo): Promise<nu
   const schedules = int(p, 'schedules', 0, 150);
   const outFile = str(p, 'out') ?? defaultShrunkPath(file);
   const rf = readReplayFile(file);
+  checkOutFile(str(p, 'out') === undefined ? 'the shrunk replay' : '--out', outFile);
   if (rf.finding === null) throw new InputError('the replay records no finding: nothing to shrink', file, 'finding');
-  const s = await loadScenario(rf.scenario);
+  const scenarioPath = replayScenario(rf, file);
+  const s = await loadReplayScenario(rf, file);
   const variants = resolveVariants(s, rf.variants, `${file}: variants`);
   const full = s.program(variants);
   const input = replayProgram(s, variants, rf, file);
@@ -67,7 +70,7 @@ export async function shrink(argv: readonly string[], io: CommandIo): Promise<nu
   if (check === null || check.traceHash !== r.hit.traceHash) throw new Error('the shrunk schedule does not replay exactly');
 
   const shrunk: ReplayFile = {
-    format: REPLAY_FORMAT, version: REPLAY_VERSION, scenario: rf.scenario, variants: rf.variants, seed: rf.seed,
+    format: REPLAY_FORMAT, version: REPLAY_VERSION, scenario: scenarioRef(outFile, rf.scenario, isScenarioFile(rf.scenario) ? scenarioPath : undefined), variants: rf.variants, seed: rf.seed,
     mode: 'controlled', strategy: 'shrink', schedule: rf.schedule, decisions: r.hit.decisions,
     finding: replayOf(r.hit.finding), traceHash: r.hit.traceHash,
     ...(r.drop.length > 0 ? { drop: r.drop } : {}),

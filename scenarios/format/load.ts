@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { InputError } from '../../runtime/input-error.ts';
 import type { Scenario } from '../scenario.ts';
 import { scenarioFromDocument } from './document.ts';
+import { cut, parseJson } from './issues.ts';
 import type { DocumentPatch } from './document.ts';
 import { declarations, declsOf } from '../../actors/functions.ts';
 import type { KFuncDecl } from '../../actors/functions.ts';
@@ -29,11 +30,7 @@ export async function loadScenarioFile(file: string): Promise<Scenario> {
     } catch (e) {
       throw new InputError(`cannot read the scenario file: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, file);
     }
-    try {
-      doc = JSON.parse(text) as unknown;
-    } catch (e) {
-      throw new InputError(`not valid JSON: ${(e as Error).message}`, file);
-    }
+    doc = parseJson(text, file);
   } else {
     let mod: Record<string, unknown>;
     try {
@@ -41,16 +38,21 @@ export async function loadScenarioFile(file: string): Promise<Scenario> {
         ? ((await (await import('tsx/esm/api')).tsImport(pathToFileURL(abs).href, import.meta.url)) as Record<string, unknown>)
         : ((await import(pathToFileURL(abs).href)) as Record<string, unknown>);
     } catch (e) {
-      throw new InputError(`cannot load the scenario module: ${(e as Error).message.split('\n')[0]}`, file);
+      throw new InputError(`cannot load the scenario module: ${thrown(e)}`, file);
     }
-    // A .ts file outside an ESM package loads as CommonJS: its exports arrive wrapped in `default`.
-    const inner = mod.default;
-    if (typeof inner === 'object' && inner !== null && 'default' in inner && !('name' in inner)) mod = inner as Record<string, unknown>;
-    doc = mod.default;
-    // (a replay file names the module, so a patched run replays the same code)
-    return { ...scenarioFromDocument(doc, file, readPatches(mod.patches, file, pathToFileURL(abs).href)), source: file };
+    // Reading the exports runs the module's code too (a getter may throw anything): that is the module's mistake, exit 2.
+    try {
+      // A .ts file outside an ESM package loads as CommonJS: its exports arrive wrapped in `default`.
+      const inner = mod.default;
+      if (typeof inner === 'object' && inner !== null && 'default' in inner && !('name' in inner)) mod = inner as Record<string, unknown>;
+      doc = mod.default;
+      return { ...scenarioFromDocument(doc, file, readPatches(mod.patches, file, pathToFileURL(abs).href), path.dirname(abs)), source: file };
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      throw new InputError(`reading the module's exports: ${thrown(e)}`, file);
+    }
   }
-  return { ...scenarioFromDocument(doc, file), source: file };
+  return { ...scenarioFromDocument(doc, file, [], path.dirname(abs)), source: file };
 }
 
 /** A module's `patches` export (runtime/patch.ts), checked the way documents are: file, path, what was expected. */
@@ -120,3 +122,22 @@ function checkFunction(where: string, actor: string, name: string, fn: unknown, 
   return { name, unit: decls.filter((x) => x.actor === kind).some((x) => x.unit === undefined) ? null : (decl.unit ?? null) };
 }
 
+/**
+ * What a module threw, for the exit-2 message: an Error's message with the
+ * lines that locate it (a TS syntax error's file:line:column and source line
+ * come after esbuild's "Transform failed with 1 error:"), or any other value
+ * (`throw 42`, `throw null`) as it is.
+ */
+export function thrown(e: unknown): string {
+  if (e instanceof Error) {
+    const lines = e.message.split('\n').map((l) => l.trimEnd()).filter((l) => l.trim() !== '');
+    return lines.slice(0, 6).map((l) => cut(l)).join('\n  ');
+  }
+  let s: string;
+  try {
+    s = typeof e === 'string' ? JSON.stringify(e) : e === undefined ? 'undefined' : (JSON.stringify(e) ?? String(e));
+  } catch {
+    s = String(e);
+  }
+  return `it threw ${cut(s)} (not an Error)`;
+}

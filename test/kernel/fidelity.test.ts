@@ -4,12 +4,12 @@ import type { TraceEvent } from '../../protocol/events.ts';
 import { kernelCheckers } from '../../scenarios/kernel/checkers.ts';
 import { RMR_IOVA } from '../../actors/iommu-core/variants/reset-blocking.ts';
 import { Recorder, call, groupOf, runKernel, unexpected } from '../helpers/kernel.ts';
-import { DRIVER_CORE, PCI } from '../../protocol/kernel.ts';
+import { DRIVER_CORE, IOMMU_CORE, PCI } from '../../protocol/kernel.ts';
 import type { Call } from '../../protocol/kernel.ts';
 import type { Topology } from '../../protocol/topology.ts';
 import type { TaskId } from '../../protocol/ids.ts';
 import type { Strategy } from '../../runtime/strategies/strategy.ts';
-import { GPU0, GPU1, RMRR, TOPOLOGY } from './topology.ts';
+import { GPU0, GPU1, MOCKDEV, NIC, NOIOMMU, RMRR, TOPOLOGY } from './topology.ts';
 
 /**
  * Fidelity fixes of issue 16 item 8: each case fails on the model as it was
@@ -162,4 +162,44 @@ describe('iommu_init_device() drops iommu_probe_device_lock around dma_configure
     // after retaking the lock the probe went on (no other walker finished it): the hot-added device is in its own group
     expect(groupOf(run, HOTDEV).devices).toEqual([HOTDEV]);
   });
+});
+
+// ---- the new functions, one call each ------------------------------------------------------------------------
+
+interface FnCase {
+  readonly name: string;
+  readonly calls: readonly Call[];
+  readonly want: readonly unknown[];
+  readonly findings: readonly string[];
+}
+
+const errName = (v: unknown): unknown => (typeof v === 'object' && v !== null && 'errno' in v ? (v as { errno: string }).errno : v);
+const FN_CASES: readonly FnCase[] = [
+  { name: 'of_iommu_configure: -ENODEV for a device behind a DMAR unit (no firmware IOMMU description)', calls: [call(IOMMU_CORE, 'of_iommu_configure', { dev: RMRR })], want: ['ENODEV'], findings: [] },
+  { name: 'of_iommu_configure: -ENODEV for the mock unit (its fwspec is the selftest\'s)', calls: [call(IOMMU_CORE, 'of_iommu_configure', { dev: MOCKDEV })], want: ['ENODEV'], findings: [] },
+  { name: 'of_iommu_configure: 0 for an SMMUv3 device whose fwspec exists (no replay)', calls: [call(IOMMU_CORE, 'of_iommu_configure', { dev: GPU0 })], want: [0], findings: [] },
+  { name: 'bus_dma_configure: a device behind no IOMMU configures nothing', calls: [call(DRIVER_CORE, 'bus_dma_configure', { dev: NOIOMMU })], want: [0], findings: [] },
+  { name: 'bus_dma_configure: -ENODEV for a device that does not exist', calls: [call(DRIVER_CORE, 'bus_dma_configure', { dev: 'nope' })], want: ['ENODEV'], findings: [] },
+  {
+    // device_lock_assert() in pci_dev_save_and_disable(), and dev->driver read without the lock that guards it
+    name: 'pci_err_handler_reset: reset_prepare without device_lock is an assert-held finding and an unguarded dev->driver read',
+    calls: [call(DRIVER_CORE, 'pci_err_handler_reset', { dev: NIC, which: 'reset_prepare' })], want: [[]], findings: ['assert-held', 'unguarded-access'],
+  },
+  {
+    // pci_dev_restore() asserts nothing; its dev->driver read still wants device_lock
+    name: 'pci_err_handler_reset: reset_done of a driver without the callback runs nothing (called without device_lock: an unguarded read, no assert)',
+    calls: [call(DRIVER_CORE, 'pci_err_handler_reset', { dev: NIC, which: 'reset_done' })], want: [[]], findings: ['unguarded-access'],
+  },
+];
+
+describe('of_iommu_configure, bus_dma_configure, pci_err_handler_reset: one execution per case', () => {
+  for (const c of FN_CASES) {
+    it(c.name, async () => {
+      const run = await runKernel({ name: c.name, topology: TOPOLOGY, variants: {}, tasks: [{ id: 't', calls: c.calls }] }, { seed: 9 });
+      expect(run.result.outcome).toBe('completed');
+      expect(((run.result.results['t'] ?? []) as unknown[]).map(errName)).toEqual(c.want);
+      expect(unexpected(run.result.findings, c.findings)).toEqual([]);
+      for (const kind of c.findings) expect(run.result.findings.map((f) => f.kind)).toContain(kind);
+    });
+  }
 });
