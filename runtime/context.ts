@@ -32,7 +32,14 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
   private cur: WireStack;
   /** Frames pushed on top of the message's stack. */
   private depth = 0;
-  private frameList: readonly string[] | null = null;
+  /** The pushed frames, innermost last (valid up to `depth`). */
+  private readonly pushed: string[] = [];
+  /**
+   * The split stack at each depth, made when an event first asks for it
+   * and reused when the task comes back to that depth: a helper's return
+   * does not cost its caller a new split.
+   */
+  private readonly lists: (readonly string[] | null)[] = [null];
   /** The stack where a throw left the innermost declared function (a BUG_ON's backtrace). */
   private thrown: WireStack | null = null;
   private readonly cell: Cell<S>;
@@ -56,8 +63,16 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
   }
 
   get stack(): readonly string[] {
-    if (this.frameList === null) this.frameList = frames(this.cur);
-    return this.frameList;
+    return this.stackAt(this.depth);
+  }
+
+  private stackAt(d: number): readonly string[] {
+    let l = this.lists[d];
+    if (l === null || l === undefined) {
+      l = d === 0 ? frames(this.wireStack) : [...this.stackAt(d - 1), this.pushed[d - 1] as string];
+      this.lists[d] = l;
+    }
+    return l;
   }
 
   /** The call stack now, as it travels (hang reports take it from here). */
@@ -82,8 +97,9 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
     if (this.depth === 0 && this.handlerFrame(frame)) return runDecl(d, this, args, patch);
     const prev = this.cur;
     this.cur = pushFrame(prev, frame);
+    this.pushed[this.depth] = frame;
     this.depth++;
-    this.frameList = null;
+    this.lists[this.depth] = null;
     let r: unknown;
     try {
       r = runDecl(d, this, args, patch);
@@ -112,7 +128,6 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
   private leave(prev: WireStack): void {
     this.cur = prev;
     this.depth--;
-    this.frameList = null;
   }
 
   /** Whether `frame` is the frame the delivered message pushed (the handler's own). */
