@@ -93,14 +93,20 @@ export function checkOutFile(flag: string, file: string): void {
   }
 }
 
-/** Writes a finding's replay file and report as soon as it is found; returns the replay path. */
-export function writeFinding(out: string, id: RunIdentity, f: FoundFinding): string {
-  const dir = findingDir(out, id, f.finding.signature, f.finding.kind);
-  const file = path.join(dir, 'replay.json');
-  const replay: ReplayFile = {
-    format: REPLAY_FORMAT, version: REPLAY_VERSION, scenario: scenarioRef(file, id.scenario, id.source), variants: id.variants, seed: f.seed,
+/** The replay document of a finding: what `replay` reproduces and `shrink` shrinks (its scenario as given, for a recording kept in memory). */
+export function recordingOf(id: RunIdentity, f: FoundFinding): ReplayFile {
+  return {
+    format: REPLAY_FORMAT, version: REPLAY_VERSION, scenario: id.source ?? id.scenario, variants: id.variants, seed: f.seed,
     mode: id.mode, strategy: id.strategy, schedule: f.firstSchedule, decisions: f.decisions, finding: replayOf(f.finding), traceHash: f.traceHash,
   };
+}
+
+/** Writes a finding's replay file and report as soon as it is found; returns the replay path. */
+export function writeFinding(out: string, id: RunIdentity, f: FoundFinding, recording: ReplayFile = recordingOf(id, f)): string {
+  const dir = findingDir(out, id, f.finding.signature, f.finding.kind);
+  const file = path.join(dir, 'replay.json');
+  // in the file, a document's path is relative to the replay file (runtime/replay-file.ts replayScenario)
+  const replay: ReplayFile = { ...recording, scenario: scenarioRef(file, id.scenario, id.source) };
   writeAtomic(file, JSON.stringify(replay) + '\n');
   writeAtomic(path.join(dir, 'report.txt'), `${f.finding.title}\n\n${f.finding.report}`);
   return file;

@@ -22,8 +22,9 @@ import { defaultCheckers } from '../checkers/index.ts';
 import { LockStats, NO_LOCK_STATS, mergeLockStats } from '../checkers/lock-stats.ts';
 import type { LockStatsSummary } from '../checkers/lock-stats.ts';
 import type { Scenario, VariantAssignment } from '../scenarios/scenario.ts';
-import { expectedFor } from '../scenarios/scenario.ts';
-import { writeFinding } from './output.ts';
+import { expectedFor, variantKey } from '../scenarios/scenario.ts';
+import { recordingOf, writeFinding } from './output.ts';
+import type { ReplayFile } from '../runtime/replay-file.ts';
 import type { RunIdentity } from './output.ts';
 
 export interface RunSettings {
@@ -37,9 +38,14 @@ export interface RunSettings {
   readonly hangMs?: number;
   /** Free mode: delay injection (runtime/hosts/free-chaos.ts); DEFAULT_CHAOS when not given. */
   readonly chaos?: ChaosMode;
-  readonly out: string;
+  /** Where replay files and reports are written; null writes nothing (the library's default). */
+  readonly out: string | null;
+  /** Filled with each finding's replay document, by signature (what the library returns). */
+  readonly recordings?: Map<string, ReplayFile>;
   /** Progress lines go here (stderr), or nowhere with --json. */
   readonly progress: ((line: string) => void) | null;
+  /** How far the run is (schedules done), rewritten in place on a terminal; defaults to `progress`. */
+  readonly status?: ((text: string) => void) | null;
 }
 
 /** One finding in the JSON of `run` (CLI.md). */
@@ -154,7 +160,9 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   };
   const written = new Map<string, string>();
   const keep = (f: FoundFinding): void => {
-    written.set(f.finding.signature, writeFinding(set.out, id, f));
+    const rec = recordingOf(id, f);
+    set.recordings?.set(f.finding.signature, rec);
+    if (set.out !== null) written.set(f.finding.signature, writeFinding(set.out, id, f, rec));
     set.progress?.(`  found ${f.finding.title} (schedule ${f.firstSchedule})`);
   };
   let found: FoundFinding[];
@@ -184,9 +192,10 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
         onExecution: (r, n) => {
           tally(r.checkers);
           const now = performance.now();
-          if (set.progress !== null && now - last > 2000) {
+          const status = set.status === undefined ? set.progress : set.status;
+          if (status !== null && now - last > 2000) {
             last = now;
-            set.progress(`  ${s.name} ${JSON.stringify(variants)}: ${n + 1} schedules`);
+            status(`  ${s.name} ${variantKey(variants)}: ${n + 1} schedules`);
           }
         },
       });
@@ -241,6 +250,8 @@ async function freeRuns(program: Program, set: RunSettings, checkers: () => read
         byKey.set(f.signature, ff);
         keep(ff);
       }
+      const status = set.status === undefined ? set.progress : set.status;
+      status?.(`  free mode: ${executions}/${set.schedules} runs done, ${byKey.size} distinct findings, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
   } finally {
     await runner.close();

@@ -9,6 +9,7 @@ import type { FreeDrain } from '../runtime/hosts/free-driver.ts';
 import { LIVE_TASKS, PROGRESS, WorkersHost } from '../runtime/hosts/workers.ts';
 import { collectGarbage } from '../runtime/gc.ts';
 import { deepCopy } from '../runtime/snapshot.ts';
+import type { Strategy } from '../runtime/strategies/strategy.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 import type { Program } from '../runtime/program.ts';
 import type { Finding } from '../protocol/findings.ts';
@@ -173,6 +174,22 @@ interface Candidate {
   readonly replay: string;
 }
 
+/** The boot's strategy, saying every couple of seconds how far the boot is (a 1024-device boot takes a while). */
+function bootProgress(inner: ReplayStrategy, progress: ((line: string) => void) | null, t0: number): Strategy {
+  let last = performance.now();
+  return {
+    name: inner.name,
+    begin: () => inner.begin(),
+    pick: (enabled, step) => {
+      if (progress !== null && step % 256 === 0 && performance.now() - last > 2000) {
+        last = performance.now();
+        progress(`stress: booting: ${step} steps, ${((last - t0) / 1000).toFixed(1)} s`);
+      }
+      return inner.pick(enabled, step);
+    },
+  };
+}
+
 export async function runStress(o: StressOptions): Promise<StressResult> {
   const hangMs = o.hangMs ?? 10_000;
   const progress = o.progress ?? null;
@@ -185,11 +202,13 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
   const hostProgram = kernelProgram({ name: 'stress', topology, variants: o.variants, tasks: [], processes: procs.map((name) => ({ name, ops: [], stay: true })) });
   const bootProgram = kernelProgram({ name: 'stress', topology, variants: o.variants, tasks: [] });
   const t0 = performance.now();
+  progress?.(`stress: starting ${topology.units.length} unit worker threads and the core actors`);
   const host = await WorkersHost.create(hostProgram);
   try {
     // 1. boot, controlled, as the set-up runs it
     const checkers = kernelCheckers();
-    const boot = await runExecution(host, bootProgram, new ReplayStrategy([]), { seed: o.seed, checkers: checkers.map(unfinished), maxSteps: Number.MAX_SAFE_INTEGER });
+    progress?.(`stress: booting ${topology.pci.length} devices on ${topology.units.length} units (threads up in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    const boot = await runExecution(host, bootProgram, bootProgress(new ReplayStrategy([]), progress, t0), { seed: o.seed, checkers: checkers.map(unfinished), maxSteps: Number.MAX_SAFE_INTEGER });
     const booted = boot.outcome === 'completed';
     if (booted) await withTimeout(host.snapshot(), 'snapshot');
     const template = booted ? deepCopy(checkers) : [];

@@ -10,6 +10,7 @@ import type { CommandIo } from '../io.ts';
 import { checkOutDir } from '../output.ts';
 import { interruptCode } from '../../runtime/interrupt.ts';
 import { printRun } from '../print.ts';
+import { Progress } from '../progress.ts';
 import { resolveVariants, runOne } from '../run-one.ts';
 
 export const RUN_FLAGS: Readonly<Record<string, FlagSpec>> = {
@@ -40,6 +41,7 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
   const host = (str(p, 'host') ?? (mode === 'free' ? 'workers' : 'inline')) as 'inline' | 'workers';
   const json = has(p, 'json');
   checkOutDir('--out', str(p, 'out') ?? 'out');
+  const progress = new Progress(io, json);
   const time = num(p, 'time', 0);
   const hang = num(p, 'hang', 0.05);
   const chaos = str(p, 'chaos') as ChaosMode | undefined;
@@ -53,8 +55,10 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
     ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
     ...(chaos !== undefined ? { chaos } : {}),
     out: str(p, 'out') ?? 'out',
-    progress: json ? null : (l) => io.err(l + '\n'),
+    progress: progress.sink,
+    status: json ? null : (t) => progress.status(t),
   });
+  progress.end();
   if (json) io.json(report);
   else io.out(printRun(report));
   return interruptCode() ?? (report.matched ? 0 : 1);
