@@ -1,3 +1,4 @@
+import { describeDelta, isDelta } from '../../protocol/delta.ts';
 import type { UnguardedHit } from './lockset.ts';
 import type { Access, RaceHit } from './shadow.ts';
 import { modelStack, sortedSites, whereOf } from '../sites.ts';
@@ -30,6 +31,7 @@ export type TypeOf = (obj: ObjId) => string;
 
 /** Integers print as KCSAN prints a word (0x%08x); anything else as JSON. */
 export function formatValue(v: unknown): string {
+  if (isDelta(v)) return describeDelta(v, formatValue);
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff) return `0x${v.toString(16).padStart(8, '0')}`;
   if (typeof v === 'number' && Number.isInteger(v) && v < 0 && v >= -0x80000000) return `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
   if (v === undefined) return 'undefined';
@@ -79,7 +81,8 @@ export function printDataRace(hit: Extract<RaceHit, { what: 'race' }>, typeOf: T
   r += section(prev, typeOf) + '\n';
   r += section(cur, typeOf) + '\n';
   const w = changed(prev, cur);
-  if (w !== null && !Object.is(w.old, w.value)) r += `value changed: ${formatValue(w.old)} -> ${formatValue(w.value)}\n\n`;
+  if (w !== null && isDelta(w.value)) r += `value changed: ${formatValue(w.value)}\n\n`;
+  else if (w !== null && !Object.is(w.old, w.value)) r += `value changed: ${formatValue(w.old)} -> ${formatValue(w.value)}\n\n`;
   r += reportedBy(cur);
   return r;
 }

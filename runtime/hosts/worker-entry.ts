@@ -62,6 +62,8 @@ export interface WorkerControl {
   reset(): void;
   snapshot(): void;
   restore(): void;
+  /** Takes `s` (booted elsewhere, e.g. inline) as this actor's snapshot and restores it. */
+  adopt(s: CellSnapshot): void;
   inspect(): unknown;
   startFree(opts: FreeOptions, peers: readonly (readonly [ActorId, MessagePort])[], counters: SharedArrayBuffer): void;
   log(): FreeLog;
@@ -81,6 +83,10 @@ const api: WorkerControl = {
   },
   restore() {
     if (saved === null) throw new Error(`worker ${boot.actor}: restore() without a snapshot`);
+    cell.restore(saved);
+  },
+  adopt(s) {
+    saved = s;
     cell.restore(saved);
   },
   inspect: () => cell.inspect(),
