@@ -6,7 +6,7 @@
  * event that carried the container would be cloned at every hand-over
  * between threads and kept by every checker that remembers values: at 4,096
  * devices one klist event was 160 KB, and a stress round 23 MB of them. So
- * an event carries a container of more than DELTA_MIN entries as a `Delta`:
+ * an event carries a container of more than `deltaTuning.min` entries as a `Delta`:
  * its size and, for a write, what the write added and removed (by identity
  * for arrays and sets, by key for records and maps). A checker that
  * interprets such a field keeps its own copy and applies the delta
@@ -23,8 +23,12 @@ export interface Delta {
   readonly removed?: readonly unknown[];
 }
 
-/** Containers up to this size travel whole: a delta would not be smaller. */
-export const DELTA_MIN = 32;
+/**
+ * Containers of up to `min` entries travel whole: a delta would not be
+ * smaller. A test sets it to 0 (every container a delta) and to Infinity
+ * (none) and checks that the checkers find the same either way.
+ */
+export const deltaTuning = { min: 32 };
 
 type Kind = Delta['~delta'];
 
@@ -59,7 +63,7 @@ export function readPayload(value: unknown): unknown {
   const kind = kindOf(value);
   if (kind === null) return value;
   const size = sizeOf(value as object, kind);
-  return size > DELTA_MIN ? make({ '~delta': kind, size }) : value;
+  return size > deltaTuning.min ? make({ '~delta': kind, size }) : value;
 }
 
 /**
@@ -72,7 +76,7 @@ export function writePayload(old: unknown, value: unknown): { readonly value: un
   const size = sizeOf(value as object, kind);
   const oldKind = kindOf(old);
   const oldSize = oldKind === kind ? sizeOf(old as object, kind) : 0;
-  if (size <= DELTA_MIN && oldSize <= DELTA_MIN) return { value, old };
+  if (size <= deltaTuning.min && oldSize <= deltaTuning.min) return { value, old };
   return { value: diff(oldKind === kind ? (old as object) : null, value as object, kind, size), old: undefined };
 }
 
@@ -80,14 +84,28 @@ function diff(old: object | null, value: object, kind: Kind, size: number): Delt
   const added: unknown[] = [];
   const removed: unknown[] = [];
   switch (kind) {
-    case 'array':
-    case 'set': {
-      const before = old === null ? new Set<unknown>() : new Set(old as Iterable<unknown>);
-      const after = new Set(value as Iterable<unknown>);
-      for (const x of after) if (!before.has(x)) added.push(x);
-      for (const x of before) if (!after.has(x)) removed.push(x);
+    case 'array': {
+      // the usual writes keep the order: an append, or some elements taken out
+      const a = (old ?? []) as readonly unknown[];
+      const b = value as readonly unknown[];
+      let i = 0;
+      let j = 0;
+      while (i < a.length) {
+        if (j < b.length && a[i] === b[j]) j++;
+        else removed.push(a[i]);
+        i++;
+      }
+      if (removed.length === 0 || j === b.length) {
+        for (; j < b.length; j++) added.push(b[j]);
+        break;
+      }
+      removed.length = 0;
+      diffSets(a, b, added, removed);
       break;
     }
+    case 'set':
+      diffSets(old === null ? [] : (old as Iterable<unknown>), value as Iterable<unknown>, added, removed);
+      break;
     case 'map': {
       const before = (old ?? new Map()) as ReadonlyMap<unknown, unknown>;
       const after = value as ReadonlyMap<unknown, unknown>;
@@ -104,6 +122,13 @@ function diff(old: object | null, value: object, kind: Kind, size: number): Delt
     }
   }
   return make({ '~delta': kind, size, added, removed });
+}
+
+function diffSets(old: Iterable<unknown>, value: Iterable<unknown>, added: unknown[], removed: unknown[]): void {
+  const before = new Set(old);
+  const after = new Set(value);
+  for (const x of after) if (!before.has(x)) added.push(x);
+  for (const x of before) if (!after.has(x)) removed.push(x);
 }
 
 /**

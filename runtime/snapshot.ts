@@ -61,7 +61,7 @@ function copy(v: unknown, seen: Map<object, unknown>, lazy: boolean): unknown {
 
 /**
  * A copy of a snapshot for one more execution (or stress round), paid for as
- * it is touched: a large Map (at least LAZY_MIN entries, keyed by strings or
+ * it is touched: a large Map (at least `restoreTuning.lazyMin` entries, keyed by strings or
  * numbers) is not copied up front but becomes a `CopyOnAccessMap` that copies
  * an entry the first time it is read or written, and all of them only when it
  * is iterated. What an execution costs then depends on what it touched, not
@@ -77,14 +77,18 @@ export function restoreCopy<T>(snapshot: T): T {
   return copy(snapshot, new Map(), true) as T;
 }
 
-/** Below this many entries a Map is copied at once: the bookkeeping would cost more. */
-const LAZY_MIN = 64;
+/**
+ * Below `lazyMin` entries a Map is copied at once: the bookkeeping would cost
+ * more. A test lowers it so that the seed scenarios, whose maps are small,
+ * run through lazy copies too and can be compared with eager ones.
+ */
+export const restoreTuning = { lazyMin: 64 };
 
 /** Whether every key is a string or a number (an object key would be looked up by the copy's identity), per snapshot Map. */
 const primitiveKeyed = new WeakMap<Map<unknown, unknown>, boolean>();
 
 function lazyEligible(m: Map<unknown, unknown>): boolean {
-  if (m.size < LAZY_MIN) return false;
+  if (m.size < restoreTuning.lazyMin) return false;
   let ok = primitiveKeyed.get(m);
   if (ok === undefined) {
     ok = true;
