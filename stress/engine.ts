@@ -7,7 +7,6 @@ import { hungFinding, offlineEvents } from '../runtime/free-run.ts';
 import type { FreeDrain } from '../runtime/hosts/free-driver.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
 import { LIVE_TASKS, PROGRESS, WorkersHost } from '../runtime/hosts/workers.ts';
-import { collectGarbage } from '../runtime/gc.ts';
 import { deepCopy, restoreCopy } from '../runtime/snapshot.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 import type { Program } from '../runtime/program.ts';
@@ -146,7 +145,7 @@ const POLL_MS = 2;
  * the main thread's longest block stays a few times this, not a round's check.
  */
 const CHECK_SLICE_MS = 8;
-/** Full garbage collections, in every thread, this often (see runtime/gc.ts): RSS stays flat. */
+/** Full garbage collections, in every worker, this often (see runtime/gc.ts): RSS stays flat. */
 const GC_EVERY_MS = 5000;
 /** A control call to a worker that takes longer than this means the worker is wedged. */
 const CONTROL_TIMEOUT_MS = 60_000;
@@ -307,7 +306,9 @@ class Rounds {
       let t = performance.now();
       if (t - lastGc >= GC_EVERY_MS) {
         lastGc = t;
-        await Promise.all([withTimeout(this.host.collectGarbage(), 'garbage collection'), checking.then(collectGarbage)]);
+        // the workers only: a forced full collection is a stop-the-world pause of the thread that runs it, and the
+        // main thread must keep routing and draining (issue 19); its own garbage no longer grows with the machine
+        await withTimeout(this.host.collectGarbage(), 'garbage collection');
         this.phases.gc += performance.now() - t;
         t = performance.now();
       }
