@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from './helpers/cli.ts';
+import { COMMAND_NAMES } from '../cli/main.ts';
 
 const tmp = (): string => mkdtempSync(path.join(tmpdir(), 'iommu-lab-'));
 
@@ -119,6 +120,53 @@ describe('CLI contract', () => {
       expect(r2.code).toBe(2);
       expect(r2.err).toContain('not valid JSON');
     });
+  });
+});
+
+describe('CLI conventions (commander)', () => {
+  it('every command has --help and -h: exit 0, its usage and every flag its parser takes', async () => {
+    expect(COMMAND_NAMES.length).toBeGreaterThanOrEqual(14);
+    for (const name of COMMAND_NAMES) {
+      const r = await cli(name, '--help');
+      expect(r.code, name).toBe(0);
+      expect(r.out).toContain(`Usage: iommu-lab ${name}`);
+      expect((await cli(name, '-h')).out).toBe(r.out);
+    }
+    const run = (await cli('run', '--help')).out;
+    for (const flag of ['--variant <NAME=VALUE>', '--host <HOST>', '--mode <MODE>', '--strategy <NAME>', '--schedules <N>', '--seed <S>', '--json']) expect(run).toContain(flag);
+    // the help lists what the parser accepts: a flag in the help parses
+    expect((await cli('run', 'runtime-abba', '--strategy', 'pct', '--schedules', '1', '--out', tmp(), '--json')).code).not.toBe(2);
+  });
+
+  it('the top level: --help, -h and help list the commands (exit 0), no command is exit 2, --version is the package version', async () => {
+    for (const argv of [['--help'], ['-h'], ['help']]) {
+      const r = await cli(...argv);
+      expect(r.code).toBe(0);
+      for (const name of COMMAND_NAMES) expect(r.out).toContain(name);
+    }
+    expect((await cli()).code).toBe(2);
+    expect((await cli('help', 'compare')).out).toContain('Usage: iommu-lab compare');
+    const pkg = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    const v = await cli('--version');
+    expect([v.code, v.out]).toEqual([0, `${pkg.version}\n`]);
+  });
+
+  it('did you mean: a misspelt command or flag names the nearest one, exit 2', async () => {
+    const c = await cli('compre', 'runtime-abba');
+    expect([c.code, c.err]).toEqual([2, expect.stringContaining('unknown command "compre" (did you mean compare?)')]);
+    const f = await cli('run', 'runtime-abba', '--schedule', '3');
+    expect([f.code, f.err]).toEqual([2, expect.stringContaining('unknown flag --schedule for "run" (did you mean --schedules?)')]);
+    expect((await cli('run', 'runtime-abba', '--json=yes')).err).toContain('--json takes no value');
+    expect((await cli('run', 'runtime-abba', '--out')).err).toContain('--out needs a value');
+    expect((await cli('run', 'runtime-abba', '--seed', '1', '--seed', '2')).err).toContain('--seed given twice');
+  });
+
+  it('`--` ends the flags: what follows is positional', async () => {
+    const r = await cli('run', '--', 'runtime-abba', '--json');
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('"run" takes exactly one scenario (got runtime-abba --json)');
+    const ok = await cli('list', '--json', '--');
+    expect(ok.code).toBe(0);
   });
 });
 

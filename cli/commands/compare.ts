@@ -1,7 +1,7 @@
 import { InputError } from '../../runtime/input-error.ts';
 import { BUILTIN, loadScenario } from '../../scenarios/index.ts';
 import { assignments } from '../../scenarios/scenario.ts';
-import { has, int, parseArgs, str } from '../args.ts';
+import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { printTable } from '../print.ts';
 import { runOne } from '../run-one.ts';
@@ -10,12 +10,12 @@ import type { RunReport } from '../run-one.ts';
 /** Runs every variant assignment of one scenario (or of all) and prints the variant table. */
 export async function compare(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('compare', argv, {
-    all: { kind: 'bool' },
-    schedules: { kind: 'value' },
-    host: { kind: 'value', values: ['inline', 'workers'] },
-    seed: { kind: 'value' },
-    out: { kind: 'value' },
-    json: { kind: 'bool' },
+    all: { kind: 'bool', help: 'every built-in scenario' },
+    schedules: { kind: 'value', arg: 'N', help: 'schedules per row (default 1000)' },
+    host: HOST_FLAG,
+    seed: SEED_FLAG,
+    out: OUT_DIR_FLAG,
+    json: JSON_FLAG,
   });
   if (has(p, 'all') === (p.positional.length === 1) || p.positional.length > 1) {
     throw new InputError('"compare" takes one scenario or --all');

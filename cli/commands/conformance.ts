@@ -2,7 +2,7 @@ import { InputError } from '../../runtime/input-error.ts';
 import type { HostKind } from '../../runtime/hosts/host.ts';
 import { allUnits, builtinUnit, exitCodeOf, isPluginArg, pluginUnit, printReport, runConformance } from '../../scenarios/conformance/index.ts';
 import type { UnitUnderTest } from '../../scenarios/conformance/index.ts';
-import { has, int, parseArgs, str } from '../args.ts';
+import { HOST_FLAG, JSON_FLAG, SEED_FLAG, has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 
 /**
@@ -13,13 +13,13 @@ import type { CommandIo } from '../io.ts';
  */
 export async function conformance(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('conformance', argv, {
-    unit: { kind: 'multi' },
-    as: { kind: 'value' },
-    all: { kind: 'bool' },
-    case: { kind: 'multi' },
-    host: { kind: 'value', values: ['inline', 'workers'] },
-    seed: { kind: 'value' },
-    json: { kind: 'bool' },
+    unit: { kind: 'multi', arg: 'KIND[@VERSION]|FILE[#EXPORT]', help: 'a built-in unit, or a plug-in module implementing one' },
+    as: { kind: 'value', arg: 'KIND@VERSION', help: 'the unit kind a plug-in module claims to be (default vtd@7.0)' },
+    all: { kind: 'bool', help: 'every built-in unit' },
+    case: { kind: 'multi', arg: 'NAME', help: 'run only this case' },
+    host: HOST_FLAG,
+    seed: SEED_FLAG,
+    json: JSON_FLAG,
   });
   if (p.positional.length > 0) throw new InputError(`"conformance" takes no positional arguments (got ${p.positional.join(' ')})`);
   const given = p.flags.get('unit') ?? [];

@@ -4,23 +4,24 @@ import type { CampaignResult } from '../../fuzz/campaign.ts';
 import { parsePins } from '../../fuzz/generate.ts';
 import { WHOLE, parseShard } from '../../fuzz/shard.ts';
 import { InputError } from '../../runtime/input-error.ts';
-import { has, int, num, parseArgs, str } from '../args.ts';
+import { JSON_FLAG, SEED_FLAG, has, int, num, parseArgs, str } from '../args.ts';
+import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 
-export const FUZZ_FLAGS = {
-  time: { kind: 'value' },
-  jobs: { kind: 'value' },
-  shard: { kind: 'value' },
-  seed: { kind: 'value' },
-  out: { kind: 'value' },
-  corpus: { kind: 'value' },
-  variant: { kind: 'multi' },
-  fixed: { kind: 'bool' },
-  schedules: { kind: 'value' },
-  programs: { kind: 'value' },
-  'shrink-time': { kind: 'value' },
-  json: { kind: 'bool' },
-} as const;
+export const FUZZ_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  time: { kind: 'value', arg: 'SECONDS', help: 'campaign time (default 60)' },
+  jobs: { kind: 'value', arg: 'N', help: 'worker threads (default: the cores)' },
+  shard: { kind: 'value', arg: 'I/N', help: 'this process runs shard I of N (docs/fuzz.md)' },
+  seed: SEED_FLAG,
+  out: { kind: 'value', arg: 'DIR', help: 'findings and the campaign summary (default out/fuzz)' },
+  corpus: { kind: 'value', arg: 'DIR', help: 'the corpus to start from and grow (default DIR/corpus)' },
+  variant: { kind: 'multi', arg: 'AXIS=VALUE', help: 'pin a variant axis' },
+  fixed: { kind: 'bool', help: 'pin every axis to its fixed value (find new bugs, not the known ones)' },
+  schedules: { kind: 'value', arg: 'N', help: 'schedules per program (default 6)' },
+  programs: { kind: 'value', arg: 'N', help: 'stop after N programs' },
+  'shrink-time': { kind: 'value', arg: 'SECONDS', help: 'time to shrink new findings after the campaign (default a quarter of --time)' },
+  json: JSON_FLAG,
+};
 
 /**
  * `iommu-lab fuzz`: a campaign of generated workloads (docs/fuzz.md). Each

@@ -1,11 +1,11 @@
 import { mergeOutputs } from '../../fuzz/merge.ts';
 import { InputError } from '../../runtime/input-error.ts';
-import { has, parseArgs, str } from '../args.ts';
+import { JSON_FLAG, has, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 
 /** `iommu-lab merge <dir>... --out DIR`: one campaign output from several (docs/fuzz.md). */
 export async function merge(argv: readonly string[], io: CommandIo): Promise<number> {
-  const p = parseArgs('merge', argv, { out: { kind: 'value' }, json: { kind: 'bool' } });
+  const p = parseArgs('merge', argv, { out: { kind: 'value', arg: 'DIR', help: 'the merged output (required)' }, json: JSON_FLAG });
   const out = str(p, 'out');
   if (out === undefined) throw new InputError('"merge" needs --out DIR', null, '--out');
   const r = mergeOutputs(p.positional, out);

@@ -1,11 +1,11 @@
 import { OPS } from '../../scenarios/format/ops.ts';
 import { IOCTLS, PROCESS_OPS } from '../../scenarios/format/process.ts';
-import { has, parseArgs } from '../args.ts';
+import { JSON_FLAG, has, parseArgs } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 
 /** The operations a scenario task may use, the ops of a userspace process, and the ioctls a process may make, with their fields. */
 export async function ops(argv: readonly string[], io: CommandIo): Promise<number> {
-  const p = parseArgs('ops', argv, { json: { kind: 'bool' } });
+  const p = parseArgs('ops', argv, { json: JSON_FLAG });
   const list = OPS.map((o) => ({ op: o.name, fields: o.fields, summary: o.summary }));
   const processOps = PROCESS_OPS.map((o) => ({ op: o.name, fields: o.fields, summary: o.summary }));
   const ioctls = Object.entries(IOCTLS).map(([cmd, x]) => ({ cmd, fields: x.fields, summary: x.summary }));

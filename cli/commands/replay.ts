@@ -8,13 +8,13 @@ import { loadScenario } from '../../scenarios/index.ts';
 import { isScenarioFile } from '../../scenarios/format/load.ts';
 import { replayProgram } from '../../scenarios/kernel/reduce.ts';
 import { expectedFor } from '../../scenarios/scenario.ts';
-import { exactlyOne, has, parseArgs, str } from '../args.ts';
+import { HOST_FLAG, JSON_FLAG, exactlyOne, has, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { createHost, matches, resolveVariants } from '../run-one.ts';
 
 /** Runs a replay file once in controlled mode and says whether it hit the recorded finding. */
 export async function replay(argv: readonly string[], io: CommandIo): Promise<number> {
-  const p = parseArgs('replay', argv, { host: { kind: 'value', values: ['inline', 'workers'] }, json: { kind: 'bool' } });
+  const p = parseArgs('replay', argv, { host: HOST_FLAG, json: JSON_FLAG });
   const file = exactlyOne('replay', p, 'replay file');
   const rf = readReplayFile(file);
   // a relative document path is looked up next to the replay first (stress writes its scenario there), then as given

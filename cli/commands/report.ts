@@ -2,7 +2,7 @@ import { defaultCheckers } from '../../checkers/index.ts';
 import { REPORT_FORMATS, readReportInput, recordTrace, render } from '../../report/index.ts';
 import type { ReportFormat, TraceDocument } from '../../report/index.ts';
 import { loadScenario } from '../../scenarios/index.ts';
-import { exactlyOne, parseArgs, str } from '../args.ts';
+import { HOST_FLAG, exactlyOne, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { writeAtomic } from '../output.ts';
 import { createHost, resolveVariants } from '../run-one.ts';
@@ -16,9 +16,9 @@ import { createHost, resolveVariants } from '../run-one.ts';
  */
 export async function report(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('report', argv, {
-    format: { kind: 'value', values: REPORT_FORMATS },
-    out: { kind: 'value' },
-    host: { kind: 'value', values: ['inline', 'workers'] },
+    format: { kind: 'value', values: REPORT_FORMATS, arg: 'FORMAT', help: 'what to render (default text)' },
+    out: { kind: 'value', arg: 'FILE', help: 'write here instead of stdout' },
+    host: HOST_FLAG,
   });
   const file = exactlyOne('report', p, 'replay or trace file');
   const format = (str(p, 'format') ?? 'text') as ReportFormat;

@@ -2,23 +2,24 @@ import { InputError } from '../../runtime/input-error.ts';
 import { EXPLORING_STRATEGIES } from '../../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../../runtime/strategies/index.ts';
 import { loadScenario } from '../../scenarios/index.ts';
-import { exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
+import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
+import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { printRun } from '../print.ts';
 import { resolveVariants, runOne } from '../run-one.ts';
 
-export const RUN_FLAGS = {
-  variant: { kind: 'multi' },
-  host: { kind: 'value', values: ['inline', 'workers'] },
-  mode: { kind: 'value', values: ['controlled', 'free'] },
-  strategy: { kind: 'value', values: EXPLORING_STRATEGIES },
-  schedules: { kind: 'value' },
-  time: { kind: 'value' },
-  seed: { kind: 'value' },
-  hang: { kind: 'value' },
-  out: { kind: 'value' },
-  json: { kind: 'bool' },
-} as const;
+export const RUN_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  variant: { kind: 'multi', arg: 'NAME=VALUE', help: 'a variant axis\'s value (unset axes take their first value)' },
+  host: { ...HOST_FLAG, help: `${HOST_FLAG.help ?? ''} (default inline; free mode: workers)` },
+  mode: { kind: 'value', values: ['controlled', 'free'], arg: 'MODE', help: 'the seeded scheduler, or real concurrency recorded for replay (default controlled)' },
+  strategy: { kind: 'value', values: EXPLORING_STRATEGIES, arg: 'NAME', help: 'how schedules are chosen (default portfolio)' },
+  schedules: { kind: 'value', arg: 'N', help: 'schedules to explore (default 1000; free mode 5)' },
+  time: { kind: 'value', arg: 'SECONDS', help: 'stop exploring after this long' },
+  seed: SEED_FLAG,
+  hang: { kind: 'value', arg: 'SECONDS', help: 'free mode: the watchdog reports a hang after this long without progress (default 2)' },
+  out: OUT_DIR_FLAG,
+  json: JSON_FLAG,
+};
 
 export async function run(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('run', argv, RUN_FLAGS);

@@ -1,16 +1,16 @@
 import { InputError } from '../../runtime/input-error.ts';
 import { printSelftestReport, runLockingSelftest } from '../../scenarios/selftest/index.ts';
-import { exactlyOne, has, int, parseArgs, str } from '../args.ts';
+import { HOST_FLAG, JSON_FLAG, SEED_FLAG, exactlyOne, has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { createHost } from '../run-one.ts';
 
 /** `selftest locking`: the kernel's locking-selftest matrix as tasks in our runtime. */
 export async function selftest(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('selftest', argv, {
-    host: { kind: 'value', values: ['inline', 'workers'] },
-    schedules: { kind: 'value' },
-    seed: { kind: 'value' },
-    json: { kind: 'bool' },
+    host: HOST_FLAG,
+    schedules: { kind: 'value', arg: 'N', help: 'schedules per case (default 3)' },
+    seed: SEED_FLAG,
+    json: JSON_FLAG,
   });
   const suite = exactlyOne('selftest', p, 'suite (locking)');
   if (suite !== 'locking') throw new InputError(`unknown selftest suite "${suite}" (suites: locking)`);

@@ -1,6 +1,6 @@
 import { loadScenario } from '../../scenarios/index.ts';
 import { assignments, variantKey } from '../../scenarios/scenario.ts';
-import { exactlyOne, parseArgs } from '../args.ts';
+import { JSON_FLAG, exactlyOne, parseArgs } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 
 /**
@@ -9,7 +9,7 @@ import type { CommandIo } from '../io.ts';
  * variants, expectations and the program each assignment runs.
  */
 export async function show(argv: readonly string[], io: CommandIo): Promise<number> {
-  const p = parseArgs('show', argv, { json: { kind: 'bool' } });
+  const p = parseArgs('show', argv, { json: { ...JSON_FLAG, help: 'the document is JSON either way (accepted for symmetry)' } });
   const s = await loadScenario(exactlyOne('show', p, 'scenario'));
   if (s.document !== undefined) {
     io.json(s.document);

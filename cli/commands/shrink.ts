@@ -9,7 +9,7 @@ import { switchesOf } from '../../runtime/shrink/schedule.ts';
 import { replayHit, shrink as shrinkFinding } from '../../runtime/shrink/shrink.ts';
 import { loadScenario } from '../../scenarios/index.ts';
 import { programOps, reduceProgram, replayProgram } from '../../scenarios/kernel/reduce.ts';
-import { exactlyOne, has, int, parseArgs, str } from '../args.ts';
+import { JSON_FLAG, exactlyOne, has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { writeAtomic } from '../output.ts';
 import { resolveVariants } from '../run-one.ts';
@@ -30,7 +30,11 @@ export function defaultShrunkPath(file: string): string {
  * signature, 1 when the input replay does not reproduce it, 2 on bad input.
  */
 export async function shrink(argv: readonly string[], io: CommandIo): Promise<number> {
-  const p = parseArgs('shrink', argv, { out: { kind: 'value' }, schedules: { kind: 'value' }, json: { kind: 'bool' } });
+  const p = parseArgs('shrink', argv, {
+    out: { kind: 'value', arg: 'FILE', help: 'the shrunk replay (default: beside the input, .shrunk.json)' },
+    schedules: { kind: 'value', arg: 'N', help: 'exploration per candidate (default 150)' },
+    json: JSON_FLAG,
+  });
   const file = exactlyOne('shrink', p, 'replay file');
   const json = has(p, 'json');
   const schedules = int(p, 'schedules', 0, 150);

@@ -4,23 +4,24 @@ import { runStress } from '../../stress/engine.ts';
 import type { StressResult } from '../../stress/engine.ts';
 import { FIXED_VARIANTS } from '../../protocol/fixed-variants.ts';
 import { MAX_DEVICES_PER_UNIT } from '../../stress/topology.ts';
-import { has, int, num, parseArgs, str } from '../args.ts';
+import { JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, num, parseArgs, str } from '../args.ts';
+import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 
-const FLAGS = {
-  devices: { kind: 'value' },
-  units: { kind: 'value' },
-  tasks: { kind: 'value' },
-  time: { kind: 'value' },
-  seed: { kind: 'value' },
-  variant: { kind: 'multi' },
-  fixed: { kind: 'bool' },
-  hang: { kind: 'value' },
-  rounds: { kind: 'value' },
-  'no-verify': { kind: 'bool' },
-  out: { kind: 'value' },
-  json: { kind: 'bool' },
-} as const;
+const FLAGS: Readonly<Record<string, FlagSpec>> = {
+  devices: { kind: 'value', arg: 'N', help: 'PCI devices of the generated machine (default 1024)' },
+  units: { kind: 'value', arg: 'N', help: 'IOMMU units, one worker thread each (default 16, at most 64)' },
+  tasks: { kind: 'value', arg: 'N', help: 'tasks per round (default 64)' },
+  time: { kind: 'value', arg: 'SECONDS', help: 'run time after boot (default 60)' },
+  seed: SEED_FLAG,
+  variant: { kind: 'multi', arg: 'NAME=VALUE', help: 'a variant axis\'s value' },
+  fixed: { kind: 'bool', help: 'every axis at its fixed value' },
+  hang: { kind: 'value', arg: 'SECONDS', help: 'the watchdog reports a hang after this long without progress' },
+  rounds: { kind: 'value', arg: 'N', help: 'stop after N rounds' },
+  'no-verify': { kind: 'bool', help: 'do not replay findings in controlled mode' },
+  out: OUT_DIR_FLAG,
+  json: JSON_FLAG,
+};
 
 /**
  * `iommu-lab stress`: real concurrency on a generated machine with churn
