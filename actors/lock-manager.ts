@@ -345,6 +345,30 @@ export const lockManager = defineActor<LockManagerState, LockManagerMailbox>('lo
       k.emit({ ev: 'wait.done', completion });
     },
 
+    /**
+     * kernel/sched/completion.c wait_for_completion_timeout(): like
+     * wait_for_completion(), but the sleeper sits on a queue of its own that
+     * is always ready, so the scheduler may wake it before complete() (the
+     * timeout) or let the completer run first. Completed ⇒ `wait.done` and
+     * true; timed out ⇒ false and no synchronisation.
+     */
+    async wait_for_completion_timeout(k, { completion }): Promise<boolean> {
+      if (wrongKind(k, completion, 'wait_for_completion_timeout', 'completion')) return false;
+      const s = completionOf(k, completion);
+      k.emit({ ev: 'wait.start', completion });
+      if (s.done === 0) {
+        const q = `${completionQueue(completion)}:timeout:${k.task}`;
+        k.setReady(q, true);
+        await k.sleep(q, describe(completion, 'completion (timeout)'), completion);
+        k.setReady(q, false);
+      }
+      if (s.done === 0) return false;
+      if (s.done !== Infinity) s.done--;
+      refreshCompletion(k, completion, s);
+      k.emit({ ev: 'wait.done', completion });
+      return true;
+    },
+
     complete(k, { completion }) {
       if (wrongKind(k, completion, 'complete', 'completion')) return;
       const s = completionOf(k, completion);
@@ -362,6 +386,12 @@ export const lockManager = defineActor<LockManagerState, LockManagerMailbox>('lo
     },
 
     // ---- lockdep_assert_held() and friends ------------------------------------------------
+    lock_is_locked(k, { lock }): boolean {
+      const m = k.state.mutexes.get(lock.id);
+      const s = k.state.rwsems.get(lock.id);
+      return (m?.owner ?? null) !== null || (s !== undefined && (s.writer !== null || s.readers.size > 0));
+    },
+
     lock_assert(k, { lock, what }) {
       const ok = holds(k, lock, what);
       k.emit({ ev: 'lock.assert', lock, held: what !== 'not-held', ok });

@@ -3,6 +3,8 @@ import { LifetimeChecker } from '../checkers/lifetime/lifetime-checker.ts';
 import { RaceChecker } from '../checkers/races/race-checker.ts';
 import { Lockdep } from '../checkers/lockdep/lockdep.ts';
 import { fuzzExecutionsPerSec } from './fuzz.ts';
+import { chaosThroughput, freeFigures } from './free.ts';
+import { DEFAULT_CHAOS } from '../runtime/hosts/free-chaos.ts';
 import { kernelExecutionsPerSec } from './kernel.ts';
 import { seedFigures } from './seeds.ts';
 import { stressFigures } from './stress.ts';
@@ -68,6 +70,11 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   put('runtime.free.messagesPerSec', free, 'messages/s');
   put('runtime.raw.oneWayPerSec', raw, 'messages/s');
   ratios.freeVsRawPostMessage = round(free / raw, 3);
+  // the same ring with chaos (issue 20), against off, on kept workers (bench/free.ts)
+  const chaos = await chaosThroughput(reps, quick ? 20 : 100);
+  put('runtime.free.messagesPerSec.chaosOff', chaos.off, 'messages/s');
+  put(`runtime.free.messagesPerSec.chaos`, chaos.on, 'messages/s');
+  ratios.freeChaosVsOff = round(chaos.on / chaos.off, 3);
   await stressFigures(quick, raw, put, ratios);
 
   // parallel executions: piscina pool, 2 threads vs 1
@@ -103,10 +110,22 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   ratios.hardwareWorkersVsInline = round(hit / hitInline, 4);
 
   // the seed scenarios (issue 8): schedules until the buggy variant's findings show, and schedules/s from the boot snapshot
-  for (const f of await seedFigures(quick, log)) {
+  const seedFigs = await seedFigures(quick, log);
+  for (const f of seedFigs) {
     put(`seeds.${f.scenario}.schedulesToFirstFinding`, f.schedulesToFirstFinding, 'schedules');
     put(`seeds.${f.scenario}.schedulesPerSec`, f.schedulesPerSec, 'schedules/s');
   }
+  // the same buggy variants in free mode with chaos (issue 20): found within the cap, and how far behind controlled mode
+  const cap = quick ? 50 : 200;
+  const freeFigs = await freeFigures(quick ? 3 : 10, cap, DEFAULT_CHAOS, log);
+  let worst = 0;
+  for (const f of freeFigs) {
+    put(`free.${f.scenario}.${f.variants}.schedulesToFirstFinding`, f.median, 'schedules');
+    const controlled = seedFigs.find((x) => x.scenario === f.scenario)?.detail.find((d) => d.variants === f.variants)?.median;
+    if (controlled !== undefined) worst = Math.max(worst, f.median / controlled);
+  }
+  ratios.freeFindRate = round(freeFigs.filter((f) => f.median <= cap).length / freeFigs.length, 3);
+  ratios.freeVsControlledWorst = round(worst, 2);
   put('fuzz.executionsPerSec', await fuzzExecutionsPerSec(2, quick ? 5 : 20), 'executions/s');
 
   return { machine: { cpus: os.cpus().length, node: process.version }, results, ratios };

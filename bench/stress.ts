@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { packageRoot } from '../runtime/modules.ts';
 
 /**
  * Stress figures (issue 9): messages/s of `iommu-lab stress` on the default
@@ -30,7 +30,8 @@ interface StressJson {
   readonly opLatencyMs: { readonly p50: number; readonly p99: number };
 }
 
-const BIN = fileURLToPath(new URL('../bin/iommu-lab.mjs', import.meta.url));
+// the package's bin: beside bench/ in a source checkout, two levels up from the compiled dist/bench/
+const BIN = path.join(packageRoot, 'bin', 'iommu-lab.mjs');
 
 function stressRun(devices: number, units: number, tasks: number, seconds: number): Promise<StressJson> {
   const out = mkdtempSync(path.join(tmpdir(), 'iommu-lab-bench-stress-'));

@@ -1,4 +1,7 @@
 import { main } from './main.ts';
+import { installSignalHandlers } from '../runtime/interrupt.ts';
+
+installSignalHandlers();
 
 /**
  * Exit explicitly: every run has closed its hosts, and the exit code is the

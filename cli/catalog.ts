@@ -24,4 +24,5 @@ export const COMMAND_ABOUT: Readonly<Record<string, CommandAbout>> = {
   bench: { summary: 'the benchmarks (speed and memory), with their ratios' },
   fuzz: { summary: 'a campaign of generated workloads; new findings written under --out' },
   merge: { args: '<dir>...', summary: 'one campaign output from several shards\' outputs' },
+  schema: { args: '[scenario|replay|trace]', summary: 'the JSON Schema of a document kind, for editors (docs/scenarios.md)' },
 };

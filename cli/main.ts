@@ -13,6 +13,7 @@ import { ops } from './commands/ops.ts';
 import { replay } from './commands/replay.ts';
 import { report } from './commands/report.ts';
 import { run } from './commands/run.ts';
+import { schema } from './commands/schema.ts';
 import { selftest } from './commands/selftest.ts';
 import { show } from './commands/show.ts';
 import { stress } from './commands/stress.ts';
@@ -22,7 +23,7 @@ import type { CommandIo } from './io.ts';
 
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
-const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, shrink, report, selftest, conformance, bench, fuzz, merge, stress };
+const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, shrink, report, selftest, conformance, bench, fuzz, merge, stress, schema };
 
 /** The command names, in the order `--help` lists them. */
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);

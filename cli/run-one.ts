@@ -1,6 +1,8 @@
 import { explore } from '../runtime/explore.ts';
 import type { FoundFinding } from '../runtime/explore.ts';
-import { runFree } from '../runtime/free-run.ts';
+import { FreeRunner } from '../runtime/free-run.ts';
+import { DEFAULT_CHAOS, chaosOptions } from '../runtime/hosts/free-chaos.ts';
+import type { ChaosMode } from '../runtime/hosts/free-chaos.ts';
 import type { Host, HostKind } from '../runtime/hosts/host.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
 import { WorkersHost } from '../runtime/hosts/workers.ts';
@@ -9,6 +11,7 @@ import type { Program } from '../runtime/program.ts';
 import { makeStrategy } from '../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../runtime/strategies/index.ts';
 import { mix } from '../runtime/rng.ts';
+import { interrupted } from '../runtime/interrupt.ts';
 import { canonicalKind } from '../protocol/findings.ts';
 import type { FindingKind } from '../protocol/findings.ts';
 import type { Checker } from '../checkers/checker.ts';
@@ -16,8 +19,9 @@ import { defaultCheckers } from '../checkers/index.ts';
 import { LockStats, NO_LOCK_STATS, mergeLockStats } from '../checkers/lock-stats.ts';
 import type { LockStatsSummary } from '../checkers/lock-stats.ts';
 import type { Scenario, VariantAssignment } from '../scenarios/scenario.ts';
-import { expectedFor } from '../scenarios/scenario.ts';
-import { writeFinding } from './output.ts';
+import { expectedFor, variantKey } from '../scenarios/scenario.ts';
+import { recordingOf, writeFinding } from './output.ts';
+import type { ReplayFile } from '../runtime/replay-file.ts';
 import type { RunIdentity } from './output.ts';
 
 export interface RunSettings {
@@ -29,9 +33,16 @@ export interface RunSettings {
   readonly seed: number;
   /** Free mode: the watchdog reports a hang after this long without progress. */
   readonly hangMs?: number;
-  readonly out: string;
+  /** Free mode: delay injection (runtime/hosts/free-chaos.ts); DEFAULT_CHAOS when not given. */
+  readonly chaos?: ChaosMode;
+  /** Where replay files and reports are written; null writes nothing (the library's default). */
+  readonly out: string | null;
+  /** Filled with each finding's replay document, by signature (what the library returns). */
+  readonly recordings?: Map<string, ReplayFile>;
   /** Progress lines go here (stderr), or nowhere with --json. */
   readonly progress: ((line: string) => void) | null;
+  /** How far the run is (schedules done), rewritten in place on a terminal; defaults to `progress`. */
+  readonly status?: ((text: string) => void) | null;
 }
 
 /** One finding in the JSON of `run` (CLI.md). */
@@ -59,8 +70,12 @@ export interface RunReport {
   readonly expected: readonly FindingKind[] | null;
   readonly matched: boolean;
   readonly findings: readonly RunFinding[];
+  /** Free mode: the chaos setting and how many steps it held back over all schedules. */
+  readonly chaos?: { readonly mode: ChaosMode; readonly delays: number };
   /** Lock statistics per class over all executions of the run (times in steps). */
   readonly lockStats: LockStatsSummary;
+  /** Stopped by SIGINT/SIGTERM before its budget. */
+  readonly interrupted?: boolean;
 }
 
 export async function createHost(kind: HostKind, program: Program): Promise<Host> {
@@ -71,12 +86,12 @@ export async function createHost(kind: HostKind, program: Program): Promise<Host
 export function resolveVariants(s: Scenario, given: VariantAssignment, source = '--variant'): VariantAssignment {
   const out: Record<string, string> = {};
   for (const axis of Object.keys(given)) {
-    if (!(axis in s.variants)) {
+    if (!Object.hasOwn(s.variants, axis)) {
       throw new InputError(`unknown variant axis "${axis}" for scenario ${s.name} (axes: ${Object.keys(s.variants).join(', ') || 'none'})`, null, source);
     }
   }
   for (const [axis, values] of Object.entries(s.variants)) {
-    const v = given[axis] ?? values[0];
+    const v = Object.hasOwn(given, axis) ? given[axis] : values[0];
     if (v === undefined || !values.includes(v)) {
       throw new InputError(`unknown value "${v}" for variant axis "${axis}" (values: ${values.join(', ')})`, null, source);
     }
@@ -103,23 +118,32 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   const tally = (used: readonly Checker[]): void => {
     for (const c of used) if (c instanceof LockStats) stats = mergeLockStats(stats, c.summary());
   };
+  // A free run starts after the program's set-up, run as controlled mode runs it (runtime/free-run.ts:
+  // FreeRunner), so its record replays with the set-up phase on: a controlled replay of the free order.
+  // Without a set-up, a free record is an order where every task started at once (mode "free").
+  const freeAfterSetup = set.mode === 'free' && (program.setup ?? []).length > 0;
   const id: RunIdentity = {
-    scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: set.mode,
+    scenario: s.name, variants, strategy: set.mode === 'free' ? 'free' : set.strategy, mode: freeAfterSetup ? 'controlled' : set.mode,
     ...(s.source !== undefined ? { source: s.source } : {}),
   };
   const written = new Map<string, string>();
   const keep = (f: FoundFinding): void => {
-    written.set(f.finding.signature, writeFinding(set.out, id, f));
+    const rec = recordingOf(id, f);
+    set.recordings?.set(f.finding.signature, rec);
+    if (set.out !== null) written.set(f.finding.signature, writeFinding(set.out, id, f, rec));
     set.progress?.(`  found ${f.finding.title} (schedule ${f.firstSchedule})`);
   };
   let found: FoundFinding[];
+  let chaos: RunReport['chaos'];
   let executions: number;
   let steps: number;
   let elapsedMs: number;
 
   if (set.mode === 'free') {
     if (set.host !== 'workers') throw new InputError('free mode runs only in the workers host (--host workers)', null, '--mode');
-    ({ found, executions, steps, elapsedMs } = await freeRuns(program, set, checkers, tally, keep));
+    let delays: number;
+    ({ found, executions, steps, elapsedMs, delays } = await freeRuns(program, set, checkers, tally, keep));
+    chaos = { mode: set.chaos ?? DEFAULT_CHAOS, delays };
   } else {
     const host = await createHost(set.host, program);
     try {
@@ -130,13 +154,16 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
         schedules: set.schedules,
         ...(set.timeMs !== undefined ? { timeMs: set.timeMs } : {}),
         checkers,
+        // SIGINT/SIGTERM: stop after the execution that runs (runtime/interrupt.ts)
+        until: interrupted,
         onFinding: keep,
         onExecution: (r, n) => {
           tally(r.checkers);
           const now = performance.now();
-          if (set.progress !== null && now - last > 2000) {
+          const status = set.status === undefined ? set.progress : set.status;
+          if (status !== null && now - last > 2000) {
             last = now;
-            set.progress(`  ${s.name} ${JSON.stringify(variants)}: ${n + 1} schedules`);
+            status(`  ${s.name} ${variantKey(variants)}: ${n + 1} schedules`);
           }
         },
       });
@@ -154,7 +181,8 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   return {
     scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
     schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
-    matched: matches(expected, findings.map((f) => f.kind)), findings, lockStats: stats,
+    matched: matches(expected, findings.map((f) => f.kind)), findings, ...(chaos !== undefined ? { chaos } : {}), lockStats: stats,
+    ...(interrupted() ? { interrupted: true } : {}),
   };
 }
 
@@ -163,25 +191,37 @@ async function freeRuns(program: Program, set: RunSettings, checkers: () => read
   const byKey = new Map<string, FoundFinding>();
   let steps = 0;
   let executions = 0;
+  let delays = 0;
   const t0 = performance.now();
-  for (let i = 0; i < set.schedules; i++) {
-    if (set.timeMs !== undefined && i > 0 && performance.now() - t0 > set.timeMs) break;
-    const seed = mix(set.seed, i);
-    const used = checkers();
-    const r = await runFree(program, { seed, jitterMs: 1, checkers: used, ...(set.hangMs !== undefined ? { hangMs: set.hangMs } : {}) });
-    tally(used);
-    executions++;
-    steps += r.steps;
-    for (const f of r.findings) {
-      const seen = byKey.get(f.signature);
-      if (seen !== undefined) {
-        seen.count++;
-        continue;
+  const chaos = chaosOptions(set.chaos ?? DEFAULT_CHAOS);
+  // one set of workers for every schedule (each starts over from the set-up's snapshot, or fresh)
+  const runner = new FreeRunner(program, checkers);
+  try {
+    for (let i = 0; i < set.schedules; i++) {
+      if (set.timeMs !== undefined && i > 0 && performance.now() - t0 > set.timeMs) break;
+      if (i > 0 && interrupted()) break;
+      // the task seed is the run's, as in controlled mode; each schedule's chaos draws from its own
+      const seed = set.seed;
+      const r = await runner.run({ seed, runSeed: mix(set.seed, i), chaos, ...(set.hangMs !== undefined ? { hangMs: set.hangMs } : {}) });
+      tally(r.checkers);
+      delays += r.delays.length;
+      executions++;
+      steps += r.steps;
+      for (const f of r.findings) {
+        const seen = byKey.get(f.signature);
+        if (seen !== undefined) {
+          seen.count++;
+          continue;
+        }
+        const ff: FoundFinding = { finding: f, firstSchedule: i, seed, count: 1, decisions: r.decisions, traceHash: null };
+        byKey.set(f.signature, ff);
+        keep(ff);
       }
-      const ff: FoundFinding = { finding: f, firstSchedule: i, seed, count: 1, decisions: r.decisions, traceHash: null };
-      byKey.set(f.signature, ff);
-      keep(ff);
+      const status = set.status === undefined ? set.progress : set.status;
+      status?.(`  free mode: ${executions}/${set.schedules} runs done, ${byKey.size} distinct findings, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }
+  } finally {
+    await runner.close();
   }
-  return { found: [...byKey.values()], executions, steps, elapsedMs: performance.now() - t0 };
+  return { found: [...byKey.values()], executions, steps, elapsedMs: performance.now() - t0, delays };
 }

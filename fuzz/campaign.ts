@@ -2,6 +2,9 @@ import path from 'node:path';
 import type { FoundFinding } from '../runtime/explore.ts';
 import { Corpus } from './corpus.ts';
 import type { FuzzDocument } from './document.ts';
+import { nanoid } from 'nanoid';
+import { interrupted, whenInterrupted } from '../runtime/interrupt.ts';
+import { packageVersion } from '../cli/version.ts';
 import { readCampaignTotals, readFuzzFindings, updateFuzzFinding, writeCampaignTotals, writeFuzzFinding } from './findings.ts';
 import type { FuzzFinding } from './findings.ts';
 import { generateDocument } from './generate.ts';
@@ -61,6 +64,8 @@ export interface CampaignResult {
   readonly seed: number;
   readonly shard: string;
   readonly jobs: number;
+  /** Stopped by SIGINT/SIGTERM before its budget (runtime/interrupt.ts). */
+  readonly interrupted: boolean;
 }
 
 /** How often a program is fresh rather than a mutation of a corpus entry. */
@@ -147,7 +152,8 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   tick.unref();
 
   const inflight = new Set<Promise<void>>();
-  const more = (): boolean => performance.now() < deadline && (o.maxPrograms === undefined || programs + inflight.size < o.maxPrograms);
+  const more = (): boolean => !interrupted() && performance.now() < deadline && (o.maxPrograms === undefined || programs + inflight.size < o.maxPrograms);
+  const stop = whenInterrupted();
   try {
     while (more()) {
       while (inflight.size < o.jobs * 2 && more()) {
@@ -156,12 +162,16 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
         k++;
         const job = pool.run({ doc, seed: programSeed(o.seed, g), schedules: o.schedules }).then((r) => handle(doc, r));
         const p: Promise<void> = job.finally(() => inflight.delete(p));
+        // a job the stop leaves running fails when its worker is terminated: nobody waits for it any more
+        p.catch(() => {});
         inflight.add(p);
       }
-      if (inflight.size > 0) await Promise.race(inflight);
+      if (inflight.size > 0) await Promise.race([...inflight, stop.promise]);
     }
-    await Promise.all(inflight);
+    // a stopped campaign does not wait for its running jobs: the pool's workers are terminated below
+    if (!interrupted()) await Promise.race([Promise.all(inflight), stop.promise]);
   } finally {
+    stop.off();
     clearInterval(tick);
     save();
     await pool.close();
@@ -170,21 +180,25 @@ export async function runCampaign(o: CampaignOptions): Promise<CampaignResult> {
   // shrinking runs after the budget, finding by finding, while its own budget lasts; the rest keep shrunk: null
   const shrinkUntil = performance.now() + (o.shrinkTimeMs ?? 0);
   for (const f of fresh) {
-    if (performance.now() >= shrinkUntil) break;
+    if (performance.now() >= shrinkUntil || interrupted()) break;
     o.progress?.(`fuzz: shrinking ${f.title}`);
     const shrunk = await shrinkReplay(f.replay);
     if (shrunk !== null) f.shrunk = shrunk;
   }
   for (const f of bySignature.values()) updateFuzzFinding(o.out, f);
-  const total = readCampaignTotals(o.out).executions + executions;
-  writeCampaignTotals(o.out, { executions: total });
+  const before = readCampaignTotals(o.out);
+  writeCampaignTotals(o.out, {
+    ...before, executions: before.executions + executions, campaignId: before.campaignId ?? nanoid(),
+    params: { seed: o.seed, pins: o.pins, schedules: o.schedules, shards: o.shard.count, version: packageVersion() },
+    interrupted: interrupted(),
+  });
 
   return {
     executions, elapsedMs: Math.round(performance.now() - t0),
     findings: [...bySignature.values()].sort((a, b) => a.firstSchedule - b.firstSchedule || a.signature.localeCompare(b.signature)),
     known, knownBy, corpus: corpus.size, coverage: corpus.coverage.size, programs,
     calls: { ...calls, fraction: calls.total === 0 ? 1 : Number((calls.passed / calls.total).toFixed(3)) },
-    invalid, seed: o.seed, shard: key, jobs: o.jobs,
+    invalid, seed: o.seed, shard: key, jobs: o.jobs, interrupted: interrupted(),
   };
 }
 

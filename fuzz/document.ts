@@ -1,78 +1,43 @@
 import { createHash } from 'node:crypto';
-import type { DriverAction } from '../protocol/driver-actions.ts';
-import type { PciDevSpec, UnitKind } from '../protocol/topology.ts';
 import { scenarioFromDocument } from '../scenarios/format/document.ts';
 import type { Scenario } from '../scenarios/scenario.ts';
+import type {
+  DocumentDriver, DocumentOp, DocumentPci, DocumentPlatform, DocumentProcess, DocumentTask, DocumentTopology, DocumentUnit, ScenarioDocument,
+} from '../scenarios/format/schema.ts';
 
 /**
  * A generated workload is a scenario document (docs/scenarios.md), so every
  * reproducer the fuzzer writes is a file any user can `run`, `show` or edit.
- * These types are the document's JSON shape as the generator builds it;
- * scenarios/format/document.ts stays the one validator.
+ * Its types are the document's, inferred from the one schema
+ * (scenarios/format/schema.ts), read-only, with the lists the generator
+ * always writes made required; scenarios/format/document.ts stays the one
+ * validator.
  */
 
-export interface DocUnit {
-  readonly name: string;
-  readonly kind: UnitKind;
-  readonly version?: string;
-  readonly max_pasids?: number;
-  readonly attach_deferred?: boolean;
-}
+/** Read-only all the way down. */
+type RO<T> = T extends readonly (infer U)[] ? readonly RO<U>[] : T extends object ? { readonly [K in keyof T]: RO<T[K]> } : T;
 
+export type DocUnit = RO<DocumentUnit>;
 /** A PCI device as a document writes it: the topology's PciDevSpec with `id` for its BDF. */
-export type DocPci = Omit<PciDevSpec, 'bdf'> & { readonly id: string };
-
-export interface DocPlatform {
-  readonly id: string;
-  readonly unit?: string;
-  readonly group?: string;
-  readonly driver?: string;
-  readonly pasid_bits?: number;
-  readonly require_direct?: boolean;
-}
-
-export interface DocDriver {
-  readonly name: string;
-  readonly bus: 'pci' | 'platform';
-  readonly driver_managed_dma?: boolean;
-  readonly defer?: number;
-  readonly async?: boolean;
-  readonly probe?: readonly DriverAction[];
-  readonly remove?: readonly DriverAction[];
-}
-
-export interface DocTopology {
-  readonly units: readonly DocUnit[];
-  readonly pci: readonly DocPci[];
-  readonly devices: readonly DocPlatform[];
-  readonly drivers: readonly DocDriver[];
-  readonly mms: readonly string[];
-  readonly passthrough?: boolean;
-}
-
+export type DocPci = RO<DocumentPci>;
+export type DocPlatform = RO<DocumentPlatform>;
+export type DocDriver = RO<DocumentDriver>;
+/** The topology, with every list written (a generated machine always has them). */
+export type DocTopology = Required<Omit<RO<DocumentTopology>, 'passthrough'>> & Pick<RO<DocumentTopology>, 'passthrough'>;
 /** One operation of a task: `op` names it (scenarios/format/ops.ts), the other fields are its arguments. */
-export type DocOp = Readonly<Record<string, unknown>> & { readonly op: string };
-
-export interface DocTask {
-  readonly name: string;
-  readonly ops: readonly DocOp[];
-}
-
+export type DocOp = DocumentOp;
+export type DocTask = Omit<RO<DocumentTask>, 'ops'> & { readonly ops: readonly DocOp[] };
 /** A userspace process (scenarios/format/process.ts): ops run in order; `op` names a process op or a sysfs task op. */
-export interface DocProcess {
-  readonly name: string;
-  readonly ops: readonly DocOp[];
-}
+export type DocProcess = Omit<RO<DocumentProcess>, 'ops' | 'onRequest' | 'stay'> & { readonly ops: readonly DocOp[] };
 
-export interface FuzzDocument {
-  readonly name: string;
+export type FuzzDocument = Omit<RO<ScenarioDocument>, 'title' | 'topology' | 'variants' | 'tasks' | 'processes' | 'checkers' | 'expect' | '$schema'> & {
   readonly title: string;
   readonly topology: DocTopology;
   /** One value per axis: a generated workload runs exactly one variant assignment. */
   readonly variants: Readonly<Record<string, readonly [string]>>;
   readonly tasks: readonly DocTask[];
   readonly processes?: readonly DocProcess[];
-}
+};
 
 /** The variant assignment a document runs (its one value per axis). */
 export function documentVariants(doc: FuzzDocument): Record<string, string> {

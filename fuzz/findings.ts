@@ -67,7 +67,7 @@ export function writeFuzzFinding(out: string, doc: FuzzDocument, f: FoundFinding
   const scenario = path.join(dir, 'scenario.json');
   const replayPath = path.join(dir, 'replay.json');
   const replay: ReplayFile = {
-    format: REPLAY_FORMAT, version: REPLAY_VERSION, scenario, variants: documentVariants(doc), seed: f.seed,
+    format: REPLAY_FORMAT, version: REPLAY_VERSION, scenario: './scenario.json', variants: documentVariants(doc), seed: f.seed,
     mode: 'controlled', strategy: FUZZ_STRATEGY, schedule: f.firstSchedule, decisions: f.decisions, finding: replayOf(f.finding), traceHash: f.traceHash,
   };
   const meta: FindingMeta = { kind: f.finding.kind, title: f.finding.title, signature: f.finding.signature, firstSchedule, count: f.count, program: doc.name, shrunk: null };
@@ -107,9 +107,29 @@ export function readFuzzFindings(out: string): FuzzFinding[] {
   return found;
 }
 
-/** `<out>/campaign.json`: what every campaign (and merge) into this directory did together. */
+/**
+ * What makes two campaign outputs parts of one campaign (docs/fuzz.md
+ * "Merging"): the same seed, pins, schedules per program and shard count,
+ * and the same iommu-lab version. Shards differ only in their index.
+ */
+export interface CampaignParams {
+  readonly seed: number;
+  readonly pins: Readonly<Record<string, string>>;
+  readonly schedules: number;
+  readonly shards: number;
+  readonly version: string;
+}
+
+/** `<out>/campaign.json`: what every campaign (and merge) into this directory did together, and which campaign it is. */
 export interface CampaignTotals {
   readonly executions: number;
+  /** A random id per campaign output (nanoid); a merge keeps the first input's and lists all. */
+  readonly campaignId?: string;
+  readonly params?: CampaignParams;
+  /** The campaign ids merged into this output. */
+  readonly merged?: readonly string[];
+  /** The last campaign into this output was stopped by a signal. */
+  readonly interrupted?: boolean;
 }
 
 const TOTALS = 'campaign.json';
@@ -117,6 +137,17 @@ const TOTALS = 'campaign.json';
 export function readCampaignTotals(out: string): CampaignTotals {
   const file = path.join(out, TOTALS);
   return existsSync(file) ? (readJson(file) as CampaignTotals) : { executions: 0 };
+}
+
+/** The first difference between two campaigns' parameters, in words, or null when they are one campaign's. */
+export function campaignDifference(a: CampaignParams, b: CampaignParams): string | null {
+  if (a.seed !== b.seed) return `seed ${a.seed} vs ${b.seed}`;
+  const pins = (p: Readonly<Record<string, string>>): string => JSON.stringify(Object.entries(p).sort(([x], [y]) => x.localeCompare(y)));
+  if (pins(a.pins) !== pins(b.pins)) return `pins ${pins(a.pins)} vs ${pins(b.pins)} (--fixed / --variant)`;
+  if (a.schedules !== b.schedules) return `--schedules ${a.schedules} vs ${b.schedules}`;
+  if (a.shards !== b.shards) return `${a.shards} vs ${b.shards} shards`;
+  if (a.version !== b.version) return `iommu-lab ${a.version} vs ${b.version}`;
+  return null;
 }
 
 export function writeCampaignTotals(out: string, t: CampaignTotals): void {

@@ -141,8 +141,8 @@ export const KNOWN: readonly KnownFinding[] = [
     id: 'hot-add-iommu-probe-race', kind: 'data-race', signature: 'data-race|device.iommu', contains: ['driver-core:device_add', 'pci:pci_rescan_bus'],
     reason: 'A device a rescan is adding is reached (a sysfs bind, a reset of its bridge) while BUS_NOTIFY_ADD_DEVICE runs iommu_probe_device() for it: ' +
       'the reader sees dev->iommu / dev->iommu_group being written. The device is on the bus (bus_add_device) before the notifier runs; the kernel\'s ' +
-      'dma_configure() replays iommu_probe_device() under iommu_probe_device_lock for firmware-described (OF/IORT/VIOT) devices, the model for none ' +
-      '(docs/kernel-model.md "not modelled": OF/ACPI DMA configuration, pciehp hot-add). Whether DMAR/IVRS devices have the window is a question for the kernel.',
+      'dma_configure() replays iommu_probe_device() under iommu_probe_device_lock for firmware-described (OF/IORT/VIOT) devices, the model for SMMUv3 ' +
+      'devices only (docs/kernel-model.md "not modelled": pciehp hot-add). Whether DMAR/IVRS devices have the window is a question for the kernel.',
     reference: 'drivers/base/core.c device_add(); drivers/acpi/scan.c acpi_iommu_configure_id(); docs/kernel-facts.md §1.2 edge 6', source: 'model',
   },
   {
@@ -162,6 +162,13 @@ export const KNOWN: readonly KnownFinding[] = [
     reason: 'The refusal to put a require_direct (RMRR/RMR) device on a blocking domain is a dev_warn() in __iommu_device_set_domain(), not a WARN: ' +
       'the kernel logs it and returns -EINVAL (why VFIO cannot own an RMRR device). The model emits it through k.warn, which the WARN checker reports.',
     reference: 'drivers/iommu/iommu.c __iommu_device_set_domain(); actors/iommu-core/attach.ts deviceSetDomain', source: 'model',
+  },
+  {
+    id: 'unlocked-sbr-is-pci-warn', kind: 'kernel-warn', signature: 'kernel-warn|', contains: ['unlocked secondary bus reset via'],
+    reason: 'pci_bridge_secondary_bus_reset() prints "unlocked secondary bus reset via: %pS" with pci_warn_once() when the bridge\'s cfg access is not ' +
+      'blocked (pci_try_reset_function and pci_reset_function_locked do not lock the bridge): a log line the kernel really prints, not a WARN splat. ' +
+      'The model emits it through k.warn, which the WARN checker reports.',
+    reference: 'drivers/pci/pci.c pci_bridge_secondary_bus_reset() ("PCI: Revert the cfg_access_lock lockdep mechanism"); actors/pci/reset.ts', source: 'model',
   },
 ];
 

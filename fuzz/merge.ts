@@ -1,10 +1,12 @@
-import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { InputError } from '../runtime/input-error.ts';
+import { REPLAY_FORMAT } from '../runtime/replay-file.ts';
 import { Corpus } from './corpus.ts';
 import type { FuzzDocument } from './document.ts';
-import { FINDINGS_DIR, findingDirName, readCampaignTotals, readFuzzFindings, updateFuzzFinding, writeCampaignTotals } from './findings.ts';
-import type { FuzzFinding } from './findings.ts';
+import { nanoid } from 'nanoid';
+import { FINDINGS_DIR, campaignDifference, findingDirName, readCampaignTotals, readFuzzFindings, updateFuzzFinding, writeCampaignTotals } from './findings.ts';
+import type { CampaignTotals, FuzzFinding } from './findings.ts';
 
 /**
  * Combines the output directories of several campaigns (shards run on other
@@ -47,24 +49,46 @@ function copyFinding(f: FuzzFinding, out: string): FuzzFinding {
   const tmp = path.join(root, `.tmp-${process.pid}-${name}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(root, { recursive: true });
+  // every file of the finding's directory (shrunk replays, notes) comes along
   cpSync(path.dirname(f.replay), tmp, { recursive: true });
   const scenario = path.join(dir, 'scenario.json');
-  // the replays name their document by path: the copied one
-  for (const name of ['replay.json', ...(f.shrunk === null ? [] : [path.basename(f.shrunk)])]) {
+  // replays name their document relative to themselves ("./scenario.json"); one written before that named it from the campaign's directory
+  for (const name of readdirSync(tmp).filter((n) => n.endsWith('.json') && n !== 'scenario.json' && n !== 'finding.json')) {
     const file = path.join(tmp, name);
-    if (!existsSync(file)) continue;
     const replay = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-    writeFileSync(file, JSON.stringify({ ...replay, scenario }) + '\n');
+    if (replay.format === REPLAY_FORMAT && replay.scenario !== './scenario.json') writeFileSync(file, JSON.stringify({ ...replay, scenario: './scenario.json' }) + '\n');
   }
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
   return { ...f, replay: path.join(dir, 'replay.json'), scenario, shrunk: f.shrunk === null ? null : path.join(dir, path.basename(f.shrunk)) };
 }
 
-export function mergeOutputs(inputs: readonly string[], out: string): MergeResult {
+/**
+ * Refuses to merge outputs of different campaigns (another seed, other pins,
+ * another version: their findings and counts would mean nothing together),
+ * unless `force`. Returns the parameters they share.
+ */
+function checkSameCampaign(inputs: readonly string[], force: boolean): CampaignTotals['params'] {
+  let first: { dir: string; params: NonNullable<CampaignTotals['params']> } | null = null;
+  for (const dir of inputs) {
+    const params = readCampaignTotals(dir).params;
+    if (params === undefined) continue;
+    if (first === null) {
+      first = { dir, params };
+      continue;
+    }
+    const diff = campaignDifference(first.params, params);
+    if (diff !== null && !force) throw new InputError(`not the same campaign as ${first.dir} (${diff}); --force merges anyway`, dir, 'campaign.json');
+  }
+  return first?.params;
+}
+
+export function mergeOutputs(inputs: readonly string[], out: string, force = false): MergeResult {
   const t0 = performance.now();
   if (inputs.length === 0) throw new InputError('"merge" takes at least one campaign output directory');
   for (const d of inputs) checkInput(d);
+  const params = checkSameCampaign(inputs, force);
+  const ids = [...new Set(inputs.map((d) => readCampaignTotals(d).campaignId).filter((x): x is string => x !== undefined))];
   const outAbs = path.resolve(out);
   const merged = new Map<string, FuzzFinding>();
   const order: FuzzFinding[] = [];
@@ -95,6 +119,6 @@ export function mergeOutputs(inputs: readonly string[], out: string): MergeResul
   }
   for (const f of order) updateFuzzFinding(out, f);
   corpus.save();
-  writeCampaignTotals(out, { executions });
+  writeCampaignTotals(out, { executions, campaignId: ids[0] ?? nanoid(), ...(params !== undefined ? { params } : {}), merged: ids });
   return { executions, elapsedMs: Math.round(performance.now() - t0), findings: order, corpus: corpus.size, coverage: corpus.coverage.size, inputs };
 }

@@ -34,8 +34,13 @@ export type DriverAction = ActionCommon & (
   | { readonly do: 'iommu_group_release_dma_owner'; readonly group: string }
   | { readonly do: 'iommu_device_claim_dma_owner'; readonly owner: string }
   | { readonly do: 'iommu_device_release_dma_owner' }
-  | { readonly do: 'iommu_attach_device_pasid'; readonly domain: string; readonly pasid: number }
-  | { readonly do: 'iommu_replace_device_pasid'; readonly domain: string; readonly pasid: number }
+  /**
+   * `handle`: the struct iommu_attach_handle iommufd passes (named; the
+   * pasid_array entry is the tagged handle). Omitted on attach: a bare domain
+   * entry. Omitted on replace: a new handle, as iommufd allocates one per replace.
+   */
+  | { readonly do: 'iommu_attach_device_pasid'; readonly domain: string; readonly pasid: number; readonly handle?: string }
+  | { readonly do: 'iommu_replace_device_pasid'; readonly domain: string; readonly pasid: number; readonly handle?: string }
   | { readonly do: 'iommu_detach_device_pasid'; readonly domain: string; readonly pasid: number }
   | { readonly do: 'iommu_sva_bind_device'; readonly mm: string; readonly as: string }
   | { readonly do: 'iommu_sva_unbind_device'; readonly handle: string }

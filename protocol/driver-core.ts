@@ -45,8 +45,17 @@ export type DriverCoreMailbox =
    * checker reports.
    */
   | { readonly op: 'dev_driver_snapshot'; readonly body: { readonly dev: string; readonly plain?: boolean } }
+  /** dev->bus->dma_configure(dev) as iommu_init_device() calls it: no device_lock (the hook reads dev->driver once). Ret. */
+  | { readonly op: 'bus_dma_configure'; readonly body: { readonly dev: string } }
   /** dev->p->dead for a caller that holds dev's device_lock: true once device_del() has begun (kill_device). */
   | { readonly op: 'device_is_dead'; readonly body: { readonly dev: string } }
+  /**
+   * dev->driver->err_handler->reset_prepare / reset_done for the PCI core
+   * (pci_dev_save_and_disable / pci_dev_restore): the caller holds
+   * device_lock (asserted); the bound driver's actions run in the caller's
+   * task. Returns ActionResult[] ([] without a driver or callback).
+   */
+  | { readonly op: 'pci_err_handler_reset'; readonly body: { readonly dev: string; readonly which: 'reset_prepare' | 'reset_done' } }
   /** Run client actions as `dev`'s bound driver (a work item; no device_lock). Returns ActionResult[]. */
   | { readonly op: 'driver_call'; readonly body: { readonly dev: string; readonly actions: readonly DriverAction[] } }
   /** Run client actions as a module (no device): module init calling iommu_domain_alloc(bus), ... Returns ActionResult[]. */

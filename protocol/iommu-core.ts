@@ -11,12 +11,14 @@ import type { Call } from './kernel.ts';
 type Dev = { readonly dev: string };
 type DomainDev = { readonly domain: string; readonly dev: string };
 type DomainGroup = { readonly domain: string; readonly group: string };
-type Pasid = { readonly domain: string; readonly dev: string; readonly pasid: number };
+type Pasid = { readonly domain: string; readonly dev: string; readonly pasid: number; readonly handle?: string };
 
 export type IommuCoreMailbox =
   /** The bus notifier: ADD_DEVICE → iommu_probe_device, REMOVED_DEVICE → iommu_release_device, BOUND_DRIVER → group notifier. */
   | { readonly op: 'iommu_bus_notifier'; readonly body: { readonly action: BusNotifyAction; readonly dev: string } }
   | { readonly op: 'iommu_probe_device'; readonly body: Dev }
+  /** of_iommu_configure() from a bus dma_configure (SMMUv3 devices): the fwspec under the probe lock; the probe replay when dev->iommu did not exist. Ret (-ENODEV: no firmware-described IOMMU). */
+  | { readonly op: 'of_iommu_configure'; readonly body: Dev }
   | { readonly op: 'iommu_release_device'; readonly body: Dev }
   /** Returns the group id with a reference taken, or null. */
   | { readonly op: 'iommu_group_get'; readonly body: Dev }

@@ -24,10 +24,14 @@ export type LockManagerMailbox =
   | { readonly op: 'up_write'; readonly body: LockBody }
   // struct completion (kernel/sched/completion.c).
   | { readonly op: 'wait_for_completion'; readonly body: CompletionBody }
+  /** wait_for_completion_timeout(): true when completed; false when the timeout (a scheduler choice: time is steps) fired first. */
+  | { readonly op: 'wait_for_completion_timeout'; readonly body: CompletionBody }
   | { readonly op: 'complete'; readonly body: CompletionBody }
   | { readonly op: 'complete_all'; readonly body: CompletionBody }
   // lockdep_assert_held() / lockdep_assert_not_held(): the shard knows the holders.
-  | { readonly op: 'lock_assert'; readonly body: AssertBody };
+  | { readonly op: 'lock_assert'; readonly body: AssertBody }
+  // mutex_is_locked() / rwsem_is_locked(): held by any task (no event, no finding).
+  | { readonly op: 'lock_is_locked'; readonly body: LockBody };
 
 export interface LockBody {
   readonly lock: LockRef;

@@ -117,6 +117,13 @@ export interface DriverSpec {
   readonly async?: boolean;
   readonly probe?: readonly DriverAction[];
   readonly remove?: readonly DriverAction[];
+  /**
+   * PCI: the driver's err_handler->reset_prepare / reset_done, run by
+   * pci_dev_save_and_disable() / pci_dev_restore() around a function reset,
+   * with device_lock held (drivers/pci/pci.c).
+   */
+  readonly reset_prepare?: readonly DriverAction[];
+  readonly reset_done?: readonly DriverAction[];
 }
 
 /** The actor id of an IOMMU unit. */

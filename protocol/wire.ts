@@ -1,3 +1,4 @@
+import type { FreeDelay } from '../runtime/hosts/free-chaos.ts';
 import type { Envelope } from './envelope.ts';
 import type { ActorId, TaskId } from './ids.ts';
 import type { WireStack } from './stack.ts';
@@ -54,6 +55,12 @@ export interface FreeLog {
   readonly details: readonly FreeLogEntry[] | null;
   /** The last step each task ran in this actor (hang reports need it even without details). */
   readonly last: readonly FreeLogEntry[];
+  /**
+   * Steps this actor held back under chaos (runtime/hosts/free-chaos.ts), in
+   * the order it held them; absent or empty when chaos is off. The order
+   * above is what ran, delays included, so it replays as it is.
+   */
+  readonly delays?: readonly FreeDelay[];
 }
 
 /** What a worker needs to start. */

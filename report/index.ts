@@ -1,12 +1,13 @@
 import { validateChromeTrace } from './chrome-trace.ts';
 import { renderDot } from './dot.ts';
+import { renderHtml } from './html.ts';
 import { renderMarkdown } from './md.ts';
 import { renderPerfetto } from './perfetto.ts';
 import { renderText } from './text.ts';
 import type { TraceDocument } from './trace-doc.ts';
 
-export type ReportFormat = 'text' | 'perfetto' | 'dot' | 'md' | 'trace';
-export const REPORT_FORMATS: readonly ReportFormat[] = ['text', 'perfetto', 'dot', 'md', 'trace'];
+export type ReportFormat = 'text' | 'perfetto' | 'dot' | 'md' | 'trace' | 'html';
+export const REPORT_FORMATS: readonly ReportFormat[] = ['text', 'perfetto', 'dot', 'md', 'trace', 'html'];
 
 export { recordTrace } from './record.ts';
 export type { RecordOptions } from './record.ts';
@@ -15,10 +16,17 @@ export type { ReportInput } from './load.ts';
 export { TRACE_FORMAT, TRACE_VERSION, checkTraceDocument } from './trace-doc.ts';
 export type { TraceDocument, TraceFinding, LockGraph } from './trace-doc.ts';
 export { validateChromeTrace } from './chrome-trace.ts';
+export { renderHtml, renderCompareHtml } from './html.ts';
+export type { HtmlRow } from './html.ts';
 export type { ChromeTrace } from './chrome-trace.ts';
 
-/** A recorded run in one of the report formats, as the text of a file. */
-export function render(doc: TraceDocument, format: ReportFormat): string {
+/** A recorded run in one of the report formats, as the text of a file (html draws its lock graph with a WASM Graphviz: async). */
+export async function renderReport(doc: TraceDocument, format: ReportFormat): Promise<string> {
+  return format === 'html' ? renderHtml(doc) : render(doc, format);
+}
+
+/** A recorded run in one of the synchronous report formats, as the text of a file. */
+export function render(doc: TraceDocument, format: Exclude<ReportFormat, 'html'>): string {
   switch (format) {
     case 'text':
       return renderText(doc);

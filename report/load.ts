@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { InputError } from '../runtime/input-error.ts';
 import { REPLAY_FORMAT, parseReplayFile } from '../runtime/replay-file.ts';
 import type { ReplayFile } from '../runtime/replay-file.ts';
+import { parseJson } from '../scenarios/format/issues.ts';
 import { TRACE_FORMAT, checkTraceDocument } from './trace-doc.ts';
 import type { TraceDocument } from './trace-doc.ts';
 
@@ -18,12 +19,7 @@ export function readReportInput(file: string): ReportInput {
   } catch (e) {
     throw new InputError(`cannot read: ${e instanceof Error ? e.message : String(e)}`, file);
   }
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (e) {
-    throw new InputError(`not valid JSON: ${e instanceof Error ? e.message : String(e)}`, file, '(document)');
-  }
+  const doc = parseJson(text, file, '(document)');
   const format = typeof doc === 'object' && doc !== null && !Array.isArray(doc) ? (doc as Record<string, unknown>).format : undefined;
   if (format === TRACE_FORMAT) return { kind: 'trace', doc: checkTraceDocument(doc, file) };
   if (format === REPLAY_FORMAT) return { kind: 'replay', replay: parseReplayFile(text, file) };

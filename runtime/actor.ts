@@ -48,6 +48,13 @@ export interface Kernel<S = unknown> {
   up_write(l: LockRef): Promise<void>;
   /** struct completion: waiting while holding locks is a dependency edge for lockdep. */
   wait_for_completion(c: LockRef): Promise<void>;
+  /**
+   * wait_for_completion_timeout(): the wait may end by timeout at any point
+   * the scheduler chooses (the model has no clock: time is steps). Returns
+   * true when the completion was consumed. A timed-out wait does not
+   * synchronise with complete() (no `wait.done`).
+   */
+  wait_for_completion_timeout(c: LockRef): Promise<boolean>;
   complete(c: LockRef): Promise<void>;
   complete_all(c: LockRef): Promise<void>;
   /**
@@ -56,6 +63,8 @@ export interface Kernel<S = unknown> {
    */
   assertHeld(l: LockRef, mode?: 'any' | 'read' | 'write'): Promise<boolean>;
   assertNotHeld(l: LockRef): Promise<boolean>;
+  /** mutex_is_locked() / rwsem_is_locked(): whether any task holds `l`; the kernel's flag-style checks (dev->block_cfg_access) read it. */
+  isLocked(l: LockRef): Promise<boolean>;
 
   /**
    * Low level, for actors that implement blocking primitives (the lock

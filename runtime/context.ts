@@ -178,6 +178,9 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
   wait_for_completion(c: LockRef): Promise<void> {
     return this.lockOp(c, { op: 'wait_for_completion', body: { completion: c } });
   }
+  wait_for_completion_timeout(c: LockRef): Promise<boolean> {
+    return this.lockOp(c, { op: 'wait_for_completion_timeout', body: { completion: c } });
+  }
   complete(c: LockRef): Promise<void> {
     return this.lockOp(c, { op: 'complete', body: { completion: c } });
   }
@@ -187,6 +190,9 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
   assertHeld(l: LockRef, mode: 'any' | 'read' | 'write' = 'any'): Promise<boolean> {
     const what = mode === 'any' ? 'held' : mode === 'read' ? 'held-read' : 'held-write';
     return this.lockOp(l, { op: 'lock_assert', body: { lock: l, what } });
+  }
+  isLocked(l: LockRef): Promise<boolean> {
+    return this.lockOp(l, { op: 'lock_is_locked', body: { lock: l } });
   }
   assertNotHeld(l: LockRef): Promise<boolean> {
     return this.lockOp(l, { op: 'lock_assert', body: { lock: l, what: 'not-held' } });

@@ -20,8 +20,15 @@ export interface OrderedStep {
  * in controlled mode it is not enabled before. When the logs keep events
  * the spawn is among them (the parent's `send` of kind `event`, message
  * `<child>#0`) and the merge waits for it.
+ *
+ * `partial`: the logs of a run that was still moving when they were taken
+ * (a task aborted, the time limit) are read one actor after another, so a
+ * later actor's log may hold a step whose predecessor ran, after its own
+ * actor's log was read, in an earlier one. Then the merge is the longest
+ * prefix that is consistent — everything that happened before the run was
+ * stopped (the abort and all it depends on) is in it.
  */
-export function mergeFreeLogs(logs: readonly FreeLog[]): OrderedStep[] {
+export function mergeFreeLogs(logs: readonly FreeLog[], partial = false): OrderedStep[] {
   const pos = logs.map(() => 0);
   const next = new Map<TaskId, number>();
   const spawnedAt = spawnSteps(logs);
@@ -49,6 +56,7 @@ export function mergeFreeLogs(logs: readonly FreeLog[]): OrderedStep[] {
       }
     }
     if (!progressed) {
+      if (partial) return out;
       const heads = logs.map((l, a) => `${l.actor}: ${l.tasks[pos[a] as number] ?? '-'}#${l.ns[pos[a] as number] ?? '-'}`);
       throw new Error(`free-run logs do not merge (a step is missing): heads ${heads.join(', ')}`);
     }

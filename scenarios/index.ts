@@ -7,6 +7,9 @@ import { seed003DeferredAttach, seed003DevIommuBits, seed003NestedReset, seed003
 import { seed004GroupMutex, seed004HotRemove, seed004InProbe } from './seeds/seed-004.ts';
 import { InputError } from '../runtime/input-error.ts';
 import { isScenarioFile, loadScenarioFile } from './format/load.ts';
+import { didYouMean, quote } from './format/issues.ts';
+import { replayScenario } from '../runtime/replay-file.ts';
+import type { ReplayFile } from '../runtime/replay-file.ts';
 
 /** Built-in scenarios, in the order `list` shows them. */
 export const BUILTIN: readonly Scenario[] = [
@@ -21,7 +24,7 @@ export const BUILTIN: readonly Scenario[] = [
 export function findScenario(name: string): Scenario {
   const s = BUILTIN.find((x) => x.name === name);
   if (s === undefined) {
-    throw new InputError(`unknown scenario "${name}" (built-in: ${BUILTIN.map((x) => x.name).join(', ')})`);
+    throw new InputError(`unknown scenario ${quote(name)}${didYouMean(name, BUILTIN.map((x) => x.name))} (built-in: ${BUILTIN.map((x) => x.name).join(', ')})`);
   }
   return s;
 }
@@ -30,6 +33,21 @@ export function findScenario(name: string): Scenario {
 export function loadScenario(ref: string): Promise<Scenario> {
   if (BUILTIN.some((x) => x.name === ref) || !isScenarioFile(ref)) return Promise.resolve(findScenario(ref));
   return loadScenarioFile(ref);
+}
+
+/**
+ * The scenario a replay file names (runtime/replay-file.ts replayScenario):
+ * a problem loading it names the replay file and its `scenario` key too.
+ */
+export async function loadReplayScenario(rf: Pick<ReplayFile, 'scenario'>, replayFile: string): Promise<Scenario> {
+  const ref = replayScenario(rf, replayFile);
+  try {
+    return await loadScenario(ref);
+  } catch (e) {
+    if (e instanceof InputError && e.file === null) throw new InputError(e.message, replayFile, 'scenario');
+    if (e instanceof InputError) throw new InputError(`the scenario it names does not load: ${e.message}`, replayFile, 'scenario');
+    throw e;
+  }
 }
 
 /** Pool loader (runtime/pool-task.ts): builds a built-in scenario's program in a pool worker. */

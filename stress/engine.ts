@@ -3,11 +3,14 @@ import { abortFinding } from '../checkers/crash.ts';
 import type { Checker } from '../checkers/checker.ts';
 import { rootMessage, runExecution } from '../runtime/execution.ts';
 import { mergeFreeLogs } from '../runtime/free-order.ts';
+import { DEFAULT_CHAOS, chaosOptions } from '../runtime/hosts/free-chaos.ts';
+import type { ChaosMode } from '../runtime/hosts/free-chaos.ts';
 import { hungFinding, offlineEvents } from '../runtime/free-run.ts';
 import type { FreeDrain } from '../runtime/hosts/free-driver.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
 import { LIVE_TASKS, PROGRESS, WorkersHost } from '../runtime/hosts/workers.ts';
 import { deepCopy, restoreCopy } from '../runtime/snapshot.ts';
+import type { Strategy } from '../runtime/strategies/strategy.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 import type { Program } from '../runtime/program.ts';
 import type { Finding } from '../protocol/findings.ts';
@@ -23,6 +26,7 @@ import type { KnownFinding } from '../fuzz/known.ts';
 import { roundDocument, writeStressFinding } from './output.ts';
 import { Reservoir, RssSampler } from './stats.ts';
 import { verifyReplay } from './verify.ts';
+import { interrupted } from '../runtime/interrupt.ts';
 import { generateMachine } from './topology.ts';
 import type { StressMachine } from './topology.ts';
 
@@ -73,6 +77,8 @@ export interface StressOptions {
   readonly hangMs?: number;
   /** Stop after this many rounds even if time is left (tests, benchmarks). */
   readonly maxRounds?: number;
+  /** Delay injection in the rounds (runtime/hosts/free-chaos.ts); DEFAULT_CHAOS when not given. */
+  readonly chaos?: ChaosMode;
   /** Replay every new finding in controlled mode at the end (default true). */
   readonly verify?: boolean;
   /** Progress lines (stderr), or null. */
@@ -106,12 +112,15 @@ export interface KnownCount {
   readonly reference: string;
 }
 
-export type StressOutcome = 'completed' | 'hung' | 'aborted';
+/** `interrupted`: stopped by SIGINT/SIGTERM (runtime/interrupt.ts); the round it was in is not checked. */
+export type StressOutcome = 'completed' | 'hung' | 'aborted' | 'interrupted';
 
 export interface StressResult {
   readonly devices: number;
   readonly units: number;
   readonly tasks: number;
+  /** The rounds' delay injection (docs/runtime.md "Chaos"). */
+  readonly chaos: ChaosMode;
   /** The churn phase: from the first round's start to the last round's end. */
   readonly elapsedMs: number;
   readonly bootMs: number;
@@ -172,6 +181,22 @@ interface Candidate {
   readonly replay: string;
 }
 
+/** The boot's strategy, saying every couple of seconds how far the boot is (a 1024-device boot takes a while). */
+function bootProgress(inner: ReplayStrategy, progress: ((line: string) => void) | null, t0: number): Strategy {
+  let last = performance.now();
+  return {
+    name: inner.name,
+    begin: () => inner.begin(),
+    pick: (enabled, step) => {
+      if (progress !== null && step % 256 === 0 && performance.now() - last > 2000) {
+        last = performance.now();
+        progress(`stress: booting: ${step} steps, ${((last - t0) / 1000).toFixed(1)} s`);
+      }
+      return inner.pick(enabled, step);
+    },
+  };
+}
+
 export async function runStress(o: StressOptions): Promise<StressResult> {
   const hangMs = o.hangMs ?? 10_000;
   const progress = o.progress ?? null;
@@ -189,11 +214,12 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
   // take their actor's booted state in one message each (the determinism
   // contract makes it the state the workers host would have reached)
   const checkers = kernelCheckers();
+  progress?.(`stress: booting ${topology.pci.length} devices on ${topology.units.length} units inline`);
   const bootHost = await InlineHost.create(hostProgram);
-  const boot = await runExecution(bootHost, bootProgram, new ReplayStrategy([]), { seed: o.seed, checkers: checkers.map(unfinished), maxSteps: Number.MAX_SAFE_INTEGER });
+  const boot = await runExecution(bootHost, bootProgram, bootProgress(new ReplayStrategy([]), progress, t0), { seed: o.seed, checkers: checkers.map(unfinished), maxSteps: Number.MAX_SAFE_INTEGER });
   const booted = boot.outcome === 'completed';
   if (booted) await bootHost.snapshot();
-  progress?.(`stress: boot ran ${boot.steps} steps inline in ${((performance.now() - t0) / 1000).toFixed(1)} s; starting ${hostProgram.actors.length} workers`);
+  progress?.(`stress: boot ran ${boot.steps} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s; starting ${topology.units.length} unit worker threads and the core actors`);
   const host = await WorkersHost.create(hostProgram);
   try {
     if (booted) await withTimeout(host.adopt(bootHost.snapshots()), 'hand-over of the booted state');
@@ -211,11 +237,12 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
     const peakRssMb = Math.round(rss.peakMb());
     const rssMbPerMinute = rss.perMinuteMb().map((x) => Math.round(x));
     const verifyStart = performance.now();
-    const findings = o.verify === false ? run.findings(() => null) : await run.verifyAll();
+    // a stopped run does not replay its findings (that can take long): their replays are marked unchecked
+    const findings = o.verify === false || interrupted() ? run.findings(() => null) : await run.verifyAll();
     const verifyMs = performance.now() - verifyStart;
     const secs = r.elapsedMs / 1000;
     return {
-      devices: topology.pci.length, units: topology.units.length, tasks: o.tasks,
+      devices: topology.pci.length, units: topology.units.length, tasks: o.tasks, chaos: o.chaos ?? DEFAULT_CHAOS,
       elapsedMs: Math.round(r.elapsedMs), bootMs: Math.round(bootMs), bootSteps: boot.steps, rounds: r.rounds,
       operations: r.operations, messages: r.messages, messagesPerSec: secs > 0 ? Math.round(r.messages / secs) : 0,
       opLatencyMs: { p50: round3(r.latency.quantile(0.5)), p99: round3(r.latency.quantile(0.99)) },
@@ -274,7 +301,7 @@ class Rounds {
   }
 
   async go(): Promise<RoundsResult> {
-    await withTimeout(this.host.startFree({ seed: this.o.seed, jitterMs: 0, keepEvents: true }, this.counters, {
+    await withTimeout(this.host.startFree({ seed: this.o.seed, chaos: chaosOptions(this.o.chaos ?? DEFAULT_CHAOS, this.bootSteps), keepEvents: true }, this.counters, {
       end: (task) => {
         this.ended.add(task);
       },
@@ -300,6 +327,10 @@ class Rounds {
     let n = 0;
     for (; ; n++) {
       if (n > 0 && performance.now() - t0 >= this.o.timeMs) break;
+      if (interrupted()) {
+        outcome = 'interrupted';
+        break;
+      }
       if (this.o.maxRounds !== undefined && n >= this.o.maxRounds) break;
       const round = roundChurn(this.machine, { tasks: this.o.tasks, seed: this.o.seed, processes: this.procs }, n);
       const program = this.roundProgram(round);
@@ -317,6 +348,11 @@ class Rounds {
       t = performance.now();
       const end = await this.runRound(program);
       this.phases.run += performance.now() - t;
+      if (end === 'interrupted') {
+        outcome = 'interrupted';
+        n++;
+        break;
+      }
       t = performance.now();
       const drains = await withTimeout(this.host.drainFree(), 'log drain');
       this.phases.drain += performance.now() - t;
@@ -354,7 +390,7 @@ class Rounds {
   }
 
   /** Injects the round's tasks and waits until they have all ended, a task aborts, or nothing moves for `hangMs`. */
-  private async runRound(program: Program): Promise<'done' | 'hung' | 'aborted'> {
+  private async runRound(program: Program): Promise<'done' | 'hung' | 'aborted' | 'interrupted'> {
     const tasks = program.tasks.filter((t) => t.id !== 'boot');
     this.ended.clear();
     Atomics.store(this.c, LIVE_TASKS, tasks.length);
@@ -364,6 +400,7 @@ class Rounds {
     for (;;) {
       await new Promise((r) => setTimeout(r, POLL_MS));
       if (this.stopped !== null) return 'aborted';
+      if (interrupted()) return 'interrupted';
       if (Atomics.load(this.c, LIVE_TASKS) === 0 && tasks.every((t) => this.ended.has(t.id))) return 'done';
       const p = Atomics.load(this.c, PROGRESS);
       const now = performance.now();
@@ -382,7 +419,8 @@ class Rounds {
    */
   private async check(round: Round, drains: readonly FreeDrain[], end: 'done' | 'hung' | 'aborted'): Promise<void> {
     const logs: FreeLog[] = drains.map((d) => d.log);
-    const ordered = mergeFreeLogs(logs);
+    // an aborted round was still moving when its logs were read: keep the consistent prefix
+    const ordered = mergeFreeLogs(logs, end === 'aborted');
     const decisions = (): TaskId[] => [...this.bootDecisions, ...ordered.map((s) => (logs[s.log] as FreeLog).tasks[s.at] as TaskId)];
     const checkers = restoreCopy(this.template);
     const seen = new Set<string>();

@@ -44,6 +44,8 @@ const st = {
   upRead: (l: LockRef): ScriptStep => ({ op: 'up_read', lock: l }),
   upWrite: (l: LockRef): ScriptStep => ({ op: 'up_write', lock: l }),
   wait: (c: LockRef): ScriptStep => ({ op: 'wait_for_completion', completion: c }),
+  waitTimeout: (c: LockRef): ScriptStep => ({ op: 'wait_for_completion_timeout', completion: c }),
+  isLocked: (l: LockRef): ScriptStep => ({ op: 'is_locked', lock: l }),
   complete: (c: LockRef): ScriptStep => ({ op: 'complete', completion: c }),
   completeAll: (c: LockRef): ScriptStep => ({ op: 'complete_all', completion: c }),
   spawn: (...scripts: Script[]): ScriptStep => ({ op: 'spawn', scripts }),
@@ -234,6 +236,29 @@ describe('lock manager: completions', () => {
 });
 
 // ---- assertions ----------------------------------------------------------------------------
+
+describe('lock manager: wait_for_completion_timeout and is_locked', () => {
+  it('a timed wait with nobody to complete times out (false) and does not synchronise; a completion done first is consumed (true)', async () => {
+    const r = await run([[[st.waitTimeout(C), st.complete(C), st.waitTimeout(C), st.waitTimeout(C)]]], oldestFirst);
+    expect(r.outcome).toBe('completed');
+    expect(r.results['t1']).toEqual([`wait_for_completion_timeout(${C.id})=false`, `wait_for_completion_timeout(${C.id})=true`, `wait_for_completion_timeout(${C.id})=false`]);
+    // wait.done only for the wait that consumed the completion
+    expect(r.events.filter((e) => e.ev === 'wait.done').length).toBe(1);
+  });
+
+  it('a timed waiter woken after complete() gets it when the completer runs first', async () => {
+    // newest first: t1 spawns the completer, which runs before t1 sleeps
+    const r = await run([[[st.spawn([st.complete(C)]), st.waitTimeout(C)]]], newestFirst);
+    expect(r.outcome).toBe('completed');
+    expect(r.results['t1']).toContain(`wait_for_completion_timeout(${C.id})=true`);
+  });
+
+  it('is_locked: true while any task holds the lock (mutex_is_locked), no event', async () => {
+    const r = await run([[[st.isLocked(A), st.lock(A), st.isLocked(A), st.unlock(A), st.read(S), st.isLocked(S), st.upRead(S), st.isLocked(S)]]], oldestFirst);
+    expect(r.results['t1']).toEqual([`is_locked(${A.id})=false`, `is_locked(${A.id})=true`, `is_locked(${S.id})=true`, `is_locked(${S.id})=false`]);
+    expect(r.events.filter((e) => e.ev === 'lock.assert').length).toBe(0);
+  });
+});
 
 describe('lock manager: assertions', () => {
   it('answers lockdep_assert_held / _not_held and emits lock.assert', async () => {

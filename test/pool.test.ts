@@ -4,6 +4,7 @@ import { InlineHost } from '../runtime/hosts/inline.ts';
 import { ExplorationPool } from '../runtime/pool.ts';
 import { RandomStrategy } from '../runtime/strategies/random.ts';
 import { findScenario } from '../scenarios/index.ts';
+import { compare } from '../api/index.ts';
 
 describe('parallel exploration in a piscina pool', () => {
   it('finds what a sequential exploration finds, at the same first schedule and with the same count', async () => {
@@ -26,4 +27,19 @@ describe('parallel exploration in a piscina pool', () => {
       await pool.close();
     }
   });
+});
+
+describe('compare on the worker pool', () => {
+  it('gives the same rows and findings as the serial compare for the same seed', async () => {
+    const scenarios = ['runtime-abba', 'seed-004-domain-alloc-vs-hot-remove', 'seed-003-dev-iommu-bits'];
+    const strip = (r: Awaited<ReturnType<typeof compare>>): unknown => r.rows.map(({ elapsedMs: _e, ...row }) => row);
+    const progress: string[] = [];
+    const pooled = await compare(scenarios, { schedules: 60, seed: 5, threads: 2, onRow: (p) => progress.push(`${p.done}/${p.total}`) });
+    const serial = await compare(scenarios, { schedules: 60, seed: 5, threads: 1 });
+    expect(pooled.rows.length).toBeGreaterThanOrEqual(7);
+    expect(strip(pooled)).toEqual(strip(serial));
+    // the rows found something (a comparison of two empty tables would prove nothing)
+    expect(pooled.rows.flatMap((r) => r.findings.map((f) => f.kind))).toEqual(expect.arrayContaining(['deadlock', 'use-after-free', 'data-race']));
+    expect(progress).toEqual(pooled.rows.map((_, i) => `${i + 1}/${pooled.rows.length}`));
+  }, 300_000);
 });

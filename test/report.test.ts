@@ -270,7 +270,7 @@ describe('report: bad input exits 2 naming what is wrong', () => {
 
     const r3 = await cli('report', abba, '--format', 'svg');
     expect(r3.code).toBe(2);
-    expect(r3.err).toMatch(/--format must be one of text\|perfetto\|dot\|md\|trace \(got "svg"\)/);
+    expect(r3.err).toMatch(/--format must be one of text\|perfetto\|dot\|md\|trace\|html \(got "svg"\)/);
 
     const r4 = await cli('report', '--format', 'text');
     expect(r4.code).toBe(2);

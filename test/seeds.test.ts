@@ -1,23 +1,17 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { main } from '../cli/main.ts';
-import type { CommandIo } from '../cli/io.ts';
+import { compare, replay } from '../api/index.ts';
 
 /**
- * The built-in seed scenarios meet their expectations under `compare`
- * (default strategy, pinned seed, a budget small enough for the suite): the
+ * The built-in seed scenarios meet their expectations under `compare` (the
+ * library's, which `compare --all` prints: default strategy, pinned seed, a
+ * budget small enough for the suite, rows on the worker pool): the
  * buggy design shows its finding kinds exactly, the design that landed is
  * clean.
  */
 describe('seed scenarios under compare --all', () => {
   it('every variant row matches its expectation, and every finding replays in both hosts', async () => {
-    let json: unknown;
-    const io: CommandIo = { out: () => {}, err: () => {}, json: (d) => void (json = JSON.parse(JSON.stringify(d))) };
-    const out = mkdtempSync(path.join(tmpdir(), 'iommu-lab-seeds-'));
-    const code = await main(['compare', '--all', '--schedules', '300', '--seed', '1', '--out', out, '--json'], io);
-    const rows = (json as { rows: { scenario: string; variants: Record<string, string>; matched: boolean; expected: string[] | null; findings: { kind: string; signature: string; replay: string }[] }[] }).rows;
+    const result = await compare('all', { schedules: 300, seed: 1 });
+    const rows = result.rows;
     const bad = rows.filter((r) => !r.matched).map((r) => `${r.scenario} ${JSON.stringify(r.variants)}: expected ${JSON.stringify(r.expected)}, found ${JSON.stringify(r.findings.map((f) => f.kind))}`);
     expect(bad).toEqual([]);
     expect(rows.filter((r) => r.scenario.startsWith('seed-')).length).toBeGreaterThanOrEqual(28);
@@ -37,19 +31,17 @@ describe('seed scenarios under compare --all', () => {
       'seed-002-shared-attach {"shared-attach":"shared-owner-cnt"} []',
       'seed-002-shared-attach {"shared-attach":"shared-ignores-owner"} ["isolation-breach"]',
     ]);
-    expect(code).toBe(0);
+    expect(result.matched).toBe(true);
 
-    // every finding's replay file reproduces it, in the inline host and on worker threads
-    const findings = rows.flatMap((r) => r.findings.map((f) => ({ ...f, row: `${r.scenario} ${JSON.stringify(r.variants)}` })));
+    // every finding's recording reproduces it, in the inline host and on worker threads
+    const findings = rows.flatMap((r) => r.findings.map((f) => ({ f, row: `${r.scenario} ${JSON.stringify(r.variants)}` })));
     expect(findings.length).toBeGreaterThanOrEqual(20);
     const missed: string[] = [];
-    for (const f of findings) {
-      for (const host of ['inline', 'workers']) {
-        let replayed: { reproduced: boolean; findings: { signature: string }[] } | undefined;
-        const rio: CommandIo = { out: () => {}, err: () => {}, json: (d) => void (replayed = JSON.parse(JSON.stringify(d))) };
-        const rc = await main(['replay', f.replay, '--host', host, '--json'], rio);
-        const ok = rc !== 2 && replayed?.reproduced === true && replayed.findings.some((x) => x.signature === f.signature);
-        if (!ok) missed.push(`${f.row} ${f.kind} (${host})`);
+    for (const { f, row } of findings) {
+      for (const host of ['inline', 'workers'] as const) {
+        const replayed = await replay(f, { host });
+        const ok = replayed.reproduced && replayed.findings.some((x) => x.signature === f.signature);
+        if (!ok) missed.push(`${row} ${f.kind} (${host})`);
       }
     }
     expect(missed).toEqual([]);

@@ -4,7 +4,7 @@ import type { Errno } from '../../protocol/errno.ts';
 import type { BusNotifyAction } from '../../protocol/iommu-core.ts';
 import { IOMMU_CORE, PCI } from '../../protocol/kernel.ts';
 import type { Call } from '../../protocol/kernel.ts';
-import { LOCKLESS, getDevice, klistLock, putDevice, underDevice } from './state.ts';
+import { LOCKLESS, getDevice, klistLock, putDevice, underDevice, unitOfDevice } from './state.ts';
 import type { BusName, DK, Device, KlistEntry } from './state.ts';
 
 /**
@@ -130,11 +130,16 @@ export async function busDmaCleanup(k: DK, dev: Device): Promise<void> {
  * drivers/base/platform.c: platform_dma_configure(). dev->driver is read
  * once (READ_ONCE) and every decision derives from that snapshot, because
  * the IOMMU layer may call the hook without device_lock while
- * really_probe() is setting the driver (bug B5's platform half). No
- * firmware (OF/ACPI) DMA configuration is modelled.
+ * really_probe() is setting the driver (bug B5's platform half).
  */
 async function platformDmaConfigure(k: DK, dev: Device): Promise<0 | Errno> {
   const name = k.read(dev, 'driver', LOCKLESS);
+  // of_dma_configure(): of_iommu_configure() for a device behind a DT-described IOMMU (SMMUv3)
+  const unit = unitOfDevice(k.state.topology, dev.name);
+  if (unit !== null && k.state.topology.units.find((u) => u.name === unit)?.kind === 'smmu-v3') {
+    const ret = await k.call(IOMMU_CORE, 'of_iommu_configure', { dev: dev.name });
+    if (isErrno(ret)) return ret;
+  }
   const drv = name === null ? undefined : k.state.drivers[name];
   // "@dev->driver may not be valid when we're called from the IOMMU layer"
   if (drv === undefined || drv.spec.driver_managed_dma === true) return 0;

@@ -136,6 +136,7 @@ async function callFor(k: DK, scope: ActionScope, a: DriverAction): Promise<unkn
       return needDev((d) => iommu(a.do, { dev: d }));
     case 'iommu_attach_device_pasid':
     case 'iommu_replace_device_pasid':
+      return needDev((d) => iommu(a.do, { domain: ref(scope, a.domain), dev: d, pasid: a.pasid, ...(a.handle !== undefined ? { handle: a.handle } : {}) }));
     case 'iommu_detach_device_pasid':
       return needDev((d) => iommu(a.do, { domain: ref(scope, a.domain), dev: d, pasid: a.pasid }));
     case 'iommu_sva_bind_device':

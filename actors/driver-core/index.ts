@@ -4,8 +4,8 @@ import { errno } from '../../protocol/errno.ts';
 import type { Errno } from '../../protocol/errno.ts';
 import { actorId } from '../../protocol/ids.ts';
 import { BOOTED_COMPLETION, PCI } from '../../protocol/kernel.ts';
-import { completionRef } from '../../protocol/lock-classes.ts';
-import { busForEachDev } from './bus.ts';
+import { completionRef, deviceLock } from '../../protocol/lock-classes.ts';
+import { busDmaConfigure, busForEachDev } from './bus.ts';
 import { deviceAdd, deviceDel, deviceUnregister, driverRegister } from './core.ts';
 import { deferredProbeWorkFunc, deviceAttach, deviceAttachAsyncHelper, deviceReleaseDriverInternal, bindStore, unbindStore } from './dd.ts';
 import { driverDeferredProbeTrigger } from './deferred.ts';
@@ -101,11 +101,30 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
       return { driver, driver_managed_dma: driverOf(k, driver)?.spec.driver_managed_dma ?? false };
     },
 
+    /** iommu_init_device()'s call of dev->bus->dma_configure(dev): without device_lock. */
+    bus_dma_configure: (k, { dev }) => withDevice(k, dev, (d) => busDmaConfigure(k, d)),
+
     /** dev->p->dead, read by a caller that holds device_lock (the "lock, then check it is not being deleted" idiom). */
     device_is_dead(k, { dev }): boolean {
       const d = deviceOf(k, dev);
       if (d === null) return true;
       return k.read(d, 'dead', underDevice(d));
+    },
+
+    /**
+     * drivers/pci/pci.c pci_dev_save_and_disable() / pci_dev_restore():
+     * "dev->driver->err_handler->reset_prepare() is protected against races
+     * with ->remove() by the device lock, which must be held by the caller"
+     * (device_lock_assert), so dev->driver is read under it.
+     */
+    async pci_err_handler_reset(k, { dev, which }) {
+      const d = deviceOf(k, dev);
+      if (d === null) return [];
+      // device_lock_assert() is in pci_dev_save_and_disable() only; pci_dev_restore() relies on the same caller
+      if (which === 'reset_prepare') await k.assertHeld(deviceLock(dev));
+      const actions = driverOf(k, k.read(d, 'driver', underDevice(d)))?.spec[which];
+      if (actions === undefined) return [];
+      return runActionList(k, deviceScope(k, d), actions);
     },
 
     /** A work item of `dev`'s driver: no device_lock; a device without a driver has no driver code to run. */

@@ -73,16 +73,24 @@ function pasidFits(k: IK, g: Group, pasid: number): boolean {
 }
 
 /** iommu_attach_device_pasid(): never overwrites an attached PASID (-EBUSY; use replace). */
-export async function iommu_attach_device_pasid(k: IK, { domain, dev, pasid }: { domain: string; dev: string; pasid: number }): Promise<Ret> {
+export async function iommu_attach_device_pasid(k: IK, { domain, dev, pasid, handle }: { domain: string; dev: string; pasid: number; handle?: string }): Promise<Ret> {
   const g = groupOfDevice(k, dev);
   if (g === null) return errno('ENODEV');
   const pre = checkPasidDomain(k, domain, dev, pasid);
   if (pre !== 0) return pre;
-  return withGroupMutex(k, g, () => attachPasidLocked(k, g, domain, pasid));
+  return withGroupMutex(k, g, () => attachPasidLocked(k, g, domain, pasid, handle ?? null));
+}
+
+/** Publishes pasid_array[pasid] = the entry (domain, tagged with `handle` when there is one). */
+function storePasidEntry(k: IK, g: Group, pasid: number, domain: string, handle: string | null): void {
+  const key = String(pasid);
+  k.write(g, 'pasid_array', { ...k.read(g, 'pasid_array', underGroup(g.id)), [key]: domain }, underGroup(g.id));
+  const { [key]: _old, ...handles } = k.read(g, 'pasid_handles', underGroup(g.id));
+  k.write(g, 'pasid_handles', handle === null ? handles : { ...handles, [key]: handle }, underGroup(g.id));
 }
 
 /** The body of iommu_attach_device_pasid() under group->mutex (SVA bind calls it too). */
-export async function attachPasidLocked(k: IK, g: Group, domain: string, pasid: number): Promise<Ret> {
+export async function attachPasidLocked(k: IK, g: Group, domain: string, pasid: number, handle: string | null = null): Promise<Ret> {
   await k.assertHeld(G(g.id));
   if (k.read(g, 'resetting_domain', underGroup(g.id)) !== null) return errno('EBUSY');
   if (!pasidFits(k, g, pasid)) return errno('EINVAL');
@@ -91,28 +99,48 @@ export async function attachPasidLocked(k: IK, g: Group, domain: string, pasid: 
   const ret = await setGroupPasid(k, domain, g, pasid, null);
   if (isErrno(ret)) return ret;
   // published only after the hardware succeeded (XA_ZERO_ENTRY reservation before)
-  k.write(g, 'pasid_array', { ...k.read(g, 'pasid_array', underGroup(g.id)), [String(pasid)]: domain }, underGroup(g.id));
+  storePasidEntry(k, g, pasid, domain, handle);
   return 0;
 }
 
-/** iommu_replace_device_pasid(): -EINVAL if the PASID is not attached; on failure the old domain stays. */
-export async function iommu_replace_device_pasid(k: IK, { domain, dev, pasid }: { domain: string; dev: string; pasid: number }): Promise<Ret> {
+/**
+ * iommu_replace_device_pasid() (drivers/iommu/iommu.c, 7.0): the entry is
+ * the handle, not the domain. xa_cmpxchg() finds no entry ⇒ -EINVAL; the
+ * same handle object reused ⇒ WARN_ON and -EINVAL ("reusing handle is
+ * problematic as there are paths that refers the handle without lock");
+ * the same domain under a new handle skips __iommu_set_group_pasid() and
+ * only republishes the entry (returns 0). No max_pasids check: the PASID was
+ * validated when it was attached. On a set_dev_pasid failure the old entry
+ * stays. iommufd allocates a fresh handle per replace, so an omitted
+ * `handle` is a new one.
+ */
+export async function iommu_replace_device_pasid(k: IK, { domain, dev, pasid, handle }: { domain: string; dev: string; pasid: number; handle?: string }): Promise<Ret> {
   const g = groupOfDevice(k, dev);
   if (g === null) return errno('ENODEV');
   const pre = checkPasidDomain(k, domain, dev, pasid);
   if (pre !== 0) return pre;
   return withGroupMutex(k, g, async () => {
     if (k.read(g, 'resetting_domain', underGroup(g.id)) !== null) return errno('EBUSY');
-    const cur = k.read(g, 'pasid_array', underGroup(g.id))[String(pasid)];
+    const key = String(pasid);
+    const cur = k.read(g, 'pasid_array', underGroup(g.id))[key];
     if (cur === undefined) return errno('EINVAL');
-    if (cur === domain) {
-      k.warn('iommu_replace_device_pasid: WARN_ON(curr == handle)');
+    const curHandle = k.read(g, 'pasid_handles', underGroup(g.id))[key] ?? null;
+    let entryHandle = handle ?? null;
+    if (entryHandle === null) {
+      const seq = k.read(g, 'handle_seq', underGroup(g.id)) + 1;
+      k.write(g, 'handle_seq', seq, underGroup(g.id));
+      entryHandle = `${g.id}.handle.${seq}`;
+    }
+    // iommu_make_pasid_array_entry() tags the handle itself: the same handle is the same entry whatever the domain
+    if (curHandle !== null && curHandle === entryHandle) {
+      k.warn('iommu_replace_device_pasid: WARN_ON(curr == entry)');
       return errno('EINVAL');
     }
-    if (!pasidFits(k, g, pasid)) return errno('EINVAL');
-    const ret = await setGroupPasid(k, domain, g, pasid, cur);
-    if (isErrno(ret)) return ret;
-    k.write(g, 'pasid_array', { ...k.read(g, 'pasid_array', underGroup(g.id)), [String(pasid)]: domain }, underGroup(g.id));
+    if (cur !== domain) {
+      const ret = await setGroupPasid(k, domain, g, pasid, cur);
+      if (isErrno(ret)) return ret;
+    }
+    storePasidEntry(k, g, pasid, domain, entryHandle);
     return 0;
   });
 }
@@ -129,4 +157,6 @@ export async function detachPasidLocked(k: IK, g: Group, domain: string, pasid: 
   await removeGroupPasid(k, g, pasid, domain);
   const { [String(pasid)]: _gone, ...rest } = k.read(g, 'pasid_array', underGroup(g.id));
   k.write(g, 'pasid_array', rest, underGroup(g.id));
+  const { [String(pasid)]: _h, ...handles } = k.read(g, 'pasid_handles', underGroup(g.id));
+  k.write(g, 'pasid_handles', handles, underGroup(g.id));
 }

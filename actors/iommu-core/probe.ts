@@ -82,7 +82,11 @@ async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
   if (k.read(link, 'iommu_group', { guard: iommuProbeDeviceLock() }) !== null) return 0;
 
   // iommu_init_device(): dev_iommu_get, ops->probe_device, ops->device_group.
-  const di = await devIommuGet(k, link, dev, unit);
+  const di = k.read(link, 'iommu', { guard: iommuProbeDeviceLock() }) === null ? await devIommuGet(k, link, dev, unit) : k.state.devIommu[link.iommu!]!;
+  if (!k.read(di, 'fwspec', { guard: iommuProbeDeviceLock() })) {
+    const opened = await dmaConfigureWindow(k, dev, link);
+    if (opened !== 0) return opened;
+  }
   const probed = await unitCall<{ max_pasids: number } | import('../../protocol/errno.ts').Errno>(k, unit, 'probe_device', { dev, pasid_bits: spec.pasid_bits });
   if (isErrno(probed)) {
     devIommuFree(k, link);
@@ -101,6 +105,11 @@ async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
     // iommu_create_device_direct_mappings(): require_direct is set under group->mutex
     if (spec.require_direct) await setDevIommuBit(k, di, 'require_direct', true, G(g.id));
     const domain = k.read(g, 'domain', underGroup(g.id));
+    // __iommu_probe_device(): the IOMMU_RESV_DIRECT mappings go into the
+    // default domain before the device is attached to anything, so firmware
+    // DMA never sees the translating domain without them.
+    const def0 = k.read(g, 'default_domain', underGroup(g.id));
+    if (def0 !== null && spec.require_direct) await createDirectMappings(k, def0, dev);
     let ret: Ret = 0;
     if (domain !== null) {
       // The group already translates: this device joins its current domain.
@@ -113,7 +122,6 @@ async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
       failed = ret;
       await removeFromGroup(k, g, dev, link, di);
     } else {
-      if (spec.require_direct) await createDirectMappings(k, g, dev);
       await setupDmaOps(k, g, dev, link, di);
     }
   } finally {
@@ -123,12 +131,74 @@ async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
   return failed;
 }
 
+/**
+ * iommu_init_device() (drivers/iommu/iommu.c, 7.0): "For FDT-based systems
+ * and ACPI IORT/VIOT, the common firmware parsing is buried in the bus
+ * dma_configure path ... so for now just invoke the whole thing":
+ *
+ *   if (!dev->iommu->fwspec && !dev->driver && dev->bus->dma_configure) {
+ *     mutex_unlock(&iommu_probe_device_lock);
+ *     dev->bus->dma_configure(dev);
+ *     mutex_lock(&iommu_probe_device_lock);
+ *     if (!dev->iommu || dev->iommu_group) return -ENODEV;  // 0c8e9c148e29
+ *   }
+ *
+ * The bus hook runs without device_lock and without the probe lock, so it
+ * can race with really_probe() setting dev->driver (B5: the hook reads it
+ * once) and another walker can finish this device's probe meanwhile (B6:
+ * "If another instance finished the job for us, skip it"). Returns 0 to go
+ * on, or the -ENODEV of the recheck.
+ */
+async function dmaConfigureWindow(k: IK, dev: string, link: DeviceLink): Promise<Ret> {
+  // a plain `!dev->driver` under the probe lock only: the model reads it once (READ_ONCE)
+  const drv = await k.call<DriverSnapshot>(DRIVER_CORE, 'dev_driver_snapshot', { dev });
+  if (drv.driver !== null) return 0;
+  await k.unlock(iommuProbeDeviceLock());
+  await k.call(DRIVER_CORE, 'bus_dma_configure', { dev });
+  await k.lock(iommuProbeDeviceLock());
+  if (k.read(link, 'iommu', { guard: iommuProbeDeviceLock() }) === null || k.read(link, 'iommu_group', { guard: iommuProbeDeviceLock() }) !== null) {
+    return errno('ENODEV');
+  }
+  return 0;
+}
+
+/**
+ * of_iommu_configure() / the IORT half of acpi_dma_configure(), reached from
+ * the bus dma_configure of a device whose unit is described by firmware
+ * (SMMUv3): under iommu_probe_device_lock, nothing to do if the fwspec
+ * exists; else dev->iommu (dev_iommu_get) gets its fwspec (of_iommu_xlate).
+ * "If we're not on the iommu_probe_device() path (as indicated by the
+ * initial dev->iommu) then try to simulate it": the probe replay, after
+ * unlocking. DMAR/IVRS units (VT-d, AMD) configure nothing here.
+ */
+export async function of_iommu_configure(k: IK, { dev }: { dev: string }): Promise<Ret> {
+  const spec = k.state.specs[dev];
+  const unit = spec?.unit ?? null;
+  const u = unit === null ? undefined : k.state.units[unit];
+  if (spec === undefined || unit === null || u === undefined || u.kind !== 'smmu-v3') return errno('ENODEV');
+  await k.lock(iommuProbeDeviceLock());
+  const link = linkOf(k, dev);
+  const cur = k.read(link, 'iommu', { guard: iommuProbeDeviceLock() });
+  const present = cur !== null;
+  if (present && k.read(k.state.devIommu[cur]!, 'fwspec', { guard: iommuProbeDeviceLock() })) {
+    await k.unlock(iommuProbeDeviceLock());
+    return 0;
+  }
+  const di = present ? k.state.devIommu[cur]! : await devIommuGet(k, link, dev, unit);
+  k.write(di, 'fwspec', true, { guard: iommuProbeDeviceLock() });
+  await k.unlock(iommuProbeDeviceLock());
+  if (!present) return iommu_probe_device(k, { dev });
+  return 0;
+}
+
 /** dev_iommu_get(): allocates dev->iommu (asserts the probe lock, as the kernel does). */
 async function devIommuGet(k: IK, link: DeviceLink, dev: string, unit: string): Promise<DevIommu> {
   await k.assertHeld(iommuProbeDeviceLock());
   const id = k.alloc('dev_iommu', `${dev}.iommu`);
   const di: DevIommu = {
     id, dev, unit, max_pasids: 0, bits: 0, attach_deferred: false, pci_32bit_workaround: false, require_direct: false, reset_depth: 0, hw_domain: null,
+    // the iommufd selftest's mock devices get their fwspec before device_add (iommu_mock_device_add)
+    fwspec: k.state.units[unit]?.kind === 'mock',
   };
   k.state.devIommu[id] = di;
   k.write(link, 'iommu', id, { guard: iommuProbeDeviceLock() });
@@ -181,7 +251,7 @@ function groupAlloc(k: IK): Group {
   const id = k.alloc('iommu_group', `iommu_group.${n}`);
   const g: Group = {
     id, devices: [], owner: null, owner_cnt: 0, domain: null, default_domain: null, blocking_domain: null,
-    resetting_domain: null, pasid_array: {}, dma_hints: {},
+    resetting_domain: null, pasid_array: {}, pasid_handles: {}, handle_seq: 0, dma_hints: {},
   };
   k.state.groups[id] = g;
   return g;
@@ -198,6 +268,14 @@ export async function setupDefaultDomain(k: IK, g: Group, type: 'identity' | 'dm
   const old = k.read(g, 'default_domain', underGroup(g.id));
   const dom = await allocDefaultDomain(k, g, want);
   if (isErrno(dom)) return dom;
+  // every member's direct mappings are created before the domain is attached
+  // ("Drivers are supposed to allow mappings to be installed in a domain
+  // before device attachment"); the kernel's retry after attach for drivers
+  // that refuse is not needed: the model's units accept them.
+  for (const member of k.read(g, 'devices', underGroup(g.id))) {
+    if (k.state.specs[member]?.require_direct === true) await createDirectMappings(k, dom, member);
+  }
+  // "We must set default_domain early for __iommu_device_set_domain"
   k.write(g, 'default_domain', dom, underGroup(g.id));
   if (k.read(g, 'domain', underGroup(g.id)) !== null) {
     const ret = await groupSetDomainInternal(k, g, dom, 0);
@@ -222,14 +300,14 @@ export async function setupDefaultDomain(k: IK, g: Group, type: 'identity' | 'dm
 }
 
 /**
- * iommu_create_device_direct_mappings(): the device's IOMMU_RESV_DIRECT
- * region (the model puts it at RMR_IOVA, backed by page "<dev>-rmr") is
- * mapped 1:1 into a translating default domain.
+ * iommu_create_device_direct_mappings(domain, dev): the device's
+ * IOMMU_RESV_DIRECT region (the model puts it at RMR_IOVA, backed by page
+ * "<dev>-rmr") is mapped 1:1 into a DMA-API domain (iommu_is_dma_domain);
+ * already-mapped pages are skipped (iommu_iova_to_phys).
  */
-async function createDirectMappings(k: IK, g: Group, dev: string): Promise<void> {
-  const def = k.read(g, 'default_domain', underGroup(g.id));
-  const d = def === null ? undefined : k.state.domains[def];
-  if (d === undefined || d.static || d.mappings[String(RMR_IOVA)] !== undefined) return;
+async function createDirectMappings(k: IK, domain: string, dev: string): Promise<void> {
+  const d = k.state.domains[domain];
+  if (d === undefined || d.static || (d.type !== 'dma' && d.type !== 'dma-fq') || d.mappings[String(RMR_IOVA)] !== undefined) return;
   const page = `${dev}-rmr`;
   const ret = await unitCall(k, d.unit, 'map', { domain: d.id, iova: RMR_IOVA, page });
   if (!isErrno(ret)) k.write(d, 'mappings', { ...d.mappings, [String(RMR_IOVA)]: page }, { lockless: true });

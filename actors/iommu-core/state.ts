@@ -57,6 +57,13 @@ export interface DevIommu extends KObject {
   /** Variant `reset-nesting=depth-counter`: the stable fix's per-device reset depth. */
   reset_depth: number;
   /**
+   * dev->iommu->fwspec exists: set up front for the mock unit (the selftest
+   * sets it before device_add), created by of_iommu_configure() from the bus
+   * dma_configure for a firmware-described (SMMUv3: DT/IORT) unit, never for
+   * DMAR/IVRS units (no fwspec on x86). Under iommu_probe_device_lock.
+   */
+  fwspec: boolean;
+  /**
    * The domain the hardware translates this device's RID through, as the
    * core last installed it (__iommu_attach_device, release/reset paths).
    * Not a kernel field: it is what the unit's table says, kept here so the
@@ -81,6 +88,14 @@ export interface Group extends KObject {
   resetting_domain: string | null;
   /** PASID → attached domain id (pasid_array; entry 0 is iommufd's RID handle). Keys are decimal strings. */
   pasid_array: Readonly<Record<string, string>>;
+  /**
+   * The attach handle each pasid_array entry is tagged with
+   * (iommu_make_pasid_array_entry); absent for a bare-domain entry. Written
+   * with pasid_array, under group->mutex.
+   */
+  pasid_handles: Readonly<Record<string, string>>;
+  /** A counter naming the handles iommufd would allocate per replace (a model device, not a kernel field). */
+  handle_seq: number;
   /** Variant `dma-owner=viable-scan-unlocked` (seed 000 RFC): each member's recorded DMA hint. */
   dma_hints: Readonly<Record<string, 'kernel' | 'user'>>;
 }

@@ -1,4 +1,4 @@
-import { errno } from '../../protocol/errno.ts';
+import { errno, isErrno } from '../../protocol/errno.ts';
 import type { Errno } from '../../protocol/errno.ts';
 import type { DriverSnapshot } from '../../protocol/driver-core.ts';
 import { DRIVER_CORE, IOMMU_CORE } from '../../protocol/kernel.ts';
@@ -7,9 +7,10 @@ import type { K } from './state.ts';
 
 /**
  * The PCI bus DMA hooks (drivers/pci/pci-driver.c) the driver core calls
- * from really_probe() and __device_release_driver(). The OF/ACPI half of
- * pci_dma_configure() (of_dma_configure / acpi_dma_configure and their IOMMU
- * probe replay) is not modelled: IOMMU probe happens at device_add.
+ * from really_probe() and __device_release_driver(), and that
+ * iommu_init_device() calls without device_lock (its dma_configure window).
+ * The OF/IORT half (of_dma_configure → of_iommu_configure, with its probe
+ * replay) runs for devices behind a firmware-described unit (SMMUv3).
  */
 
 /**
@@ -23,6 +24,11 @@ import type { K } from './state.ts';
 export async function pciDmaConfigure(k: K, dev: string): Promise<unknown> {
   if (devOf(k, dev) === undefined) return errno('ENODEV');
   const drv = await k.call<DriverSnapshot>(DRIVER_CORE, 'dev_driver_snapshot', { dev });
+  // of_dma_configure(dev, bridge->parent->of_node) / acpi_dma_configure() (IORT): the firmware IOMMU set-up, with its replay
+  if (k.state.fwIommu.has(dev)) {
+    const ret = await k.call<unknown>(IOMMU_CORE, 'of_iommu_configure', { dev });
+    if (isErrno(ret)) return ret;
+  }
   if (drv.driver === null || drv.driver_managed_dma) return 0;
   return k.call(IOMMU_CORE, 'iommu_device_use_default_domain', { dev });
 }

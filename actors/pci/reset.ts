@@ -1,6 +1,6 @@
 import { errno, isErrno } from '../../protocol/errno.ts';
 import type { Errno } from '../../protocol/errno.ts';
-import { IOMMU_CORE } from '../../protocol/kernel.ts';
+import { DRIVER_CORE, IOMMU_CORE } from '../../protocol/kernel.ts';
 import { deviceLock, nested, pciCfgAccessLock } from '../../protocol/lock-classes.ts';
 import type { PciResetMethod } from '../../protocol/topology.ts';
 import { pciehpResetSlot } from './hotplug.ts';
@@ -55,6 +55,36 @@ async function iommuDone(k: K, dev: string): Promise<void> {
   await k.call(IOMMU_CORE, 'pci_dev_reset_iommu_done', { dev });
 }
 
+/**
+ * pci_dev_save_and_disable() / pci_dev_restore(): the bound driver's
+ * err_handler->reset_prepare() before the reset and ->reset_done() after,
+ * with device_lock held ("protected against races with ->remove() by the
+ * device lock, which must be held by the caller"); the config-space save,
+ * INTx disable and restore in between are not modelled.
+ */
+async function pciDevSaveAndDisable(k: K, dev: string): Promise<void> {
+  await k.call(DRIVER_CORE, 'pci_err_handler_reset', { dev, which: 'reset_prepare' });
+}
+
+async function pciDevRestore(k: K, dev: string): Promise<void> {
+  await k.call(DRIVER_CORE, 'pci_err_handler_reset', { dev, which: 'reset_done' });
+}
+
+/**
+ * pci_bridge_secondary_bus_reset(bridge) (drivers/pci/pci.c, since
+ * "PCI: Revert the cfg_access_lock lockdep mechanism"): `if
+ * (!dev->block_cfg_access) pci_warn_once(dev, "unlocked secondary bus reset
+ * via: %pS\n", ...)`. block_cfg_access is set while anyone holds the
+ * bridge's pci_cfg_access_lock (pci_dev_lock of the bridge: pci_reset_function
+ * and vfio_pci_core_disable take it, pci_try_reset_function and
+ * pci_reset_function_locked do not). The kernel prints once per device; the
+ * model reports each occurrence as a kernel-warn.
+ */
+async function pciBridgeSecondaryBusReset(k: K, bridge: string | null, via: string): Promise<void> {
+  if (bridge === null) return;
+  if (!(await k.isLocked(pciCfgAccessLock(bridge)))) k.warn(`pci ${bridge}: unlocked secondary bus reset via: ${via}`);
+}
+
 /** The reset itself (config writes, the 100 ms wait): one preemption point with in_reset set. */
 async function resetWindow(k: K, pd: PciDev): Promise<void> {
   k.write(pd, 'in_reset', true, { guard: deviceLock(pd.bdf) });
@@ -84,7 +114,11 @@ async function slotFunctionReset(k: K, pd: PciDev): Promise<Ret> {
   const pt = k.state.topo;
   const s = specOf(pt, pd.bdf);
   if (s?.slot === undefined || s.bridge === true || isMultifunction(pt, pd.bdf)) return ENOTTY;
-  return pciehpResetSlot(k, s.slot, () => resetWindow(k, pd));
+  return pciehpResetSlot(k, s.slot, async () => {
+    // pciehp_reset_slot() → pci_bridge_secondary_bus_reset(ctrl->pcie->port)
+    await pciBridgeSecondaryBusReset(k, upstreamBridge(pt, pd.bdf), 'pciehp_reset_slot');
+    await resetWindow(k, pd);
+  });
 }
 
 /**
@@ -95,7 +129,9 @@ async function slotFunctionReset(k: K, pd: PciDev): Promise<Ret> {
  */
 async function parentBusReset(k: K, pd: PciDev): Promise<Ret> {
   const pt = k.state.topo;
-  if (upstreamBridge(pt, pd.bdf) === null || specOf(pt, pd.bdf)?.bridge === true || busPeers(pt, pd.bdf).length > 0) return ENOTTY;
+  const bridge = upstreamBridge(pt, pd.bdf);
+  if (bridge === null || specOf(pt, pd.bdf)?.bridge === true || busPeers(pt, pd.bdf).length > 0) return ENOTTY;
+  await pciBridgeSecondaryBusReset(k, bridge, 'pci_parent_bus_reset');
   await resetWindow(k, pd);
   return 0;
 }
@@ -183,7 +219,9 @@ export async function pciResetFunction(k: K, dev: string): Promise<Ret> {
   const sub = bridge === null ? 0 : 1;
   if (bridge !== null) await pciDevLock(k, bridge, 0);
   await pciDevLock(k, dev, sub);
+  await pciDevSaveAndDisable(k, dev);
   const rc = await pciResetFunctionLockedInner(k, pd);
+  await pciDevRestore(k, dev);
   await pciDevUnlock(k, dev, sub);
   if (bridge !== null) await pciDevUnlock(k, bridge, 0);
   return rc;
@@ -195,7 +233,9 @@ export async function pciTryResetFunction(k: K, dev: string): Promise<Ret> {
   if (pd === undefined) return errno('ENODEV');
   if (!resetSupported(k, dev)) return ENOTTY;
   if (!(await pciDevTrylock(k, dev))) return errno('EAGAIN');
+  await pciDevSaveAndDisable(k, dev);
   const rc = await pciResetFunctionLockedInner(k, pd);
+  await pciDevRestore(k, dev);
   await pciDevUnlock(k, dev, 0);
   return rc;
 }
@@ -205,5 +245,8 @@ export async function pciResetFunctionLocked(k: K, dev: string): Promise<Ret> {
   const pd = devOf(k, dev);
   if (pd === undefined) return errno('ENODEV');
   if (!resetSupported(k, dev)) return ENOTTY;
-  return pciResetFunctionLockedInner(k, pd);
+  await pciDevSaveAndDisable(k, dev);
+  const rc = await pciResetFunctionLockedInner(k, pd);
+  await pciDevRestore(k, dev);
+  return rc;
 }

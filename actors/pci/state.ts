@@ -49,6 +49,8 @@ export interface PciState {
   readonly buses: ReadonlyMap<string, PciBus>;
   /** pci_device_group()'s answer for every device, computed once (topology.ts pciGroupPartition). */
   readonly groups: ReadonlyMap<string, readonly string[]>;
+  /** Devices whose IOMMU is described by firmware (DT / IORT: SMMUv3): of_dma_configure() configures their IOMMU. */
+  readonly fwIommu: ReadonlySet<string>;
 }
 
 export type K = Kernel<PciState>;
@@ -70,7 +72,9 @@ export function initState(config: KernelConfig): PciState {
     const key = busKeyOf(topo, bdf);
     if (!buses.has(key)) buses.set(key, { id: objId(key), devices: [] });
   }
-  return { topo, devs, buses, groups: pciGroupPartition(topo) };
+  const fwUnits = new Set(config.topology.units.filter((u) => u.kind === 'smmu-v3').map((u) => u.name));
+  const fwIommu = new Set(config.topology.pci.filter((d) => d.unit !== undefined && fwUnits.has(d.unit)).map((d) => d.bdf));
+  return { topo, devs, buses, groups: pciGroupPartition(topo), fwIommu };
 }
 
 export function devOf(k: K, bdf: string): PciDev | undefined {

@@ -431,6 +431,17 @@ async function attachReservedIova(k: VK, h: Hwpt): Promise<void> {
 }
 
 /**
+ * iopt_remove_reserved_iova(): the device's reserved regions leave the IOAS
+ * (iova_rwsem write). iommufd_hw_pagetable_detach() →
+ * iommufd_device_remove_rr() calls it for every RID detach of a paging
+ * HWPT, under igroup->lock: igroup->lock → iova_rwsem on detach as well.
+ */
+async function removeReservedIova(k: VK, h: Hwpt): Promise<void> {
+  await k.down_write(iovaRwsem(h.ioas));
+  await k.up_write(iovaRwsem(h.ioas));
+}
+
+/**
  * iommufd_hw_pagetable_attach(): igroup->lock; the group (for this PASID)
  * already on another HWPT -EINVAL; iommufd_hwpt_pasid_compat(): a RID HWPT
  * that is not PASID-compatible while PASIDs are attached -EINVAL, a PASID on
@@ -500,7 +511,11 @@ async function hwptReplace(k: VK, idev: Idev, h: Hwpt): Promise<Hwpt | null | Er
   }
 }
 
-/** iommufd_hw_pagetable_detach(): the last device of the group (for this PASID) really detaches; the RID goes back to blocking (the group is owned). */
+/**
+ * iommufd_hw_pagetable_detach(): under igroup->lock the last device of the
+ * group (for this PASID) really detaches (the RID goes back to blocking: the
+ * group is owned), and a RID detach removes the device's reserved IOVAs.
+ */
 async function hwptDetach(k: VK, idev: Idev, pasid: number): Promise<void> {
   const igroup = k.state.igroups[idev.igroup];
   if (igroup === undefined) return;
@@ -521,6 +536,7 @@ async function hwptDetach(k: VK, idev: Idev, pasid: number): Promise<void> {
     } else {
       k.write(igroup, 'attach', { ...attach, [String(pasid)]: { hwpt: cur.hwpt, devices } }, gl);
     }
+    if (h !== undefined && pasid === NO_PASID) await removeReservedIova(k, h);
     if (h !== undefined) addUsers(k, h, -1);
   }
   await k.unlock(igroupLock(igroup.id));

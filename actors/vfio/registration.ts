@@ -116,6 +116,9 @@ export async function vfioRegisterGroupDev(k: VK, dev: string): Promise<Ret> {
   return 0;
 }
 
+/** How many timed waits vfio_unregister_group_dev() makes (each after a request) before it waits without a timeout. */
+export const VFIO_REQUEST_RESENDS = 3;
+
 /** vfio_unregister_group_dev(dev), from vfio-pci's remove with device_lock held. */
 export async function vfioUnregisterGroupDev(k: VK, dev: string): Promise<Ret> {
   const id = k.state.drvdata[dev];
@@ -132,10 +135,22 @@ export async function vfioUnregisterGroupDev(k: VK, dev: string): Promise<Ret> {
   k.write(k.state.cdevs, 'nodes', nodes, underChrdevs());
   await k.unlock(chrdevsLock());
 
-  // vfio_device_put_registration(); try_wait_for_completion(); while not done: ops->request(), wait
+  // vfio_device_put_registration(); try_wait_for_completion(); then
+  // drivers/vfio/vfio_main.c: "while (rc <= 0) { ops->request(device, i++);
+  // wait_for_completion_interruptible_timeout(&device->comp, HZ * 10); }":
+  // the request is re-sent on every 10 s timeout, so a user that arms its
+  // request eventfd late is still asked. The model re-sends it
+  // VFIO_REQUEST_RESENDS times (time is steps), then waits without a timeout.
   if ((await putRegistration(k, vdev)) > 0) {
-    await vfioPciCoreRequest(k, vdev);
-    await k.wait_for_completion(vfioDeviceComp(vdev.id));
+    let done = false;
+    for (let i = 0; i < VFIO_REQUEST_RESENDS && !done; i++) {
+      await vfioPciCoreRequest(k, vdev);
+      done = await k.wait_for_completion_timeout(vfioDeviceComp(vdev.id));
+    }
+    if (!done) {
+      await vfioPciCoreRequest(k, vdev);
+      await k.wait_for_completion(vfioDeviceComp(vdev.id));
+    }
   }
 
   await vfioDeviceRemoveGroup(k, grp);

@@ -117,8 +117,9 @@ export class Lockdep implements Checker {
   constructor(opts: LockdepOptions = {}) {
     this.novalidate = new Set(opts.novalidate ?? []);
     for (const d of opts.known ?? []) {
+      if (d.preload === false) continue;
       const trace: EdgeTrace = { task: null, stack: [d.via], step: -1, via: 'known', held: [], note: '(kernel order, docs/kernel-facts.md §1.2)' };
-      this.graph.add(d.outer, d.inner, depType(d.outerRead === true ? 'read' : 'write', 'write'), trace);
+      this.graph.add(d.outer, d.inner, depType(d.outerRead === true ? 'read' : 'write', d.innerRead === true ? 'read' : 'write'), trace);
     }
   }
 

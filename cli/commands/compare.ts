@@ -1,11 +1,19 @@
+import path from 'node:path';
+import { traceOfRecording } from '../../api/report.ts';
+import { runRows } from '../../api/rows.ts';
+import { renderCompareHtml, renderHtml } from '../../report/index.ts';
+import type { HtmlRow } from '../../report/index.ts';
+import { readReplayFile } from '../../runtime/replay-file.ts';
+import type { RunReport } from '../run-one.ts';
+import { checkOutDir, writeAtomic } from '../output.ts';
 import { InputError } from '../../runtime/input-error.ts';
 import { BUILTIN, loadScenario } from '../../scenarios/index.ts';
-import { assignments } from '../../scenarios/scenario.ts';
+import { assignments, variantKey } from '../../scenarios/scenario.ts';
 import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
+import { interruptCode, interrupted } from '../../runtime/interrupt.ts';
 import { printTable } from '../print.ts';
-import { runOne } from '../run-one.ts';
-import type { RunReport } from '../run-one.ts';
+import { Progress, duration } from '../progress.ts';
 
 /** Runs every variant assignment of one scenario (or of all) and prints the variant table. */
 export async function compare(argv: readonly string[], io: CommandIo): Promise<number> {
@@ -15,6 +23,8 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
     host: HOST_FLAG,
     seed: SEED_FLAG,
     out: OUT_DIR_FLAG,
+    jobs: { kind: 'value', arg: 'N', help: 'rows run at once on worker threads (default: the cores; 1 runs them in turn)' },
+    html: { kind: 'value', arg: 'FILE', help: 'also write the table as one HTML page, each finding linking its own page (report.html beside its replay)' },
     json: JSON_FLAG,
   });
   if (has(p, 'all') === (p.positional.length === 1) || p.positional.length > 1) {
@@ -22,21 +32,61 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
   }
   const scenarios = has(p, 'all') ? BUILTIN : [await loadScenario(p.positional[0] as string)];
   const json = has(p, 'json');
-  const rows: RunReport[] = [];
-  for (const s of scenarios) {
-    for (const v of assignments(s)) {
-      rows.push(await runOne(s, v, {
-        host: (str(p, 'host') ?? 'inline') as 'inline' | 'workers',
-        mode: 'controlled',
-        strategy: 'portfolio',
-        schedules: int(p, 'schedules', 1, 1000),
-        seed: int(p, 'seed', 0, 1),
-        out: str(p, 'out') ?? 'out',
-        progress: json ? null : (l) => io.err(l + '\n'),
-      }));
+  checkOutDir('--out', str(p, 'out') ?? 'out');
+  const progress = new Progress(io, json);
+  const rows = scenarios.flatMap((scenario) => assignments(scenario).map((variants) => ({ scenario, variants })));
+  const jobs = str(p, 'jobs') === undefined ? undefined : int(p, 'jobs', 1, 1);
+  progress.status(`[0/${rows.length}] running ${rows.length} rows${jobs === 1 ? '' : ' on worker threads'}`);
+  const done = await runRows(rows, {
+    host: (str(p, 'host') ?? 'inline') as 'inline' | 'workers',
+    mode: 'controlled',
+    strategy: 'portfolio',
+    schedules: int(p, 'schedules', 1, 1000),
+    seed: int(p, 'seed', 0, 1),
+    out: str(p, 'out') ?? 'out',
+    progress: progress.sink,
+  }, {
+    ...(jobs !== undefined ? { threads: jobs } : {}),
+    // SIGINT/SIGTERM: rows not started yet are not started; the table has those that ran
+    shouldStop: interrupted,
+    onRow: ({ done: i, total, row, elapsedMs, remainingMs }) => {
+      const found = row.findings.length === 0 ? 'clean' : row.findings.map((f) => f.kind).join(',');
+      const left = i === total ? '' : `, about ${duration(remainingMs ?? 0)} left`;
+      progress.status(`[${i}/${total}] ${row.scenario} ${variantKey(row.variants)}: ${found} ${row.matched ? 'OK' : 'MISMATCH'} (elapsed ${duration(elapsedMs)}${left})`);
+    },
+  });
+  progress.end();
+  const reports = done.map((d) => d.report);
+  const html = str(p, 'html');
+  if (html !== undefined) await writeCompareHtml(html, reports, progress, (str(p, 'host') ?? 'inline') as 'inline' | 'workers');
+  if (json) io.json({ rows: reports, ...(interrupted() ? { interrupted: true } : {}) });
+  else io.out(printTable(reports) + (interrupted() ? 'interrupted: the rows above are what ran\n' : ''));
+  return interruptCode() ?? (reports.every((r) => r.matched) ? 0 : 1);
+}
+
+/** `--html FILE`: each finding's page beside its replay (report.html), and the table linking them. */
+async function writeCompareHtml(file: string, reports: readonly RunReport[], progress: Progress, host: 'inline' | 'workers'): Promise<void> {
+  const rows: HtmlRow[] = [];
+  const total = reports.reduce((n, r) => n + r.findings.length, 0);
+  let n = 0;
+  for (const r of reports) {
+    const found: HtmlRow['found'][number][] = [];
+    for (const f of r.findings) {
+      let href: string | null = null;
+      if (f.replay !== '') {
+        progress.status(`[html ${++n}/${total}] ${f.title}`);
+        const page = path.join(path.dirname(f.replay), 'report.html');
+        writeAtomic(page, await renderHtml(await traceOfRecording(readReplayFile(f.replay), { host, file: f.replay })));
+        href = path.relative(path.dirname(path.resolve(file)), path.resolve(page)).split(path.sep).join('/');
+      }
+      found.push({ kind: f.kind, title: f.title, href });
     }
+    rows.push({
+      scenario: r.scenario, variants: variantKey(r.variants),
+      expected: r.expected === null ? '-' : r.expected.length === 0 ? 'clean' : r.expected.join(','),
+      found, schedules: r.schedules, ok: r.matched,
+    });
   }
-  if (json) io.json({ rows });
-  else io.out(printTable(rows));
-  return rows.every((r) => r.matched) ? 0 : 1;
+  progress.end();
+  writeAtomic(file, renderCompareHtml(rows, `iommu-lab compare: ${[...new Set(reports.map((r) => r.scenario))].join(', ')}`));
 }

@@ -7,6 +7,8 @@ import { InputError } from '../../runtime/input-error.ts';
 import { JSON_FLAG, SEED_FLAG, has, int, num, parseArgs, str } from '../args.ts';
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
+import { checkOutDir } from '../output.ts';
+import { interruptCode } from '../../runtime/interrupt.ts';
 
 export const FUZZ_FLAGS: Readonly<Record<string, FlagSpec>> = {
   time: { kind: 'value', arg: 'SECONDS', help: 'campaign time (default 60)' },
@@ -33,6 +35,13 @@ export async function fuzz(argv: readonly string[], io: CommandIo): Promise<numb
   if (p.positional.length > 0) throw new InputError(`"fuzz" takes no positional arguments (got ${p.positional.join(' ')})`);
   const json = has(p, 'json');
   const out = str(p, 'out') ?? 'out/fuzz';
+  const corpus = str(p, 'corpus') ?? defaultCorpus(out);
+  // at most 4 workers per core: more only costs memory (a 100000-job pool ran out of heap)
+  const maxJobs = 4 * os.availableParallelism();
+  const jobs = int(p, 'jobs', 1, Math.max(1, os.availableParallelism()));
+  if (jobs > maxJobs) throw new InputError(`--jobs must be at most ${maxJobs} (4 per core on this machine; got ${jobs})`, null, '--jobs');
+  checkOutDir('--out', out);
+  checkOutDir('--corpus', corpus);
   const time = num(p, 'time', 0) ?? 60;
   const programs = str(p, 'programs') === undefined ? undefined : int(p, 'programs', 1, 1);
   // new findings are shrunk after the campaign; by default for a quarter of its time more
@@ -40,11 +49,11 @@ export async function fuzz(argv: readonly string[], io: CommandIo): Promise<numb
   const result = await runCampaign({
     timeMs: time * 1000,
     ...(programs !== undefined ? { maxPrograms: programs } : {}),
-    jobs: int(p, 'jobs', 1, Math.max(1, os.availableParallelism())),
+    jobs,
     shard: str(p, 'shard') === undefined ? WHOLE : parseShard(str(p, 'shard') as string),
     seed: int(p, 'seed', 0, 1),
     out,
-    corpus: str(p, 'corpus') ?? defaultCorpus(out),
+    corpus,
     pins: parsePins(p.flags.get('variant') ?? [], has(p, 'fixed')),
     schedules: int(p, 'schedules', 1, 6),
     shrinkTimeMs: shrinkTime * 1000,
@@ -55,7 +64,7 @@ export async function fuzz(argv: readonly string[], io: CommandIo): Promise<numb
   });
   if (json) io.json(result);
   else io.out(summary(result));
-  return result.findings.length > 0 ? 1 : 0;
+  return interruptCode() ?? (result.findings.length > 0 ? 1 : 0);
 }
 
 function summary(r: CampaignResult): string {

@@ -2,13 +2,15 @@ import { mergeOutputs } from '../../fuzz/merge.ts';
 import { InputError } from '../../runtime/input-error.ts';
 import { JSON_FLAG, has, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
+import { checkOutDir } from '../output.ts';
 
 /** `iommu-lab merge <dir>... --out DIR`: one campaign output from several (docs/fuzz.md). */
 export async function merge(argv: readonly string[], io: CommandIo): Promise<number> {
-  const p = parseArgs('merge', argv, { out: { kind: 'value', arg: 'DIR', help: 'the merged output (required)' }, json: JSON_FLAG });
+  const p = parseArgs('merge', argv, { out: { kind: 'value', arg: 'DIR', help: 'the merged output (required)' }, force: { kind: 'bool', help: 'merge outputs of different campaigns (seed, pins, version) anyway' }, json: JSON_FLAG });
   const out = str(p, 'out');
   if (out === undefined) throw new InputError('"merge" needs --out DIR', null, '--out');
-  const r = mergeOutputs(p.positional, out);
+  checkOutDir('--out', out);
+  const r = mergeOutputs(p.positional, out, has(p, 'force'));
   if (has(p, 'json')) {
     io.json(r);
   } else {

@@ -1,14 +1,12 @@
-import { defaultCheckers } from '../../checkers/index.ts';
-import { REPORT_FORMATS, readReportInput, recordTrace, render } from '../../report/index.ts';
+import { traceOfRecording } from '../../api/report.ts';
+import { REPORT_FORMATS, readReportInput, renderReport } from '../../report/index.ts';
 import type { ReportFormat, TraceDocument } from '../../report/index.ts';
-import { loadScenario } from '../../scenarios/index.ts';
 import { HOST_FLAG, exactlyOne, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
-import { writeAtomic } from '../output.ts';
-import { createHost, resolveVariants } from '../run-one.ts';
+import { checkOutFile, writeAtomic } from '../output.ts';
 
 /**
- * `report <trace-or-replay> --format text|perfetto|dot|md|trace [--out FILE]`:
+ * `report <trace-or-replay> --format text|perfetto|dot|md|trace|html [--out FILE]`:
  * a replay file is re-run once in controlled mode with the full trace
  * recorded; a trace document (`--format trace`) is rendered as it is.
  * Exit 0, or 1 when the replay no longer hits the finding it recorded (the
@@ -16,29 +14,19 @@ import { createHost, resolveVariants } from '../run-one.ts';
  */
 export async function report(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('report', argv, {
-    format: { kind: 'value', values: REPORT_FORMATS, arg: 'FORMAT', help: 'what to render (default text)' },
+    format: { kind: 'value', values: REPORT_FORMATS, arg: 'FORMAT', help: 'what to render (default text; html: one self-contained page)' },
     out: { kind: 'value', arg: 'FILE', help: 'write here instead of stdout' },
     host: HOST_FLAG,
   });
   const file = exactlyOne('report', p, 'replay or trace file');
   const format = (str(p, 'format') ?? 'text') as ReportFormat;
   const input = readReportInput(file);
-  let doc: TraceDocument;
-  if (input.kind === 'trace') {
-    doc = input.doc;
-  } else {
-    const rf = input.replay;
-    const s = await loadScenario(rf.scenario);
-    const variants = resolveVariants(s, rf.variants, `${file}: variants`);
-    const program = s.program(variants);
-    const host = await createHost((str(p, 'host') ?? 'inline') as 'inline' | 'workers', program);
-    try {
-      doc = await recordTrace({ host, program, checkers: (s.checkers ?? defaultCheckers)(), replay: rf, variants, source: file });
-    } finally {
-      await host.close();
-    }
-  }
-  const text = render(doc, format);
+  const outFile = str(p, 'out');
+  if (outFile !== undefined) checkOutFile('--out', outFile);
+  const doc: TraceDocument = input.kind === 'trace'
+    ? input.doc
+    : await traceOfRecording(input.replay, { host: (str(p, 'host') ?? 'inline') as 'inline' | 'workers', file });
+  const text = await renderReport(doc, format);
   const out = str(p, 'out');
   if (out === undefined) io.out(text);
   else {

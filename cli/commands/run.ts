@@ -1,11 +1,16 @@
 import { InputError } from '../../runtime/input-error.ts';
+import { CHAOS_MODES, DEFAULT_CHAOS } from '../../runtime/hosts/free-chaos.ts';
+import type { ChaosMode } from '../../runtime/hosts/free-chaos.ts';
 import { EXPLORING_STRATEGIES } from '../../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../../runtime/strategies/index.ts';
 import { loadScenario } from '../../scenarios/index.ts';
 import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
+import { checkOutDir } from '../output.ts';
+import { interruptCode } from '../../runtime/interrupt.ts';
 import { printRun } from '../print.ts';
+import { Progress } from '../progress.ts';
 import { resolveVariants, runOne } from '../run-one.ts';
 
 export const RUN_FLAGS: Readonly<Record<string, FlagSpec>> = {
@@ -17,6 +22,7 @@ export const RUN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   time: { kind: 'value', arg: 'SECONDS', help: 'stop exploring after this long' },
   seed: SEED_FLAG,
   hang: { kind: 'value', arg: 'SECONDS', help: 'free mode: the watchdog reports a hang after this long without progress (default 2)' },
+  chaos: { kind: 'value', values: CHAOS_MODES, arg: 'MODE', help: `free mode: delay injection at deliveries, lock grants and wake-ups (default ${DEFAULT_CHAOS}; docs/runtime.md "Chaos")` },
   out: OUT_DIR_FLAG,
   json: JSON_FLAG,
 };
@@ -24,7 +30,8 @@ export const RUN_FLAGS: Readonly<Record<string, FlagSpec>> = {
 export async function run(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('run', argv, RUN_FLAGS);
   const s = await loadScenario(exactlyOne('run', p, 'scenario'));
-  const given: Record<string, string> = {};
+  // no prototype: `--variant __proto__=x` is a key like any other, and unknown
+  const given = Object.create(null) as Record<string, string>;
   for (const v of p.flags.get('variant') ?? []) {
     const eq = v.indexOf('=');
     if (eq <= 0) throw new InputError(`--variant takes NAME=VALUE (got "${v}")`);
@@ -33,8 +40,12 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
   const mode = (str(p, 'mode') ?? 'controlled') as 'controlled' | 'free';
   const host = (str(p, 'host') ?? (mode === 'free' ? 'workers' : 'inline')) as 'inline' | 'workers';
   const json = has(p, 'json');
+  checkOutDir('--out', str(p, 'out') ?? 'out');
+  const progress = new Progress(io, json);
   const time = num(p, 'time', 0);
   const hang = num(p, 'hang', 0.05);
+  const chaos = str(p, 'chaos') as ChaosMode | undefined;
+  if (chaos !== undefined && mode !== 'free') throw new InputError('--chaos applies to free mode (--mode free): controlled mode decides every step itself', null, '--chaos');
   const report = await runOne(s, resolveVariants(s, given), {
     host, mode,
     strategy: (str(p, 'strategy') ?? 'portfolio') as ExploringStrategy,
@@ -42,10 +53,13 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
     ...(time !== undefined ? { timeMs: time * 1000 } : {}),
     seed: int(p, 'seed', 0, 1),
     ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
+    ...(chaos !== undefined ? { chaos } : {}),
     out: str(p, 'out') ?? 'out',
-    progress: json ? null : (l) => io.err(l + '\n'),
+    progress: progress.sink,
+    status: json ? null : (t) => progress.status(t),
   });
+  progress.end();
   if (json) io.json(report);
   else io.out(printRun(report));
-  return report.matched ? 0 : 1;
+  return interruptCode() ?? (report.matched ? 0 : 1);
 }

@@ -1,4 +1,6 @@
 import { InputError } from '../../runtime/input-error.ts';
+import { CHAOS_MODES, DEFAULT_CHAOS } from '../../runtime/hosts/free-chaos.ts';
+import type { ChaosMode } from '../../runtime/hosts/free-chaos.ts';
 import { VARIANT_AXES, isVariantAxis } from '../../protocol/variants.ts';
 import { runStress } from '../../stress/engine.ts';
 import type { StressResult } from '../../stress/engine.ts';
@@ -7,6 +9,8 @@ import { MAX_DEVICES_PER_UNIT } from '../../stress/topology.ts';
 import { JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, num, parseArgs, str } from '../args.ts';
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
+import { checkOutDir } from '../output.ts';
+import { interruptCode } from '../../runtime/interrupt.ts';
 
 const FLAGS: Readonly<Record<string, FlagSpec>> = {
   devices: { kind: 'value', arg: 'N', help: 'PCI devices of the generated machine (default 1024)' },
@@ -19,6 +23,7 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
   hang: { kind: 'value', arg: 'SECONDS', help: 'the watchdog reports a hang after this long without progress' },
   rounds: { kind: 'value', arg: 'N', help: 'stop after N rounds' },
   'no-verify': { kind: 'bool', help: 'do not replay findings in controlled mode' },
+  chaos: { kind: 'value', values: CHAOS_MODES, arg: 'MODE', help: `delay injection at deliveries, lock grants and wake-ups (default ${DEFAULT_CHAOS}; docs/runtime.md "Chaos")` },
   out: OUT_DIR_FLAG,
   json: JSON_FLAG,
 };
@@ -53,21 +58,23 @@ export async function stress(argv: readonly string[], io: CommandIo): Promise<nu
     variants[axis] = value;
   }
   const json = has(p, 'json');
+  checkOutDir('--out', str(p, 'out') ?? 'out');
   const r = await runStress({
     devices, units, tasks, timeMs: time * 1000, seed: int(p, 'seed', 0, 1), variants, out: str(p, 'out') ?? 'out',
     ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
     ...(rounds !== undefined ? { maxRounds: rounds } : {}),
     verify: !has(p, 'no-verify'),
+    ...(has(p, 'chaos') ? { chaos: str(p, 'chaos') as ChaosMode } : {}),
     progress: json ? null : (l) => io.err(l + '\n'),
   });
-  if (json) io.json({ ...r, variants });
+  if (json) io.json({ ...r, variants, interrupted: r.outcome === 'interrupted' });
   else io.out(printStress(r, variants));
-  return r.findings.length === 0 ? 0 : 1;
+  return interruptCode() ?? (r.findings.length === 0 ? 0 : 1);
 }
 
 function printStress(r: StressResult, variants: Readonly<Record<string, string>>): string {
   const v = Object.entries(variants).map(([a, x]) => `${a}=${x}`).join(',') || 'model defaults';
-  let s = `stress [${v}]: ${r.devices} devices, ${r.units} units, ${r.tasks} tasks per round; boot ${r.bootMs} ms (${r.bootSteps} steps)\n`;
+  let s = `stress [${v}]: ${r.devices} devices, ${r.units} units, ${r.tasks} tasks per round, chaos ${r.chaos}; boot ${r.bootMs} ms (${r.bootSteps} steps)\n`;
   s += `${r.rounds} rounds in ${r.elapsedMs} ms (${r.outcome}): ${r.operations} operations, ${r.messages} messages, ${r.messagesPerSec} messages/s\n`;
   s += `op latency p50 ${r.opLatencyMs.p50} ms, p99 ${r.opLatencyMs.p99} ms; peak RSS ${r.peakRssMb} MB\n`;
   s += `episodes: ${Object.entries(r.episodes).map(([k, n]) => `${k} ${n}`).join(', ')}\n`;

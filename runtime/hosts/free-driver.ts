@@ -1,6 +1,8 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { Cell } from '../cell.ts';
-import { SeededRng, mix, seedOf } from '../rng.ts';
+import { SeededRng, mix } from '../rng.ts';
+import { FreeChaos } from './free-chaos.ts';
+import type { ChaosOptions, FreeDelay } from './free-chaos.ts';
 import type { Envelope } from '../../protocol/envelope.ts';
 import { ROOT } from '../../protocol/ids.ts';
 import type { ActorId, TaskId } from '../../protocol/ids.ts';
@@ -9,8 +11,8 @@ import type { FreeLog, FreeLogEntry, FromWorker } from '../../protocol/wire.ts';
 
 export interface FreeOptions {
   readonly seed: number;
-  /** Upper bound of a random delay (ms) before a step; 0 runs steps as they come. */
-  readonly jitterMs: number;
+  /** Delay injection (runtime/hosts/free-chaos.ts); mode `off` runs steps as they come. */
+  readonly chaos: ChaosOptions;
   /** Keep every step's events in the log (checkers over a free run); the order alone is always kept. */
   readonly keepEvents: boolean;
 }
@@ -31,25 +33,51 @@ const OP_SAMPLE = 4096;
 /** Steps an actor runs per event-loop turn before it lets incoming messages in. */
 const TURN = 64;
 
+/** PCT: how far into the inbox an actor looks for its highest-priority step (bounded: stress inboxes can be long). */
+const PICK_WINDOW = 32;
+
+/**
+ * Chaos: polls (1 ms apart) without progress anywhere after which a held step
+ * is let go — the others have stopped. (Four instead of two was no better on
+ * seed-004 at load average 60-70, within the noise: 6 task seeds.)
+ */
+const QUIET_POLLS = 2;
+
+const taskOf = (cmd: StepCommand): TaskId => (cmd.kind === 'deliver' ? cmd.msg.task : cmd.task);
+
 /** Slots of the shared counters. */
 export const PROGRESS = 0;
 export const LIVE_TASKS = 1;
 
 /**
  * Free mode inside one actor worker: messages are delivered as they arrive
- * over direct ports from the other actors, in arrival order (optionally
- * delayed by seeded jitter). Lock grants are decided here too: when a wait
- * queue becomes ready, one sleeper is woken. Every executed step is logged
- * with the task's own step number, so the logs of all actors merge into
- * one order that replays in controlled mode.
+ * over direct ports from the other actors, in arrival order. Lock grants are
+ * decided here too: when a wait queue becomes ready, one sleeper is woken.
+ * With chaos on (free-chaos.ts) a step may be held back for a seeded delay
+ * — set aside, so the actor goes on with its other steps and the held one
+ * is overtaken — and PCT reorders an actor's pending steps by priority.
+ * Every executed step is logged with the task's own step number, so the
+ * logs of all actors merge into one order that replays in controlled mode;
+ * the held-back steps are logged too.
  */
 export class FreeDriver {
-  private readonly cell: Cell;
+  private cell: Cell;
   private readonly peers: ReadonlyMap<ActorId, MessagePort>;
   private readonly toMain: (m: FromWorker) => void;
-  private readonly opts: FreeOptions;
   private readonly counters: Int32Array;
-  private readonly rng: SeededRng;
+  private chaos: FreeChaos;
+  private seed: number;
+  /** Drains so far: a stress run drains after each round, and each round's chaos decisions draw from mix(seed, round). */
+  private epoch = 0;
+  /** Steps held back in this run, and the commands whose delay is over (they run as they come now). */
+  private delays: FreeDelay[] = [];
+  private released = new WeakSet<StepCommand>();
+  /** Steps held in this run (or stress round). */
+  private holds = 0;
+  /** Lock grants decided here (salts the random sleeper pick). */
+  private grants = 0;
+  /** Bumped by `rearm`: a hold timer of an earlier run finds its run gone. */
+  private generation = 0;
   private inbox: StepCommand[] = [];
   private head = 0;
   private busy = false;
@@ -80,7 +108,7 @@ export class FreeDriver {
   private readonly opStart = new Map<TaskId, number>();
   private opMs: number[] = [];
   private opCount = 0;
-  /** Picks the op sample; its own stream, so timing never changes the jitter's choices. */
+  /** Picks the op sample (seeded: the runtime reads no Math.random either). */
   private readonly sampleRng = new SeededRng(0x0b5);
   private messages = 0;
 
@@ -88,9 +116,9 @@ export class FreeDriver {
     this.cell = cell;
     this.peers = peers;
     this.toMain = toMain;
-    this.opts = opts;
     this.counters = counters;
-    this.rng = new SeededRng(mix(opts.seed, seedOf(cell.self)));
+    this.seed = opts.seed;
+    this.chaos = new FreeChaos(mix(opts.seed, 0), opts.chaos);
     this.details = opts.keepEvents ? [] : null;
     for (const port of peers.values()) {
       port.on('message', (batch: readonly Envelope[]) => {
@@ -116,7 +144,30 @@ export class FreeDriver {
   record(): FreeLog {
     const last: FreeLogEntry[] = [];
     for (const [task, l] of this.last) last.push({ task, n: l.n, kind: 'deliver', point: l.point, stack: l.stack, end: l.end, events: [] });
-    return { actor: this.cell.self, tasks: this.logTasks, ns: this.logNs, details: this.details, last };
+    return { actor: this.cell.self, tasks: this.logTasks, ns: this.logNs, details: this.details, last, delays: this.delays };
+  }
+
+  /**
+   * A new run on the same worker (runtime/free-run.ts: FreeRunner): a fresh
+   * cell and new options, everything of the last run forgotten. Called when
+   * nothing moves (the last run completed or hung, so no step is held and no
+   * message is in flight).
+   */
+  rearm(cell: Cell, opts: FreeOptions): void {
+    this.generation++;
+    this.cell = cell;
+    this.details = opts.keepEvents ? [] : null;
+    this.inbox = [];
+    this.head = 0;
+    this.busy = false;
+    this.turn = 0;
+    this.current = null;
+    this.grants = 0;
+    for (const batch of this.outbox.values()) batch.length = 0;
+    this.drain();
+    this.seed = opts.seed;
+    this.epoch = 0;
+    this.chaos = new FreeChaos(mix(opts.seed, 0), opts.chaos);
   }
 
   /**
@@ -132,6 +183,10 @@ export class FreeDriver {
     const out: FreeDrain = { log: this.record(), opMs: this.opMs, ops: this.opCount, messages: this.messages };
     this.logTasks = [];
     this.logNs = [];
+    this.delays = [];
+    this.holds = 0;
+    this.released = new WeakSet();
+    this.chaos = new FreeChaos(mix(this.seed, ++this.epoch), this.chaos.opts);
     if (this.details !== null) this.details = [];
     this.last.clear();
     this.ready.clear();
@@ -158,23 +213,86 @@ export class FreeDriver {
         setImmediate(this.pumpFn);
         return;
       }
+      if (this.chaos.opts.mode === 'pct') this.preferHighest();
       const cmd = this.inbox[this.head++] as StepCommand;
       if (this.head > 1024 && this.head * 2 > this.inbox.length) {
         this.inbox = this.inbox.slice(this.head);
         this.head = 0;
       }
-      if (this.opts.jitterMs > 0 && this.rng.chance(0.5)) {
-        this.busy = true;
-        this.endTurn();
-        setTimeout(() => {
-          this.busy = false;
-          if (this.runOne(cmd)) this.pump();
-        }, this.rng.int(this.opts.jitterMs + 1));
-        return;
-      }
+      if (this.chaos.on && !this.released.has(cmd) && this.hold(cmd)) continue;
       if (!this.runOne(cmd)) return;
     }
     this.endTurn();
+  }
+
+  /** The task's own number of the step `cmd` would run (a message carries it; a wake or resume follows the task's last step here). */
+  private stepOf(cmd: StepCommand): number {
+    return cmd.kind === 'deliver' ? cmd.msg.step : (this.last.get(cmd.task)?.n ?? -1) + 1;
+  }
+
+  /**
+   * Chaos: holds the step back when the seed says so — set aside while the
+   * actor goes on with its other steps, until the other actors have made
+   * the steps the seed asked for (the shared progress counter), or nothing
+   * moves for QUIET_POLLS polls, or `capMs`; then queued again (and not held twice).
+   * Logged in `delays` when released.
+   */
+  private hold(cmd: StepCommand): boolean {
+    const task = taskOf(cmd);
+    const n = this.stepOf(cmd);
+    // at most `budget` holds per actor per run: bounds the cost while k is still a guess (a first run)
+    if (this.holds >= this.chaos.budget) return false;
+    const h = this.chaos.hold(task, n);
+    if (h === null) return false;
+    this.holds++;
+    const gen = this.generation;
+    const capMs = this.chaos.opts.capMs;
+    const t0 = performance.now();
+    // our own finished steps count only at the end of a turn: end it now so "the others moved" is measured from here
+    this.endTurn();
+    const start = Atomics.load(this.counters, PROGRESS);
+    let last = start;
+    let quiet = 0;
+    const tick = (): void => {
+      if (gen !== this.generation) return;
+      const p = Atomics.load(this.counters, PROGRESS);
+      if (p === last) quiet++;
+      else {
+        quiet = 0;
+        last = p;
+      }
+      const ms = performance.now() - t0;
+      if ((h.overtake !== null && p - start >= h.overtake) || quiet >= QUIET_POLLS || ms >= capMs) {
+        this.delays.push({ task, n, kind: cmd.kind, why: h.why, overtake: h.overtake, ms: Math.round(ms * 1000) / 1000 });
+        this.released.add(cmd);
+        this.inbox.push(cmd);
+        this.pump();
+        return;
+      }
+      setTimeout(tick, 1);
+    };
+    setTimeout(tick, 1);
+    return true;
+  }
+
+  /** PCT: brings the highest-priority step among the next PICK_WINDOW pending ones to the head of the inbox. */
+  private preferHighest(): void {
+    const end = Math.min(this.inbox.length, this.head + PICK_WINDOW);
+    if (end - this.head < 2) return;
+    let bi = this.head;
+    let bp = -Infinity;
+    for (let i = this.head; i < end; i++) {
+      const c = this.inbox[i] as StepCommand;
+      const p = this.chaos.priority(taskOf(c), this.stepOf(c));
+      if (p > bp) {
+        bp = p;
+        bi = i;
+      }
+    }
+    if (bi === this.head) return;
+    const t = this.inbox[bi] as StepCommand;
+    this.inbox[bi] = this.inbox[this.head] as StepCommand;
+    this.inbox[this.head] = t;
   }
 
   /** Runs one step; true when it completed at once (false: `onDone` will go on). */
@@ -305,7 +423,7 @@ export class FreeDriver {
       if (this.waking.has(queue)) continue;
       const sleepers = this.cell.sleepersOf(queue);
       if (sleepers.length === 0) continue;
-      const task = (this.opts.jitterMs > 0 ? sleepers[this.rng.int(sleepers.length)] : sleepers[0]) as TaskId;
+      const task = sleepers[this.chaos.pickSleeper(sleepers, (t) => (this.last.get(t)?.n ?? -1) + 1, this.grants++)] as TaskId;
       this.waking.set(queue, task);
       this.inbox.push({ kind: 'wake', task });
     }

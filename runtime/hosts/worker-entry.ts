@@ -75,6 +75,8 @@ export interface WorkerControl {
   adopt(s: CellSnapshot): void;
   inspect(): unknown;
   startFree(opts: FreeOptions, peers: readonly (readonly [ActorId, MessagePort])[], counters: SharedArrayBuffer): void;
+  /** Free mode again on the same ports: the actor fresh or back at its snapshot, and new options (runtime/free-run.ts: FreeRunner). */
+  rearmFree(opts: FreeOptions, from: 'fresh' | 'snapshot'): void;
   log(): FreeLog;
   /** Free mode: the log since the last drain, then forgotten (stress rounds). */
   drain(): FreeDrain;
@@ -97,6 +99,13 @@ const api: WorkerControl = {
   inspect: () => cell.inspect(),
   startFree(opts, peers, counters) {
     free = new FreeDriver(cell, new Map(peers), post, opts, new Int32Array(counters));
+  },
+  rearmFree(opts, from) {
+    if (free === null) throw new Error(`worker ${boot.actor}: rearmFree() before startFree()`);
+    if (from === 'fresh') cell = new Cell(def, cfg);
+    else if (saved === null) throw new Error(`worker ${boot.actor}: rearmFree() from a snapshot without one`);
+    else cell.restore(saved);
+    free.rearm(cell, opts);
   },
   log: () => free?.record() ?? { actor: boot.actor, tasks: [], ns: [], details: null, last: [] },
   drain: () => free?.drain() ?? { log: { actor: boot.actor, tasks: [], ns: [], details: null, last: [] }, opMs: [], ops: 0, messages: 0 },

@@ -212,6 +212,20 @@ export class WorkersHost implements Host {
     }));
   }
 
+  /**
+   * Free mode again, on the ports `startFree` wired: every actor starts over,
+   * from a fresh state or from its snapshot, with new options. Only when
+   * nothing moves (the last run completed or hung); the sink stays.
+   */
+  async rearmFree(opts: FreeOptions, from: 'fresh' | 'snapshot'): Promise<void> {
+    await Promise.all([...this.actors.values()].map((aw) => this.control(aw, (c) => c.rearmFree(opts, from))));
+  }
+
+  /** True when no worker has died (a host whose worker died is not reused). */
+  get intact(): boolean {
+    return [...this.actors.values()].every((aw) => aw.dead === null);
+  }
+
   /** Free mode: hands a root message to its actor. */
   inject(m: Envelope): void {
     const aw = this.get(m.to);

@@ -1,7 +1,8 @@
-import { isFindingKind } from '../../protocol/findings.ts';
-import type { FindingKind } from '../../protocol/findings.ts';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { Call } from '../../protocol/kernel.ts';
-import type { DriverSpec, PciDevSpec, PlatformDevSpec, Topology, UnitKind, UnitSpec } from '../../protocol/topology.ts';
+import type { PciDevSpec, PlatformDevSpec, Topology, UnitSpec } from '../../protocol/topology.ts';
+import type { ProcessSpec } from '../../protocol/vfio.ts';
 import { VARIANT_AXES, isVariantAxis } from '../../protocol/variants.ts';
 import { findProfile, profileId, profileIds } from '../../hardware/profiles.ts';
 import { kernelCheckers } from '../kernel/checkers.ts';
@@ -9,11 +10,15 @@ import { kernelProgram } from '../kernel/program.ts';
 import type { Expectation, Scenario } from '../scenario.ts';
 import { patchSelected } from '../../runtime/patch.ts';
 import type { Program } from '../../runtime/program.ts';
+import { InputError } from '../../runtime/input-error.ts';
 import { PasidContractChecker } from '../../checkers/api-contract/pasid-contract.ts';
-import { isInvariantId, INVARIANT_IDS } from '../../checkers/invariants/catalog.ts';
-import { readProcesses } from './process.ts';
-import { Reader, readActions, readTaskOp } from './reader.ts';
-import type { Obj } from './reader.ts';
+import { findOp } from './ops.ts';
+import type { FieldType } from './ops.ts';
+import { IOCTLS, PROCESS_OPS, compileProcOp, opensFd } from './process.ts';
+import type { ProcFieldType } from './process.ts';
+import { didYouMean, inputErrorOf, names, quote } from './issues.ts';
+import { ScenarioDocumentSchema } from './schema.ts';
+import type { ScenarioDocument } from './schema.ts';
 
 /**
  * Scenario documents (../shared/CLI.md "Scenario documents"; docs/scenarios.md):
@@ -29,144 +34,264 @@ import type { Obj } from './reader.ts';
  *     checkers?: { skip_invariants?: ["<invariant id>", ...], pasid_contract?: true },
  *     expect: [{ when: { "<axis>": "<value>" }, findings: ["<kind>", ...] }] }
  *
- * compiled to a Scenario whose programs are kernel-model programs. Every
- * mistake is an InputError naming the file and the path inside the document
+ * described once by schema.ts (every field's type) and refined here by the
+ * checks that relate fields to each other (crossCheck), then compiled to a
+ * Scenario whose programs are kernel-model programs. Every mistake is an
+ * InputError naming the file and the path inside the document
  * (`tasks[0].ops[2].dev`), which the CLI turns into exit code 2.
  */
-
-const UNIT_KINDS: readonly UnitKind[] = ['vtd', 'amd-vi', 'smmu-v3', 'mock'];
 
 /** The scenario-level axis that picks the hardware profile of the machine's unit (not a model axis). */
 export const UNIT_AXIS = 'unit';
 const PROFILE_IDS: readonly string[] = profileIds();
 
-const PCI_KEYS = ['id', 'parent', 'bridge', 'acs', 'alias', 'unit', 'ats', 'pasid_bits', 'require_direct', 'attach_deferred', 'reset_methods', 'slot', 'driver', 'hotplug'];
-const PLATFORM_KEYS = ['id', 'unit', 'group', 'driver', 'pasid_bits', 'require_direct'];
+/** A PCI BDF, "0000:00:1c.0" (domain:bus:device.function). */
+const BDF = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]$/;
 
-function readTopology(r: Reader, v: unknown): Topology {
-  const t = r.obj(v, 'topology');
-  r.keys(t, 'topology', ['units', 'pci', 'devices', 'drivers', 'mms', 'passthrough']);
-  const units: UnitSpec[] = r.arr(t.units ?? [], 'topology.units').map((u, i) => {
-    const w = `topology.units[${i}]`;
-    const o = r.obj(u, w);
-    r.keys(o, w, ['name', 'kind', 'version', 'max_pasids', 'attach_deferred', 'sva', 'module', 'export']);
-    const kind = r.str(o.kind, `${w}.kind`);
-    if (!(UNIT_KINDS as readonly string[]).includes(kind)) r.fail(`${w}.kind`, `unknown unit kind "${kind}" (one of: ${UNIT_KINDS.join(', ')})`);
-    // a plug-in unit brings its own model; a built-in one needs a profile for its version
-    const version = o.version === undefined ? null : r.str(o.version, `${w}.version`);
-    if (o.module === undefined && findProfile(profileId(kind as UnitKind, version)) === null) {
-      r.fail(`${w}.version`, `no hardware profile "${profileId(kind as UnitKind, version)}" (known: ${profileIds().join(', ')})`);
-    }
-    return { ...(o as unknown as UnitSpec), name: r.str(o.name, `${w}.name`), kind: kind as UnitKind };
-  });
-  const unitNames = new Set(units.map((u) => u.name));
-  const drivers: DriverSpec[] = r.arr(t.drivers ?? [], 'topology.drivers').map((d, i) => {
-    const w = `topology.drivers[${i}]`;
-    const o = r.obj(d, w);
-    r.keys(o, w, ['name', 'bus', 'driver_managed_dma', 'defer', 'async', 'probe', 'remove']);
-    const bus = r.str(o.bus, `${w}.bus`);
-    if (bus !== 'pci' && bus !== 'platform') r.fail(`${w}.bus`, `unknown bus "${bus}" (pci or platform)`);
-    if (o.probe !== undefined) readActions(r, o.probe, `${w}.probe`);
-    if (o.remove !== undefined) readActions(r, o.remove, `${w}.remove`);
-    return { ...(o as unknown as DriverSpec), name: r.str(o.name, `${w}.name`) };
-  });
-  const driverNames = new Set(drivers.map((d) => d.name));
-  const ids = new Set<string>();
-  const device = (o: Obj, w: string): string => {
-    const id = r.str(o.id, `${w}.id`);
-    if (ids.has(id)) r.fail(`${w}.id`, `device "${id}" is declared twice`);
-    ids.add(id);
-    if (o.unit !== undefined && !unitNames.has(r.str(o.unit, `${w}.unit`))) r.fail(`${w}.unit`, `unknown unit "${String(o.unit)}"`);
-    if (o.driver !== undefined && !driverNames.has(r.str(o.driver, `${w}.driver`))) r.fail(`${w}.driver`, `unknown driver "${String(o.driver)}"`);
-    return id;
-  };
-  const pci: PciDevSpec[] = r.arr(t.pci ?? [], 'topology.pci').map((d, i) => {
-    const w = `topology.pci[${i}]`;
-    const o = r.obj(d, w);
-    r.keys(o, w, PCI_KEYS);
-    const id = device(o, w);
-    if (o.parent !== undefined && !ids.has(r.str(o.parent, `${w}.parent`))) r.fail(`${w}.parent`, `unknown parent "${String(o.parent)}" (a parent must be declared before its children)`);
-    const { id: _id, ...rest } = o;
-    return { ...(rest as unknown as Omit<PciDevSpec, 'bdf'>), bdf: id };
-  });
-  const platform: PlatformDevSpec[] = r.arr(t.devices ?? [], 'topology.devices').map((d, i) => {
-    const w = `topology.devices[${i}]`;
-    const o = r.obj(d, w);
-    r.keys(o, w, PLATFORM_KEYS);
-    const id = device(o, w);
-    const { id: _id, ...rest } = o;
-    return { ...(rest as unknown as Omit<PlatformDevSpec, 'name'>), name: id };
-  });
-  const mms = t.mms === undefined ? undefined : r.arr(t.mms, 'topology.mms').map((m, i) => r.str(m, `topology.mms[${i}]`));
-  return {
-    units, pci, platform, drivers,
-    ...(mms !== undefined ? { mms } : {}),
-    ...(t.passthrough !== undefined ? { passthrough: r.bool(t.passthrough, 'topology.passthrough') } : {}),
-  };
-}
+type Path = readonly PropertyKey[];
 
-function readVariants(r: Reader, v: unknown, patches: readonly DocumentPatch[]): Record<string, readonly string[]> {
-  const o = r.obj(v ?? {}, 'variants');
-  const out: Record<string, readonly string[]> = {};
-  for (const [axis, values] of Object.entries(o)) {
-    const w = `variants.${axis}`;
-    if (axis !== UNIT_AXIS && !isVariantAxis(axis)) {
-      // an axis of the module's own patches: its values are the module's to name
-      if (!patches.some((p) => axis in p.when)) {
-        r.fail(w, `unknown variant axis "${axis}" (one of: ${[...Object.keys(VARIANT_AXES), UNIT_AXIS].join(', ')}, or an axis a patch's "when" names)`);
-      }
-      out[axis] = r.arr(values, w).map((x, i) => r.str(x, `${w}[${i}]`));
-      if (out[axis]!.length === 0) r.fail(w, 'an axis needs at least one value');
-      continue;
-    }
-    const known: readonly string[] = axis === UNIT_AXIS ? PROFILE_IDS : VARIANT_AXES[axis as keyof typeof VARIANT_AXES];
-    out[axis] = r.arr(values, w).map((x, i) => {
-      const s = r.str(x, `${w}[${i}]`);
-      if (!known.includes(s)) r.fail(`${w}[${i}]`, `unknown value "${s}" for ${axis} (one of: ${known.join(', ')})`);
-      return s;
-    });
-    if (out[axis]!.length === 0) r.fail(w, 'an axis needs at least one value');
+/** The first cross-reference problem: thrown inside crossCheck, returned to the refinement. */
+class Problem {
+  readonly path: Path;
+  readonly message: string;
+
+  constructor(path: Path, message: string) {
+    this.path = path;
+    this.message = message;
   }
-  return out;
 }
 
-function readTasks(r: Reader, v: unknown, t: Topology): { readonly id: string; readonly calls: readonly Call[] }[] {
-  const names = new Set<string>();
-  return r.arr(v, 'tasks').map((task, i) => {
-    const w = `tasks[${i}]`;
-    const o = r.obj(task, w);
-    r.keys(o, w, ['name', 'ops']);
-    const name = r.str(o.name, `${w}.name`);
-    if (names.has(name) || name === 'boot') r.fail(`${w}.name`, `task name "${name}" is ${name === 'boot' ? 'reserved' : 'used twice'}`);
-    names.add(name);
-    const calls = r.arr(o.ops, `${w}.ops`).map((op, j) => readTaskOp(r, t, r.obj(op, `${w}.ops[${j}]`), `${w}.ops[${j}]`));
-    return { id: name, calls };
-  });
+function fail(path: Path, message: string): never {
+  throw new Problem(path, message);
+}
+
+/** What crossCheck needs besides the document. */
+export interface CheckContext {
+  /** Axes that the module's patches name in their `when` (their values are the module's to name). */
+  readonly patchAxes: ReadonlySet<string>;
+  /** The document's directory: relative plug-in unit modules are found from there. */
+  readonly base: string | null;
 }
 
 /**
- * Userspace processes (protocol/vfio.ts ProcessSpec, docs/vfio.md): a name,
- * its ops in program order, optionally `onRequest` and `stay`. Each op needs
- * its `do`; the process actor reports an op it cannot make by errno.
+ * The checks that relate one field to others (the refinement of the schema):
+ * a device's unit, driver, parent and alias exist (the parent declared
+ * before, and a bridge); device ids are BDFs and unique; variant axes and
+ * values are known; ops and actions name devices, drivers, slots and fds
+ * that exist; expectations name axes and values the scenario has.
  */
-function readExpect(r: Reader, v: unknown, variants: Readonly<Record<string, readonly string[]>>): Expectation[] {
-  return r.arr(v ?? [], 'expect').map((e, i) => {
-    const w = `expect[${i}]`;
-    const o = r.obj(e, w);
-    r.keys(o, w, ['when', 'findings']);
-    const when = r.obj(o.when ?? {}, `${w}.when`);
-    for (const [axis, value] of Object.entries(when)) {
-      const values = variants[axis];
-      if (values === undefined) r.fail(`${w}.when.${axis}`, `"${axis}" is not an axis of this scenario`);
-      if (!values.includes(r.str(value, `${w}.when.${axis}`))) r.fail(`${w}.when.${axis}`, `"${String(value)}" is not a value of ${axis} here (${values.join(', ')})`);
+export function crossCheck(doc: ScenarioDocument, ctx: CheckContext): Problem | null {
+  try {
+    checkAll(doc, ctx);
+    return null;
+  } catch (e) {
+    if (e instanceof Problem) return e;
+    throw e;
+  }
+}
+
+function unknownName(what: string, v: string, known: Iterable<string>): string {
+  const list = [...known];
+  return `unknown ${what} ${quote(v)}${didYouMean(v, list)}${list.length > 0 ? ` (known: ${names(list)})` : ''}`;
+}
+
+function checkAll(doc: ScenarioDocument, ctx: CheckContext): void {
+  const t = doc.topology;
+  const units = t.units ?? [];
+  const unitNames = new Set<string>();
+  units.forEach((u, i) => {
+    const w = ['topology', 'units', i];
+    if (unitNames.has(u.name)) fail([...w, 'name'], `unit ${quote(u.name)} is declared twice`);
+    unitNames.add(u.name);
+    // a plug-in unit brings its own model; a built-in one needs a profile for its version
+    if (u.module === undefined && findProfile(profileId(u.kind, u.version ?? null)) === null) {
+      fail([...w, 'version'], `no hardware profile ${quote(profileId(u.kind, u.version ?? null))} (known: ${PROFILE_IDS.join(', ')})`);
     }
-    const findings = r.arr(o.findings, `${w}.findings`).map((f, j) => {
-      const k = r.str(f, `${w}.findings[${j}]`);
-      if (!isFindingKind(k)) r.fail(`${w}.findings[${j}]`, `unknown finding kind "${k}"`);
-      return k as FindingKind;
-    });
-    return { when: when as Readonly<Record<string, string>>, findings };
+    if (u.module !== undefined && isPathModule(u.module)) {
+      const file = resolveUnitModule(u.module, ctx.base);
+      if (!existsSync(file)) fail([...w, 'module'], `no such module file ${quote(file)}`);
+    }
   });
+  const drivers = new Map<string, 'pci' | 'platform'>();
+  (t.drivers ?? []).forEach((d, i) => {
+    if (drivers.has(d.name)) fail(['topology', 'drivers', i, 'name'], `driver ${quote(d.name)} is declared twice`);
+    drivers.set(d.name, d.bus);
+  });
+  const ids = new Set<string>();
+  const bridges = new Set<string>();
+  const device = (o: { readonly id: string; readonly unit?: string; readonly driver?: string }, w: Path): void => {
+    if (ids.has(o.id)) fail([...w, 'id'], `device ${quote(o.id)} is declared twice`);
+    if (o.unit !== undefined && !unitNames.has(o.unit)) fail([...w, 'unit'], unknownName('unit', o.unit, unitNames));
+    if (o.driver !== undefined && !drivers.has(o.driver)) fail([...w, 'driver'], unknownName('driver', o.driver, drivers.keys()));
+  };
+  const pci = t.pci ?? [];
+  pci.forEach((d, i) => {
+    const w = ['topology', 'pci', i];
+    device(d, w);
+    if (!BDF.test(d.id)) fail([...w, 'id'], `${quote(d.id)} is not a PCI BDF (domain:bus:device.function in lower-case hex, e.g. "0000:01:00.0")`);
+    if (d.parent !== undefined) {
+      if (d.parent === d.id) fail([...w, 'parent'], `device ${quote(d.id)} cannot be its own parent`);
+      if (!ids.has(d.parent)) fail([...w, 'parent'], `unknown parent ${quote(d.parent)} (a parent must be declared before its children)${didYouMean(d.parent, ids)}`);
+      if (!bridges.has(d.parent)) fail([...w, 'parent'], `parent ${quote(d.parent)} is not a bridge (devices sit below a device with "bridge": true)`);
+    }
+    ids.add(d.id);
+    if (d.bridge === true) bridges.add(d.id);
+  });
+  const pciIds = new Set(ids);
+  pci.forEach((d, i) => {
+    if (d.alias === undefined) return;
+    if (d.alias === d.id) fail(['topology', 'pci', i, 'alias'], `device ${quote(d.id)} cannot alias itself`);
+    if (!pciIds.has(d.alias)) fail(['topology', 'pci', i, 'alias'], unknownName('PCI device', d.alias, pciIds));
+  });
+  (t.devices ?? []).forEach((d, i) => {
+    device(d, ['topology', 'devices', i]);
+    ids.add(d.id);
+  });
+  const slots = new Set(pci.flatMap((d) => (d.slot === undefined ? [] : [d.slot])));
+  const refs = new Refs(ids, drivers, slots);
+  (t.drivers ?? []).forEach((d, i) => {
+    for (const list of ['probe', 'remove', 'reset_prepare', 'reset_done'] as const) {
+      const actions = d[list];
+      if (actions === undefined) continue;
+      if ((list === 'reset_prepare' || list === 'reset_done') && d.bus !== 'pci') fail(['topology', 'drivers', i, list], 'only a PCI driver has err_handler reset callbacks');
+      refs.actions(actions, ['topology', 'drivers', i, list]);
+    }
+  });
+
+  const variants = doc.variants ?? {};
+  for (const [axis, values] of Object.entries(variants)) {
+    const w = ['variants', axis];
+    if (axis !== UNIT_AXIS && !isVariantAxis(axis)) {
+      if (!ctx.patchAxes.has(axis)) {
+        const axes = [...Object.keys(VARIANT_AXES), UNIT_AXIS];
+        fail(w, `unknown variant axis ${quote(axis)} (one of: ${axes.join(', ')}, or an axis a patch's "when" names)${didYouMean(axis, axes)}`);
+      }
+      continue;
+    }
+    const known: readonly string[] = axis === UNIT_AXIS ? PROFILE_IDS : VARIANT_AXES[axis as keyof typeof VARIANT_AXES];
+    values.forEach((s, i) => {
+      if (!known.includes(s)) fail([...w, i], `unknown value ${quote(s)} for ${axis} (one of: ${known.join(', ')})${didYouMean(s, known)}`);
+    });
+  }
+  if (Object.hasOwn(variants, UNIT_AXIS)) {
+    if (units.length !== 1) fail(['variants', UNIT_AXIS], `the ${UNIT_AXIS} axis picks the profile of the topology's only unit; this topology has ${units.length}`);
+    if (units[0]!.module !== undefined) fail(['variants', UNIT_AXIS], `the ${UNIT_AXIS} axis cannot replace a plug-in unit (topology.units[0].module)`);
+  }
+
+  const taskNames = new Set<string>();
+  doc.tasks.forEach((task, i) => {
+    if (taskNames.has(task.name) || task.name === 'boot') fail(['tasks', i, 'name'], `task name ${quote(task.name)} is ${task.name === 'boot' ? 'reserved' : 'used twice'}`);
+    taskNames.add(task.name);
+    task.ops.forEach((op, j) => refs.fields(op, findOp(op.op)!.fields, ['tasks', i, 'ops', j]));
+  });
+
+  const procNames = new Set<string>();
+  (doc.processes ?? []).forEach((p, i) => {
+    const w = ['processes', i];
+    if (procNames.has(p.name)) fail([...w, 'name'], `process name ${quote(p.name)} is used twice`);
+    if (taskNames.has(`proc:${p.name}`)) fail([...w, 'name'], `process ${quote(p.name)} runs as task "proc:${p.name}", which a task already is`);
+    procNames.add(p.name);
+    const fds: string[] = [];
+    p.ops.forEach((op, j) => {
+      const o = op as Readonly<Record<string, unknown>>;
+      const ow = [...w, 'ops', j];
+      if (o.op !== undefined) {
+        const name = o.op as string;
+        const spec = name === 'ioctl' ? { ...IOCTLS[o.cmd as keyof typeof IOCTLS].fields, fd: 'fd' as const } : PROCESS_OPS.find((x) => x.name === name)?.fields ?? findOp(name)!.fields;
+        refs.fields(o, spec, ow, fds);
+      }
+      const opened = opensFd(o);
+      if (opened !== null && !fds.includes(opened)) fds.push(opened);
+    });
+  });
+
+  (doc.expect ?? []).forEach((e, i) => {
+    for (const [axis, value] of Object.entries(e.when ?? {})) {
+      const w = ['expect', i, 'when', axis];
+      if (!Object.hasOwn(variants, axis)) fail(w, `${quote(axis)} is not an axis of this scenario (axes: ${Object.keys(variants).join(', ') || 'none'})${didYouMean(axis, Object.keys(variants))}`);
+      const values = variants[axis]!;
+      if (!values.includes(value)) fail(w, `${quote(value)} is not a value of ${axis} here (${values.join(', ')})${didYouMean(value, values)}`);
+    }
+  });
+}
+
+/** References from ops and actions to the topology. */
+class Refs {
+  private readonly ids: ReadonlySet<string>;
+  private readonly drivers: ReadonlyMap<string, string>;
+  private readonly slots: ReadonlySet<string>;
+
+  constructor(ids: ReadonlySet<string>, drivers: ReadonlyMap<string, string>, slots: ReadonlySet<string>) {
+    this.ids = ids;
+    this.drivers = drivers;
+    this.slots = slots;
+  }
+
+  dev(v: string, w: Path): void {
+    if (!this.ids.has(v)) fail(w, unknownName('device', v, this.ids));
+  }
+
+  actions(list: readonly { readonly dev?: string }[], w: Path): void {
+    list.forEach((a, i) => {
+      if (a.dev !== undefined) this.dev(a.dev, [...w, i, 'dev']);
+    });
+  }
+
+  fields(o: Readonly<Record<string, unknown>>, fields: Readonly<Record<string, FieldType | ProcFieldType>>, w: Path, fds: readonly string[] = []): void {
+    for (const [f, type] of Object.entries(fields)) {
+      const key = f.replace(/\?$/, '');
+      const v = o[key];
+      if (v === undefined) continue;
+      const fw = [...w, key];
+      const fd = (x: string, at: Path): void => {
+        if (!fds.includes(x)) fail(at, `fd ${quote(x)} is not opened by an earlier op of this process (fds so far: ${fds.join(', ') || 'none'})${didYouMean(x, fds)}`);
+      };
+      switch (type) {
+        case 'dev': this.dev(v as string, fw); break;
+        case 'driver': if (!this.drivers.has(v as string)) fail(fw, unknownName('driver', v as string, this.drivers.keys())); break;
+        case 'slot': if (!this.slots.has(v as string)) fail(fw, `no device sits in slot ${quote(v as string)}${didYouMean(v as string, this.slots)}`); break;
+        case 'actions': this.actions(v as readonly { readonly dev?: string }[], fw); break;
+        case 'fd': fd(v as string, fw); break;
+        case 'fds': (v as readonly string[]).forEach((x, i) => fd(x, [...fw, i])); break;
+        default: break;
+      }
+    }
+  }
+}
+
+function isPathModule(m: string): boolean {
+  return m.startsWith('./') || m.startsWith('../') || path.isAbsolute(m) || m.startsWith('file:');
+}
+
+function resolveUnitModule(m: string, base: string | null): string {
+  if (m.startsWith('file:')) return new URL(m).pathname;
+  return path.isAbsolute(m) ? m : path.resolve(base ?? process.cwd(), m);
+}
+
+/** The document checked by its schema and refinements: the first problem is an InputError naming `file`. */
+export function checkDocument(doc: unknown, file: string, ctx: CheckContext = { patchAxes: new Set(), base: null }): ScenarioDocument {
+  const r = ScenarioDocumentSchema.superRefine((d, c) => {
+    const p = crossCheck(d, ctx);
+    if (p !== null) c.addIssue({ code: 'custom', path: [...p.path], message: p.message, input: d });
+  }).safeParse(doc, { reportInput: true });
+  if (!r.success) throw inputErrorOf(r.error, doc, file);
+  return r.data;
+}
+
+function compileTopology(doc: ScenarioDocument, base: string | null): Topology {
+  const t = doc.topology;
+  const units: UnitSpec[] = (t.units ?? []).map((u) => (u.module !== undefined && isPathModule(u.module) && base !== null ? { ...u, module: resolveUnitModule(u.module, base) } : u));
+  const pci: PciDevSpec[] = (t.pci ?? []).map(({ id, ...rest }) => ({ ...rest, bdf: id }));
+  const platform: PlatformDevSpec[] = (t.devices ?? []).map(({ id, ...rest }) => ({ ...rest, name: id }));
+  return {
+    units, pci, platform, drivers: t.drivers ?? [],
+    ...(t.mms !== undefined ? { mms: t.mms } : {}),
+    ...(t.passthrough !== undefined ? { passthrough: t.passthrough } : {}),
+  };
+}
+
+function taskCall(o: Readonly<Record<string, unknown>>): Call {
+  return findOp(o.op as string)!.compile(o);
 }
 
 /** A patch of a scenario module, as the document sees it (the handlers stay in the module: runtime/patch.ts). */
@@ -195,33 +320,6 @@ function patchedProgram(base: (v: Readonly<Record<string, string>>) => Program, 
   };
 }
 
-/** What the document's `checkers` key may change about kernelCheckers(). */
-interface CheckerOptions {
-  readonly skipInvariants: readonly string[];
-  readonly pasidContract: boolean;
-}
-
-function readCheckers(r: Reader, v: unknown): CheckerOptions {
-  const o = r.obj(v ?? {}, 'checkers');
-  r.keys(o, 'checkers', ['skip_invariants', 'pasid_contract']);
-  const skipInvariants = r.arr(o.skip_invariants ?? [], 'checkers.skip_invariants').map((x, i) => {
-    const id = r.str(x, `checkers.skip_invariants[${i}]`);
-    if (!isInvariantId(id)) r.fail(`checkers.skip_invariants[${i}]`, `unknown invariant "${id}" (one of: ${INVARIANT_IDS.join(', ')})`);
-    return id;
-  });
-  const pasidContract = o.pasid_contract === undefined ? false : r.bool(o.pasid_contract, 'checkers.pasid_contract');
-  return { skipInvariants, pasidContract };
-}
-
-/**
- * The `unit` axis: hardware profiles ("vtd@7.0", "smmu-v3@5.10") for the
- * topology's only unit, whose kind and version each assignment replaces.
- */
-function checkUnitAxis(r: Reader, t: Topology, values: readonly string[] | undefined): void {
-  if (values === undefined) return;
-  if (t.units.length !== 1) r.fail(`variants.${UNIT_AXIS}`, `the ${UNIT_AXIS} axis picks the profile of the topology's only unit; this topology has ${t.units.length}`);
-  if (t.units[0]!.module !== undefined) r.fail(`variants.${UNIT_AXIS}`, `the ${UNIT_AXIS} axis cannot replace a plug-in unit (topology.units[0].module)`);
-}
 
 function withUnit(t: Topology, profile: string | undefined): Topology {
   const p = profile === undefined ? null : findProfile(profile);
@@ -230,20 +328,26 @@ function withUnit(t: Topology, profile: string | undefined): Topology {
   return { ...t, units: [{ ...unit, kind: p.kind, ...(p.version !== null ? { version: p.version } : {}) }] };
 }
 
+
 /** Validates a scenario document and compiles it to a Scenario. `file` names it in errors. */
-export function scenarioFromDocument(doc: unknown, file: string, patches: readonly DocumentPatch[] = []): Scenario {
-  const r = new Reader(file);
-  const o = r.obj(doc, '(document)');
-  r.keys(o, '', ['name', 'title', 'topology', 'variants', 'tasks', 'processes', 'checkers', 'expect']);
-  const name = r.str(o.name, 'name');
-  const title = o.title === undefined ? name : r.str(o.title, 'title');
-  const topology = readTopology(r, o.topology);
-  const variants = readVariants(r, o.variants, patches);
-  checkUnitAxis(r, topology, variants[UNIT_AXIS]);
-  const tasks = readTasks(r, o.tasks, topology);
-  const processes = readProcesses(r, o.processes, topology, new Set(tasks.map((x) => x.id)));
-  const opts = readCheckers(r, o.checkers);
-  const expect = readExpect(r, o.expect, variants);
+export function scenarioFromDocument(input: unknown, file: string, patches: readonly DocumentPatch[] = [], dir: string | null = null): Scenario {
+  const doc = checkDocument(input, file, { patchAxes: new Set(patches.flatMap((p) => Object.keys(p.when))), base: dir });
+  const name = doc.name;
+  const title = doc.title ?? name;
+  const topology = compileTopology(doc, dir);
+  const variants: Record<string, readonly string[]> = doc.variants ?? {};
+  const tasks = doc.tasks.map((t) => ({ id: t.name, calls: t.ops.map((o) => taskCall(o)) }));
+  const processes: ProcessSpec[] = (doc.processes ?? []).map((p) => ({
+    name: p.name,
+    ops: p.ops.map((o) => compileProcOp(o, (x) => ({ do: 'sysfs', call: taskCall(x) }))),
+    ...(p.onRequest !== undefined ? { onRequest: p.onRequest } : {}),
+    ...(p.stay !== undefined ? { stay: p.stay } : {}),
+  }));
+  const opts = { skipInvariants: doc.checkers?.skip_invariants ?? [], pasidContract: doc.checkers?.pasid_contract ?? false };
+  const expect: Expectation[] = (doc.expect ?? []).map((e) => ({ when: e.when ?? {}, findings: e.findings }));
+  const fail = (where: string, what: string): never => {
+    throw new InputError(what, file, where);
+  };
   // The unit axis picks the hardware profile, model axes go to the kernel model, a patch's own axes only select patches.
   const base = (v: Readonly<Record<string, string>>): Program => {
     const { [UNIT_AXIS]: unit, ...rest } = v;
@@ -252,13 +356,13 @@ export function scenarioFromDocument(doc: unknown, file: string, patches: readon
   };
   const actors = new Set(base({}).actors.map((a) => a.id as string));
   patches.forEach((p, i) => {
-    if (!actors.has(p.actor)) r.fail(`patches[${i}].actor`, `no actor "${p.actor}" in this scenario (actors: ${[...actors].join(', ')})`);
+    if (!actors.has(p.actor)) fail(`patches[${i}].actor`, `no actor ${quote(p.actor)} in this scenario (actors: ${[...actors].join(', ')})${didYouMean(p.actor, actors)}`);
     for (const [axis, value] of Object.entries(p.when)) {
-      if (!(variants[axis] ?? []).includes(value)) r.fail(`patches[${i}].when.${axis}`, `"${value}" is not a value of the document's variants.${axis}`);
+      if (!(Object.hasOwn(variants, axis) ? variants[axis]! : []).includes(value)) fail(`patches[${i}].when.${axis}`, `${quote(value)} is not a value of the document's variants.${axis}`);
     }
   });
   return {
-    name, title, variants, expect, document: doc,
+    name, title, variants, expect, document: input,
     program: (v) => patchedProgram(base, patches, v),
     checkers: () => {
       const base = kernelCheckers(opts.skipInvariants.length > 0 ? { invariants: { skip: opts.skipInvariants } } : {});

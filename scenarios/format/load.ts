@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { InputError } from '../../runtime/input-error.ts';
 import type { Scenario } from '../scenario.ts';
 import { scenarioFromDocument } from './document.ts';
+import { cut, parseJson } from './issues.ts';
 import type { DocumentPatch } from './document.ts';
 
 /** A scenario argument that names a file rather than a built-in scenario. */
@@ -26,11 +27,7 @@ export async function loadScenarioFile(file: string): Promise<Scenario> {
     } catch (e) {
       throw new InputError(`cannot read the scenario file: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, file);
     }
-    try {
-      doc = JSON.parse(text) as unknown;
-    } catch (e) {
-      throw new InputError(`not valid JSON: ${(e as Error).message}`, file);
-    }
+    doc = parseJson(text, file);
   } else {
     let mod: Record<string, unknown>;
     try {
@@ -38,15 +35,21 @@ export async function loadScenarioFile(file: string): Promise<Scenario> {
         ? ((await (await import('tsx/esm/api')).tsImport(pathToFileURL(abs).href, import.meta.url)) as Record<string, unknown>)
         : ((await import(pathToFileURL(abs).href)) as Record<string, unknown>);
     } catch (e) {
-      throw new InputError(`cannot load the scenario module: ${(e as Error).message.split('\n')[0]}`, file);
+      throw new InputError(`cannot load the scenario module: ${thrown(e)}`, file);
     }
-    // A .ts file outside an ESM package loads as CommonJS: its exports arrive wrapped in `default`.
-    const inner = mod.default;
-    if (typeof inner === 'object' && inner !== null && 'default' in inner && !('name' in inner)) mod = inner as Record<string, unknown>;
-    doc = mod.default;
-    return scenarioFromDocument(doc, file, readPatches(mod.patches, file, pathToFileURL(abs).href));
+    // Reading the exports runs the module's code too (a getter may throw anything): that is the module's mistake, exit 2.
+    try {
+      // A .ts file outside an ESM package loads as CommonJS: its exports arrive wrapped in `default`.
+      const inner = mod.default;
+      if (typeof inner === 'object' && inner !== null && 'default' in inner && !('name' in inner)) mod = inner as Record<string, unknown>;
+      doc = mod.default;
+      return { ...scenarioFromDocument(doc, file, readPatches(mod.patches, file, pathToFileURL(abs).href), path.dirname(abs)), source: file };
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      throw new InputError(`reading the module's exports: ${thrown(e)}`, file);
+    }
   }
-  return { ...scenarioFromDocument(doc, file), source: file };
+  return { ...scenarioFromDocument(doc, file, [], path.dirname(abs)), source: file };
 }
 
 /** A module's `patches` export (runtime/patch.ts), checked the way documents are: file, path, what was expected. */
@@ -71,4 +74,24 @@ function readPatches(v: unknown, file: string, module: string): DocumentPatch[] 
     for (const [op, h] of Object.entries(o.handlers as object)) if (typeof h !== 'function') fail(`${w}.handlers.${op}`, 'expected a function (k, body) => …');
     return { module, name: o.name as string, actor: o.actor as string, when: o.when as Record<string, string> };
   });
+}
+
+/**
+ * What a module threw, for the exit-2 message: an Error's message with the
+ * lines that locate it (a TS syntax error's file:line:column and source line
+ * come after esbuild's "Transform failed with 1 error:"), or any other value
+ * (`throw 42`, `throw null`) as it is.
+ */
+export function thrown(e: unknown): string {
+  if (e instanceof Error) {
+    const lines = e.message.split('\n').map((l) => l.trimEnd()).filter((l) => l.trim() !== '');
+    return lines.slice(0, 6).map((l) => cut(l)).join('\n  ');
+  }
+  let s: string;
+  try {
+    s = typeof e === 'string' ? JSON.stringify(e) : e === undefined ? 'undefined' : (JSON.stringify(e) ?? String(e));
+  } catch {
+    s = String(e);
+  }
+  return `it threw ${cut(s)} (not an Error)`;
 }

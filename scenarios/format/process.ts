@@ -1,9 +1,5 @@
-import type { Topology } from '../../protocol/topology.ts';
-import type { ProcIoctl, ProcOp, ProcessSpec, RequestPolicy, VfioIommuType } from '../../protocol/vfio.ts';
-import { findOp } from './ops.ts';
+import type { ProcIoctl, ProcOp } from '../../protocol/vfio.ts';
 import type { FieldType } from './ops.ts';
-import { checkField, readTaskOp } from './reader.ts';
-import type { Obj, Reader } from './reader.ts';
 
 /**
  * Userspace processes in a scenario document (`processes`): VFIO users such
@@ -29,9 +25,6 @@ export interface ProcOpSpec {
   readonly summary: string;
   readonly fields: Readonly<Record<string, ProcFieldType>>;
 }
-
-const IOMMU_TYPES: readonly VfioIommuType[] = ['VFIO_TYPE1_IOMMU', 'VFIO_TYPE1v2_IOMMU', 'VFIO_SPAPR_TCE_IOMMU'];
-const REQUEST_POLICIES: readonly RequestPolicy[] = ['close', 'ignore'];
 
 export const PROCESS_OPS: readonly ProcOpSpec[] = [
   { name: 'vfio.group.open', summary: 'open /dev/vfio/$GROUP, the group `dev` is in (readlink /sys/bus/pci/devices/<dev>/iommu_group); the fd is named `as`', fields: { dev: 'dev', as: 'string' } },
@@ -69,75 +62,29 @@ export const IOCTLS: Readonly<Record<ProcIoctl['cmd'], { readonly summary: strin
   IOMMU_DESTROY: { summary: 'iommufd fd: destroy the object `id`', fields: { id: 'string' } },
 };
 
-const IOCTL_CMDS = Object.keys(IOCTLS) as ProcIoctl['cmd'][];
-
-/** What one process has named so far: fds, for the `fd` checks. */
-class Names {
-  readonly fds: string[] = [];
-
-  fd(r: Reader, v: unknown, where: string): string {
-    const fd = r.str(v, where);
-    if (!this.fds.includes(fd)) r.fail(where, `fd "${fd}" is not opened by an earlier op of this process (fds so far: ${this.fds.join(', ') || 'none'})`);
-    return fd;
-  }
-
-  open(name: string): void {
-    if (!this.fds.includes(name)) this.fds.push(name);
-  }
-}
-
-function checkProcFields(r: Reader, t: Topology, names: Names, o: Obj, where: string, what: string, fields: Readonly<Record<string, ProcFieldType>>, extra: readonly string[]): void {
-  r.keys(o, where, [...extra, ...Object.keys(fields).map((f) => f.replace(/\?$/, ''))]);
-  for (const [field, type] of Object.entries(fields)) {
-    const key = field.replace(/\?$/, '');
-    const w = `${where}.${key}`;
-    if (o[key] === undefined) {
-      if (!field.endsWith('?')) r.fail(w, `${what} needs "${key}"`);
-      continue;
-    }
-    switch (type) {
-      case 'fd': names.fd(r, o[key], w); break;
-      case 'fds': r.arr(o[key], w).forEach((x, i) => names.fd(r, x, `${w}[${i}]`)); break;
-      case 'iommu-type': r.oneOf(o[key], w, IOMMU_TYPES); break;
-      case 'irq-index': r.oneOf(o[key], w, ['REQ']); break;
-      default: checkField(r, t, type, o[key], w);
-    }
-  }
-}
-
-const PROC_OP_NAMES = PROCESS_OPS.map((p) => p.name);
-const RAW_PROC_OPS: readonly string[] = ['open', 'close', 'ioctl', 'dma', 'sysfs', 'post', 'wait', 'exit', 'yield'];
-
-/** One process op, checked and compiled to the ProcOp the process actor runs. */
-function readProcOp(r: Reader, t: Topology, names: Names, o: Obj, where: string): ProcOp {
-  // The process actor's own op form ({ "do": "open", ... }), as stress writes its rounds' replays:
-  // taken as it is (the actor checks it at run time), so a machine-written document replays unchanged.
-  if (o.op === undefined && typeof o.do === 'string' && RAW_PROC_OPS.includes(o.do)) {
-    if (typeof o.as === 'string') names.open(o.as);
-    return o as unknown as ProcOp;
-  }
-  const name = r.str(o.op, `${where}.op`);
-  const spec = PROCESS_OPS.find((p) => p.name === name);
-  if (spec === undefined) {
-    // a kernel op a process makes through sysfs
-    if (findOp(name) !== undefined) return { do: 'sysfs', call: readTaskOp(r, t, o, where) };
-    r.fail(`${where}.op`, `unknown process op "${name}" (process ops: ${PROC_OP_NAMES.join(', ')}; or a task op, made as a sysfs write — see \`iommu-lab ops\`)`);
-  }
-  if (name !== 'ioctl') checkProcFields(r, t, names, o, where, `op ${name}`, spec.fields, ['op']);
+/**
+ * A document process op (already checked by the schema and its refinements,
+ * schema.ts and document.ts) compiled to the ProcOp the process actor runs.
+ * `taskCall` compiles a task op made as a sysfs write.
+ */
+export function compileProcOp(o: Readonly<Record<string, unknown>>, taskCall: (o: Readonly<Record<string, unknown>>) => ProcOp & { do: 'sysfs' }): ProcOp {
+  // The process actor's own op form ({ "do": "open", ... }), as stress writes its rounds' replays: taken as it is.
+  if (o.op === undefined) return o as unknown as ProcOp;
+  const name = o.op as string;
   switch (name) {
     case 'vfio.group.open':
-    case 'vfio.cdev.open': {
-      names.open(o.as as string);
+    case 'vfio.cdev.open':
       return { do: 'open', path: { kind: name === 'vfio.group.open' ? 'group' : 'cdev', dev: o.dev as string }, as: o.as as string };
-    }
     case 'vfio.container.open':
     case 'iommufd.open':
-      names.open(o.as as string);
       return { do: 'open', path: { kind: name === 'iommufd.open' ? 'iommufd' : 'container' }, as: o.as as string };
     case 'fd.close':
       return { do: 'close', fd: o.fd as string };
-    case 'ioctl':
-      return readIoctl(r, t, names, o, where);
+    case 'ioctl': {
+      const { op: _op, fd, cmd, as, ...args } = o;
+      const ioctl = { cmd, ...args } as ProcIoctl;
+      return typeof as === 'string' ? { do: 'ioctl', fd: fd as string, ioctl, as } : { do: 'ioctl', fd: fd as string, ioctl };
+    }
     case 'vfio.dma':
       return { do: 'dma', fd: o.fd as string, iova: o.iova as number, ...(o.pasid !== undefined ? { pasid: o.pasid as number } : {}), ...(o.write !== undefined ? { write: o.write as boolean } : {}) };
     case 'proc.post':
@@ -146,38 +93,17 @@ function readProcOp(r: Reader, t: Topology, names: Names, o: Obj, where: string)
       return { do: 'wait', event: o.event as string };
     case 'proc.exit':
       return { do: 'exit' };
-    default:
+    case 'proc.yield':
       return { do: 'yield' };
+    default:
+      return taskCall(o);
   }
 }
 
-function readIoctl(r: Reader, t: Topology, names: Names, o: Obj, where: string): ProcOp {
-  const fd = names.fd(r, o.fd, `${where}.fd`);
-  const cmd = r.str(o.cmd, `${where}.cmd`);
-  if (!(IOCTL_CMDS as readonly string[]).includes(cmd)) r.fail(`${where}.cmd`, `unknown ioctl "${cmd}" (one of: ${IOCTL_CMDS.join(', ')})`);
-  const c = cmd as ProcIoctl['cmd'];
-  checkProcFields(r, t, names, o, where, `ioctl ${c}`, { ...IOCTLS[c].fields, 'as?': 'string' }, ['op', 'fd', 'cmd']);
-  const { op: _op, fd: _fd, cmd: _cmd, as, ...args } = o;
-  if (c === 'VFIO_GROUP_GET_DEVICE_FD') names.open(typeof as === 'string' ? as : (args.dev as string));
-  const ioctl = { cmd: c, ...args } as ProcIoctl;
-  return typeof as === 'string' ? { do: 'ioctl', fd, ioctl, as } : { do: 'ioctl', fd, ioctl };
-}
-
-/** The document's `processes`, checked and compiled to ProcessSpecs. */
-export function readProcesses(r: Reader, v: unknown, t: Topology, taskNames: ReadonlySet<string>): ProcessSpec[] {
-  const seen = new Set<string>();
-  return r.arr(v ?? [], 'processes').map((p, i) => {
-    const w = `processes[${i}]`;
-    const o = r.obj(p, w);
-    r.keys(o, w, ['name', 'ops', 'onRequest', 'stay']);
-    const name = r.str(o.name, `${w}.name`);
-    if (seen.has(name)) r.fail(`${w}.name`, `process name "${name}" is used twice`);
-    if (taskNames.has(`proc:${name}`)) r.fail(`${w}.name`, `process "${name}" runs as task "proc:${name}", which a task already is`);
-    seen.add(name);
-    const names = new Names();
-    const ops = r.arr(o.ops, `${w}.ops`).map((op, j) => readProcOp(r, t, names, r.obj(op, `${w}.ops[${j}]`), `${w}.ops[${j}]`));
-    const onRequest = o.onRequest === undefined ? undefined : r.oneOf(o.onRequest, `${w}.onRequest`, REQUEST_POLICIES);
-    const stay = o.stay === undefined ? undefined : r.bool(o.stay, `${w}.stay`);
-    return { name, ops, ...(onRequest !== undefined ? { onRequest } : {}), ...(stay !== undefined ? { stay } : {}) };
-  });
+/** The fd names an op opens (its `as`, or a device fd named after its device), for the refinement's fd checks. */
+export function opensFd(o: Readonly<Record<string, unknown>>): string | null {
+  if (o.op === undefined) return o.do === 'open' || (o.do === 'ioctl' && typeof o.as === 'string') ? (o.as as string) : null;
+  if (['vfio.group.open', 'vfio.cdev.open', 'vfio.container.open', 'iommufd.open'].includes(o.op as string)) return o.as as string;
+  if (o.op === 'ioctl' && o.cmd === 'VFIO_GROUP_GET_DEVICE_FD') return typeof o.as === 'string' ? o.as : (o.dev as string);
+  return null;
 }

@@ -14,13 +14,13 @@ import { objId } from '../../protocol/ids.ts';
 export type LockStepOp =
   | 'lock' | 'trylock' | 'unlock'
   | 'down_read' | 'down_read_recursive' | 'down_write' | 'down_read_trylock' | 'down_write_trylock' | 'up_read' | 'up_write'
-  | 'assert_held' | 'assert_not_held';
+  | 'assert_held' | 'assert_not_held' | 'is_locked';
 
 export type ScriptStep =
   | { readonly op: LockStepOp; readonly lock: LockRef }
   /** mutex_lock_nested(lock, sub) through k.lock_nested. */
   | { readonly op: 'lock_nested'; readonly lock: LockRef; readonly sub: number }
-  | { readonly op: 'wait_for_completion' | 'complete' | 'complete_all'; readonly completion: LockRef }
+  | { readonly op: 'wait_for_completion' | 'wait_for_completion_timeout' | 'complete' | 'complete_all'; readonly completion: LockRef }
   /** kzalloc / kfree of an object named `obj` (its locks are "obj->member"). */
   | { readonly op: 'alloc' | 'free'; readonly obj: string }
   | { readonly op: 'yield' }
@@ -72,9 +72,13 @@ async function runStep(k: Kernel<null>, s: ScriptStep): Promise<string | null> {
       return `assert_held(${s.lock.id})=${String(await k.assertHeld(s.lock))}`;
     case 'assert_not_held':
       return `assert_not_held(${s.lock.id})=${String(await k.assertNotHeld(s.lock))}`;
+    case 'is_locked':
+      return `is_locked(${s.lock.id})=${String(await k.isLocked(s.lock))}`;
     case 'wait_for_completion':
       await k.wait_for_completion(s.completion);
       return null;
+    case 'wait_for_completion_timeout':
+      return `wait_for_completion_timeout(${s.completion.id})=${String(await k.wait_for_completion_timeout(s.completion))}`;
     case 'complete':
       await k.complete(s.completion);
       return null;

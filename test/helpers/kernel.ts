@@ -2,6 +2,8 @@ import { expect } from 'vitest';
 import type { Group } from '../../actors/iommu-core/state.ts';
 import { Lockdep } from '../../checkers/lockdep/lockdep.ts';
 import type { Checker } from '../../checkers/checker.ts';
+import { NO_FINDINGS } from '../../checkers/checker.ts';
+import type { TraceEvent } from '../../protocol/events.ts';
 import { actorId } from '../../protocol/ids.ts';
 import type { DriverAction } from '../../protocol/driver-actions.ts';
 import type { Finding } from '../../protocol/findings.ts';
@@ -115,5 +117,17 @@ export async function exploreKernel(
     return { kinds, runs: x.executions, outcomes, findings };
   } finally {
     await host.close();
+  }
+}
+
+/** A checker that keeps every event of an execution, in order (for tests that look at the order of things). */
+export class Recorder implements Checker {
+  readonly name = 'recorder';
+  readonly events: TraceEvent[] = [];
+  onEvent(e: TraceEvent): void {
+    this.events.push(e);
+  }
+  drain(): readonly Finding[] {
+    return NO_FINDINGS;
   }
 }

@@ -265,6 +265,24 @@ const CASES: readonly ApiCase[] = [
     want: ['ok', 'ok', 0, 0],
   },
   {
+    // drivers/iommu/iommu.c iommu_replace_device_pasid(): curr_domain == domain skips __iommu_set_group_pasid; only the entry changes
+    name: 'iommu_replace_device_pasid: the same domain under a new handle returns 0 without a WARN',
+    calls: [m(alloc(NIC), { do: 'iommu_attach_device_pasid', dev: NIC, domain: 'd', pasid: 3, handle: 'h1' }, { do: 'iommu_replace_device_pasid', dev: NIC, domain: 'd', pasid: 3, handle: 'h2' })],
+    want: ['ok', 0, 0],
+    check: (r) => expect(groupOf(r, NIC).pasid_handles).toEqual({ 3: 'h2' }),
+  },
+  {
+    name: 'iommu_replace_device_pasid: the same handle reused is a WARN and -EINVAL, the entry stays',
+    calls: [m(alloc(NIC, 'd1'), alloc(NIC, 'd2'), { do: 'iommu_attach_device_pasid', dev: NIC, domain: 'd1', pasid: 3, handle: 'h1' }, { do: 'iommu_replace_device_pasid', dev: NIC, domain: 'd2', pasid: 3, handle: 'h1' })],
+    want: ['ok', 'ok', 0, 'EINVAL'], findings: ['kernel-warn'],
+    check: (r) => expect(Object.keys(groupOf(r, NIC).pasid_array)).toEqual(['3']),
+  },
+  {
+    name: 'iommu_replace_device_pasid: a bare-domain entry replaced by the same domain (iommufd\'s fresh handle) is 0',
+    calls: [m(alloc(NIC), { do: 'iommu_attach_device_pasid', dev: NIC, domain: 'd', pasid: 3 }, { do: 'iommu_replace_device_pasid', dev: NIC, domain: 'd', pasid: 3 })],
+    want: ['ok', 0, 0],
+  },
+  {
     name: 'iommu_detach_device_pasid: the entry goes',
     calls: [m(alloc(NIC), { do: 'iommu_attach_device_pasid', dev: NIC, domain: 'd', pasid: 3 }, { do: 'iommu_detach_device_pasid', dev: NIC, domain: 'd', pasid: 3 })], want: ['ok', 0, 0],
     check: (r) => expect(groupOf(r, NIC).pasid_array).toEqual({}),

@@ -244,7 +244,8 @@ describe('the pci actor in the kernel model', () => {
     expect(run.events.some((e) => e.ev === 'send' && e.op === 'pci_dev_reset_iommu_prepare' && e.to === IOMMU_CORE && run.events.some((x) => x === e) && e.stack.some((f) => f.includes('really_probe')) && e.stack.join(' ').includes(TRIER))).toBe(false);
     // pci_reset_function_locked() from a probe resets under the prober's device_lock
     expect(run.dc.devices[LOCKED]).toMatchObject({ driver: 'locked', bound: true });
-    expect(run.events.filter((e) => e.ev === 'lock.assert' && e.lock.id === `${LOCKED}->mutex`).map((e) => (e.ev === 'lock.assert' ? e.ok : null))).toEqual([true]);
+    // asserted by pci_dev_save_and_disable() (device_lock_assert) and by __pci_reset_function_locked()
+    expect(run.events.filter((e) => e.ev === 'lock.assert' && e.lock.id === `${LOCKED}->mutex`).map((e) => (e.ev === 'lock.assert' ? e.ok : null))).toEqual([true, true]);
   });
 
   it('pci_try_reset_function() while another task holds device_lock → -EAGAIN; once it is free the reset runs', async () => {
