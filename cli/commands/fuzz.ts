@@ -75,5 +75,6 @@ function summary(r: CampaignResult): string {
     ...r.findings.map((f) => `  ${f.kind}: ${f.title} (x${f.count}) ${f.shrunk ?? f.replay}`),
   ];
   if (r.invalid > 0) lines.push(`warning: ${r.invalid} generated documents did not validate (a generator bug)`);
+  if (r.interrupted) lines.push('interrupted: stopped by a signal before its budget; campaign.json written');
   return lines.join('\n') + '\n';
 }
