@@ -1,7 +1,8 @@
 import { FindingQueue } from './checker.ts';
 import type { Checker } from './checker.ts';
 import { HeldLocks } from './held-locks.ts';
-import { modelStack, printStack, whereOf } from './sites.ts';
+import { modelStack, whereOf } from './sites.ts';
+import { REPORT_LEGEND, dumpStack, innermostFunction, kernelLocation, taskCpu, taskName, taskPid } from './kernel-report.ts';
 import type { TraceEvent } from '../protocol/events.ts';
 import type { Finding } from '../protocol/findings.ts';
 import { actorId } from '../protocol/ids.ts';
@@ -9,8 +10,10 @@ import { actorId } from '../protocol/ids.ts';
 /**
  * WARN_ON()/WARN() sites of the kernel model (`k.warn`) as `kernel-warn`
  * findings, printed the way the kernel's __warn() prints them: the "cut
- * here" line, the WARNING with where it fired, the locks held and the call
- * trace. Execution goes on after a WARN, as in the kernel.
+ * here" line, the message, `WARNING: CPU: n PID: p at drivers/…/file.c:function`,
+ * the call trace, the end marker; the locks held (which the kernel does
+ * not print) follow in `iommu-lab:` lines. Execution goes on after a WARN,
+ * as in the kernel.
  *
  * The signature is the site plus the message up to its first ':' — the
  * model's messages start with the kernel function and the condition
@@ -32,12 +35,18 @@ export class KernelWarnChecker implements Checker {
     if (this.seen.has(signature)) return;
     this.seen.add(signature);
     const held = this.held.of(e.task).map((h) => h.lock.id as string);
+    // kernel/panic.c __warn(): WARN()'s message, then "WARNING: CPU: n PID: p at <where>", dump_stack(), the end marker.
+    // The function is the one the message names (the model's messages start with it), else the innermost frame;
+    // its kernel file where the model knows it (no line numbers).
+    const named = /^(\w+): /.exec(e.message);
+    const fn = named !== null ? (named[1] as string) : innermostFunction(e.stack);
     let r = '------------[ cut here ]------------\n';
-    r += `WARNING: task ${e.task} at ${where.site} (step ${step})\n`;
     r += `${e.message}\n`;
-    r += held.length === 0 ? 'no locks held\n' : `${held.length} lock${held.length === 1 ? '' : 's'} held by ${e.task}:\n${held.map((l, i) => ` #${i}: ${l}\n`).join('')}`;
-    r += `Call Trace:\n${printStack(modelStack(e.stack), ' ')}`;
-    r += '---[ end trace ]---\n';
+    r += `WARNING: CPU: ${taskCpu(e.task)} PID: ${taskPid(e.task)} at ${kernelLocation(fn)}\n`;
+    r += dumpStack(e.task, modelStack(e.stack));
+    r += '---[ end trace 0000000000000000 ]---\n';
+    r += `${REPORT_LEGEND} task ${taskName(e.task)} is ${e.task}, step ${step}\n`;
+    if (held.length > 0) r += `${REPORT_LEGEND} ${held.length} lock${held.length === 1 ? '' : 's'} held: ${held.join(', ')}\n`;
     this.pending.push({
       kind: 'kernel-warn', title: `kernel-warn in ${where.site}`, signature, actor: actorId(where.actor), handler: where.handler,
       tasks: [{ task: e.task, stack: e.stack, held, waitsFor: null }], report: r,

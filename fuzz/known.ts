@@ -9,7 +9,7 @@ import type { FuzzDocument } from './document.ts';
  * reproducer for them. The generator is never bent to avoid them.
  *
  * An entry matches a finding of its kind whose signature starts with
- * `signature` and, if given, whose signature or report contains every
+ * `signature` and, if given, whose signature, report or task stacks contain every
  * string of `contains` (to tell apart findings that share a site), and for
  * which `when` (if given) holds in the generated document that found it.
  */
@@ -176,7 +176,9 @@ export const KNOWN: readonly KnownFinding[] = [
 export function matchKnown(f: Finding, doc: FuzzDocument | null, known: readonly KnownFinding[] = KNOWN): KnownFinding | null {
   for (const k of known) {
     if (f.kind !== k.kind || !f.signature.startsWith(k.signature)) continue;
-    if (!(k.contains ?? []).every((s) => f.signature.includes(s) || f.report.includes(s))) continue;
+    // the report prints kernel function names; the model's "actor:op" frames are in the tasks' stacks
+    const inStacks = (s: string): boolean => f.tasks.some((t) => t.stack.some((fr) => fr.includes(s)));
+    if (!(k.contains ?? []).every((s) => f.signature.includes(s) || f.report.includes(s) || inStacks(s))) continue;
     if (k.when !== undefined && (doc === null || !k.when(f, doc))) continue;
     return k;
   }

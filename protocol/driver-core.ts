@@ -37,6 +37,8 @@ export type DriverCoreMailbox =
    */
   | { readonly op: 'bus_for_each_dev'; readonly body: { readonly bus: 'pci' | 'platform'; readonly fn: Call } }
   | { readonly op: 'get_device'; readonly body: { readonly dev: string } }
+  /** A sysfs attribute op of `dev` starts: kernfs_get_active() and a device reference; -ENODEV once device_del() removed the directory. Ret. */
+  | { readonly op: 'sysfs_get_device'; readonly body: { readonly dev: string } }
   | { readonly op: 'put_device'; readonly body: { readonly dev: string } }
   /**
    * READ_ONCE(dev->driver) for another actor: one snapshot to derive

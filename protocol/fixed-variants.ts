@@ -21,6 +21,8 @@ export const FIXED_VARIANTS: ModelVariants = {
   'reset-blocking': 'rmr-paging',
   'reset-nesting': 'depth-counter',
   'dev-iommu-bits': 'separate-bools',
+  'container-ioctl': 'unlocked-passthrough',
+  'pciehp-unconfigure': 'reset-lock-held',
 };
 
 /** Why each fixed value is the fixed one (shown by `fuzz --fixed` documentation and tests). */
@@ -33,4 +35,6 @@ export const FIXED_BECAUSE: Readonly<Record<VariantAxis, string>> = {
   'reset-blocking': 'seed 003 (b): a require_direct device keeps its RMR mapping across a reset',
   'reset-nesting': 'seed 003 (c): the stable fix counts nested prepares instead of WARNing',
   'dev-iommu-bits': 'seed 003 (d): separate bools written with WRITE_ONCE, no shared word',
+  'container-ioctl': '7.0: no upstream fix yet (the lab\'s finding); what it shows is on the known list (vfio-container-iommu-driver-race)',
+  'pciehp-unconfigure': '7.0: no upstream fix yet (the lab\'s finding); what it shows is on the known list (pciehp-reset-lock)',
 };

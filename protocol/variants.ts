@@ -24,6 +24,18 @@ export const VARIANT_AXES = {
   'reset-nesting': ['warn-ebusy', 'depth-counter'],
   /** Seed 003: the dev->iommu bit fields. */
   'dev-iommu-bits': ['shared-word', 'separate-bools'],
+  /**
+   * The lab's finding (scenarios/upstream/vfio-container-ioctl.ts): vfio_fops_unl_ioctl()
+   * (drivers/vfio/container.c) passes unrecognised ioctls to the backend without
+   * container->group_lock in 7.0; the candidate fix takes it for read around the passthrough.
+   */
+  'container-ioctl': ['unlocked-passthrough', 'group-lock-read'],
+  /**
+   * The lab's finding (scenarios/upstream/pciehp-three-party.ts): pciehp_unconfigure_device()
+   * (drivers/pci/hotplug/pciehp_pci.c) takes pci_rescan_remove_lock with ctrl->reset_lock held
+   * for read in 7.0; the candidate fix drops reset_lock before pci_lock_rescan_remove().
+   */
+  'pciehp-unconfigure': ['reset-lock-held', 'drop-reset-lock-first'],
 } as const;
 
 export type VariantAxis = keyof typeof VARIANT_AXES;
@@ -41,6 +53,8 @@ export const MODEL_DEFAULTS: ModelVariants = {
   'reset-blocking': 'bypass-require-direct',
   'reset-nesting': 'warn-ebusy',
   'dev-iommu-bits': 'shared-word',
+  'container-ioctl': 'unlocked-passthrough',
+  'pciehp-unconfigure': 'reset-lock-held',
 };
 
 export function isVariantAxis(s: string): s is VariantAxis {

@@ -5,6 +5,9 @@ import { seed001ReleaseOwnerWithPasid, seed001RidDetachKeepsPasid } from './seed
 import { seed002SharedAttach } from './seeds/seed-002.ts';
 import { seed003DeferredAttach, seed003DevIommuBits, seed003NestedReset, seed003RmrReset } from './seeds/seed-003.ts';
 import { seed004GroupMutex, seed004HotRemove, seed004InProbe } from './seeds/seed-004.ts';
+import { upstreamPciehpThreeParty } from './upstream/pciehp-three-party.ts';
+import { upstreamVfioContainerIoctl } from './upstream/vfio-container-ioctl.ts';
+import { twoSlotVfioPciehp } from './upstream/two-slot-vfio-pciehp.ts';
 import { InputError } from '../runtime/input-error.ts';
 import { isScenarioFile, loadScenarioFile } from './format/load.ts';
 import { didYouMean, quote } from './format/issues.ts';
@@ -19,6 +22,8 @@ export const BUILTIN: readonly Scenario[] = [
   seed002SharedAttach,
   seed003DeferredAttach, seed003RmrReset, seed003NestedReset, seed003DevIommuBits,
   seed004HotRemove, seed004InProbe, seed004GroupMutex,
+  upstreamVfioContainerIoctl, upstreamPciehpThreeParty,
+  twoSlotVfioPciehp,
 ];
 
 export function findScenario(name: string): Scenario {

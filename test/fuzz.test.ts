@@ -126,7 +126,9 @@ describe('campaigns', () => {
   }, 60_000);
 
   it('pinned to the fixed variants, a campaign finds nothing new: what it sees is known', async () => {
-    const r = await campaign('fixed', { pins: FIXED_PINS, seed: 11, maxPrograms: 30 });
+    // seed 12: known findings within its first 8 programs (measured), so the 20 s budget reaches them on a loaded
+    // machine too; seed 11 reached its first only late once the variant axes grew (container-ioctl, pciehp-unconfigure)
+    const r = await campaign('fixed', { pins: FIXED_PINS, seed: 12, maxPrograms: 30 });
     expect(r.findings.map((f) => `${f.title}\n${f.report}`)).toEqual([]);
     expect(r.invalid).toBe(0);
     expect(r.known).toBeGreaterThan(0);

@@ -228,7 +228,7 @@ describe('report --format text', () => {
 
   it('the use-after-free: the KASAN report, the free and the use in the listing', async () => {
     const text = await report(uaf, 'text');
-    expect(text).toContain('BUG: KASAN: slab-use-after-free in iommu-core.iommu_domain_alloc');
+    expect(text).toContain('BUG: KASAN: slab-use-after-free in iommu_domain_alloc');
     expect(text).toMatch(/remove +driver-core +put_device +return +put 0000:00:1c\.0 \(0\); free 0000:00:1c\.0\n/);
     expect(text).toMatch(/alloc +iommu-core +.*use 0000:00:1c\.0: .*<< use-after-free\n/);
     expect(text).toMatch(/… \d+ steps elided \(/);

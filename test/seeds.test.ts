@@ -45,5 +45,5 @@ describe('seed scenarios under compare --all', () => {
       }
     }
     expect(missed).toEqual([]);
-  }, 420_000);
+  }, 600_000);
 });

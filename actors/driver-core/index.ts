@@ -10,7 +10,7 @@ import { deviceAdd, deviceDel, deviceUnregister, driverRegister } from './core.t
 import { deferredProbeWorkFunc, deviceAttach, deviceAttachAsyncHelper, deviceReleaseDriverInternal, bindStore, unbindStore } from './dd.ts';
 import { driverDeferredProbeTrigger } from './deferred.ts';
 import { deviceScope, moduleScope, runActionList, unboundResults } from './driver-ops.ts';
-import { LOCKLESS, deviceOf, driverOf, getDevice, initialState, putDevice, underDevice } from './state.ts';
+import { LOCKLESS, deviceOf, driverOf, getDevice, initialState, isFreed, putDevice, underDevice } from './state.ts';
 import type { DK, Device, DriverCoreState } from './state.ts';
 
 /**
@@ -83,6 +83,23 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
       getDevice(k, d);
       return Promise.resolve(0);
     }),
+    /**
+     * The start of a sysfs attribute op of `dev` (a write to .../reset):
+     * kernfs_get_active() (fs/kernfs/dir.c) fails once device_del() has
+     * removed the device's sysfs directory (kobject_del), and while it is
+     * held device_del() cannot finish (kernfs_drain), so the op's device
+     * stays allocated. Modelled as: -ENODEV when unregistered, else a
+     * device reference the op puts when it ends. kernfs's active count is
+     * an atomic of the kernfs node, not a field of struct device; the
+     * model reads its stand-in (`registered`, which device_del() clears
+     * when it removes the directory) without an access event.
+     */
+    sysfs_get_device: (k, { dev }) => {
+      const d = deviceOf(k, dev);
+      if (d === null || isFreed(k, d) || !d.registered) return Promise.resolve(ENODEV());
+      getDevice(k, d);
+      return Promise.resolve(0);
+    },
     put_device: (k, { dev }) => withDevice(k, dev, async (d) => {
       await putDevice(k, d);
       return 0;

@@ -37,6 +37,11 @@ export const slotResetLock = (k: K, slot: string): LockRef => pciehpResetLock(sl
  * the same time it is a real three-task deadlock. The model keeps the 7.0
  * order so both show (test/kernel/pci.test.ts).
  *
+ * The `pciehp-unconfigure` variant `drop-reset-lock-first` is the candidate
+ * fix of the three-party deadlock (scenarios/upstream/pciehp-three-party.ts):
+ * reset_lock is released before pci_lock_rescan_remove() and not retaken
+ * while pci_rescan_remove_lock is held.
+ *
  * -ENODEV for a slot no device of the topology sits in.
  */
 export async function pciehpDisableSlot(k: K, slot: string, surprise: boolean): Promise<0 | Errno> {
@@ -55,16 +60,18 @@ export async function pciehpDisableSlot(k: K, slot: string, surprise: boolean): 
     }
     await k.up_read(pciBusSem());
   }
+  const dropFirst = k.state.variants['pciehp-unconfigure'] === 'drop-reset-lock-first';
+  if (dropFirst) await k.up_read(resetLock);
   await k.lock(pciRescanRemoveLock());
   for (const top of [...onBus].reverse()) {
     // list_for_each_entry_safe_reverse(dev, temp, &parent->devices, bus_list): only devices on the list
     if (!(await presentOf(k, [top])).has(top)) continue;
-    await k.up_read(resetLock);
+    if (!dropFirst) await k.up_read(resetLock);
     await pciStopAndRemoveBusDevice(k, top);
-    await k.down_read(resetLock);
+    if (!dropFirst) await k.down_read(resetLock);
   }
   await k.unlock(pciRescanRemoveLock());
-  await k.up_read(resetLock);
+  if (!dropFirst) await k.up_read(resetLock);
   return 0;
 }
 

@@ -5,7 +5,7 @@ import type { PciMailbox } from '../../protocol/pci.ts';
 import { pciDevIsDisconnected, pciDmaCleanup, pciDmaConfigure } from './dma.ts';
 import { pciehpDisableSlot } from './hotplug.ts';
 import { pciRescanBus, pciScanRootBus, pciStopAndRemoveBusDeviceLocked } from './probe.ts';
-import { pciResetFunction, pciResetFunctionLocked, pciTryResetFunction } from './reset.ts';
+import { pciResetFunction, pciResetFunctionLocked, pciTryResetFunction, resetStore } from './reset.ts';
 import { pciResetBus } from './bus-reset.ts';
 import { devOf, initState } from './state.ts';
 import type { PciState } from './state.ts';
@@ -24,6 +24,7 @@ export const pci = defineActor<PciState, PciMailbox>('pci', {
     pci_stop_and_remove_bus_device_locked: (k, { dev }) => pciStopAndRemoveBusDeviceLocked(k, dev),
     pciehp_disable_slot: (k, { slot, surprise }) => pciehpDisableSlot(k, slot, surprise),
     pci_reset_function: (k, { dev }) => pciResetFunction(k, dev),
+    reset_store: (k, { dev }) => resetStore(k, dev),
     pci_try_reset_function: (k, { dev }) => pciTryResetFunction(k, dev),
     pci_reset_function_locked: (k, { dev }) => pciResetFunctionLocked(k, dev),
     pci_reset_bus: (k, { dev }) => pciResetBus(k, dev),

@@ -2,6 +2,8 @@ import type { Kernel, KObject } from '../../runtime/actor.ts';
 import type { LockRef } from '../../protocol/events.ts';
 import { objId } from '../../protocol/ids.ts';
 import type { KernelConfig } from '../../protocol/kernel.ts';
+import { resolveVariants } from '../../protocol/variants.ts';
+import type { ModelVariants } from '../../protocol/variants.ts';
 import { classLock } from '../../protocol/lock-classes.ts';
 import { parseBdf, pciGroupPartition, pciTopology, upstreamBridge } from './topology.ts';
 import type { PciTopology } from './topology.ts';
@@ -49,6 +51,8 @@ export interface PciState {
   readonly buses: ReadonlyMap<string, PciBus>;
   /** pci_device_group()'s answer for every device, computed once (topology.ts pciGroupPartition). */
   readonly groups: ReadonlyMap<string, readonly string[]>;
+  /** The model's variant choice (protocol/variants.ts); pciehp reads `pciehp-unconfigure`. */
+  readonly variants: ModelVariants;
   /** Devices whose IOMMU is described by firmware (DT / IORT: SMMUv3): of_dma_configure() configures their IOMMU. */
   readonly fwIommu: ReadonlySet<string>;
 }
@@ -74,7 +78,7 @@ export function initState(config: KernelConfig): PciState {
   }
   const fwUnits = new Set(config.topology.units.filter((u) => u.kind === 'smmu-v3').map((u) => u.name));
   const fwIommu = new Set(config.topology.pci.filter((d) => d.unit !== undefined && fwUnits.has(d.unit)).map((d) => d.bdf));
-  return { topo, devs, buses, groups: pciGroupPartition(topo), fwIommu };
+  return { topo, devs, buses, groups: pciGroupPartition(topo), variants: resolveVariants(config.variants), fwIommu };
 }
 
 export function devOf(k: K, bdf: string): PciDev | undefined {

@@ -159,20 +159,56 @@ export async function vfioIoctlSetIommu(k: VK, c: VfioContainer, type: VfioIommu
  * container->iommu_driver and iommu_data without container->group_lock (a
  * plain read in the kernel, kept lockless here so a concurrent
  * SET_IOMMU/last-group detach shows as a race, not as a lockset breach).
- * No backend: -EINVAL.
+ * No backend: -EINVAL. Under the `group-lock-read` variant the caller holds
+ * container->group_lock for read and the reads are guarded by it.
  */
-function backendOf(k: VK, c: VfioContainer): Type1Iommu | null {
-  if (k.read(c, 'iommu_driver', LOCKLESS) === null) return null;
-  const id = k.read(c, 'iommu', LOCKLESS);
+function backendOf(k: VK, c: VfioContainer, locked: boolean): Type1Iommu | null {
+  const access = locked ? underContainer(c.id) : LOCKLESS;
+  if (k.read(c, 'iommu_driver', access) === null) return null;
+  const id = k.read(c, 'iommu', access);
   if (id === null) return null;
   k.use(asObj(id), 'vfio_fops_unl_ioctl');
   return k.state.iommus[id] ?? null;
 }
 
+/**
+ * vfio_fops_unl_ioctl() (drivers/vfio/container.c), the `default:` case:
+ *
+ *     driver = container->iommu_driver;
+ *     data = container->iommu_data;
+ *     if (driver)   // "passthrough all unrecognized ioctls"
+ *             ret = driver->ops->ioctl(data, cmd, arg);
+ *
+ * 7.0 (`unlocked-passthrough`) takes no lock: vfio_group_detach_container()
+ * may run vfio_iommu_type1_release() (kfree(iommu)) under
+ * down_write(&container->group_lock) while the backend runs, so
+ * vfio_dma_do_map() takes iommu->lock in freed memory
+ * (scenarios/upstream/vfio-container-ioctl.ts). The candidate fix
+ * (`group-lock-read`) holds down_read(&container->group_lock) around the
+ * passthrough, as vfio_container_ioctl_check_extension() in the same file
+ * already does for VFIO_CHECK_EXTENSION.
+ */
+async function passthrough<T>(k: VK, c: VfioContainer, none: T, backend: (t1: Type1Iommu) => Promise<T>): Promise<T> {
+  if (k.state.variants['container-ioctl'] === 'unlocked-passthrough') {
+    const t1 = backendOf(k, c, false);
+    return t1 === null ? none : backend(t1);
+  }
+  await k.down_read(containerGroupLock(c.id));
+  try {
+    const t1 = backendOf(k, c, true);
+    return t1 === null ? none : await backend(t1);
+  } finally {
+    await k.up_read(containerGroupLock(c.id));
+  }
+}
+
 /** VFIO_IOMMU_MAP_DMA: type1 vfio_dma_do_map(): iommu->lock; an existing mapping -EEXIST; the pinned page into every domain. */
-export async function vfioIommuMapDma(k: VK, c: VfioContainer, iova: number, page: string): Promise<Ret> {
-  const t1 = backendOf(k, c);
-  if (t1 === null) return errno('EINVAL');
+export function vfioIommuMapDma(k: VK, c: VfioContainer, iova: number, page: string): Promise<Ret> {
+  return passthrough<Ret>(k, c, errno('EINVAL'), (t1) => vfioDmaDoMap(k, t1, iova, page));
+}
+
+/** vfio_dma_do_map() (drivers/vfio/vfio_iommu_type1.c). */
+async function vfioDmaDoMap(k: VK, t1: Type1Iommu, iova: number, page: string): Promise<Ret> {
   const il = underIommu(t1.id);
   await k.lock(type1IommuLock(t1.id));
   try {
@@ -195,9 +231,12 @@ export async function vfioIommuMapDma(k: VK, c: VfioContainer, iova: number, pag
 }
 
 /** VFIO_IOMMU_UNMAP_DMA: replies the bytes unmapped (0 when nothing is mapped there). */
-export async function vfioIommuUnmapDma(k: VK, c: VfioContainer, iova: number): Promise<number | Errno> {
-  const t1 = backendOf(k, c);
-  if (t1 === null) return errno('EINVAL');
+export function vfioIommuUnmapDma(k: VK, c: VfioContainer, iova: number): Promise<number | Errno> {
+  return passthrough<number | Errno>(k, c, errno('EINVAL'), (t1) => vfioDmaDoUnmap(k, t1, iova));
+}
+
+/** vfio_dma_do_unmap() (drivers/vfio/vfio_iommu_type1.c). */
+async function vfioDmaDoUnmap(k: VK, t1: Type1Iommu, iova: number): Promise<number | Errno> {
   const il = underIommu(t1.id);
   await k.lock(type1IommuLock(t1.id));
   try {

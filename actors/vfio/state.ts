@@ -3,6 +3,8 @@ import type { LockRef } from '../../protocol/events.ts';
 import { objId } from '../../protocol/ids.ts';
 import type { ObjId } from '../../protocol/ids.ts';
 import type { KernelConfig } from '../../protocol/kernel.ts';
+import { resolveVariants } from '../../protocol/variants.ts';
+import type { ModelVariants } from '../../protocol/variants.ts';
 import {
   chrdevsLock, containerGroupLock, devSetLock, ictxObjectsLock, igateLock, igroupLock, ioasMutex, iovaRwsem, memoryLock,
   type1IommuLock, vfioDeviceComp, vfioDeviceSetXaLock, vfioGroupDeviceLock, vfioGroupListLock, vfioGroupLock, vfioIommuDriversLock,
@@ -240,14 +242,16 @@ export interface VfioState {
   readonly taskWork: Record<string, string[]>;
   /** Counters for fresh object names. */
   readonly gen: Record<string, number>;
+  /** The model's variant choice (protocol/variants.ts); the container ioctl reads `container-ioctl`. */
+  readonly variants: ModelVariants;
 }
 
 export type VK = Kernel<VfioState>;
 
 export function initialState(config: unknown): VfioState {
-  const { topology } = config as KernelConfig;
+  const { topology, variants } = config as KernelConfig;
   return {
-    topology,
+    topology, variants: resolveVariants(variants),
     pt: pciTopology(topology),
     vfio: { id: objId('vfio'), group_list: [] },
     cdevs: { id: objId('cdev_map'), nodes: {} },

@@ -2,6 +2,7 @@ import type { LifetimeHit, RefOp, Site } from './objects.ts';
 import { printHeld } from '../races/print.ts';
 import { modelStack, whereOf } from '../sites.ts';
 import { printStack } from '../sites.ts';
+import { OBJECT_SIZE, REPORT_LEGEND, backtraceLines, dumpStack, fieldAddr, innermostFunction, synthAddr, taskName, taskPid } from '../kernel-report.ts';
 
 /**
  * Report printers for the lifetime checker, apart from detection (as
@@ -38,27 +39,50 @@ function history(ops: readonly RefOp[], obj: string): string {
   return r;
 }
 
+/** The field a detail names ("field dma" → "dma"), the offset key of the access. */
+function fieldOf(detail: string): string {
+  return detail.startsWith('field ') ? detail.slice('field '.length) : detail;
+}
+
+/**
+ * mm/kasan/report.c print_report() for a use-after-free or double-free:
+ * the title with the function, the access line with its size and address
+ * and the task as comm/pid, dump_stack(), the allocation, free and
+ * aux stacks (print_track()), then print_address_description(): the
+ * object, its cache and size, where the address lies in it. KASAN prints
+ * no held locks. No page dump and no shadow bytes: the model has no pages.
+ * Addresses, the access size (a word) and object size are stable synthetic
+ * values; `iommu-lab:` lines after the report say what they stand for.
+ */
 export function printUseAfterFree(hit: Extract<LifetimeHit, { what: 'use-after-free' }>): string {
   const u = hit.use;
+  const base = synthAddr(hit.obj);
+  const { addr, offset } = fieldAddr(hit.obj, fieldOf(hit.detail));
+  const end = (BigInt(`0x${base}`) + BigInt(OBJECT_SIZE)).toString(16);
   let r = `${RULE}\n`;
-  r += `BUG: KASAN: ${hit.bug} in ${whereOf(u.stack).site}\n`;
+  r += `BUG: KASAN: ${hit.bug} in ${innermostFunction(u.stack)}\n`;
   r += hit.access === 'Free'
-    ? `Free of addr ${hit.obj} by task ${u.task} at step ${u.step}\n\n`
-    : `${hit.access} at addr ${hit.obj} (${hit.detail}) by task ${u.task} at step ${u.step}\n\n`;
-  r += 'Call Trace:\n' + stackOf(u, ' ');
-  r += printHeld(u.task, u.held) + '\n';
-  if (hit.alloc !== null) r += taskSection('Allocated', hit.alloc) + '\n';
-  r += taskSection('Freed', hit.free) + '\n';
+    ? `Free of addr ${base} by task ${taskName(u.task)}\n\n`
+    : `${hit.access} of size 8 at addr ${addr} by task ${taskName(u.task)}\n\n`;
+  r += dumpStack(u.task, modelStack(u.stack)) + '\n';
+  if (hit.alloc !== null) r += `Allocated by task ${taskPid(hit.alloc.task)}:\n` + backtraceLines(modelStack(hit.alloc.stack)) + '\n';
+  r += `Freed by task ${taskPid(hit.free.task)}:\n` + backtraceLines(modelStack(hit.free.stack)) + '\n';
+  if (hit.aux !== null) r += 'Last potentially related work creation:\n' + backtraceLines(modelStack(hit.aux.spawn.at.stack)) + '\n';
+  r += `The buggy address belongs to the object at ${base}\n which belongs to the cache ${hit.type} of size ${OBJECT_SIZE}\n`;
+  r += hit.access === 'Free'
+    ? `The buggy address is located 0 bytes inside of\n ${OBJECT_SIZE}-byte region [${base}, ${end})\n`
+    : `The buggy address is located ${offset} bytes inside of\n freed ${OBJECT_SIZE}-byte region [${base}, ${end})\n`;
+  r += `${RULE}\n`;
+  const gap = u.step - hit.free.step;
+  const frames = (x: Site): string => [...modelStack(x.stack)].reverse().join(' < ');
+  r += `${REPORT_LEGEND} ${base} is ${hit.obj} (${hit.type}), ${hit.detail}; task ${taskName(u.task)} is ${u.task}, in ${frames(u)}\n`;
+  if (hit.alloc !== null) r += `${REPORT_LEGEND} allocated by task ${hit.alloc.task} at step ${hit.alloc.step}, in ${frames(hit.alloc)}\n`;
+  r += `${REPORT_LEGEND} freed by task ${hit.free.task} at step ${hit.free.step}, ${gap} step${gap === 1 ? '' : 's'} before this access at step ${u.step}, in ${frames(hit.free)}\n`;
   if (hit.aux !== null) {
     const a = hit.aux.spawn;
-    r += 'Last potentially related work creation:\n';
-    r += ` message ${a.op} to ${a.to}, sent by task ${a.at.task} at step ${a.at.step}`;
-    r += hit.aux.inFlight ? `, still in flight when ${hit.obj} was freed at step ${hit.free.step}:\n` : ':\n';
-    r += stackOf(a.at, ' ') + '\n';
+    r += `${REPORT_LEGEND} work creation: message ${a.op} to ${a.to}, sent by task ${a.at.task} at step ${a.at.step}`;
+    r += hit.aux.inFlight ? `, still in flight when ${hit.obj} was freed at step ${hit.free.step}\n` : '\n';
   }
-  r += `The buggy address belongs to the object at ${hit.obj}\n which belongs to the cache ${hit.type}\n`;
-  r += `The buggy address is located inside of\n freed ${hit.type} region (freed at step ${hit.free.step}, ${u.step - hit.free.step} step${u.step - hit.free.step === 1 ? '' : 's'} before this access)\n`;
-  r += `${RULE}\n`;
   return r;
 }
 

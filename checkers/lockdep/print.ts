@@ -4,14 +4,17 @@ import type { HeldLock } from '../held-locks.ts';
 import { classKey } from '../../protocol/lock-classes.ts';
 import type { LockMode } from '../../protocol/events.ts';
 import type { TaskId } from '../../protocol/ids.ts';
+import { KERNEL_RELEASE, REPORT_LEGEND, backtraceLines, classWithUsage, cpuLine, innermostFunction, kernelClassName, synthAddr, taskName } from '../kernel-report.ts';
 
 /**
  * The report printers, one per lockdep print_* function
  * (kernel/locking/lockdep.c), kept apart from detection. The text follows
- * the kernel's splats line for line where the model has the information;
- * what the model cannot know is left out rather than invented: no lock
- * addresses (the instance id stands in), no usage bits (no irq contexts),
- * no pid (task ids are the model's), no kernel version ident line.
+ * the kernel's splats line for line (test/fixtures/splats/ holds a real one
+ * and test/report-shapes.test.ts compares the structure): class names as
+ * the kernel spells them (`&dev->mutex`), usage and wait-type braces,
+ * `comm/pid` task names. Lock addresses and pids are stable synthetic
+ * values (checkers/kernel-report.ts); the lock instances they stand for are
+ * listed after the splat in `iommu-lab:` lines.
  */
 
 /** Frames of the lock machinery, skipped when naming where a task "is" (as checkers/sites.ts does). */
@@ -29,37 +32,45 @@ export function frameOf(stack: readonly string[]): string {
 /** A stack trace innermost first, indented like lockdep's print_lock_trace(). */
 function trace(stack: readonly string[], indent = '       '): string {
   if (stack.length === 0) return `${indent}(no stack)\n`;
-  let s = '';
-  for (let i = stack.length - 1; i >= 0; i--) s += `${indent}${stack[i]}\n`;
-  return s;
+  return backtraceLines(stack, indent);
 }
 
-const name = (key: string): string => `(${key})`;
+const name = (key: string): string => `(${kernelClassName(key)})`;
 
-/** print_lock(): instance, class, and where it was taken. */
-function printLock(id: string, key: string, stack: readonly string[]): string {
-  return `${id} ${name(key)}, at: ${frameOf(stack)}\n`;
+/** print_lock(): address, class with its usage, and the function that took it. */
+function printLock(id: string, key: string, kind: string, stack: readonly string[]): string {
+  return `${synthAddr(id)} ${classWithUsage(key, kind)}, at: ${innermostFunction(stack)}\n`;
 }
 
-const printHeld = (h: HeldLock): string => printLock(h.lock.id, classKey(h.lock), h.stack);
-const printSide = (s: LockSide): string => printLock(s.lock.id, s.key, s.stack);
+const printHeld = (h: HeldLock): string => printLock(h.lock.id, classKey(h.lock), h.lock.kind, h.stack);
+const printSide = (s: LockSide): string => printLock(s.lock.id, s.key, s.lock.kind, s.stack);
 
 /** lockdep_print_held_locks(). */
 export function printHeldLocks(task: TaskId, held: readonly HeldLock[]): string {
-  if (held.length === 0) return `no locks held by ${task}.\n`;
-  let s = `${held.length} lock${held.length > 1 ? 's' : ''} held by ${task}:\n`;
+  if (held.length === 0) return `no locks held by ${taskName(task)}.\n`;
+  let s = `${held.length} lock${held.length > 1 ? 's' : ''} held by ${taskName(task)}:\n`;
   held.forEach((h, i) => (s += ` #${i}: ${printHeld(h)}`));
   return s;
 }
 
+/** dump_stack() after "stack backtrace:". */
 function backtrace(task: TaskId, stack: readonly string[]): string {
-  return `\nstack backtrace:\ntask: ${task}\nCall Trace:\n${trace(stack, ' ')}`;
+  return `\nstack backtrace:\n${cpuLine(task)}\nCall Trace:\n <TASK>\n${backtraceLines(stack)} </TASK>\n`;
 }
 
+/** print_circular_bug_header() and friends: the title, the release line, the bars sized to the title. */
 function banner(title: string): string {
-  // The kernel sizes each banner to its title line.
   const bar = '='.repeat(title.length);
-  return `${bar}\n${title}\n${'-'.repeat(bar.length)}\n`;
+  return `${bar}\n${title}\n${KERNEL_RELEASE} Not tainted\n${'-'.repeat(bar.length)}\n`;
+}
+
+/** After the splat: which lock instance each synthetic address stands for. */
+function legend(ids: Iterable<string>): string {
+  const seen = [...new Set(ids)];
+  if (seen.length === 0) return '';
+  let s = `\n${REPORT_LEGEND} lock instances:\n`;
+  for (const id of seen) s += `${REPORT_LEGEND}  ${synthAddr(id)} ${id}\n`;
+  return s;
 }
 
 // ---- circular dependency ------------------------------------------------------------
@@ -67,12 +78,12 @@ function banner(title: string): string {
 const CPU1 = ' '.repeat(31);
 
 function lockOp(key: string, mode: LockMode): string {
-  return `${mode === 'write' ? 'lock' : 'rlock'}(${key});`;
+  return `${mode === 'write' ? 'lock' : 'rlock'}(${kernelClassName(key)});`;
 }
 
 /** print_circular_bug_entry(): "-> #n (class):" and the trace of the edge that reached it. */
 function chainEntry(depth: number, key: string, e: Edge | null, current: readonly string[]): string {
-  let s = `\n-> #${depth} ${name(key)}:\n`;
+  let s = `\n-> #${depth} ${classWithUsage(key)}:\n`;
   if (e === null) return s + trace(current);
   s += trace(e.trace.stack);
   if (e.trace.note !== null) s += `       ${e.trace.note}\n`;
@@ -92,7 +103,7 @@ function scenario(b: CircularBug): string {
   const parent = last === undefined ? src : last.from;
   const isCompletion = (k: string): boolean => b.completions.has(k);
   let s = '';
-  if (parent !== src) s += `Chain exists of:\n  ${src} --> ${parent} --> ${tgt}\n\n`;
+  if (parent !== src) s += `Chain exists of:\n  ${kernelClassName(src)} --> ${kernelClassName(parent)} --> ${kernelClassName(tgt)}\n\n`;
 
   if (b.how === 'wait') {
     // CPU0 (this task) holds tgt and waits for src; CPU1 must take tgt before it can complete src.
@@ -101,19 +112,19 @@ function scenario(b: CircularBug): string {
     s += '       CPU0                    CPU1\n';
     s += '       ----                    ----\n';
     s += `  ${lockOp(tgt, b.tgt.mode)}\n`;
-    if (first !== tgt) s += `${CPU1}lock(${first});\n`;
-    s += `${CPU1}lock(${tgt});\n`;
-    s += `  wait_for_completion(${src});\n`;
-    s += `${CPU1}complete(${src});\n`;
+    if (first !== tgt) s += `${CPU1}lock(${kernelClassName(first)});\n`;
+    s += `${CPU1}lock(${kernelClassName(tgt)});\n`;
+    s += `  wait_for_completion(${kernelClassName(src)});\n`;
+    s += `${CPU1}complete(${kernelClassName(src)});\n`;
   } else if (b.how === 'complete') {
     // CPU0 (a waiter) holds parent and waits for tgt; CPU1 (this task) takes src before it completes tgt.
     s += ' Possible unsafe locking scenario by crosslock:\n\n';
     s += '       CPU0                    CPU1\n';
     s += '       ----                    ----\n';
-    s += `  lock(${parent});\n`;
+    s += `  lock(${kernelClassName(parent)});\n`;
     s += `${CPU1}${lockOp(src, b.src.mode)}\n`;
-    s += `  wait_for_completion(${tgt});\n`;
-    s += `${CPU1}complete(${tgt});\n`;
+    s += `  wait_for_completion(${kernelClassName(tgt)});\n`;
+    s += `${CPU1}complete(${kernelClassName(tgt)});\n`;
   } else {
     s += ' Possible unsafe locking scenario:\n\n';
     s += '       CPU0                    CPU1\n';
@@ -121,11 +132,11 @@ function scenario(b: CircularBug): string {
     s += `  ${lockOp(tgt, b.tgt.mode)}\n`;
     if (isCompletion(parent)) {
       // CPU1 is the completer of `parent`: it needs tgt before it can complete.
-      s += `${CPU1}lock(${tgt});\n`;
-      s += `${CPU1}complete(${parent});\n`;
+      s += `${CPU1}lock(${kernelClassName(tgt)});\n`;
+      s += `${CPU1}complete(${kernelClassName(parent)});\n`;
     } else {
-      s += `${CPU1}lock(${parent});\n`;
-      s += `${CPU1}lock(${tgt});\n`;
+      s += `${CPU1}lock(${kernelClassName(parent)});\n`;
+      s += `${CPU1}lock(${kernelClassName(tgt)});\n`;
     }
     s += `  ${lockOp(src, b.src.mode)}\n`;
   }
@@ -137,17 +148,17 @@ export function printCircularBug(b: CircularBug): string {
   let s = '\n' + banner('WARNING: possible circular locking dependency detected');
   switch (b.how) {
     case 'acquire':
-      s += `${b.task} is trying to acquire lock:\n${printSide(b.src)}`;
+      s += `${taskName(b.task)} is trying to acquire lock:\n${printSide(b.src)}`;
       s += `\nbut task is already holding lock:\n${printSide(b.tgt)}`;
       s += '\nwhich lock already depends on the new lock.\n\n';
       break;
     case 'wait':
-      s += `${b.task} is trying to wait for completion:\n${printSide(b.src)}`;
+      s += `${taskName(b.task)} is trying to wait for completion:\n${printSide(b.src)}`;
       s += `\nbut task is already holding lock:\n${printSide(b.tgt)}`;
       s += '\nwhich lock already depends on the completion.\n\n';
       break;
     case 'complete':
-      s += `${b.task} is completing:\n${printSide(b.tgt)}`;
+      s += `${taskName(b.task)} is completing:\n${printSide(b.tgt)}`;
       s += `\nbut before that it took lock:\n${printSide(b.src)}`;
       s += '\nwhich completion already depends on the lock.\n\n';
       break;
@@ -162,6 +173,7 @@ export function printCircularBug(b: CircularBug): string {
   s += scenario(b);
   s += printHeldLocks(b.task, b.held);
   s += backtrace(b.task, b.stack);
+  s += legend([b.src.lock.id, b.tgt.lock.id, ...b.held.map((h) => h.lock.id)]);
   return s;
 }
 
@@ -169,7 +181,7 @@ export function printCircularBug(b: CircularBug): string {
 
 export function printRecursiveBug(b: RecursiveBug): string {
   let s = '\n' + banner('WARNING: possible recursive locking detected');
-  s += `${b.task} is trying to acquire lock:\n${printSide(b.next)}`;
+  s += `${taskName(b.task)} is trying to acquire lock:\n${printSide(b.next)}`;
   s += `\nbut task is already holding lock:\n${printHeld(b.prev)}`;
   s += '\nother info that might help us debug this:\n';
   s += ' Possible unsafe locking scenario:\n\n';
@@ -181,28 +193,30 @@ export function printRecursiveBug(b: RecursiveBug): string {
   s += ' May be due to missing lock nesting notation\n\n';
   s += printHeldLocks(b.task, b.held);
   s += backtrace(b.task, b.stack);
+  s += legend([b.next.lock.id, b.prev.lock.id, ...b.held.map((h) => h.lock.id)]);
   return s;
 }
 
 export function printUnlockBug(b: UnlockBug): string {
   let s = '\n' + banner('WARNING: bad unlock balance detected!');
-  s += `${b.task} is trying to release lock ${name(classKey(b.lock))} at:\n${frameOf(b.stack)}\n`;
+  s += `${taskName(b.task)} is trying to release lock ${name(classKey(b.lock))} at:\n${innermostFunction(b.stack)}\n`;
   s += b.holder === null
     ? 'but there are no more locks to release!\n'
-    : `but the lock is held by ${b.holder}, not by ${b.task}!\n`;
-  s += `(${b.what}: ${b.lock.id})\n`;
+    : `but the lock is held by ${taskName(b.holder)}, not by ${taskName(b.task)}!\n`;
   s += '\nother info that might help us debug this:\n';
   s += printHeldLocks(b.task, b.held);
   s += backtrace(b.task, b.stack);
+  s += legend([b.lock.id, ...b.held.map((h) => h.lock.id)]);
   return s;
 }
 
 export function printMisuseBug(b: MisuseBug): string {
   let s = '------------[ cut here ]------------\n';
-  s += `WARNING: at ${frameOf(b.stack)}: ${b.what}: ${b.lock.id} ${name(classKey(b.lock))}\n`;
+  s += `WARNING: at ${innermostFunction(b.stack)}: ${b.what}: ${synthAddr(b.lock.id)} ${name(classKey(b.lock))}\n`;
   s += printHeldLocks(b.task, b.held);
   s += backtrace(b.task, b.stack);
   s += '---[ end trace ]---\n';
+  s += legend([b.lock.id, ...b.held.map((h) => h.lock.id)]);
   return s;
 }
 
@@ -210,36 +224,39 @@ export function printHeldAtExitBug(b: HeldAtExitBug): string {
   let s: string;
   if (b.toUser) {
     s = '\n' + banner('WARNING: lock held when returning to user space!');
-    s += `${b.task} is leaving the kernel with locks still held!\n`;
+    s += `${taskName(b.task)} is leaving the kernel with locks still held!\n`;
   } else {
-    s = '\n' + banner(`WARNING: ${b.task} still has locks held!`);
+    s = '\n' + banner(`WARNING: ${taskName(b.task)} still has locks held!`);
   }
   s += printHeldLocks(b.task, b.held);
   s += backtrace(b.task, b.stack);
+  s += legend(b.held.map((h) => h.lock.id));
   return s;
 }
 
 export function printHeldLockFreedBug(b: HeldLockFreedBug): string {
   let s = '\n' + banner('WARNING: held lock freed!');
   s += b.holder === b.task
-    ? `${b.task} is freeing memory ${b.obj}, with a lock still held there!\n`
-    : `${b.task} is freeing memory ${b.obj}, with a lock still held there by ${b.holder}!\n`;
+    ? `${taskName(b.task)} is freeing memory ${synthAddr(b.obj)}, with a lock still held there!\n`
+    : `${taskName(b.task)} is freeing memory ${synthAddr(b.obj)}, with a lock still held there by ${taskName(b.holder)}!\n`;
   s += printHeld(b.lock);
   s += printHeldLocks(b.holder, b.held);
   s += backtrace(b.task, b.stack);
+  s += legend([b.obj, b.lock.lock.id, ...b.held.map((h) => h.lock.id)]);
   return s;
 }
 
 export function printAssertBug(b: AssertBug): string {
   const fn = b.expectHeld ? 'lockdep_assert_held' : 'lockdep_assert_not_held';
   let s = '------------[ cut here ]------------\n';
-  s += `WARNING: at ${frameOf(b.stack)}: ${fn}(${b.lock.id})\n`;
+  s += `WARNING: at ${innermostFunction(b.stack)}: ${fn}(${kernelClassName(classKey(b.lock))})\n`;
   s += b.expectHeld
     ? `${b.task} does not hold ${b.lock.id} ${name(classKey(b.lock))}\n`
     : `${b.task} holds ${b.lock.id} ${name(classKey(b.lock))}\n`;
   s += printHeldLocks(b.task, b.held);
   s += backtrace(b.task, b.stack);
   s += '---[ end trace ]---\n';
+  s += legend([b.lock.id, ...b.held.map((h) => h.lock.id)]);
   return s;
 }
 

@@ -5,6 +5,8 @@ import { modelStack, sortedSites, whereOf } from '../sites.ts';
 import { describeHeld } from '../held-locks.ts';
 import type { HeldLock } from '../held-locks.ts';
 import { printStack } from '../sites.ts';
+import { REPORT_LEGEND, backtraceLines, cpuLine, fieldAddr, synthAddr, taskCpu, taskName, taskPid } from '../kernel-report.ts';
+import { printHeldLocks } from '../lockdep/print.ts';
 import type { ObjId, TaskId } from '../../protocol/ids.ts';
 
 /**
@@ -43,6 +45,19 @@ export function formatValue(v: unknown): string {
   }
 }
 
+/**
+ * A value as KCSAN's "value changed:" prints it, a hex word: integers and
+ * booleans as they are, null as 0, a pointer-like model value (an object
+ * id, a name) as a stable synthetic address; the model's value itself goes
+ * in the legend.
+ */
+function kcsanValue(v: unknown): string {
+  if (typeof v === 'number' && Number.isInteger(v)) return formatValue(v);
+  if (v === null || v === undefined || v === false) return '0x0000000000000000';
+  if (v === true) return '0x0000000000000001';
+  return `0x${synthAddr(typeof v === 'string' ? v : JSON.stringify(v) ?? String(v))}`;
+}
+
 function kindOf(a: Access): string {
   return `${a.op}${a.lockless ? ' (marked)' : ''}`;
 }
@@ -59,8 +74,28 @@ export function printHeld(task: TaskId, held: readonly HeldLock[]): string {
   return s;
 }
 
-function section(a: Access, typeOf: TypeOf): string {
-  return `${kindOf(a)} to ${target(a, typeOf)} by task ${a.task} at step ${a.step}:\n` + printStack(modelStack(a.stack), ' ') + printHeld(a.task, a.held);
+/**
+ * One access as kernel/kcsan/report.c prints it: "read to 0x… of 8 bytes by
+ * task <pid> on cpu <n>:" and the stack; then, as CONFIG_KCSAN_VERBOSE
+ * does through lockdep, the task's held locks. The address (a word of the
+ * object) and the cpu are stable synthetic values (checkers/kernel-report.ts).
+ */
+function section(a: Access): string {
+  return `${kindOf(a)} to 0x${fieldAddr(a.obj, a.field).addr} of 8 bytes by task ${taskPid(a.task)} on cpu ${taskCpu(a.task)}:\n`
+    + backtraceLines(modelStack(a.stack)) + '\n' + printHeldLocks(a.task, a.held);
+}
+
+/** After the report: which object and field each address is, which model task each pid is, at which step. */
+function legend(accesses: readonly Access[], typeOf: TypeOf): string {
+  let r = '';
+  const seen = new Set<string>();
+  for (const a of accesses) {
+    const key = `${a.obj}.${a.field}`;
+    if (!seen.has(key)) r += `${REPORT_LEGEND} 0x${fieldAddr(a.obj, a.field).addr} is ${target(a, typeOf)}\n`;
+    seen.add(key);
+  }
+  for (const a of accesses) r += `${REPORT_LEGEND} ${a.op} by task ${taskName(a.task)} (task ${a.task}) at step ${a.step}, in ${[...modelStack(a.stack)].reverse().join(' < ')}\n`;
+  return r;
 }
 
 function title(sites: readonly string[]): string {
@@ -78,12 +113,17 @@ export function printDataRace(hit: Extract<RaceHit, { what: 'race' }>, typeOf: T
   const { prev, cur } = hit;
   let r = `${RULE}\n`;
   r += `BUG: KCSAN: data-race in ${title([whereOf(prev.stack).site, whereOf(cur.stack).site])}\n\n`;
-  r += section(prev, typeOf) + '\n';
-  r += section(cur, typeOf) + '\n';
+  r += section(prev) + '\n';
+  r += section(cur) + '\n';
   const w = changed(prev, cur);
-  if (w !== null && isDelta(w.value)) r += `value changed: ${formatValue(w.value)}\n\n`;
-  else if (w !== null && !Object.is(w.old, w.value)) r += `value changed: ${formatValue(w.old)} -> ${formatValue(w.value)}\n\n`;
+  // a large container's write comes as a delta (protocol/delta.ts): no word-sized value for the kernel's line, the change goes in the legend
+  const delta = w !== null && isDelta(w.value);
+  const valueChanged = w !== null && !delta && !Object.is(w.old, w.value);
+  if (valueChanged) r += `value changed: ${kcsanValue(w.old)} -> ${kcsanValue(w.value)}\n\n`;
   r += reportedBy(cur);
+  r += legend([prev, cur], typeOf);
+  if (w !== null && delta) r += `${REPORT_LEGEND} the write changed ${w.field}: ${formatValue(w.value)}\n`;
+  if (valueChanged && (!isWord(w.old) || !isWord(w.value))) r += `${REPORT_LEGEND} value changed: ${formatValue(w.old)} -> ${formatValue(w.value)}\n`;
   return r;
 }
 
@@ -91,15 +131,17 @@ export function printLostUpdate(hit: Extract<RaceHit, { what: 'lost-update' }>, 
   const { read, other, write } = hit;
   let r = `${RULE}\n`;
   r += `BUG: KCSAN: data-race in ${title([whereOf(read.stack).site, whereOf(other.stack).site, whereOf(write.stack).site])}\n\n`;
-  r += section(read, typeOf) + '\n';
-  r += section(other, typeOf) + '\n';
-  r += section(write, typeOf) + '\n';
-  r += `value changed: ${formatValue(other.value)} -> ${formatValue(write.value)}\n\n`;
-  r += `lost update: task ${write.task} read ${formatValue(read.value)}, task ${other.task} then wrote ${formatValue(other.value)},\n`;
-  r += `and task ${write.task} wrote ${formatValue(write.value)} computed from its stale read: the update of task ${other.task} is lost`;
-  const bits = revertedBits(other, write);
-  r += bits === null ? '.\n\n' : `\n(bits ${formatValue(bits)} reverted).\n\n`;
+  r += section(read) + '\n';
+  r += section(other) + '\n';
+  r += section(write) + '\n';
+  r += `value changed: ${kcsanValue(other.value)} -> ${kcsanValue(write.value)}\n\n`;
   r += reportedBy(write);
+  // KCSAN sees only the racing pair; the model sees the whole read-modify-write
+  r += `${REPORT_LEGEND} lost update: task ${write.task} read ${formatValue(read.value)}, task ${other.task} then wrote ${formatValue(other.value)},\n`;
+  r += `${REPORT_LEGEND} and task ${write.task} wrote ${formatValue(write.value)} computed from its stale read: the update of task ${other.task} is lost`;
+  const bits = revertedBits(other, write);
+  r += bits === null ? '.\n' : ` (bits ${formatValue(bits)} reverted).\n`;
+  r += legend([read, other, write], typeOf);
   return r;
 }
 
@@ -115,7 +157,7 @@ function revertedBits(other: Access, write: Access): number | null {
 const isWord = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && Math.abs(v) <= 0xffffffff;
 
 function reportedBy(a: Access): string {
-  return `Reported by iommu-lab race checker on:\ntask ${a.task} at step ${a.step}\n${RULE}\n`;
+  return `Reported by Kernel Concurrency Sanitizer on:\n${cpuLine(a.task)}\n${RULE}\n`;
 }
 
 export function printUnguarded(hit: UnguardedHit, typeOf: TypeOf): string {

@@ -69,6 +69,10 @@ export const OPS: readonly OpSpec[] = [
     fields: { dev: 'dev' }, compile: (o) => ({ to: PCI, op: 'pci_reset_function', body: { dev: o.dev } }),
   },
   {
+    name: 'pci.sysfs_reset', summary: 'sysfs reset: reset_store() → pci_reset_function(), the device pinned by the open attribute',
+    fields: { dev: 'dev' }, compile: (o) => ({ to: PCI, op: 'reset_store', body: { dev: o.dev } }),
+  },
+  {
     name: 'pci.try_reset_function', summary: 'pci_try_reset_function(): -EAGAIN if the device lock is taken',
     fields: { dev: 'dev' }, compile: (o) => ({ to: PCI, op: 'pci_try_reset_function', body: { dev: o.dev } }),
   },

@@ -8,6 +8,7 @@ import { RaceChecker } from '../../checkers/races/race-checker.ts';
 import { KernelWarnChecker } from '../../checkers/warn.ts';
 import { VfioInvariantsChecker } from '../../checkers/vfio-invariants/index.ts';
 import { CANONICAL_ORDER } from '../../protocol/lock-classes.ts';
+import type { KnownDependency } from '../../protocol/lock-classes.ts';
 
 /**
  * Kernel objects that live as long as the system does: still allocated at
@@ -23,6 +24,6 @@ export const LONG_LIVED_TYPES: readonly string[] = ['device', 'device_driver', '
  * is an inversion even if the kernel's own path never runs), races, lifetime
  * the §8.2 invariants, WARN sites, and DMA isolation (checkers/isolation).
  */
-export function kernelCheckers(opts: { readonly invariants?: InvariantsOptions } = {}): Checker[] {
-  return [new Lockdep({ known: CANONICAL_ORDER }), new RaceChecker(), new LifetimeChecker({ keep: LONG_LIVED_TYPES }), new InvariantsChecker(opts.invariants), new KernelWarnChecker(), new IsolationChecker(), new VfioInvariantsChecker()];
+export function kernelCheckers(opts: { readonly invariants?: InvariantsOptions; readonly known?: readonly KnownDependency[] } = {}): Checker[] {
+  return [new Lockdep({ known: opts.known ?? CANONICAL_ORDER }), new RaceChecker(), new LifetimeChecker({ keep: LONG_LIVED_TYPES }), new InvariantsChecker(opts.invariants), new KernelWarnChecker(), new IsolationChecker(), new VfioInvariantsChecker()];
 }
