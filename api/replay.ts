@@ -47,7 +47,7 @@ export async function replayRecording(rf: ReplayFile, opts: ReplayOptions = {}):
   try {
     r = await runExecution(host, program, new ReplayStrategy(rf.decisions), {
       seed: rf.seed,
-      checkers: (s.checkers ?? defaultCheckers)(),
+      checkers: s.checkers !== undefined ? s.checkers(variants) : defaultCheckers(),
       // a free-mode record is the order of a run where every task started at once
       setupPhase: rf.mode !== 'free',
     });
@@ -60,7 +60,7 @@ export async function replayRecording(rf: ReplayFile, opts: ReplayOptions = {}):
   return {
     scenario: s.name, variants, host: hostKind, mode: 'controlled', strategy: 'replay', seed: rf.seed,
     schedules: 1, steps: r.steps, setupSteps: r.setupSteps, elapsedMs: Math.round(performance.now() - t0), expected,
-    matched: matches(expected, r.findings.map((f) => f.kind)), reproduced, divergence: r.divergence,
+    matched: matches(expected, r.findings.map((f) => f.kind)), reproduced, divergence: r.divergence, truncated: r.outcome === 'step-limit' ? 1 : 0,
     traceHash: r.traceHash,
     findings: r.findings.map((f) => ({ kind: f.kind, title: f.title, signature: f.signature, firstSchedule: 0, count: 1, replay: opts.file ?? '', report: f.report })),
   };

@@ -22,7 +22,7 @@ export async function traceOfRecording(rf: ReplayFile, opts: TraceOptions = {}):
   const program = s.program(variants);
   const host = await createHost(opts.host ?? 'inline', program);
   try {
-    return await recordTrace({ host, program, checkers: (s.checkers ?? defaultCheckers)(), replay: rf, variants, source: opts.file ?? null });
+    return await recordTrace({ host, program, checkers: s.checkers !== undefined ? s.checkers(variants) : defaultCheckers(), replay: rf, variants, source: opts.file ?? null });
   } finally {
     await host.close();
   }

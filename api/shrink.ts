@@ -55,7 +55,7 @@ export async function shrinkRecording(rf: ReplayFile, opts: ShrinkOptions = {}):
   const variants = resolveVariants(s, rf.variants, `${where}: variants`);
   const full = s.program(variants);
   const input = replayProgram(s, variants, rf, where);
-  const target: ShrinkTarget = { signature: rf.finding.signature, seed: rf.seed, checkers: s.checkers ?? defaultCheckers };
+  const target: ShrinkTarget = { signature: rf.finding.signature, seed: rf.seed, checkers: () => (s.checkers !== undefined ? s.checkers(variants) : defaultCheckers()) };
   const t0 = performance.now();
 
   const start = await replayHit(input, target, rf.decisions);

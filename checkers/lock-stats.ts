@@ -143,6 +143,7 @@ export class LockStats implements Checker {
         this.of(classKey(e.completion)).completes++;
         return;
       case 'task.start':
+      case 'task.context':
       case 'task.end':
       case 'send':
       case 'lock.misuse':

@@ -37,6 +37,7 @@ export const JSON_FLAG: FlagSpec = { kind: 'bool', help: 'print exactly one JSON
 export const HOST_FLAG: FlagSpec = { kind: 'value', values: ['inline', 'workers'], arg: 'HOST', help: 'where actors run: one thread, or one worker thread per actor' };
 export const SEED_FLAG: FlagSpec = { kind: 'value', arg: 'S', help: 'seed of the scheduler (default 1)' };
 export const OUT_DIR_FLAG: FlagSpec = { kind: 'value', arg: 'DIR', help: 'where replay files and reports are written (default out)' };
+export const MAX_STEPS_FLAG: FlagSpec = { kind: 'value', arg: 'N', help: 'steps after which a schedule is cut short and counted as truncated (default 100000)' };
 
 /** The commander command for one of ours: flags from the spec, usage and summary from the catalog. */
 export function commandOf(command: string, spec: Readonly<Record<string, FlagSpec>>): Command {

@@ -31,6 +31,8 @@ export interface RunSettings {
   readonly schedules: number;
   readonly timeMs?: number;
   readonly seed: number;
+  /** Steps after which an execution is cut short (`step-limit`); default the runtime's 100,000. */
+  readonly maxSteps?: number;
   /** Free mode: the watchdog reports a hang after this long without progress. */
   readonly hangMs?: number;
   /** Free mode: delay injection (runtime/hosts/free-chaos.ts); DEFAULT_CHAOS when not given. */
@@ -70,12 +72,20 @@ export interface RunReport {
   readonly expected: readonly FindingKind[] | null;
   readonly matched: boolean;
   readonly findings: readonly RunFinding[];
+  /**
+   * Executions that hit the step limit: their findings count, but a
+   * truncated schedule says nothing about what it did not reach, so a run
+   * whose every schedule was truncated is no verdict (exit 1, allTruncated).
+   */
+  readonly truncated: number;
   /** Free mode: the chaos setting and how many steps it held back over all schedules. */
   readonly chaos?: { readonly mode: ChaosMode; readonly delays: number };
   /** Lock statistics per class over all executions of the run (times in steps). */
   readonly lockStats: LockStatsSummary;
   /** Stopped by SIGINT/SIGTERM before its budget. */
   readonly interrupted?: boolean;
+  /** The scenario's changes to the kernel rules in force for this assignment, each with its reason (docs/scenarios.md). */
+  readonly rules?: readonly string[];
 }
 
 export async function createHost(kind: HostKind, program: Program): Promise<Host> {
@@ -111,7 +121,7 @@ export function matches(expected: readonly FindingKind[] | null, found: readonly
 export async function runOne(s: Scenario, variants: VariantAssignment, set: RunSettings): Promise<RunReport> {
   const program = s.program(variants);
   // Fresh checkers per execution, plus lock statistics summed over the run.
-  const checkersOf = s.checkers ?? defaultCheckers;
+  const checkersOf = (): readonly Checker[] => (s.checkers !== undefined ? s.checkers(variants) : defaultCheckers());
   let stats = NO_LOCK_STATS;
   const checkers = (): readonly Checker[] => [...checkersOf(), new LockStats()];
   // (an execution that starts from the set-up snapshot runs copies of these checkers)
@@ -138,6 +148,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   let executions: number;
   let steps: number;
   let elapsedMs: number;
+  let truncated = 0;
 
   if (set.mode === 'free') {
     if (set.host !== 'workers') throw new InputError('free mode runs only in the workers host (--host workers)', null, '--mode');
@@ -153,6 +164,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
         seed: set.seed,
         schedules: set.schedules,
         ...(set.timeMs !== undefined ? { timeMs: set.timeMs } : {}),
+        ...(set.maxSteps !== undefined ? { maxSteps: set.maxSteps } : {}),
         checkers,
         // SIGINT/SIGTERM: stop after the execution that runs (runtime/interrupt.ts)
         until: interrupted,
@@ -167,7 +179,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
           }
         },
       });
-      ({ executions, steps, elapsedMs } = r);
+      ({ executions, steps, elapsedMs, truncated } = r);
       found = [...r.findings];
     } finally {
       await host.close();
@@ -181,9 +193,15 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   return {
     scenario: s.name, variants, host: set.host, mode: set.mode, strategy: id.strategy, seed: set.seed,
     schedules: executions, steps, elapsedMs: Math.round(elapsedMs), expected,
-    matched: matches(expected, findings.map((f) => f.kind)), findings, ...(chaos !== undefined ? { chaos } : {}), lockStats: stats,
+    matched: matches(expected, findings.map((f) => f.kind)), findings, truncated, ...(chaos !== undefined ? { chaos } : {}), lockStats: stats,
+    ...(s.rules !== undefined && s.rules(variants).length > 0 ? { rules: s.rules(variants) } : {}),
     ...(interrupted() ? { interrupted: true } : {}),
   };
+}
+
+/** Every schedule of the run hit the step limit: nothing was explored to its end (`run`/`compare` exit 1). */
+export function allTruncated(r: Pick<RunReport, 'schedules' | 'truncated'>): boolean {
+  return r.schedules > 0 && r.truncated >= r.schedules;
 }
 
 /** Free mode: `schedules` real-concurrency runs, each recorded so its findings replay in controlled mode. */

@@ -35,6 +35,14 @@ export type TraceEvent =
   | (Base & { readonly ev: 'task.start'; readonly parent: TaskId | null })
   /** A task's root handler returned. */
   | (Base & { readonly ev: 'task.end' })
+  /**
+   * The task runs as (or stops running as, `null`) a single-threaded kernel
+   * context: an IRQ thread such as `pciehp_ist` of one controller, an ordered
+   * workqueue, a single kthread (protocol/contexts.ts). Two runs of one such
+   * context never overlap, which lockdep uses to drop cycles the context
+   * cannot close with itself.
+   */
+  | (Base & { readonly ev: 'task.context'; readonly context: string | null })
   /** A message was sent (delivery is the step that follows). */
   | (Base & { readonly ev: 'send'; readonly msg: MsgId; readonly to: ActorId; readonly op: string; readonly kind: 'call' | 'reply' | 'event' })
   /** A lock is requested; emitted before the task may block, so lockdep sees the attempt even when it deadlocks. */
@@ -82,4 +90,5 @@ export type EventName = TraceEvent['ev'];
 export const EVENT_NAMES: readonly EventName[] = [
   'task.start', 'task.end', 'send', 'lock.request', 'lock.acquired', 'lock.released', 'lock.misuse', 'lock.assert',
   'wait.start', 'wait.done', 'complete', 'access', 'alloc', 'free', 'use', 'get', 'put', 'warn', 'bug', 'dma',
+  'task.context',
 ];

@@ -1,6 +1,7 @@
 import type { LockKind, LockRef } from './events.ts';
 import { lockId } from './ids.ts';
 import type { LockId } from './ids.ts';
+import { PCIEHP_IST_ANY } from './contexts.ts';
 
 /**
  * The lock classes of the modelled kernel, declared once (docs/kernel-facts.md
@@ -180,15 +181,24 @@ export interface KnownDependency {
    * hide that report. Default true.
    */
   readonly preload?: boolean;
+  /** The kernel function that shows the edge ("file.c: function"). */
   readonly via: string;
+  /** Where the order is declared, as reports print it (default docs/kernel-facts.md §1.2). */
+  readonly source?: string;
+  /**
+   * The single-threaded context that alone makes this dependency
+   * (protocol/contexts.ts, `kind:*` for any instance); absent: any task may.
+   */
+  readonly context?: string;
 }
 
 export const CANONICAL_ORDER: readonly KnownDependency[] = [
   // the read lock is taken in pciehp_ist() (down_read_nested(&ctrl->reset_lock, ctrl->depth)) and held into pciehp_unconfigure_device()'s pci_lock_rescan_remove()
-  { outer: 'ctrl->reset_lock', outerRead: true, inner: 'pci_rescan_remove_lock', via: 'drivers/pci/hotplug/pciehp_hpc.c: pciehp_ist' },
+  // only ever in pciehp_ist() (pciehp_sysfs_disable_slot() hands its request to the IRQ thread): protocol/contexts.ts
+  { outer: 'ctrl->reset_lock', outerRead: true, inner: 'pci_rescan_remove_lock', via: 'drivers/pci/hotplug/pciehp_hpc.c: pciehp_ist', context: PCIEHP_IST_ANY },
   // pciehp_unconfigure_device() / pciehp_configure_device() retake it with down_read_nested() under pci_rescan_remove_lock
   // (since f5eff5591b8f): the reverse of the edge above, the cycle reported against 6.14 (fuzz/known.ts pciehp-reset-lock)
-  { outer: 'pci_rescan_remove_lock', inner: 'ctrl->reset_lock', innerRead: true, preload: false, via: 'drivers/pci/hotplug/pciehp_pci.c: pciehp_unconfigure_device' },
+  { outer: 'pci_rescan_remove_lock', inner: 'ctrl->reset_lock', innerRead: true, preload: false, via: 'drivers/pci/hotplug/pciehp_pci.c: pciehp_unconfigure_device', context: PCIEHP_IST_ANY },
   { outer: 'pci_rescan_remove_lock', inner: 'device_lock', via: 'drivers/pci/remove.c: pci_stop_and_remove_bus_device' },
   { outer: 'device_lock', inner: 'pci_cfg_access_lock', via: 'drivers/pci/pci.c: pci_dev_lock' },
   { outer: 'device_lock', inner: 'ctrl->reset_lock', via: 'drivers/pci/hotplug/pciehp_hpc.c: pciehp_reset_slot' },

@@ -128,8 +128,14 @@ export type ProcOp =
   /** Userspace synchronization between processes (a pipe, a futex): `post` an event once; `wait` until it was posted. */
   | { readonly do: 'post'; readonly event: string }
   | { readonly do: 'wait'; readonly event: string }
-  /** exit(2): every fd still open is closed, each by its own task, in an order the scheduler chooses. */
+  /**
+   * exit(2): the exiting task closes its fd table (do_exit → exit_files →
+   * close_files, ascending fd number) and runs the deferred releases
+   * (exit_task_work, last queued first); later ops do not run.
+   */
   | { readonly do: 'exit' }
+  /** Every fd still open closed by a thread of its own (a multi-threaded process whose threads each close one), in an order the scheduler chooses. */
+  | { readonly do: 'close_all' }
   | { readonly do: 'yield' };
 
 /**

@@ -106,6 +106,8 @@ export function isNotable(e: TraceEvent): boolean {
     case 'task.start':
     case 'task.end':
       return false;
+    case 'task.context':
+      return e.context !== null;
   }
 }
 
@@ -167,6 +169,8 @@ export function describeEvent(e: TraceEvent, step: readonly TraceEvent[]): strin
     case 'task.start':
     case 'task.end':
       return null;
+    case 'task.context':
+      return e.context === null ? null : `runs as ${e.context} (single-threaded)`;
   }
 }
 

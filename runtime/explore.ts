@@ -50,6 +50,8 @@ export interface ExploreResult {
   readonly steps: number;
   readonly elapsedMs: number;
   readonly findings: readonly FoundFinding[];
+  /** Executions that hit the step limit (`step-limit`): cut short, so they proved nothing about what came after. */
+  readonly truncated: number;
 }
 
 /** Runs up to `schedules` executions (or until the time budget), deduplicating findings by signature. */
@@ -60,6 +62,7 @@ export async function explore(host: Host, program: Program, strategy: Strategy, 
   const found = new Map<string, FoundFinding>();
   let steps = 0;
   let n = 0;
+  let truncated = 0;
   const overTime = (): boolean => performance.now() >= deadline;
   const useSnapshot = opts.snapshot !== false && (program.setup ?? []).length > 0;
   let snap: SetupSnapshot | null = null;
@@ -82,6 +85,7 @@ export async function explore(host: Host, program: Program, strategy: Strategy, 
       shouldStop: overTime,
     });
     steps += r.steps;
+    if (r.outcome === 'step-limit') truncated++;
     opts.onExecution?.(r, schedule);
     for (const f of r.findings) {
       const seen = found.get(f.signature);
@@ -98,7 +102,7 @@ export async function explore(host: Host, program: Program, strategy: Strategy, 
       break;
     }
   }
-  return { executions: n, steps, elapsedMs: performance.now() - t0, findings: [...found.values()] };
+  return { executions: n, steps, elapsedMs: performance.now() - t0, findings: [...found.values()], truncated };
 }
 
 /** Merges explorations of disjoint schedule ranges (pool chunks, shards): first sighting wins, counts add. */

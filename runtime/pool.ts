@@ -38,6 +38,7 @@ export class ExplorationPool {
       steps: parts.reduce((n, p) => n + p.steps, 0),
       elapsedMs: performance.now() - t0,
       findings: mergeFound(parts.map((p) => p.findings)),
+      truncated: parts.reduce((n, p) => n + p.truncated, 0),
     };
   }
 

@@ -59,5 +59,5 @@ export async function loadReplayScenario(rf: Pick<ReplayFile, 'scenario'>, repla
 export function loadBuiltin(key: unknown): { program: import('../runtime/program.ts').Program; checkers?: () => readonly import('../checkers/checker.ts').Checker[] } {
   const { scenario, variants } = key as { scenario: string; variants: Record<string, string> };
   const s = findScenario(scenario);
-  return s.checkers === undefined ? { program: s.program(variants) } : { program: s.program(variants), checkers: s.checkers };
+  return s.checkers === undefined ? { program: s.program(variants) } : { program: s.program(variants), checkers: () => (s.checkers as (v: Record<string, string>) => readonly import('../checkers/checker.ts').Checker[])(variants) };
 }

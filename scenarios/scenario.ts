@@ -22,8 +22,14 @@ export interface Scenario {
   readonly variants: Readonly<Record<string, readonly string[]>>;
   program(v: VariantAssignment): Program;
   readonly expect: readonly Expectation[];
-  /** The checkers to run (fresh per execution); default: checkers/index.ts defaultCheckers. */
-  readonly checkers?: () => readonly Checker[];
+  /**
+   * The checkers to run (fresh per execution) under a variant assignment
+   * (a scenario's rules may change the kernel rules they apply per
+   * assignment); default: checkers/index.ts defaultCheckers.
+   */
+  readonly checkers?: (v?: VariantAssignment) => readonly Checker[];
+  /** The kernel-rule changes in force under an assignment, each with its reason (the run header prints them). */
+  readonly rules?: (v: VariantAssignment) => readonly string[];
   /** The file a scenario document was loaded from, as given: what a replay file names so `replay` finds it again. */
   readonly source?: string;
   /** The scenario as a document (scenarios/format/document.ts), when it is one: what `show` prints. */

@@ -2,6 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { feed } from './helpers/feed.ts';
 import { INVARIANT_IDS, InvariantsChecker } from '../checkers/invariants/index.ts';
 import type { InvariantsOptions } from '../checkers/invariants/index.ts';
+import type { WriteRule } from '../checkers/invariants/invariants-checker.ts';
+import { resetTransition } from '../checkers/invariants/rules.ts';
+import type { Change, Shadow } from '../checkers/invariants/shadow.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
 import type { Finding } from '../protocol/findings.ts';
 import { actorId, objId, taskId } from '../protocol/ids.ts';
@@ -323,5 +326,39 @@ describe('invariants checker over event streams', () => {
     expect(sigs(a)).toEqual(['invariant-violation:owner-cnt:driver-core.really_probe']);
     expect(sigs(b)).toEqual(sigs(a));
     expect(a.findings[0]?.signature).not.toMatch(/t\d|iommu_group\.|step|0000:/);
+  });
+});
+
+// ---- a scenario's replacement of an invariant (issue 14 item 5) ------------------------------------
+
+describe('invariants replaced or turned off by a scenario', () => {
+  const paging = 'iommu_domain@t3#2';
+  const prepare = [
+    ...reset.locked(GM, reset.write(G, 'blocking_domain', BLOCKED, null), reset.write(G, 'resetting_domain', BLOCKED, null)),
+    iommufd.alloc(paging, 'iommu_domain'),
+  ];
+  const switchDomain = on('t3', 'iommu-core:iommu_attach_group', ['iommufd:iommufd_device_attach']);
+  const ridSwitch = [...groupWith(), ...prepare, ...switchDomain.locked(GM, switchDomain.write(G, 'domain', paging, DMA))];
+  const pasidAdd = [...groupWith(), ...prepare, ...iommufd.locked(GM, iommufd.write(G, 'pasid_array', { 2: paging }, {}))];
+  // the patch's rule: a RID domain switch may pass the reset fence (a nofail detach does), a PASID attach still may not
+  const replace: InvariantsOptions['replace'] = {
+    'reset-transition': {
+      name: 'reset-transition-rid-passes',
+      rule: 'no PASID attach/replace while resetting_domain != NULL; RID domain switches pass the fence',
+      judge: ((s: Shadow, c: Change, old: unknown) => (c.field === 'domain' ? null : resetTransition(s, c, old))) as WriteRule,
+    },
+  };
+
+  it('the old rule\'s violation is gone and the new rule\'s is reported under its own name', () => {
+    expect(sigs(check(ridSwitch))).toEqual(['invariant-violation:reset-transition:iommu-core.iommu_attach_group']);
+    expect(sigs(check(ridSwitch, { replace }))).toEqual([]);
+    const r = check(pasidAdd, { replace });
+    expect(sigs(r)).toEqual(['invariant-violation:reset-transition-rid-passes:iommu-core.iommu_attach_device_pasid']);
+    expect(r.findings[0]!.report).toContain('invariant violated: reset-transition-rid-passes (the scenario\'s replacement of reset-transition');
+    expect(r.findings[0]!.report).toContain('rule: no PASID attach/replace while resetting_domain != NULL; RID domain switches pass the fence');
+  });
+
+  it('turned off: no violation at all', () => {
+    expect(sigs(check(pasidAdd, { skip: ['reset-transition'] }))).toEqual([]);
   });
 });

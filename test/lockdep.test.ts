@@ -53,8 +53,17 @@ class Feed {
     return this.acquire(task, a, ma, { site }).acquire(task, b, mb, { site }).release(task, b, mb, site).release(task, a, ma, site);
   }
   wait(task: string, c: LockRef, site = 'app:f'): this {
-    this.emit({ ev: 'wait.start', task: taskId(task), actor: LOCKS, stack: Feed.stack(site, 'wait_for_completion'), completion: c });
+    return this.waitStart(task, c, site).waitDone(task, c, site);
+  }
+  /** wait_for_completion() begins (the task sleeps until waitDone). */
+  waitStart(task: string, c: LockRef, site = 'app:f'): this {
+    return this.emit({ ev: 'wait.start', task: taskId(task), actor: LOCKS, stack: Feed.stack(site, 'wait_for_completion'), completion: c });
+  }
+  waitDone(task: string, c: LockRef, site = 'app:f'): this {
     return this.emit({ ev: 'wait.done', task: taskId(task), actor: LOCKS, stack: Feed.stack(site, 'wait_for_completion'), completion: c });
+  }
+  context(task: string, context: string | null): this {
+    return this.emit({ ev: 'task.context', task: taskId(task), actor: actorId('app'), stack: ['app:f'], context });
   }
   complete(task: string, c: LockRef, site = 'app:f'): this {
     return this.emit({ ev: 'complete', task: taskId(task), actor: LOCKS, stack: Feed.stack(site, 'complete'), completion: c, all: false });
@@ -224,16 +233,16 @@ describe('lockdep: completions (cross-release)', () => {
   const L = mutexRef('L');
   const comp = completionRef('comp');
 
-  it('completer first, then a waiter holding the lock the completer took: reported at the wait', () => {
-    const f = new Feed().acquire('t1', L).release('t1', L).complete('t1', comp).acquire('t2', L).wait('t2', comp).findings();
+  it('completer first, holding the lock at complete(), then a waiter holding it: reported at the wait', () => {
+    const f = new Feed().acquire('t1', L).complete('t1', comp).release('t1', L).acquire('t2', L).wait('t2', comp).findings();
     expect(kinds(f)).toEqual(['lock-order-inversion']);
     expect(f[0]!.signature).toBe('lock-order-inversion|L,comp|app.f');
     expect(f[0]!.report).toMatch(/^t2\/\d+ is trying to wait for completion:$/m);
     expect(f[0]!.report).toContain('  wait_for_completion(comp);\n                               complete(comp);\n');
   });
 
-  it('waiter first, then a completer that took the lock: reported at complete()', () => {
-    const f = new Feed().acquire('t1', L).wait('t1', comp).release('t1', L).acquire('t2', L).release('t2', L).complete('t2', comp).findings();
+  it('waiter first, then a completer that needs the lock during the wait: reported at complete()', () => {
+    const f = new Feed().acquire('t1', L).waitStart('t1', comp).acquire('t2', L).release('t2', L).complete('t2', comp).waitDone('t1', comp).release('t1', L).findings();
     expect(kinds(f)).toEqual(['lock-order-inversion']);
     expect(f[0]!.report).toMatch(/^t2\/\d+ is completing:$/m);
     expect(f[0]!.report).toContain('Possible unsafe locking scenario by crosslock');
@@ -246,8 +255,9 @@ describe('lockdep: completions (cross-release)', () => {
   });
 
   it('a chain through a completion: A held while waiting, completer takes B, B→A elsewhere', () => {
-    const f = new Feed().acquire('t1', A).wait('t1', comp).release('t1', A)
+    const f = new Feed().acquire('t1', A).waitStart('t1', comp)
       .acquire('t2', B).release('t2', B).complete('t2', comp)
+      .waitDone('t1', comp).release('t1', A)
       .take2('t3', B, A).findings();
     expect(f.map((x) => x.signature)).toEqual(['lock-order-inversion|A,B,comp|app.f']);
     expect(f[0]!.report).toContain('Chain exists of:\n  A --> comp --> B\n');
@@ -264,9 +274,75 @@ describe('lockdep: completions (cross-release)', () => {
     expect(selfFirst.findings()).toEqual([]);
     const waiterFirst = new Feed().acquire('t1', D1).wait('t1', c1).acquire('t2', D2).complete('t2', c2).wait('t2', c2).release('t2', D2).release('t1', D1);
     expect(waiterFirst.findings()).toEqual([]);
-    // the same completion completed by another task that took the class: still the crosslock report
-    const other = new Feed().acquire('t1', D1).wait('t1', c1).release('t1', D1).acquire('t3', D2).release('t3', D2).complete('t3', c1);
+    // the same completion completed by another task that took the class during the wait: still the crosslock report
+    const other = new Feed().acquire('t1', D1).waitStart('t1', c1).acquire('t3', D2).release('t3', D2).complete('t3', c1).waitDone('t1', c1).release('t1', D1);
     expect(kinds(other.findings())).toEqual(['lock-order-inversion']);
+  });
+
+  // issue 15 item 1: no dependency from a lock released before the wait began
+  it('a completer that took and released a lock in an earlier, finished call adds nothing (dev_set->lock in VFIO_GROUP_GET_DEVICE_FD)', () => {
+    const devSet = mutexRef('set->lock', 'dev_set->lock');
+    const devLock = mutexRef('dev->lock', 'device_lock');
+    const regComp = completionRef('vdev->comp', 'vfio_device->comp');
+    // qemu: GET_DEVICE_FD (dev_set->lock) long done; the remover waits for the fd's close under device_lock and dev_set->lock is
+    // taken elsewhere under device_lock; qemu then closes the fd (no lock) and completes
+    const f = new Feed()
+      .acquire('qemu', devSet).release('qemu', devSet)
+      .acquire('rm', devLock).acquire('rm', devSet).release('rm', devSet).waitStart('rm', regComp)
+      .complete('qemu', regComp).waitDone('rm', regComp).release('rm', devLock);
+    expect(f.findings()).toEqual([]);
+    // and in the other order of the same history (released before the wait, completed after): nothing either
+    const g = new Feed()
+      .acquire('rm', devLock).acquire('qemu', devSet).release('qemu', devSet).acquire('rm', devSet).release('rm', devSet).waitStart('rm', regComp)
+      .complete('qemu', regComp).waitDone('rm', regComp).release('rm', devLock);
+    expect(g.findings()).toEqual([]);
+  });
+
+  it('true positive: vfio unregister waits for the close under device_lock while the closer needs device_lock', () => {
+    const devLock = mutexRef('dev->lock', 'device_lock');
+    const regComp = completionRef('vdev->comp', 'vfio_device->comp');
+    // the closer's blocking reset asks for device_lock after the remover began waiting: never granted (B10)
+    const f = new Feed().acquire('rm', devLock).waitStart('rm', regComp).request('qemu', devLock).findings();
+    expect(f).toEqual([]); // nothing completed yet: the deadlock checker sees the hang
+    const g = new Feed().acquire('rm', devLock).waitStart('rm', regComp).acquire('qemu', devLock).release('qemu', devLock).complete('qemu', regComp);
+    expect(g.findings().map((x) => x.signature)).toEqual(['lock-order-inversion|device_lock,vfio_device->comp|app.f']);
+    // held at complete(): reported whichever side came first
+    const h = new Feed().acquire('qemu', devLock).complete('qemu', regComp).release('qemu', devLock).acquire('rm', devLock).wait('rm', regComp).release('rm', devLock);
+    expect(kinds(h.findings())).toEqual(['lock-order-inversion']);
+  });
+});
+
+// ---- single-threaded contexts ---------------------------------------------------------------
+
+describe('lockdep: single-threaded contexts (issue 15 item 1b)', () => {
+  const R = rwsemRef('slot1->reset_lock', 'ctrl->reset_lock');
+  const RR = mutexRef('pci_rescan_remove_lock');
+  const ist = (f: Feed, task: string): Feed => f.context(task, 'pciehp_ist:slot1')
+    .acquire(task, R, 'read').acquire(task, RR).release(task, R, 'read').acquire(task, R, 'read').release(task, R, 'read').release(task, RR).release(task, R, 'read')
+    .context(task, null);
+
+  it('two identical pciehp_ist chains of one controller are no inversion', () => {
+    expect(ist(ist(new Feed(), 'ist'), 'ist').findings()).toEqual([]);
+    // the same chains from two tasks that stand for the one IRQ thread
+    expect(ist(ist(new Feed(), 'ist-a'), 'ist-b').findings()).toEqual([]);
+  });
+
+  it('the same chains without a context (two syscalls could overlap) are reported', () => {
+    const f = new Feed().acquire('t', R, 'read').acquire('t', RR).release('t', R, 'read').acquire('t', R, 'read').release('t', R, 'read').release('t', RR).release('t', R, 'read');
+    expect(kinds(f.findings())).toEqual(['lock-order-inversion']);
+  });
+
+  it('with the preloaded kernel order (edge 1 is pciehp_ist\'s alone): no two-lock report, the three-party one stays', () => {
+    const fs = ist(new Feed(new Lockdep({ known: CANONICAL_ORDER })), 'ist').findings();
+    // reset_lock → pci_rescan_remove_lock → device_lock → reset_lock (write, pciehp_reset_slot): three parties, real as read
+    expect(fs.map((f) => f.signature.split('|')[1])).toEqual(['ctrl->reset_lock,device_lock,pci_rescan_remove_lock']);
+    expect(fs[0]!.report).toContain('(declared order, docs/kernel-facts.md §1.2)');
+  });
+
+  it('a cycle one of whose dependencies another task made is reported, even when that task comes later', () => {
+    // the IST's cycle first (dropped), then a concurrent task makes RR → R as well: now two parties can deadlock
+    const f = ist(new Feed(), 'ist').acquire('t', RR).acquire('t', R, 'read').release('t', R, 'read').release('t', RR);
+    expect(kinds(f.findings())).toEqual(['lock-order-inversion']);
   });
 });
 
@@ -333,6 +409,16 @@ describe('lockdep: known kernel order', () => {
     const ld = new Lockdep();
     new Feed(ld).take2('t1', A, B).acquire('t1', A).wait('t1', completionRef('c')).release('t1', A);
     expect(ld.dot()).toBe('digraph lockdep {\n  rankdir=LR;\n  "A";\n  "B";\n  "c" [shape=box];\n  "A" -> "B" [label="EN"];\n  "A" -> "c" [label="EN"];\n}\n');
+  });
+});
+
+describe('lockdep: the preloaded order as data (issue 14 item 5)', () => {
+  it('a declared edge prints as declared order with its source, in the splat and in the DOT label alike', () => {
+    const ld = new Lockdep({ known: [{ outer: 'device_lock', inner: 'group->mutex', via: 'drivers/iommu/iommu.c: iommu_device_use_default_domain' }] });
+    const f = new Feed(ld).take2('t1', groupMutex('g'), deviceLock('d')).findings();
+    // the chain entry and the DOT label name the same function and the same declared-order line
+    expect(f[0]!.report).toMatch(/iommu_device_use_default_domain[^\n]*\n {7}\(declared order, docs\/kernel-facts\.md §1\.2\)\n/);
+    expect(ld.dot()).toMatch(/"device_lock" -> "group->mutex" \[label="EN\\n[^"]*iommu_device_use_default_domain\\n\(declared order, docs\/kernel-facts\.md §1\.2\)", style=dashed\];/);
   });
 });
 

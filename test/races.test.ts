@@ -31,7 +31,7 @@ describe('race checker on the matrix programs', () => {
       expect(lost).toBeDefined();
       const f = lost as Finding;
       expect(f.kind).toBe('data-race');
-      expect(f.title).toBe('data-race in app.iommu_deferred_attach');
+      expect(f.title).toBe('data-race in app.iommu_deferred_attach / app.iommu_dma_alloc_iova');
       expect(f.report).toContain('BUG: KCSAN: data-race in app.iommu_deferred_attach / app.iommu_dma_alloc_iova');
       expect(f.report).toMatch(/lost update: task t\d read 0x00000007/);
       expect(f.tasks).toHaveLength(3);
@@ -167,9 +167,22 @@ describe('race checker over event streams', () => {
     expect(check([a.start(), b.start(), a.write(), b.read(), a.write(), b.read(), b.read()])).toHaveLength(1);
   });
 
+  it('two races of one function with different partners differ in title and signature (KCSAN "a / b")', () => {
+    // the shape of seed 003's dev_iommu.bits: iommu_dma_map races both prepare and done
+    const map = on('m', 'iommu_dma_map');
+    const prep = on('p', 'pci_dev_reset_iommu_prepare');
+    const done = on('d', 'pci_dev_reset_iommu_done');
+    const fs = check([map.start(), prep.start(), done.start(), prep.write(), map.read(), done.write()]).filter((f) => f.title.includes('iommu_dma_map'));
+    expect(fs.map((f) => f.title).sort()).toEqual([
+      'data-race in app.iommu_dma_map / app.pci_dev_reset_iommu_done',
+      'data-race in app.iommu_dma_map / app.pci_dev_reset_iommu_prepare',
+    ]);
+    expect(new Set(fs.map((f) => f.signature)).size).toBe(2);
+  });
+
   it('signatures carry types, fields and sites, never task or object ids', () => {
     const [f] = check([a.start(), b.start(), a.write(), b.read()]);
     expect(f?.signature).toBe('data-race|word.value|app.reader|app.writer');
-    expect(f?.title).toBe('data-race in app.reader');
+    expect(f?.title).toBe('data-race in app.reader / app.writer');
   });
 });

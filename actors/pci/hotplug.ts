@@ -1,5 +1,6 @@
 import { errno } from '../../protocol/errno.ts';
 import type { Errno } from '../../protocol/errno.ts';
+import { enterContext, pciehpIst } from '../../protocol/contexts.ts';
 import { pciRescanRemoveLock, pciehpResetLock } from '../../protocol/lock-classes.ts';
 import type { LockRef } from '../../protocol/events.ts';
 import { pciStopAndRemoveBusDevice } from './probe.ts';
@@ -31,11 +32,13 @@ export const slotResetLock = (k: K, slot: string): LockRef => pciehpResetLock(sl
  *
  * Re-taking reset_lock with pci_rescan_remove_lock held closes the cycle
  * reset_lock → pci_rescan_remove_lock → reset_lock that lockdep reports on
- * 6.14 (the LKML patch "Fixes: f5eff5591b8f" moves the up_read before
- * pci_lock_rescan_remove()); with a sysfs remove (pci_rescan_remove_lock →
- * device_lock) and a slot reset (device_lock → reset_lock write) running at
- * the same time it is a real three-task deadlock. The model keeps the 7.0
- * order so both show (test/kernel/pci.test.ts).
+ * 6.14; the maintainer answered that both stacks are pciehp_ist()'s and the
+ * IRQ thread is single-threaded, so the two-lock cycle is no deadlock: the
+ * task runs as the controller's IRQ thread (protocol/contexts.ts) and
+ * lockdep drops cycles only that thread makes. With a sysfs remove
+ * (pci_rescan_remove_lock → device_lock) and a slot reset (device_lock →
+ * reset_lock write) running at the same time it is a real three-task
+ * deadlock, which is still reported (test/kernel/pci.test.ts).
  *
  * The `pciehp-unconfigure` variant `drop-reset-lock-first` is the candidate
  * fix of the three-party deadlock (scenarios/upstream/pciehp-three-party.ts):
@@ -49,6 +52,8 @@ export async function pciehpDisableSlot(k: K, slot: string, surprise: boolean): 
   const onBus = slotBusDevices(pt, slot);
   if (onBus.length === 0) return errno('ENODEV');
   const resetLock = slotResetLock(k, slot);
+  // pciehp_ist() of this slot's controller: one IRQ thread, never concurrent with itself
+  enterContext(k, pciehpIst(slot));
   await k.down_read(resetLock);
   if (surprise) {
     // pci_walk_bus() holds pci_bus_sem for read while it visits the devices below the port
@@ -72,6 +77,7 @@ export async function pciehpDisableSlot(k: K, slot: string, surprise: boolean): 
   }
   await k.unlock(pciRescanRemoveLock());
   if (!dropFirst) await k.up_read(resetLock);
+  enterContext(k, null);
   return 0;
 }
 

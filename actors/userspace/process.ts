@@ -16,8 +16,8 @@ import type { ProcIoctl, ProcOp, ProcResult, ProcessConfig, ProcessMailbox, Requ
  *
  * Concurrency inside the process: the device-request eventfd is served by a
  * task of its own (the kernel's signal arrives while the main task does
- * something else), and exit(2) closes every fd still open, each in its own
- * task, so the scheduler chooses the order of the releases.
+ * something else). exit(2) runs in the exiting task, as do_exit() does
+ * (exitProcess); `close_all` closes every fd from a thread of its own.
  *
  * The process's own memory (its fd table, its named results) is userspace
  * state: plain data, not kernel objects, so the checkers do not look at it.
@@ -27,6 +27,8 @@ interface ProcessState {
   readonly name: string;
   /** fd name → file id. */
   readonly fds: Record<string, string>;
+  /** fd name → its number: the lowest free one at open (fs/file.c alloc_fd(); 0–2 are stdio). */
+  readonly fdnum: Record<string, number>;
   /** Named results (devids, IOAS and HWPT ids). */
   readonly vars: Record<string, unknown>;
   onRequest: RequestPolicy;
@@ -86,17 +88,52 @@ function ioctlCall(k: PK, file: string, io: ProcIoctl): { readonly op: string; r
   }
 }
 
+/** Puts a new file in the table under `fd`, at the lowest free fd number (alloc_fd(): find_next_fd from 0; 0–2 are stdio). */
+function installFd(k: PK, fd: string, file: string): void {
+  const used = new Set(Object.values(k.state.fdnum));
+  let n = 3;
+  while (used.has(n)) n++;
+  k.state.fds[fd] = file;
+  k.state.fdnum[fd] = n;
+}
+
 /** close(2) of one fd: off the table, then the kernel drops the table's reference. */
 async function closeFd(k: PK, fd: string): Promise<unknown> {
   const file = k.state.fds[fd];
   if (file === undefined) return errno('EBADF');
   delete k.state.fds[fd];
+  delete k.state.fdnum[fd];
   return k.call(VFIO, 'fput', { file });
 }
 
-/** exit(2): every fd still open is closed by a task of its own, in an order the scheduler picks. */
-function exitProcess(k: PK): void {
+/**
+ * exit(2), in the exiting task: do_exit() → exit_files() → close_files()
+ * walks the fd table in ascending fd number and filp_close()s each file
+ * (fs/file.c); filp_close() → fput() does not release a file in the task's
+ * own context but queues ____fput() with task_work_add(), and
+ * exit_task_work() runs the queue later in do_exit(). task_work_add()
+ * pushes at the head and task_work_run() walks from the head
+ * (kernel/task_work.c; FIFO order was dropped in c82199061009), so the
+ * releases (->release: vfio_device_fops_release, vfio_group_fops_release,
+ * ...) run last-closed first: descending fd number, one after the other.
+ * VFIO's files have no ->flush, so the ascending walk itself shows nothing.
+ */
+async function exitProcess(k: PK): Promise<void> {
   k.state.exited = true;
+  const table = Object.keys(k.state.fds).sort((a, b) => (k.state.fdnum[a] as number) - (k.state.fdnum[b] as number));
+  const queued: string[] = [];
+  for (const fd of table) {
+    // close_files(): the slot is cleared, filp_close() → fput() queues the release
+    queued.push(k.state.fds[fd] as string);
+    delete k.state.fds[fd];
+    delete k.state.fdnum[fd];
+  }
+  // exit_task_work(): the last queued ____fput() first
+  for (const file of queued.reverse()) await k.call(VFIO, 'fput', { file });
+}
+
+/** Every fd still open closed by a thread of its own, in an order the scheduler picks (the old `proc.exit`). */
+function closeAllConcurrently(k: PK): void {
   for (const fd of Object.keys(k.state.fds)) k.spawn(processActor(k.state.name), 'close_fd', { fd });
 }
 
@@ -104,7 +141,7 @@ async function runOp(k: PK, op: ProcOp): Promise<unknown> {
   switch (op.do) {
     case 'open': {
       const r = await k.call(VFIO, 'open', { path: op.path, proc: k.state.name });
-      if (typeof r === 'string') k.state.fds[op.as] = r;
+      if (typeof r === 'string') installFd(k, op.as, r);
       return r;
     }
     case 'close':
@@ -115,7 +152,7 @@ async function runOp(k: PK, op: ProcOp): Promise<unknown> {
       const { op: name, body } = ioctlCall(k, file, op.ioctl);
       const r = await k.call(VFIO, name, body);
       if (typeof r === 'string' && !isErrName(r)) {
-        if (op.ioctl.cmd === 'VFIO_GROUP_GET_DEVICE_FD') k.state.fds[op.as ?? op.ioctl.dev] = r;
+        if (op.ioctl.cmd === 'VFIO_GROUP_GET_DEVICE_FD') installFd(k, op.as ?? op.ioctl.dev, r);
         else if (op.as !== undefined) k.state.vars[op.as] = r;
       }
       return r;
@@ -134,7 +171,10 @@ async function runOp(k: PK, op: ProcOp): Promise<unknown> {
       await k.wait_for_completion(completionRef(userEvent(op.event)));
       return 0;
     case 'exit':
-      if (!k.state.exited) exitProcess(k);
+      if (!k.state.exited) await exitProcess(k);
+      return 0;
+    case 'close_all':
+      closeAllConcurrently(k);
       return 0;
     case 'yield':
       await k.yield();
@@ -143,7 +183,7 @@ async function runOp(k: PK, op: ProcOp): Promise<unknown> {
 }
 
 export const userProcess = defineActor<ProcessState, ProcessMailbox>('process', {
-  state: (config) => ({ name: (config as ProcessConfig).name, fds: {}, vars: {}, onRequest: 'close', exited: false }),
+  state: (config) => ({ name: (config as ProcessConfig).name, fds: {}, fdnum: {}, vars: {}, onRequest: 'close', exited: false }),
   handlers: {
     async main(k, { ops, onRequest, stay }) {
       await k.wait_for_completion(completionRef(BOOTED_COMPLETION));
@@ -154,7 +194,7 @@ export const userProcess = defineActor<ProcessState, ProcessMailbox>('process', 
         const ret = await runOp(k, op);
         out.push({ do: op.do, ret: isErrno(ret) ? ret.errno : ret });
       }
-      if (stay !== true && !k.state.exited) exitProcess(k);
+      if (stay !== true && !k.state.exited) await exitProcess(k);
       return out;
     },
 
@@ -174,7 +214,7 @@ export const userProcess = defineActor<ProcessState, ProcessMailbox>('process', 
       return 0;
     },
   },
-  inspect: (s) => ({ name: s.name, fds: { ...s.fds }, vars: { ...s.vars }, onRequest: s.onRequest, exited: s.exited }),
+  inspect: (s) => ({ name: s.name, fds: { ...s.fds }, fdnum: { ...s.fdnum }, vars: { ...s.vars }, onRequest: s.onRequest, exited: s.exited }),
 });
 
 export default userProcess;

@@ -13,7 +13,7 @@ import type { ActorId } from '../../protocol/ids.ts';
  */
 
 export function invariantSignature(v: Violation): string {
-  return `invariant-violation:${v.invariant}:${v.change === null ? '?' : whereOf(v.change.stack).site}`;
+  return `invariant-violation:${v.replacement?.name ?? v.invariant}:${v.change === null ? '?' : whereOf(v.change.stack).site}`;
 }
 
 export function invariantFinding(v: Violation): Finding {

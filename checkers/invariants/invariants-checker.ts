@@ -17,9 +17,29 @@ import { lockOwner } from '../../protocol/lock-classes.ts';
 export interface InvariantsOptions {
   /** Invariant ids not to check (INVARIANT_IDS), e.g. 'owner-cnt' for historic variants without owner_cnt. */
   readonly skip?: readonly string[];
+  /**
+   * Invariants a scenario replaces with its own judgement (a patch that
+   * changes a kernel rule on purpose): the id's judge is not run, the
+   * replacement's is, at the same moments, and its violations carry the
+   * replacement's name and rule.
+   */
+  readonly replace?: Readonly<Partial<Record<InvariantId, InvariantReplacement>>>;
 }
 
-type GroupRule = (b: { readonly s: Shadow; readonly group: string; readonly step: number }) => Violation | null;
+/** A judgement on a quiescent group (the `group` and `group+devices` invariants). */
+export type GroupRule = (b: { readonly s: Shadow; readonly group: string; readonly step: number }) => Violation | null;
+/** A judgement at a write to a group's field (the transition invariants, 'pasid-ownership' and 'reset-transition'). */
+export type WriteRule = (s: Shadow, c: Change, old: unknown) => Violation | null;
+
+/** A scenario's own version of an invariant (docs/scenarios.md "Kernel rules as data"). */
+export interface InvariantReplacement {
+  /** Its name: findings say `invariant-violation:<name>:…` instead of the id. */
+  readonly name: string;
+  /** The rule, in one line, as the report prints it. */
+  readonly rule: string;
+  /** The judgement, of the kind the replaced invariant has (GroupRule or WriteRule: catalog.ts `when`). */
+  readonly judge: GroupRule | WriteRule;
+}
 
 /** Judged when group->mutex is free. */
 const GROUP_RULES: readonly (readonly [InvariantId, GroupRule])[] = [
@@ -54,6 +74,7 @@ const DEVICE_RULES: readonly (readonly [InvariantId, GroupRule])[] = [
 export class InvariantsChecker implements Checker {
   readonly name = 'invariants';
   private readonly skip: ReadonlySet<string>;
+  private readonly replace: Readonly<Partial<Record<InvariantId, InvariantReplacement>>>;
   private readonly shadow = new Shadow();
   private readonly held = new HeldLocks();
   /** Groups to judge at the next drain, in the order they were touched. */
@@ -75,6 +96,8 @@ export class InvariantsChecker implements Checker {
   constructor(opts: InvariantsOptions = {}) {
     for (const id of opts.skip ?? []) if (!isInvariantId(id)) throw new Error(`invariants: unknown invariant '${id}' in skip`);
     this.skip = new Set(opts.skip ?? []);
+    for (const id of Object.keys(opts.replace ?? {})) if (!isInvariantId(id)) throw new Error(`invariants: unknown invariant '${id}' to replace`);
+    this.replace = opts.replace ?? {};
   }
 
   onEvent(e: TraceEvent, step: number): void {
@@ -134,6 +157,7 @@ export class InvariantsChecker implements Checker {
         return;
       }
       case 'task.start':
+      case 'task.context':
       case 'task.end':
       case 'send':
       case 'lock.request':
@@ -188,7 +212,17 @@ export class InvariantsChecker implements Checker {
 
   private apply(id: InvariantId, group: string, rule: GroupRule, b: Parameters<GroupRule>[0]): void {
     if (!this.wants(id) || this.reported.has(key(id, group))) return;
-    this.report(rule(b));
+    const r = this.replace[id];
+    if (r === undefined) this.report(rule(b));
+    else this.report(replaced(r, (r.judge as GroupRule)(b)));
+  }
+
+  /** A transition rule, or the scenario's replacement of it. */
+  private applyWrite(id: InvariantId, rule: WriteRule, c: Change, old: unknown): void {
+    if (!this.wants(id)) return;
+    const r = this.replace[id];
+    if (r === undefined) this.report(rule(this.shadow, c, old));
+    else this.report(replaced(r, (r.judge as WriteRule)(this.shadow, c, old)));
   }
 
   private wants(id: InvariantId): boolean {
@@ -205,8 +239,8 @@ export class InvariantsChecker implements Checker {
 
   /** The transition rules, judged against the state before the write. */
   private atGroupWrite(c: Change, old: unknown): void {
-    if (c.field === 'owner' && this.wants('pasid-ownership')) this.report(pasidOwnership(this.shadow, c, old));
-    if ((c.field === 'domain' || c.field === 'pasid_array') && this.wants('reset-transition')) this.report(resetTransition(this.shadow, c, old));
+    if (c.field === 'owner') this.applyWrite('pasid-ownership', pasidOwnership, c, old);
+    if (c.field === 'domain' || c.field === 'pasid_array') this.applyWrite('reset-transition', resetTransition, c, old);
   }
 
   // ---- what a change touches -----------------------------------------------------------
@@ -275,6 +309,11 @@ export class InvariantsChecker implements Checker {
 }
 
 const key = (id: InvariantId, subject: string): string => `${id}|${subject}`;
+
+/** A replacement's violation names the replacement (whatever `invariant` its judge copied from upstream's). */
+function replaced(r: InvariantReplacement, v: Violation | null): Violation | null {
+  return v === null ? null : { ...v, replacement: { name: r.name, rule: r.rule } };
+}
 
 function unreachable(x: never): never {
   throw new Error(`invariants: unhandled event ${JSON.stringify(x)}`);

@@ -59,11 +59,14 @@ function when(v: Violation): string {
 export function printViolation(v: Violation): string {
   const info = INVARIANTS[v.invariant];
   let r = `${RULE}\n`;
-  r += `iommu-lab: invariant violated: ${v.invariant} (${info.ref})\n`;
+  const rep = v.replacement;
+  r += rep === undefined
+    ? `iommu-lab: invariant violated: ${v.invariant} (${info.ref})\n`
+    : `iommu-lab: invariant violated: ${rep.name} (the scenario's replacement of ${v.invariant}, ${info.ref})\n`;
   r += `${v.summary}\n`;
   for (const d of v.details) r += ` ${d}\n`;
-  r += `rule: ${info.rule}\n`;
-  r += `kept by: ${info.kernel}\n`;
+  r += `rule: ${rep === undefined ? info.rule : rep.rule}\n`;
+  if (rep === undefined) r += `kept by: ${info.kernel}\n`;
   r += `${when(v)}\n\n`;
   if (v.group !== null) r += printGroup(v.group) + '\n';
   if (v.change === null) {

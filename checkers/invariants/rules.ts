@@ -46,6 +46,8 @@ export interface Violation {
   readonly step: number;
   /** Judged at a write (the transition itself) rather than at a quiescent point. */
   readonly atWrite: boolean;
+  /** Set when a scenario's replacement of the invariant judged it (InvariantsOptions.replace). */
+  readonly replacement?: { readonly name: string; readonly rule: string };
 }
 
 // ---- helpers -----------------------------------------------------------------------

@@ -76,6 +76,7 @@ export class LifetimeChecker implements Checker {
         this.started++;
         this.live.add(e.task);
         return;
+      case 'task.context':
       case 'task.end':
         this.live.delete(e.task);
         return;

@@ -1,3 +1,4 @@
+import { contextMatches } from '../../protocol/contexts.ts';
 import type { LockMode } from '../../protocol/events.ts';
 import type { TaskId } from '../../protocol/ids.ts';
 
@@ -50,11 +51,20 @@ export interface EdgeTrace {
   readonly note: string | null;
 }
 
+/** The context of a dependency made by a task that may run concurrently with itself (any syscall, any work item). */
+export const CONCURRENT = '*';
+
 export interface Edge {
   readonly from: string;
   readonly to: string;
   readonly types: ReadonlySet<DepType>;
   readonly trace: EdgeTrace;
+  /**
+   * Who made this dependency: single-threaded context ids
+   * (protocol/contexts.ts), or CONCURRENT for any other task. A cycle all of
+   * whose dependencies one context made (and nobody else) is no deadlock.
+   */
+  readonly contexts: ReadonlySet<string>;
 }
 
 interface MutableEdge {
@@ -62,6 +72,13 @@ interface MutableEdge {
   readonly to: string;
   readonly types: Set<DepType>;
   readonly trace: EdgeTrace;
+  readonly contexts: Set<string>;
+}
+
+/** Only context `x` ever made edge `e`. */
+function onlyBy(e: MutableEdge, x: string): boolean {
+  for (const c of e.contexts) if (!contextMatches(c, x)) return false;
+  return true;
 }
 
 export class DependencyGraph {
@@ -73,8 +90,27 @@ export class DependencyGraph {
     return this.after.get(from)?.get(to)?.types.has(t) ?? false;
   }
 
-  /** Adds the dependency (or the type to an existing edge); the first trace is kept. */
-  add(from: string, to: string, t: DepType, trace: EdgeTrace): Edge {
+  /**
+   * True when `from → to` is known with this type and context `ctx` adds
+   * nothing to who made it: ctx made it already, or a concurrent task did
+   * (then no cycle through it is ever dropped for its context).
+   */
+  covers(from: string, to: string, t: DepType, ctx: string): boolean {
+    const e = this.after.get(from)?.get(to);
+    if (e === undefined || !e.types.has(t)) return false;
+    return e.contexts.has(CONCURRENT) || e.contexts.has(ctx);
+  }
+
+  /** Removes a dependency (a scenario dropping a preloaded edge before the run). */
+  delete(from: string, to: string): boolean {
+    const m = this.after.get(from);
+    if (m === undefined || !m.delete(to)) return false;
+    this.count--;
+    return true;
+  }
+
+  /** Adds the dependency (or the type, or the context, to an existing edge); the first trace is kept. */
+  add(from: string, to: string, t: DepType, trace: EdgeTrace, ctx: string = CONCURRENT): Edge {
     let m = this.after.get(from);
     if (m === undefined) {
       m = new Map();
@@ -82,11 +118,12 @@ export class DependencyGraph {
     }
     let e = m.get(to);
     if (e === undefined) {
-      e = { from, to, types: new Set(), trace: Object.freeze(trace) };
+      e = { from, to, types: new Set(), trace: Object.freeze(trace), contexts: new Set() };
       m.set(to, e);
       this.count++;
     }
     e.types.add(t);
+    e.contexts.add(ctx);
     return e;
   }
 
@@ -95,8 +132,13 @@ export class DependencyGraph {
    * cycle? Searches from `next` for `prev`; returns the path next → … → prev
    * (the existing edges) or null. Breadth first, so the path is a shortest one
    * and the same for the same graph.
+   *
+   * `single`: the new edge was made by that single-threaded context; then
+   * only a cycle with at least one dependency some other task made counts
+   * (a context cannot hold A waiting for B while it holds B waiting for A:
+   * its runs never overlap).
    */
-  findCycle(prev: string, next: string, t: DepType): readonly Edge[] | null {
+  findCycle(prev: string, next: string, t: DepType, single: string | null = null): readonly Edge[] | null {
     // The new edge ends in R: the first existing edge out of `next` must not be S*.
     const startOnlyR = t[1] === 'R';
     // The new edge starts with S: the last existing edge into `prev` must not end in R.
@@ -104,16 +146,19 @@ export class DependencyGraph {
     interface State {
       readonly node: string;
       readonly onlyR: boolean;
+      /** Some edge on the way was made by a task other than context `single`. */
+      readonly other: boolean;
       readonly via: MutableEdge | null;
       readonly parent: State | null;
     }
     const seen = new Set<string>();
-    const queue: State[] = [{ node: next, onlyR: startOnlyR, via: null, parent: null }];
-    seen.add(`${next}\u0000${startOnlyR}`);
+    const startOther = single === null;
+    const queue: State[] = [{ node: next, onlyR: startOnlyR, other: startOther, via: null, parent: null }];
+    seen.add(`${next}\u0000${startOnlyR}\u0000${startOther}`);
     for (let i = 0; i < queue.length; i++) {
       const s = queue[i] as State;
       // hlock_conflict(): found prev, and the path into it is strong together with the new edge.
-      if (s.node === prev && s.via !== null && !(prevShared && s.onlyR)) {
+      if (s.node === prev && s.via !== null && !(prevShared && s.onlyR) && s.other) {
         const path: Edge[] = [];
         for (let x: State | null = s; x !== null && x.via !== null; x = x.parent) path.push(x.via);
         return path.reverse();
@@ -130,10 +175,11 @@ export class DependencyGraph {
         }
         if (allowed === 0) continue;
         const onlyR = !anyN;
-        const key = `${e.to}\u0000${onlyR}`;
+        const other = s.other || !onlyBy(e, single as string);
+        const key = `${e.to}\u0000${onlyR}\u0000${other}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        queue.push({ node: e.to, onlyR, via: e, parent: s });
+        queue.push({ node: e.to, onlyR, other, via: e, parent: s });
       }
     }
     return null;

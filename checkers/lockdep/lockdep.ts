@@ -1,5 +1,5 @@
 import type { CircularBug, CircularHow, LockdepBug, LockSide } from './bugs.ts';
-import { DependencyGraph, depType } from './graph.ts';
+import { CONCURRENT, DependencyGraph, depType } from './graph.ts';
 import type { Edge, EdgeTrace } from './graph.ts';
 import { dependencyDot, frameOf, printLockdepBug } from './print.ts';
 import { FindingQueue } from '../checker.ts';
@@ -32,16 +32,30 @@ import type { ActorId, LockId, ObjId, TaskId } from '../../protocol/ids.ts';
  * - **Trylock** adds no edge to the lock it takes (validate_chain() skips
  *   trylocks: they cannot block), but a lock taken by a successful trylock
  *   is held like any other and edges from it to later locks count.
- * - **Completions** (cross-release, as lockdep had in 4.14–4.15): waiting for
- *   completion C while holding L adds L → C, as if C were taken and
- *   released at once. A task that calls complete(C) could not have got
- *   there without the locks it took before, so complete(C) adds C → X for
- *   every class X the completing task took (blocking) since it started.
- *   Waiter holding L + completer needing L before complete() is then the
- *   cycle L → C → L, whichever side runs first. The history is the whole
- *   task's, not the crossrelease window "since the waiter started waiting",
- *   so the prediction does not depend on the schedule; the price is a
- *   possible report for a completer that took L long before.
+ * - **Completions** (cross-release, as lockdep had in 4.14–4.15, with a
+ *   narrower commit than its history): waiting for completion C while
+ *   holding L adds L → C, as if C were taken and released at once.
+ *   complete(C) adds C → X only for locks X that stand between the completer
+ *   and its complete() while somebody waits on C:
+ *   - X held by the completer at complete(C): it took X before complete()
+ *     and still has it, so a waiter holding X across the wait would keep it
+ *     from getting there, in any schedule (deferred until some other task
+ *     waits on this completion instance, see commit());
+ *   - X requested (blocking) by the completer after another task began a
+ *     wait on C that is still going on: the completer needed X while the
+ *     waiter held what it holds across the wait.
+ *   A lock the completer took and released before the wait began adds
+ *   nothing: it is not between the waiter and the complete (the earlier,
+ *   finished call that took it — a VFIO_GROUP_GET_DEVICE_FD under
+ *   dev_set->lock before the fd's close completes the unregistration — was
+ *   over before anyone waited). Upstream removed cross-release (2017,
+ *   e966eaeeb623) for false positives of the whole-history kind; see
+ *   docs/checkers.md for why this rule keeps only real dependencies.
+ * - **Single-threaded contexts** (protocol/contexts.ts): a dependency
+ *   remembers which single-threaded context made it (a pciehp IRQ thread);
+ *   a cycle all of whose dependencies one such context made, and nothing
+ *   else, is not reported: its runs never overlap, so it never holds A
+ *   waiting for B while it holds B waiting for A. lockdep cannot tell.
  * - **Subclasses**: classes are keyed by (class, subclass), as lockdep keys
  *   lock_class by subclass: parent→child `device_lock` is a recursive-locking
  *   false positive unless the child is taken with a nesting annotation
@@ -70,8 +84,9 @@ export interface LockdepOptions {
   readonly novalidate?: readonly string[];
   /**
    * Dependencies to preload as if already seen, e.g. CANONICAL_ORDER from
-   * protocol/lock-classes.ts: a model that takes those classes the other way
-   * round is then reported even if it never runs the kernel's own order.
+   * protocol/lock-classes.ts (as a scenario's rules changed it:
+   * checkers/lockdep/preload.ts): a model that takes those classes the other
+   * way round is then reported even if it never runs the kernel's own order.
    */
   readonly known?: readonly KnownDependency[];
 }
@@ -91,6 +106,8 @@ interface Taken {
   readonly lock: LockRef;
   mode: LockMode;
   readonly stack: readonly string[];
+  /** The step of the (latest) blocking request. */
+  step: number;
 }
 
 const KERNEL_SITE = 'kernel';
@@ -101,10 +118,14 @@ export class Lockdep implements Checker {
   private readonly held = new HeldLocks();
   /** Class keys that are completions. */
   private readonly completionClasses = new Set<string>();
-  /** Per task, every class it took (blocking) and how: the cross-release history. */
+  /** Per task, every class it requested (blocking), the latest request each: the cross-release window is cut from it. */
   private readonly history = new Map<TaskId, Map<string, Taken>>();
   /** Per completion instance, the tasks that have waited on it. */
   private readonly waiters = new Map<LockId, Set<TaskId>>();
+  /** Per completion instance, the tasks waiting on it now, and the step each began. */
+  private readonly waiting = new Map<LockId, Map<TaskId, number>>();
+  /** The single-threaded context each task runs as, if any (protocol/contexts.ts). */
+  private readonly contexts = new Map<TaskId, string>();
   /** Per completion instance, complete() calls not committed yet because no other task has waited on it (see commit). */
   private readonly deferred = new Map<LockId, DeferredCommit[]>();
   /** Tasks the program started (they return to "user space"); the others were spawned. */
@@ -118,8 +139,8 @@ export class Lockdep implements Checker {
     this.novalidate = new Set(opts.novalidate ?? []);
     for (const d of opts.known ?? []) {
       if (d.preload === false) continue;
-      const trace: EdgeTrace = { task: null, stack: [d.via], step: -1, via: 'known', held: [], note: '(kernel order, docs/kernel-facts.md §1.2)' };
-      this.graph.add(d.outer, d.inner, depType(d.outerRead === true ? 'read' : 'write', d.innerRead === true ? 'read' : 'write'), trace);
+      const trace: EdgeTrace = { task: null, stack: [d.via], step: -1, via: 'known', held: [], note: declaredNote(d) };
+      this.graph.add(d.outer, d.inner, depType(d.outerRead === true ? 'read' : 'write', d.innerRead === true ? 'read' : 'write'), trace, d.context ?? CONCURRENT);
     }
   }
 
@@ -131,13 +152,19 @@ export class Lockdep implements Checker {
       case 'task.end':
         this.taskEnd(e.task, e.stack);
         return;
+      case 'task.context':
+        if (e.context === null) this.contexts.delete(e.task);
+        else this.contexts.set(e.task, e.context);
+        return;
       case 'lock.request':
         // Trylocks are not validated: they cannot block (validate_chain()).
-        if (!e.try) this.acquire(e.task, e.lock, e.mode, e.stack, step);
+        if (!e.try) {
+          this.acquire(e.task, e.lock, e.mode, e.stack, step);
+          this.remember(e.task, e.lock, e.mode, e.stack, step);
+        }
         return;
       case 'lock.acquired':
         this.held.onEvent(e, step);
-        if (e.ok && !e.try) this.remember(e.task, e.lock, e.mode, e.stack);
         return;
       case 'lock.released':
         this.held.onEvent(e, step);
@@ -158,6 +185,8 @@ export class Lockdep implements Checker {
         this.freed(e.task, e.obj, e.stack);
         return;
       case 'wait.done':
+        this.waiting.get(e.completion.id)?.delete(e.task);
+        return;
       case 'send':
       case 'access':
       case 'alloc':
@@ -227,6 +256,12 @@ export class Lockdep implements Checker {
       this.waiters.set(c.id, ws);
     }
     ws.add(task);
+    let now = this.waiting.get(c.id);
+    if (now === undefined) {
+      now = new Map();
+      this.waiting.set(c.id, now);
+    }
+    now.set(task, step);
     // completes of this very completion by other tasks now have a waiter to hold up
     const pending = this.deferred.get(c.id);
     if (pending !== undefined) {
@@ -253,18 +288,19 @@ export class Lockdep implements Checker {
       if (from !== next.key) {
         const prev: LockSide = { key: from, lock: h.lock, mode: h.mode, completion: false, stack: h.stack };
         const trace: EdgeTrace = { task, stack, step, via: 'lock', held: held.map(describeHeld), note: null };
-        this.addEdge(prev, next, trace, { how, task, stack, held });
+        this.addEdge(prev, next, trace, { how, task, stack, held }, this.contexts.get(task) ?? CONCURRENT);
       }
       if (!h.try) break;
     }
   }
 
   /** check_prev_add(): add prev → next; if it closes a strong cycle, report the cycle. */
-  private addEdge(prev: LockSide, next: LockSide, trace: EdgeTrace, ctx: { readonly how: CircularHow; readonly task: TaskId; readonly stack: readonly string[]; readonly held: readonly HeldLock[] }): void {
+  private addEdge(prev: LockSide, next: LockSide, trace: EdgeTrace, ctx: { readonly how: CircularHow; readonly task: TaskId; readonly stack: readonly string[]; readonly held: readonly HeldLock[] }, by: string): void {
     const t = depType(prev.mode, next.mode);
-    if (this.graph.has(prev.key, next.key, t)) return;
-    const path = this.graph.findCycle(prev.key, next.key, t);
-    this.graph.add(prev.key, next.key, t, trace);
+    // Known, and by this context (or by a concurrent task already): nothing new to check.
+    if (this.graph.covers(prev.key, next.key, t, by)) return;
+    const path = this.graph.findCycle(prev.key, next.key, t, by === CONCURRENT ? null : by);
+    this.graph.add(prev.key, next.key, t, trace, by);
     if (path === null) return;
     const bug: CircularBug = {
       type: 'circular', how: ctx.how, task: ctx.task, stack: ctx.stack,
@@ -273,8 +309,9 @@ export class Lockdep implements Checker {
     this.report(bug);
   }
 
-  /** Cross-release history: the first time a task takes each class (a non-recursive take wins over a recursive one). */
-  private remember(task: TaskId, lock: LockRef, mode: LockMode, stack: readonly string[]): void {
+  /** Cross-release history: the latest blocking request of each class by a task (a non-recursive take wins over a recursive one). */
+  private remember(task: TaskId, lock: LockRef, mode: LockMode, stack: readonly string[], step: number): void {
+    if (lock.kind === 'completion') return;
     let h = this.history.get(task);
     if (h === undefined) {
       h = new Map();
@@ -282,8 +319,12 @@ export class Lockdep implements Checker {
     }
     const key = classKey(lock);
     const t = h.get(key);
-    if (t === undefined) h.set(key, { lock, mode, stack });
-    else if (t.mode === 'read-recursive' && mode !== 'read-recursive') t.mode = mode;
+    if (t === undefined) {
+      h.set(key, { lock, mode, stack, step });
+    } else {
+      t.step = step;
+      if (t.mode === 'read-recursive' && mode !== 'read-recursive') t.mode = mode;
+    }
   }
 
   /**
@@ -301,9 +342,21 @@ export class Lockdep implements Checker {
     const key = classKey(c);
     this.completionClasses.add(key);
     if (!this.validated(c)) return;
-    const taken = this.history.get(task);
-    if (taken === undefined) return;
-    const d: DeferredCommit = { task, c, stack, step, taken: [...taken].map(([k, t]) => [k, { ...t }] as const), held: [...this.held.of(task)] };
+    const held = this.held.of(task);
+    const taken = new Map<string, Taken>();
+    // what the completer holds at complete(): schedule-independent
+    for (const h of held) {
+      const k = classKey(h.lock);
+      if (!taken.has(k)) taken.set(k, { lock: h.lock, mode: h.mode, stack: h.stack, step: h.step });
+    }
+    // what it asked for while another task was already waiting on this completion
+    let since = Infinity;
+    for (const [w, at] of this.waiting.get(c.id) ?? []) if (w !== task && at < since) since = at;
+    if (since !== Infinity) {
+      for (const [k, t] of this.history.get(task) ?? []) if (t.step >= since && !taken.has(k)) taken.set(k, { ...t });
+    }
+    if (taken.size === 0) return;
+    const d: DeferredCommit = { task, c, stack, step, taken: [...taken], held: [...held] };
     if ([...(this.waiters.get(c.id) ?? [])].some((w) => w !== task)) {
       this.commitEdges(d);
       return;
@@ -323,7 +376,7 @@ export class Lockdep implements Checker {
       if (!this.validated(x.lock)) continue;
       const src: LockSide = { key: xkey, lock: x.lock, mode: x.mode, completion: false, stack: x.stack };
       const trace: EdgeTrace = { task, stack: x.stack, step, via: 'complete', held: held.map(describeHeld), note: `... then complete(${key}) at: ${frameOf(stack)}` };
-      this.addEdge(tgt, src, trace, { how: 'complete', task, stack, held });
+      this.addEdge(tgt, src, trace, { how: 'complete', task, stack, held }, this.contexts.get(task) ?? CONCURRENT);
     }
   }
 
@@ -342,6 +395,7 @@ export class Lockdep implements Checker {
     const held = this.held.of(task);
     if (held.length > 0) this.report({ type: 'held-at-exit', task, stack, toUser: this.roots.has(task), held: [...held] });
     this.history.delete(task);
+    this.contexts.delete(task);
   }
 
   private freed(task: TaskId, obj: ObjId, stack: readonly string[]): void {
@@ -363,6 +417,11 @@ export class Lockdep implements Checker {
   }
 }
 
+
+/** The line a preloaded edge prints under its source in a splat (and its DOT label): declared, not seen. */
+export function declaredNote(d: KnownDependency): string {
+  return `(declared order, ${d.source ?? 'docs/kernel-facts.md §1.2'}${d.context !== undefined ? `; made only by ${d.context}` : ''})`;
+}
 
 const uniqSorted = (xs: readonly string[]): string[] => [...new Set(xs)].sort();
 

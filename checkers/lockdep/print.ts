@@ -287,7 +287,11 @@ export function dependencyDot(edges: Iterable<Edge>, completions: ReadonlySet<st
   for (const e of edges) {
     nodes.add(e.from);
     nodes.add(e.to);
-    body += `  ${q(e.from)} -> ${q(e.to)} [label=${q([...e.types].sort().join(','))}];\n`;
+    // the label says what the splat's chain entry says of the edge: its types, and for a declared
+    // (preloaded) or cross-release edge the same note line ("(declared order, <source>)")
+    const types = [...e.types].sort().join(',');
+    const label = e.trace.via === 'known' ? `${types}\n${e.trace.stack.join(' ')}\n${e.trace.note ?? ''}` : e.trace.note !== null ? `${types}\n${e.trace.note}` : types;
+    body += `  ${q(e.from)} -> ${q(e.to)} [label=${q(label)}${e.trace.via === 'known' ? ', style=dashed' : ''}];\n`;
   }
   let s = 'digraph lockdep {\n  rankdir=LR;\n';
   for (const n of [...nodes].sort()) s += `  ${q(n)}${completions.has(n) ? ' [shape=box]' : ''};\n`;

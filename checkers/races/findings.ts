@@ -1,5 +1,5 @@
 import type { UnguardedHit } from './lockset.ts';
-import { printDataRace, printLostUpdate, printUnguarded } from './print.ts';
+import { printDataRace, printLostUpdate, printUnguarded, raceTitle } from './print.ts';
 import type { TypeOf } from './print.ts';
 import type { Access, RaceHit } from './shadow.ts';
 import { sortedSites, whereOf } from '../sites.ts';
@@ -11,8 +11,10 @@ import type { ActorId } from '../../protocol/ids.ts';
  * Findings from the race checker's hits. Signatures are built only from
  * things that do not change with the seed, the schedule or the host: the
  * kind, the object type and field, and the sorted actor.handler sites —
- * never task ids, object ids or step numbers. Titles name the first site in
- * sorted order, so they are as stable as the signature.
+ * never task ids, object ids or step numbers. A data race's title names
+ * every function it involves in sorted order ("data-race in a / b", KCSAN's
+ * title), so it is as stable as the signature and two races of one function
+ * with different partners do not share a headline.
  */
 
 function snapshot(a: Access): TaskSnapshot {
@@ -22,7 +24,7 @@ function snapshot(a: Access): TaskSnapshot {
 function titled(kind: Finding['kind'], sites: readonly string[], accesses: readonly Access[]): Pick<Finding, 'title' | 'actor' | 'handler'> {
   const first = sortedSites(sites)[0] ?? '?';
   const w = accesses.map((a) => whereOf(a.stack)).find((x) => x.site === first) ?? whereOf([]);
-  return { title: `${kind} in ${first}`, actor: w.actor as ActorId, handler: w.handler };
+  return { title: `${kind} in ${raceTitle(sites)}`, actor: w.actor as ActorId, handler: w.handler };
 }
 
 /** The sites a hit involves, in the order the report prints the accesses. */

@@ -98,7 +98,13 @@ function legend(accesses: readonly Access[], typeOf: TypeOf): string {
   return r;
 }
 
-function title(sites: readonly string[]): string {
+/**
+ * "a / b": both functions of a race in lexical order, as kernel/kcsan/report.c
+ * print_report() titles it (the same function twice when both accesses are
+ * in one). The finding's title uses it too, so two races of one function
+ * with different partners headline differently.
+ */
+export function raceTitle(sites: readonly string[]): string {
   const s = [...new Set(sortedSites(sites))];
   return s.length === 1 ? `${s[0]} / ${s[0]}` : s.join(' / ');
 }
@@ -112,7 +118,7 @@ function changed(prev: Access, cur: Access): Access | null {
 export function printDataRace(hit: Extract<RaceHit, { what: 'race' }>, typeOf: TypeOf): string {
   const { prev, cur } = hit;
   let r = `${RULE}\n`;
-  r += `BUG: KCSAN: data-race in ${title([whereOf(prev.stack).site, whereOf(cur.stack).site])}\n\n`;
+  r += `BUG: KCSAN: data-race in ${raceTitle([whereOf(prev.stack).site, whereOf(cur.stack).site])}\n\n`;
   r += section(prev) + '\n';
   r += section(cur) + '\n';
   const w = changed(prev, cur);
@@ -130,7 +136,7 @@ export function printDataRace(hit: Extract<RaceHit, { what: 'race' }>, typeOf: T
 export function printLostUpdate(hit: Extract<RaceHit, { what: 'lost-update' }>, typeOf: TypeOf): string {
   const { read, other, write } = hit;
   let r = `${RULE}\n`;
-  r += `BUG: KCSAN: data-race in ${title([whereOf(read.stack).site, whereOf(other.stack).site, whereOf(write.stack).site])}\n\n`;
+  r += `BUG: KCSAN: data-race in ${raceTitle([whereOf(read.stack).site, whereOf(other.stack).site, whereOf(write.stack).site])}\n\n`;
   r += section(read) + '\n';
   r += section(other) + '\n';
   r += section(write) + '\n';

@@ -77,6 +77,7 @@ export class RaceChecker implements Checker {
         this.shadow.forget(e.obj);
         return;
       case 'task.start':
+      case 'task.context':
       case 'task.end':
       case 'send':
       case 'lock.request':

@@ -5,14 +5,15 @@ import { renderCompareHtml, renderHtml } from '../../report/index.ts';
 import type { HtmlRow } from '../../report/index.ts';
 import { readReplayFile } from '../../runtime/replay-file.ts';
 import type { RunReport } from '../run-one.ts';
+import { allTruncated } from '../run-one.ts';
 import { checkOutDir, writeAtomic } from '../output.ts';
 import { InputError } from '../../runtime/input-error.ts';
 import { BUILTIN, loadScenario } from '../../scenarios/index.ts';
 import { assignments, variantKey } from '../../scenarios/scenario.ts';
-import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, parseArgs, str } from '../args.ts';
+import { HOST_FLAG, JSON_FLAG, MAX_STEPS_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, parseArgs, str } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { interruptCode, interrupted } from '../../runtime/interrupt.ts';
-import { printTable } from '../print.ts';
+import { kindsFound, printTable } from '../print.ts';
 import { Progress, duration } from '../progress.ts';
 
 /** Runs every variant assignment of one scenario (or of all) and prints the variant table. */
@@ -26,6 +27,7 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
     jobs: { kind: 'value', arg: 'N', help: 'rows run at once on worker threads (default: the cores; 1 runs them in turn)' },
     html: { kind: 'value', arg: 'FILE', help: 'also write the table as one HTML page, each finding linking its own page (report.html beside its replay)' },
     json: JSON_FLAG,
+    'max-steps': MAX_STEPS_FLAG,
   });
   if (has(p, 'all') === (p.positional.length === 1) || p.positional.length > 1) {
     throw new InputError('"compare" takes one scenario or --all');
@@ -43,6 +45,7 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
     strategy: 'portfolio',
     schedules: int(p, 'schedules', 1, 1000),
     seed: int(p, 'seed', 0, 1),
+    ...(has(p, 'max-steps') ? { maxSteps: int(p, 'max-steps', 1, 100_000) } : {}),
     out: str(p, 'out') ?? 'out',
     progress: progress.sink,
   }, {
@@ -50,7 +53,7 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
     // SIGINT/SIGTERM: rows not started yet are not started; the table has those that ran
     shouldStop: interrupted,
     onRow: ({ done: i, total, row, elapsedMs, remainingMs }) => {
-      const found = row.findings.length === 0 ? 'clean' : row.findings.map((f) => f.kind).join(',');
+      const found = kindsFound(row.findings);
       const left = i === total ? '' : `, about ${duration(remainingMs ?? 0)} left`;
       progress.status(`[${i}/${total}] ${row.scenario} ${variantKey(row.variants)}: ${found} ${row.matched ? 'OK' : 'MISMATCH'} (elapsed ${duration(elapsedMs)}${left})`);
     },
@@ -61,7 +64,7 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
   if (html !== undefined) await writeCompareHtml(html, reports, progress, (str(p, 'host') ?? 'inline') as 'inline' | 'workers');
   if (json) io.json({ rows: reports, ...(interrupted() ? { interrupted: true } : {}) });
   else io.out(printTable(reports) + (interrupted() ? 'interrupted: the rows above are what ran\n' : ''));
-  return interruptCode() ?? (reports.every((r) => r.matched) ? 0 : 1);
+  return interruptCode() ?? (reports.every((r) => r.matched && !allTruncated(r)) ? 0 : 1);
 }
 
 /** `--html FILE`: each finding's page beside its replay (report.html), and the table linking them. */

@@ -4,14 +4,14 @@ import type { ChaosMode } from '../../runtime/hosts/free-chaos.ts';
 import { EXPLORING_STRATEGIES } from '../../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../../runtime/strategies/index.ts';
 import { loadScenario } from '../../scenarios/index.ts';
-import { HOST_FLAG, JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
+import { HOST_FLAG, JSON_FLAG, MAX_STEPS_FLAG, OUT_DIR_FLAG, SEED_FLAG, exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { checkOutDir } from '../output.ts';
 import { interruptCode } from '../../runtime/interrupt.ts';
 import { printRun } from '../print.ts';
 import { Progress } from '../progress.ts';
-import { resolveVariants, runOne } from '../run-one.ts';
+import { allTruncated, resolveVariants, runOne } from '../run-one.ts';
 
 export const RUN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   variant: { kind: 'multi', arg: 'NAME=VALUE', help: 'a variant axis\'s value (unset axes take their first value)' },
@@ -22,6 +22,7 @@ export const RUN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   time: { kind: 'value', arg: 'SECONDS', help: 'stop exploring after this long' },
   seed: SEED_FLAG,
   hang: { kind: 'value', arg: 'SECONDS', help: 'free mode: the watchdog reports a hang after this long without progress (default 2)' },
+  'max-steps': MAX_STEPS_FLAG,
   chaos: { kind: 'value', values: CHAOS_MODES, arg: 'MODE', help: `free mode: delay injection at deliveries, lock grants and wake-ups (default ${DEFAULT_CHAOS}; docs/runtime.md "Chaos")` },
   out: OUT_DIR_FLAG,
   json: JSON_FLAG,
@@ -52,6 +53,7 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
     schedules: int(p, 'schedules', 1, mode === 'free' ? 5 : 1000),
     ...(time !== undefined ? { timeMs: time * 1000 } : {}),
     seed: int(p, 'seed', 0, 1),
+    ...(has(p, 'max-steps') ? { maxSteps: int(p, 'max-steps', 1, 100_000) } : {}),
     ...(hang !== undefined ? { hangMs: hang * 1000 } : {}),
     ...(chaos !== undefined ? { chaos } : {}),
     out: str(p, 'out') ?? 'out',
@@ -61,5 +63,5 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
   progress.end();
   if (json) io.json(report);
   else io.out(printRun(report));
-  return interruptCode() ?? (report.matched ? 0 : 1);
+  return interruptCode() ?? (report.matched && !allTruncated(report) ? 0 : 1);
 }

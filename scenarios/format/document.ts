@@ -18,6 +18,7 @@ import { IOCTLS, PROCESS_OPS, compileProcOp, opensFd } from './process.ts';
 import type { ProcFieldType } from './process.ts';
 import { didYouMean, inputErrorOf, names, quote } from './issues.ts';
 import { ScenarioDocumentSchema } from './schema.ts';
+import { describeRules, readRules, ruleAxes, rulesFor } from './rules.ts';
 import type { ScenarioDocument } from './schema.ts';
 
 /**
@@ -32,6 +33,7 @@ import type { ScenarioDocument } from './schema.ts';
  *     tasks: [{ name, ops: [{ op: "<op>", dev: "<id>", ... }] }],
  *     processes?: [{ name, ops: [{ op: "vfio.group.open", ... }], onRequest?, stay? }]   (process.ts),
  *     checkers?: { skip_invariants?: ["<invariant id>", ...], pasid_contract?: true },
+ *     rules?: [{ when?, reason, lockdep?: {...}, invariants?: {...} }]   (rules.ts: kernel rules as data),
  *     expect: [{ when: { "<axis>": "<value>" }, findings: ["<kind>", ...] }] }
  *
  * described once by schema.ts (every field's type) and refined here by the
@@ -162,9 +164,9 @@ function checkAll(doc: ScenarioDocument, ctx: CheckContext): void {
   for (const [axis, values] of Object.entries(variants)) {
     const w = ['variants', axis];
     if (axis !== UNIT_AXIS && !isVariantAxis(axis)) {
-      if (!ctx.patchAxes.has(axis)) {
+      if (!ctx.patchAxes.has(axis) && !ruleAxes(doc.rules).has(axis)) {
         const axes = [...Object.keys(VARIANT_AXES), UNIT_AXIS];
-        fail(w, `unknown variant axis ${quote(axis)} (one of: ${axes.join(', ')}, or an axis a patch's "when" names)${didYouMean(axis, axes)}`);
+        fail(w, `unknown variant axis ${quote(axis)} (one of: ${axes.join(', ')}, or an axis a patch's or a rule's "when" names)${didYouMean(axis, axes)}`);
       }
       continue;
     }
@@ -345,6 +347,7 @@ export function scenarioFromDocument(input: unknown, file: string, patches: read
   }));
   const opts = { skipInvariants: doc.checkers?.skip_invariants ?? [], pasidContract: doc.checkers?.pasid_contract ?? false };
   const expect: Expectation[] = (doc.expect ?? []).map((e) => ({ when: e.when ?? {}, findings: e.findings }));
+  const rules = readRules(file, doc.rules, variants);
   const fail = (where: string, what: string): never => {
     throw new InputError(what, file, where);
   };
@@ -364,8 +367,9 @@ export function scenarioFromDocument(input: unknown, file: string, patches: read
   return {
     name, title, variants, expect, document: input,
     program: (v) => patchedProgram(base, patches, v),
-    checkers: () => {
-      const base = kernelCheckers(opts.skipInvariants.length > 0 ? { invariants: { skip: opts.skipInvariants } } : {});
+    ...(rules.length > 0 ? { rules: (v: Readonly<Record<string, string>>) => describeRules(rules, v) } : {}),
+    checkers: (v = {}) => {
+      const base = kernelCheckers(rules.length === 0 ? (opts.skipInvariants.length > 0 ? { invariants: { skip: opts.skipInvariants } } : {}) : rulesFor(rules, v, opts.skipInvariants));
       return opts.pasidContract ? [...base, new PasidContractChecker()] : base;
     },
   };

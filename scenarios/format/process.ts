@@ -36,7 +36,8 @@ export const PROCESS_OPS: readonly ProcOpSpec[] = [
   { name: 'vfio.dma', summary: 'the device behind device fd `fd` DMAs at `iova` (optionally on `pasid`; `write` defaults to true)', fields: { fd: 'fd', iova: 'number', 'pasid?': 'number', 'write?': 'bool' } },
   { name: 'proc.post', summary: 'post the userspace event `event` (a pipe write another process waits for)', fields: { event: 'string' } },
   { name: 'proc.wait', summary: 'wait until `event` is posted', fields: { event: 'string' } },
-  { name: 'proc.exit', summary: 'exit(2): every open fd is closed, each by a task of its own (the scheduler picks the order); later ops do not run', fields: {} },
+  { name: 'proc.exit', summary: 'exit(2): the exiting task closes the fd table in ascending fd order, then runs the releases (last queued first); later ops do not run', fields: {} },
+  { name: 'proc.close_all', summary: 'every open fd closed by a thread of its own, concurrently (the scheduler picks the order)', fields: {} },
   { name: 'proc.yield', summary: 'a preemption point', fields: {} },
 ];
 
@@ -93,6 +94,8 @@ export function compileProcOp(o: Readonly<Record<string, unknown>>, taskCall: (o
       return { do: 'wait', event: o.event as string };
     case 'proc.exit':
       return { do: 'exit' };
+    case 'proc.close_all':
+      return { do: 'close_all' };
     case 'proc.yield':
       return { do: 'yield' };
     default:

@@ -179,6 +179,7 @@ const RawProcOp = z.discriminatedUnion('do', [
   obj({ do: z.literal('post'), event: Str }),
   obj({ do: z.literal('wait'), event: Str }),
   obj({ do: z.literal('exit') }),
+  obj({ do: z.literal('close_all') }),
   obj({ do: z.literal('yield') }),
 ]);
 const rawFits: z.output<typeof RawProcOp>['do'] extends ProcOp['do'] ? true : false = true;
@@ -264,6 +265,8 @@ export const ScenarioDocumentSchema = obj({
   tasks: z.array(Task).max(LIMITS.tasks),
   processes: z.array(Process).max(LIMITS.processes).exactOptional(),
   checkers: Checkers.exactOptional(),
+  // kernel rules as data (scenarios/format/rules.ts checks each entry: a replaced invariant's judge is a function, which no JSON schema states)
+  rules: z.array(z.unknown()).max(LIMITS.expect).exactOptional(),
   expect: z.array(Expect).max(LIMITS.expect).exactOptional(),
 });
 

@@ -23,6 +23,8 @@ export const LONG_LIVED_TYPES: readonly string[] = ['device', 'device_driver', '
  * order preloaded, so a model path that takes two classes the other way round
  * is an inversion even if the kernel's own path never runs), races, lifetime
  * the §8.2 invariants, WARN sites, and DMA isolation (checkers/isolation).
+ * `known` replaces the preloaded order (a scenario's rules:
+ * checkers/lockdep/preload.ts), `invariants` skips or replaces invariants.
  */
 export function kernelCheckers(opts: { readonly invariants?: InvariantsOptions; readonly known?: readonly KnownDependency[] } = {}): Checker[] {
   return [new Lockdep({ known: opts.known ?? CANONICAL_ORDER }), new RaceChecker(), new LifetimeChecker({ keep: LONG_LIVED_TYPES }), new InvariantsChecker(opts.invariants), new KernelWarnChecker(), new IsolationChecker(), new VfioInvariantsChecker()];

@@ -148,8 +148,8 @@ const CASES: readonly SelftestCase[] = [
     [trylock(A), lock(B), unlock(B), unlock(A)], take2(B, A)),
 
   // ---- completions (cross-release) --------------------------------------------------------------
-  sequential('completion wait under lock vs completer taking it', 'lock-order-inversion', 'the completer takes L before complete(C); the waiter waits for C holding L (bug B10 shape)',
-    [lock(L), unlock(L), complete(COMP)], [lock(L), wait(COMP), unlock(L)]),
+  sequential('completion wait under lock vs completer taking it', 'lock-order-inversion', 'the completer holds L at complete(C); the waiter waits for C holding L (bug B10 shape)',
+    [lock(L), complete(COMP), unlock(L)], [lock(L), wait(COMP), unlock(L)]),
   sequential('completion wait under lock, completer needs another lock', null, 'the completer takes M, the waiter holds L: no cycle',
     [lock(M), unlock(M), complete(COMP)], [lock(L), wait(COMP), unlock(L)]),
 
