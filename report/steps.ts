@@ -1,3 +1,4 @@
+import { describeDelta, isDelta } from '../protocol/delta.ts';
 import type { TraceEntry } from '../runtime/execution.ts';
 import { classKey } from '../protocol/lock-classes.ts';
 import type { TraceEvent } from '../protocol/events.ts';
@@ -117,7 +118,7 @@ const lockName = (l: { readonly id: string; readonly cls: string; readonly sub?:
 };
 
 const short = (v: unknown): string => {
-  const s = JSON.stringify(v) ?? 'undefined';
+  const s = isDelta(v) ? describeDelta(v, (x) => JSON.stringify(x) ?? 'undefined') : (JSON.stringify(v) ?? 'undefined');
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 };
 

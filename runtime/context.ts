@@ -7,6 +7,7 @@ import type { KFuncDecl } from './kfunc.ts';
 import type { Rng } from './rng.ts';
 import type { Envelope } from '../protocol/envelope.ts';
 import { EMPTY_STACK, frames, pushFrame } from '../protocol/stack.ts';
+import { readPayload, writePayload } from '../protocol/delta.ts';
 import type { WireStack } from '../protocol/stack.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
 import type { LockManagerMailbox } from '../protocol/locks.ts';
@@ -290,14 +291,16 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
 
   read<O extends KObject, F extends keyof O & string>(o: O, field: F, how?: AccessHow): O[F] {
     const value = o[field];
-    this.emit({ ev: 'access', obj: o.id, field, op: 'read', guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value });
+    this.emit({ ev: 'access', obj: o.id, field, op: 'read', guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value: readPayload(value) });
     return value;
   }
 
   write<O extends KObject, F extends keyof O & string>(o: O, field: F, value: O[F], how?: AccessHow): void {
     const old = o[field];
     (o as Record<string, unknown>)[field] = value;
-    this.emit({ ev: 'access', obj: o.id, field, op: 'write', guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value, old });
+    // a large container travels as what changed (protocol/delta.ts), never whole
+    const p = writePayload(old, value);
+    this.emit({ ev: 'access', obj: o.id, field, op: 'write', guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value: p.value, old: p.old });
   }
 
   alloc(type: string, name?: string): ObjId {
