@@ -25,3 +25,16 @@ export { devOf as pciDevOf, pciBusSem } from '../actors/pci/state.ts';
 export type { VK, VfioGroup } from '../actors/vfio/state.ts';
 // lock classes (the lockdep keys the model's locks use)
 export { classLock, mutexRef, rwsemRef, completionRef, nested, deviceLock, groupMutex } from '../protocol/lock-classes.ts';
+
+// Declared kernel functions (runtime/kfunc.ts): patches replace them by kernel name (`iommu-lab functions`).
+export { declarations, declsOf } from '../actors/functions.ts';
+export type { FnPatch, KFunc, KFuncDecl } from '../runtime/kfunc.ts';
+export * from '../protocol/errno.ts';
+export * from '../protocol/kernel.ts';
+export * from '../protocol/lock-classes.ts';
+// Each actor's model as a namespace (state, lock helpers, declared functions by TS name), so a name two actors share stays apart.
+export * as vfio from '../actors/vfio/api.ts';
+export * as iommuCore from '../actors/iommu-core/api.ts';
+export * as driverCore from '../actors/driver-core/api.ts';
+export * as pci from '../actors/pci/api.ts';
+export * as unit from '../hardware/common/state.ts';

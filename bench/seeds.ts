@@ -1,3 +1,4 @@
+import { setFrames } from '../runtime/kfunc.ts';
 import { defaultCheckers } from '../checkers/index.ts';
 import { explore } from '../runtime/explore.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
@@ -14,6 +15,8 @@ export interface SeedFigures {
   readonly schedulesToFirstFinding: number;
   /** Schedules explored per second on the first buggy assignment (inline host, the scenario's checkers). */
   readonly schedulesPerSec: number;
+  /** The same with the bare call path: declared kernel functions run without frames or patch look-ups (runtime/kfunc.ts setFrames). */
+  readonly schedulesPerSecBare: number;
   /** Per buggy assignment: its median, and in how many seeds every expected kind was found within the cap. */
   readonly detail: readonly { readonly variants: string; readonly median: number; readonly found: number; readonly seeds: number }[];
 }
@@ -79,8 +82,20 @@ export async function seedFigures(quick: boolean, log: (s: string) => void): Pro
       detail.push(d);
       log(`  ${s.name} ${d.variants}: median ${d.median} schedules to find (${d.found}/${seeds} seeds within ${cap})`);
     }
-    const rate = await schedulesPerSec(s, buggy[0] as VariantAssignment, quick ? 100 : 500);
-    out.push({ scenario: s.name, schedulesToFirstFinding: Math.max(...detail.map((d) => d.median)), schedulesPerSec: rate, detail });
+    // frames on and the bare call path, alternated and best of two each, so load drift does not favour either
+    const n = quick ? 100 : 500;
+    const on: number[] = [];
+    const bare: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      on.push(await schedulesPerSec(s, buggy[0] as VariantAssignment, n));
+      setFrames(false);
+      try {
+        bare.push(await schedulesPerSec(s, buggy[0] as VariantAssignment, n));
+      } finally {
+        setFrames(true);
+      }
+    }
+    out.push({ scenario: s.name, schedulesToFirstFinding: Math.max(...detail.map((d) => d.median)), schedulesPerSec: Math.max(...on), schedulesPerSecBare: Math.max(...bare), detail });
   }
   return out;
 }

@@ -8,8 +8,10 @@ import { packageRoot } from '../runtime/modules.ts';
  * Stress figures (issue 9): messages/s of `iommu-lab stress` on the default
  * machine (1,024 devices, 16 units, 64 tasks per round), its ratio to the raw
  * one-way postMessage rate measured earlier in the same bench run, and the
- * scale series at 256, 1,024 and 4,096 devices — messages/s, peak RSS and
- * boot time, so whether cost grows linearly with the machine can be read off.
+ * scale series at 256, 1,024, 4,096 and 16,384 devices — messages/s, peak
+ * RSS, boot time and the main thread's longest block — with
+ * `ratios.stressScale4096vs256`, so whether a message costs more on a larger
+ * machine can be read off (issue 19: it should not).
  *
  * Each figure is its own `iommu-lab stress --json` process: peak RSS is
  * then that run's (the kernel's high-water mark of a process only grows),
@@ -22,6 +24,7 @@ interface StressJson {
   readonly messagesPerSec: number;
   readonly peakRssMb: number;
   readonly bootMs: number;
+  readonly mainThreadMaxBlockMs: number;
   readonly rounds: number;
   readonly operations: number;
   readonly opLatencyMs: { readonly p50: number; readonly p99: number };
@@ -59,10 +62,21 @@ export async function stressFigures(
   put('stress.opLatencyMs.p50', main.opLatencyMs.p50, 'ms');
   put('stress.opLatencyMs.p99', main.opLatencyMs.p99, 'ms');
   ratios.stressVsRawPostMessage = Number((main.messagesPerSec / rawOneWayPerSec).toFixed(4));
-  for (const devices of quick ? [64, 128, 256] : [256, 1024, 4096]) {
+  // issue 19: the same churn on ever larger machines; per-operation cost should not grow with N
+  const sizes = quick ? [64, 128, 256] : [256, 1024, 4096, 16384];
+  const rate = new Map<number, number>();
+  const block = new Map<number, number>();
+  for (const devices of sizes) {
     const r = await stressRun(devices, quick ? 4 : 16, quick ? 16 : 64, quick ? 3 : 15);
+    rate.set(devices, r.messagesPerSec);
+    block.set(devices, r.mainThreadMaxBlockMs);
     put(`stress.scale.${devices}.messagesPerSec`, r.messagesPerSec, 'messages/s');
     put(`stress.scale.${devices}.peakRssMb`, r.peakRssMb, 'MB');
     put(`stress.scale.${devices}.bootMs`, r.bootMs, 'ms');
+    put(`stress.scale.${devices}.mainThreadMaxBlockMs`, r.mainThreadMaxBlockMs, 'ms');
   }
+  const [small, large] = quick ? [64, 256] : [256, 4096];
+  ratios[`stressScale${large}vs${small}`] = Number(((rate.get(large) ?? 0) / (rate.get(small) ?? 1)).toFixed(3));
+  // the issue's figure: the main thread's longest block at 4,096 devices (256 in a quick run)
+  put('stress.mainThreadMaxBlockMs', block.get(large) ?? 0, 'ms');
 }

@@ -157,6 +157,7 @@ export class LockStats implements Checker {
       case 'warn':
       case 'bug':
       case 'dma':
+      case 'fn.patched':
         return;
       default: {
         const never: never = e;

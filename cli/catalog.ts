@@ -13,6 +13,7 @@ export const COMMAND_ABOUT: Readonly<Record<string, CommandAbout>> = {
   list: { summary: 'the built-in scenarios with their variant axes' },
   show: { args: '<scenario>', summary: 'the scenario as a JSON document that run and compare take back (a start for your own)' },
   ops: { summary: 'the operation vocabulary of scenario documents, with each op\'s fields' },
+  functions: { summary: 'every patchable kernel function of the model: actor, kernel file:function, locks it takes, functions it calls' },
   run: { args: '<scenario>', summary: 'explore one scenario under one variant assignment; write a replay per finding' },
   compare: { args: '(<scenario> | --all)', summary: 'run every variant assignment and print the variant table' },
   replay: { args: '<replay.json>', summary: 'run a replay file once and say whether it hits the recorded finding' },

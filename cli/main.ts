@@ -10,6 +10,7 @@ import { fuzz } from './commands/fuzz.ts';
 import { list } from './commands/list.ts';
 import { merge } from './commands/merge.ts';
 import { ops } from './commands/ops.ts';
+import { functions } from './commands/functions.ts';
 import { replay } from './commands/replay.ts';
 import { report } from './commands/report.ts';
 import { run } from './commands/run.ts';
@@ -23,7 +24,7 @@ import type { CommandIo } from './io.ts';
 
 type Command = (argv: readonly string[], io: CommandIo) => Promise<number>;
 
-const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, run, compare, replay, shrink, report, selftest, conformance, bench, fuzz, merge, stress, schema };
+const COMMANDS: Readonly<Record<string, Command>> = { list, show, ops, functions, run, compare, replay, shrink, report, selftest, conformance, bench, fuzz, merge, stress, schema };
 
 /** The command names, in the order `--help` lists them. */
 export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);

@@ -63,11 +63,24 @@ export function printRun(r: RunReport): string {
     for (const sig of r.added) s += `  + ${titleOf(r, [], sig)}\n`;
     for (const sig of r.removed) s += `  - ${sig}\n`;
   }
+  s += printUnusedPatches([r]);
   for (const f of r.findings) {
     s += `\n${f.title}  (first at schedule ${f.firstSchedule}, seen ${f.count}x${f.known !== undefined ? `, known: ${f.known}` : ''})\nreplay: ${f.replay}\n${f.report}`;
   }
   return s;
 }
+
+/** The patched functions a run never reached: the patch missed its target, and the run measured upstream code there. */
+export function printUnusedPatches(rows: readonly RunReport[]): string {
+  let s = '';
+  for (const r of rows) {
+    for (const u of r.unusedPatches ?? []) {
+      s += `unused patch: ${u.patch} replaces ${u.function}() in ${u.actor}, which no schedule reached [${variantKey(r.variants)}]\n`;
+    }
+  }
+  return s;
+}
+
 
 /** "+deadlock -lock-order-inversion": the kinds a row adds and removes against its baseline. */
 function deltaText(r: RunReport, rows: readonly RunReport[]): string {
@@ -96,7 +109,7 @@ export function printTable(rows: readonly RunReport[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] as string).length)));
   const line = (cells: readonly string[]): string => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ').trimEnd() + '\n';
-  let out = line(head) + line(widths.map((w) => '-'.repeat(w))) + body.map(line).join('');
+  let out = line(head) + line(widths.map((w) => '-'.repeat(w))) + body.map(line).join('') + printUnusedPatches(rows);
   const notes = rows.filter((r) => r.added.length > 0 || r.removed.length > 0 || r.known.length > 0);
   if (notes.length > 0) out += '\n';
   for (const r of notes) {

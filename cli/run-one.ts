@@ -15,6 +15,9 @@ import { interrupted } from '../runtime/interrupt.ts';
 import { canonicalKind } from '../protocol/findings.ts';
 import type { FindingKind } from '../protocol/findings.ts';
 import type { Checker } from '../checkers/checker.ts';
+import { PatchReach } from '../checkers/patch-reach.ts';
+import { importModule, resolveModule } from '../runtime/modules.ts';
+import type { Patch } from '../runtime/patch.ts';
 import { defaultCheckers } from '../checkers/index.ts';
 import { LockStats, NO_LOCK_STATS, mergeLockStats } from '../checkers/lock-stats.ts';
 import type { LockStatsSummary } from '../checkers/lock-stats.ts';
@@ -91,6 +94,8 @@ export interface RunReport {
   readonly chaos?: { readonly mode: ChaosMode; readonly delays: number };
   /** Lock statistics per class over all executions of the run (times in steps). */
   readonly lockStats: LockStatsSummary;
+  /** Patched functions and handlers of the scenario's patches that no schedule of the run reached (absent without patches). */
+  readonly unusedPatches?: readonly UnusedPatch[];
   /** Stopped by SIGINT/SIGTERM before its budget. */
   readonly interrupted?: boolean;
   /** Findings the known list explains (not unexpected unless `strict`). */
@@ -107,6 +112,28 @@ export interface RunReport {
   readonly expectation?: Omit<Expectation, 'when'>;
   /** The scenario's changes to the kernel rules in force for this assignment, each with its reason (docs/scenarios.md). */
   readonly rules?: readonly string[];
+}
+
+/** A patched function (or handler) that no schedule of a run called: the patch missed its target. */
+export interface UnusedPatch {
+  readonly patch: string;
+  readonly actor: string;
+  /** The kernel function name, or the op of a patched handler. */
+  readonly function: string;
+}
+
+/** What the program's patches replace, per actor (runtime/patch.ts), read from the patch modules. */
+async function patchedTargets(program: Program): Promise<UnusedPatch[]> {
+  const out: UnusedPatch[] = [];
+  for (const a of program.actors) {
+    for (const ref of a.patches ?? []) {
+      const list = (await importModule(resolveModule(ref.module)))[ref.export];
+      const p = Array.isArray(list) ? (list as Patch[]).find((x) => x.name === ref.name) : undefined;
+      if (p === undefined) continue;
+      for (const fn of [...Object.keys(p.functions ?? {}), ...Object.keys(p.handlers ?? {})]) out.push({ patch: p.name, actor: a.id, function: fn });
+    }
+  }
+  return out;
 }
 
 export async function createHost(kind: HostKind, program: Program): Promise<Host> {
@@ -144,10 +171,15 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   // Fresh checkers per execution, plus lock statistics summed over the run.
   const checkersOf = (): readonly Checker[] => (s.checkers !== undefined ? s.checkers(variants) : defaultCheckers());
   let stats = NO_LOCK_STATS;
-  const checkers = (): readonly Checker[] => [...checkersOf(), new LockStats()];
+  const targets = await patchedTargets(program);
+  const reached = new Set<string>();
+  const checkers = (): readonly Checker[] => [...checkersOf(), new LockStats(), ...(targets.length > 0 ? [new PatchReach()] : [])];
   // (an execution that starts from the set-up snapshot runs copies of these checkers)
   const tally = (used: readonly Checker[]): void => {
-    for (const c of used) if (c instanceof LockStats) stats = mergeLockStats(stats, c.summary());
+    for (const c of used) {
+      if (c instanceof LockStats) stats = mergeLockStats(stats, c.summary());
+      else if (c instanceof PatchReach) for (const r of c.reached) reached.add(r);
+    }
   };
   // A free run starts after the program's set-up, run as controlled mode runs it (runtime/free-run.ts:
   // FreeRunner), so its record replays with the set-up phase on: a controlled replay of the free order.
@@ -234,6 +266,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
     matched: judge(e, { findings, known, added: [] }, strict), findings, truncated, ...(chaos !== undefined ? { chaos } : {}), lockStats: stats,
     ...(s.rules !== undefined && s.rules(variants).length > 0 ? { rules: s.rules(variants) } : {}),
     ...(interrupted() ? { interrupted: true } : {}),
+    ...(targets.length > 0 ? { unusedPatches: targets.filter((t) => !reached.has(`${t.actor}\0${t.function}`)) } : {}),
     known, strict, added: [], removed: [], claim,
   };
   if (e === null) return report;

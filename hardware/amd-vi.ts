@@ -5,6 +5,7 @@ import type { HwDevice, HwDomain, UK } from './common/state.ts';
 import { defineUnit } from './common/unit.ts';
 import { setAts } from './common/vendor.ts';
 import type { DomainUser, Resolution, VendorModel } from './common/vendor.ts';
+import { kfunc } from '../runtime/kfunc.ts';
 
 /**
  * AMD-Vi (drivers/iommu/amd/; docs/kernel-facts.md §5.1, §5.3).
@@ -49,7 +50,7 @@ const wantsGcr3 = (d: HwDomain, dev: HwDevice): boolean => d.format === 'v2' || 
  * detach_device(): clear the DTE (blocked), flush it, flush the old
  * domain's IOTLB tag and the device's ATC, destroy the GCR3 table.
  */
-async function detachDevice(k: K, dev: string, dte: Dte): Promise<void> {
+const detachDevice = kfunc('detach_device', { actor: 'unit', unit: 'amd-vi', source: 'drivers/iommu/amd/iommu.c: detach_device' }, async function detachDevice(k: K, dev: string, dte: Dte): Promise<void> {
   const old = dte.domain;
   dte.mode = 'blocked';
   dte.domain = blockedDomainOf(k.state.name);
@@ -59,7 +60,7 @@ async function detachDevice(k: K, dev: string, dte: Dte): Promise<void> {
   await queueDevtlb(k, dev, null, null);
   syncQueue(k);
   setAts(k, dev, false);
-}
+});
 
 const model: VendorModel<Amd> = {
   kind: 'amd-vi',

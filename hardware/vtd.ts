@@ -5,6 +5,7 @@ import type { HwDomain, UK, UnitState } from './common/state.ts';
 import { defineUnit } from './common/unit.ts';
 import { setAts } from './common/vendor.ts';
 import type { DomainUser, Resolution, VendorModel } from './common/vendor.ts';
+import { kfunc } from '../runtime/kfunc.ts';
 
 /**
  * Intel VT-d in scalable mode (drivers/iommu/intel/; docs/kernel-facts.md
@@ -68,14 +69,14 @@ function pgttOf(d: HwDomain): Pgtt {
 const translating = (e: PasidEntry | undefined): boolean => e !== undefined && (e.pgtt === 'fl' || e.pgtt === 'sl');
 
 /** intel_pasid_tear_down_entry(): clear, IOTLB for the old domain's tag, device-TLB, wait. */
-async function tearDown(k: K, dev: string, pasid: number): Promise<void> {
+const tearDown = kfunc('intel_pasid_tear_down_entry', { actor: 'unit', unit: 'vtd', source: 'drivers/iommu/intel/pasid.c: intel_pasid_tear_down_entry' }, async function tearDown(k: K, dev: string, pasid: number): Promise<void> {
   const t = k.state.vendor.devs.get(dev);
   const e = t?.pasids.get(pasid);
   if (t === undefined || e === undefined) return;
   t.pasids.delete(pasid);
   if (translating(e)) queueIotlb(k, e.domain, null);
   await flushDeviceEntry(k, dev, pasid === NO_PASID ? null : pasid);
-}
+});
 
 function deferredAtBoot(s: UnitState<Vtd> | Omit<UnitState<Vtd>, 'vendor'>, dev: string): boolean {
   return s.spec.attach_deferred === true && (s.topology.pci.find((p) => p.bdf === dev)?.attach_deferred ?? false);

@@ -70,6 +70,8 @@ export type TraceEvent =
   | (Base & { readonly ev: 'get'; readonly obj: ObjId; readonly count: number })
   | (Base & { readonly ev: 'put'; readonly obj: ObjId; readonly count: number })
   /** WARN_ON / BUG_ON sites in the kernel model. */
+  /** A declared kernel function ran as a scenario's patch replaced it (runtime/kfunc.ts): how a run knows a patch was reached. */
+  | (Base & { readonly ev: 'fn.patched'; readonly fn: string })
   | (Base & { readonly ev: 'warn'; readonly message: string })
   | (Base & { readonly ev: 'bug'; readonly message: string })
   /**
@@ -91,4 +93,5 @@ export const EVENT_NAMES: readonly EventName[] = [
   'task.start', 'task.end', 'send', 'lock.request', 'lock.acquired', 'lock.released', 'lock.misuse', 'lock.assert',
   'wait.start', 'wait.done', 'complete', 'access', 'alloc', 'free', 'use', 'get', 'put', 'warn', 'bug', 'dma',
   'task.context',
+  'fn.patched',
 ];

@@ -37,6 +37,8 @@ export function isToWorker(v: unknown): v is ToWorker {
       return isStepCommand(v.cmd);
     case 'inject':
       return isEnvelope(v.msg);
+    case 'restore':
+      return true;
     default:
       return false;
   }

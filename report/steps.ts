@@ -1,3 +1,4 @@
+import { describeDelta, isDelta } from '../protocol/delta.ts';
 import type { TraceEntry } from '../runtime/execution.ts';
 import { classKey } from '../protocol/lock-classes.ts';
 import type { TraceEvent } from '../protocol/events.ts';
@@ -104,6 +105,7 @@ export function isNotable(e: TraceEvent): boolean {
     case 'use':
     case 'task.start':
     case 'task.end':
+    case 'fn.patched':
       return false;
     case 'task.context':
       return e.context !== null;
@@ -116,7 +118,7 @@ const lockName = (l: { readonly id: string; readonly cls: string; readonly sub?:
 };
 
 const short = (v: unknown): string => {
-  const s = JSON.stringify(v) ?? 'undefined';
+  const s = isDelta(v) ? describeDelta(v, (x) => JSON.stringify(x) ?? 'undefined') : (JSON.stringify(v) ?? 'undefined');
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 };
 
@@ -163,6 +165,8 @@ export function describeEvent(e: TraceEvent, step: readonly TraceEvent[]): strin
       return `BUG: ${e.message}`;
     case 'dma':
       return `DMA ${e.dev} iova ${e.iova} ${e.outcome}`;
+    case 'fn.patched':
+      return `runs the patched ${e.fn}()`;
     case 'send':
       return e.kind === 'event' ? `spawns ${e.op} on ${e.to}` : null;
     case 'task.start':

@@ -1,6 +1,7 @@
 import type { TraceEvent, LockRef } from '../protocol/events.ts';
 import type { ActorId, ObjId, TaskId } from '../protocol/ids.ts';
 import type { Rng } from './rng.ts';
+import type { FnPatch } from './kfunc.ts';
 
 /** An event as actor code emits it; the runtime adds task, actor and stack. */
 export type EventBody = TraceEvent extends infer E ? (E extends TraceEvent ? Omit<E, 'task' | 'actor' | 'stack'> : never) : never;
@@ -132,6 +133,8 @@ export interface ActorDef<S = unknown> {
   readonly handlers: { readonly [op: string]: Handler<S, never> };
   /** A plain-data view of the state for inspection and hang reports. */
   readonly inspect?: (state: S) => unknown;
+  /** Declared kernel functions a scenario's patches replace in this actor, by kernel name (runtime/patch.ts). */
+  readonly functions?: ReadonlyMap<string, FnPatch>;
 }
 
 /**

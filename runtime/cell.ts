@@ -159,7 +159,7 @@ export class Cell<S = unknown> {
     }
     const ctx = this.current;
     const n = ctx === null ? 0 : ctx.stepNo;
-    const stack = ctx === null ? EMPTY_STACK : ctx.wireStack;
+    const stack = ctx === null ? EMPTY_STACK : ctx.currentStack;
     const r: StepResult = this.late.length > 0
       ? { task, n, stack, point: p, out: this.out, ready: this.ready, events: this.events, late: this.late }
       : { task, n, stack, point: p, out: this.out, ready: this.ready, events: this.events };

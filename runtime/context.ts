@@ -2,9 +2,12 @@ import type { AccessHow, EventBody, Kernel, KObject } from './actor.ts';
 import { KernelBug } from './actor.ts';
 import type { Cell } from './cell.ts';
 import { SeededRng, mix } from './rng.ts';
+import { runDecl } from './kfunc.ts';
+import type { KFuncDecl } from './kfunc.ts';
 import type { Rng } from './rng.ts';
 import type { Envelope } from '../protocol/envelope.ts';
 import { EMPTY_STACK, frames, pushFrame } from '../protocol/stack.ts';
+import { readPayload, writePayload } from '../protocol/delta.ts';
 import type { WireStack } from '../protocol/stack.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
 import type { LockManagerMailbox } from '../protocol/locks.ts';
@@ -20,9 +23,26 @@ import type { ActorId, MsgId, ObjId, TaskId } from '../protocol/ids.ts';
 export class TaskContext<S> extends SeededRng implements Kernel<S> {
   readonly actor: ActorId;
   readonly task: TaskId;
-  /** The call stack as it travels (one string); `stack` splits it on demand. */
+  /** The call stack the message brought (one string). */
   readonly wireStack: WireStack;
-  private frameList: readonly string[] | null = null;
+  /**
+   * The call stack now: the message's, plus a frame for every declared
+   * kernel function (runtime/kfunc.ts) the handler is inside. It is what
+   * k.call carries on and what events record; `stack` splits it on demand.
+   */
+  private cur: WireStack;
+  /** Frames pushed on top of the message's stack. */
+  private depth = 0;
+  /** The pushed frames, innermost last (valid up to `depth`). */
+  private readonly pushed: string[] = [];
+  /**
+   * The split stack at each depth, made when an event first asks for it
+   * and reused when the task comes back to that depth: a helper's return
+   * does not cost its caller a new split.
+   */
+  private readonly lists: (readonly string[] | null)[] = [null];
+  /** The stack where a throw left the innermost declared function (a BUG_ON's backtrace). */
+  private thrown: WireStack | null = null;
   private readonly cell: Cell<S>;
   /** The message this invocation handles. */
   private readonly msg: Envelope;
@@ -38,13 +58,83 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
     this.actor = cell.self;
     this.task = msg.task;
     this.wireStack = msg.stack;
+    this.cur = msg.stack;
     this.seq = msg.seq;
     this.step = msg.step;
   }
 
   get stack(): readonly string[] {
-    if (this.frameList === null) this.frameList = frames(this.wireStack);
-    return this.frameList;
+    return this.stackAt(this.depth);
+  }
+
+  private stackAt(d: number): readonly string[] {
+    let l = this.lists[d];
+    if (l === null || l === undefined) {
+      l = d === 0 ? frames(this.wireStack) : [...this.stackAt(d - 1), this.pushed[d - 1] as string];
+      this.lists[d] = l;
+    }
+    return l;
+  }
+
+  /** The call stack now, as it travels (hang reports take it from here). */
+  get currentStack(): WireStack {
+    return this.cur;
+  }
+
+  // ---- declared kernel functions (runtime/kfunc.ts) ---------------------------
+
+  /**
+   * Runs a declared kernel function inside this task: its frame goes on the
+   * stack for as long as it runs (across the awaits inside it: a task runs
+   * one thing at a time), and this actor's patch of it, if any, runs instead
+   * of the upstream implementation. A handler that is itself the function
+   * the message names does not get a second frame.
+   */
+  invoke(d: KFuncDecl, args: readonly unknown[]): unknown {
+    const frame = `${this.actor}:${d.name}`;
+    const patches = this.cell.def.functions;
+    const patch = patches === undefined ? undefined : patches.get(d.name);
+    if (patch !== undefined) this.emit({ ev: 'fn.patched', fn: d.name });
+    if (this.depth === 0 && this.handlerFrame(frame)) return runDecl(d, this, args, patch);
+    const prev = this.cur;
+    this.cur = pushFrame(prev, frame);
+    this.pushed[this.depth] = frame;
+    this.depth++;
+    this.lists[this.depth] = null;
+    let r: unknown;
+    try {
+      r = runDecl(d, this, args, patch);
+    } catch (e) {
+      this.thrown ??= this.cur;
+      this.leave(prev);
+      throw e;
+    }
+    if (r instanceof Promise) {
+      return r.then(
+        (v: unknown) => {
+          this.leave(prev);
+          return v;
+        },
+        (e: unknown) => {
+          this.thrown ??= this.cur;
+          this.leave(prev);
+          throw e;
+        },
+      );
+    }
+    this.leave(prev);
+    return r;
+  }
+
+  private leave(prev: WireStack): void {
+    this.cur = prev;
+    this.depth--;
+  }
+
+  /** Whether `frame` is the frame the delivered message pushed (the handler's own). */
+  private handlerFrame(frame: string): boolean {
+    const s = this.wireStack;
+    return s.endsWith(frame) && (s.length === frame.length || s.charCodeAt(s.length - frame.length - 1) === 10);
   }
 
   get rng(): Rng {
@@ -86,7 +176,7 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
       this.cell.abort(this.task, 'protocol-error', this.handler, `message ${op} to unknown actor "${to}"`, null, this.stack);
       return new Promise<R>(() => {});
     }
-    const m = this.envelope(to, 'call', op, body, pushFrame(this.wireStack, `${to}:${op}`), this.msg.id);
+    const m = this.envelope(to, 'call', op, body, pushFrame(this.cur, `${to}:${op}`), this.msg.id);
     this.cell.send(m);
     return new Promise<R>((resolve) => {
       this.cell.awaitReply(m.id, this as TaskContext<unknown>, resolve as (v: unknown) => void);
@@ -201,14 +291,16 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
 
   read<O extends KObject, F extends keyof O & string>(o: O, field: F, how?: AccessHow): O[F] {
     const value = o[field];
-    this.emit({ ev: 'access', obj: o.id, field, op: 'read', guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value });
+    this.emit({ ev: 'access', obj: o.id, field, op: 'read', guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value: readPayload(value) });
     return value;
   }
 
   write<O extends KObject, F extends keyof O & string>(o: O, field: F, value: O[F], how?: AccessHow): void {
     const old = o[field];
     (o as Record<string, unknown>)[field] = value;
-    this.emit({ ev: 'access', obj: o.id, field, op: 'write', guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value, old });
+    // a large container travels as what changed (protocol/delta.ts), never whole
+    const p = writePayload(old, value);
+    this.emit({ ev: 'access', obj: o.id, field, op: 'write', guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value: p.value, old: p.old });
   }
 
   alloc(type: string, name?: string): ObjId {
@@ -287,7 +379,7 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
       this.cell.running(this.task, `a throw (${e instanceof Error ? e.message : String(e)})`);
       return;
     }
-    this.cell.failure(this.task, this.handler, this.stack, e);
+    this.cell.failure(this.task, this.handler, this.thrown === null ? this.stack : frames(this.thrown), e);
   }
 }
 

@@ -4,7 +4,7 @@ import type { BlockedTask } from '../checkers/deadlock.ts';
 import type { Checker } from '../checkers/checker.ts';
 import { HeldLocks } from '../checkers/held-locks.ts';
 import { TraceHash } from './hash.ts';
-import { deepCopy } from './snapshot.ts';
+import { deepCopy, restoreCopy } from './snapshot.ts';
 import type { Host } from './hosts/host.ts';
 import type { Program } from './program.ts';
 import { mix, seedOf } from './rng.ts';
@@ -285,7 +285,8 @@ class Execution {
   }
 
   private adopt(snap: ExecState): void {
-    const st = deepCopy(snap);
+    // the snapshot is never changed: copy what this execution touches, when it touches it
+    const st = restoreCopy(snap);
     this.slots = st.slots;
     this.ready = st.ready;
     this.hash = st.hash;

@@ -2,7 +2,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import type { ActorDef } from './actor.ts';
 import { applyPatch } from './patch.ts';
-import type { Patch, PatchRef } from './patch.ts';
+import type { Patch } from './patch.ts';
+import type { PatchRef } from '../protocol/patch-ref.ts';
 
 /**
  * Where iommu-lab's own modules live. Programs name actor modules by their

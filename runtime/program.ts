@@ -1,5 +1,5 @@
 import type { ActorId, TaskId } from '../protocol/ids.ts';
-import type { PatchRef } from './patch.ts';
+import type { PatchRef } from '../protocol/patch-ref.ts';
 
 /** One actor instance: which definition to load and its configuration. Plain data. */
 export interface ActorSpec {

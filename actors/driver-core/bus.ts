@@ -6,6 +6,7 @@ import { IOMMU_CORE, PCI } from '../../protocol/kernel.ts';
 import type { Call } from '../../protocol/kernel.ts';
 import { LOCKLESS, getDevice, klistLock, putDevice, underDevice, unitOfDevice } from './state.ts';
 import type { BusName, DK, Device, KlistEntry } from './state.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * The bus side of the driver core (drivers/base/bus.c, lib/klist.c,
@@ -16,7 +17,7 @@ import type { BusName, DK, Device, KlistEntry } from './state.ts';
 // ---- klist_devices ------------------------------------------------------------------
 
 /** bus_add_device(): klist_add_tail(&dev->p->knode_bus, &sp->klist_devices); the klist's get is klist_devices_get = get_device. */
-export async function klistAddDevice(k: DK, dev: Device): Promise<void> {
+export const klistAddDevice = kfunc('klist_add_tail', { actor: 'driver-core', source: 'lib/klist.c: klist_add_tail' }, async function klistAddDevice(k: DK, dev: Device): Promise<void> {
   const bus = k.state.buses[dev.bus];
   const guard = { guard: klistLock(dev.bus) };
   await k.lock(guard.guard);
@@ -24,14 +25,14 @@ export async function klistAddDevice(k: DK, dev: Device): Promise<void> {
   const entry: KlistEntry = { dev: dev.name, seq: k.state.klistSeq++ };
   k.write(bus, 'klist_devices', [...k.read(bus, 'klist_devices', guard), entry], guard);
   await k.unlock(guard.guard);
-}
+});
 
 /**
  * bus_remove_device(): `if (klist_node_attached(&dev->p->knode_bus))
  * klist_del(&dev->p->knode_bus)`: the node leaves the list under k_lock and
  * the list's reference is dropped (klist_devices_put) after it.
  */
-export async function klistDelDevice(k: DK, dev: Device): Promise<void> {
+export const klistDelDevice = kfunc('klist_del', { actor: 'driver-core', source: 'lib/klist.c: klist_del' }, async function klistDelDevice(k: DK, dev: Device): Promise<void> {
   const bus = k.state.buses[dev.bus];
   const guard = { guard: klistLock(dev.bus) };
   await k.lock(guard.guard);
@@ -40,14 +41,14 @@ export async function klistDelDevice(k: DK, dev: Device): Promise<void> {
   if (attached) k.write(bus, 'klist_devices', entries.filter((e) => e.dev !== dev.name), guard);
   await k.unlock(guard.guard);
   if (attached) await putDevice(k, dev);
-}
+});
 
 /**
  * One klist_next() step: under k_lock, the first live node after the one
  * the iterator stands on (nodes deleted meanwhile are simply gone, the
  * iterator goes on from its position), pinned with a device reference.
  */
-async function klistNext(k: DK, bus: BusName, after: number): Promise<{ readonly dev: Device; readonly seq: number } | null> {
+const klistNext = kfunc('klist_next', { actor: 'driver-core', source: 'lib/klist.c: klist_next' }, async function klistNext(k: DK, bus: BusName, after: number): Promise<{ readonly dev: Device; readonly seq: number } | null> {
   const guard = { guard: klistLock(bus) };
   await k.lock(guard.guard);
   const next = k.read(k.state.buses[bus], 'klist_devices', guard).find((e) => e.seq > after);
@@ -55,7 +56,7 @@ async function klistNext(k: DK, bus: BusName, after: number): Promise<{ readonly
   if (dev !== undefined) getDevice(k, dev);
   await k.unlock(guard.guard);
   return next === undefined || dev === undefined ? null : { dev, seq: next.seq };
-}
+});
 
 /**
  * bus_for_each_dev() (drivers/base/bus.c): the callback runs with no lock
@@ -63,7 +64,7 @@ async function klistNext(k: DK, bus: BusName, after: number): Promise<{ readonly
  * dropped when the iterator moves on (or stops). Returns the first callback
  * result that is neither 0 nor null, else 0.
  */
-export async function busForEachDev(k: DK, bus: BusName, fn: Call): Promise<unknown> {
+export const busForEachDev = kfunc('bus_for_each_dev', { actor: 'driver-core', source: 'drivers/base/bus.c: bus_for_each_dev' }, async function busForEachDev(k: DK, bus: BusName, fn: Call): Promise<unknown> {
   let at = -1;
   for (;;) {
     const cur = await klistNext(k, bus, at);
@@ -74,7 +75,7 @@ export async function busForEachDev(k: DK, bus: BusName, fn: Call): Promise<unkn
     await putDevice(k, cur.dev); // klist_devices_put: the last put releases the device
     if (!isZero(ret)) return ret;
   }
-}
+});
 
 /** A callback's "0": the int 0, and what a JS handler returns for nothing (null, undefined, false). */
 const isZero = (v: unknown): boolean => v === 0 || v === null || v === undefined || v === false;
@@ -84,7 +85,7 @@ const isZero = (v: unknown): boolean => v === 0 || v === null || v === undefined
  * returned with a reference the caller drops with put_device(); null if
  * there is none (not added yet, or already deleted from the bus).
  */
-export async function busFindDeviceByName(k: DK, bus: BusName, name: string): Promise<Device | null> {
+export const busFindDeviceByName = kfunc('bus_find_device_by_name', { actor: 'driver-core', source: 'drivers/base/bus.c: bus_find_device_by_name' }, async function busFindDeviceByName(k: DK, bus: BusName, name: string): Promise<Device | null> {
   const guard = { guard: klistLock(bus) };
   await k.lock(guard.guard);
   const found = k.read(k.state.buses[bus], 'klist_devices', guard).some((e) => e.dev === name);
@@ -92,7 +93,7 @@ export async function busFindDeviceByName(k: DK, bus: BusName, name: string): Pr
   if (dev !== undefined) getDevice(k, dev);
   await k.unlock(guard.guard);
   return dev ?? null;
-}
+});
 
 // ---- the bus notifier chain -------------------------------------------------------------
 
@@ -102,9 +103,9 @@ export async function busFindDeviceByName(k: DK, bus: BusName, name: string): Pr
  * (drivers/iommu/iommu.c, on every bus in iommu_buses[]); the driver core
  * ignores what notifiers return.
  */
-export async function busNotify(k: DK, dev: Device, action: BusNotifyAction): Promise<void> {
+export const busNotify = kfunc('bus_notify', { actor: 'driver-core', source: 'drivers/iommu/iommu.c: bus_notify' }, async function busNotify(k: DK, dev: Device, action: BusNotifyAction): Promise<void> {
   await k.call(IOMMU_CORE, 'iommu_bus_notifier', { action, dev: dev.name });
-}
+});
 
 // ---- bus DMA hooks (really_probe step 4, __device_release_driver) --------------------------
 
@@ -113,18 +114,18 @@ export async function busNotify(k: DK, dev: Device, action: BusNotifyAction): Pr
  * held after device_set_driver(). PCI: pci_dma_configure() in the pci actor.
  * Platform: platform_dma_configure() (drivers/base/platform.c), here.
  */
-export async function busDmaConfigure(k: DK, dev: Device): Promise<0 | Errno> {
+export const busDmaConfigure = kfunc('pci_dma_configure_bus', { actor: 'driver-core', source: 'drivers/base/platform.c: pci_dma_configure_bus' }, async function busDmaConfigure(k: DK, dev: Device): Promise<0 | Errno> {
   const ret = dev.bus === 'pci'
     ? await k.call(PCI, 'pci_dma_configure', { dev: dev.name })
     : await platformDmaConfigure(k, dev);
   return isErrno(ret) ? ret : 0;
-}
+});
 
 /** dev->bus->dma_cleanup(dev): undoes dma_configure (on probe failure after it succeeded, and at unbind). */
-export async function busDmaCleanup(k: DK, dev: Device): Promise<void> {
+export const busDmaCleanup = kfunc('pci_dma_cleanup_bus', { actor: 'driver-core', source: 'drivers/base/bus.c: pci_dma_cleanup_bus' }, async function busDmaCleanup(k: DK, dev: Device): Promise<void> {
   if (dev.bus === 'pci') await k.call(PCI, 'pci_dma_cleanup', { dev: dev.name });
   else await platformDmaCleanup(k, dev);
-}
+});
 
 /**
  * drivers/base/platform.c: platform_dma_configure(). dev->driver is read
@@ -132,7 +133,7 @@ export async function busDmaCleanup(k: DK, dev: Device): Promise<void> {
  * the IOMMU layer may call the hook without device_lock while
  * really_probe() is setting the driver (bug B5's platform half).
  */
-async function platformDmaConfigure(k: DK, dev: Device): Promise<0 | Errno> {
+const platformDmaConfigure = kfunc('platform_dma_configure', { actor: 'driver-core', source: 'drivers/base/platform.c: platform_dma_configure' }, async function platformDmaConfigure(k: DK, dev: Device): Promise<0 | Errno> {
   const name = k.read(dev, 'driver', LOCKLESS);
   // of_dma_configure(): of_iommu_configure() for a device behind a DT-described IOMMU (SMMUv3)
   const unit = unitOfDevice(k.state.topology, dev.name);
@@ -145,10 +146,10 @@ async function platformDmaConfigure(k: DK, dev: Device): Promise<0 | Errno> {
   if (drv === undefined || drv.spec.driver_managed_dma === true) return 0;
   const ret = await k.call(IOMMU_CORE, 'iommu_device_use_default_domain', { dev: dev.name });
   return isErrno(ret) ? ret : 0;
-}
+});
 
 /** drivers/base/platform.c: platform_dma_cleanup(): to_platform_driver(dev->driver), under device_lock. */
-async function platformDmaCleanup(k: DK, dev: Device): Promise<void> {
+const platformDmaCleanup = kfunc('platform_dma_cleanup', { actor: 'driver-core', source: 'drivers/base/platform.c: platform_dma_cleanup' }, async function platformDmaCleanup(k: DK, dev: Device): Promise<void> {
   const name = k.read(dev, 'driver', underDevice(dev));
   const drv = name === null ? undefined : k.state.drivers[name];
   if (drv === undefined) {
@@ -157,4 +158,4 @@ async function platformDmaCleanup(k: DK, dev: Device): Promise<void> {
     return;
   }
   if (drv.spec.driver_managed_dma !== true) await k.call(IOMMU_CORE, 'iommu_device_unuse_default_domain', { dev: dev.name });
-}
+});

@@ -7,6 +7,7 @@ import { busProbeDevice, deviceReleaseDriverInternal } from './dd.ts';
 import { driverDeferredProbeDel } from './deferred.ts';
 import { DL, isFreed, putDevice, underDevice } from './state.ts';
 import type { DK, Device, DeviceDriver } from './state.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * struct device's life (drivers/base/core.c; docs/kernel-facts.md §3.7):
@@ -21,7 +22,7 @@ import type { DK, Device, DeviceDriver } from './state.ts';
  * (driver match and probe). Errors of the notifier and of the probe do not
  * fail device_add().
  */
-export async function deviceAdd(k: DK, name: string): Promise<0 | Errno> {
+export const deviceAdd = kfunc('device_add', { actor: 'driver-core', source: 'drivers/base/core.c: device_add' }, async function deviceAdd(k: DK, name: string): Promise<0 | Errno> {
   const bus = busOf(k.state.topology, name);
   if (bus === null) return errno('ENODEV');
   const old = k.state.devices[name];
@@ -40,7 +41,7 @@ export async function deviceAdd(k: DK, name: string): Promise<0 | Errno> {
   await busNotify(k, dev, 'ADD_DEVICE');
   await busProbeDevice(k, dev);
   return 0;
-}
+});
 
 /**
  * device_del(): device_lock + kill_device() (p->dead: no new binds) +
@@ -48,7 +49,7 @@ export async function deviceAdd(k: DK, name: string): Promise<0 | Errno> {
  * device_release_driver()) → driver_deferred_probe_del() →
  * BUS_NOTIFY_REMOVED_DEVICE (iommu_release_device) → kobject_del.
  */
-export async function deviceDel(k: DK, dev: Device): Promise<0> {
+export const deviceDel = kfunc('device_del', { actor: 'driver-core', source: 'drivers/base/core.c: device_del' }, async function deviceDel(k: DK, dev: Device): Promise<0> {
   k.use(dev.id, 'device_del');
   const g = underDevice(dev);
   await k.lock(DL(dev));
@@ -61,23 +62,23 @@ export async function deviceDel(k: DK, dev: Device): Promise<0> {
   await busNotify(k, dev, 'REMOVED_DEVICE');
   k.write(dev, 'registered', false);
   return 0;
-}
+});
 
 /** device_unregister(): device_del() + put_device() of the creator's reference. */
-export async function deviceUnregister(k: DK, dev: Device): Promise<0> {
+export const deviceUnregister = kfunc('device_unregister', { actor: 'driver-core', source: 'drivers/base/core.c: device_unregister' }, async function deviceUnregister(k: DK, dev: Device): Promise<0> {
   await deviceDel(k, dev);
   await putDevice(k, dev);
   return 0;
-}
+});
 
 /**
  * driver_register() of a built-in driver at boot. bus_add_driver()'s
  * driver_attach() finds no devices yet (drivers register before PCI
  * enumeration), so it is not modelled; devices bind from device_add().
  */
-export function driverRegister(k: DK, spec: DriverSpec): void {
+export const driverRegister = kfunc('driver_register', { actor: 'driver-core', source: 'drivers/base/core.c: driver_register' }, function driverRegister(k: DK, spec: DriverSpec): void {
   if (k.state.drivers[spec.name] !== undefined) return; // "driver already registered": -EBUSY
   const drv: DeviceDriver = { id: k.alloc('device_driver', `driver:${spec.name}`), spec, driver_managed_dma: false };
   k.state.drivers[spec.name] = drv;
   k.write(drv, 'driver_managed_dma', spec.driver_managed_dma ?? false);
-}
+});

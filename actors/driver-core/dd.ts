@@ -6,6 +6,7 @@ import { deferredTriggerCount, driverDeferredProbeAdd, driverDeferredProbeDel, d
 import { deviceScope, runProbeActions } from './driver-ops.ts';
 import { DEFERRED_PROBE_MUTEX, DL, LOCKLESS, driverOf, getDevice, onceUnderDevice, overrideDriver, putDevice, underDevice } from './state.ts';
 import type { DK, Device, DeviceDriver } from './state.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * Binding and unbinding (drivers/base/dd.c; docs/kernel-facts.md §3.7):
@@ -43,7 +44,7 @@ const fail = (err: Errno): ProbeRet => ({ kind: 'error', err });
  * 7. probe failure: BUS_NOTIFY_DRIVER_NOT_BOUND, dma_cleanup,
  *    device_unbind_cleanup().
  */
-async function reallyProbe(k: DK, dev: Device, drv: DeviceDriver): Promise<ProbeRet> {
+const reallyProbe = kfunc('really_probe', { actor: 'driver-core', source: 'drivers/base/dd.c: really_probe' }, async function reallyProbe(k: DK, dev: Device, drv: DeviceDriver): Promise<ProbeRet> {
   const g = underDevice(dev);
   const name = drv.spec.name;
   const deferrals = k.read(dev, 'deferrals', g);
@@ -75,47 +76,47 @@ async function reallyProbe(k: DK, dev: Device, drv: DeviceDriver): Promise<Probe
 
   await driverBound(k, dev);
   return BOUND;
-}
+});
 
 /** drivers/base/base.h: device_set_driver(): WRITE_ONCE(dev->driver, drv), by a holder of device_lock. */
-function deviceSetDriver(k: DK, dev: Device, driver: string | null): void {
+const deviceSetDriver = kfunc('device_set_driver', { actor: 'driver-core', source: 'drivers/base/base.h: device_set_driver' }, function deviceSetDriver(k: DK, dev: Device, driver: string | null): void {
   k.write(dev, 'driver', driver, onceUnderDevice(dev));
-}
+});
 
 /** device_unbind_cleanup(): devres_release_all, dev->driver = NULL, dev_set_drvdata(dev, NULL). */
-function deviceUnbindCleanup(k: DK, dev: Device): void {
+const deviceUnbindCleanup = kfunc('device_unbind_cleanup', { actor: 'driver-core', source: 'drivers/base/dd.c: device_unbind_cleanup' }, function deviceUnbindCleanup(k: DK, dev: Device): void {
   deviceSetDriver(k, dev, null);
   k.write(dev, 'drvdata', {}, LOCKLESS);
-}
+});
 
 /**
  * driver_bound(): onto the driver's klist (device_is_bound() from now on),
  * off the deferred lists, kick the deferred probes (a new driver may be what
  * they waited for), then BUS_NOTIFY_BOUND_DRIVER.
  */
-async function driverBound(k: DK, dev: Device): Promise<void> {
+const driverBound = kfunc('driver_bound', { actor: 'driver-core', source: 'drivers/base/dd.c: driver_bound' }, async function driverBound(k: DK, dev: Device): Promise<void> {
   const g = underDevice(dev);
   if (k.read(dev, 'bound', g)) return; // pr_warn("device %s already bound")
   k.write(dev, 'bound', true, g);
   await driverDeferredProbeDel(k, dev);
   await driverDeferredProbeTrigger(k);
   await busNotify(k, dev, 'BOUND_DRIVER');
-}
+});
 
 /** __driver_probe_device(), with device_lock held: -ENODEV for a dead or unregistered device, -EBUSY if it has a driver. */
-async function driverProbeDeviceLocked(k: DK, drv: DeviceDriver, dev: Device): Promise<ProbeRet> {
+const driverProbeDeviceLocked = kfunc('__driver_probe_device', { actor: 'driver-core', source: 'drivers/base/dd.c: __driver_probe_device' }, async function driverProbeDeviceLocked(k: DK, drv: DeviceDriver, dev: Device): Promise<ProbeRet> {
   const g = underDevice(dev);
   if (k.read(dev, 'dead', g) || !k.read(dev, 'registered')) return fail(errno('ENODEV'));
   if (k.read(dev, 'driver', g) !== null) return fail(errno('EBUSY'));
   return reallyProbe(k, dev, drv);
-}
+});
 
 /**
  * driver_probe_device(): __driver_probe_device(), and on -EPROBE_DEFER
  * (either sign) the device goes on the pending list; if a trigger happened
  * while probing, trigger again so the device is not stranded there.
  */
-async function driverProbeDevice(k: DK, drv: DeviceDriver, dev: Device): Promise<ProbeRet> {
+const driverProbeDevice = kfunc('driver_probe_device', { actor: 'driver-core', source: 'drivers/base/dd.c: driver_probe_device' }, async function driverProbeDevice(k: DK, drv: DeviceDriver, dev: Device): Promise<ProbeRet> {
   const triggerCount = deferredTriggerCount(k);
   const ret = await driverProbeDeviceLocked(k, drv, dev);
   if (ret.kind !== 'bound' && ret.err.errno === 'EPROBE_DEFER') {
@@ -123,7 +124,7 @@ async function driverProbeDevice(k: DK, drv: DeviceDriver, dev: Device): Promise
     if (triggerCount !== deferredTriggerCount(k)) await driverDeferredProbeTrigger(k);
   }
   return ret;
-}
+});
 
 /**
  * __device_attach(): decides under device_lock; an asynchronous driver is
@@ -132,7 +133,7 @@ async function driverProbeDevice(k: DK, drv: DeviceDriver, dev: Device): Promise
  * helper takes device_lock). Returns 1 bound, 0 nothing bound (no driver,
  * async scheduled, or the driver's probe failed), or a core errno.
  */
-export async function deviceAttach(k: DK, dev: Device, allowAsync: boolean): Promise<1 | 0 | Errno> {
+export const deviceAttach = kfunc('__device_attach', { actor: 'driver-core', source: 'drivers/base/dd.c: __device_attach' }, async function deviceAttach(k: DK, dev: Device, allowAsync: boolean): Promise<1 | 0 | Errno> {
   k.use(dev.id, '__device_attach');
   const g = underDevice(dev);
   let ret: 1 | 0 | Errno = 0;
@@ -160,19 +161,19 @@ export async function deviceAttach(k: DK, dev: Device, allowAsync: boolean): Pro
   await k.unlock(DL(dev));
   if (async) k.spawn(DRIVER_CORE, '__device_attach_async_helper', { dev: dev.name });
   return ret;
-}
+});
 
 /** bus_probe_device() → device_initial_probe() = __device_attach(dev, true) (no bus interfaces are modelled). */
-export function busProbeDevice(k: DK, dev: Device): Promise<1 | 0 | Errno> {
+export const busProbeDevice = kfunc('bus_probe_device', { actor: 'driver-core', source: 'drivers/base/dd.c: bus_probe_device' }, function busProbeDevice(k: DK, dev: Device): Promise<1 | 0 | Errno> {
   return deviceAttach(k, dev, true);
-}
+});
 
 /**
  * __device_attach_async_helper(): the device may have been removed or
  * claimed since it was scheduled; probes the asynchronous driver, then
  * drops the reference __device_attach() took for it.
  */
-export async function deviceAttachAsyncHelper(k: DK, dev: Device): Promise<void> {
+export const deviceAttachAsyncHelper = kfunc('__device_attach_async_helper', { actor: 'driver-core', source: 'drivers/base/dd.c: __device_attach_async_helper' }, async function deviceAttachAsyncHelper(k: DK, dev: Device): Promise<void> {
   const g = underDevice(dev);
   await k.lock(DL(dev));
   if (!k.read(dev, 'dead', g) && k.read(dev, 'driver', g) === null) {
@@ -181,20 +182,20 @@ export async function deviceAttachAsyncHelper(k: DK, dev: Device): Promise<void>
   }
   await k.unlock(DL(dev));
   await putDevice(k, dev);
-}
+});
 
 /**
  * device_driver_attach(): device_lock, __driver_probe_device, unlock. Probe
  * errors come back as ordinary negative errnos; -EPROBE_DEFER becomes
  * -EAGAIN (and the device is not put on the deferred list).
  */
-async function deviceDriverAttach(k: DK, drv: DeviceDriver, dev: Device): Promise<0 | Errno> {
+const deviceDriverAttach = kfunc('device_driver_attach', { actor: 'driver-core', source: 'drivers/base/dd.c: device_driver_attach' }, async function deviceDriverAttach(k: DK, drv: DeviceDriver, dev: Device): Promise<0 | Errno> {
   await k.lock(DL(dev));
   const r = await driverProbeDeviceLocked(k, drv, dev);
   await k.unlock(DL(dev));
   if (r.kind === 'bound') return 0;
   return r.err.errno === 'EPROBE_DEFER' ? errno('EAGAIN') : r.err;
-}
+});
 
 /**
  * __device_release_driver(), with device_lock held: BUS_NOTIFY_UNBIND_DRIVER,
@@ -203,7 +204,7 @@ async function deviceDriverAttach(k: DK, drv: DeviceDriver, dev: Device): Promis
  * BUS_NOTIFY_UNBOUND_DRIVER. No device links (consumers) are modelled, so
  * the unlock/relock loop over busy links never runs.
  */
-async function deviceReleaseDriverLocked(k: DK, dev: Device): Promise<void> {
+const deviceReleaseDriverLocked = kfunc('__device_release_driver', { actor: 'driver-core', source: 'drivers/base/dd.c: __device_release_driver' }, async function deviceReleaseDriverLocked(k: DK, dev: Device): Promise<void> {
   const g = underDevice(dev);
   const drv = driverOf(k, k.read(dev, 'driver', g));
   if (drv === null) return;
@@ -213,19 +214,19 @@ async function deviceReleaseDriverLocked(k: DK, dev: Device): Promise<void> {
   deviceUnbindCleanup(k, dev);
   k.write(dev, 'bound', false, g);
   await busNotify(k, dev, 'UNBOUND_DRIVER');
-}
+});
 
 /**
  * device_release_driver_internal(dev, drv, parent): under device_lock,
  * release if `drv` is NULL or still the bound driver. (No bus of the model
  * sets need_parent_lock, so the parent is not locked.)
  */
-export async function deviceReleaseDriverInternal(k: DK, dev: Device, drv: string | null): Promise<void> {
+export const deviceReleaseDriverInternal = kfunc('device_release_driver_internal', { actor: 'driver-core', source: 'drivers/base/dd.c: device_release_driver_internal' }, async function deviceReleaseDriverInternal(k: DK, dev: Device, drv: string | null): Promise<void> {
   k.use(dev.id, 'device_release_driver');
   await k.lock(DL(dev));
   if (drv === null || drv === k.read(dev, 'driver', underDevice(dev))) await deviceReleaseDriverLocked(k, dev);
   await k.unlock(DL(dev));
-}
+});
 
 /**
  * sysfs bind_store(): bus_find_device_by_name() on the driver's bus (takes
@@ -233,7 +234,7 @@ export async function deviceReleaseDriverInternal(k: DK, dev: Device, drv: strin
  * The model's sysfs bind stands for "echo <drv> > driver_override; echo
  * <dev> > bind", so every driver of the device's bus matches.
  */
-export async function bindStore(k: DK, devName: string, driverName: string): Promise<0 | Errno> {
+export const bindStore = kfunc('bind_store', { actor: 'driver-core', source: 'drivers/base/dd.c: bind_store' }, async function bindStore(k: DK, devName: string, driverName: string): Promise<0 | Errno> {
   const drv = driverOf(k, driverName);
   if (drv === null) return errno('ENODEV');
   const dev = await busFindDeviceByName(k, drv.spec.bus, devName);
@@ -241,14 +242,14 @@ export async function bindStore(k: DK, devName: string, driverName: string): Pro
   const ret = await deviceDriverAttach(k, drv, dev);
   await putDevice(k, dev);
   return ret;
-}
+});
 
 /**
  * sysfs unbind_store(): `dev->driver == drv` is checked without
  * device_lock (a marked read here), then device_driver_detach() =
  * device_release_driver_internal(dev, NULL, parent).
  */
-export async function unbindStore(k: DK, devName: string, driverName: string): Promise<0 | Errno> {
+export const unbindStore = kfunc('unbind_store', { actor: 'driver-core', source: 'drivers/base/dd.c: unbind_store' }, async function unbindStore(k: DK, devName: string, driverName: string): Promise<0 | Errno> {
   const drv = driverOf(k, driverName);
   if (drv === null) return errno('ENODEV');
   const dev = await busFindDeviceByName(k, drv.spec.bus, devName);
@@ -260,7 +261,7 @@ export async function unbindStore(k: DK, devName: string, driverName: string): P
   }
   await putDevice(k, dev);
   return ret;
-}
+});
 
 /**
  * deferred_probe_work_func(): takes the active list's devices one at a
@@ -268,7 +269,7 @@ export async function unbindStore(k: DK, devName: string, driverName: string): P
  * for bus_probe_device(); a device that defers again goes back on the
  * pending list (driver_probe_device).
  */
-export async function deferredProbeWorkFunc(k: DK): Promise<void> {
+export const deferredProbeWorkFunc = kfunc('deferred_probe_work_func', { actor: 'driver-core', source: 'drivers/base/dd.c: deferred_probe_work_func' }, async function deferredProbeWorkFunc(k: DK): Promise<void> {
   const w = k.state.work;
   w.queued = false;
   w.running = true;
@@ -291,4 +292,4 @@ export async function deferredProbeWorkFunc(k: DK): Promise<void> {
   await k.unlock(DEFERRED_PROBE_MUTEX);
   w.running = false;
   if (w.queued) k.spawn(DRIVER_CORE, 'deferred_probe_work_func', null);
-}
+});

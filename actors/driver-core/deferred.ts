@@ -1,6 +1,7 @@
 import { DRIVER_CORE } from '../../protocol/kernel.ts';
 import { DEFERRED_PROBE_MUTEX, LOCKLESS } from './state.ts';
 import type { DK, Device } from './state.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * Deferred probing (drivers/base/dd.c): a probe that returns -EPROBE_DEFER
@@ -12,16 +13,16 @@ import type { DK, Device } from './state.ts';
 const guard = { guard: DEFERRED_PROBE_MUTEX };
 
 /** driver_deferred_probe_add(): onto the pending list unless already on a list (list_empty(&dev->p->deferred_probe)). */
-export async function driverDeferredProbeAdd(k: DK, dev: Device): Promise<void> {
+export const driverDeferredProbeAdd = kfunc('driver_deferred_probe_add', { actor: 'driver-core', source: 'drivers/base/dd.c: driver_deferred_probe_add' }, async function driverDeferredProbeAdd(k: DK, dev: Device): Promise<void> {
   const d = k.state.deferred;
   await k.lock(DEFERRED_PROBE_MUTEX);
   const pending = k.read(d, 'pending', guard);
   if (!pending.includes(dev.name) && !k.read(d, 'active', guard).includes(dev.name)) k.write(d, 'pending', [...pending, dev.name], guard);
   await k.unlock(DEFERRED_PROBE_MUTEX);
-}
+});
 
 /** driver_deferred_probe_del(): off whichever list the device is on (driver_bound(), device_del()). */
-export async function driverDeferredProbeDel(k: DK, dev: Device): Promise<void> {
+export const driverDeferredProbeDel = kfunc('driver_deferred_probe_del', { actor: 'driver-core', source: 'drivers/base/dd.c: driver_deferred_probe_del' }, async function driverDeferredProbeDel(k: DK, dev: Device): Promise<void> {
   const d = k.state.deferred;
   await k.lock(DEFERRED_PROBE_MUTEX);
   const pending = k.read(d, 'pending', guard);
@@ -29,7 +30,7 @@ export async function driverDeferredProbeDel(k: DK, dev: Device): Promise<void> 
   const active = k.read(d, 'active', guard);
   if (active.includes(dev.name)) k.write(d, 'active', active.filter((n) => n !== dev.name), guard);
   await k.unlock(DEFERRED_PROBE_MUTEX);
-}
+});
 
 /** atomic_read(&deferred_trigger_count). */
 export function deferredTriggerCount(k: DK): number {
@@ -41,7 +42,7 @@ export function deferredTriggerCount(k: DK): number {
  * enabled it; then, under the mutex, bump the trigger count and splice the
  * pending list onto the active list, and queue the work.
  */
-export async function driverDeferredProbeTrigger(k: DK): Promise<void> {
+export const driverDeferredProbeTrigger = kfunc('driver_deferred_probe_trigger', { actor: 'driver-core', source: 'drivers/base/dd.c: driver_deferred_probe_trigger' }, async function driverDeferredProbeTrigger(k: DK): Promise<void> {
   if (!k.state.deferredEnabled) return;
   const d = k.state.deferred;
   await k.lock(DEFERRED_PROBE_MUTEX);
@@ -58,16 +59,16 @@ export async function driverDeferredProbeTrigger(k: DK): Promise<void> {
   // queue_work(system_unbound_wq, &deferred_probe_work). An empty active
   // list makes the work a no-op, so it is not queued then (fewer tasks).
   if (work) queueDeferredProbeWork(k);
-}
+});
 
 /**
  * queue_work() of the one deferred_probe_work item: a no-op while it is
  * pending; while it runs, it is marked pending and runs again afterwards
  * (a work item never runs concurrently with itself).
  */
-export function queueDeferredProbeWork(k: DK): void {
+export const queueDeferredProbeWork = kfunc('queue_work', { actor: 'driver-core', source: 'drivers/base/dd.c: queue_work' }, function queueDeferredProbeWork(k: DK): void {
   const w = k.state.work;
   if (w.queued) return;
   w.queued = true;
   if (!w.running) k.spawn(DRIVER_CORE, 'deferred_probe_work_func', null);
-}
+});

@@ -5,6 +5,7 @@ import { lockId, objId } from '../../protocol/ids.ts';
 import type { KernelConfig } from '../../protocol/kernel.ts';
 import { deviceLock, mutexRef } from '../../protocol/lock-classes.ts';
 import type { DriverSpec, Topology } from '../../protocol/topology.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * The driver core's objects (drivers/base/; docs/kernel-facts.md §2.1, §3.7).
@@ -175,20 +176,20 @@ export function unitOfDevice(t: Topology, dev: string): string | null {
 // ---- references (drivers/base/core.c) ------------------------------------------------
 
 /** get_device(). */
-export function getDevice(k: DK, dev: Device): void {
+export const getDevice = kfunc('get_device', { actor: 'driver-core', source: 'drivers/base/core.c: get_device' }, function getDevice(k: DK, dev: Device): void {
   k.get(dev.id);
-}
+});
 
 /**
  * put_device() → kobject_put(): at zero, device_release() → the bus's
  * release (pci_release_dev / platform_device_release) frees the memory.
  */
-export function putDevice(k: DK, dev: Device): Promise<number> {
+export const putDevice = kfunc('put_device', { actor: 'driver-core', source: 'drivers/base/core.c: put_device' }, function putDevice(k: DK, dev: Device): Promise<number> {
   return kobjectPut(k, dev.id, (kk) => {
     kk.free(dev.id);
     kk.state.freed.add(dev.name);
   });
-}
+});
 
 export const isFreed = (k: DK, dev: Device): boolean => k.state.freed.has(dev.name);
 

@@ -6,6 +6,7 @@ import { unitCall, useDomain } from './domains.ts';
 import { groupOfDevice } from './attach.ts';
 import type { Ret } from './attach.ts';
 import { iommu_deferred_attach } from './reset.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * Mapping memory into domains: the IOMMU API (iommu_map/iommu_unmap) and the
@@ -21,7 +22,7 @@ const PAGE = 0x1000;
 
 const isPaging = (d: Domain): boolean => d.type === 'paging' || d.type === 'dma' || d.type === 'dma-fq';
 
-async function map(k: IK, d: Domain, iova: number, page: string): Promise<Ret> {
+const map = kfunc('iommu_map_locked', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_map_locked' }, async function map(k: IK, d: Domain, iova: number, page: string): Promise<Ret> {
   if (d.mappings[String(iova)] !== undefined) return errno('EEXIST');
   // The IOVA is taken before the driver is called, in the same step as the
   // check: the kernel's allocator hands an IOVA to one caller only
@@ -35,9 +36,9 @@ async function map(k: IK, d: Domain, iova: number, page: string): Promise<Ret> {
     return ret;
   }
   return 0;
-}
+});
 
-async function unmap(k: IK, d: Domain, iova: number): Promise<Ret> {
+const unmap = kfunc('iommu_unmap_locked', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_unmap_locked' }, async function unmap(k: IK, d: Domain, iova: number): Promise<Ret> {
   if (d.mappings[String(iova)] === undefined) return errno('ENOENT');
   await unitCall(k, d.unit, 'unmap', { domain: d.id, iova });
   await unitCall(k, d.unit, 'iotlb_sync', { domain: d.id });
@@ -47,21 +48,21 @@ async function unmap(k: IK, d: Domain, iova: number): Promise<Ret> {
   const { [String(iova)]: _gone, ...rest } = d.mappings;
   k.write(d, 'mappings', rest, { lockless: true });
   return 0;
-}
+});
 
 /** iommu_map(): paging domains only (-EINVAL for blocked/identity/SVA). */
-export async function iommu_map(k: IK, { domain, iova, page }: { domain: string; iova: number; page: string }): Promise<Ret> {
+export const iommu_map = kfunc('iommu_map', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_map' }, async function iommu_map(k: IK, { domain, iova, page }: { domain: string; iova: number; page: string }): Promise<Ret> {
   const d = useDomain(k, domain, 'iommu_map');
   if (d === null || !isPaging(d)) return errno('EINVAL');
   return map(k, d, iova, page);
-}
+});
 
 /** iommu_unmap() + iommu_iotlb_sync(). */
-export async function iommu_unmap(k: IK, { domain, iova }: { domain: string; iova: number }): Promise<Ret> {
+export const iommu_unmap = kfunc('iommu_unmap', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_unmap' }, async function iommu_unmap(k: IK, { domain, iova }: { domain: string; iova: number }): Promise<Ret> {
   const d = useDomain(k, domain, 'iommu_unmap');
   if (d === null || !isPaging(d)) return errno('EINVAL');
   return unmap(k, d, iova);
-}
+});
 
 /**
  * iommu_dma_map_page(): the device's DMA domain (iommu_get_dma_domain:
@@ -70,7 +71,7 @@ export async function iommu_unmap(k: IK, { domain, iova }: { domain: string; iov
  * cleared — a read-modify-write without group->mutex — once that space is
  * exhausted), then the mapping. An identity default domain maps 1:1.
  */
-export async function iommu_dma_map(k: IK, { dev, page }: { dev: string; page: string }): Promise<number | Errno> {
+export const iommu_dma_map = kfunc('iommu_dma_map', { actor: 'iommu-core', source: 'drivers/iommu/dma-iommu.c: iommu_dma_map' }, async function iommu_dma_map(k: IK, { dev, page }: { dev: string; page: string }): Promise<number | Errno> {
   const g = groupOfDevice(k, dev);
   const di = devIommuOf(k, dev);
   if (g === null || di === null) return errno('ENODEV');
@@ -94,7 +95,7 @@ export async function iommu_dma_map(k: IK, { dev, page }: { dev: string; page: s
   // iommu_dma_alloc_iova() hands the IOVA out at once; map() takes it in this step (see there)
   const ret = await map(k, d, iova, page);
   return isErrno(ret) ? ret : iova;
-}
+});
 
 /**
  * __iommu_dma_unmap(): clear the page-table entry, sync the IOTLB, and only
@@ -102,7 +103,7 @@ export async function iommu_dma_map(k: IK, { dev, page }: { dev: string; page: s
  * flush): a map that got the IOVA back before the invalidation completed
  * would translate through the stale IOTLB entry.
  */
-export async function iommu_dma_unmap(k: IK, { dev, iova }: { dev: string; iova: number }): Promise<Ret> {
+export const iommu_dma_unmap = kfunc('iommu_dma_unmap', { actor: 'iommu-core', source: 'drivers/iommu/dma-iommu.c: iommu_dma_unmap' }, async function iommu_dma_unmap(k: IK, { dev, iova }: { dev: string; iova: number }): Promise<Ret> {
   const g = groupOfDevice(k, dev);
   if (g === null) return errno('ENODEV');
   const def = k.read(g, 'default_domain', { lockless: true });
@@ -110,7 +111,7 @@ export async function iommu_dma_unmap(k: IK, { dev, iova }: { dev: string; iova:
   if (d === null) return errno('ENODEV');
   if (!isPaging(d)) return 0;
   return unmap(k, d, iova);
-}
+});
 
 /** A stable stand-in for a page's physical address under an identity mapping. */
 function physOf(page: string): number {

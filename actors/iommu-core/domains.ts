@@ -6,6 +6,7 @@ import { blockedDomainOf, identityDomainOf } from '../../protocol/iommu-unit.ts'
 import { unitActor } from '../../protocol/topology.ts';
 import { G, asObj, hasIdentityDomain, underGroup } from './state.ts';
 import type { Domain, Group, IK } from './state.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * Domain allocation and freeing (drivers/iommu/iommu.c: __iommu_domain_alloc,
@@ -43,13 +44,13 @@ export async function allocDomain(
  * domains are never freed. The record goes; the object's id stays known to
  * the lifetime checker, so a later use is a use-after-free.
  */
-export async function freeDomain(k: IK, domain: string): Promise<void> {
+export const freeDomain = kfunc('iommu_domain_free', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_domain_free_locked' }, async function freeDomain(k: IK, domain: string): Promise<void> {
   const d = k.state.domains[domain];
   if (d === undefined || d.static) return;
   await unitCall(k, d.unit, 'domain_free', { domain });
   delete k.state.domains[domain];
   k.free(asObj(domain));
-}
+});
 
 /**
  * Looks a domain up by the id a caller handed in, first as a dereference of
@@ -61,10 +62,10 @@ export function useDomain(k: IK, domain: string, what: string): Domain | null {
 }
 
 /** iommu_group_first_dev(): asserts group->mutex, as the kernel's lockdep_assert_held does. */
-export async function groupFirstDev(k: IK, g: Group): Promise<string | null> {
+export const groupFirstDev = kfunc('iommu_group_first_dev', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_first_dev' }, async function groupFirstDev(k: IK, g: Group): Promise<string | null> {
   await k.assertHeld(G(g.id));
   return k.read(g, 'devices', underGroup(g.id))[0] ?? null;
-}
+});
 
 /** The unit (iommu_ops) of the group's devices. */
 export function groupUnit(k: IK, g: Group): string | null {
@@ -79,7 +80,7 @@ export function groupUnit(k: IK, g: Group): string | null {
  * if it has one (all real drivers and the mock do), else an empty paging
  * domain. Caller holds group->mutex.
  */
-export async function allocBlockingDomain(k: IK, g: Group): Promise<0 | Errno> {
+export const allocBlockingDomain = kfunc('__iommu_group_alloc_blocking_domain', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: __iommu_group_alloc_blocking_domain' }, async function allocBlockingDomain(k: IK, g: Group): Promise<0 | Errno> {
   if (k.read(g, 'blocking_domain', underGroup(g.id)) !== null) return 0;
   const unit = groupUnit(k, g);
   if (unit === null) return errno('ENODEV');
@@ -92,7 +93,7 @@ export async function allocBlockingDomain(k: IK, g: Group): Promise<0 | Errno> {
   if (isErrno(d)) return d;
   k.write(g, 'blocking_domain', d, underGroup(g.id));
   return 0;
-}
+});
 
 /**
  * __iommu_group_alloc_default_domain(): identity (static) or a DMA domain
@@ -100,7 +101,7 @@ export async function allocBlockingDomain(k: IK, g: Group): Promise<0 | Errno> {
  * identity or DMA domain: its default is the static blocked domain
  * (docs/kernel-facts.md §7.1). Caller holds group->mutex.
  */
-export async function allocDefaultDomain(k: IK, g: Group, type: 'identity' | 'dma' | 'dma-fq'): Promise<string | Errno> {
+export const allocDefaultDomain = kfunc('__iommu_group_alloc_default_domain', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: __iommu_group_alloc_default_domain' }, async function allocDefaultDomain(k: IK, g: Group, type: 'identity' | 'dma' | 'dma-fq'): Promise<string | Errno> {
   const unit = groupUnit(k, g);
   if (unit === null) return errno('ENODEV');
   const spec = k.state.units[unit];
@@ -110,7 +111,7 @@ export async function allocDefaultDomain(k: IK, g: Group, type: 'identity' | 'dm
   // paging types first try a PASID-capable domain when the device has PASIDs
   const di = dev === null ? undefined : k.state.devIommu[`${dev}.iommu`];
   return allocDomain(k, unit, type === 'identity' ? 'dma' : type, dev, { pasid: (di?.max_pasids ?? 0) > 0 });
-}
+});
 
 /** domain_iommu_ops_compatible(): a domain from another driver cannot be attached, except the static ones. */
 export function opsCompatible(unit: string, d: Domain): boolean {

@@ -7,6 +7,7 @@ import { attachGroup, groupSetCoreDomain, groupSetDomain, withGroupMutex } from 
 import type { Ret } from './attach.ts';
 import { useGroup } from './owner.ts';
 import { useDomain } from './domains.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * The RID attach-handle API iommufd uses (drivers/iommu/iommu.c:
@@ -29,7 +30,7 @@ function setSlot(k: IK, g: Group, domain: string | null): void {
  * -EBUSY when taken), __iommu_attach_group() (only from the default or
  * blocking domain; -EBUSY during a reset), then publishes the handle.
  */
-export async function iommu_attach_group_handle(k: IK, { domain, group }: { domain: string; group: string }): Promise<Ret> {
+export const iommu_attach_group_handle = kfunc('iommu_attach_group_handle', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_attach_group_handle' }, async function iommu_attach_group_handle(k: IK, { domain, group }: { domain: string; group: string }): Promise<Ret> {
   const g = useGroup(k, group, 'iommu_attach_group_handle');
   if (g === null) return errno('ENODEV');
   return withGroupMutex(k, g, async () => {
@@ -39,10 +40,10 @@ export async function iommu_attach_group_handle(k: IK, { domain, group }: { doma
     setSlot(k, g, domain);
     return 0;
   });
-}
+});
 
 /** iommu_detach_group_handle(): back to the core domain (blocking while a user owns the group), then xa_erase(). */
-export async function iommu_detach_group_handle(k: IK, { group }: { domain: string; group: string }): Promise<Ret> {
+export const iommu_detach_group_handle = kfunc('iommu_detach_group_handle', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_detach_group_handle' }, async function iommu_detach_group_handle(k: IK, { group }: { domain: string; group: string }): Promise<Ret> {
   const g = useGroup(k, group, 'iommu_detach_group_handle');
   if (g === null) return 0;
   await withGroupMutex(k, g, async () => {
@@ -50,14 +51,14 @@ export async function iommu_detach_group_handle(k: IK, { group }: { domain: stri
     setSlot(k, g, null);
   });
   return 0;
-}
+});
 
 /**
  * iommu_replace_group_handle(): -EINVAL without a domain; switches the group
  * straight to the new domain (hitless where the driver can), then stores the
  * handle; on failure the old attachment stays.
  */
-export async function iommu_replace_group_handle(k: IK, { domain, group }: { domain: string; group: string }): Promise<Ret> {
+export const iommu_replace_group_handle = kfunc('iommu_replace_group_handle', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_replace_group_handle' }, async function iommu_replace_group_handle(k: IK, { domain, group }: { domain: string; group: string }): Promise<Ret> {
   if (domain === '') return errno('EINVAL');
   const g = useGroup(k, group, 'iommu_replace_group_handle');
   if (g === null) return errno('ENODEV');
@@ -68,14 +69,14 @@ export async function iommu_replace_group_handle(k: IK, { domain, group }: { dom
     setSlot(k, g, domain);
     return 0;
   });
-}
+});
 
 /**
  * iommu_group_for_each_dev(): calls `fn` for every member under
  * group->mutex (so the callee must not take it) and stops at the first
  * result that is not 0.
  */
-export async function iommu_group_for_each_dev(k: IK, { group, fn }: { group: string; fn: Call }): Promise<unknown> {
+export const iommu_group_for_each_dev = kfunc('iommu_group_for_each_dev', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_for_each_dev' }, async function iommu_group_for_each_dev(k: IK, { group, fn }: { group: string; fn: Call }): Promise<unknown> {
   const g = useGroup(k, group, 'iommu_group_for_each_dev');
   if (g === null) return 0;
   return withGroupMutex(k, g, async () => {
@@ -87,4 +88,4 @@ export async function iommu_group_for_each_dev(k: IK, { group, fn }: { group: st
     }
     return 0;
   });
-}
+});

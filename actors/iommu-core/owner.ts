@@ -6,6 +6,7 @@ import { allocBlockingDomain } from './domains.ts';
 import { groupOfDevice, groupSetDomain, groupSetDomainNofail, withGroupMutex } from './attach.ts';
 import type { Ret } from './attach.ts';
 import { DMA_OWNER } from './variants/dma-owner.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * Kernel-DMA users and DMA ownership (docs/kernel-facts.md §3.4;
@@ -18,7 +19,7 @@ import { DMA_OWNER } from './variants/dma-owner.ts';
 export const pasidsAttached = (k: IK, g: Group): boolean => Object.keys(k.read(g, 'pasid_array', underGroup(g.id))).length > 0;
 
 /** iommu_device_use_default_domain(): from the bus dma_configure in really_probe. */
-export async function iommu_device_use_default_domain(k: IK, { dev }: { dev: string }): Promise<Ret> {
+export const iommu_device_use_default_domain = kfunc('iommu_device_use_default_domain', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_device_use_default_domain' }, async function iommu_device_use_default_domain(k: IK, { dev }: { dev: string }): Promise<Ret> {
   const g = groupOfDevice(k, dev);
   if (g === null) return 0;
   k.get(g.id);
@@ -27,22 +28,22 @@ export async function iommu_device_use_default_domain(k: IK, { dev }: { dev: str
   } finally {
     iommu_group_put(k, { group: g.id });
   }
-}
+});
 
 /** iommu_device_unuse_default_domain(): from dma_cleanup and the really_probe unwind. */
-export async function iommu_device_unuse_default_domain(k: IK, { dev }: { dev: string }): Promise<Ret> {
+export const iommu_device_unuse_default_domain = kfunc('iommu_device_unuse_default_domain', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_device_unuse_default_domain' }, async function iommu_device_unuse_default_domain(k: IK, { dev }: { dev: string }): Promise<Ret> {
   const g = groupOfDevice(k, dev);
   if (g === null) return 0;
   await withGroupMutex(k, g, () => DMA_OWNER[k.state.variants['dma-owner']].unuseDefaultDomain(k, g, dev));
   return 0;
-}
+});
 
 /**
  * __iommu_take_dma_ownership(): only from the default domain and with no
  * PASID attached (-EBUSY); the whole group moves to the blocking domain
  * (-EINVAL for a require_direct member, -EBUSY during a reset).
  */
-export async function takeDmaOwnership(k: IK, g: Group, owner: string): Promise<Ret> {
+export const takeDmaOwnership = kfunc('__iommu_take_dma_ownership', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: __iommu_take_dma_ownership' }, async function takeDmaOwnership(k: IK, g: Group, owner: string): Promise<Ret> {
   const dom = k.read(g, 'domain', underGroup(g.id));
   if ((dom !== null && dom !== k.read(g, 'default_domain', underGroup(g.id))) || pasidsAttached(k, g)) return errno('EBUSY');
   const alloc = await allocBlockingDomain(k, g);
@@ -52,17 +53,17 @@ export async function takeDmaOwnership(k: IK, g: Group, owner: string): Promise<
   k.write(g, 'owner', owner, underGroup(g.id));
   k.write(g, 'owner_cnt', k.read(g, 'owner_cnt', underGroup(g.id)) + 1, underGroup(g.id));
   return 0;
-}
+});
 
 /** __iommu_release_dma_ownership(): back to the default domain (nofail). */
-export async function releaseDmaOwnership(k: IK, g: Group): Promise<void> {
+export const releaseDmaOwnership = kfunc('__iommu_release_dma_ownership', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: __iommu_release_dma_ownership' }, async function releaseDmaOwnership(k: IK, g: Group): Promise<void> {
   k.write(g, 'owner_cnt', 0, underGroup(g.id));
   k.write(g, 'owner', null, underGroup(g.id));
   await groupSetDomainNofail(k, g, k.read(g, 'default_domain', underGroup(g.id)));
-}
+});
 
 /** iommu_group_claim_dma_owner(): the VFIO group/container path. */
-export async function iommu_group_claim_dma_owner(k: IK, { group, owner }: { group: string; owner: string }): Promise<Ret> {
+export const iommu_group_claim_dma_owner = kfunc('iommu_group_claim_dma_owner', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_claim_dma_owner' }, async function iommu_group_claim_dma_owner(k: IK, { group, owner }: { group: string; owner: string }): Promise<Ret> {
   if (owner === '') {
     k.warn('iommu_group_claim_dma_owner: WARN_ON(!owner)');
     return errno('EINVAL');
@@ -70,10 +71,10 @@ export async function iommu_group_claim_dma_owner(k: IK, { group, owner }: { gro
   const g = useGroup(k, group, 'iommu_group_claim_dma_owner');
   if (g === null) return errno('ENODEV');
   return withGroupMutex(k, g, () => DMA_OWNER[k.state.variants['dma-owner']].claimGroup(k, g, owner));
-}
+});
 
 /** iommu_group_release_dma_owner(): WARN-and-return if not owned or PASIDs are attached. */
-export async function iommu_group_release_dma_owner(k: IK, { group }: { group: string }): Promise<Ret> {
+export const iommu_group_release_dma_owner = kfunc('iommu_group_release_dma_owner', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_release_dma_owner' }, async function iommu_group_release_dma_owner(k: IK, { group }: { group: string }): Promise<Ret> {
   const g = useGroup(k, group, 'iommu_group_release_dma_owner');
   if (g === null) return 0;
   await withGroupMutex(k, g, async () => {
@@ -84,21 +85,21 @@ export async function iommu_group_release_dma_owner(k: IK, { group }: { group: s
     await releaseDmaOwnership(k, g);
   });
   return 0;
-}
+});
 
 /** iommu_group_dma_owner_claimed(): the answer is stale as soon as the mutex drops. */
-export async function iommu_group_dma_owner_claimed(k: IK, { group }: { group: string }): Promise<boolean> {
+export const iommu_group_dma_owner_claimed = kfunc('iommu_group_dma_owner_claimed', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_dma_owner_claimed' }, async function iommu_group_dma_owner_claimed(k: IK, { group }: { group: string }): Promise<boolean> {
   const g = useGroup(k, group, 'iommu_group_dma_owner_claimed');
   if (g === null) return false;
   return withGroupMutex(k, g, async () => k.read(g, 'owner_cnt', underGroup(g.id)) > 0);
-}
+});
 
 /**
  * iommu_device_claim_dma_owner(): iommufd's per-device claim. The same
  * owner shares the claim (owner_cnt++); anyone else, including the kernel
  * DMA state (owner NULL with bound drivers), gets -EPERM.
  */
-export async function iommu_device_claim_dma_owner(k: IK, { dev, owner }: { dev: string; owner: string }): Promise<Ret> {
+export const iommu_device_claim_dma_owner = kfunc('iommu_device_claim_dma_owner', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_device_claim_dma_owner' }, async function iommu_device_claim_dma_owner(k: IK, { dev, owner }: { dev: string; owner: string }): Promise<Ret> {
   if (owner === '') return errno('EINVAL');
   const g = groupOfDevice(k, dev);
   if (g === null) return errno('ENODEV');
@@ -110,10 +111,10 @@ export async function iommu_device_claim_dma_owner(k: IK, { dev, owner }: { dev:
     }
     return takeDmaOwnership(k, g, owner);
   });
-}
+});
 
 /** iommu_device_release_dma_owner(): the last sharer releases the group. */
-export async function iommu_device_release_dma_owner(k: IK, { dev }: { dev: string }): Promise<Ret> {
+export const iommu_device_release_dma_owner = kfunc('iommu_device_release_dma_owner', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_device_release_dma_owner' }, async function iommu_device_release_dma_owner(k: IK, { dev }: { dev: string }): Promise<Ret> {
   const g = groupOfDevice(k, dev);
   if (g === null) return 0;
   await withGroupMutex(k, g, async () => {
@@ -129,7 +130,7 @@ export async function iommu_device_release_dma_owner(k: IK, { dev }: { dev: stri
     } else await releaseDmaOwnership(k, g);
   });
   return 0;
-}
+});
 
 /** A group handed in by id: a dereference of the pointer (a freed group is a use-after-free). */
 export function useGroup(k: IK, group: string, what: string): Group | null {

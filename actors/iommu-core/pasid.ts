@@ -4,6 +4,7 @@ import type { Group, IK } from './state.ts';
 import { opsCompatible, supportsSetDevPasid, unitCall, useDomain } from './domains.ts';
 import { groupOfDevice, withGroupMutex } from './attach.ts';
 import type { Ret } from './attach.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * PASID attachment (docs/kernel-facts.md §3.5; drivers/iommu/iommu.c:
@@ -20,19 +21,19 @@ function pasidMembers(k: IK, g: Group): string[] {
 }
 
 /** iommu_remove_dev_pasid(): the blocked domain's set_dev_pasid — the PASID stops translating. */
-export async function removeDevPasid(k: IK, dev: string, pasid: number, domain: string): Promise<void> {
+export const removeDevPasid = kfunc('iommu_remove_dev_pasid', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_remove_dev_pasid' }, async function removeDevPasid(k: IK, dev: string, pasid: number, domain: string): Promise<void> {
   const di = k.state.devIommu[`${dev}.iommu`];
   if (di === undefined) return;
   const ret = await unitCall<Ret>(k, di.unit, 'remove_dev_pasid', { dev, pasid, domain });
   if (isErrno(ret)) k.warn(`iommu_remove_dev_pasid: WARN_ON(${ret.errno}) for ${dev} pasid ${pasid}`);
-}
+});
 
 /**
  * __iommu_set_group_pasid(): set_dev_pasid on every PASID-capable member;
  * on a failure the members already done go back to `old` (or lose the
  * PASID when there was none).
  */
-export async function setGroupPasid(k: IK, domain: string, g: Group, pasid: number, old: string | null): Promise<Ret> {
+export const setGroupPasid = kfunc('__iommu_set_group_pasid', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: __iommu_set_group_pasid' }, async function setGroupPasid(k: IK, domain: string, g: Group, pasid: number, old: string | null): Promise<Ret> {
   const d = k.state.domains[domain];
   if (d === undefined) return errno('EINVAL');
   const members = pasidMembers(k, g);
@@ -49,12 +50,12 @@ export async function setGroupPasid(k: IK, domain: string, g: Group, pasid: numb
     return ret;
   }
   return 0;
-}
+});
 
 /** __iommu_remove_group_pasid(). */
-async function removeGroupPasid(k: IK, g: Group, pasid: number, domain: string): Promise<void> {
+const removeGroupPasid = kfunc('__iommu_remove_group_pasid', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: __iommu_remove_group_pasid' }, async function removeGroupPasid(k: IK, g: Group, pasid: number, domain: string): Promise<void> {
   for (const dev of pasidMembers(k, g)) await removeDevPasid(k, dev, pasid, domain);
-}
+});
 
 /** Preconditions shared by attach and replace, before group->mutex. */
 function checkPasidDomain(k: IK, domain: string, dev: string, pasid: number): Ret {
@@ -73,24 +74,24 @@ function pasidFits(k: IK, g: Group, pasid: number): boolean {
 }
 
 /** iommu_attach_device_pasid(): never overwrites an attached PASID (-EBUSY; use replace). */
-export async function iommu_attach_device_pasid(k: IK, { domain, dev, pasid, handle }: { domain: string; dev: string; pasid: number; handle?: string }): Promise<Ret> {
+export const iommu_attach_device_pasid = kfunc('iommu_attach_device_pasid', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_attach_device_pasid' }, async function iommu_attach_device_pasid(k: IK, { domain, dev, pasid, handle }: { domain: string; dev: string; pasid: number; handle?: string }): Promise<Ret> {
   const g = groupOfDevice(k, dev);
   if (g === null) return errno('ENODEV');
   const pre = checkPasidDomain(k, domain, dev, pasid);
   if (pre !== 0) return pre;
   return withGroupMutex(k, g, () => attachPasidLocked(k, g, domain, pasid, handle ?? null));
-}
+});
 
 /** Publishes pasid_array[pasid] = the entry (domain, tagged with `handle` when there is one). */
-function storePasidEntry(k: IK, g: Group, pasid: number, domain: string, handle: string | null): void {
+const storePasidEntry = kfunc('store_pasid_entry', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: store_pasid_entry' }, function storePasidEntry(k: IK, g: Group, pasid: number, domain: string, handle: string | null): void {
   const key = String(pasid);
   k.write(g, 'pasid_array', { ...k.read(g, 'pasid_array', underGroup(g.id)), [key]: domain }, underGroup(g.id));
   const { [key]: _old, ...handles } = k.read(g, 'pasid_handles', underGroup(g.id));
   k.write(g, 'pasid_handles', handle === null ? handles : { ...handles, [key]: handle }, underGroup(g.id));
-}
+});
 
 /** The body of iommu_attach_device_pasid() under group->mutex (SVA bind calls it too). */
-export async function attachPasidLocked(k: IK, g: Group, domain: string, pasid: number, handle: string | null = null): Promise<Ret> {
+export const attachPasidLocked = kfunc('iommu_attach_device_pasid_locked', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_attach_device_pasid_locked' }, async function attachPasidLocked(k: IK, g: Group, domain: string, pasid: number, handle: string | null = null): Promise<Ret> {
   await k.assertHeld(G(g.id));
   if (k.read(g, 'resetting_domain', underGroup(g.id)) !== null) return errno('EBUSY');
   if (!pasidFits(k, g, pasid)) return errno('EINVAL');
@@ -101,7 +102,7 @@ export async function attachPasidLocked(k: IK, g: Group, domain: string, pasid: 
   // published only after the hardware succeeded (XA_ZERO_ENTRY reservation before)
   storePasidEntry(k, g, pasid, domain, handle);
   return 0;
-}
+});
 
 /**
  * iommu_replace_device_pasid() (drivers/iommu/iommu.c, 7.0): the entry is
@@ -114,7 +115,7 @@ export async function attachPasidLocked(k: IK, g: Group, domain: string, pasid: 
  * stays. iommufd allocates a fresh handle per replace, so an omitted
  * `handle` is a new one.
  */
-export async function iommu_replace_device_pasid(k: IK, { domain, dev, pasid, handle }: { domain: string; dev: string; pasid: number; handle?: string }): Promise<Ret> {
+export const iommu_replace_device_pasid = kfunc('iommu_replace_device_pasid', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_replace_device_pasid' }, async function iommu_replace_device_pasid(k: IK, { domain, dev, pasid, handle }: { domain: string; dev: string; pasid: number; handle?: string }): Promise<Ret> {
   const g = groupOfDevice(k, dev);
   if (g === null) return errno('ENODEV');
   const pre = checkPasidDomain(k, domain, dev, pasid);
@@ -143,20 +144,20 @@ export async function iommu_replace_device_pasid(k: IK, { domain, dev, pasid, ha
     storePasidEntry(k, g, pasid, domain, entryHandle);
     return 0;
   });
-}
+});
 
 /** iommu_detach_device_pasid(): no return value; 7.0 does not check the entry matched `domain`. */
-export async function iommu_detach_device_pasid(k: IK, { domain, dev, pasid }: { domain: string; dev: string; pasid: number }): Promise<Ret> {
+export const iommu_detach_device_pasid = kfunc('iommu_detach_device_pasid', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_detach_device_pasid' }, async function iommu_detach_device_pasid(k: IK, { domain, dev, pasid }: { domain: string; dev: string; pasid: number }): Promise<Ret> {
   const g = groupOfDevice(k, dev);
   if (g === null) return 0;
   await withGroupMutex(k, g, () => detachPasidLocked(k, g, domain, pasid));
   return 0;
-}
+});
 
-export async function detachPasidLocked(k: IK, g: Group, domain: string, pasid: number): Promise<void> {
+export const detachPasidLocked = kfunc('iommu_detach_device_pasid_locked', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_detach_device_pasid_locked' }, async function detachPasidLocked(k: IK, g: Group, domain: string, pasid: number): Promise<void> {
   await removeGroupPasid(k, g, pasid, domain);
   const { [String(pasid)]: _gone, ...rest } = k.read(g, 'pasid_array', underGroup(g.id));
   k.write(g, 'pasid_array', rest, underGroup(g.id));
   const { [String(pasid)]: _h, ...handles } = k.read(g, 'pasid_handles', underGroup(g.id));
   k.write(g, 'pasid_handles', handles, underGroup(g.id));
-}
+});

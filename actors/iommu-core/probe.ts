@@ -11,6 +11,7 @@ import { allocDefaultDomain, freeDomain, unitCall } from './domains.ts';
 import { RMR_IOVA } from './variants/reset-blocking.ts';
 import { attachDevice, deviceSetDomain, groupOfDevice, groupSetDomainInternal, withGroupMutex } from './attach.ts';
 import type { Ret } from './attach.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * Devices entering and leaving the IOMMU layer (docs/kernel-facts.md §3.1;
@@ -20,7 +21,7 @@ import type { Ret } from './attach.ts';
  */
 
 /** iommu_bus_notifier(): the driver core's bus events. Errors are not reported back (NOTIFY_DONE). */
-export async function iommu_bus_notifier(k: IK, { action, dev }: { action: BusNotifyAction; dev: string }): Promise<Ret> {
+export const iommu_bus_notifier = kfunc('iommu_bus_notifier', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_bus_notifier' }, async function iommu_bus_notifier(k: IK, { action, dev }: { action: BusNotifyAction; dev: string }): Promise<Ret> {
   switch (action) {
     case 'ADD_DEVICE':
       await iommu_probe_device(k, { dev });
@@ -33,7 +34,7 @@ export async function iommu_bus_notifier(k: IK, { action, dev }: { action: BusNo
     case 'DEL_DEVICE': case 'BIND_DRIVER': case 'UNBIND_DRIVER': case 'UNBOUND_DRIVER': case 'DRIVER_NOT_BOUND':
       return 0;
   }
-}
+});
 
 /**
  * Before 5.19 (variant dma-owner=notifier-bug-on): the IOMMU group notifier
@@ -43,7 +44,7 @@ export async function iommu_bus_notifier(k: IK, { action, dev }: { action: BusNo
  * (docs/kernel-facts.md B20). VFIO's part is modelled here until the VFIO
  * actor exists: a user-owned group plus a driver without driver_managed_dma.
  */
-async function groupNotifyBoundDriver(k: IK, dev: string): Promise<Ret> {
+const groupNotifyBoundDriver = kfunc('iommu_group_notify_bound_driver', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_notify_bound_driver' }, async function groupNotifyBoundDriver(k: IK, dev: string): Promise<Ret> {
   const g = groupOfDevice(k, dev);
   if (g === null) return 0;
   const drv = await k.call<DriverSnapshot>(DRIVER_CORE, 'dev_driver_snapshot', { dev });
@@ -52,17 +53,17 @@ async function groupNotifyBoundDriver(k: IK, dev: string): Promise<Ret> {
     k.bug(`vfio_iommu_group_notifier: BUG_ON(vfio_group_nb_verify(group, dev)): ${dev} bound to ${drv.driver ?? '(none)'} in a group owned by ${owner}`);
   }
   return 0;
-}
+});
 
 /** iommu_probe_device(): __iommu_probe_device under the global probe lock. */
-export async function iommu_probe_device(k: IK, { dev }: { dev: string }): Promise<Ret> {
+export const iommu_probe_device = kfunc('iommu_probe_device', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_probe_device' }, async function iommu_probe_device(k: IK, { dev }: { dev: string }): Promise<Ret> {
   await k.lock(iommuProbeDeviceLock());
   try {
     return await probeDeviceLocked(k, dev);
   } finally {
     await k.unlock(iommuProbeDeviceLock());
   }
-}
+});
 
 function linkOf(k: IK, dev: string): DeviceLink {
   let link = k.state.devices[dev];
@@ -73,7 +74,7 @@ function linkOf(k: IK, dev: string): DeviceLink {
   return link;
 }
 
-async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
+const probeDeviceLocked = kfunc('__iommu_probe_device', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: __iommu_probe_device' }, async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
   const spec = k.state.specs[dev];
   const unit = spec?.unit ?? null;
   if (spec === undefined || unit === null || k.state.units[unit] === undefined) return errno('ENODEV');
@@ -129,7 +130,7 @@ async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
   }
   if (isErrno(failed)) iommu_group_put(k, { group: g.id });
   return failed;
-}
+});
 
 /**
  * iommu_init_device() (drivers/iommu/iommu.c, 7.0): "For FDT-based systems
@@ -149,7 +150,7 @@ async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
  * "If another instance finished the job for us, skip it"). Returns 0 to go
  * on, or the -ENODEV of the recheck.
  */
-async function dmaConfigureWindow(k: IK, dev: string, link: DeviceLink): Promise<Ret> {
+const dmaConfigureWindow = kfunc('iommu_init_device', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_init_device' }, async function dmaConfigureWindow(k: IK, dev: string, link: DeviceLink): Promise<Ret> {
   // a plain `!dev->driver` under the probe lock only: the model reads it once (READ_ONCE)
   const drv = await k.call<DriverSnapshot>(DRIVER_CORE, 'dev_driver_snapshot', { dev });
   if (drv.driver !== null) return 0;
@@ -160,7 +161,7 @@ async function dmaConfigureWindow(k: IK, dev: string, link: DeviceLink): Promise
     return errno('ENODEV');
   }
   return 0;
-}
+});
 
 /**
  * of_iommu_configure() / the IORT half of acpi_dma_configure(), reached from
@@ -171,7 +172,7 @@ async function dmaConfigureWindow(k: IK, dev: string, link: DeviceLink): Promise
  * initial dev->iommu) then try to simulate it": the probe replay, after
  * unlocking. DMAR/IVRS units (VT-d, AMD) configure nothing here.
  */
-export async function of_iommu_configure(k: IK, { dev }: { dev: string }): Promise<Ret> {
+export const of_iommu_configure = kfunc('of_iommu_configure', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: of_iommu_configure' }, async function of_iommu_configure(k: IK, { dev }: { dev: string }): Promise<Ret> {
   const spec = k.state.specs[dev];
   const unit = spec?.unit ?? null;
   const u = unit === null ? undefined : k.state.units[unit];
@@ -189,10 +190,10 @@ export async function of_iommu_configure(k: IK, { dev }: { dev: string }): Promi
   await k.unlock(iommuProbeDeviceLock());
   if (!present) return iommu_probe_device(k, { dev });
   return 0;
-}
+});
 
 /** dev_iommu_get(): allocates dev->iommu (asserts the probe lock, as the kernel does). */
-async function devIommuGet(k: IK, link: DeviceLink, dev: string, unit: string): Promise<DevIommu> {
+const devIommuGet = kfunc('dev_iommu_get', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: dev_iommu_get' }, async function devIommuGet(k: IK, link: DeviceLink, dev: string, unit: string): Promise<DevIommu> {
   await k.assertHeld(iommuProbeDeviceLock());
   const id = k.alloc('dev_iommu', `${dev}.iommu`);
   const di: DevIommu = {
@@ -203,16 +204,16 @@ async function devIommuGet(k: IK, link: DeviceLink, dev: string, unit: string): 
   k.state.devIommu[id] = di;
   k.write(link, 'iommu', id, { guard: iommuProbeDeviceLock() });
   return di;
-}
+});
 
 /** dev_iommu_free(): dev->iommu = NULL first, then free (B3's "unpublish, then free"). */
-function devIommuFree(k: IK, link: DeviceLink): void {
+const devIommuFree = kfunc('dev_iommu_free', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: dev_iommu_free' }, function devIommuFree(k: IK, link: DeviceLink): void {
   const id = link.iommu;
   if (id === null) return;
   k.write(link, 'iommu', null, { lockless: true });
   delete k.state.devIommu[id];
   k.free(asObj(id));
-}
+});
 
 /**
  * ops->device_group(): pci_device_group() for PCI devices (the pci actor
@@ -221,7 +222,7 @@ function devIommuFree(k: IK, link: DeviceLink): void {
  * an existing group takes a reference (iommu_group_get); a new group starts
  * with one (iommu_group_alloc).
  */
-async function deviceGroup(k: IK, dev: string): Promise<Group> {
+const deviceGroup = kfunc('pci_device_group', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: pci_device_group' }, async function deviceGroup(k: IK, dev: string): Promise<Group> {
   const spec = k.state.specs[dev];
   let peers: readonly string[] = [dev];
   if (spec?.bus === 'pci') {
@@ -241,10 +242,10 @@ async function deviceGroup(k: IK, dev: string): Promise<Group> {
     }
   }
   return groupAlloc(k);
-}
+});
 
 /** iommu_group_alloc(): the lowest free group number, like the kernel's IDA. */
-function groupAlloc(k: IK): Group {
+const groupAlloc = kfunc('iommu_group_alloc', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_alloc' }, function groupAlloc(k: IK): Group {
   let n = 0;
   while (k.state.groupIds[n] !== undefined && k.state.groupIds[n]! > 0) n++;
   k.state.groupIds[n] = 1;
@@ -255,7 +256,7 @@ function groupAlloc(k: IK): Group {
   };
   k.state.groups[id] = g;
   return g;
-}
+});
 
 /**
  * iommu_setup_default_domain(): builds the default domain of the group's
@@ -263,7 +264,7 @@ function groupAlloc(k: IK): Group {
  * and makes it group->domain; replaces the old default if there was one.
  * Caller holds group->mutex.
  */
-export async function setupDefaultDomain(k: IK, g: Group, type: 'identity' | 'dma' | 'dma-fq' | null): Promise<Ret> {
+export const setupDefaultDomain = kfunc('iommu_setup_default_domain', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_setup_default_domain' }, async function setupDefaultDomain(k: IK, g: Group, type: 'identity' | 'dma' | 'dma-fq' | null): Promise<Ret> {
   const want = type ?? (k.state.passthrough ? 'identity' : 'dma');
   const old = k.read(g, 'default_domain', underGroup(g.id));
   const dom = await allocDefaultDomain(k, g, want);
@@ -297,7 +298,7 @@ export async function setupDefaultDomain(k: IK, g: Group, type: 'identity' | 'dm
   }
   if (old !== null && old !== dom) await freeDomain(k, old);
   return 0;
-}
+});
 
 /**
  * iommu_create_device_direct_mappings(domain, dev): the device's
@@ -305,36 +306,36 @@ export async function setupDefaultDomain(k: IK, g: Group, type: 'identity' | 'dm
  * "<dev>-rmr") is mapped 1:1 into a DMA-API domain (iommu_is_dma_domain);
  * already-mapped pages are skipped (iommu_iova_to_phys).
  */
-async function createDirectMappings(k: IK, domain: string, dev: string): Promise<void> {
+const createDirectMappings = kfunc('iommu_create_device_direct_mappings', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_create_device_direct_mappings' }, async function createDirectMappings(k: IK, domain: string, dev: string): Promise<void> {
   const d = k.state.domains[domain];
   if (d === undefined || d.static || (d.type !== 'dma' && d.type !== 'dma-fq') || d.mappings[String(RMR_IOVA)] !== undefined) return;
   const page = `${dev}-rmr`;
   const ret = await unitCall(k, d.unit, 'map', { domain: d.id, iova: RMR_IOVA, page });
   if (!isErrno(ret)) k.write(d, 'mappings', { ...d.mappings, [String(RMR_IOVA)]: page }, { lockless: true });
-}
+});
 
 /**
  * iommu_setup_dma_ops(): DMA API through iommu-dma when the default domain
  * translates; a PCI device starts with pci_32bit_workaround (prefer 32-bit
  * IOVAs) unless iommu.forcedac. Under group->mutex.
  */
-async function setupDmaOps(k: IK, g: Group, dev: string, link: DeviceLink, di: DevIommu): Promise<void> {
+const setupDmaOps = kfunc('iommu_setup_dma_ops', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_setup_dma_ops' }, async function setupDmaOps(k: IK, g: Group, dev: string, link: DeviceLink, di: DevIommu): Promise<void> {
   const def = k.read(g, 'default_domain', underGroup(g.id));
   const type = def === null ? null : k.state.domains[def]?.type ?? null;
   k.write(link, 'dma_iommu', type === 'dma' || type === 'dma-fq', underGroup(g.id));
   if (k.state.specs[dev]?.bus === 'pci') await setDevIommuBit(k, di, 'pci_32bit_workaround', true, G(g.id));
-}
+});
 
 /** iommu_group_get(dev): reads dev->iommu_group without locks and takes a reference. */
-export function iommu_group_get(k: IK, { dev }: { dev: string }): string | null {
+export const iommu_group_get = kfunc('iommu_group_get', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_get' }, function iommu_group_get(k: IK, { dev }: { dev: string }): string | null {
   const g = groupOfDevice(k, dev);
   if (g === null) return null;
   k.get(g.id);
   return g.id;
-}
+});
 
 /** iommu_group_put(): the last reference releases the group (iommu_group_release). */
-export function iommu_group_put(k: IK, { group }: { group: string }): Ret {
+export const iommu_group_put = kfunc('iommu_group_put', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_put' }, function iommu_group_put(k: IK, { group }: { group: string }): Ret {
   const g = groupById(k, group);
   if (g === null) {
     k.use(asObj(group), 'iommu_group_put');
@@ -349,13 +350,13 @@ export function iommu_group_put(k: IK, { group }: { group: string }): Ret {
   k.state.groupIds[n] = 0;
   k.free(g.id);
   return 0;
-}
+});
 
 /**
  * iommu_release_device(): from BUS_NOTIFY_REMOVED_DEVICE, after the driver
  * was unbound. group->mutex only: no probe lock, no device_lock.
  */
-export async function iommu_release_device(k: IK, { dev }: { dev: string }): Promise<Ret> {
+export const iommu_release_device = kfunc('iommu_release_device', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_release_device' }, async function iommu_release_device(k: IK, { dev }: { dev: string }): Promise<Ret> {
   const link = k.state.devices[dev];
   if (link === undefined) return 0;
   const g = groupOfDevice(k, dev);
@@ -370,14 +371,14 @@ export async function iommu_release_device(k: IK, { dev }: { dev: string }): Pro
   }
   iommu_group_put(k, { group: g.id });
   return 0;
-}
+});
 
 /**
  * __iommu_group_remove_device() → __iommu_group_free_device() →
  * iommu_deinit_device(), under group->mutex. The group reference is
  * dropped by the caller after unlocking.
  */
-async function removeFromGroup(k: IK, g: Group, dev: string, link: DeviceLink, di: DevIommu): Promise<void> {
+const removeFromGroup = kfunc('__iommu_group_remove_device', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: __iommu_group_remove_device' }, async function removeFromGroup(k: IK, g: Group, dev: string, link: DeviceLink, di: DevIommu): Promise<void> {
   const devices = k.read(g, 'devices', underGroup(g.id)).filter((d) => d !== dev);
   k.write(g, 'devices', devices, underGroup(g.id));
   if (devices.length === 0) {
@@ -411,5 +412,5 @@ async function removeFromGroup(k: IK, g: Group, dev: string, link: DeviceLink, d
   k.write(link, 'iommu_group', null, underGroup(g.id));
   k.write(link, 'dma_iommu', false, underGroup(g.id));
   devIommuFree(k, link);
-}
+});
 

@@ -7,6 +7,7 @@ import type { Ret } from './attach.ts';
 import { removeDevPasid, setGroupPasid } from './pasid.ts';
 import { RESET_BLOCKING } from './variants/reset-blocking.ts';
 import { RESET_NESTING } from './variants/reset-nesting.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * PCI reset integration (docs/kernel-facts.md §3.6, seed 003;
@@ -29,7 +30,7 @@ function resetTarget(k: IK, dev: string): { g: Group; di: DevIommu } | null {
  * (resetting_domain). Which domain a require_direct device is staged on is
  * the `reset-blocking` variant; re-entry is the `reset-nesting` variant.
  */
-export async function pci_dev_reset_iommu_prepare(k: IK, { dev }: { dev: string }): Promise<Ret> {
+export const pci_dev_reset_iommu_prepare = kfunc('pci_dev_reset_iommu_prepare', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: pci_dev_reset_iommu_prepare' }, async function pci_dev_reset_iommu_prepare(k: IK, { dev }: { dev: string }): Promise<Ret> {
   const t = resetTarget(k, dev);
   if (t === null) return 0;
   const { g, di } = t;
@@ -53,7 +54,7 @@ export async function pci_dev_reset_iommu_prepare(k: IK, { dev }: { dev: string 
     k.write(g, 'resetting_domain', stage, underGroup(g.id));
     return 0;
   });
-}
+});
 
 /**
  * pci_dev_reset_iommu_done(): re-attach the RID to group->domain and
@@ -61,7 +62,7 @@ export async function pci_dev_reset_iommu_prepare(k: IK, { dev }: { dev: string 
  * although prepare removed them only from this device), then lift the
  * fence. No error return: failures are WARNs.
  */
-export async function pci_dev_reset_iommu_done(k: IK, { dev }: { dev: string }): Promise<Ret> {
+export const pci_dev_reset_iommu_done = kfunc('pci_dev_reset_iommu_done', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: pci_dev_reset_iommu_done' }, async function pci_dev_reset_iommu_done(k: IK, { dev }: { dev: string }): Promise<Ret> {
   const t = resetTarget(k, dev);
   if (t === null) return 0;
   const { g, di } = t;
@@ -91,14 +92,14 @@ export async function pci_dev_reset_iommu_done(k: IK, { dev }: { dev: string }):
     await RESET_BLOCKING[k.state.variants['reset-blocking']].afterReset(k, g, stage);
   });
   return 0;
-}
+});
 
 /**
  * iommu_deferred_attach(): from the DMA API paths. Lock-free early return
  * when the device is not attach_deferred (the DMA fast path); the rest is
  * the `deferred-attach` variant.
  */
-export async function iommu_deferred_attach(k: IK, { domain, dev }: { domain: string; dev: string }): Promise<Ret> {
+export const iommu_deferred_attach = kfunc('iommu_deferred_attach', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_deferred_attach' }, async function iommu_deferred_attach(k: IK, { domain, dev }: { domain: string; dev: string }): Promise<Ret> {
   const di = devIommuOf(k, dev);
   if (di === null) return 0;
   if (!devIommuBit(k, di, 'attach_deferred')) return 0;
@@ -112,5 +113,5 @@ export async function iommu_deferred_attach(k: IK, { domain, dev }: { domain: st
     if (k.read(g, 'resetting_domain', underGroup(g.id)) !== null) return errno('EBUSY');
     return attachDevice(k, domain, dev, null, g.id);
   });
-}
+});
 

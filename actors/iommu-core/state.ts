@@ -7,6 +7,7 @@ import type { Topology, UnitSpec } from '../../protocol/topology.ts';
 import type { ModelVariants } from '../../protocol/variants.ts';
 import { groupMutex } from '../../protocol/lock-classes.ts';
 import { blockedDomainOf, identityDomainOf } from '../../protocol/iommu-unit.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * The IOMMU core's objects (docs/kernel-facts.md §2). iommu-core owns them
@@ -217,19 +218,19 @@ export const G = (group: string): LockRef => groupMutex(group);
 export const underGroup = (group: string): { readonly guard: LockRef } => ({ guard: G(group) });
 
 /** dev->iommu_group is read without locks by most APIs (docs/kernel-facts.md §1.4): a marked lockless read. */
-export function deviceGroup(k: IK, dev: string): string | null {
+export const deviceGroup = kfunc('dev_iommu_group', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: dev_iommu_group' }, function deviceGroup(k: IK, dev: string): string | null {
   const link = k.state.devices[dev];
   if (link === undefined) return null;
   return k.read(link, 'iommu_group', { lockless: true });
-}
+});
 
 /** dev_has_iommu(): dev->iommu && dev->iommu->iommu_dev (lockless, as the kernel reads it). */
-export function devIommuOf(k: IK, dev: string): DevIommu | null {
+export const devIommuOf = kfunc('dev_has_iommu', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: dev_has_iommu' }, function devIommuOf(k: IK, dev: string): DevIommu | null {
   const link = k.state.devices[dev];
   if (link === undefined) return null;
   const id = k.read(link, 'iommu', { lockless: true });
   return id === null ? null : k.state.devIommu[id] ?? null;
-}
+});
 
 // ---- the dev->iommu bit fields (variant dev-iommu-bits) ------------------------
 

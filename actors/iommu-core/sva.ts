@@ -7,6 +7,7 @@ import { allocDomain, freeDomain, supportsSetDevPasid } from './domains.ts';
 import { groupOfDevice, withGroupMutex } from './attach.ts';
 import type { Ret } from './attach.ts';
 import { attachPasidLocked, detachPasidLocked } from './pasid.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * Shared Virtual Addressing (docs/kernel-facts.md §3.5;
@@ -19,7 +20,7 @@ import { attachPasidLocked, detachPasidLocked } from './pasid.ts';
 const sva = { guard: iommuSvaLock() };
 
 /** iommu_alloc_mm_data(): the mm's global PASID, allocated once and kept until the mm goes. */
-function allocMmData(k: IK, mm: string, maxPasids: number): IommuMm | Errno {
+const allocMmData = kfunc('iommu_alloc_mm_data', { actor: 'iommu-core', source: 'drivers/iommu/iommu-sva.c: iommu_alloc_mm_data' }, function allocMmData(k: IK, mm: string, maxPasids: number): IommuMm | Errno {
   const have = k.state.mms[mm];
   if (have !== undefined) {
     if (k.read(have, 'pasid', sva) >= maxPasids) return errno('EOVERFLOW');
@@ -33,10 +34,10 @@ function allocMmData(k: IK, mm: string, maxPasids: number): IommuMm | Errno {
   const m: IommuMm = { id, mm, pasid, sva_domains: [] };
   k.state.mms[mm] = m;
   return m;
-}
+});
 
 /** iommu_sva_bind_device(): an SVA handle id or an errno. */
-export async function iommu_sva_bind_device(k: IK, { dev, mm }: { dev: string; mm: string }): Promise<string | Errno> {
+export const iommu_sva_bind_device = kfunc('iommu_sva_bind_device', { actor: 'iommu-core', source: 'drivers/iommu/iommu-sva.c: iommu_sva_bind_device' }, async function iommu_sva_bind_device(k: IK, { dev, mm }: { dev: string; mm: string }): Promise<string | Errno> {
   const g = groupOfDevice(k, dev);
   const di = devIommuOf(k, dev);
   if (g === null || di === null) return errno('ENODEV');
@@ -91,10 +92,10 @@ export async function iommu_sva_bind_device(k: IK, { dev, mm }: { dev: string; m
   } finally {
     await k.unlock(iommuSvaLock());
   }
-}
+});
 
 /** iommu_sva_unbind_device(): the last user detaches the PASID; the last bond of a domain frees it. */
-export async function iommu_sva_unbind_device(k: IK, { handle }: { handle: string }): Promise<Ret> {
+export const iommu_sva_unbind_device = kfunc('iommu_sva_unbind_device', { actor: 'iommu-core', source: 'drivers/iommu/iommu-sva.c: iommu_sva_unbind_device' }, async function iommu_sva_unbind_device(k: IK, { handle }: { handle: string }): Promise<Ret> {
   k.use(asObj(handle), 'iommu_sva_unbind_device');
   const h = k.state.handles[handle];
   if (h === undefined) return errno('EINVAL');
@@ -121,4 +122,4 @@ export async function iommu_sva_unbind_device(k: IK, { handle }: { handle: strin
   } finally {
     await k.unlock(iommuSvaLock());
   }
-}
+});

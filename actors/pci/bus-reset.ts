@@ -5,6 +5,7 @@ import { pciehpResetSlot } from './hotplug.ts';
 import { devOf, presentOf } from './state.ts';
 import type { K, PciDev } from './state.ts';
 import { specOf, subtree, slotBusDevices, upstreamBridge } from './topology.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * pci_reset_bus() (drivers/pci/pci.c), the bus/slot reset VFIO's hot reset
@@ -21,18 +22,18 @@ import { specOf, subtree, slotBusDevices, upstreamBridge } from './topology.ts';
 type Ret = 0 | Errno;
 
 /** pci_dev_trylock() at a nesting subclass (trylocks add no lockdep edge; the subclass only names the pair in reports). */
-async function devTrylock(k: K, dev: string, sub: number): Promise<boolean> {
+const devTrylock = kfunc('pci_bus_trylock', { actor: 'pci', source: 'drivers/pci/pci.c: pci_bus_trylock' }, async function devTrylock(k: K, dev: string, sub: number): Promise<boolean> {
   if (await k.trylock(deviceLock(dev, sub))) {
     if (await k.trylock(nested(pciCfgAccessLock(dev), sub))) return true;
     await k.unlock(deviceLock(dev, sub));
   }
   return false;
-}
+});
 
-async function devUnlock(k: K, dev: string, sub: number): Promise<void> {
+const devUnlock = kfunc('pci_bus_unlock', { actor: 'pci', source: 'drivers/pci/pci.c: pci_bus_unlock' }, async function devUnlock(k: K, dev: string, sub: number): Promise<void> {
   await k.unlock(nested(pciCfgAccessLock(dev), sub));
   await k.unlock(deviceLock(dev, sub));
-}
+});
 
 /** The reset itself: every device below is in reset for one preemption point. */
 async function resetWindow(k: K, devs: readonly PciDev[]): Promise<void> {
@@ -42,7 +43,7 @@ async function resetWindow(k: K, devs: readonly PciDev[]): Promise<void> {
 }
 
 /** pci_reset_bus(pdev). Ret: -ENODEV for a device not present, -ENOTTY when neither reset applies, -EAGAIN on contention. */
-export async function pciResetBus(k: K, dev: string): Promise<Ret> {
+export const pciResetBus = kfunc('pci_reset_bus', { actor: 'pci', source: 'drivers/pci/pci.c: pci_reset_bus' }, async function pciResetBus(k: K, dev: string): Promise<Ret> {
   const pt = k.state.topo;
   if (!(await presentOf(k, [dev])).has(dev)) return errno('ENODEV');
   const slot = specOf(pt, dev)?.slot;
@@ -68,4 +69,4 @@ export async function pciResetBus(k: K, dev: string): Promise<Ret> {
   else await resetWindow(k, pds);
   for (const [u, s] of [...locked].reverse()) await devUnlock(k, u, s);
   return 0;
-}
+});

@@ -4,6 +4,7 @@ import type { DriverSnapshot } from '../../protocol/driver-core.ts';
 import { DRIVER_CORE, IOMMU_CORE } from '../../protocol/kernel.ts';
 import { devOf } from './state.ts';
 import type { K } from './state.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * The PCI bus DMA hooks (drivers/pci/pci-driver.c) the driver core calls
@@ -21,7 +22,7 @@ import type { K } from './state.ts';
  * driver_managed_dma claims the default domain
  * (iommu_device_use_default_domain: device_lock → group->mutex, §1.2 edge 7).
  */
-export async function pciDmaConfigure(k: K, dev: string): Promise<unknown> {
+export const pciDmaConfigure = kfunc('pci_dma_configure', { actor: 'pci', source: 'drivers/pci/pci-driver.c: pci_dma_configure' }, async function pciDmaConfigure(k: K, dev: string): Promise<unknown> {
   if (devOf(k, dev) === undefined) return errno('ENODEV');
   const drv = await k.call<DriverSnapshot>(DRIVER_CORE, 'dev_driver_snapshot', { dev });
   // of_dma_configure(dev, bridge->parent->of_node) / acpi_dma_configure() (IORT): the firmware IOMMU set-up, with its replay
@@ -31,7 +32,7 @@ export async function pciDmaConfigure(k: K, dev: string): Promise<unknown> {
   }
   if (drv.driver === null || drv.driver_managed_dma) return 0;
   return k.call(IOMMU_CORE, 'iommu_device_use_default_domain', { dev });
-}
+});
 
 /**
  * pci_dma_cleanup(): to_pci_driver(dev->driver)->driver_managed_dma, then
@@ -39,7 +40,7 @@ export async function pciDmaConfigure(k: K, dev: string): Promise<unknown> {
  * dev->driver is still set (before device_unbind_cleanup); a NULL driver
  * here is a NULL dereference in the kernel, reported as a WARN.
  */
-export async function pciDmaCleanup(k: K, dev: string): Promise<0 | Errno> {
+export const pciDmaCleanup = kfunc('pci_dma_cleanup', { actor: 'pci', source: 'drivers/pci/pci-driver.c: pci_dma_cleanup' }, async function pciDmaCleanup(k: K, dev: string): Promise<0 | Errno> {
   if (devOf(k, dev) === undefined) return errno('ENODEV');
   const drv = await k.call<DriverSnapshot>(DRIVER_CORE, 'dev_driver_snapshot', { dev });
   if (drv.driver === null) {
@@ -48,10 +49,10 @@ export async function pciDmaCleanup(k: K, dev: string): Promise<0 | Errno> {
   }
   if (!drv.driver_managed_dma) await k.call(IOMMU_CORE, 'iommu_device_unuse_default_domain', { dev });
   return 0;
-}
+});
 
 /** pci_dev_is_disconnected(): READ_ONCE(dev->error_state) == pci_channel_io_perm_failure. */
-export function pciDevIsDisconnected(k: K, dev: string): boolean {
+export const pciDevIsDisconnected = kfunc('pci_dev_is_disconnected', { actor: 'pci', source: 'include/linux/pci.h: pci_dev_is_disconnected' }, function pciDevIsDisconnected(k: K, dev: string): boolean {
   const pd = devOf(k, dev);
   return pd !== undefined && k.read(pd, 'disconnected', { lockless: true });
-}
+});

@@ -7,6 +7,7 @@ import { pciStopAndRemoveBusDevice } from './probe.ts';
 import { devOf, onBusLocked, pciBusSem, presentOf } from './state.ts';
 import type { K } from './state.ts';
 import { slotBusDevices, slotDepth, subtree } from './topology.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * pciehp (drivers/pci/hotplug/pciehp_*.c). A slot is named by the topology
@@ -47,7 +48,7 @@ export const slotResetLock = (k: K, slot: string): LockRef => pciehpResetLock(sl
  *
  * -ENODEV for a slot no device of the topology sits in.
  */
-export async function pciehpDisableSlot(k: K, slot: string, surprise: boolean): Promise<0 | Errno> {
+export const pciehpDisableSlot = kfunc('pciehp_disable_slot', { actor: 'pci', source: 'drivers/pci/hotplug/pciehp_ctrl.c: pciehp_disable_slot' }, async function pciehpDisableSlot(k: K, slot: string, surprise: boolean): Promise<0 | Errno> {
   const pt = k.state.topo;
   const onBus = slotBusDevices(pt, slot);
   if (onBus.length === 0) return errno('ENODEV');
@@ -79,7 +80,7 @@ export async function pciehpDisableSlot(k: K, slot: string, surprise: boolean): 
   if (!dropFirst) await k.up_read(resetLock);
   enterContext(k, null);
   return 0;
-}
+});
 
 /**
  * pciehp_reset_slot() (drivers/pci/hotplug/pciehp_hpc.c), reached from a
@@ -87,10 +88,10 @@ export async function pciehpDisableSlot(k: K, slot: string, surprise: boolean): 
  * (write), §1.2 edge 5. The secondary bus reset itself is one preemption
  * point.
  */
-export async function pciehpResetSlot(k: K, slot: string, reset: () => Promise<void>): Promise<0> {
+export const pciehpResetSlot = kfunc('pciehp_reset_slot', { actor: 'pci', source: 'drivers/pci/hotplug/pciehp_hpc.c: pciehp_reset_slot' }, async function pciehpResetSlot(k: K, slot: string, reset: () => Promise<void>): Promise<0> {
   const resetLock = slotResetLock(k, slot);
   await k.down_write(resetLock);
   await reset();
   await k.up_write(resetLock);
   return 0;
-}
+});

@@ -5,6 +5,7 @@ import { pciRescanRemoveLock } from '../../protocol/lock-classes.ts';
 import { devOf, presentOf, setAdded, setOnBus } from './state.ts';
 import type { K } from './state.ts';
 import { bootDevices, parentsFirst, removeOrder, stopOrder, subtree, upstreamBridge } from './topology.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * Enumeration, rescan and removal (drivers/pci/probe.c, bus.c, remove.c).
@@ -20,7 +21,7 @@ import { bootDevices, parentsFirst, removeOrder, stopOrder, subtree, upstreamBri
  * then takes the device off the list again, so the lists only ever name
  * devices driver-core knows.
  */
-async function pciDeviceAdd(k: K, bdf: string): Promise<void> {
+const pciDeviceAdd = kfunc('pci_device_add', { actor: 'pci', source: 'drivers/pci/probe.c: pci_device_add' }, async function pciDeviceAdd(k: K, bdf: string): Promise<void> {
   const pd = devOf(k, bdf);
   if (pd === undefined) return;
   await setOnBus(k, bdf, true);
@@ -31,19 +32,19 @@ async function pciDeviceAdd(k: K, bdf: string): Promise<void> {
     return;
   }
   await setAdded(k, pd, true);
-}
+});
 
 /**
  * Boot enumeration. drivers/acpi/pci_root.c acpi_pci_root_add() adds the
  * scanned hierarchy with pci_lock_rescan_remove() held
  * (pci_bus_add_devices()); parents come before children.
  */
-export async function pciScanRootBus(k: K): Promise<0> {
+export const pciScanRootBus = kfunc('acpi_pci_root_add', { actor: 'pci', source: 'drivers/acpi/pci_root.c: acpi_pci_root_add' }, async function pciScanRootBus(k: K): Promise<0> {
   await k.lock(pciRescanRemoveLock());
   for (const d of bootDevices(k.state.topo)) await pciDeviceAdd(k, d);
   await k.unlock(pciRescanRemoveLock());
   return 0;
-}
+});
 
 /**
  * sysfs rescan (drivers/pci/pci-sysfs.c rescan_store → pci_rescan_bus):
@@ -54,7 +55,7 @@ export async function pciScanRootBus(k: K): Promise<0> {
  * way). -ENODEV when `dev` is not a PCI device of the topology, or its
  * upstream bridge is not present (there is no bus to scan).
  */
-export async function pciRescanBus(k: K, dev: string): Promise<0 | Errno> {
+export const pciRescanBus = kfunc('pci_rescan_bus', { actor: 'pci', source: 'drivers/pci/probe.c: pci_rescan_bus' }, async function pciRescanBus(k: K, dev: string): Promise<0 | Errno> {
   if (devOf(k, dev) === undefined) return errno('ENODEV');
   const pt = k.state.topo;
   await k.lock(pciRescanRemoveLock());
@@ -66,7 +67,7 @@ export async function pciRescanBus(k: K, dev: string): Promise<0 | Errno> {
   else for (const d of parentsFirst(pt, below.filter((x) => !present.has(x)))) await pciDeviceAdd(k, d);
   await k.unlock(pciRescanRemoveLock());
   return ret;
-}
+});
 
 /**
  * drivers/pci/remove.c pci_stop_and_remove_bus_device(): the caller holds
@@ -76,7 +77,7 @@ export async function pciRescanBus(k: K, dev: string): Promise<0 | Errno> {
  * children first). Devices that are already gone are skipped
  * (pci_dev_is_added / pci_dev_test_and_set_removed).
  */
-export async function pciStopAndRemoveBusDevice(k: K, dev: string): Promise<void> {
+export const pciStopAndRemoveBusDevice = kfunc('pci_stop_and_remove_bus_device', { actor: 'pci', source: 'drivers/pci/remove.c: pci_stop_and_remove_bus_device' }, async function pciStopAndRemoveBusDevice(k: K, dev: string): Promise<void> {
   await k.assertHeld(pciRescanRemoveLock());
   const pt = k.state.topo;
   const present = await presentOf(k, subtree(pt, dev));
@@ -96,17 +97,17 @@ export async function pciStopAndRemoveBusDevice(k: K, dev: string): Promise<void
     await setOnBus(k, d, false);
     await k.call(DRIVER_CORE, 'put_device', { dev: d });
   }
-}
+});
 
 /**
  * sysfs remove (remove_store → pci_stop_and_remove_bus_device_locked()).
  * -ENODEV for a device that is not present (it has no sysfs file to write).
  */
-export async function pciStopAndRemoveBusDeviceLocked(k: K, dev: string): Promise<0 | Errno> {
+export const pciStopAndRemoveBusDeviceLocked = kfunc('pci_stop_and_remove_bus_device_locked', { actor: 'pci', source: 'drivers/pci/remove.c: pci_stop_and_remove_bus_device_locked' }, async function pciStopAndRemoveBusDeviceLocked(k: K, dev: string): Promise<0 | Errno> {
   if (devOf(k, dev) === undefined) return errno('ENODEV');
   await k.lock(pciRescanRemoveLock());
   const present = await presentOf(k, [dev]);
   if (present.has(dev)) await pciStopAndRemoveBusDevice(k, dev);
   await k.unlock(pciRescanRemoveLock());
   return present.has(dev) ? 0 : errno('ENODEV');
-}
+});

@@ -7,6 +7,7 @@ import { pciehpResetSlot } from './hotplug.ts';
 import { devOf, presentOf } from './state.ts';
 import type { K, PciDev } from './state.ts';
 import { busPeers, isMultifunction, resetMethods, specOf, upstreamBridge } from './topology.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * Function resets (drivers/pci/pci.c; docs/kernel-facts.md §3.6).
@@ -25,35 +26,35 @@ const ENOTTY = errno('ENOTTY');
 const isEnotty = (r: Ret): boolean => r !== 0 && r.errno === 'ENOTTY';
 
 /** pci_dev_lock(). */
-async function pciDevLock(k: K, dev: string, sub: number): Promise<void> {
+const pciDevLock = kfunc('pci_dev_lock', { actor: 'pci', source: 'drivers/pci/pci.c: pci_dev_lock' }, async function pciDevLock(k: K, dev: string, sub: number): Promise<void> {
   await k.lock(deviceLock(dev, sub));
   await k.lock(nested(pciCfgAccessLock(dev), sub));
-}
+});
 
 /** pci_dev_unlock(). */
-async function pciDevUnlock(k: K, dev: string, sub: number): Promise<void> {
+const pciDevUnlock = kfunc('pci_dev_unlock', { actor: 'pci', source: 'drivers/pci/pci.c: pci_dev_unlock' }, async function pciDevUnlock(k: K, dev: string, sub: number): Promise<void> {
   await k.unlock(nested(pciCfgAccessLock(dev), sub));
   await k.unlock(deviceLock(dev, sub));
-}
+});
 
 /** pci_dev_trylock(): both or neither. A task that already holds the device_lock fails like any other. */
-async function pciDevTrylock(k: K, dev: string): Promise<boolean> {
+const pciDevTrylock = kfunc('pci_dev_trylock', { actor: 'pci', source: 'drivers/pci/pci.c: pci_dev_trylock' }, async function pciDevTrylock(k: K, dev: string): Promise<boolean> {
   if (await k.trylock(deviceLock(dev))) {
     if (await k.trylock(pciCfgAccessLock(dev))) return true;
     await k.unlock(deviceLock(dev));
   }
   return false;
-}
+});
 
 /** pci_dev_reset_iommu_prepare(): an error fails the reset method ("failed to stop IOMMU for a PCI reset"). */
-async function iommuPrepare(k: K, dev: string): Promise<Ret> {
+const iommuPrepare = kfunc('pci_dev_reset_iommu_prepare', { actor: 'pci', source: 'drivers/pci/pci.c: pci_dev_reset_iommu_prepare' }, async function iommuPrepare(k: K, dev: string): Promise<Ret> {
   const r = await k.call<unknown>(IOMMU_CORE, 'pci_dev_reset_iommu_prepare', { dev });
   return isErrno(r) ? r : 0;
-}
+});
 
-async function iommuDone(k: K, dev: string): Promise<void> {
+const iommuDone = kfunc('pci_dev_reset_iommu_done', { actor: 'pci', source: 'drivers/pci/pci.c: pci_dev_reset_iommu_done' }, async function iommuDone(k: K, dev: string): Promise<void> {
   await k.call(IOMMU_CORE, 'pci_dev_reset_iommu_done', { dev });
-}
+});
 
 /**
  * pci_dev_save_and_disable() / pci_dev_restore(): the bound driver's
@@ -62,13 +63,13 @@ async function iommuDone(k: K, dev: string): Promise<void> {
  * device lock, which must be held by the caller"); the config-space save,
  * INTx disable and restore in between are not modelled.
  */
-async function pciDevSaveAndDisable(k: K, dev: string): Promise<void> {
+const pciDevSaveAndDisable = kfunc('pci_dev_save_and_disable', { actor: 'pci', source: 'drivers/pci/pci.c: pci_dev_save_and_disable' }, async function pciDevSaveAndDisable(k: K, dev: string): Promise<void> {
   await k.call(DRIVER_CORE, 'pci_err_handler_reset', { dev, which: 'reset_prepare' });
-}
+});
 
-async function pciDevRestore(k: K, dev: string): Promise<void> {
+const pciDevRestore = kfunc('pci_dev_restore', { actor: 'pci', source: 'drivers/pci/pci.c: pci_dev_restore' }, async function pciDevRestore(k: K, dev: string): Promise<void> {
   await k.call(DRIVER_CORE, 'pci_err_handler_reset', { dev, which: 'reset_done' });
-}
+});
 
 /**
  * pci_bridge_secondary_bus_reset(bridge) (drivers/pci/pci.c, since
@@ -80,10 +81,10 @@ async function pciDevRestore(k: K, dev: string): Promise<void> {
  * pci_reset_function_locked do not). The kernel prints once per device; the
  * model reports each occurrence as a kernel-warn.
  */
-async function pciBridgeSecondaryBusReset(k: K, bridge: string | null, via: string): Promise<void> {
+const pciBridgeSecondaryBusReset = kfunc('pci_bridge_secondary_bus_reset', { actor: 'pci', source: 'drivers/pci/pci.c: pci_bridge_secondary_bus_reset' }, async function pciBridgeSecondaryBusReset(k: K, bridge: string | null, via: string): Promise<void> {
   if (bridge === null) return;
   if (!(await k.isLocked(pciCfgAccessLock(bridge)))) k.warn(`pci ${bridge}: unlocked secondary bus reset via: ${via}`);
-}
+});
 
 /** The reset itself (config writes, the 100 ms wait): one preemption point with in_reset set. */
 async function resetWindow(k: K, pd: PciDev): Promise<void> {
@@ -97,20 +98,20 @@ async function resetWindow(k: K, pd: PciDev): Promise<void> {
  * transactions), reset, done. The capability probes are not modelled: a
  * method listed in reset_methods is supported.
  */
-async function functionReset(k: K, pd: PciDev): Promise<Ret> {
+const functionReset = kfunc('pcie_flr', { actor: 'pci', source: 'drivers/pci/pci.c: pcie_flr' }, async function functionReset(k: K, pd: PciDev): Promise<Ret> {
   const r = await iommuPrepare(k, pd.bdf);
   if (r !== 0) return r;
   await resetWindow(k, pd);
   await iommuDone(k, pd.bdf);
   return 0;
-}
+});
 
 /**
  * pci_dev_reset_slot_function(): a device that is neither multi-function
  * nor a bridge and sits in a hotplug slot is reset through the slot
  * (pci_reset_hotplug_slot → pciehp_reset_slot).
  */
-async function slotFunctionReset(k: K, pd: PciDev): Promise<Ret> {
+const slotFunctionReset = kfunc('pci_dev_reset_slot_function', { actor: 'pci', source: 'drivers/pci/pci.c: pci_dev_reset_slot_function' }, async function slotFunctionReset(k: K, pd: PciDev): Promise<Ret> {
   const pt = k.state.topo;
   const s = specOf(pt, pd.bdf);
   if (s?.slot === undefined || s.bridge === true || isMultifunction(pt, pd.bdf)) return ENOTTY;
@@ -119,7 +120,7 @@ async function slotFunctionReset(k: K, pd: PciDev): Promise<Ret> {
     await pciBridgeSecondaryBusReset(k, upstreamBridge(pt, pd.bdf), 'pciehp_reset_slot');
     await resetWindow(k, pd);
   });
-}
+});
 
 /**
  * pci_parent_bus_reset(): a secondary bus reset of the upstream bridge, only
@@ -127,28 +128,28 @@ async function slotFunctionReset(k: K, pd: PciDev): Promise<Ret> {
  * dev->bus->devices here without a lock; the model looks at the static
  * topology instead (whether a sibling is currently present is ignored).
  */
-async function parentBusReset(k: K, pd: PciDev): Promise<Ret> {
+const parentBusReset = kfunc('pci_parent_bus_reset', { actor: 'pci', source: 'drivers/pci/pci.c: pci_parent_bus_reset' }, async function parentBusReset(k: K, pd: PciDev): Promise<Ret> {
   const pt = k.state.topo;
   const bridge = upstreamBridge(pt, pd.bdf);
   if (bridge === null || specOf(pt, pd.bdf)?.bridge === true || busPeers(pt, pd.bdf).length > 0) return ENOTTY;
   await pciBridgeSecondaryBusReset(k, bridge, 'pci_parent_bus_reset');
   await resetWindow(k, pd);
   return 0;
-}
+});
 
 /**
  * pci_reset_bus_function(): prepare first (before anything else, as 7.0 does
  * even when only probing), the slot reset, else the parent bus reset, then
  * done — also when neither applies (-ENOTTY goes to the next method).
  */
-async function pciResetBusFunction(k: K, pd: PciDev): Promise<Ret> {
+const pciResetBusFunction = kfunc('pci_reset_bus_function', { actor: 'pci', source: 'drivers/pci/pci.c: pci_reset_bus_function' }, async function pciResetBusFunction(k: K, pd: PciDev): Promise<Ret> {
   const r = await iommuPrepare(k, pd.bdf);
   if (r !== 0) return r;
   let rc = await slotFunctionReset(k, pd);
   if (isEnotty(rc)) rc = await parentBusReset(k, pd);
   await iommuDone(k, pd.bdf);
   return rc;
-}
+});
 
 /**
  * cxl_reset_bus_function(): needs an upstream CXL port (any upstream bridge
@@ -157,14 +158,14 @@ async function pciResetBusFunction(k: K, pd: PciDev): Promise<Ret> {
  * of seed 003 / bug B8 (`reset-nesting` variant decides what the inner
  * prepare returns) — then done.
  */
-async function cxlResetBusFunction(k: K, pd: PciDev): Promise<Ret> {
+const cxlResetBusFunction = kfunc('cxl_reset_bus_function', { actor: 'pci', source: 'drivers/pci/pci.c: cxl_reset_bus_function' }, async function cxlResetBusFunction(k: K, pd: PciDev): Promise<Ret> {
   if (upstreamBridge(k.state.topo, pd.bdf) === null) return ENOTTY;
   const r = await iommuPrepare(k, pd.bdf);
   if (r !== 0) return r;
   const rc = await pciResetBusFunction(k, pd);
   await iommuDone(k, pd.bdf);
   return rc;
-}
+});
 
 function resetMethod(k: K, pd: PciDev, m: PciResetMethod): Promise<Ret> {
   switch (m) {
@@ -184,14 +185,14 @@ function resetMethod(k: K, pd: PciDev, m: PciResetMethod): Promise<Ret> {
  * dev->reset_methods[]: -ENOTTY means "try the next", 0 or any other error
  * ends the walk; no method left is -ENOTTY.
  */
-async function pciResetFunctionLockedInner(k: K, pd: PciDev): Promise<Ret> {
+const pciResetFunctionLockedInner = kfunc('__pci_reset_function_locked', { actor: 'pci', source: 'drivers/pci/pci.c: __pci_reset_function_locked' }, async function pciResetFunctionLockedInner(k: K, pd: PciDev): Promise<Ret> {
   await k.assertHeld(deviceLock(pd.bdf));
   for (const m of resetMethods(k.state.topo, pd.bdf)) {
     const rc = await resetMethod(k, pd, m);
     if (!isEnotty(rc)) return rc;
   }
   return ENOTTY;
-}
+});
 
 /**
  * The device a sysfs `reset` or a driver names must exist: a device that is
@@ -211,7 +212,7 @@ const resetSupported = (k: K, dev: string): boolean => resetMethods(k.state.topo
  * then pci_dev_lock(bridge) if there is one, pci_dev_lock(dev), the reset,
  * unlock in reverse. -ENODEV for a device that is not there (lookup).
  */
-export async function pciResetFunction(k: K, dev: string): Promise<Ret> {
+export const pciResetFunction = kfunc('pci_reset_function', { actor: 'pci', source: 'drivers/pci/pci.c: pci_reset_function' }, async function pciResetFunction(k: K, dev: string): Promise<Ret> {
   const pd = await lookup(k, dev);
   if (pd === undefined) return errno('ENODEV');
   if (!resetSupported(k, dev)) return ENOTTY;
@@ -225,7 +226,7 @@ export async function pciResetFunction(k: K, dev: string): Promise<Ret> {
   await pciDevUnlock(k, dev, sub);
   if (bridge !== null) await pciDevUnlock(k, bridge, 0);
   return rc;
-}
+});
 
 /**
  * reset_store() (drivers/pci/pci-sysfs.c): a write of 1 to
@@ -247,7 +248,7 @@ export async function resetStore(k: K, dev: string): Promise<Ret> {
 }
 
 /** pci_try_reset_function(): pci_dev_trylock() of the device only; -EAGAIN when either lock is taken. */
-export async function pciTryResetFunction(k: K, dev: string): Promise<Ret> {
+export const pciTryResetFunction = kfunc('pci_try_reset_function', { actor: 'pci', source: 'drivers/pci/pci.c: pci_try_reset_function' }, async function pciTryResetFunction(k: K, dev: string): Promise<Ret> {
   const pd = await lookup(k, dev);
   if (pd === undefined) return errno('ENODEV');
   if (!resetSupported(k, dev)) return ENOTTY;
@@ -257,10 +258,10 @@ export async function pciTryResetFunction(k: K, dev: string): Promise<Ret> {
   await pciDevRestore(k, dev);
   await pciDevUnlock(k, dev, 0);
   return rc;
-}
+});
 
 /** pci_reset_function_locked(): the caller (a probe, vfio-pci's disable path) holds device_lock. */
-export async function pciResetFunctionLocked(k: K, dev: string): Promise<Ret> {
+export const pciResetFunctionLocked = kfunc('pci_reset_function_locked', { actor: 'pci', source: 'drivers/pci/pci.c: pci_reset_function_locked' }, async function pciResetFunctionLocked(k: K, dev: string): Promise<Ret> {
   const pd = devOf(k, dev);
   if (pd === undefined) return errno('ENODEV');
   if (!resetSupported(k, dev)) return ENOTTY;
@@ -268,4 +269,4 @@ export async function pciResetFunctionLocked(k: K, dev: string): Promise<Ret> {
   const rc = await pciResetFunctionLockedInner(k, pd);
   await pciDevRestore(k, dev);
   return rc;
-}
+});

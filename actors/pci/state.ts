@@ -7,6 +7,7 @@ import type { ModelVariants } from '../../protocol/variants.ts';
 import { classLock } from '../../protocol/lock-classes.ts';
 import { parseBdf, pciGroupPartition, pciTopology, upstreamBridge } from './topology.ts';
 import type { PciTopology } from './topology.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * struct pci_dev, as far as the model needs it. The object id is the BDF:
@@ -111,14 +112,14 @@ export async function presentOf(k: K, devs: readonly string[]): Promise<Set<stri
 }
 
 /** list_add_tail(&dev->bus_list, &bus->devices) / list_del() under down_write(&pci_bus_sem). */
-export async function setOnBus(k: K, bdf: string, on: boolean): Promise<void> {
+export const setOnBus = kfunc('list_add_tail', { actor: 'pci', source: 'drivers/pci/probe.c: list_add_tail' }, async function setOnBus(k: K, bdf: string, on: boolean): Promise<void> {
   const g = { guard: pciBusSem() };
   await k.down_write(pciBusSem());
   const bus = busOf(k, bdf);
   const list = k.read(bus, 'devices', g).filter((d) => d !== bdf);
   k.write(bus, 'devices', on ? [...list, bdf] : list, g);
   await k.up_write(pciBusSem());
-}
+});
 
 /**
  * pci_dev_assign_added(dev, true) after device_add(), or
@@ -129,10 +130,10 @@ export async function setOnBus(k: K, bdf: string, on: boolean): Promise<void> {
  * pci_bus_sem (write), which orders it after any pci_walk_bus() that marked
  * the previous incarnation disconnected.
  */
-export async function setAdded(k: K, pd: PciDev, added: boolean): Promise<void> {
+export const setAdded = kfunc('pci_dev_assign_added', { actor: 'pci', source: 'drivers/pci/bus.c: pci_dev_assign_added' }, async function setAdded(k: K, pd: PciDev, added: boolean): Promise<void> {
   k.write(pd, 'present', added, { lockless: true });
   if (!added) return;
   await k.down_write(pciBusSem());
   k.write(pd, 'disconnected', false, { lockless: true });
   await k.up_write(pciBusSem());
-}
+});

@@ -6,6 +6,7 @@ import { completionRef } from '../../protocol/lock-classes.ts';
 import { actorId } from '../../protocol/ids.ts';
 import { VFIO, processActor, userEvent, userPage } from '../../protocol/vfio.ts';
 import type { ProcIoctl, ProcOp, ProcResult, ProcessConfig, ProcessMailbox, RequestPolicy } from '../../protocol/vfio.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * A userspace process (QEMU, a DPDK app, a test program) as a task source:
@@ -89,22 +90,22 @@ function ioctlCall(k: PK, file: string, io: ProcIoctl): { readonly op: string; r
 }
 
 /** Puts a new file in the table under `fd`, at the lowest free fd number (alloc_fd(): find_next_fd from 0; 0–2 are stdio). */
-function installFd(k: PK, fd: string, file: string): void {
+const installFd = kfunc('install_fd', { actor: 'process', source: 'fs/open.c: install_fd' }, function installFd(k: PK, fd: string, file: string): void {
   const used = new Set(Object.values(k.state.fdnum));
   let n = 3;
   while (used.has(n)) n++;
   k.state.fds[fd] = file;
   k.state.fdnum[fd] = n;
-}
+});
 
 /** close(2) of one fd: off the table, then the kernel drops the table's reference. */
-async function closeFd(k: PK, fd: string): Promise<unknown> {
+const closeFd = kfunc('close_fd', { actor: 'process', source: 'fs/open.c: close_fd' }, async function closeFd(k: PK, fd: string): Promise<unknown> {
   const file = k.state.fds[fd];
   if (file === undefined) return errno('EBADF');
   delete k.state.fds[fd];
   delete k.state.fdnum[fd];
   return k.call(VFIO, 'fput', { file });
-}
+});
 
 /**
  * exit(2), in the exiting task: do_exit() → exit_files() → close_files()
@@ -118,7 +119,7 @@ async function closeFd(k: PK, fd: string): Promise<unknown> {
  * ...) run last-closed first: descending fd number, one after the other.
  * VFIO's files have no ->flush, so the ascending walk itself shows nothing.
  */
-async function exitProcess(k: PK): Promise<void> {
+const exitProcess = kfunc('do_exit', { actor: 'process', source: 'kernel/exit.c: do_exit' }, async function exitProcess(k: PK): Promise<void> {
   k.state.exited = true;
   const table = Object.keys(k.state.fds).sort((a, b) => (k.state.fdnum[a] as number) - (k.state.fdnum[b] as number));
   const queued: string[] = [];
@@ -130,12 +131,12 @@ async function exitProcess(k: PK): Promise<void> {
   }
   // exit_task_work(): the last queued ____fput() first
   for (const file of queued.reverse()) await k.call(VFIO, 'fput', { file });
-}
+});
 
 /** Every fd still open closed by a thread of its own, in an order the scheduler picks (the old `proc.exit`). */
-function closeAllConcurrently(k: PK): void {
+const closeAllConcurrently = kfunc('close_all_concurrently', { actor: 'process', source: 'fs/open.c: close_all_concurrently' }, function closeAllConcurrently(k: PK): void {
   for (const fd of Object.keys(k.state.fds)) k.spawn(processActor(k.state.name), 'close_fd', { fd });
-}
+});
 
 async function runOp(k: PK, op: ProcOp): Promise<unknown> {
   switch (op.do) {

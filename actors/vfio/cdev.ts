@@ -5,6 +5,7 @@ import type { DeviceFile, VK, VfioDevice } from './state.ts';
 import { allocFile, fget, fput } from './files.ts';
 import { allocDeviceFile, tryGetRegistration, vfioDeviceBlockGroup, vfioDeviceUnblockGroup, vfioDfOpen } from './device.ts';
 import { iommufdCtxGet, iommufdCtxPut, vfioIommufdAttachIoas, vfioIommufdDetachIoas } from './iommufd.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * The device cdev path (drivers/vfio/device_cdev.c; docs/kernel-facts.md
@@ -26,7 +27,7 @@ export const cdevNode = (dev: string): string => `/dev/vfio/devices/${dev}`;
  * chrdevs_lock (the kernel's cdev reference keeps the vfio_device memory
  * alive in between); no node: -ENOENT.
  */
-export async function vfioDeviceCdevOpen(k: VK, dev: string, proc: string): Promise<string | Errno> {
+export const vfioDeviceCdevOpen = kfunc('vfio_device_fops_cdev_open', { actor: 'vfio', source: 'drivers/vfio/device_cdev.c: vfio_device_fops_cdev_open' }, async function vfioDeviceCdevOpen(k: VK, dev: string, proc: string): Promise<string | Errno> {
   await k.lock(chrdevsLock());
   const id = k.read(k.state.cdevs, 'nodes', underChrdevs())[cdevNode(dev)];
   const vdev = id === undefined ? undefined : k.state.devices[id];
@@ -36,7 +37,7 @@ export async function vfioDeviceCdevOpen(k: VK, dev: string, proc: string): Prom
   if (!got) return errno('ENODEV');
   const df = allocDeviceFile(k, vdev, null);
   return allocFile(k, 'vfio-device', df.id, proc).id;
-}
+});
 
 /**
  * VFIO_DEVICE_BIND_IOMMUFD (vfio_df_ioctl_bind_iommufd): a group-path fd
@@ -46,7 +47,7 @@ export async function vfioDeviceCdevOpen(k: VK, dev: string, proc: string): Prom
  * the device is open; the bind claims DMA ownership: -EPERM); then
  * access_granted. Replies the devid.
  */
-export async function vfioDfIoctlBindIommufd(k: VK, df: DeviceFile, vdev: VfioDevice, iommufd: string | null): Promise<string | Errno> {
+export const vfioDfIoctlBindIommufd = kfunc('vfio_df_ioctl_bind_iommufd', { actor: 'vfio', source: 'drivers/vfio/device_cdev.c: vfio_df_ioctl_bind_iommufd' }, async function vfioDfIoctlBindIommufd(k: VK, df: DeviceFile, vdev: VfioDevice, iommufd: string | null): Promise<string | Errno> {
   if (df.group !== null) return errno('EINVAL');
   const blocked = await vfioDeviceBlockGroup(k, vdev);
   if (isErrno(blocked)) return blocked;
@@ -81,24 +82,24 @@ export async function vfioDfIoctlBindIommufd(k: VK, df: DeviceFile, vdev: VfioDe
     return ret;
   }
   return devid ?? errno('EINVAL');
-}
+});
 
 /** VFIO_DEVICE_ATTACH_IOMMUFD_PT (vfio_df_ioctl_attach_pt): dev_set->lock → attach_ioas / pasid_attach_ioas. Replies the HWPT id. */
-export async function vfioDfIoctlAttachPt(k: VK, vdev: VfioDevice, pt: string, pasid: number): Promise<string | Errno> {
+export const vfioDfIoctlAttachPt = kfunc('vfio_df_ioctl_attach_pt', { actor: 'vfio', source: 'drivers/vfio/device_cdev.c: vfio_df_ioctl_attach_pt' }, async function vfioDfIoctlAttachPt(k: VK, vdev: VfioDevice, pt: string, pasid: number): Promise<string | Errno> {
   await k.lock(devSetLock(vdev.dev_set));
   try {
     return await vfioIommufdAttachIoas(k, vdev, pt, pasid);
   } finally {
     await k.unlock(devSetLock(vdev.dev_set));
   }
-}
+});
 
 /** VFIO_DEVICE_DETACH_IOMMUFD_PT (vfio_df_ioctl_detach_pt): dev_set->lock → detach_ioas / pasid_detach_ioas; always 0. */
-export async function vfioDfIoctlDetachPt(k: VK, vdev: VfioDevice, pasid: number): Promise<Ret> {
+export const vfioDfIoctlDetachPt = kfunc('vfio_df_ioctl_detach_pt', { actor: 'vfio', source: 'drivers/vfio/device_cdev.c: vfio_df_ioctl_detach_pt' }, async function vfioDfIoctlDetachPt(k: VK, vdev: VfioDevice, pasid: number): Promise<Ret> {
   await k.lock(devSetLock(vdev.dev_set));
   try {
     return await vfioIommufdDetachIoas(k, vdev, pasid);
   } finally {
     await k.unlock(devSetLock(vdev.dev_set));
   }
-}
+});

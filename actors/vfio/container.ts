@@ -8,6 +8,7 @@ import {
 } from './state.ts';
 import type { Type1Iommu, VFile, VK, VfioContainer, VfioGroup } from './state.ts';
 import { allocFile } from './files.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * The legacy container (drivers/vfio/container.c) and its type1 backend
@@ -23,26 +24,26 @@ import { allocFile } from './files.ts';
 type Ret = 0 | Errno;
 
 /** open("/dev/vfio/vfio"): vfio_fops_open(), a container with one reference (the file's). */
-export function vfioFopsOpen(k: VK, proc: string): string {
+export const vfioFopsOpen = kfunc('vfio_fops_open', { actor: 'vfio', source: 'drivers/vfio/container.c: vfio_fops_open' }, function vfioFopsOpen(k: VK, proc: string): string {
   const id = allocObj(k, 'vfio_container', 'container');
   k.state.containers[id] = { id, group_list: [], iommu_driver: null, iommu: null, kref: 1 };
   return allocFile(k, 'vfio-container', id, proc).id;
-}
+});
 
 /** vfio_container_put(): the last reference frees it. */
-function containerPut(k: VK, c: VfioContainer): void {
+const containerPut = kfunc('vfio_container_put', { actor: 'vfio', source: 'drivers/vfio/container.c: vfio_container_put' }, function containerPut(k: VK, c: VfioContainer): void {
   const n = k.read(c, 'kref', atomic()) - 1;
   k.write(c, 'kref', n, atomic());
   if (n > 0) return;
   delete k.state.containers[c.id];
   k.free(c.id);
-}
+});
 
 /** vfio_fops_release(): drops the file's container reference; attached groups keep it alive. */
-export function vfioFopsRelease(k: VK, f: VFile): void {
+export const vfioFopsRelease = kfunc('vfio_fops_release', { actor: 'vfio', source: 'drivers/vfio/container.c: vfio_fops_release' }, function vfioFopsRelease(k: VK, f: VFile): void {
   const c = k.state.containers[f.priv];
   if (c !== undefined) containerPut(k, c);
-}
+});
 
 /** The container of a container file, or null for another kind of file. */
 export function containerOfFile(k: VK, f: VFile): VfioContainer | null {
@@ -56,7 +57,7 @@ export function containerOfFile(k: VK, f: VFile): VfioContainer | null {
  * require_direct member); with a backend already set, its attach_group
  * (on failure the ownership is released).
  */
-export async function vfioContainerAttachGroup(k: VK, c: VfioContainer, grp: VfioGroup): Promise<Ret> {
+export const vfioContainerAttachGroup = kfunc('vfio_container_attach_group', { actor: 'vfio', source: 'drivers/vfio/container.c: vfio_container_attach_group' }, async function vfioContainerAttachGroup(k: VK, c: VfioContainer, grp: VfioGroup): Promise<Ret> {
   await k.assertHeld(vfioGroupLock(grp.id));
   const gl = underGroupLock(grp.id);
   const ig = k.read(grp, 'iommu_group', gl);
@@ -79,14 +80,14 @@ export async function vfioContainerAttachGroup(k: VK, c: VfioContainer, grp: Vfi
   }
   await k.up_write(containerGroupLock(c.id));
   return ret;
-}
+});
 
 /**
  * vfio_group_detach_container(), under group_lock: container->group_lock
  * (write), the backend's detach_group, iommu_group_release_dma_owner()
  * (back to the default domain); the last group releases the backend.
  */
-export async function vfioGroupDetachContainer(k: VK, grp: VfioGroup): Promise<void> {
+export const vfioGroupDetachContainer = kfunc('vfio_group_detach_container', { actor: 'vfio', source: 'drivers/vfio/container.c: vfio_group_detach_container' }, async function vfioGroupDetachContainer(k: VK, grp: VfioGroup): Promise<void> {
   await k.assertHeld(vfioGroupLock(grp.id));
   const gl = underGroupLock(grp.id);
   const cid = k.read(grp, 'container', gl);
@@ -112,7 +113,7 @@ export async function vfioGroupDetachContainer(k: VK, grp: VfioGroup): Promise<v
   }
   await k.up_write(containerGroupLock(c.id));
   containerPut(k, c);
-}
+});
 
 /**
  * VFIO_SET_IOMMU: container->group_lock (write) + vfio.iommu_drivers_lock;
@@ -121,7 +122,7 @@ export async function vfioGroupDetachContainer(k: VK, grp: VfioGroup): Promise<v
  * The groups' iommu_group pointers are stable while they are on the
  * container's list (detach takes container->group_lock before revoking).
  */
-export async function vfioIoctlSetIommu(k: VK, c: VfioContainer, type: VfioIommuType): Promise<Ret> {
+export const vfioIoctlSetIommu = kfunc('vfio_ioctl_set_iommu', { actor: 'vfio', source: 'drivers/vfio/container.c: vfio_ioctl_set_iommu' }, async function vfioIoctlSetIommu(k: VK, c: VfioContainer, type: VfioIommuType): Promise<Ret> {
   const cl = underContainer(c.id);
   await k.down_write(containerGroupLock(c.id));
   try {
@@ -152,7 +153,7 @@ export async function vfioIoctlSetIommu(k: VK, c: VfioContainer, type: VfioIommu
   } finally {
     await k.up_write(containerGroupLock(c.id));
   }
-}
+});
 
 /**
  * The backend of a container ioctl: vfio_fops_unl_ioctl() reads
@@ -188,7 +189,7 @@ function backendOf(k: VK, c: VfioContainer, locked: boolean): Type1Iommu | null 
  * passthrough, as vfio_container_ioctl_check_extension() in the same file
  * already does for VFIO_CHECK_EXTENSION.
  */
-async function passthrough<T>(k: VK, c: VfioContainer, none: T, backend: (t1: Type1Iommu) => Promise<T>): Promise<T> {
+const passthrough = kfunc('vfio_fops_unl_ioctl', { actor: 'vfio', source: 'drivers/vfio/container.c: vfio_fops_unl_ioctl' }, async function passthrough<T>(k: VK, c: VfioContainer, none: T, backend: (t1: Type1Iommu) => Promise<T>): Promise<T> {
   if (k.state.variants['container-ioctl'] === 'unlocked-passthrough') {
     const t1 = backendOf(k, c, false);
     return t1 === null ? none : backend(t1);
@@ -200,12 +201,12 @@ async function passthrough<T>(k: VK, c: VfioContainer, none: T, backend: (t1: Ty
   } finally {
     await k.up_read(containerGroupLock(c.id));
   }
-}
+});
 
 /** VFIO_IOMMU_MAP_DMA: type1 vfio_dma_do_map(): iommu->lock; an existing mapping -EEXIST; the pinned page into every domain. */
-export function vfioIommuMapDma(k: VK, c: VfioContainer, iova: number, page: string): Promise<Ret> {
+export const vfioIommuMapDma = kfunc('vfio_dma_do_map', { actor: 'vfio', source: 'drivers/vfio/vfio_iommu_type1.c: vfio_dma_do_map' }, function vfioIommuMapDma(k: VK, c: VfioContainer, iova: number, page: string): Promise<Ret> {
   return passthrough<Ret>(k, c, errno('EINVAL'), (t1) => vfioDmaDoMap(k, t1, iova, page));
-}
+});
 
 /** vfio_dma_do_map() (drivers/vfio/vfio_iommu_type1.c). */
 async function vfioDmaDoMap(k: VK, t1: Type1Iommu, iova: number, page: string): Promise<Ret> {
@@ -231,9 +232,9 @@ async function vfioDmaDoMap(k: VK, t1: Type1Iommu, iova: number, page: string): 
 }
 
 /** VFIO_IOMMU_UNMAP_DMA: replies the bytes unmapped (0 when nothing is mapped there). */
-export function vfioIommuUnmapDma(k: VK, c: VfioContainer, iova: number): Promise<number | Errno> {
+export const vfioIommuUnmapDma = kfunc('vfio_dma_do_unmap', { actor: 'vfio', source: 'drivers/vfio/vfio_iommu_type1.c: vfio_dma_do_unmap' }, function vfioIommuUnmapDma(k: VK, c: VfioContainer, iova: number): Promise<number | Errno> {
   return passthrough<number | Errno>(k, c, errno('EINVAL'), (t1) => vfioDmaDoUnmap(k, t1, iova));
-}
+});
 
 /** vfio_dma_do_unmap() (drivers/vfio/vfio_iommu_type1.c). */
 async function vfioDmaDoUnmap(k: VK, t1: Type1Iommu, iova: number): Promise<number | Errno> {
@@ -252,12 +253,12 @@ async function vfioDmaDoUnmap(k: VK, t1: Type1Iommu, iova: number): Promise<numb
 
 // ---- type1 ----------------------------------------------------------------------------------------
 
-function type1Open(k: VK, v2: boolean): Type1Iommu {
+const type1Open = kfunc('vfio_iommu_type1_open', { actor: 'vfio', source: 'drivers/vfio/vfio_iommu_type1.c: vfio_iommu_type1_open' }, function type1Open(k: VK, v2: boolean): Type1Iommu {
   const id = allocObj(k, 'vfio_iommu', 'vfio_iommu');
   const t1: Type1Iommu = { id, v2, domains: [], dma: {} };
   k.state.iommus[id] = t1;
   return t1;
-}
+});
 
 /**
  * vfio_iommu_type1_attach_group(): iommu->lock; a group already attached
@@ -266,7 +267,7 @@ function type1Open(k: VK, v2: boolean): Type1Iommu {
  * iommu_attach_group() (§1.2 edge 18) and the existing mappings replayed
  * into it (vfio_iommu_replay).
  */
-async function type1AttachGroup(k: VK, t1: Type1Iommu | undefined, ig: string): Promise<Ret> {
+const type1AttachGroup = kfunc('vfio_iommu_type1_attach_group', { actor: 'vfio', source: 'drivers/vfio/vfio_iommu_type1.c: vfio_iommu_type1_attach_group' }, async function type1AttachGroup(k: VK, t1: Type1Iommu | undefined, ig: string): Promise<Ret> {
   if (t1 === undefined) return errno('EINVAL');
   const il = underIommu(t1.id);
   await k.lock(type1IommuLock(t1.id));
@@ -286,10 +287,10 @@ async function type1AttachGroup(k: VK, t1: Type1Iommu | undefined, ig: string): 
   } finally {
     await k.unlock(type1IommuLock(t1.id));
   }
-}
+});
 
 /** vfio_iommu_type1_detach_group(): iommu->lock; iommu_detach_group(); an empty domain is unmapped and freed. */
-async function type1DetachGroup(k: VK, t1: Type1Iommu, ig: string): Promise<void> {
+const type1DetachGroup = kfunc('vfio_iommu_type1_detach_group', { actor: 'vfio', source: 'drivers/vfio/vfio_iommu_type1.c: vfio_iommu_type1_detach_group' }, async function type1DetachGroup(k: VK, t1: Type1Iommu, ig: string): Promise<void> {
   const il = underIommu(t1.id);
   await k.lock(type1IommuLock(t1.id));
   const domains = k.read(t1, 'domains', il);
@@ -309,10 +310,10 @@ async function type1DetachGroup(k: VK, t1: Type1Iommu, ig: string): Promise<void
     }
   }
   await k.unlock(type1IommuLock(t1.id));
-}
+});
 
 /** vfio_iommu_type1_release(): every domain went with its last group (the container's groups are detached first); frees the backend. */
-async function type1Release(k: VK, t1: Type1Iommu): Promise<void> {
+const type1Release = kfunc('vfio_iommu_type1_release', { actor: 'vfio', source: 'drivers/vfio/vfio_iommu_type1.c: vfio_iommu_type1_release' }, async function type1Release(k: VK, t1: Type1Iommu): Promise<void> {
   delete k.state.iommus[t1.id];
   k.free(t1.id);
-}
+});

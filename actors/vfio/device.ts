@@ -9,6 +9,7 @@ import { allocFile, fput, getFile } from './files.ts';
 import { vfioGroupHasIommu } from './group.ts';
 import { vfioPciCoreCloseDevice, vfioPciCoreOpenDevice } from './pci-core.ts';
 import { iommufdCtxPut, vfioIommufdBind, vfioIommufdCompatAttachIoas, vfioIommufdUnbind } from './iommufd.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * VFIO devices and their fds (drivers/vfio/vfio_main.c, group.c;
@@ -23,29 +24,29 @@ import { iommufdCtxPut, vfioIommufdBind, vfioIommufdCompatAttachIoas, vfioIommuf
 type Ret = 0 | Errno;
 
 /** vfio_device_try_get_registration(): refcount_inc_not_zero. */
-export function tryGetRegistration(k: VK, vdev: VfioDevice): boolean {
+export const tryGetRegistration = kfunc('vfio_device_try_get_registration', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_device_try_get_registration' }, function tryGetRegistration(k: VK, vdev: VfioDevice): boolean {
   const n = k.read(vdev, 'refcount', atomic());
   if (n === 0) return false;
   k.write(vdev, 'refcount', n + 1, atomic());
   return true;
-}
+});
 
 /** vfio_device_put_registration(): the last put completes device->comp. Returns the count left. */
-export async function putRegistration(k: VK, vdev: VfioDevice): Promise<number> {
+export const putRegistration = kfunc('vfio_device_put_registration', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_device_put_registration' }, async function putRegistration(k: VK, vdev: VfioDevice): Promise<number> {
   const n = k.read(vdev, 'refcount', atomic()) - 1;
   k.write(vdev, 'refcount', n, atomic());
   if (n === 0) await k.complete(vfioDeviceComp(vdev.id));
   return n;
-}
+});
 
 /** vfio_allocate_device_file(). */
-export function allocDeviceFile(k: VK, vdev: VfioDevice, group: string | null): DeviceFile {
+export const allocDeviceFile = kfunc('vfio_allocate_device_file', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_allocate_device_file' }, function allocDeviceFile(k: VK, vdev: VfioDevice, group: string | null): DeviceFile {
   const id = allocObj(k, 'vfio_device_file', 'df');
   const df: DeviceFile = { id, device: vdev.id, group, access_granted: false, iommufd: null, devid: null };
   k.state.dfs[id] = df;
   initFields(k, df, ['device']);
   return df;
-}
+});
 
 function freeDeviceFile(k: VK, df: DeviceFile): void {
   delete k.state.dfs[df.id];
@@ -60,7 +61,7 @@ function freeDeviceFile(k: VK, df: DeviceFile): void {
  * ops->open_device (vfio-pci: enable with a try-reset, -EAGAIN on
  * contention).
  */
-export async function vfioDfOpen(k: VK, df: DeviceFile): Promise<Ret> {
+export const vfioDfOpen = kfunc('vfio_df_open', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_df_open' }, async function vfioDfOpen(k: VK, df: DeviceFile): Promise<Ret> {
   const vdev = k.state.devices[df.device] as VfioDevice;
   const sl = underDevSet(vdev.dev_set);
   await k.assertHeld(devSetLock(vdev.dev_set));
@@ -71,10 +72,10 @@ export async function vfioDfOpen(k: VK, df: DeviceFile): Promise<Ret> {
   const ret = await firstOpen(k, vdev, df);
   if (isErrno(ret)) k.write(vdev, 'open_count', k.read(vdev, 'open_count', sl) - 1, sl);
   return ret;
-}
+});
 
 /** vfio_df_device_first_open(): try_module_get(driver) cannot fail here (vfio-pci is bound while registered). */
-async function firstOpen(k: VK, vdev: VfioDevice, df: DeviceFile): Promise<Ret> {
+const firstOpen = kfunc('vfio_df_device_first_open', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_df_device_first_open' }, async function firstOpen(k: VK, vdev: VfioDevice, df: DeviceFile): Promise<Ret> {
   const ictx = k.read(df, 'iommufd', underDevSet(vdev.dev_set));
   const used = ictx !== null ? await vfioIommufdBind(k, vdev, df, ictx) : await groupUseIommu(k, vdev);
   if (isErrno(used)) return used;
@@ -84,7 +85,7 @@ async function firstOpen(k: VK, vdev: VfioDevice, df: DeviceFile): Promise<Ret> 
     else groupUnuseIommu(k, vdev);
   }
   return ret;
-}
+});
 
 /**
  * vfio_device_group_use_iommu() → vfio_group_use_container(), under
@@ -92,7 +93,7 @@ async function firstOpen(k: VK, vdev: VfioDevice, df: DeviceFile): Promise<Ret> 
  * container and a reference on the group file. container->iommu_driver is
  * read without container->group_lock, as the kernel does.
  */
-async function groupUseIommu(k: VK, vdev: VfioDevice): Promise<Ret> {
+const groupUseIommu = kfunc('vfio_device_group_use_iommu', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_device_group_use_iommu' }, async function groupUseIommu(k: VK, vdev: VfioDevice): Promise<Ret> {
   const grp = k.state.groups[vdev.group] as VfioGroup;
   const gl = underGroupLock(grp.id);
   await k.assertHeld(vfioGroupLock(grp.id));
@@ -107,10 +108,10 @@ async function groupUseIommu(k: VK, vdev: VfioDevice): Promise<Ret> {
   if (file !== null) getFile(k, file);
   k.write(grp, 'container_users', k.read(grp, 'container_users', gl) + 1, gl);
   return 0;
-}
+});
 
 /** vfio_device_group_unuse_iommu() → vfio_group_unuse_container(): the group file's reference goes (its release waits for the syscall's end). */
-function groupUnuseIommu(k: VK, vdev: VfioDevice): void {
+const groupUnuseIommu = kfunc('vfio_device_group_unuse_iommu', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_device_group_unuse_iommu' }, function groupUnuseIommu(k: VK, vdev: VfioDevice): void {
   const grp = k.state.groups[vdev.group] as VfioGroup;
   const gl = underGroupLock(grp.id);
   const users = k.read(grp, 'container_users', gl);
@@ -118,10 +119,10 @@ function groupUnuseIommu(k: VK, vdev: VfioDevice): void {
   k.write(grp, 'container_users', users - 1, gl);
   const file = k.read(grp, 'opened_file', gl);
   if (file !== null) fput(k, file);
-}
+});
 
 /** vfio_df_close(), under dev_set->lock: the last close runs ops->close_device, then unbinds iommufd or stops using the container. */
-async function vfioDfClose(k: VK, df: DeviceFile): Promise<void> {
+const vfioDfClose = kfunc('vfio_df_close', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_df_close' }, async function vfioDfClose(k: VK, df: DeviceFile): Promise<void> {
   const vdev = k.state.devices[df.device] as VfioDevice;
   const sl = underDevSet(vdev.dev_set);
   await k.assertHeld(devSetLock(vdev.dev_set));
@@ -136,7 +137,7 @@ async function vfioDfClose(k: VK, df: DeviceFile): Promise<void> {
     else groupUnuseIommu(k, vdev);
   }
   k.write(vdev, 'open_count', count - 1, sl);
-}
+});
 
 /**
  * VFIO_GROUP_GET_DEVICE_FD: vfio_device_get_from_name() under
@@ -146,7 +147,7 @@ async function vfioDfClose(k: VK, df: DeviceFile): Promise<void> {
  * with iommufd, the first open also attaches the compat IOAS;
  * access_granted is published last.
  */
-export async function vfioGroupGetDeviceFd(k: VK, grp: VfioGroup, dev: string, proc: string): Promise<string | Errno> {
+export const vfioGroupGetDeviceFd = kfunc('vfio_group_ioctl_get_device_fd', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_group_ioctl_get_device_fd' }, async function vfioGroupGetDeviceFd(k: VK, grp: VfioGroup, dev: string, proc: string): Promise<string | Errno> {
   await k.lock(vfioGroupDeviceLock(grp.id));
   let vdev: VfioDevice | null = null;
   for (const id of k.read(grp, 'device_list', underGroupDeviceLock(grp.id))) {
@@ -167,9 +168,9 @@ export async function vfioGroupGetDeviceFd(k: VK, grp: VfioGroup, dev: string, p
     return ret;
   }
   return allocFile(k, 'vfio-device', df.id, proc).id;
-}
+});
 
-async function vfioDfGroupOpen(k: VK, grp: VfioGroup, vdev: VfioDevice, df: DeviceFile): Promise<Ret> {
+const vfioDfGroupOpen = kfunc('vfio_df_group_open', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_df_group_open' }, async function vfioDfGroupOpen(k: VK, grp: VfioGroup, vdev: VfioDevice, df: DeviceFile): Promise<Ret> {
   const sl = underDevSet(vdev.dev_set);
   await k.lock(vfioGroupLock(grp.id));
   try {
@@ -196,23 +197,23 @@ async function vfioDfGroupOpen(k: VK, grp: VfioGroup, vdev: VfioDevice, df: Devi
   } finally {
     await k.unlock(vfioGroupLock(grp.id));
   }
-}
+});
 
 /** vfio_df_group_close(): group_lock → dev_set->lock → vfio_df_close(). */
-async function vfioDfGroupClose(k: VK, df: DeviceFile, grp: VfioGroup, vdev: VfioDevice): Promise<void> {
+const vfioDfGroupClose = kfunc('vfio_df_group_close', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_df_group_close' }, async function vfioDfGroupClose(k: VK, df: DeviceFile, grp: VfioGroup, vdev: VfioDevice): Promise<void> {
   await k.lock(vfioGroupLock(grp.id));
   await k.lock(devSetLock(vdev.dev_set));
   await vfioDfClose(k, df);
   k.write(df, 'iommufd', null, underDevSet(vdev.dev_set));
   await k.unlock(devSetLock(vdev.dev_set));
   await k.unlock(vfioGroupLock(grp.id));
-}
+});
 
 /**
  * vfio_df_unbind_iommufd() for a cdev fd: nothing to do unless it bound;
  * dev_set->lock → vfio_df_close() → unlock → vfio_device_unblock_group().
  */
-async function vfioDfUnbindIommufd(k: VK, df: DeviceFile, vdev: VfioDevice): Promise<void> {
+const vfioDfUnbindIommufd = kfunc('vfio_df_unbind_iommufd', { actor: 'vfio', source: 'drivers/vfio/device_cdev.c: vfio_df_unbind_iommufd' }, async function vfioDfUnbindIommufd(k: VK, df: DeviceFile, vdev: VfioDevice): Promise<void> {
   // "no contention with another one changing this flag": read without the lock
   if (!k.read(df, 'access_granted', LOCKLESS)) return;
   const sl = underDevSet(vdev.dev_set);
@@ -223,10 +224,10 @@ async function vfioDfUnbindIommufd(k: VK, df: DeviceFile, vdev: VfioDevice): Pro
   k.write(vdev, 'cdev_opened', false, sl);
   await k.unlock(devSetLock(vdev.dev_set));
   await vfioDeviceUnblockGroup(k, vdev);
-}
+});
 
 /** vfio_device_block_group(): a group fd is open -EBUSY; else one more cdev user of the group. */
-export async function vfioDeviceBlockGroup(k: VK, vdev: VfioDevice): Promise<Ret> {
+export const vfioDeviceBlockGroup = kfunc('vfio_device_block_group', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_device_block_group' }, async function vfioDeviceBlockGroup(k: VK, vdev: VfioDevice): Promise<Ret> {
   const grp = k.state.groups[vdev.group] as VfioGroup;
   const gl = underGroupLock(grp.id);
   await k.lock(vfioGroupLock(grp.id));
@@ -235,18 +236,18 @@ export async function vfioDeviceBlockGroup(k: VK, vdev: VfioDevice): Promise<Ret
   else k.write(grp, 'cdev_device_open_cnt', k.read(grp, 'cdev_device_open_cnt', gl) + 1, gl);
   await k.unlock(vfioGroupLock(grp.id));
   return ret;
-}
+});
 
-export async function vfioDeviceUnblockGroup(k: VK, vdev: VfioDevice): Promise<void> {
+export const vfioDeviceUnblockGroup = kfunc('vfio_device_unblock_group', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_device_unblock_group' }, async function vfioDeviceUnblockGroup(k: VK, vdev: VfioDevice): Promise<void> {
   const grp = k.state.groups[vdev.group] as VfioGroup;
   const gl = underGroupLock(grp.id);
   await k.lock(vfioGroupLock(grp.id));
   k.write(grp, 'cdev_device_open_cnt', k.read(grp, 'cdev_device_open_cnt', gl) - 1, gl);
   await k.unlock(vfioGroupLock(grp.id));
-}
+});
 
 /** vfio_device_fops_release(): close the df (group or cdev path), drop its registration reference, free it. */
-export async function vfioDeviceFopsRelease(k: VK, f: VFile): Promise<void> {
+export const vfioDeviceFopsRelease = kfunc('vfio_device_fops_release', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_device_fops_release' }, async function vfioDeviceFopsRelease(k: VK, f: VFile): Promise<void> {
   const df = k.state.dfs[f.priv];
   if (df === undefined) return;
   const vdev = k.state.devices[df.device];
@@ -263,7 +264,7 @@ export async function vfioDeviceFopsRelease(k: VK, f: VFile): Promise<void> {
   }
   await putRegistration(k, vdev);
   freeDeviceFile(k, df);
-}
+});
 
 /**
  * The df of a device file and its device, for a device fd ioctl; null when

@@ -6,6 +6,7 @@ import { vfioGroupFopsRelease } from './group.ts';
 import { vfioFopsRelease } from './container.ts';
 import { vfioDeviceFopsRelease } from './device.ts';
 import { iommufdFopsRelease } from './iommufd.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * The VFS part of the model (fs/file_table.c, fs/open.c): struct file with
@@ -37,7 +38,7 @@ export function discardFile(k: VK, f: VFile): void {
  * fget(): a reference for the duration of a syscall, or null when the file
  * is gone (its last reference was dropped: the fd was closed).
  */
-export function fget(k: VK, file: string | null): VFile | null {
+export const fget = kfunc('fget', { actor: 'vfio', source: 'fs/file.c: fget' }, function fget(k: VK, file: string | null): VFile | null {
   if (file === null) return null;
   k.use(asObj(file), 'fget');
   const f = k.state.files[file];
@@ -46,20 +47,20 @@ export function fget(k: VK, file: string | null): VFile | null {
   if (n === 0) return null;
   k.write(f, 'f_count', n + 1, atomic());
   return f;
-}
+});
 
 /** get_file(): another reference on a file the caller already holds. */
-export function getFile(k: VK, file: string): void {
+export const getFile = kfunc('get_file', { actor: 'vfio', source: 'include/linux/fs.h: get_file' }, function getFile(k: VK, file: string): void {
   const f = k.state.files[file];
   if (f === undefined) {
     k.use(asObj(file), 'get_file');
     return;
   }
   k.write(f, 'f_count', k.read(f, 'f_count', atomic()) + 1, atomic());
-}
+});
 
 /** fput(): the last reference queues ->release for the end of the syscall. */
-export function fput(k: VK, file: string): void {
+export const fput = kfunc('fput', { actor: 'vfio', source: 'fs/file_table.c: fput' }, function fput(k: VK, file: string): void {
   const f = k.state.files[file];
   if (f === undefined) {
     k.use(asObj(file), 'fput');
@@ -71,10 +72,10 @@ export function fput(k: VK, file: string): void {
   if (n !== 0) return;
   const work = k.state.taskWork[k.task] ?? [];
   k.state.taskWork[k.task] = [...work, file];
-}
+});
 
 /** task_work_run() on the way back to userspace: __fput() → ->release of every file queued by this task. */
-async function taskWorkRun(k: VK): Promise<void> {
+const taskWorkRun = kfunc('task_work_run', { actor: 'vfio', source: 'kernel/task_work.c: task_work_run' }, async function taskWorkRun(k: VK): Promise<void> {
   for (;;) {
     const work = k.state.taskWork[k.task];
     const file = work?.[0];
@@ -85,10 +86,10 @@ async function taskWorkRun(k: VK): Promise<void> {
     k.state.taskWork[k.task] = work.slice(1);
     await release(k, file);
   }
-}
+});
 
 /** __fput(): the file's ->release, then the file is freed. */
-async function release(k: VK, file: string): Promise<void> {
+const release = kfunc('__fput', { actor: 'vfio', source: 'fs/file_table.c: __fput' }, async function release(k: VK, file: string): Promise<void> {
   const f = k.state.files[file];
   if (f === undefined) return;
   switch (f.kind) {
@@ -107,7 +108,7 @@ async function release(k: VK, file: string): Promise<void> {
   }
   delete k.state.files[file];
   k.free(f.id);
-}
+});
 
 /** A syscall from a process: its body, then the deferred releases of the files it put last. */
 export async function syscall<R>(k: VK, body: () => Promise<R>): Promise<R> {

@@ -10,6 +10,7 @@ import type { VFile, VK, VfioGroup } from './state.ts';
 import { allocFile, discardFile, fget, fput } from './files.ts';
 import { vfioContainerAttachGroup, vfioGroupDetachContainer } from './container.ts';
 import { iommufdCtxGet, iommufdCtxPut, iommufdVfioCompatIoasCreate } from './iommufd.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * VFIO groups (drivers/vfio/group.c; docs/kernel-facts.md §4.0–4.1): a
@@ -36,7 +37,7 @@ const numberOf = (iommuGroup: string): string => iommuGroup.slice(iommuGroup.las
  * after its last writer by the refcount's release/acquire; the model has no
  * ordering through atomics, so the read is made under group_lock.
  */
-export async function vfioGroupPut(k: VK, grp: VfioGroup): Promise<void> {
+export const vfioGroupPut = kfunc('vfio_group_put', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_group_put' }, async function vfioGroupPut(k: VK, grp: VfioGroup): Promise<void> {
   const n = k.read(grp, 'kref', atomic()) - 1;
   k.write(grp, 'kref', n, atomic());
   if (n > 0) return;
@@ -46,27 +47,27 @@ export async function vfioGroupPut(k: VK, grp: VfioGroup): Promise<void> {
   if (ig !== null) k.warn(`vfio_group_release: WARN_ON(group->iommu_group) for ${grp.id}`);
   delete k.state.groups[grp.id];
   k.free(grp.id);
-}
+});
 
 /** vfio_group_find_from_iommu(), under vfio.group_lock. */
-function findFromIommu(k: VK, iommuGroup: string): VfioGroup | null {
+const findFromIommu = kfunc('vfio_group_find_from_iommu', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_group_find_from_iommu' }, function findFromIommu(k: VK, iommuGroup: string): VfioGroup | null {
   for (const id of k.read(k.state.vfio, 'group_list', GROUP_LIST())) {
     const grp = k.state.groups[id];
     if (grp !== undefined && k.read(grp, 'iommu_group', GROUP_LIST()) === iommuGroup) return grp;
   }
   return null;
-}
+});
 
 /** vfio_group_has_device(): group->device_lock (§1.2 edge 13's innermost lock). */
-async function hasDevice(k: VK, grp: VfioGroup, dev: string): Promise<boolean> {
+const hasDevice = kfunc('vfio_group_has_device', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_group_has_device' }, async function hasDevice(k: VK, grp: VfioGroup, dev: string): Promise<boolean> {
   await k.lock(vfioGroupDeviceLock(grp.id));
   const has = k.read(grp, 'device_list', underGroupDeviceLock(grp.id)).some((v) => k.state.devices[v]?.dev === dev);
   await k.unlock(vfioGroupDeviceLock(grp.id));
   return has;
-}
+});
 
 /** vfio_create_group(): under vfio.group_lock; the new group keeps the caller's iommu_group reference; cdev_device_add(). */
-async function createGroup(k: VK, iommuGroup: string): Promise<VfioGroup> {
+const createGroup = kfunc('vfio_create_group', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_create_group' }, async function createGroup(k: VK, iommuGroup: string): Promise<VfioGroup> {
   const number = numberOf(iommuGroup);
   const id = allocObj(k, 'vfio_group', `vfio_group.${number}`, false);
   const grp: VfioGroup = {
@@ -80,7 +81,7 @@ async function createGroup(k: VK, iommuGroup: string): Promise<VfioGroup> {
   await k.unlock(chrdevsLock());
   k.write(k.state.vfio, 'group_list', [id, ...k.read(k.state.vfio, 'group_list', GROUP_LIST())], GROUP_LIST());
   return grp;
-}
+});
 
 /**
  * vfio_group_find_or_alloc(), from the probe (device_lock held): no iommu
@@ -89,7 +90,7 @@ async function createGroup(k: VK, iommuGroup: string): Promise<VfioGroup> {
  * drivers++, else a new group. Every modelled unit reports
  * IOMMU_CAP_CACHE_COHERENCY.
  */
-export async function vfioGroupFindOrAlloc(k: VK, dev: string): Promise<VfioGroup | Errno> {
+export const vfioGroupFindOrAlloc = kfunc('vfio_group_find_or_alloc', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_group_find_or_alloc' }, async function vfioGroupFindOrAlloc(k: VK, dev: string): Promise<VfioGroup | Errno> {
   const ig = await k.call<string | null>(IOMMU_CORE, 'iommu_group_get', { dev });
   if (ig === null) return errno('EINVAL');
   await k.lock(vfioGroupListLock());
@@ -111,7 +112,7 @@ export async function vfioGroupFindOrAlloc(k: VK, dev: string): Promise<VfioGrou
   await k.unlock(vfioGroupListLock());
   if (!keepRef) await k.call(IOMMU_CORE, 'iommu_group_put', { group: ig });
   return ret;
-}
+});
 
 /**
  * vfio_device_remove_group(): refcount_dec_and_mutex_lock(&group->drivers,
@@ -119,7 +120,7 @@ export async function vfioGroupFindOrAlloc(k: VK, dev: string): Promise<VfioGrou
  * its cdev, and under group_lock detaches the container and revokes
  * group->iommu_group (§1.2 edge 14's tail: vfio.group_lock → group_lock).
  */
-export async function vfioDeviceRemoveGroup(k: VK, grp: VfioGroup): Promise<void> {
+export const vfioDeviceRemoveGroup = kfunc('vfio_device_remove_group', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_device_remove_group' }, async function vfioDeviceRemoveGroup(k: VK, grp: VfioGroup): Promise<void> {
   const d = k.read(grp, 'drivers', atomic());
   if (d > 1) {
     k.write(grp, 'drivers', d - 1, atomic());
@@ -150,18 +151,18 @@ export async function vfioDeviceRemoveGroup(k: VK, grp: VfioGroup): Promise<void
   await k.unlock(vfioGroupListLock());
   if (ig !== null) await k.call(IOMMU_CORE, 'iommu_group_put', { group: ig });
   await vfioGroupPut(k, grp);
-}
+});
 
 // ---- the group fd ----------------------------------------------------------------------------
 
 /** vfio_group_has_iommu(): under group_lock; a container always has users and users a container. */
-export async function vfioGroupHasIommu(k: VK, grp: VfioGroup): Promise<boolean> {
+export const vfioGroupHasIommu = kfunc('vfio_group_has_iommu', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_group_has_iommu' }, async function vfioGroupHasIommu(k: VK, grp: VfioGroup): Promise<boolean> {
   await k.assertHeld(vfioGroupLock(grp.id));
   const gl = underGroupLock(grp.id);
   const container = k.read(grp, 'container', gl);
   if ((container === null) !== (k.read(grp, 'container_users', gl) === 0)) k.warn(`vfio_group_has_iommu: WARN_ON(!group->container != !group->container_users) for ${grp.id}`);
   return container !== null || k.read(grp, 'iommufd', gl) !== null;
-}
+});
 
 /**
  * open("/dev/vfio/$GROUP"): the node is looked up under chrdevs_lock (which
@@ -170,7 +171,7 @@ export async function vfioGroupHasIommu(k: VK, grp: VfioGroup): Promise<boolean>
  * vfio_device_remove_group) -ENODEV; a device of the group open through its
  * cdev -EBUSY; a second opener -EBUSY. No /dev/vfio node: -ENOENT.
  */
-export async function vfioGroupOpen(k: VK, dev: string, proc: string): Promise<string | Errno> {
+export const vfioGroupOpen = kfunc('vfio_group_fops_open', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_group_fops_open' }, async function vfioGroupOpen(k: VK, dev: string, proc: string): Promise<string | Errno> {
   // readlink /sys/bus/pci/devices/<dev>/iommu_group
   const ig = await k.call<string | null>(IOMMU_CORE, 'iommu_group_get', { dev });
   if (ig === null) return errno('ENOENT');
@@ -197,10 +198,10 @@ export async function vfioGroupOpen(k: VK, dev: string, proc: string): Promise<s
     return ret;
   }
   return file.id;
-}
+});
 
 /** vfio_group_fops_release(): detach the container, drop the iommufd, opened_file = NULL; runs only after every device fd is gone. */
-export async function vfioGroupFopsRelease(k: VK, f: VFile): Promise<void> {
+export const vfioGroupFopsRelease = kfunc('vfio_group_fops_release', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_group_fops_release' }, async function vfioGroupFopsRelease(k: VK, f: VFile): Promise<void> {
   const grp = k.state.groups[f.priv];
   if (grp === undefined) return;
   const gl = underGroupLock(grp.id);
@@ -214,7 +215,7 @@ export async function vfioGroupFopsRelease(k: VK, f: VFile): Promise<void> {
   k.write(grp, 'opened_file', null, gl);
   await k.unlock(vfioGroupLock(grp.id));
   await vfioGroupPut(k, grp);
-}
+});
 
 /** The vfio_group of a group file, or null when the file is another kind (the ioctl is not the group fd's: -ENOTTY). */
 export function groupOfFile(k: VK, f: VFile): VfioGroup | null {
@@ -226,7 +227,7 @@ export function groupOfFile(k: VK, f: VFile): VfioGroup | null {
  * container/iommufd is set or nobody claimed DMA ownership (a stale answer
  * as soon as group->mutex drops, §1.4).
  */
-export async function vfioGroupGetStatus(k: VK, grp: VfioGroup): Promise<GroupStatus | Errno> {
+export const vfioGroupGetStatus = kfunc('vfio_group_ioctl_get_status', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_group_ioctl_get_status' }, async function vfioGroupGetStatus(k: VK, grp: VfioGroup): Promise<GroupStatus | Errno> {
   await k.lock(vfioGroupLock(grp.id));
   try {
     const ig = k.read(grp, 'iommu_group', underGroupLock(grp.id));
@@ -237,7 +238,7 @@ export async function vfioGroupGetStatus(k: VK, grp: VfioGroup): Promise<GroupSt
   } finally {
     await k.unlock(vfioGroupLock(grp.id));
   }
-}
+});
 
 /**
  * VFIO_GROUP_SET_CONTAINER: fdget (-EBADF); group_lock; a container or
@@ -245,7 +246,7 @@ export async function vfioGroupGetStatus(k: VK, grp: VfioGroup): Promise<GroupSt
  * the group (claims DMA ownership: -EPERM/-EBUSY/-EINVAL), an iommufd fd
  * sets up the compat IOAS (no ownership yet); any other fd -EBADFD.
  */
-export async function vfioGroupSetContainer(k: VK, grp: VfioGroup, container: string | null): Promise<Ret> {
+export const vfioGroupSetContainer = kfunc('vfio_group_ioctl_set_container', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_group_ioctl_set_container' }, async function vfioGroupSetContainer(k: VK, grp: VfioGroup, container: string | null): Promise<Ret> {
   const other = fget(k, container);
   if (other === null) return errno('EBADF');
   const gl = underGroupLock(grp.id);
@@ -266,10 +267,10 @@ export async function vfioGroupSetContainer(k: VK, grp: VfioGroup, container: st
   await k.unlock(vfioGroupLock(grp.id));
   fput(k, other.id);
   return ret;
-}
+});
 
 /** VFIO_GROUP_UNSET_CONTAINER: nothing set -EINVAL; a container with open devices (users != 1) -EBUSY. */
-export async function vfioGroupUnsetContainer(k: VK, grp: VfioGroup): Promise<Ret> {
+export const vfioGroupUnsetContainer = kfunc('vfio_group_ioctl_unset_container', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_group_ioctl_unset_container' }, async function vfioGroupUnsetContainer(k: VK, grp: VfioGroup): Promise<Ret> {
   const gl = underGroupLock(grp.id);
   let ret: Ret = 0;
   await k.lock(vfioGroupLock(grp.id));
@@ -287,4 +288,4 @@ export async function vfioGroupUnsetContainer(k: VK, grp: VfioGroup): Promise<Re
   }
   await k.unlock(vfioGroupLock(grp.id));
   return ret;
-}
+});

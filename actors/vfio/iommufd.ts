@@ -6,6 +6,7 @@ import {
 } from './state.ts';
 import type { DeviceFile, Hwpt, Idev, Igroup, IommufdCtx, IommufdObjType, Ioas, VFile, VK, VfioDevice } from './state.ts';
 import { allocFile, fput, getFile } from './files.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * iommufd (drivers/iommu/iommufd/) as far as VFIO uses it, and VFIO's side
@@ -31,22 +32,22 @@ const NO_PASID = 0;
 // ---- the context and its object table ----------------------------------------------------------
 
 /** open("/dev/iommu"): iommufd_fops_open(). */
-export function iommufdFopsOpen(k: VK, proc: string): string {
+export const iommufdFopsOpen = kfunc('iommufd_fops_open', { actor: 'vfio', source: 'drivers/iommu/iommufd/main.c: iommufd_fops_open' }, function iommufdFopsOpen(k: VK, proc: string): string {
   const id = allocObj(k, 'iommufd_ctx', 'ictx');
   const f = allocFile(k, 'iommufd', id, proc);
   k.state.ictxs[id] = { id, file: f.id, objects: {}, groups: {}, vfio_ioas: null };
   return f.id;
-}
+});
 
-export function iommufdCtxGet(k: VK, ictx: string): void {
+export const iommufdCtxGet = kfunc('iommufd_ctx_get', { actor: 'vfio', source: 'drivers/iommu/iommufd/main.c: iommufd_ctx_get' }, function iommufdCtxGet(k: VK, ictx: string): void {
   const c = k.state.ictxs[ictx];
   if (c !== undefined) getFile(k, c.file);
-}
+});
 
-export function iommufdCtxPut(k: VK, ictx: string): void {
+export const iommufdCtxPut = kfunc('iommufd_ctx_put', { actor: 'vfio', source: 'drivers/iommu/iommufd/main.c: iommufd_ctx_put' }, function iommufdCtxPut(k: VK, ictx: string): void {
   const c = k.state.ictxs[ictx];
   if (c !== undefined) fput(k, c.file);
-}
+});
 
 /** The ctx of an iommufd file, or null for another kind of file. */
 export function ictxOfFile(k: VK, f: VFile): IommufdCtx | null {
@@ -54,29 +55,29 @@ export function ictxOfFile(k: VK, f: VFile): IommufdCtx | null {
 }
 
 /** iommufd_get_object(): the object's type under the table's lock, or undefined. */
-async function objectType(k: VK, c: IommufdCtx, id: string): Promise<IommufdObjType | undefined> {
+const objectType = kfunc('iommufd_get_object', { actor: 'vfio', source: 'drivers/iommu/iommufd/main.c: iommufd_get_object' }, async function objectType(k: VK, c: IommufdCtx, id: string): Promise<IommufdObjType | undefined> {
   await k.lock(ictxObjectsLock(c.id));
   const t = k.read(c, 'objects', underObjects(c.id))[id];
   await k.unlock(ictxObjectsLock(c.id));
   return t;
-}
+});
 
-async function addObject(k: VK, c: IommufdCtx, id: string, type: IommufdObjType): Promise<void> {
+const addObject = kfunc('iommufd_object_finalize', { actor: 'vfio', source: 'drivers/iommu/iommufd/main.c: iommufd_object_finalize' }, async function addObject(k: VK, c: IommufdCtx, id: string, type: IommufdObjType): Promise<void> {
   await k.lock(ictxObjectsLock(c.id));
   k.write(c, 'objects', { ...k.read(c, 'objects', underObjects(c.id)), [id]: type }, underObjects(c.id));
   await k.unlock(ictxObjectsLock(c.id));
-}
+});
 
-async function removeObject(k: VK, c: IommufdCtx, id: string): Promise<void> {
+const removeObject = kfunc('iommufd_object_remove', { actor: 'vfio', source: 'drivers/iommu/iommufd/main.c: iommufd_object_remove' }, async function removeObject(k: VK, c: IommufdCtx, id: string): Promise<void> {
   await k.lock(ictxObjectsLock(c.id));
   const { [id]: _gone, ...rest } = k.read(c, 'objects', underObjects(c.id));
   k.write(c, 'objects', rest, underObjects(c.id));
   if (k.read(c, 'vfio_ioas', underObjects(c.id)) === id) k.write(c, 'vfio_ioas', null, underObjects(c.id));
   await k.unlock(ictxObjectsLock(c.id));
-}
+});
 
 /** iommufd_fops_release(): every object goes (devices cannot be left: each holds the file). */
-export async function iommufdFopsRelease(k: VK, f: VFile): Promise<void> {
+export const iommufdFopsRelease = kfunc('iommufd_fops_release', { actor: 'vfio', source: 'drivers/iommu/iommufd/main.c: iommufd_fops_release' }, async function iommufdFopsRelease(k: VK, f: VFile): Promise<void> {
   const c = k.state.ictxs[f.priv];
   if (c === undefined) return;
   await k.lock(ictxObjectsLock(c.id));
@@ -96,22 +97,22 @@ export async function iommufdFopsRelease(k: VK, f: VFile): Promise<void> {
   }
   delete k.state.ictxs[c.id];
   k.free(c.id);
-}
+});
 
 // ---- IOAS ----------------------------------------------------------------------------------------
 
-async function ioasAlloc(k: VK, c: IommufdCtx): Promise<Ioas> {
+const ioasAlloc = kfunc('iommufd_ioas_alloc', { actor: 'vfio', source: 'drivers/iommu/iommufd/ioas.c: iommufd_ioas_alloc' }, async function ioasAlloc(k: VK, c: IommufdCtx): Promise<Ioas> {
   const id = allocObj(k, 'iommufd_ioas', 'ioas');
   const io: Ioas = { id, ictx: c.id, hwpt_list: [], areas: {}, domains: [] };
   k.state.ioas[id] = io;
   await addObject(k, c, id, 'ioas');
   return io;
-}
+});
 
 /** IOMMU_IOAS_ALLOC: replies the IOAS id. */
-export async function iommufdIoasAlloc(k: VK, c: IommufdCtx): Promise<string> {
+export const iommufdIoasAlloc = kfunc('iommufd_ioas_alloc_ioctl', { actor: 'vfio', source: 'drivers/iommu/iommufd/ioas.c: iommufd_ioas_alloc_ioctl' }, async function iommufdIoasAlloc(k: VK, c: IommufdCtx): Promise<string> {
   return (await ioasAlloc(k, c)).id;
-}
+});
 
 async function ioasOf(k: VK, c: IommufdCtx, id: string): Promise<Ioas | Errno> {
   const t = await objectType(k, c, id);
@@ -121,7 +122,7 @@ async function ioasOf(k: VK, c: IommufdCtx, id: string): Promise<Ioas | Errno> {
 }
 
 /** iopt_map_pages(): iova_rwsem (write); an area there already -EEXIST; the page into every domain of the IOAS. */
-async function ioasMap(k: VK, io: Ioas, iova: number, page: string): Promise<Ret> {
+const ioasMap = kfunc('iopt_map_pages', { actor: 'vfio', source: 'drivers/iommu/iommufd/io_pagetable.c: iopt_map_pages' }, async function ioasMap(k: VK, io: Ioas, iova: number, page: string): Promise<Ret> {
   const il = underIova(io.id);
   await k.down_write(iovaRwsem(io.id));
   try {
@@ -141,10 +142,10 @@ async function ioasMap(k: VK, io: Ioas, iova: number, page: string): Promise<Ret
   } finally {
     await k.up_write(iovaRwsem(io.id));
   }
-}
+});
 
 /** iopt_unmap_iova(): no area there -ENOENT. */
-async function ioasUnmap(k: VK, io: Ioas, iova: number): Promise<Ret> {
+const ioasUnmap = kfunc('iopt_unmap_iova', { actor: 'vfio', source: 'drivers/iommu/iommufd/io_pagetable.c: iopt_unmap_iova' }, async function ioasUnmap(k: VK, io: Ioas, iova: number): Promise<Ret> {
   const il = underIova(io.id);
   await k.down_write(iovaRwsem(io.id));
   try {
@@ -156,29 +157,29 @@ async function ioasUnmap(k: VK, io: Ioas, iova: number): Promise<Ret> {
   } finally {
     await k.up_write(iovaRwsem(io.id));
   }
-}
+});
 
-export async function iommufdIoasMap(k: VK, c: IommufdCtx, ioas: string, iova: number, page: string): Promise<Ret> {
+export const iommufdIoasMap = kfunc('iommufd_ioas_map', { actor: 'vfio', source: 'drivers/iommu/iommufd/ioas.c: iommufd_ioas_map' }, async function iommufdIoasMap(k: VK, c: IommufdCtx, ioas: string, iova: number, page: string): Promise<Ret> {
   const io = await ioasOf(k, c, ioas);
   return isErrno(io) ? io : ioasMap(k, io, iova, page);
-}
+});
 
-export async function iommufdIoasUnmap(k: VK, c: IommufdCtx, ioas: string, iova: number): Promise<Ret> {
+export const iommufdIoasUnmap = kfunc('iommufd_ioas_unmap', { actor: 'vfio', source: 'drivers/iommu/iommufd/ioas.c: iommufd_ioas_unmap' }, async function iommufdIoasUnmap(k: VK, c: IommufdCtx, ioas: string, iova: number): Promise<Ret> {
   const io = await ioasOf(k, c, ioas);
   return isErrno(io) ? io : ioasUnmap(k, io, iova);
-}
+});
 
-async function ioasDestroy(k: VK, c: IommufdCtx, io: Ioas): Promise<void> {
+const ioasDestroy = kfunc('iommufd_ioas_destroy', { actor: 'vfio', source: 'drivers/iommu/iommufd/ioas.c: iommufd_ioas_destroy' }, async function ioasDestroy(k: VK, c: IommufdCtx, io: Ioas): Promise<void> {
   await removeObject(k, c, io.id);
   delete k.state.ioas[io.id];
   k.free(io.id);
-}
+});
 
 /**
  * iommufd_vfio_compat_ioas_create(): the VFIO group path's SET_CONTAINER
  * with an iommufd: the ctx's compat IOAS, created once.
  */
-export async function iommufdVfioCompatIoasCreate(k: VK, ictx: string): Promise<Ret> {
+export const iommufdVfioCompatIoasCreate = kfunc('iommufd_vfio_compat_ioas_create', { actor: 'vfio', source: 'drivers/iommu/iommufd/vfio_compat.c: iommufd_vfio_compat_ioas_create' }, async function iommufdVfioCompatIoasCreate(k: VK, ictx: string): Promise<Ret> {
   const c = k.state.ictxs[ictx];
   if (c === undefined) return errno('EBADFD');
   if (k.read(c, 'vfio_ioas', LOCKLESS) !== null) return 0;
@@ -187,35 +188,35 @@ export async function iommufdVfioCompatIoasCreate(k: VK, ictx: string): Promise<
   if (k.read(c, 'vfio_ioas', underObjects(c.id)) === null) k.write(c, 'vfio_ioas', io.id, underObjects(c.id));
   await k.unlock(ictxObjectsLock(c.id));
   return 0;
-}
+});
 
 /** The compat IOAS (iommufd_vfio_compat_ioas_get_id): -ENODEV without one. */
-async function compatIoas(k: VK, c: IommufdCtx): Promise<Ioas | Errno> {
+const compatIoas = kfunc('iommufd_vfio_compat_ioas_get_id', { actor: 'vfio', source: 'drivers/iommu/iommufd/vfio_compat.c: iommufd_vfio_compat_ioas_get_id' }, async function compatIoas(k: VK, c: IommufdCtx): Promise<Ioas | Errno> {
   await k.lock(ictxObjectsLock(c.id));
   const id = k.read(c, 'vfio_ioas', underObjects(c.id));
   await k.unlock(ictxObjectsLock(c.id));
   const io = id === null ? undefined : k.state.ioas[id];
   return io ?? errno('ENODEV');
-}
+});
 
 /** VFIO_IOMMU_MAP_DMA / UNMAP_DMA on an iommufd (iommufd_vfio_ioctl): the compat IOAS. */
-export async function iommufdVfioMapDma(k: VK, c: IommufdCtx, iova: number, page: string): Promise<Ret> {
+export const iommufdVfioMapDma = kfunc('iommufd_vfio_map_dma', { actor: 'vfio', source: 'drivers/iommu/iommufd/vfio_compat.c: iommufd_vfio_map_dma' }, async function iommufdVfioMapDma(k: VK, c: IommufdCtx, iova: number, page: string): Promise<Ret> {
   const io = await compatIoas(k, c);
   return isErrno(io) ? io : ioasMap(k, io, iova, page);
-}
+});
 
-export async function iommufdVfioUnmapDma(k: VK, c: IommufdCtx, iova: number): Promise<number | Errno> {
+export const iommufdVfioUnmapDma = kfunc('iommufd_vfio_unmap_dma', { actor: 'vfio', source: 'drivers/iommu/iommufd/vfio_compat.c: iommufd_vfio_unmap_dma' }, async function iommufdVfioUnmapDma(k: VK, c: IommufdCtx, iova: number): Promise<number | Errno> {
   const io = await compatIoas(k, c);
   if (isErrno(io)) return io;
   const r = await ioasUnmap(k, io, iova);
   return isErrno(r) ? 0 : 0x1000;
-}
+});
 
 /** VFIO_SET_IOMMU on an iommufd (iommufd_vfio_set_iommu): type1 only; the compat IOAS. */
-export async function iommufdVfioSetIommu(k: VK, c: IommufdCtx, type1: boolean): Promise<Ret> {
+export const iommufdVfioSetIommu = kfunc('iommufd_vfio_set_iommu', { actor: 'vfio', source: 'drivers/iommu/iommufd/vfio_compat.c: iommufd_vfio_set_iommu' }, async function iommufdVfioSetIommu(k: VK, c: IommufdCtx, type1: boolean): Promise<Ret> {
   if (!type1) return errno('EINVAL');
   return iommufdVfioCompatIoasCreate(k, c.id);
-}
+});
 
 // ---- HWPT_PAGING -------------------------------------------------------------------------------
 
@@ -231,7 +232,7 @@ function devHasPasid(k: VK, dev: string): boolean {
  * device, filled with the IOAS's areas (iopt_table_add_domain: iova_rwsem),
  * and on the IOAS's hwpt_list.
  */
-async function hwptPagingAlloc(k: VK, c: IommufdCtx, io: Ioas, dev: string, pasid: boolean, auto: boolean): Promise<Hwpt | Errno> {
+const hwptPagingAlloc = kfunc('iommufd_hwpt_paging_alloc', { actor: 'vfio', source: 'drivers/iommu/iommufd/hw_pagetable.c: iommufd_hwpt_paging_alloc' }, async function hwptPagingAlloc(k: VK, c: IommufdCtx, io: Ioas, dev: string, pasid: boolean, auto: boolean): Promise<Hwpt | Errno> {
   await k.assertHeld(ioasMutex(io.id));
   const domain = await k.call<unknown>(IOMMU_CORE, 'iommu_paging_domain_alloc', pasid ? { dev, flags: ['pasid'] } : { dev });
   if (isErrno(domain)) return domain;
@@ -247,10 +248,10 @@ async function hwptPagingAlloc(k: VK, c: IommufdCtx, io: Ioas, dev: string, pasi
   k.write(io, 'hwpt_list', [...k.read(io, 'hwpt_list', underIoas(io.id)), id], underIoas(io.id));
   await addObject(k, c, id, 'hwpt_paging');
   return h;
-}
+});
 
 /** iommufd_hwpt_paging_destroy(): off the IOAS (ioas->mutex), its domain out of the io_pagetable (iova_rwsem), then freed. */
-async function hwptDestroy(k: VK, h: Hwpt, ioasLocked = false): Promise<void> {
+const hwptDestroy = kfunc('iommufd_hwpt_paging_destroy', { actor: 'vfio', source: 'drivers/iommu/iommufd/hw_pagetable.c: iommufd_hwpt_paging_destroy' }, async function hwptDestroy(k: VK, h: Hwpt, ioasLocked = false): Promise<void> {
   const io = k.state.ioas[h.ioas];
   const c = k.state.ictxs[h.ictx];
   if (c !== undefined) await removeObject(k, c, h.id);
@@ -267,17 +268,17 @@ async function hwptDestroy(k: VK, h: Hwpt, ioasLocked = false): Promise<void> {
   await k.call(IOMMU_CORE, 'iommu_domain_free', { domain: h.domain });
   delete k.state.hwpts[h.id];
   k.free(h.id);
-}
+});
 
 /** iommufd_hw_pagetable_put(): an auto domain goes with its last device. */
-async function hwptPut(k: VK, h: Hwpt): Promise<void> {
+const hwptPut = kfunc('iommufd_hw_pagetable_put', { actor: 'vfio', source: 'drivers/iommu/iommufd/hw_pagetable.c: iommufd_hw_pagetable_put' }, async function hwptPut(k: VK, h: Hwpt): Promise<void> {
   if (h.auto_domain && k.read(h, 'users', atomic()) === 0) await hwptDestroy(k, h);
-}
+});
 
 const addUsers = (k: VK, h: Hwpt, n: number): void => k.write(h, 'users', k.read(h, 'users', atomic()) + n, atomic());
 
 /** IOMMU_HWPT_ALLOC: a manual HWPT_PAGING for a bound device on an IOAS; -ENOENT for unknown ids. */
-export async function iommufdHwptAlloc(k: VK, c: IommufdCtx, devid: string, pt: string, pasid: boolean): Promise<string | Errno> {
+export const iommufdHwptAlloc = kfunc('iommufd_hwpt_alloc', { actor: 'vfio', source: 'drivers/iommu/iommufd/hw_pagetable.c: iommufd_hwpt_alloc' }, async function iommufdHwptAlloc(k: VK, c: IommufdCtx, devid: string, pt: string, pasid: boolean): Promise<string | Errno> {
   const t = await objectType(k, c, devid);
   if (t === undefined) return errno('ENOENT');
   if (t !== 'device') return errno('EINVAL');
@@ -289,10 +290,10 @@ export async function iommufdHwptAlloc(k: VK, c: IommufdCtx, devid: string, pt: 
   const h = await hwptPagingAlloc(k, c, io, idev.dev, pasid, false);
   await k.unlock(ioasMutex(io.id));
   return isErrno(h) ? h : h.id;
-}
+});
 
 /** IOMMU_DESTROY: an object in use -EBUSY (a bound device is in use by VFIO), unknown -ENOENT. */
-export async function iommufdDestroy(k: VK, c: IommufdCtx, id: string): Promise<Ret> {
+export const iommufdDestroy = kfunc('iommufd_destroy', { actor: 'vfio', source: 'drivers/iommu/iommufd/main.c: iommufd_destroy' }, async function iommufdDestroy(k: VK, c: IommufdCtx, id: string): Promise<Ret> {
   const t = await objectType(k, c, id);
   if (t === undefined) return errno('ENOENT');
   switch (t) {
@@ -316,12 +317,12 @@ export async function iommufdDestroy(k: VK, c: IommufdCtx, id: string): Promise<
       return 0;
     }
   }
-}
+});
 
 // ---- iommufd_group and iommufd_device -----------------------------------------------------------
 
 /** iommufd_get_group(): the ctx's igroup for the device's iommu group, created on first use (it keeps the iommu_group reference). */
-async function getIgroup(k: VK, c: IommufdCtx, dev: string): Promise<Igroup | Errno> {
+const getIgroup = kfunc('iommufd_get_group', { actor: 'vfio', source: 'drivers/iommu/iommufd/device.c: iommufd_get_group' }, async function getIgroup(k: VK, c: IommufdCtx, dev: string): Promise<Igroup | Errno> {
   const ig = await k.call<string | null>(IOMMU_CORE, 'iommu_group_get', { dev });
   if (ig === null) return errno('ENODEV');
   await k.lock(ictxObjectsLock(c.id));
@@ -338,10 +339,10 @@ async function getIgroup(k: VK, c: IommufdCtx, dev: string): Promise<Igroup | Er
   await k.unlock(ictxObjectsLock(c.id));
   if (have !== undefined) await k.call(IOMMU_CORE, 'iommu_group_put', { group: ig });
   return igroup;
-}
+});
 
 /** iommufd_put_group(): the last reference takes it out of the ctx and drops the iommu_group. */
-async function putIgroup(k: VK, igroup: Igroup): Promise<void> {
+const putIgroup = kfunc('iommufd_put_group', { actor: 'vfio', source: 'drivers/iommu/iommufd/device.c: iommufd_put_group' }, async function putIgroup(k: VK, igroup: Igroup): Promise<void> {
   const n = k.read(igroup, 'kref', atomic()) - 1;
   k.write(igroup, 'kref', n, atomic());
   if (n > 0) return;
@@ -360,7 +361,7 @@ async function putIgroup(k: VK, igroup: Igroup): Promise<void> {
   await k.call(IOMMU_CORE, 'iommu_group_put', { group: igroup.group });
   delete k.state.igroups[igroup.id];
   k.free(igroup.id);
-}
+});
 
 /**
  * vfio_df_iommufd_bind() → vfio_iommufd_physical_bind() →
@@ -370,7 +371,7 @@ async function putIgroup(k: VK, igroup: Igroup): Promise<void> {
  * first claim moves the group to the blocking domain), then the device
  * object, which holds the iommufd file.
  */
-export async function vfioIommufdBind(k: VK, vdev: VfioDevice, df: DeviceFile, ictx: string): Promise<Ret> {
+export const vfioIommufdBind = kfunc('vfio_iommufd_physical_bind', { actor: 'vfio', source: 'drivers/vfio/iommufd.c: vfio_iommufd_physical_bind' }, async function vfioIommufdBind(k: VK, vdev: VfioDevice, df: DeviceFile, ictx: string): Promise<Ret> {
   const c = k.state.ictxs[ictx];
   if (c === undefined) return errno('EBADFD');
   const igroup = await getIgroup(k, c, vdev.dev);
@@ -389,7 +390,7 @@ export async function vfioIommufdBind(k: VK, vdev: VfioDevice, df: DeviceFile, i
   k.write(vdev, 'idev', id, sl);
   k.write(df, 'devid', id, sl);
   return 0;
-}
+});
 
 /**
  * vfio_iommufd_unbind() → vfio_iommufd_physical_unbind(): detach every
@@ -397,7 +398,7 @@ export async function vfioIommufdBind(k: VK, vdev: VfioDevice, df: DeviceFile, i
  * iommu_device_release_dma_owner() (the last sharer puts the group back on
  * its default domain), the igroup and the ctx (file) references.
  */
-export async function vfioIommufdUnbind(k: VK, vdev: VfioDevice): Promise<void> {
+export const vfioIommufdUnbind = kfunc('vfio_iommufd_physical_unbind', { actor: 'vfio', source: 'drivers/vfio/iommufd.c: vfio_iommufd_physical_unbind' }, async function vfioIommufdUnbind(k: VK, vdev: VfioDevice): Promise<void> {
   const sl = underDevSet(vdev.dev_set);
   const id = k.read(vdev, 'idev', sl);
   const idev = id === null ? undefined : k.state.idevs[id];
@@ -417,7 +418,7 @@ export async function vfioIommufdUnbind(k: VK, vdev: VfioDevice): Promise<void> 
   delete k.state.idevs[idev.id];
   k.free(idev.id);
   k.write(vdev, 'idev', null, sl);
-}
+});
 
 // ---- attach, replace, detach ----------------------------------------------------------------------
 
@@ -425,10 +426,10 @@ const rec = (attach: Readonly<Record<string, { readonly hwpt: string; readonly d
 const pasidsAttached = (attach: Readonly<Record<string, unknown>>): boolean => Object.keys(attach).some((p) => p !== String(NO_PASID));
 
 /** iommufd_device_attach_reserved_iova(): the device's reserved regions enforced in the IOAS (igroup->lock → iova_rwsem, §1.2 edge 23). */
-async function attachReservedIova(k: VK, h: Hwpt): Promise<void> {
+const attachReservedIova = kfunc('iommufd_device_attach_reserved_iova', { actor: 'vfio', source: 'drivers/iommu/iommufd/device.c: iommufd_device_attach_reserved_iova' }, async function attachReservedIova(k: VK, h: Hwpt): Promise<void> {
   await k.down_write(iovaRwsem(h.ioas));
   await k.up_write(iovaRwsem(h.ioas));
-}
+});
 
 /**
  * iopt_remove_reserved_iova(): the device's reserved regions leave the IOAS
@@ -436,10 +437,10 @@ async function attachReservedIova(k: VK, h: Hwpt): Promise<void> {
  * iommufd_device_remove_rr() calls it for every RID detach of a paging
  * HWPT, under igroup->lock: igroup->lock → iova_rwsem on detach as well.
  */
-async function removeReservedIova(k: VK, h: Hwpt): Promise<void> {
+const removeReservedIova = kfunc('iopt_remove_reserved_iova', { actor: 'vfio', source: 'drivers/iommu/iommufd/device.c: iopt_remove_reserved_iova' }, async function removeReservedIova(k: VK, h: Hwpt): Promise<void> {
   await k.down_write(iovaRwsem(h.ioas));
   await k.up_write(iovaRwsem(h.ioas));
-}
+});
 
 /**
  * iommufd_hw_pagetable_attach(): igroup->lock; the group (for this PASID)
@@ -450,7 +451,7 @@ async function removeReservedIova(k: VK, h: Hwpt): Promise<void> {
  * attaches (iommu_attach_group_handle / iommu_attach_device_pasid); the
  * others are recorded.
  */
-async function hwptAttach(k: VK, idev: Idev, pasid: number, h: Hwpt): Promise<Ret> {
+const hwptAttach = kfunc('iommufd_hw_pagetable_attach', { actor: 'vfio', source: 'drivers/iommu/iommufd/device.c: iommufd_hw_pagetable_attach' }, async function hwptAttach(k: VK, idev: Idev, pasid: number, h: Hwpt): Promise<Ret> {
   const igroup = k.state.igroups[idev.igroup];
   if (igroup === undefined) return errno('EINVAL');
   const gl = underIgroup(igroup.id);
@@ -479,7 +480,7 @@ async function hwptAttach(k: VK, idev: Idev, pasid: number, h: Hwpt): Promise<Re
   } finally {
     await k.unlock(igroupLock(igroup.id));
   }
-}
+});
 
 /**
  * iommufd_device_do_replace() (the RID): igroup->lock; not attached
@@ -487,7 +488,7 @@ async function hwptAttach(k: VK, idev: Idev, pasid: number, h: Hwpt): Promise<Re
  * iommu_replace_group_handle() moves the group straight to the new domain
  * and every device's reference moves with it. Returns the old HWPT.
  */
-async function hwptReplace(k: VK, idev: Idev, h: Hwpt): Promise<Hwpt | null | Errno> {
+const hwptReplace = kfunc('iommufd_device_do_replace', { actor: 'vfio', source: 'drivers/iommu/iommufd/device.c: iommufd_device_do_replace' }, async function hwptReplace(k: VK, idev: Idev, h: Hwpt): Promise<Hwpt | null | Errno> {
   const igroup = k.state.igroups[idev.igroup];
   if (igroup === undefined) return errno('EINVAL');
   const gl = underIgroup(igroup.id);
@@ -509,14 +510,14 @@ async function hwptReplace(k: VK, idev: Idev, h: Hwpt): Promise<Hwpt | null | Er
   } finally {
     await k.unlock(igroupLock(igroup.id));
   }
-}
+});
 
 /**
  * iommufd_hw_pagetable_detach(): under igroup->lock the last device of the
  * group (for this PASID) really detaches (the RID goes back to blocking: the
  * group is owned), and a RID detach removes the device's reserved IOVAs.
  */
-async function hwptDetach(k: VK, idev: Idev, pasid: number): Promise<void> {
+const hwptDetach = kfunc('iommufd_hw_pagetable_detach', { actor: 'vfio', source: 'drivers/iommu/iommufd/device.c: iommufd_hw_pagetable_detach' }, async function hwptDetach(k: VK, idev: Idev, pasid: number): Promise<void> {
   const igroup = k.state.igroups[idev.igroup];
   if (igroup === undefined) return;
   const gl = underIgroup(igroup.id);
@@ -541,7 +542,7 @@ async function hwptDetach(k: VK, idev: Idev, pasid: number): Promise<void> {
   }
   await k.unlock(igroupLock(igroup.id));
   if (h !== undefined) await hwptPut(k, h);
-}
+});
 
 type Mode = 'attach' | 'replace';
 
@@ -551,7 +552,7 @@ type Mode = 'attach' | 'replace';
  * means "incompatible, try the next"), else a new one (PASID-capable when
  * the device has PASIDs), attached at once; on failure it is destroyed.
  */
-async function autoGetDomain(k: VK, c: IommufdCtx, idev: Idev, pasid: number, io: Ioas, mode: Mode): Promise<{ readonly pt: string; readonly old: Hwpt | null } | Errno> {
+const autoGetDomain = kfunc('iommufd_device_auto_get_domain', { actor: 'vfio', source: 'drivers/iommu/iommufd/device.c: iommufd_device_auto_get_domain' }, async function autoGetDomain(k: VK, c: IommufdCtx, idev: Idev, pasid: number, io: Ioas, mode: Mode): Promise<{ readonly pt: string; readonly old: Hwpt | null } | Errno> {
   await k.lock(ioasMutex(io.id));
   try {
     for (const id of k.read(io, 'hwpt_list', underIoas(io.id))) {
@@ -576,10 +577,10 @@ async function autoGetDomain(k: VK, c: IommufdCtx, idev: Idev, pasid: number, io
   } finally {
     await k.unlock(ioasMutex(io.id));
   }
-}
+});
 
 /** iommufd_device_change_pt(): an IOAS id (auto domain) or a HWPT_PAGING id; unknown -ENOENT, another object -EINVAL. */
-async function deviceChangePt(k: VK, idev: Idev, pasid: number, pt: string, mode: Mode): Promise<string | Errno> {
+const deviceChangePt = kfunc('iommufd_device_change_pt', { actor: 'vfio', source: 'drivers/iommu/iommufd/device.c: iommufd_device_change_pt' }, async function deviceChangePt(k: VK, idev: Idev, pasid: number, pt: string, mode: Mode): Promise<string | Errno> {
   const c = k.state.ictxs[idev.ictx];
   if (c === undefined) return errno('EINVAL');
   const t = await objectType(k, c, pt);
@@ -599,7 +600,7 @@ async function deviceChangePt(k: VK, idev: Idev, pasid: number, pt: string, mode
   // the old HWPT is destroyed after everything is unlocked
   if (out.old !== null) await hwptPut(k, out.old);
   return out.pt;
-}
+});
 
 /**
  * VFIO_DEVICE_ATTACH_IOMMUFD_PT under dev_set->lock (§1.2 edge 24):
@@ -607,7 +608,7 @@ async function deviceChangePt(k: VK, idev: Idev, pasid: number, pt: string, mode
  * the PASID variant (a device without PASIDs -EINVAL; the same PASID twice
  * -EBUSY). Replies the HWPT id.
  */
-export async function vfioIommufdAttachIoas(k: VK, vdev: VfioDevice, pt: string, pasid: number): Promise<string | Errno> {
+export const vfioIommufdAttachIoas = kfunc('vfio_iommufd_physical_attach_ioas', { actor: 'vfio', source: 'drivers/vfio/iommufd.c: vfio_iommufd_physical_attach_ioas' }, async function vfioIommufdAttachIoas(k: VK, vdev: VfioDevice, pt: string, pasid: number): Promise<string | Errno> {
   const sl = underDevSet(vdev.dev_set);
   const id = k.read(vdev, 'idev', sl);
   const idev = id === null ? undefined : k.state.idevs[id];
@@ -626,10 +627,10 @@ export async function vfioIommufdAttachIoas(k: VK, vdev: VfioDevice, pt: string,
   const r = await deviceChangePt(k, idev, NO_PASID, pt, attached ? 'replace' : 'attach');
   if (!isErrno(r)) k.write(vdev, 'iommufd_attached', true, sl);
   return r;
-}
+});
 
 /** VFIO_DEVICE_DETACH_IOMMUFD_PT: nothing attached is a no-op (returns 0). */
-export async function vfioIommufdDetachIoas(k: VK, vdev: VfioDevice, pasid: number): Promise<Ret> {
+export const vfioIommufdDetachIoas = kfunc('vfio_iommufd_physical_detach_ioas', { actor: 'vfio', source: 'drivers/vfio/iommufd.c: vfio_iommufd_physical_detach_ioas' }, async function vfioIommufdDetachIoas(k: VK, vdev: VfioDevice, pasid: number): Promise<Ret> {
   const sl = underDevSet(vdev.dev_set);
   const id = k.read(vdev, 'idev', sl);
   const idev = id === null ? undefined : k.state.idevs[id];
@@ -644,14 +645,14 @@ export async function vfioIommufdDetachIoas(k: VK, vdev: VfioDevice, pasid: numb
   await hwptDetach(k, idev, NO_PASID);
   k.write(vdev, 'iommufd_attached', false, sl);
   return 0;
-}
+});
 
 /** vfio_iommufd_compat_attach_ioas(): the group path's first open with an iommufd attaches the compat IOAS. */
-export async function vfioIommufdCompatAttachIoas(k: VK, vdev: VfioDevice, ictx: string): Promise<Ret> {
+export const vfioIommufdCompatAttachIoas = kfunc('vfio_iommufd_compat_attach_ioas', { actor: 'vfio', source: 'drivers/vfio/iommufd.c: vfio_iommufd_compat_attach_ioas' }, async function vfioIommufdCompatAttachIoas(k: VK, vdev: VfioDevice, ictx: string): Promise<Ret> {
   const c = k.state.ictxs[ictx];
   if (c === undefined) return errno('ENODEV');
   const io = await compatIoas(k, c);
   if (isErrno(io)) return io;
   const r = await vfioIommufdAttachIoas(k, vdev, io.id, NO_PASID);
   return isErrno(r) ? r : 0;
-}
+});

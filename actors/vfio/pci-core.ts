@@ -9,6 +9,7 @@ import { specOf, subtree, slotBusDevices, upstreamBridge } from '../pci/topology
 import { LOCKLESS, devSetLock, igateLock, memoryLock, underDevSet, underIgate, unitOf } from './state.ts';
 import type { DeviceFile, VFile, VK, VfioDevice } from './state.ts';
 import { fget, fput } from './files.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * vfio-pci's device ops (drivers/vfio/pci/vfio_pci_core.c) as far as the
@@ -30,28 +31,28 @@ type Ret = 0 | Errno;
  * outcome only decides reset_works. Under dev_set->lock (§1.2 edge 16:
  * device_lock only by trylock).
  */
-export async function vfioPciCoreOpenDevice(k: VK, vdev: VfioDevice): Promise<Ret> {
+export const vfioPciCoreOpenDevice = kfunc('vfio_pci_core_open_device', { actor: 'vfio', source: 'drivers/vfio/pci/vfio_pci_core.c: vfio_pci_core_open_device' }, async function vfioPciCoreOpenDevice(k: VK, vdev: VfioDevice): Promise<Ret> {
   const ret = await k.call<Ret>(PCI, 'pci_try_reset_function', { dev: vdev.dev });
   if (isErrno(ret) && ret.errno === 'EAGAIN') return ret;
   const sl = underDevSet(vdev.dev_set);
   k.write(vdev, 'reset_works', !isErrno(ret), sl);
   k.write(vdev, 'needs_reset', false, sl);
   return 0;
-}
+});
 
 /** pci_dev_trylock(): device_lock then pci_cfg_access_lock, both or neither. */
-async function pciDevTrylock(k: VK, dev: string, sub: number): Promise<boolean> {
+const pciDevTrylock = kfunc('pci_dev_trylock', { actor: 'vfio', source: 'drivers/pci/pci.c: pci_dev_trylock' }, async function pciDevTrylock(k: VK, dev: string, sub: number): Promise<boolean> {
   if (await k.trylock(deviceLock(dev, sub))) {
     if (await k.trylock(nested(pciCfgAccessLock(dev), sub))) return true;
     await k.unlock(deviceLock(dev, sub));
   }
   return false;
-}
+});
 
-async function pciDevUnlock(k: VK, dev: string, sub: number): Promise<void> {
+const pciDevUnlock = kfunc('pci_dev_unlock', { actor: 'vfio', source: 'drivers/pci/pci.c: pci_dev_unlock' }, async function pciDevUnlock(k: VK, dev: string, sub: number): Promise<void> {
   await k.unlock(nested(pciCfgAccessLock(dev), sub));
   await k.unlock(deviceLock(dev, sub));
-}
+});
 
 /**
  * vfio_pci_core_close_device(): vfio_pci_core_disable() — needs_reset; if
@@ -60,7 +61,7 @@ async function pciDevUnlock(k: VK, dev: string, sub: number): Promise<void> {
  * (needs_reset stays) — then the request/error eventfds are dropped under
  * igate. Under dev_set->lock.
  */
-export async function vfioPciCoreCloseDevice(k: VK, vdev: VfioDevice): Promise<void> {
+export const vfioPciCoreCloseDevice = kfunc('vfio_pci_core_close_device', { actor: 'vfio', source: 'drivers/vfio/pci/vfio_pci_core.c: vfio_pci_core_close_device' }, async function vfioPciCoreCloseDevice(k: VK, vdev: VfioDevice): Promise<void> {
   const sl = underDevSet(vdev.dev_set);
   await k.assertHeld(devSetLock(vdev.dev_set));
   k.write(vdev, 'needs_reset', true, sl);
@@ -79,7 +80,7 @@ export async function vfioPciCoreCloseDevice(k: VK, vdev: VfioDevice): Promise<v
   await k.lock(igateLock(vdev.id));
   k.write(vdev, 'req_trigger', null, underIgate(vdev.id));
   await k.unlock(igateLock(vdev.id));
-}
+});
 
 /**
  * vfio_pci_core_request(), from vfio_unregister_group_dev() with the
@@ -88,20 +89,20 @@ export async function vfioPciCoreCloseDevice(k: VK, vdev: VfioDevice): Promise<v
  * process), or, without one, the kernel only logs "No device request channel
  * registered, blocked until released by user".
  */
-export async function vfioPciCoreRequest(k: VK, vdev: VfioDevice): Promise<void> {
+export const vfioPciCoreRequest = kfunc('vfio_pci_core_request', { actor: 'vfio', source: 'drivers/vfio/pci/vfio_pci_core.c: vfio_pci_core_request' }, async function vfioPciCoreRequest(k: VK, vdev: VfioDevice): Promise<void> {
   await k.lock(igateLock(vdev.id));
   const trig = k.read(vdev, 'req_trigger', underIgate(vdev.id));
   if (trig !== null) k.spawn(processActor(trig.proc), 'eventfd_signal', { file: trig.file });
   await k.unlock(igateLock(vdev.id));
-}
+});
 
 /** VFIO_DEVICE_SET_IRQS for VFIO_PCI_REQ_IRQ_INDEX: igate; the process's eventfd. */
-export async function vfioPciSetReqTrigger(k: VK, vdev: VfioDevice, proc: string, file: string): Promise<Ret> {
+export const vfioPciSetReqTrigger = kfunc('vfio_pci_set_req_trigger', { actor: 'vfio', source: 'drivers/vfio/pci/vfio_pci_core.c: vfio_pci_set_req_trigger' }, async function vfioPciSetReqTrigger(k: VK, vdev: VfioDevice, proc: string, file: string): Promise<Ret> {
   await k.lock(igateLock(vdev.id));
   k.write(vdev, 'req_trigger', { proc, file }, underIgate(vdev.id));
   await k.unlock(igateLock(vdev.id));
   return 0;
-}
+});
 
 /**
  * VFIO_DEVICE_RESET: -EINVAL unless the open-time reset worked;
@@ -110,24 +111,24 @@ export async function vfioPciSetReqTrigger(k: VK, vdev: VfioDevice, proc: string
  * IOMMU prepare/done under group->mutex). dev_set->lock is not held, so
  * iommufd attach/detach of the same device can run inside the reset window.
  */
-export async function vfioPciIoctlReset(k: VK, vdev: VfioDevice): Promise<Ret> {
+export const vfioPciIoctlReset = kfunc('vfio_pci_ioctl_reset', { actor: 'vfio', source: 'drivers/vfio/pci/vfio_pci_core.c: vfio_pci_ioctl_reset' }, async function vfioPciIoctlReset(k: VK, vdev: VfioDevice): Promise<Ret> {
   // reset_works is set at open under dev_set->lock and read here without it
   if (!k.read(vdev, 'reset_works', LOCKLESS)) return errno('EINVAL');
   await k.down_write(memoryLock(vdev.id));
   const ret = await k.call<Ret>(PCI, 'pci_try_reset_function', { dev: vdev.dev });
   await k.up_write(memoryLock(vdev.id));
   return ret;
-}
+});
 
 /** The devices a bus/slot reset of `dev` touches (pci_probe_reset_slot / pci_probe_reset_bus), or null when neither applies. */
-function resetScope(k: VK, dev: string): readonly string[] | null {
+const resetScope = kfunc('reset_scope', { actor: 'vfio', source: 'drivers/vfio/pci/vfio_pci_core.c: reset_scope' }, function resetScope(k: VK, dev: string): readonly string[] | null {
   const pt = k.state.pt;
   const slot = specOf(pt, dev)?.slot;
   if (slot !== undefined) return slotBusDevices(pt, slot).flatMap((d) => subtree(pt, d));
   const bridge = upstreamBridge(pt, dev);
   if (bridge === null) return null; // a root bus cannot be reset
   return (pt.children.get(bridge) ?? []).flatMap((d) => subtree(pt, d));
-}
+});
 
 /**
  * VFIO_DEVICE_PCI_HOT_RESET (vfio_pci_ioctl_pci_hot_reset →
@@ -138,7 +139,7 @@ function resetScope(k: VK, dev: string): readonly string[] | null {
  * device the caller does not own -EINVAL, a contended memory_lock -EBUSY,
  * then pci_reset_bus() (-EAGAIN on a contended device_lock). §1.2 edge 21.
  */
-export async function vfioPciIoctlHotReset(k: VK, df: DeviceFile, vdev: VfioDevice, groups: readonly (string | null)[]): Promise<Ret> {
+export const vfioPciIoctlHotReset = kfunc('vfio_pci_ioctl_pci_hot_reset', { actor: 'vfio', source: 'drivers/vfio/pci/vfio_pci_core.c: vfio_pci_ioctl_pci_hot_reset' }, async function vfioPciIoctlHotReset(k: VK, df: DeviceFile, vdev: VfioDevice, groups: readonly (string | null)[]): Promise<Ret> {
   const cdev = df.group === null;
   if ((groups.length > 0) === cdev) return errno('EINVAL');
   const scope = resetScope(k, vdev.dev);
@@ -158,9 +159,9 @@ export async function vfioPciIoctlHotReset(k: VK, df: DeviceFile, vdev: VfioDevi
   } finally {
     for (const f of files) fput(k, f.id);
   }
-}
+});
 
-async function devSetHotReset(k: VK, vdev: VfioDevice, scope: readonly string[], groups: ReadonlySet<string>, ictx: string | null): Promise<Ret> {
+const devSetHotReset = kfunc('vfio_pci_dev_set_hot_reset', { actor: 'vfio', source: 'drivers/vfio/pci/vfio_pci_core.c: vfio_pci_dev_set_hot_reset' }, async function devSetHotReset(k: VK, vdev: VfioDevice, scope: readonly string[], groups: ReadonlySet<string>, ictx: string | null): Promise<Ret> {
   const set = k.state.devSets[vdev.dev_set];
   if (set === undefined) return errno('EINVAL');
   const sl = underDevSet(set.id);
@@ -181,17 +182,17 @@ async function devSetHotReset(k: VK, vdev: VfioDevice, scope: readonly string[],
     for (const m of [...locked].reverse()) await k.up_write(memoryLock(m.id));
     await k.unlock(devSetLock(set.id));
   }
-}
+});
 
 /** vfio_dev_in_groups() / vfio_dev_in_iommufd_ctx(): listed by group fd, or bound (or its iommu group owned) through the same iommufd. */
-function ownsDevice(k: VK, m: VfioDevice, groups: ReadonlySet<string>, ictx: string | null): boolean {
+const ownsDevice = kfunc('vfio_dev_in_groups', { actor: 'vfio', source: 'drivers/vfio/pci/vfio_pci_core.c: vfio_dev_in_groups' }, function ownsDevice(k: VK, m: VfioDevice, groups: ReadonlySet<string>, ictx: string | null): boolean {
   if (groups.has(m.group)) return true;
   if (ictx === null) return false;
   const idev = k.read(m, 'idev', underDevSet(m.dev_set));
   if (idev !== null) return k.state.idevs[idev]?.ictx === ictx;
   // iommufd_ctx_has_group(): a device of its iommu group is bound to the ctx
   return Object.values(k.state.idevs).some((d) => d.ictx === ictx && k.state.devices[d.vdev]?.group === m.group);
-}
+});
 
 /**
  * The device performs DMA (the process programmed it through its BARs):

@@ -10,6 +10,7 @@ import { vfioDeviceRemoveGroup, vfioGroupFindOrAlloc } from './group.ts';
 import { putRegistration } from './device.ts';
 import { cdevNode } from './cdev.ts';
 import { vfioPciCoreRequest } from './pci-core.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * Registration (drivers/vfio/vfio_main.c, pci/vfio_pci_core.c;
@@ -44,7 +45,7 @@ function devSetKey(k: VK, dev: string): string {
  * (with device_count++) under the xarray's lock, then the device joins its
  * list under dev_set->lock.
  */
-async function vfioGetDeviceSet(k: VK, key: string): Promise<DevSet> {
+const vfioGetDeviceSet = kfunc('vfio_assign_device_set', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_assign_device_set' }, async function vfioGetDeviceSet(k: VK, key: string): Promise<DevSet> {
   const xa = k.state.setXa;
   await k.lock(vfioDeviceSetXaLock());
   const id = k.read(xa, 'sets', underSetXa())[key];
@@ -58,16 +59,16 @@ async function vfioGetDeviceSet(k: VK, key: string): Promise<DevSet> {
   k.write(set, 'device_count', k.read(set, 'device_count', underSetXa()) + 1, underSetXa());
   await k.unlock(vfioDeviceSetXaLock());
   return set;
-}
+});
 
-async function vfioJoinDeviceSet(k: VK, set: DevSet, vdev: VfioDevice): Promise<void> {
+const vfioJoinDeviceSet = kfunc('vfio_assign_device_set_join', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_assign_device_set_join' }, async function vfioJoinDeviceSet(k: VK, set: DevSet, vdev: VfioDevice): Promise<void> {
   await k.lock(devSetLock(set.id));
   k.write(set, 'device_list', [...k.read(set, 'device_list', underDevSet(set.id)), vdev.id], underDevSet(set.id));
   await k.unlock(devSetLock(set.id));
-}
+});
 
 /** vfio_release_device_set(): off the list, and the last device frees the set. */
-async function vfioReleaseDeviceSet(k: VK, vdev: VfioDevice): Promise<void> {
+const vfioReleaseDeviceSet = kfunc('vfio_release_device_set', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_release_device_set' }, async function vfioReleaseDeviceSet(k: VK, vdev: VfioDevice): Promise<void> {
   const set = k.state.devSets[vdev.dev_set];
   if (set === undefined) return;
   await k.lock(devSetLock(set.id));
@@ -83,10 +84,10 @@ async function vfioReleaseDeviceSet(k: VK, vdev: VfioDevice): Promise<void> {
     k.free(set.id);
   }
   await k.unlock(vfioDeviceSetXaLock());
-}
+});
 
 /** vfio_register_group_dev(dev): 0, or -EINVAL for a device without an iommu group (no noiommu mode). */
-export async function vfioRegisterGroupDev(k: VK, dev: string): Promise<Ret> {
+export const vfioRegisterGroupDev = kfunc('vfio_register_group_dev', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_register_group_dev' }, async function vfioRegisterGroupDev(k: VK, dev: string): Promise<Ret> {
   if (k.state.drvdata[dev] !== undefined) {
     k.warn(`vfio_register_group_dev: ${dev} is registered already`);
     return errno('EBUSY');
@@ -114,13 +115,13 @@ export async function vfioRegisterGroupDev(k: VK, dev: string): Promise<Ret> {
   await k.unlock(vfioGroupDeviceLock(grp.id));
   k.state.drvdata[dev] = id;
   return 0;
-}
+});
 
 /** How many timed waits vfio_unregister_group_dev() makes (each after a request) before it waits without a timeout. */
 export const VFIO_REQUEST_RESENDS = 3;
 
 /** vfio_unregister_group_dev(dev), from vfio-pci's remove with device_lock held. */
-export async function vfioUnregisterGroupDev(k: VK, dev: string): Promise<Ret> {
+export const vfioUnregisterGroupDev = kfunc('vfio_unregister_group_dev', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_unregister_group_dev' }, async function vfioUnregisterGroupDev(k: VK, dev: string): Promise<Ret> {
   const id = k.state.drvdata[dev];
   const vdev = id === undefined ? undefined : k.state.devices[id];
   if (vdev === undefined) return 0;
@@ -161,4 +162,4 @@ export async function vfioUnregisterGroupDev(k: VK, dev: string): Promise<Ret> {
   delete k.state.devices[vdev.id];
   k.free(vdev.id);
   return 0;
-}
+});

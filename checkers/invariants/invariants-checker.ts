@@ -1,3 +1,4 @@
+import { isDelta, valueAfter } from '../../protocol/delta.ts';
 import { isInvariantId } from './catalog.ts';
 import type { InvariantId } from './catalog.ts';
 import { invariantFinding } from './findings.ts';
@@ -80,6 +81,13 @@ export class InvariantsChecker implements Checker {
   private readonly dirty = new Set<string>();
   /** Domains freed since the last drain (their users count is judged then). */
   private freedDomains: string[] = [];
+  /**
+   * The groups that name each domain (a domain field or a pasid_array
+   * entry), kept at every group write, so a domain's free looks at those
+   * groups and not at every group of the machine (issue 19).
+   */
+  private readonly namedBy = new Map<string, Set<string>>();
+  private readonly names = new Map<string, ReadonlySet<string>>();
   private readonly reported = new Set<string>();
   private readonly pending = new FindingQueue();
   private seq = 0;
@@ -100,11 +108,17 @@ export class InvariantsChecker implements Checker {
     switch (e.ev) {
       case 'alloc':
         s.alloc(e.obj, e.type);
-        if (s.isGroup(e.obj)) this.dirty.add(e.obj);
+        if (s.isGroup(e.obj)) {
+          this.dirty.add(e.obj);
+          this.indexDomains(e.obj);
+        }
         return;
       case 'free': {
         if (s.isDomain(e.obj)) this.domainFreed(e.obj);
-        if (s.isGroup(e.obj)) this.dirty.delete(e.obj);
+        if (s.isGroup(e.obj)) {
+          this.dirty.delete(e.obj);
+          this.indexDomains(e.obj, new Set());
+        }
         // a dev_iommu: the RID state is gone, its group no longer answers for it
         const dev = devOfDevIommu(e.obj);
         if (dev !== null) this.touchDevice(dev);
@@ -113,16 +127,21 @@ export class InvariantsChecker implements Checker {
       }
       case 'access': {
         if (e.op === 'read') {
-          if (s.get(e.obj, e.field) === undefined) {
+          // a read of a large container tells its size only (protocol/delta.ts): nothing to learn
+          if (s.get(e.obj, e.field) === undefined && !isDelta(e.value)) {
             s.learn(e.obj, e.field, e.value);
+            if (s.isGroup(e.obj)) this.indexDomains(e.obj);
             this.touch(e.obj);
           }
           return;
         }
         const old = e.old !== undefined ? e.old : s.get(e.obj, e.field);
-        const c = this.change(e, step, e.field, old, e.value);
+        // a group's fields are kept whole (the rules read them); elsewhere a large container's delta stands for it
+        const value = s.isGroup(e.obj) ? valueAfter(old, e.value) : e.value;
+        const c = this.change(e, step, e.field, old, value);
         if (s.isGroup(e.obj)) this.atGroupWrite(c, old);
         s.write(c);
+        if (s.isGroup(e.obj)) this.indexDomains(e.obj);
         this.touch(e.obj);
         return;
       }
@@ -153,6 +172,7 @@ export class InvariantsChecker implements Checker {
       case 'warn':
       case 'bug':
       case 'dma':
+      case 'fn.patched':
         return;
       default:
         unreachable(e);
@@ -261,10 +281,31 @@ export class InvariantsChecker implements Checker {
   private domainFreed(domain: ObjId): void {
     const s = this.shadow;
     this.freedDomains.push(domain);
-    for (const g of s.groups()) {
-      const st = s.group(g);
-      if (GROUP_DOMAIN_FIELDS.some((f) => st[f] === domain) || Object.values(asStrRecord(st.pasid_array)).includes(domain)) this.dirty.add(g);
+    for (const g of this.namedBy.get(domain) ?? []) if (s.hasGroup(g)) this.dirty.add(g);
+  }
+
+  /** Brings `namedBy` up to date with the domains group `g` names now (`now`: none, for a freed group). */
+  private indexDomains(g: string, now?: ReadonlySet<string>): void {
+    let next = now;
+    if (next === undefined) {
+      const s = this.shadow;
+      const named = new Set<string>();
+      for (const f of GROUP_DOMAIN_FIELDS) {
+        const d = s.get(g, f);
+        if (typeof d === 'string') named.add(d);
+      }
+      for (const d of Object.values(asStrRecord(s.get(g, 'pasid_array')))) named.add(d);
+      next = named;
     }
+    const before = this.names.get(g);
+    for (const d of before ?? []) if (!next.has(d)) this.namedBy.get(d)?.delete(g);
+    for (const d of next) {
+      if (before?.has(d) === true) continue;
+      let m = this.namedBy.get(d);
+      if (m === undefined) this.namedBy.set(d, (m = new Set()));
+      m.add(g);
+    }
+    this.names.set(g, next);
   }
 }
 

@@ -118,6 +118,11 @@ export class Shadow {
     return this.groupSet.values();
   }
 
+  /** Whether `id` is one of `groups()`. */
+  hasGroup(id: string): boolean {
+    return this.groupSet.has(id);
+  }
+
   // ---- updates -------------------------------------------------------------------
 
   alloc(obj: ObjId, type: string): void {

@@ -1,3 +1,4 @@
+import { isDelta, valueAfter } from '../../protocol/delta.ts';
 import type { TraceEvent } from '../../protocol/events.ts';
 import type { TaskId } from '../../protocol/ids.ts';
 
@@ -45,10 +46,14 @@ export class IsolationShadow {
         return;
       case 'access': {
         if (e.op === 'read' && this.fields.get(e.obj)?.has(e.field) === true) return;
-        if (e.field === 'devices' && this.isGroup(e.obj)) this.setMembers(e.obj, this.members(e.obj), asStrList(e.value));
+        // a large container comes as a delta (protocol/delta.ts): a group's fields are kept whole, they are what the rules read
+        const group = this.isGroup(e.obj);
+        if (e.op === 'read' && isDelta(e.value) && group) return;
+        const value = group ? valueAfter(this.get(e.obj, e.field), e.value) : e.value;
+        if (e.field === 'devices' && group) this.setMembers(e.obj, this.members(e.obj), asStrList(value));
         let f = this.fields.get(e.obj);
         if (f === undefined) this.fields.set(e.obj, (f = new Map()));
-        f.set(e.field, this.write(e, step, e.value));
+        f.set(e.field, this.write(e, step, value));
         return;
       }
       default:

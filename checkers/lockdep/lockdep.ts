@@ -196,6 +196,7 @@ export class Lockdep implements Checker {
       case 'warn':
       case 'bug':
       case 'dma':
+      case 'fn.patched':
         return;
       default: {
         const never: never = e;

@@ -1,3 +1,4 @@
+import { describeDelta, isDelta } from '../../protocol/delta.ts';
 import type { UnguardedHit } from './lockset.ts';
 import type { Access, RaceHit } from './shadow.ts';
 import { modelStack, sortedSites, whereOf } from '../sites.ts';
@@ -32,6 +33,7 @@ export type TypeOf = (obj: ObjId) => string;
 
 /** Integers print as KCSAN prints a word (0x%08x); anything else as JSON. */
 export function formatValue(v: unknown): string {
+  if (isDelta(v)) return describeDelta(v, formatValue);
   if (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffffffff) return `0x${v.toString(16).padStart(8, '0')}`;
   if (typeof v === 'number' && Number.isInteger(v) && v < 0 && v >= -0x80000000) return `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
   if (v === undefined) return 'undefined';
@@ -120,10 +122,13 @@ export function printDataRace(hit: Extract<RaceHit, { what: 'race' }>, typeOf: T
   r += section(prev) + '\n';
   r += section(cur) + '\n';
   const w = changed(prev, cur);
-  const valueChanged = w !== null && !Object.is(w.old, w.value);
+  // a large container's write comes as a delta (protocol/delta.ts): no word-sized value for the kernel's line, the change goes in the legend
+  const delta = w !== null && isDelta(w.value);
+  const valueChanged = w !== null && !delta && !Object.is(w.old, w.value);
   if (valueChanged) r += `value changed: ${kcsanValue(w.old)} -> ${kcsanValue(w.value)}\n\n`;
   r += reportedBy(cur);
   r += legend([prev, cur], typeOf);
+  if (w !== null && delta) r += `${REPORT_LEGEND} the write changed ${w.field}: ${formatValue(w.value)}\n`;
   if (valueChanged && (!isWord(w.old) || !isWord(w.value))) r += `${REPORT_LEGEND} value changed: ${formatValue(w.old)} -> ${formatValue(w.value)}\n`;
   return r;
 }

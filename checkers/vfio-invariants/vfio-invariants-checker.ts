@@ -55,6 +55,13 @@ export class VfioInvariantsChecker implements Checker {
   private readonly pending = new FindingQueue();
   /** The last non-null iommu_group of each vfio_group (it is revoked before the group goes). */
   private readonly iommuGroupOf = new Map<string, string>();
+  /**
+   * Indexes kept by `set`, so a dev_set lock release and an unregister look
+   * at the objects concerned, not at every object (issue 19: these scans grew
+   * with the machine): the objects naming each dev_set, and the vfio-device files.
+   */
+  private readonly byDevSet = new Map<string, Set<string>>();
+  private readonly deviceFiles = new Set<string>();
 
   onEvent(e: TraceEvent, step: number): void {
     this.held.onEvent(e, step);
@@ -62,6 +69,7 @@ export class VfioInvariantsChecker implements Checker {
       case 'alloc':
         this.types.set(e.obj, e.type);
         this.freed.delete(e.obj);
+        this.unindex(e.obj);
         this.fields.delete(e.obj);
         return;
       case 'free':
@@ -83,7 +91,7 @@ export class VfioInvariantsChecker implements Checker {
         const owner = ownerOf(e.lock.id);
         if (owner !== null && this.types.get(owner) === 'vfio_group') this.dirty.add(owner);
         if (owner !== null && this.types.get(owner) === 'vfio_device_set') {
-          for (const [obj, f] of this.fields) if (f.get('dev_set') === owner) this.dirty.add(obj);
+          for (const obj of this.byDevSet.get(owner) ?? []) this.dirty.add(obj);
         }
         return;
       }
@@ -147,10 +155,9 @@ export class VfioInvariantsChecker implements Checker {
     if (ref !== 0) bad.push(`refcount=${ref}`);
     // a device fd: a file with references whose vfio_device_file is about this device (a file in its
     // final release has none left; its df is freed right after the release drops its registration reference)
-    const files = [...this.fields]
-      .filter(([obj, f]) => !this.freed.has(obj) && this.types.get(obj) === 'file' && f.get('kind') === 'vfio-device' && num(f.get('f_count')) > 0)
-      .filter(([, f]) => this.get(String(f.get('priv')), 'device') === v)
-      .map(([obj]) => obj);
+    const files = [...this.deviceFiles]
+      .filter((obj) => !this.freed.has(obj) && this.types.get(obj) === 'file' && num(this.get(obj, 'f_count')) > 0)
+      .filter((obj) => this.get(String(this.get(obj, 'priv')), 'device') === v);
     if (files.length > 0) bad.push(`device fds still reach it: ${files.join(', ')}`);
     const idev = this.get(v, 'idev') ?? null;
     if (idev !== null) bad.push(`still bound to iommufd (${show(idev)}): its device DMA ownership claim is held`);
@@ -172,11 +179,32 @@ export class VfioInvariantsChecker implements Checker {
     return this.fields.get(obj)?.get(field);
   }
 
+  /** An object allocated anew forgets its fields, so its index entries go too. */
+  private unindex(obj: string): void {
+    this.unindexDevSet(obj, this.get(obj, 'dev_set'));
+    this.deviceFiles.delete(obj);
+  }
+
+  private unindexDevSet(obj: string, set: unknown): void {
+    if (typeof set === 'string') this.byDevSet.get(set)?.delete(obj);
+  }
+
   private set(obj: string, field: string, value: unknown): void {
     let f = this.fields.get(obj);
     if (f === undefined) {
       f = new Map();
       this.fields.set(obj, f);
+    }
+    if (field === 'dev_set') {
+      this.unindexDevSet(obj, f.get('dev_set'));
+      if (typeof value === 'string') {
+        let m = this.byDevSet.get(value);
+        if (m === undefined) this.byDevSet.set(value, (m = new Set()));
+        m.add(obj);
+      }
+    } else if (field === 'kind') {
+      if (value === 'vfio-device') this.deviceFiles.add(obj);
+      else this.deviceFiles.delete(obj);
     }
     f.set(field, value);
   }

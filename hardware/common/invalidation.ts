@@ -4,6 +4,7 @@ import { ATC_INV, IOTLB_INV, atcObj } from '../events.ts';
 import { tlbHas, tlbInvalidate } from './tlb.ts';
 import type { TlbEntry } from './tlb.ts';
 import type { UK } from './state.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * Invalidation commands and their completion. Drivers queue commands
@@ -55,10 +56,10 @@ export async function queueDevtlb<V>(k: UK<V>, dev: string, tag: string | null, 
 }
 
 /** pci_dev_is_disconnected(), asked of the pci actor (platform devices have no ATS and are never asked). */
-async function isDisconnected<V>(k: UK<V>, dev: string): Promise<boolean> {
+const isDisconnected = kfunc('pci_dev_is_disconnected', { actor: 'unit', source: 'include/linux/pci.h: pci_dev_is_disconnected' }, async function isDisconnected<V>(k: UK<V>, dev: string): Promise<boolean> {
   if (!k.state.topology.pci.some((p) => p.bdf === dev)) return false;
   return (await k.call<boolean>(PCI, 'pci_dev_is_disconnected', { dev })) === true;
-}
+});
 
 /** The completion wait: every queued command takes effect, in order, and the checkers are told. */
 export function syncQueue<V>(k: UK<V>): void {

@@ -4,6 +4,7 @@ import type { UnitKind } from '../../protocol/topology.ts';
 import type { FaultReason } from './faults.ts';
 import type { HwDevice, HwDomain, Ret, UK, UnitState } from './state.ts';
 import { tlbInvalidate } from './tlb.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * What differs between IOMMU vendors, as one interface: the per-device
@@ -66,7 +67,7 @@ export interface VendorModel<V> {
  * off makes the device drop its ATC: it may no longer issue translated
  * requests.
  */
-export function setAts<V>(k: UK<V>, dev: string, on: boolean): void {
+export const setAts = kfunc('pci_enable_ats', { actor: 'unit', source: 'drivers/pci/ats.c: pci_enable_ats' }, function setAts<V>(k: UK<V>, dev: string, on: boolean): void {
   const d = k.state.devices.get(dev);
   if (d === undefined) return;
   const enable = on && d.ats;
@@ -75,4 +76,4 @@ export function setAts<V>(k: UK<V>, dev: string, on: boolean): void {
     if (atc !== undefined) tlbInvalidate(atc, () => true);
   }
   d.atsEnabled = enable;
-}
+});

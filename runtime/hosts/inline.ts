@@ -60,6 +60,12 @@ export class InlineHost implements Host {
     return Promise.resolve();
   }
 
+  /** The last snapshot, per actor: what a workers host adopts after an inline boot (stress). */
+  snapshots(): ReadonlyMap<ActorId, CellSnapshot> {
+    if (this.saved === null) throw new Error('snapshots() without a snapshot');
+    return this.saved;
+  }
+
   cell(actor: ActorId): Cell | undefined {
     return this.cells.get(actor);
   }

@@ -16,7 +16,8 @@ import { isToWorker } from '../../protocol/guards.ts';
 /**
  * One actor in its own worker thread. The data plane (steps and their
  * results, free-mode injections) is a raw MessagePort to the main thread;
- * the control plane (reset, inspect, free-mode set-up, logs) is comlink.
+ * the control plane (reset, snapshot, inspect, free-mode set-up, logs) is
+ * comlink; the per-schedule restore rides the data port like a step.
  */
 
 const { boot, data, control } = workerData as { boot: WorkerBoot; data: MessagePort; control: MessagePort };
@@ -54,6 +55,15 @@ data.on('message', (m: unknown) => {
       if (free === null) throw new Error(`worker ${boot.actor}: injection outside free mode`);
       free.receive(frame.msg);
       return;
+    case 'restore':
+      try {
+        if (saved === null) throw new Error(`worker ${boot.actor}: restore without a snapshot`);
+        cell.restore(saved);
+        post({ t: 'restored', error: null });
+      } catch (e) {
+        post({ t: 'restored', error: e instanceof Error ? e.message : String(e) });
+      }
+      return;
   }
 });
 
@@ -61,7 +71,8 @@ export interface WorkerControl {
   ready(): true;
   reset(): void;
   snapshot(): void;
-  restore(): void;
+  /** Takes `s` (booted elsewhere, e.g. inline) as this actor's snapshot and restores it. */
+  adopt(s: CellSnapshot): void;
   inspect(): unknown;
   startFree(opts: FreeOptions, peers: readonly (readonly [ActorId, MessagePort])[], counters: SharedArrayBuffer): void;
   /** Free mode again on the same ports: the actor fresh or back at its snapshot, and new options (runtime/free-run.ts: FreeRunner). */
@@ -81,8 +92,8 @@ const api: WorkerControl = {
   snapshot() {
     saved = cell.snapshot();
   },
-  restore() {
-    if (saved === null) throw new Error(`worker ${boot.actor}: restore() without a snapshot`);
+  adopt(s) {
+    saved = s;
     cell.restore(saved);
   },
   inspect: () => cell.inspect(),

@@ -8,10 +8,8 @@
  *
  *   iommu-lab compare scenarios/examples/patch-get-domain.ts
  */
-import { groupOfDevice } from '../../actors/iommu-core/attach.ts';
-import { underGroup } from '../../actors/iommu-core/state.ts';
-import type { IK } from '../../actors/iommu-core/state.ts';
-import type { Patch } from '../../runtime/patch.ts';
+import { iommuCore } from 'iommu-lab/patch';
+import type { Patch } from 'iommu-lab/patch';
 
 const NIC = '0000:01:00.0';
 
@@ -44,11 +42,11 @@ export const patches: Patch[] = [
     actor: 'iommu-core',
     when: { 'get-domain': 'plain-read' },
     handlers: {
-      async iommu_get_domain_for_dev(k: IK, { dev }: { dev: string }): Promise<string | null> {
-        const g = groupOfDevice(k, dev);
+      async iommu_get_domain_for_dev(k: iommuCore.IK, { dev }: { dev: string }): Promise<string | null> {
+        const g = iommuCore.groupOfDevice(k, dev);
         if (g === null) return null;
         // group->domain is guarded by group->mutex, which this version reads it without
-        return k.read(g, 'domain', underGroup(g.id));
+        return k.read(g, 'domain', iommuCore.underGroup(g.id));
       },
     },
   },

@@ -306,6 +306,8 @@ export interface DocumentPatch {
   readonly name: string;
   readonly actor: string;
   readonly when: Readonly<Record<string, string>>;
+  /** The kernel functions it replaces, with the unit kind of a vendor's own function (null: any actor of its kind). */
+  readonly functions: readonly { readonly name: string; readonly unit: string | null }[];
 }
 
 /**
@@ -372,6 +374,10 @@ export function scenarioFromDocument(input: unknown, file: string, patches: read
   const actors = new Set(base({}).actors.map((a) => a.id as string));
   patches.forEach((p, i) => {
     if (!actors.has(p.actor)) fail(`patches[${i}].actor`, `no actor ${quote(p.actor)} in this scenario (actors: ${[...actors].join(', ')})${didYouMean(p.actor, actors)}`);
+    const unit = p.actor.startsWith('unit:') ? topology.units.find((u) => `unit:${u.name}` === p.actor) : undefined;
+    for (const f of p.functions) {
+      if (f.unit !== null && unit !== undefined && unit.kind !== f.unit) fail(`patches[${i}].functions.${f.name}`, `${f.name}() is ${f.unit}'s; ${p.actor} is a ${unit.kind} unit`);
+    }
     for (const [axis, value] of Object.entries(p.when)) {
       if (!(Object.hasOwn(variants, axis) ? variants[axis]! : []).includes(value)) fail(`patches[${i}].when.${axis}`, `${quote(value)} is not a value of the document's variants.${axis}`);
     }

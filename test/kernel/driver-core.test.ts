@@ -97,7 +97,7 @@ function clean(r: KernelRun): void {
 function walked(trace: readonly TraceEntry[]): string[] {
   return trace
     .flatMap((t) => t.events)
-    .filter((e) => e.ev === 'get' && e.stack[e.stack.length - 1] === 'driver-core:bus_for_each_dev')
+    .filter((e) => e.ev === 'get' && e.stack.includes('driver-core:klist_next') && e.stack.includes('driver-core:bus_for_each_dev'))
     .map((e) => (e.ev === 'get' ? String(e.obj) : ''));
 }
 

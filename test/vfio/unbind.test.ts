@@ -199,6 +199,6 @@ describe('observations, as read (docs/vfio.md)', () => {
     }, { schedules: 200, seed: 7, strategy: new PctStrategy(7, 3), until: ['data-race'] });
     const race = x.findings.find((f) => f.kind === 'data-race');
     expect(race?.report).toMatch(/container#\d+\.iommu_driver/);
-    expect(race?.title).toMatch(/vfio\.VFIO_IOMMU_MAP_DMA|vfio\.vfio_unregister_group_dev/);
+    expect(race?.title).toMatch(/vfio\.VFIO_IOMMU_MAP_DMA|vfio\.vfio_dma_do_map|vfio\.vfio_unregister_group_dev/);
   });
 });

@@ -6,6 +6,7 @@ import { G, asObj, groupById, underGroup } from '../state.ts';
 import type { IK } from '../state.ts';
 import { allocDomain, groupFirstDev } from '../domains.ts';
 import { iommu_group_get, iommu_group_put } from '../probe.ts';
+import { kfunc } from '../../../runtime/kfunc.ts';
 
 /**
  * Variant `domain-alloc` (seed 004): iommu_domain_alloc(bus) after the
@@ -88,7 +89,7 @@ export const DOMAIN_ALLOC: { readonly [V in VariantValue<'domain-alloc'>]: Domai
  * __iommu_domain_alloc_dev(): the walk's callback; returns 0 to go on. It
  * runs while the iterator holds a reference, so using `dev` here is safe.
  */
-export async function iommu_domain_alloc_dev(k: IK, { dev, want }: { dev: string; want: 'ops' | 'dev' | 'group' }): Promise<Found> {
+export const iommu_domain_alloc_dev = kfunc('__iommu_domain_alloc_dev', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: __iommu_domain_alloc_dev' }, async function iommu_domain_alloc_dev(k: IK, { dev, want }: { dev: string; want: 'ops' | 'dev' | 'group' }): Promise<Found> {
   k.use(asObj(dev), '__iommu_domain_alloc_dev');
   const link = k.state.devices[dev];
   const diId = link === undefined ? null : k.read(link, 'iommu', { lockless: true });
@@ -106,4 +107,4 @@ export async function iommu_domain_alloc_dev(k: IK, { dev, want }: { dev: string
       return group ?? 0;
     }
   }
-}
+});
