@@ -218,11 +218,16 @@ describe('the pci actor in the kernel model', () => {
     const rescanAt = run.events.findIndex((e) => e.ev === 'lock.acquired' && e.task === 'hp' && e.lock.cls === 'pci_rescan_remove_lock');
     expect(disconnectAt).toBeGreaterThan(-1);
     expect(disconnectAt).toBeLessThan(rescanAt);
-    // Re-taking reset_lock under pci_rescan_remove_lock (f5eff5591b8f) is the circular dependency
-    // real lockdep reports on 6.14 (LKML 2025, "Fixes: f5eff5591b8f"); the model shows the same splat
-    // and nothing else.
+    // Re-taking reset_lock under pci_rescan_remove_lock (f5eff5591b8f) closes a cycle with the
+    // declared order. The two-lock form real lockdep reports on 6.14 (LKML 2025) is made by the
+    // single-threaded pciehp_ist alone and is not reported (docs/checkers.md, issue 15 item 1b);
+    // what stays is the three-party one through device_lock (a sysfs remove holds
+    // pci_rescan_remove_lock and waits for device_lock; a reset holds device_lock and waits in
+    // pciehp_reset_slot for reset_lock), and nothing else.
     expect(run.r.findings.map((f) => f.kind)).toEqual(['lock-order-inversion']);
-    expect(run.r.findings[0]?.report).toMatch(/slot1->reset_lock[\s\S]*pci_rescan_remove_lock/);
+    const splat = run.r.findings[0]?.report ?? '';
+    expect(splat).toMatch(/Chain exists of:\n\s*pci_rescan_remove_lock --> &dev->mutex --> &ctrl->reset_lock/);
+    expect(splat).toMatch(/iommu-lab: .* slot1->reset_lock/);
   });
 
   it('sysfs remove then rescan brings the device back and binds it again', async () => {
