@@ -199,6 +199,7 @@ describe('observations, as read (docs/vfio.md)', () => {
     }, { schedules: 200, seed: 7, strategy: new PctStrategy(7, 3), until: ['data-race'] });
     const race = x.findings.find((f) => f.kind === 'data-race');
     expect(race?.report).toMatch(/container#\d+\.iommu_driver/);
-    expect(race?.title).toMatch(/vfio\.VFIO_IOMMU_MAP_DMA|vfio\.vfio_dma_do_map|vfio\.vfio_unregister_group_dev/);
+    // the passthrough of the unrecognised ioctl to type1 reads container->iommu_driver without group_lock
+    expect(race?.title).toMatch(/vfio\.vfio_fops_unl_ioctl|vfio\.vfio_dma_do_map|vfio\.vfio_unregister_group_dev/);
   });
 });
