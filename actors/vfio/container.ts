@@ -203,13 +203,17 @@ const passthrough = kfunc('vfio_fops_unl_ioctl', { actor: 'vfio', source: 'drive
   }
 });
 
-/** VFIO_IOMMU_MAP_DMA: type1 vfio_dma_do_map(): iommu->lock; an existing mapping -EEXIST; the pinned page into every domain. */
-export const vfioIommuMapDma = kfunc('vfio_dma_do_map', { actor: 'vfio', source: 'drivers/vfio/vfio_iommu_type1.c: vfio_dma_do_map' }, function vfioIommuMapDma(k: VK, c: VfioContainer, iova: number, page: string): Promise<Ret> {
+/**
+ * VFIO_IOMMU_MAP_DMA on a container: vfio_fops_unl_ioctl() passes it to
+ * type1, whose vfio_dma_do_map() runs inside the passthrough, so a report's
+ * chain reads vfio_dma_do_map ← vfio_fops_unl_ioctl as the kernel's does.
+ */
+export function vfioIommuMapDma(k: VK, c: VfioContainer, iova: number, page: string): Promise<Ret> {
   return passthrough<Ret>(k, c, errno('EINVAL'), (t1) => vfioDmaDoMap(k, t1, iova, page));
-});
+}
 
-/** vfio_dma_do_map() (drivers/vfio/vfio_iommu_type1.c). */
-async function vfioDmaDoMap(k: VK, t1: Type1Iommu, iova: number, page: string): Promise<Ret> {
+/** vfio_dma_do_map(): iommu->lock; an existing mapping -EEXIST; the pinned page into every domain. */
+const vfioDmaDoMap = kfunc('vfio_dma_do_map', { actor: 'vfio', source: 'drivers/vfio/vfio_iommu_type1.c: vfio_dma_do_map' }, async function vfioDmaDoMap(k: VK, t1: Type1Iommu, iova: number, page: string): Promise<Ret> {
   const il = underIommu(t1.id);
   await k.lock(type1IommuLock(t1.id));
   try {
@@ -229,15 +233,15 @@ async function vfioDmaDoMap(k: VK, t1: Type1Iommu, iova: number, page: string): 
   } finally {
     await k.unlock(type1IommuLock(t1.id));
   }
-}
-
-/** VFIO_IOMMU_UNMAP_DMA: replies the bytes unmapped (0 when nothing is mapped there). */
-export const vfioIommuUnmapDma = kfunc('vfio_dma_do_unmap', { actor: 'vfio', source: 'drivers/vfio/vfio_iommu_type1.c: vfio_dma_do_unmap' }, function vfioIommuUnmapDma(k: VK, c: VfioContainer, iova: number): Promise<number | Errno> {
-  return passthrough<number | Errno>(k, c, errno('EINVAL'), (t1) => vfioDmaDoUnmap(k, t1, iova));
 });
 
-/** vfio_dma_do_unmap() (drivers/vfio/vfio_iommu_type1.c). */
-async function vfioDmaDoUnmap(k: VK, t1: Type1Iommu, iova: number): Promise<number | Errno> {
+/** VFIO_IOMMU_UNMAP_DMA on a container, through the passthrough as the map. */
+export function vfioIommuUnmapDma(k: VK, c: VfioContainer, iova: number): Promise<number | Errno> {
+  return passthrough<number | Errno>(k, c, errno('EINVAL'), (t1) => vfioDmaDoUnmap(k, t1, iova));
+}
+
+/** vfio_dma_do_unmap(): replies the bytes unmapped (0 when nothing is mapped there). */
+const vfioDmaDoUnmap = kfunc('vfio_dma_do_unmap', { actor: 'vfio', source: 'drivers/vfio/vfio_iommu_type1.c: vfio_dma_do_unmap' }, async function vfioDmaDoUnmap(k: VK, t1: Type1Iommu, iova: number): Promise<number | Errno> {
   const il = underIommu(t1.id);
   await k.lock(type1IommuLock(t1.id));
   try {
@@ -249,7 +253,7 @@ async function vfioDmaDoUnmap(k: VK, t1: Type1Iommu, iova: number): Promise<numb
   } finally {
     await k.unlock(type1IommuLock(t1.id));
   }
-}
+});
 
 // ---- type1 ----------------------------------------------------------------------------------------
 
