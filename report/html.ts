@@ -144,9 +144,9 @@ function uafSection(doc: TraceDocument, f: TraceFinding): string {
   return s + '</table></section>';
 }
 
-/** The two accesses of a data race, as KCSAN's report gives them ("read to X by task T at step N:" and its stack). */
+/** The two accesses of a data race, as KCSAN's report gives them ("read to 0x… of 8 bytes by task P on cpu N:" and its stack). */
 function raceSection(f: TraceFinding): string {
-  const blocks = f.report.split(/\n\s*\n/).filter((b) => /^(read|write)\b.* by task \S+ at step \d+:/m.test(b.trim()));
+  const blocks = f.report.split(/\n\s*\n/).filter((b) => /^(read|write)\b.* by task \S+ on cpu \d+:/m.test(b.trim()));
   if (blocks.length < 2) return '';
   let s = '<section class="race"><h3>The two accesses</h3><table><tr>';
   for (const b of blocks.slice(0, 2)) {
