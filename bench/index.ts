@@ -5,7 +5,7 @@ import { Lockdep } from '../checkers/lockdep/lockdep.ts';
 import { dfsFigures } from './dfs.ts';
 import { fuzzExecutionsPerSec } from './fuzz.ts';
 import { chaosThroughput, freeFigures } from './free.ts';
-import { DEFAULT_CHAOS } from '../runtime/hosts/free-chaos.ts';
+import { CHAOS_MODES, DEFAULT_CHAOS } from '../runtime/hosts/free-chaos.ts';
 import { kernelExecutionsPerSec } from './kernel.ts';
 import { seedFigures } from './seeds.ts';
 import { stressFigures } from './stress.ts';
@@ -134,6 +134,12 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   }
   ratios.freeFindRate = round(freeFigs.filter((f) => f.median <= cap).length / freeFigs.length, 3);
   ratios.freeVsControlledWorst = round(worst, 2);
+  // the other chaos settings on the same variants, fewer seeds: what the default was chosen against (docs/runtime.md, "Chaos")
+  for (const mode of CHAOS_MODES.filter((m) => m !== DEFAULT_CHAOS)) {
+    const figs = await freeFigures(quick ? 2 : 5, cap, mode, log);
+    for (const f of figs) put(`free.${mode}.${f.scenario}.${f.variants}.schedulesToFirstFinding`, f.median, 'schedules');
+    ratios[`freeFindRate.${mode}`] = round(figs.filter((f) => f.median <= cap).length / figs.length, 3);
+  }
   put('fuzz.executionsPerSec', await fuzzExecutionsPerSec(2, quick ? 5 : 20), 'executions/s');
 
   return { machine: { cpus: os.cpus().length, node: process.version }, results, ratios };
