@@ -3,10 +3,15 @@ import { allTruncated } from './run-one.ts';
 import { variantKey } from '../scenarios/scenario.ts';
 import { claimText } from './verdict.ts';
 
-/** "clean (exhaustive, ≤ 2 preemptions, 18,432 schedules)", or the kinds found. */
+/**
+ * "clean (exhaustive, ≤ 2 preemptions, 18,432 schedules)", or the kinds
+ * found. Known findings are not counted, but a run that found only known
+ * ones is not clean: "known only: data-race×2" says what it did find.
+ */
 function foundText(r: RunReport, sep = ', '): string {
   const counted = r.findings.filter((f) => r.strict || f.known === undefined);
-  return counted.length === 0 ? `clean (${claimText(r.claim)})` : kindsFound(counted).replaceAll(',', sep);
+  if (counted.length > 0) return kindsFound(counted).replaceAll(',', sep);
+  return r.findings.length === 0 ? `clean (${claimText(r.claim)})` : `known only: ${kindsFound(r.findings).replaceAll(',', sep)}`;
 }
 
 const titleOf = (r: RunReport, base: readonly RunReport[], sig: string): string =>

@@ -105,7 +105,8 @@ describe('compare verdicts, end to end', () => {
       ],
     });
     const r = await cli('run', doc, '--variant', 'domain-alloc=reviewer-locked', '--schedules', '2', '--out', tmp());
-    expect(r.out).toMatch(/found: clean \(2 sampled schedules\) -> OK/);
+    // not counted, but not called clean either: the run did find something, upstream's
+    expect(r.out).toMatch(/found: known only: (deadlock|recursive-locking), (deadlock|recursive-locking) -> OK/);
     expect(r.out).toMatch(/^known: locked-alloc-in-probe \((deadlock|recursive-locking), (deadlock|recursive-locking); upstream: seed 004\)$/m);
     expect(r.code).toBe(0);
     const strict = await cli('run', doc, '--variant', 'domain-alloc=reviewer-locked', '--schedules', '2', '--strict', '--out', tmp(), '--json');
@@ -115,7 +116,7 @@ describe('compare verdicts, end to end', () => {
     expect(row.matched).toBe(false);
     expect(strict.code).toBe(1);
     const table = await cli('compare', doc, '--schedules', '2', '--out', tmp());
-    expect(table.out).toMatch(/domain-alloc=reviewer-locked\s+clean\s+clean \(2 sampled schedules\)\s+locked-alloc-in-probe\s/);
+    expect(table.out).toMatch(/domain-alloc=reviewer-locked\s+clean\s+known only: (deadlock|recursive-locking),(deadlock|recursive-locking)\s+locked-alloc-in-probe\s/);
     expect(table.code).toBe(0);
   }, 300_000);
 
