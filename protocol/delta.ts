@@ -56,14 +56,13 @@ export function isDelta(v: unknown): v is Delta {
   return typeof v === 'object' && v !== null && typeof (v as { '~delta'?: unknown })['~delta'] === 'string';
 }
 
-const make = (d: Delta): Delta => d;
 
 /** What a read event carries for `value`: the value itself, or the size of a large container. */
 export function readPayload(value: unknown): unknown {
   const kind = kindOf(value);
   if (kind === null) return value;
   const size = sizeOf(value as object, kind);
-  return size > deltaTuning.min ? make({ '~delta': kind, size }) : value;
+  return size > deltaTuning.min ? { '~delta': kind, size } : value;
 }
 
 /**
@@ -121,7 +120,7 @@ function diff(old: object | null, value: object, kind: Kind, size: number): Delt
       break;
     }
   }
-  return make({ '~delta': kind, size, added, removed });
+  return { '~delta': kind, size, added, removed };
 }
 
 function diffSets(old: Iterable<unknown>, value: Iterable<unknown>, added: unknown[], removed: unknown[]): void {
