@@ -99,7 +99,8 @@ export async function explore(host: Host, program: Program, strategy: Strategy, 
       found.set(f.signature, ff);
       await opts.onFinding?.(ff);
     }
-    if (opts.until?.(r, schedule) === true || strategy.exhausted?.() === true) {
+    // a stuck actor's worker was terminated by the watchdog (runtime/hosts/workers.ts): the host cannot go on
+    if (opts.until?.(r, schedule) === true || strategy.exhausted?.() === true || r.findings.some((f) => f.kind === 'actor-stuck')) {
       n++;
       break;
     }
