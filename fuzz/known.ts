@@ -150,7 +150,8 @@ export const KNOWN: readonly KnownFinding[] = [
     reference: 'drivers/base/core.c device_add(); drivers/acpi/scan.c acpi_iommu_configure_id(); docs/kernel-facts.md §1.2 edge 6', source: 'model',
   },
   {
-    id: 'vfio-open-by-device-name', kind: 'use-after-free', signature: 'use-after-free|device|Read|iommu-core.iommu_group_get', contains: ['vfio:open'],
+    // the read is iommu_group_get()'s dev->iommu_group, in dev_iommu_group() since the frames are per function
+    id: 'vfio-open-by-device-name', kind: 'use-after-free', signature: 'use-after-free|device|Read|iommu-core.', contains: ['iommu_group_get', 'vfio_group_fops_open'],
     reason: 'A process opens /dev/vfio/$GROUP with the number it read from /sys/bus/pci/devices/<dev>/iommu_group: a string, no reference to the ' +
       'device. The model names the group by the device and looks it up with iommu_group_get(dev) at open time, which touches the device a concurrent ' +
       'removal may have freed.',

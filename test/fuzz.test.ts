@@ -186,11 +186,15 @@ describe('campaigns', () => {
 describe('known findings', () => {
   it('match by kind and signature prefix, with the document when the finding alone cannot tell', () => {
     const doc = generateDocument(1);
-    const f = (kind: 'lock-order-inversion' | 'kernel-warn', signature: string, report = '') => ({ kind, title: '', signature, actor: null, handler: null, tasks: [], report });
+    const f = (kind: 'lock-order-inversion' | 'kernel-warn' | 'use-after-free', signature: string, report = '') => ({ kind, title: '', signature, actor: null, handler: null, tasks: [], report });
     expect(matchKnown(f('lock-order-inversion', 'lock-order-inversion|ctrl->reset_lock,pci_rescan_remove_lock|kernel,pci.pciehp_disable_slot'), doc)?.id).toBe('pciehp-reset-lock');
     expect(matchKnown(f('lock-order-inversion', 'lock-order-inversion|device_lock,group->mutex|x'), doc)).toBeNull();
     expect(matchKnown(f('kernel-warn', 'kernel-warn|iommu-core.pci_dev_reset_iommu_prepare|pci_dev_reset_iommu_prepare', 'WARN_ON(group->resetting_domain): another member is resetting'), doc)?.id).toBe('group-reset-fence');
     // the nested-prepare WARN of reset-nesting=warn-ebusy shares the signature and is not known
     expect(matchKnown(f('kernel-warn', 'kernel-warn|iommu-core.pci_dev_reset_iommu_prepare|pci_dev_reset_iommu_prepare', 'WARN_ON(group->resetting_domain): re-entry is not allowed'), doc)).toBeNull();
+    // the model's open-by-device-name lookup (a 10-minute fuzz --fixed run met it with the per-function frames)
+    const lookup = ' dev_iommu_group\n iommu_group_get_for_dev\n iommu_group_get\n vfio_group_fops_open\n';
+    expect(matchKnown(f('use-after-free', 'use-after-free|device|Read|iommu-core.dev_iommu_group', lookup), doc)?.id).toBe('vfio-open-by-device-name');
+    expect(matchKnown(f('use-after-free', 'use-after-free|device|Read|iommu-core.dev_iommu_group', ' dev_iommu_group\n iommu_probe_device\n'), doc)).toBeNull();
   });
 });
