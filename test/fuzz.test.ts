@@ -9,6 +9,7 @@ import { Corpus } from '../fuzz/corpus.ts';
 import { compileDocument, documentVariants, opCount } from '../fuzz/document.ts';
 import { FIXED_PINS, generateDocument } from '../fuzz/generate.ts';
 import { matchKnown } from '../fuzz/known.ts';
+import { legalize } from '../fuzz/legal.ts';
 import { mergeOutputs } from '../fuzz/merge.ts';
 import { mutate } from '../fuzz/mutate.ts';
 import { Rand } from '../fuzz/rand.ts';
@@ -198,3 +199,27 @@ describe('known findings', () => {
     expect(matchKnown(f('use-after-free', 'use-after-free|device|Read|iommu-core.dev_iommu_group', ' dev_iommu_group\n iommu_probe_device\n'), doc)).toBeNull();
   });
 });
+
+describe('legal workloads', () => {
+  it('a group claim never names a group whose device probes late (its dma_configure replays the IOMMU probe beside the claim)', () => {
+    // the shape a 10-minute fuzz --fixed run met: an RMR device aliasing the group owner's device, bound by a deferred driver
+    const doc = generateDocument(1);
+    const topology = {
+      units: [{ name: 'smmu0', kind: 'smmu-v3', version: '7.0-s2' }],
+      pci: [
+        { id: '0000:00:19.0', unit: 'smmu0', bridge: true, acs: true, driver: 'pcieport' },
+        { id: '0000:02:00.0', parent: '0000:00:19.0', unit: 'smmu0', driver: 'nic' },
+        { id: '0000:02:00.1', parent: '0000:00:19.0', unit: 'smmu0', require_direct: true, driver: 'late-nic', alias: '0000:02:00.0' },
+        { id: '0000:03:00.0', parent: '0000:00:19.0', unit: 'smmu0', acs: true },
+      ],
+      devices: [],
+      drivers: [{ name: 'pcieport', bus: 'pci' }, { name: 'nic', bus: 'pci' }, { name: 'late-nic', bus: 'pci', defer: 1 }],
+    } as unknown as typeof doc.topology;
+    const tasks = [{ name: 't0', ops: [{ op: 'iommu.group_claim', dev: '0000:02:00.1', owner: 'user1' }] }];
+    const out = legalize({ ...doc, topology, tasks, processes: [] }, new Rand(3));
+    const claims = out.tasks.flatMap((t) => t.ops).filter((o) => o.op === 'iommu.group_claim').map((o) => o.dev);
+    expect(claims).not.toContain('0000:02:00.1');
+    expect(claims).not.toContain('0000:02:00.0');
+  });
+});
+
