@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REPO, installPacked } from './helpers/pack.ts';
@@ -177,6 +177,11 @@ describe('every command through the installed iommu-lab', () => {
     const both = new Set([...json<{ findings: Finding[] }>(fa).findings, ...json<{ findings: Finding[] }>(fb).findings].map((f) => f.signature));
     expect(m.findings.map((f) => f.signature).sort()).toEqual([...both].sort());
     expect(m.findings.length).toBeGreaterThan(0);
+    // the first shard's finding directories come over whole (shrunk replays included: --shrink-time 1 above)
+    for (const f of json<{ findings: Finding[] }>(fa).findings) {
+      const merged = m.findings.find((x) => x.signature === f.signature)!;
+      expect(readdirSync(path.dirname(merged.replay)), f.signature).toEqual(expect.arrayContaining(readdirSync(path.dirname(f.replay))));
+    }
     fuzzFinding = m.findings[0]!;
     expect(fuzzFinding.replay.startsWith(out('merged'))).toBe(true);
     const [sb, fbad, mb] = bad as [Ran, Ran, Ran];
