@@ -130,13 +130,7 @@ export const probeDeviceLocked = kfunc('__iommu_probe_device', { actor: 'iommu-c
     // tears down the dev->iommu the other walker set up: release domain,
     // release_device, dev->iommu_group = NULL, dev_iommu_free.
     k.warn(`sysfs: cannot create duplicate filename '/devices/${dev}/iommu_group'`);
-    await k.lock(G(g.id));
-    try {
-      await removeFromGroup(k, g, dev, link, di);
-    } finally {
-      await k.unlock(G(g.id));
-    }
-    iommu_group_put(k, { group: g.id });
+    await removeUnderGroupMutex(k, g, dev, link, di);
     return errno('EEXIST');
   }
 
@@ -431,6 +425,12 @@ export const iommu_release_device = kfunc('iommu_release_device', { actor: 'iomm
   const diId = k.read(link, 'iommu', { lockless: true });
   const di = diId === null ? undefined : k.state.devIommu[diId];
   if (g === null || di === undefined) return 0;
+  await removeUnderGroupMutex(k, g, dev, link, di);
+  return 0;
+});
+
+/** group->mutex around __iommu_group_remove_device()'s work, then the device's group reference dropped after unlocking. */
+async function removeUnderGroupMutex(k: IK, g: Group, dev: string, link: DeviceLink, di: DevIommu): Promise<void> {
   await k.lock(G(g.id));
   try {
     await removeFromGroup(k, g, dev, link, di);
@@ -438,8 +438,7 @@ export const iommu_release_device = kfunc('iommu_release_device', { actor: 'iomm
     await k.unlock(G(g.id));
   }
   iommu_group_put(k, { group: g.id });
-  return 0;
-});
+}
 
 /**
  * __iommu_group_remove_device() → __iommu_group_free_device() →
