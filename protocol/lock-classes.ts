@@ -208,6 +208,8 @@ export const CANONICAL_ORDER: readonly KnownDependency[] = [
   { outer: 'device_lock', inner: 'iommu_probe_device_lock', via: 'drivers/iommu/of_iommu.c: of_iommu_configure' },
   { outer: 'device_lock', inner: 'group->mutex', via: 'drivers/iommu/iommu.c: iommu_device_use_default_domain' },
   { outer: 'iommu_probe_device_lock', inner: 'group->mutex', via: 'drivers/iommu/iommu.c: __iommu_probe_device' },
+  // the ops lookup of a probe (iommu_fwspec_ops → iommu_from_fwnode) and of_iommu_xlate's walk iommu_device_list under the probe lock; iommu_device_lock is a leaf
+  { outer: 'iommu_probe_device_lock', inner: 'iommu_device_lock', via: 'drivers/iommu/iommu.c: iommu_from_fwnode' },
   { outer: 'group->mutex', inner: 'arm_smmu_asid_lock', via: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_attach_dev' },
   { outer: 'group->mutex', inner: 'dev->iommu->lock', via: 'drivers/iommu/io-pgfault.c: iopf_queue_add_device' },
   { outer: 'iommu_sva_lock', inner: 'group->mutex', via: 'drivers/iommu/iommu-sva.c: iommu_sva_bind_device' },
