@@ -1,8 +1,9 @@
 import type { Topology } from '../../protocol/topology.ts';
-import { DRIVER_CORE, IOMMU_CORE, PCI } from '../../protocol/kernel.ts';
+import { DRIVER_CORE, IOMMU_CORE } from '../../protocol/kernel.ts';
 import type { KnownFinding } from '../../fuzz/known.ts';
 import { kernelCheckers } from '../kernel/checkers.ts';
-import { kernelProgram } from '../kernel/program.ts';
+import { scenarioFromDocument } from '../format/document.ts';
+import { documentTopology } from '../seeds/machine.ts';
 import type { Scenario } from '../scenario.ts';
 
 /**
@@ -47,7 +48,6 @@ const b6Topology: Topology = {
   ],
 };
 
-const register = { to: IOMMU_CORE, op: 'iommu_device_register', body: { unit: 'dmar1' } };
 
 /**
  * What B5's fix leaves (its commit: the fundamental race is not fixed, only
@@ -71,7 +71,6 @@ export const REGISTER_RACE_KNOWN: readonly KnownFinding[] = [
     reference: 'docs/kernel-facts.md §1.4 (dev->iommu_group read without locks); drivers/iommu/iommu.c iommu_device_use_default_domain()', source: 'upstream',
   },
 ];
-const rescan = { to: PCI, op: 'pci_rescan_bus', body: { dev: HP } };
 
 /**
  * B5's machine: the platform half ("platform: Fix race condition during DMA
@@ -112,17 +111,25 @@ const b5Tasks = [
  * the pointer it computed from NULL (kernel-bug). After it one READ_ONCE
  * snapshot decides; what is left is the race itself (REGISTER_RACE_KNOWN).
  */
-export const registerAsyncProbe: Scenario = {
+export const REGISTER_ASYNC_PROBE_DOCUMENT = {
   name: 'b5-register-vs-async-probe',
   title: 'B5: iommu_device_register() walks a device while its async probe sets dev->driver',
+  topology: documentTopology(b5Topology),
   variants: { 'dma-configure-driver': ['double-read', 'read-once'] },
-  program: (v) => kernelProgram({ name: 'b5', topology: b5Topology, variants: v, tasks: b5Tasks }),
+  tasks: [
+    { name: 'register', ops: [{ op: 'iommu.register', unit: 'smmu1' }] },
+    { name: 'bind', ops: [{ op: 'driver.bind', dev: 'uart0', driver: 'serial' }] },
+  ],
   expect: [
     { when: { 'dma-configure-driver': 'double-read' }, includes: ['kernel-bug'] },
     { when: { 'dma-configure-driver': 'read-once' }, findings: [] },
   ],
-  checkers: () => kernelCheckers(),
   known: REGISTER_RACE_KNOWN,
+};
+
+export const registerAsyncProbe: Scenario = {
+  ...scenarioFromDocument(REGISTER_ASYNC_PROBE_DOCUMENT, 'scenarios/upstream/iommu-register.ts'),
+  checkers: () => kernelCheckers(),
 };
 
 /**
@@ -134,18 +141,23 @@ export const registerAsyncProbe: Scenario = {
  * (sysfs_warn_dup, kernel-warn) and its unwind tearing down the first
  * walker's dev->iommu. With it: -ENODEV, skipped.
  */
-export const registerTwoWalkers: Scenario = {
+export const REGISTER_TWO_WALKERS_DOCUMENT = {
   name: 'b6-register-two-walkers',
   title: 'B6: bus_iommu_probe() and a hot-add\'s IOMMU probe both in iommu_init_device()\'s dma_configure window',
+  topology: documentTopology(b6Topology),
   variants: { 'init-device-recheck': ['none', 'enodev'] },
-  program: (v) => kernelProgram({
-    name: 'b6', topology: b6Topology, variants: v,
-    tasks: [{ id: 'register', calls: [register] }, { id: 'rescan', calls: [rescan] }],
-  }),
+  tasks: [
+    { name: 'register', ops: [{ op: 'iommu.register', unit: 'dmar1' }] },
+    { name: 'rescan', ops: [{ op: 'pci.rescan', dev: HP }] },
+  ],
   expect: [
     { when: { 'init-device-recheck': 'none' }, includes: ['kernel-warn'] },
     { when: { 'init-device-recheck': 'enodev' }, findings: [] },
   ],
+};
+
+export const registerTwoWalkers: Scenario = {
+  ...scenarioFromDocument(REGISTER_TWO_WALKERS_DOCUMENT, 'scenarios/upstream/iommu-register.ts'),
   checkers: () => kernelCheckers(),
 };
 
