@@ -63,9 +63,9 @@ export type DriverCoreMailbox =
   /** Run client actions as a module (no device): module init calling iommu_domain_alloc(bus), ... Returns ActionResult[]. */
   | { readonly op: 'module_call'; readonly body: { readonly module: string; readonly actions: readonly DriverAction[] } }
   /** A sysfs attribute read by path (actors/driver-core/sysfs.ts, protocol/sysfs.ts): the text, or an Errno. */
-  | { readonly op: 'kernfs_fop_read'; readonly body: { readonly path: string } }
+  | { readonly op: 'kernfs_fop_read_iter'; readonly body: { readonly path: string } }
   /** A sysfs attribute write by path: bytes written, or an Errno. */
-  | { readonly op: 'kernfs_fop_write'; readonly body: { readonly path: string; readonly value: string } }
+  | { readonly op: 'kernfs_fop_write_iter'; readonly body: { readonly path: string; readonly value: string } }
   /** Load a topology module (load_module → driver_register of its drivers). Ret (-EEXIST loaded, -ENOENT unknown). */
   | { readonly op: 'load_module'; readonly body: { readonly module: string } }
   /** delete_module(2). Ret (-ENOENT not loaded, -EBUSY not live, -EAGAIN = -EWOULDBLOCK referenced). */

@@ -161,9 +161,9 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
     module_call: (k, { module, actions }) => runActionList(k, moduleScope(k, module), actions),
 
     /** A sysfs attribute read (open, read(2), close): the text, or an errno. */
-    kernfs_fop_read: (k, { path }) => kernfsFopRead(k, path),
+    kernfs_fop_read_iter: (k, { path }) => kernfsFopRead(k, path),
     /** A sysfs attribute write: bytes written, or an errno. */
-    kernfs_fop_write: (k, { path, value }) => kernfsFopWrite(k, path, value),
+    kernfs_fop_write_iter: (k, { path, value }) => kernfsFopWrite(k, path, value),
     /** finit_module(2): load a topology module, register its drivers (attaching matching devices). */
     load_module: (k, { module }) => loadModule(k, module),
     /** delete_module(2). */

@@ -103,11 +103,11 @@ export const OPS: readonly OpSpec[] = [
   // ---- sysfs over kernfs, module lifetimes (issue 16 items 3 and 4) ----
   {
     name: 'sysfs.read', summary: 'read a sysfs attribute by `path` (kernfs: m->lock, of->mutex, active reference, show): uevent, driver_override, iommu_group/type',
-    fields: { path: 'sysfs-readable' }, compile: (o) => ({ to: DRIVER_CORE, op: 'kernfs_fop_read', body: { path: o.path } }),
+    fields: { path: 'sysfs-readable' }, compile: (o) => ({ to: DRIVER_CORE, op: 'kernfs_fop_read_iter', body: { path: o.path } }),
   },
   {
     name: 'sysfs.write', summary: 'write `value` to a sysfs attribute by `path` (kernfs: of->mutex, active reference, store): driver_override, reset, remove, iommu_group/type, drivers/<drv>/bind|unbind',
-    fields: { path: 'sysfs-writable', value: 'string' }, compile: (o) => ({ to: DRIVER_CORE, op: 'kernfs_fop_write', body: { path: o.path, value: o.value } }),
+    fields: { path: 'sysfs-writable', value: 'string' }, compile: (o) => ({ to: DRIVER_CORE, op: 'kernfs_fop_write_iter', body: { path: o.path, value: o.value } }),
   },
   {
     name: 'module.load', summary: 'load `module` (a topology module): load_module → driver_register of its drivers, attaching matching devices',

@@ -1,8 +1,10 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.ts';
+import { InputError } from '../../runtime/input-error.ts';
+import { scenarioFromDocument } from '../../scenarios/format/document.ts';
 import { Lockdep } from '../../checkers/lockdep/lockdep.ts';
 import { CANONICAL_ORDER } from '../../protocol/lock-classes.ts';
 import type { LockClassName } from '../../protocol/lock-classes.ts';
@@ -49,8 +51,8 @@ export const SYSFS_TOPOLOGY: Topology = {
 
 const dev = (d: string, attr: string): string => `/sys/bus/pci/devices/${d}/${attr}`;
 const drvAttr = (drv: string, attr: string): string => `/sys/bus/pci/drivers/${drv}/${attr}`;
-const read = (path: string): Call => call(DRIVER_CORE, 'kernfs_fop_read', { path });
-const write = (path: string, value: string): Call => call(DRIVER_CORE, 'kernfs_fop_write', { path, value });
+const read = (path: string): Call => call(DRIVER_CORE, 'kernfs_fop_read_iter', { path });
+const write = (path: string, value: string): Call => call(DRIVER_CORE, 'kernfs_fop_write_iter', { path, value });
 const load = (module: string): Call => call(DRIVER_CORE, 'load_module', { module });
 const unload = (module: string): Call => call(DRIVER_CORE, 'delete_module', { module });
 const E = (name: string): { errno: string } => ({ errno: name });
@@ -350,4 +352,79 @@ describe('a uevent read racing rmmod of the driver module (scenarios/examples/pa
     const f = (await run('detach=skipped')).findings;
     expect(f.map((x) => x.kind)).toEqual(['use-after-free', 'use-after-free']);
   }, 120_000);
+});
+
+// ---- bad input: exit 2 at load, naming the place ----------------------------------------------------------------
+
+const DOC = {
+  name: 'sysfs-doc',
+  topology: {
+    units: [{ name: 'vtd0', kind: 'vtd' }],
+    pci: [{ id: NIC, unit: 'vtd0', driver: 'nic' }],
+    devices: [{ id: 'gpu0' }],
+    drivers: [{ name: 'nic', bus: 'pci', module: 'nicmod' }, { name: 'stub', bus: 'pci', module: 'stubmod' }],
+    modules: [{ name: 'nicmod' }, { name: 'stubmod', boot: false }],
+  },
+  tasks: [] as { name: string; ops: Record<string, unknown>[] }[],
+};
+const withOps = (...ops: Record<string, unknown>[]): typeof DOC => ({ ...DOC, tasks: [{ name: 't', ops }] });
+
+describe('sysfs and module ops: load-time validation (zod schema + cross-checks)', () => {
+  it('a valid document loads: every attribute path and module op', () => {
+    const s = scenarioFromDocument(withOps(
+      { op: 'sysfs.read', path: dev(NIC, 'uevent') }, { op: 'sysfs.read', path: dev(NIC, 'iommu_group/type') },
+      { op: 'sysfs.write', path: dev(NIC, 'reset'), value: '1' }, { op: 'sysfs.write', path: drvAttr('nic', 'unbind'), value: NIC },
+      { op: 'sysfs.read', path: '/sys/bus/platform/devices/gpu0/driver_override' },
+      { op: 'module.unload', module: 'nicmod' }, { op: 'module.load', module: 'stubmod' }, { op: 'module.unload', module: 'stubmod' },
+    ), 'ok.json');
+    expect(s.name).toBe('sysfs-doc');
+  });
+
+  const bad: readonly [string, Record<string, unknown>, string, RegExp][] = [
+    ['an attribute the model does not serve', { op: 'sysfs.read', path: dev(NIC, 'vendor') }, 'tasks[0].ops[0].path', /unknown attribute path ".*vendor": not an attribute the model serves/],
+    ['a device the topology does not have', { op: 'sysfs.read', path: dev('0000:05:00.0', 'uevent') }, 'tasks[0].ops[0].path', /unknown device "0000:05:00.0"/],
+    ['a PCI-only attribute on the platform bus', { op: 'sysfs.write', path: '/sys/bus/platform/devices/gpu0/reset', value: '1' }, 'tasks[0].ops[0].path', /reset is a pci device attribute/],
+    ['a device on the other bus', { op: 'sysfs.read', path: '/sys/bus/platform/devices/0000:01:00.0/uevent' }, 'tasks[0].ops[0].path', /is on the pci bus/],
+    ['reading a write-only attribute', { op: 'sysfs.read', path: dev(NIC, 'reset') }, 'tasks[0].ops[0].path', /cannot be read: reset has no show/],
+    ['writing a read-only attribute', { op: 'sysfs.write', path: dev(NIC, 'uevent'), value: 'add' }, 'tasks[0].ops[0].path', /cannot be written/],
+    ['an unknown driver\'s bind file', { op: 'sysfs.write', path: drvAttr('e1000', 'bind'), value: NIC }, 'tasks[0].ops[0].path', /unknown driver "e1000"/],
+    ['a write without a value', { op: 'sysfs.write', path: dev(NIC, 'reset') }, 'tasks[0].ops[0].value', /./],
+    ['an unknown module', { op: 'module.load', module: 'e1000' }, 'tasks[0].ops[0].module', /unknown module "e1000"/],
+    ['unloading a module that is never loaded', { op: 'module.unload', module: 'stubmod' }, 'tasks[0].ops[0].module', /module "stubmod" is not loaded/],
+  ];
+  for (const [name, op, where, message] of bad) {
+    it(`rejects: ${name} (${where})`, () => {
+      let err: unknown;
+      try {
+        scenarioFromDocument(withOps(op), 'bad.json');
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(InputError);
+      expect((err as InputError).where).toBe(where);
+      expect((err as InputError).message).toMatch(message);
+    });
+  }
+
+  it('rejects a driver naming an undeclared module (topology.drivers[0].module)', () => {
+    expect(() => scenarioFromDocument({ ...DOC, topology: { ...DOC.topology, modules: [{ name: 'stubmod', boot: false }] } }, 'bad.json'))
+      .toThrow(expect.objectContaining({ where: 'topology.drivers[0].module' }) as Error);
+  });
+
+  it('the CLI exits 2 naming the file and the op', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sysfs-bad-'));
+    const file = path.join(dir, 'bad.json');
+    writeFileSync(file, JSON.stringify(withOps({ op: 'sysfs.read', path: dev(NIC, 'vendor') })));
+    const r = await cli('run', file, '--schedules', '1', '--out', dir);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('bad.json');
+    expect(r.err).toContain('tasks[0].ops[0].path');
+  });
+
+  it('`ops` lists the new ops with their arguments', async () => {
+    const r = await cli('ops', '--json');
+    const list = JSON.stringify(r.json);
+    for (const name of ['sysfs.read', 'sysfs.write', 'module.load', 'module.unload']) expect(list).toContain(name);
+    expect(list).toMatch(/sysfs\.write.*path.*value/);
+  });
 });
