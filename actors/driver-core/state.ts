@@ -6,6 +6,7 @@ import type { ObjId } from '../../protocol/ids.ts';
 import type { KernelConfig } from '../../protocol/kernel.ts';
 import { deviceLock, mutexRef } from '../../protocol/lock-classes.ts';
 import type { DriverSpec, Topology } from '../../protocol/topology.ts';
+import type { ModelVariants } from '../../protocol/variants.ts';
 import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
@@ -139,12 +140,14 @@ export interface DriverCoreState {
   readonly sysfsRemoved: Set<string>;
   /** Open files so far (of->mutex instances are numbered by it). */
   openSeq: number;
+  /** The model's variant choice (protocol/variants.ts); platform_dma_configure reads `dma-configure-driver`. */
+  readonly variants: ModelVariants;
 }
 
 export type DK = Kernel<DriverCoreState>;
 
 export function initialState(config: unknown): DriverCoreState {
-  const { topology } = config as KernelConfig;
+  const { topology, variants } = config as KernelConfig;
   const bus = (name: BusName): Bus => ({ id: objId(`${name}_bus_type`), name, klist_devices: [] });
   return {
     topology,
@@ -161,6 +164,7 @@ export function initialState(config: unknown): DriverCoreState {
     kernfs: {},
     sysfsRemoved: new Set(),
     openSeq: 0,
+    variants,
   };
 }
 

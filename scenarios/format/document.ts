@@ -164,7 +164,7 @@ function checkAll(doc: ScenarioDocument, ctx: CheckContext): void {
   // a module that is not loaded at boot and that no op loads can never be unloaded: statically knowable
   const loadedSomewhere = new Set<string>([...modules].filter(([, boot]) => boot).map(([m]) => m));
   for (const task of doc.tasks) for (const op of task.ops) if (op.op === 'module.load') loadedSomewhere.add((op as Readonly<Record<string, unknown>>).module as string);
-  const refs = new Refs(ids, drivers, slots, busOfId, modules, loadedSomewhere);
+  const refs = new Refs(ids, drivers, slots, new Map(units.map((u) => [u.name, u.present_at_boot !== false])), busOfId, modules, loadedSomewhere);
   (t.drivers ?? []).forEach((d, i) => {
     for (const list of ['probe', 'remove', 'reset_prepare', 'reset_done'] as const) {
       const actions = d[list];
@@ -236,17 +236,20 @@ class Refs {
   private readonly ids: ReadonlySet<string>;
   private readonly drivers: ReadonlyMap<string, string>;
   private readonly slots: ReadonlySet<string>;
+  /** Unit name → present at boot. */
+  private readonly units: ReadonlyMap<string, boolean>;
   private readonly buses: ReadonlyMap<string, 'pci' | 'platform'>;
   private readonly modules: ReadonlyMap<string, boolean>;
   private readonly loadedSomewhere: ReadonlySet<string>;
 
   constructor(
-    ids: ReadonlySet<string>, drivers: ReadonlyMap<string, string>, slots: ReadonlySet<string>,
+    ids: ReadonlySet<string>, drivers: ReadonlyMap<string, string>, slots: ReadonlySet<string>, units: ReadonlyMap<string, boolean>,
     buses: ReadonlyMap<string, 'pci' | 'platform'> = new Map(), modules: ReadonlyMap<string, boolean> = new Map(), loadedSomewhere: ReadonlySet<string> = new Set(),
   ) {
     this.ids = ids;
     this.drivers = drivers;
     this.slots = slots;
+    this.units = units;
     this.buses = buses;
     this.modules = modules;
     this.loadedSomewhere = loadedSomewhere;
@@ -299,6 +302,11 @@ class Refs {
       switch (type) {
         case 'dev': this.dev(v as string, fw); break;
         case 'driver': if (!this.drivers.has(v as string)) fail(fw, unknownName('driver', v as string, this.drivers.keys())); break;
+        case 'unit': if (!this.units.has(v as string)) fail(fw, unknownName('unit', v as string, this.units.keys())); break;
+        case 'late-unit':
+          if (!this.units.has(v as string)) fail(fw, unknownName('unit', v as string, this.units.keys()));
+          if (this.units.get(v as string) === true) fail(fw, `unit ${quote(v as string)} already exists at boot (its driver registered it before the first device_add): only a unit declared with "present_at_boot": false can be registered`);
+          break;
         case 'slot': if (!this.slots.has(v as string)) fail(fw, `no device sits in slot ${quote(v as string)}${didYouMean(v as string, this.slots)}`); break;
         case 'actions': this.actions(v as readonly { readonly dev?: string }[], fw); break;
         case 'fd': fd(v as string, fw); break;
