@@ -354,6 +354,30 @@ describe('a uevent read racing rmmod of the driver module (scenarios/examples/pa
   }, 120_000);
 });
 
+describe('the kernfs active reference is a lock to lockdep (scenarios/examples/patch-drain-under-device-lock.ts)', () => {
+  const file = path.resolve('scenarios/examples/patch-drain-under-device-lock.ts');
+  const run = async (variant: string): Promise<RunJson> => {
+    const r = await cli('run', file, '--variant', variant, '--strategy', 'pct', '--schedules', '100', '--seed', '1', '--json', '--out', mkdtempSync(path.join(tmpdir(), 'drain-')));
+    expect(r.code).toBe(0);
+    return r.json as RunJson;
+  };
+
+  it('7.0 device_del (attributes removed after device_lock is dropped) against a driver_override store: clean', async () => {
+    expect((await run('remove=upstream')).findings).toEqual([]);
+  }, 120_000);
+
+  it('draining under device_lock: lockdep reports device_lock → kn->active#driver_override against the store, and the two tasks hang', async () => {
+    const f = await run('remove=locked');
+    expect(f.findings.map((x) => x.kind).sort()).toEqual(['deadlock', 'lock-order-inversion']);
+    const inv = f.findings.find((x) => x.kind === 'lock-order-inversion')!.report;
+    expect(inv).toContain('(kn->active#driver_override){++++}-{4:4}, at: kernfs_drain');
+    expect(inv).toContain('(&dev->mutex){+.+.}-{4:4}, at: device_del');
+    const dl = f.findings.find((x) => x.kind === 'deadlock')!.report;
+    expect(dl).toMatch(/kernfs_drain_wait\n\s*kernfs_drain\n\s*__kernfs_remove\n\s*device_del/);
+    expect(dl).toMatch(/mutex_lock\n\s*driver_set_override\n\s*kernfs_fop_write_iter/);
+  }, 120_000);
+});
+
 // ---- bad input: exit 2 at load, naming the place ----------------------------------------------------------------
 
 const DOC = {
