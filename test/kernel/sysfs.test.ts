@@ -328,12 +328,15 @@ interface RunJson {
   readonly findings: readonly { readonly kind: string; readonly report: string }[];
 }
 
+/** One CLI run of an example scenario under `variant`: PCT, 100 schedules, seed 1. */
+async function runExample(file: string, variant: string): Promise<RunJson> {
+  const r = await cli('run', file, '--variant', variant, '--strategy', 'pct', '--schedules', '100', '--seed', '1', '--json', '--out', mkdtempSync(path.join(tmpdir(), 'example-')));
+  expect(r.code).toBe(0);
+  return r.json as RunJson;
+}
+
 describe('a uevent read racing rmmod of the driver module (scenarios/examples/patch-uevent-unload.ts)', () => {
-  const run = async (variant: string): Promise<RunJson> => {
-    const r = await cli('run', EXAMPLE, '--variant', variant, '--strategy', 'pct', '--schedules', '100', '--seed', '1', '--json', '--out', mkdtempSync(path.join(tmpdir(), 'uevent-')));
-    expect(r.code).toBe(0);
-    return r.json as RunJson;
-  };
+  const run = (variant: string): Promise<RunJson> => runExample(EXAMPLE, variant);
 
   it('7.0 (k_lock around READ_ONCE(dev->driver) and drv->name; driver_detach before free_module): clean', async () => {
     expect((await run('uevent=upstream')).findings).toEqual([]);
@@ -356,11 +359,7 @@ describe('a uevent read racing rmmod of the driver module (scenarios/examples/pa
 
 describe('the kernfs active reference is a lock to lockdep (scenarios/examples/patch-drain-under-device-lock.ts)', () => {
   const file = path.resolve('scenarios/examples/patch-drain-under-device-lock.ts');
-  const run = async (variant: string): Promise<RunJson> => {
-    const r = await cli('run', file, '--variant', variant, '--strategy', 'pct', '--schedules', '100', '--seed', '1', '--json', '--out', mkdtempSync(path.join(tmpdir(), 'drain-')));
-    expect(r.code).toBe(0);
-    return r.json as RunJson;
-  };
+  const run = (variant: string): Promise<RunJson> => runExample(file, variant);
 
   it('7.0 device_del (attributes removed after device_lock is dropped) against a driver_override store: clean', async () => {
     expect((await run('remove=upstream')).findings).toEqual([]);
