@@ -1,6 +1,6 @@
 import { codeUrl, spawnWorker } from './hosts/spawn.ts';
 import { InputError } from './input-error.ts';
-import { stepHangMs } from './user-code.ts';
+import { importStallMs } from './user-code.ts';
 
 /**
  * The import watchdog (issue 17, Build 4): a user's scenario module is first
@@ -8,9 +8,9 @@ import { stepHangMs } from './user-code.ts';
  * thread imports it. The worker's heartbeat (module-probe-entry.ts) tells a
  * slow load, which keeps getting back to its event loop, from top-level code
  * that never returns. Outcomes, all exit 2 naming the file:
- * - no heartbeat for `--hang` seconds (default 5: evaluating iommu-lab's own
- *   modules, which a module importing iommu-lab/patch does, takes a while on
- *   a loaded machine): "did not finish loading in N s";
+ * - no heartbeat for `--hang` seconds (default 30: tsx's loader blocks the
+ *   thread while it compiles a module and what it imports, which on a loaded
+ *   machine takes seconds): "did not finish loading in N s";
  * - the worker ends without an answer: a top-level await that never settles;
  * - still loading after `LOAD_LIMIT_MS` (a long timer at the top level).
  * A module that throws loads "fine" here: the main thread's import says
@@ -18,7 +18,7 @@ import { stepHangMs } from './user-code.ts';
  */
 export const LOAD_LIMIT_MS = 60_000;
 
-export function probeModule(abs: string, file: string, stallMs = stepHangMs()): Promise<void> {
+export function probeModule(abs: string, file: string, stallMs = importStallMs()): Promise<void> {
   const beat = new SharedArrayBuffer(4);
   const hb = new Int32Array(beat);
   const worker = spawnWorker(codeUrl('./hosts/module-probe-entry', import.meta.url), 'module-probe', { file: abs, beat });

@@ -99,6 +99,20 @@ let hangMs = DEFAULT_STEP_HANG_MS;
 /** `--hang` of this command, or the default (a command sets it every time: the CLI may run in-process again). */
 export function setStepHang(ms: number | undefined): void {
   hangMs = ms ?? DEFAULT_STEP_HANG_MS;
+  givenHangMs = ms ?? null;
+}
+
+/**
+ * The import watchdog's limit: `--hang` when given, else 30 s. Loading a
+ * TypeScript module that imports iommu-lab's sources blocks the loading
+ * thread while tsx's loader compiles them, heartbeat and all: seconds on a
+ * loaded machine (measured: over 5 s at load 20).
+ */
+export const DEFAULT_IMPORT_STALL_MS = 30_000;
+let givenHangMs: number | null = null;
+
+export function importStallMs(): number {
+  return givenHangMs ?? DEFAULT_IMPORT_STALL_MS;
 }
 
 export function stepHangMs(): number {
