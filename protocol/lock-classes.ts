@@ -200,6 +200,10 @@ export const CANONICAL_ORDER: readonly KnownDependency[] = [
   // (since f5eff5591b8f): the reverse of the edge above, the cycle reported against 6.14 (fuzz/known.ts pciehp-reset-lock)
   { outer: 'pci_rescan_remove_lock', inner: 'ctrl->reset_lock', innerRead: true, preload: false, via: 'drivers/pci/hotplug/pciehp_pci.c: pciehp_unconfigure_device', context: PCIEHP_IST_ANY },
   { outer: 'pci_rescan_remove_lock', inner: 'device_lock', via: 'drivers/pci/remove.c: pci_stop_and_remove_bus_device' },
+  // SR-IOV (7.0, a5338e365c45): sriov_numvfs_store() takes pci_rescan_remove_lock inside the PF's device_lock around
+  // ->sriov_configure — the reverse of the edge above, the AB-BA against a sysfs remove of the PF reported in 2026-03
+  // (fuzz/known.ts sriov-numvfs-rescan-lock); not preloaded, so lockdep still reports it
+  { outer: 'device_lock', inner: 'pci_rescan_remove_lock', preload: false, via: 'drivers/pci/iov.c: sriov_numvfs_store' },
   { outer: 'device_lock', inner: 'pci_cfg_access_lock', via: 'drivers/pci/pci.c: pci_dev_lock' },
   { outer: 'device_lock', inner: 'ctrl->reset_lock', via: 'drivers/pci/hotplug/pciehp_hpc.c: pciehp_reset_slot' },
   { outer: 'device_lock', inner: 'iommu_probe_device_lock', via: 'drivers/iommu/of_iommu.c: of_iommu_configure' },

@@ -20,6 +20,8 @@ export type PciMailbox =
   | { readonly op: 'pci_try_reset_function'; readonly body: { readonly dev: string } }
   /** pci_reset_bus(): slot or secondary bus reset with every device below trylocked (VFIO hot reset); -EAGAIN on contention. Ret. */
   | { readonly op: 'pci_reset_bus'; readonly body: { readonly dev: string } }
+  /** A write of `num_vfs` to the PF's sriov_numvfs (sriov_numvfs_store): enable or disable its VFs through the PF driver. Ret. */
+  | { readonly op: 'sriov_numvfs_store'; readonly body: { readonly dev: string; readonly num_vfs: number } }
   /** pci_reset_function_locked(): the caller holds device_lock. Ret. */
   | { readonly op: 'pci_reset_function_locked'; readonly body: { readonly dev: string } }
   /** The devices that must share `dev`'s iommu group (pci_device_group's rules over the static topology). */

@@ -33,6 +33,7 @@ export const deviceAdd = kfunc('device_add', { actor: 'driver-core', source: 'dr
   const dev: Device = {
     id: k.alloc('device', name), name, bus,
     driver: null, bound: false, dead: false, registered: false, drvdata: {}, deferrals: {},
+    ...(bus === 'pci' && k.state.topology.pci.some((d) => d.bdf === name && d.physfn !== undefined) ? { virtfn: true as const } : {}),
   };
   k.state.devices[name] = dev;
   k.state.freed.delete(name);

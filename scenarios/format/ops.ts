@@ -9,7 +9,8 @@ import type { Call } from '../../protocol/kernel.ts';
  * here so a bad document fails with the path of the bad field.
  */
 
-export type FieldType = 'dev' | 'string' | 'number' | 'actions' | 'slot' | 'driver' | 'bool';
+/** `pf`: a PCI device with an SR-IOV capability (topology.pci[].sriov). */
+export type FieldType = 'dev' | 'string' | 'number' | 'actions' | 'slot' | 'driver' | 'bool' | 'pf';
 
 export interface OpSpec {
   readonly name: string;
@@ -75,6 +76,15 @@ export const OPS: readonly OpSpec[] = [
   {
     name: 'pci.try_reset_function', summary: 'pci_try_reset_function(): -EAGAIN if the device lock is taken',
     fields: { dev: 'dev' }, compile: (o) => ({ to: PCI, op: 'pci_try_reset_function', body: { dev: o.dev } }),
+  },
+  // ---- SR-IOV (actors/pci/iov.ts) --------------------------------------------------------
+  {
+    name: 'sriov.enable', summary: 'write `num_vfs` (1..total_vfs) to the PF `dev`\'s sriov_numvfs: device_lock(PF) → pci_rescan_remove_lock → sriov_configure → VFs added and probed',
+    fields: { dev: 'pf', num_vfs: 'number' }, compile: (o) => ({ to: PCI, op: 'sriov_numvfs_store', body: { dev: o.dev, num_vfs: o.num_vfs } }),
+  },
+  {
+    name: 'sriov.disable', summary: 'write 0 to the PF `dev`\'s sriov_numvfs: the VFs\' drivers released and the VFs removed under the PF\'s device_lock',
+    fields: { dev: 'pf' }, compile: (o) => ({ to: PCI, op: 'sriov_numvfs_store', body: { dev: o.dev, num_vfs: 0 } }),
   },
   {
     name: 'iommu.domain_alloc', summary: 'a module calls iommu_domain_alloc(bus) (seed 004; variant domain-alloc)',

@@ -201,6 +201,11 @@ const Pci = obj({
   require_direct: Bool.exactOptional(), attach_deferred: Bool.exactOptional(),
   reset_methods: z.array(oneOf(['flr', 'pm', 'bus', 'cxl_bus'], 'reset method')).max(4).exactOptional(),
   slot: Str.exactOptional(), driver: Str.exactOptional(), hotplug: Bool.exactOptional(),
+  // SR-IOV (issue 16 item 5): the PF's capability; its VFs are derived devices (protocol/topology.ts withVirtfns)
+  sriov: obj({
+    total_vfs: z.int().min(1).max(256), offset: z.int().min(1).max(0xffff).exactOptional(), stride: z.int().min(1).max(0xffff).exactOptional(),
+    vf_driver: Str.exactOptional(),
+  }).exactOptional(),
 });
 
 const Platform = obj({
@@ -213,6 +218,8 @@ const Driver = obj({
   async: Bool.exactOptional(), probe: DriverActions.exactOptional(), remove: DriverActions.exactOptional(),
   // PCI: err_handler->reset_prepare / reset_done (drivers/pci/pci.c pci_dev_save_and_disable / pci_dev_restore)
   reset_prepare: DriverActions.exactOptional(), reset_done: DriverActions.exactOptional(),
+  // PCI: a sriov_configure callback (pci_sriov_configure_simple; actors/pci/iov.ts)
+  sriov_configure: Bool.exactOptional(),
 });
 
 const Topology = obj({
