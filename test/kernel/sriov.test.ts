@@ -240,7 +240,7 @@ describe('SR-IOV ops and load-time validation', () => {
     try {
       checkDocument(d, 'x.json');
     } catch (e) {
-      if (e instanceof InputError) return `${e.field ?? ''}: ${e.message}`;
+      if (e instanceof InputError) return `${e.where ?? ""}: ${e.message}`;
       throw e;
     }
     return 'accepted';
