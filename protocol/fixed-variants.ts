@@ -23,6 +23,7 @@ export const FIXED_VARIANTS: ModelVariants = {
   'dev-iommu-bits': 'separate-bools',
   'container-ioctl': 'unlocked-passthrough',
   'pciehp-unconfigure': 'reset-lock-held',
+  'kvm-ref': 'kvm-ref-lock',
 };
 
 /** Why each fixed value is the fixed one (shown by `fuzz --fixed` documentation and tests). */
@@ -37,4 +38,5 @@ export const FIXED_BECAUSE: Readonly<Record<VariantAxis, string>> = {
   'dev-iommu-bits': 'seed 003 (d): separate bools written with WRITE_ONCE, no shared word',
   'container-ioctl': '7.0: no upstream fix yet (the lab\'s finding); what it shows is on the known list (vfio-container-iommu-driver-race)',
   'pciehp-unconfigure': '7.0: no upstream fix yet (the lab\'s finding); what it shows is on the known list (pciehp-reset-lock)',
+  'kvm-ref': 'B13: 2b48f52f2bff protects group->kvm with kvm_ref_lock and takes a KVM reference at first open',
 };

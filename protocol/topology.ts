@@ -97,6 +97,12 @@ export interface PciDevSpec {
    * only the PF's sriov_enable() adds it.
    */
   readonly physfn?: string;
+  /**
+   * An s390 zPCI function: vfio-pci's open_device registers the VM's KVM
+   * with the function (vfio_pci_zdev_open_device → kvm_s390_pci_register_kvm,
+   * under kvm->lock) and close_device unregisters it: the driver side of bug B13.
+   */
+  readonly zpci?: boolean;
   /** Set on a derived VF only: its VF number (pci_iov_virtfn_devfn's id). */
   readonly vf_id?: number;
 }

@@ -36,6 +36,13 @@ export const VARIANT_AXES = {
    * for read in 7.0; the candidate fix drops reset_lock before pci_lock_rescan_remove().
    */
   'pciehp-unconfigure': ['reset-lock-held', 'drop-reset-lock-first'],
+  /**
+   * Bug B13 (docs/kernel-facts.md §6): group->kvm under group->group_lock, set by
+   * vfio_file_set_kvm() from the KVM VFIO device's release under kvm->lock and read
+   * by the device open under group_lock (51cdc8bc120e, v6.2-rc), or the fix
+   * 2b48f52f2bff: kvm_ref_lock and a KVM reference taken at first open.
+   */
+  'kvm-ref': ['group-lock', 'kvm-ref-lock'],
 } as const;
 
 export type VariantAxis = keyof typeof VARIANT_AXES;
@@ -55,6 +62,7 @@ export const MODEL_DEFAULTS: ModelVariants = {
   'dev-iommu-bits': 'shared-word',
   'container-ioctl': 'unlocked-passthrough',
   'pciehp-unconfigure': 'reset-lock-held',
+  'kvm-ref': 'kvm-ref-lock',
 };
 
 export function isVariantAxis(s: string): s is VariantAxis {

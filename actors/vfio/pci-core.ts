@@ -9,6 +9,7 @@ import { specOf, subtree, slotBusDevices, upstreamBridge } from '../pci/topology
 import { LOCKLESS, devSetLock, igateLock, memoryLock, underDevSet, underIgate, unitOf } from './state.ts';
 import type { DeviceFile, VFile, VK, VfioDevice } from './state.ts';
 import { fget, fput } from './files.ts';
+import { vfioPciZdevCloseDevice, vfioPciZdevOpenDevice } from './kvm.ts';
 import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
@@ -37,6 +38,8 @@ export const vfioPciCoreOpenDevice = kfunc('vfio_pci_core_open_device', { actor:
   const sl = underDevSet(vdev.dev_set);
   k.write(vdev, 'reset_works', !isErrno(ret), sl);
   k.write(vdev, 'needs_reset', false, sl);
+  // vfio_pci_core_finish_enable() → vfio_pci_zdev_open_device(): an s390 zPCI function registers the VM (kvm->lock)
+  if (specOf(k.state.pt, vdev.dev)?.zpci === true) await vfioPciZdevOpenDevice(k, vdev);
   return 0;
 });
 
@@ -80,6 +83,8 @@ export const vfioPciCoreCloseDevice = kfunc('vfio_pci_core_close_device', { acto
   await k.lock(igateLock(vdev.id));
   k.write(vdev, 'req_trigger', null, underIgate(vdev.id));
   await k.unlock(igateLock(vdev.id));
+  // vfio_pci_core_close_device() → vfio_pci_zdev_close_device(): the zPCI function unregisters the VM (kvm->lock)
+  if (specOf(k.state.pt, vdev.dev)?.zpci === true) await vfioPciZdevCloseDevice(k, vdev);
 });
 
 /**
