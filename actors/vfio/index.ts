@@ -189,6 +189,9 @@ export const vfio = defineActor<VfioState, VfioMailbox>('vfio', {
     igroups: Object.values(s.igroups).map((g) => ({ ...g })),
     idevs: Object.values(s.idevs).map((d) => ({ ...d })),
     cdevs: s.cdevs.nodes,
+    kvms: Object.values(s.kvms).map((v) => ({ ...v })),
+    kvmVfios: Object.values(s.kvmVfios).map((v) => ({ ...v })),
+    dfs: Object.values(s.dfs).map((d) => ({ ...d })),
   }),
 });
 
