@@ -22,7 +22,7 @@ import { kfunc } from '../../runtime/kfunc.ts';
  * (driver match and probe). Errors of the notifier and of the probe do not
  * fail device_add().
  */
-export const deviceAdd = kfunc('device_add', { actor: 'driver-core', source: 'drivers/base/core.c: device_add' }, async function deviceAdd(k: DK, name: string): Promise<0 | Errno> {
+export const deviceAdd = kfunc('device_add', { actor: 'driver-core', source: 'drivers/base/core.c: device_add' }, async function deviceAdd(k: DK, name: string, matchDriver: boolean): Promise<0 | Errno> {
   const bus = busOf(k.state.topology, name);
   if (bus === null) return errno('ENODEV');
   const old = k.state.devices[name];
@@ -40,7 +40,8 @@ export const deviceAdd = kfunc('device_add', { actor: 'driver-core', source: 'dr
   k.write(dev, 'registered', true);
   await klistAddDevice(k, dev);
   await busNotify(k, dev, 'ADD_DEVICE');
-  await busProbeDevice(k, dev);
+  // bus_probe_device() → device_initial_probe() does nothing while dev->match_driver is false (pci_device_add)
+  if (matchDriver) await busProbeDevice(k, dev);
   return 0;
 });
 

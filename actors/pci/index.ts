@@ -3,7 +3,7 @@ import { errno } from '../../protocol/errno.ts';
 import type { KernelConfig } from '../../protocol/kernel.ts';
 import type { PciMailbox } from '../../protocol/pci.ts';
 import { pciDevIsDisconnected, pciDmaCleanup, pciDmaConfigure } from './dma.ts';
-import { pciehpDisableSlot } from './hotplug.ts';
+import { pciehpDisableSlot, pciehpEnableSlot } from './hotplug.ts';
 import { pciRescanBus, pciScanRootBus, pciStopAndRemoveBusDeviceLocked } from './probe.ts';
 import { pciResetFunction, pciResetFunctionLocked, pciTryResetFunction, resetStore } from './reset.ts';
 import { pciResetBus } from './bus-reset.ts';
@@ -24,6 +24,7 @@ export const pci = defineActor<PciState, PciMailbox>('pci', {
     pci_rescan_bus: (k, { dev }) => pciRescanBus(k, dev),
     pci_stop_and_remove_bus_device_locked: (k, { dev }) => pciStopAndRemoveBusDeviceLocked(k, dev),
     pciehp_disable_slot: (k, { slot, surprise }) => pciehpDisableSlot(k, slot, surprise),
+    pciehp_enable_slot: (k, { slot }) => pciehpEnableSlot(k, slot),
     pci_reset_function: (k, { dev }) => pciResetFunction(k, dev),
     reset_store: (k, { dev }) => resetStore(k, dev),
     pci_try_reset_function: (k, { dev }) => pciTryResetFunction(k, dev),

@@ -62,6 +62,10 @@ export const OPS: readonly OpSpec[] = [
     fields: { slot: 'slot' }, compile: (o) => ({ to: PCI, op: 'pciehp_disable_slot', body: { slot: o.slot, surprise: false } }),
   },
   {
+    name: 'pci.slot_enable', summary: 'pciehp: presence/link up on `slot`; its devices scanned and probed (pciehp_configure_device: reset_lock dropped around driver binding)',
+    fields: { slot: 'slot' }, compile: (o) => ({ to: PCI, op: 'pciehp_enable_slot', body: { slot: o.slot } }),
+  },
+  {
     name: 'pci.rescan', summary: 'sysfs rescan: hot-add `dev` (a `hotplug` device) and what is missing below it',
     fields: { dev: 'dev' }, compile: (o) => ({ to: PCI, op: 'pci_rescan_bus', body: { dev: o.dev } }),
   },
