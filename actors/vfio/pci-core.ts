@@ -104,7 +104,6 @@ export const vfioPciDevSetTryReset = kfunc('vfio_pci_dev_set_try_reset', { actor
   const set = k.state.devSets[vdev.dev_set];
   if (set === undefined) return;
   const sl = underDevSet(set.id);
-  await k.assertHeld(devSetLock(set.id));
   const members = k.read(set, 'device_list', sl).map((id) => k.state.devices[id]).filter((v): v is VfioDevice => v !== undefined);
   // vfio_pci_dev_set_needs_reset(): "No other VFIO device in the set can be open."
   if (members.reduce((n, m) => n + k.read(m, 'open_count', sl), 0) > 1) return;
