@@ -269,6 +269,16 @@ export function pciGroupPartition(pt: PciTopology): ReadonlyMap<string, readonly
     else parent.set(ra, rb);
   };
 
+  // the functions of each multi-function device without ACS, by slot: one pass, not a scan of every device per device
+  const noAcsBySlot = new Map<string, string[]>();
+  for (const d of pt.order) {
+    if (pt.spec.get(d)?.acs === true || pt.spec.get(d)?.physfn !== undefined) continue;
+    const key = slotKey(d);
+    const fns = noAcsBySlot.get(key);
+    if (fns === undefined) noAcsBySlot.set(key, [d]);
+    else fns.push(d);
+  }
+
   for (const d of pt.order) {
     const s = pt.spec.get(d) as PciDevSpec;
     // 1. DMA aliases
@@ -282,10 +292,7 @@ export function pciGroupPartition(pt: PciTopology): ReadonlyMap<string, readonly
     union(d, point);
     // 3. non-isolated functions of a multi-function device (a VF is never multi-function: it is grouped by
     // its aliases and the ACS path above it only, so VFs below an ACS-isolated path get their own groups)
-    if (s.acs !== true && s.physfn === undefined) {
-      const key = slotKey(d);
-      for (const f of pt.order) if (f !== d && slotKey(f) === key && pt.spec.get(f)?.acs !== true && pt.spec.get(f)?.physfn === undefined) union(d, f);
-    }
+    if (s.acs !== true && s.physfn === undefined) for (const f of noAcsBySlot.get(slotKey(d)) ?? []) if (f !== d) union(d, f);
   }
 
   const members = new Map<string, string[]>();
