@@ -4,10 +4,9 @@ import type { CommandIo } from '../../cli/io.ts';
 import type { ProcOp, ProcIoctl } from '../../protocol/vfio.ts';
 import type { Topology } from '../../protocol/topology.ts';
 import { IOCTLS, PROCESS_OPS } from '../../scenarios/format/process.ts';
-import { checkDocument } from '../../scenarios/format/document.ts';
-import { InputError } from '../../runtime/input-error.ts';
 import { close, getDeviceFd, ioctl, open, openCdev, openContainer, openGroup, procResults, runVfio, setContainer, setIommu } from './helpers.ts';
 import type { VfioRun } from './helpers.ts';
+import { documentProblem } from '../helpers/document.ts';
 import { EP, TOPOLOGY, VFIO_PCI } from './topology.ts';
 
 /**
@@ -248,15 +247,7 @@ describe('KVM ops and load-time validation', () => {
     topology: { units: [{ name: 'vtd0', kind: 'vtd' }], pci: [{ id: EP, unit: 'vtd0', driver: 'vfio-pci', zpci: true }], drivers: [VFIO_PCI] },
     tasks: [], processes: [{ name: 'qemu', ops }],
   });
-  const problem = (d: unknown): string => {
-    try {
-      checkDocument(d, 'x.json');
-    } catch (e) {
-      if (e instanceof InputError) return `${e.where ?? ''}: ${e.message}`;
-      throw e;
-    }
-    return 'accepted';
-  };
+  const problem = documentProblem;
 
   it('accepts a VM with the KVM VFIO device and a group added to it', () => {
     expect(problem(doc([{ op: 'kvm.create_vm', as: 'vm' }, { op: 'ioctl', fd: 'vm', cmd: 'KVM_CREATE_DEVICE', as: 'kv' }, { op: 'vfio.group.open', dev: EP, as: 'g' },
