@@ -37,6 +37,20 @@ export const VARIANT_AXES = {
    */
   'pciehp-unconfigure': ['reset-lock-held', 'drop-reset-lock-first'],
   /**
+   * B5 (78447d4545b2 "PCI: Fix driver_managed_dma check", and the platform
+   * half): the bus dma_configure hook that iommu_init_device() calls without
+   * device_lock reads dev->driver twice (to_pci_driver(dev->driver), then
+   * `dev->driver &&`) before the fix, once (READ_ONCE) after it.
+   */
+  'dma-configure-driver': ['double-read', 'read-once'],
+  /**
+   * B6 (0c8e9c148e29 "iommu: Avoid introducing more races"): after retaking
+   * iommu_probe_device_lock behind the dma_configure window,
+   * iommu_init_device() returns -ENODEV if another walker finished the
+   * probe (`enodev`, 7.0) or goes on initialising the device (`none`).
+   */
+  'init-device-recheck': ['none', 'enodev'],
+  /**
    * Bug B13 (docs/kernel-facts.md §6): group->kvm under group->group_lock, set by
    * vfio_file_set_kvm() from the KVM VFIO device's release under kvm->lock and read
    * by the device open under group_lock (51cdc8bc120e, v6.2-rc), or the fix
@@ -62,6 +76,8 @@ export const MODEL_DEFAULTS: ModelVariants = {
   'dev-iommu-bits': 'shared-word',
   'container-ioctl': 'unlocked-passthrough',
   'pciehp-unconfigure': 'reset-lock-held',
+  'dma-configure-driver': 'read-once',
+  'init-device-recheck': 'enodev',
   'kvm-ref': 'kvm-ref-lock',
 };
 

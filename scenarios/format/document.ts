@@ -173,7 +173,7 @@ function checkAll(doc: ScenarioDocument, ctx: CheckContext): void {
     ids.add(d.id);
   });
   const slots = new Set(pci.flatMap((d) => (d.slot === undefined ? [] : [d.slot])));
-  const refs = new Refs(ids, drivers, slots, pfs);
+  const refs = new Refs(ids, drivers, slots, new Map(units.map((u) => [u.name, u.present_at_boot !== false])), pfs);
   (t.drivers ?? []).forEach((d, i) => {
     if (d.sriov_configure === true && d.bus !== 'pci') fail(['topology', 'drivers', i, 'sriov_configure'], 'only a PCI driver has a sriov_configure callback');
     for (const list of ['probe', 'remove', 'reset_prepare', 'reset_done'] as const) {
@@ -246,13 +246,16 @@ class Refs {
   private readonly ids: ReadonlySet<string>;
   private readonly drivers: ReadonlyMap<string, string>;
   private readonly slots: ReadonlySet<string>;
+  /** Unit name → present at boot. */
+  private readonly units: ReadonlyMap<string, boolean>;
   /** SR-IOV PFs and their total_VFs. */
   private readonly pfs: ReadonlyMap<string, number>;
 
-  constructor(ids: ReadonlySet<string>, drivers: ReadonlyMap<string, string>, slots: ReadonlySet<string>, pfs: ReadonlyMap<string, number> = new Map()) {
+  constructor(ids: ReadonlySet<string>, drivers: ReadonlyMap<string, string>, slots: ReadonlySet<string>, units: ReadonlyMap<string, boolean>, pfs: ReadonlyMap<string, number> = new Map()) {
     this.ids = ids;
     this.drivers = drivers;
     this.slots = slots;
+    this.units = units;
     this.pfs = pfs;
   }
 
@@ -288,6 +291,11 @@ class Refs {
         case 'dev': this.dev(v as string, fw); break;
         case 'pf': this.pf(o, v as string, w); break;
         case 'driver': if (!this.drivers.has(v as string)) fail(fw, unknownName('driver', v as string, this.drivers.keys())); break;
+        case 'unit': if (!this.units.has(v as string)) fail(fw, unknownName('unit', v as string, this.units.keys())); break;
+        case 'late-unit':
+          if (!this.units.has(v as string)) fail(fw, unknownName('unit', v as string, this.units.keys()));
+          if (this.units.get(v as string) === true) fail(fw, `unit ${quote(v as string)} already exists at boot (its driver registered it before the first device_add): only a unit declared with "present_at_boot": false can be registered`);
+          break;
         case 'slot': if (!this.slots.has(v as string)) fail(fw, `no device sits in slot ${quote(v as string)}${didYouMean(v as string, this.slots)}`); break;
         case 'actions': this.actions(v as readonly { readonly dev?: string }[], fw); break;
         case 'fd': fd(v as string, fw); break;
