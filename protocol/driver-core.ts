@@ -66,6 +66,8 @@ export type DriverCoreMailbox =
   | { readonly op: 'module_call'; readonly body: { readonly module: string; readonly actions: readonly DriverAction[] } }
   /** A sysfs attribute read by path (actors/driver-core/sysfs.ts, protocol/sysfs.ts): the text, or an Errno. */
   | { readonly op: 'kernfs_fop_read_iter'; readonly body: { readonly path: string } }
+  /** kernfs_drain()'s wait_event for the node at `path` (a node being drained). Ret 0. */
+  | { readonly op: 'kernfs_drain_wait'; readonly body: { readonly path: string } }
   /** A sysfs attribute write by path: bytes written, or an Errno. */
   | { readonly op: 'kernfs_fop_write_iter'; readonly body: { readonly path: string; readonly value: string } }
   /** Load a topology module (load_module → driver_register of its drivers). Ret (-EEXIST loaded, -ENOENT unknown). */

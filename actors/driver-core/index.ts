@@ -11,6 +11,7 @@ import { deferredProbeWorkFunc, deviceAttach, deviceAttachAsyncHelper, deviceRel
 import { driverDeferredProbeTrigger } from './deferred.ts';
 import { bootModule, deleteModule, loadModule, modulePut, tryModuleGet } from './module.ts';
 import { kernfsFopRead, kernfsFopWrite } from './sysfs.ts';
+import { kernfsDrainWait } from './kernfs.ts';
 import { deviceScope, moduleScope, runActionList, unboundResults } from './driver-ops.ts';
 import { LOCKLESS, deviceOf, driverOf, getDevice, initialState, isFreed, putDevice, underDevice } from './state.ts';
 import type { DK, Device, DriverCoreState } from './state.ts';
@@ -166,6 +167,8 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
 
     /** A sysfs attribute read (open, read(2), close): the text, or an errno. */
     kernfs_fop_read_iter: (k, { path }) => kernfsFopRead(k, path),
+    /** kernfs_drain()'s wait for a node's active references (actors/driver-core/kernfs.ts). */
+    kernfs_drain_wait: (k, { path }) => kernfsDrainWait(k, path),
     /** A sysfs attribute write: bytes written, or an errno. */
     kernfs_fop_write_iter: (k, { path, value }) => kernfsFopWrite(k, path, value),
     /** finit_module(2): load a topology module, register its drivers (attaching matching devices). */

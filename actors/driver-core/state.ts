@@ -136,6 +136,8 @@ export interface DriverCoreState {
   readonly mods: Record<string, KModule>;
   /** kernfs nodes of attributes, by path, created when first looked up (actors/driver-core/kernfs.ts). */
   readonly kernfs: Record<string, import('./kernfs.ts').KernfsNode>;
+  /** Nodes a kernfs_drain() waits on, by path (removed from `kernfs` already). */
+  readonly draining: Record<string, import('./kernfs.ts').KernfsNode>;
   /** Devices whose attributes device_del() has removed (until the name is added again). */
   readonly sysfsRemoved: Set<string>;
   /** Open files so far (of->mutex instances are numbered by it). */
@@ -162,6 +164,7 @@ export function initialState(config: unknown): DriverCoreState {
     modules: {},
     mods: {},
     kernfs: {},
+    draining: {},
     sysfsRemoved: new Set(),
     openSeq: 0,
     variants,
