@@ -67,8 +67,8 @@ async function schedulesPerSec(s: Scenario, v: VariantAssignment, schedules: num
 
 /** The issue-8 seed benchmarks: every built-in `seed-*` scenario with a buggy assignment. */
 export async function seedFigures(quick: boolean, log: (s: string) => void): Promise<SeedFigures[]> {
-  const seeds = quick ? 5 : 20;
-  const cap = quick ? 500 : 2000;
+  const seeds = quick ? 2 : 20;
+  const cap = quick ? 200 : 2000;
   const out: SeedFigures[] = [];
   for (const s of BUILTIN) {
     if (!s.name.startsWith('seed-')) continue;
@@ -83,7 +83,7 @@ export async function seedFigures(quick: boolean, log: (s: string) => void): Pro
       log(`  ${s.name} ${d.variants}: median ${d.median} schedules to find (${d.found}/${seeds} seeds within ${cap})`);
     }
     // frames on and the bare call path, alternated and best of two each, so load drift does not favour either
-    const n = quick ? 100 : 500;
+    const n = quick ? 50 : 500;
     const on: number[] = [];
     const bare: number[] = [];
     for (let i = 0; i < 2; i++) {
