@@ -50,7 +50,7 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
       for (const m of k.state.topology.modules ?? []) if (!later.has(m.name)) bootModule(k, m.name);
       for (const spec of k.state.topology.drivers) if (spec.module === undefined || !later.has(spec.module)) driverRegister(k, spec);
       await k.call(PCI, 'pci_scan_root_bus', null);
-      for (const p of k.state.topology.platform ?? []) await deviceAdd(k, p.name);
+      for (const p of k.state.topology.platform ?? []) await deviceAdd(k, p.name, true);
       k.state.deferredEnabled = true;
       await driverDeferredProbeTrigger(k);
       await k.complete_all(completionRef(BOOTED_COMPLETION));
@@ -64,7 +64,7 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
       return out;
     },
 
-    device_add: (k, { dev }) => deviceAdd(k, dev),
+    device_add: (k, { dev, match }) => deviceAdd(k, dev, match !== false),
     device_del: (k, { dev }) => withDevice(k, dev, (d) => deviceDel(k, d)),
     device_unregister: (k, { dev }) => withDevice(k, dev, (d) => deviceUnregister(k, d)),
     device_release_driver: (k, { dev }) => withDevice(k, dev, async (d) => {

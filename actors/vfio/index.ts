@@ -15,6 +15,7 @@ import {
   iommufdVfioSetIommu, iommufdVfioUnmapDma,
 } from './iommufd.ts';
 import { vfioRegisterGroupDev, vfioUnregisterGroupDev } from './registration.ts';
+import { kvmDevIoctlCreateVm, kvmIoctlCreateDevice, kvmVfioSetFile } from './kvm.ts';
 
 /**
  * The vfio actor: VFIO (drivers/vfio/: groups, containers and type1,
@@ -53,6 +54,12 @@ function unknownIoctl(k: VK, f: VFile): Errno {
       const d = deviceOfFile(k, f);
       return d !== null && accessGranted(k, d.df) ? ENOTTY() : errno('EINVAL');
     }
+    case 'kvm-vm':
+      // kvm_vm_ioctl() → kvm_arch_vm_ioctl(): -ENOTTY
+      return ENOTTY();
+    case 'kvm-device':
+      // kvm_device_ioctl(): -ENOTTY for anything but the attribute ioctls
+      return ENOTTY();
   }
 }
 
@@ -84,6 +91,8 @@ export const vfio = defineActor<VfioState, VfioMailbox>('vfio', {
           return iommufdFopsOpen(k, proc);
         case 'cdev':
           return vfioDeviceCdevOpen(k, path.dev, proc);
+        case 'kvm':
+          return kvmDevIoctlCreateVm(k, proc);
       }
     }),
 
@@ -161,6 +170,10 @@ export const vfio = defineActor<VfioState, VfioMailbox>('vfio', {
       const c = ictxOfFile(k, f);
       return c === null ? unknownIoctl(k, f) : iommufdDestroy(k, c, id);
     }),
+
+    // ---- KVM (actors/vfio/kvm.ts) ----
+    KVM_CREATE_DEVICE: (k, { file, type }) => ioctl(k, file, async (f) => (f.kind === 'kvm-vm' ? kvmIoctlCreateDevice(k, f, type) : unknownIoctl(k, f))),
+    KVM_SET_DEVICE_ATTR: (k, { file, attr, vfio: other }) => ioctl(k, file, async (f) => (f.kind === 'kvm-device' ? kvmVfioSetFile(k, f, attr, other) : unknownIoctl(k, f))),
   },
 
   inspect: (s) => ({
@@ -176,6 +189,9 @@ export const vfio = defineActor<VfioState, VfioMailbox>('vfio', {
     igroups: Object.values(s.igroups).map((g) => ({ ...g })),
     idevs: Object.values(s.idevs).map((d) => ({ ...d })),
     cdevs: s.cdevs.nodes,
+    kvms: Object.values(s.kvms).map((v) => ({ ...v })),
+    kvmVfios: Object.values(s.kvmVfios).map((v) => ({ ...v })),
+    dfs: Object.values(s.dfs).map((d) => ({ ...d })),
   }),
 });
 
