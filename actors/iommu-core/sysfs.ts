@@ -5,6 +5,7 @@ import { withGroupMutex } from './attach.ts';
 import type { Ret } from './attach.ts';
 import { useGroup } from './owner.ts';
 import { setupDefaultDomain } from './probe.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
  * /sys/kernel/iommu_groups/N/type (drivers/iommu/iommu.c:
@@ -14,7 +15,7 @@ import { setupDefaultDomain } from './probe.ts';
  * or a user owns the group (owner_cnt != 0). DMA → DMA-FQ is an in-place
  * upgrade.
  */
-export async function iommu_group_store_type(
+export const iommu_group_store_type = kfunc('iommu_group_store_type', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_store_type' }, async function iommu_group_store_type(
   k: IK, { group, type, capable }: { group: string; type: 'DMA' | 'DMA-FQ' | 'identity'; capable?: boolean },
 ): Promise<Ret> {
   if (capable === false) return errno('EACCES');
@@ -34,4 +35,4 @@ export async function iommu_group_store_type(
     const ret = await setupDefaultDomain(k, g, want);
     return isErrno(ret) ? ret : 0;
   });
-}
+});
