@@ -244,7 +244,16 @@ export function names<V extends z.ZodType>(value: V) {
 /** An object key that is an axis name: no prototype names (JSON.parse makes `__proto__` an own key). */
 const AxisKey = z.string().min(1).max(LIMITS.name).refine((s) => !PROTO_NAMES.has(s), { error: (iss) => `unknown variant axis ${JSON.stringify(iss.input)}` });
 
-const Task = obj({ name: Name, ops: z.array(TaskOp).max(LIMITS.opsPerTask) });
+/**
+ * A task's op may run only under some variant assignments (`when`, like an
+ * expectation's): a scenario axis of the document's own can then choose
+ * between workloads (seed 001's release with or without the PASID detach).
+ */
+const whenOptions = taskOpOptions.map((o) => o.extend({ when: names(Str).exactOptional() }));
+const TaskOpWhen = z.discriminatedUnion('op', whenOptions as [typeof whenOptions[number], ...typeof whenOptions], {
+  error: (iss) => (iss.code === 'invalid_union' ? `unknown op %s (see \`iommu-lab ops\`; known: ${OPS.map((x) => x.name).join(', ')})` : undefined),
+});
+const Task = obj({ name: Name, ops: z.array(TaskOpWhen).max(LIMITS.opsPerTask) });
 const Process = obj({
   name: Name, ops: z.array(ProcessOp).max(LIMITS.opsPerTask),
   onRequest: oneOf(['close', 'ignore']).exactOptional(), stay: Bool.exactOptional(),
@@ -307,6 +316,23 @@ const Rule = obj({
 });
 export type DocumentRule = z.output<typeof Rule>;
 
+// ---- raw programs (a built-in that is not the kernel model: runtime-abba) -------------
+
+/**
+ * A program given as the runtime runs it (runtime/program.ts): actors by
+ * module and export, lock-manager shards, root tasks. For scenarios that are
+ * not the kernel model (the runtime's own ABBA test); a kernel scenario is
+ * written with topology, tasks and processes instead.
+ */
+const RawProgram = obj({
+  name: Str,
+  actors: z.array(obj({ id: Str, module: z.string().min(1).max(4096), export: Str.exactOptional(), config: z.unknown().exactOptional() })).min(1).max(LIMITS.units + 16),
+  lockManagers: z.array(Str).min(1).max(LIMITS.units),
+  tasks: z.array(obj({ id: Name, to: Str, op: Str, body: z.unknown().exactOptional() })).max(LIMITS.tasks),
+  setup: z.array(Str).max(LIMITS.tasks).exactOptional(),
+});
+export type DocumentRawProgram = z.output<typeof RawProgram>;
+
 /** The scenario document's structure (CLI.md "Scenario documents", docs/scenarios.md). */
 export const ScenarioDocumentSchema = obj({
   $schema: z.string().max(4096).exactOptional(),
@@ -317,6 +343,10 @@ export const ScenarioDocumentSchema = obj({
   tasks: z.array(Task).max(LIMITS.tasks),
   processes: z.array(Process).max(LIMITS.processes).exactOptional(),
   checkers: Checkers.exactOptional(),
+  // model variant values every row runs with, not axes of the table (seed 003a pins dev-iommu-bits)
+  fixed: names(Str).exactOptional(),
+  // instead of topology/tasks/processes (which stay empty): the program per assignment, for a scenario that is not the kernel model
+  programs: z.array(obj({ when: names(Str).exactOptional(), program: RawProgram })).min(1).max(LIMITS.values).exactOptional(),
   // kernel rules as data (rules.ts): the fields here; that an edge is in the kernel order and `when` names the scenario's axes, in rules.ts
   rules: z.array(Rule).max(LIMITS.expect).exactOptional(),
   expect: z.array(Expect).max(LIMITS.expect).exactOptional(),
