@@ -11,7 +11,7 @@ import { actorId } from '../protocol/ids.ts';
  * WARN_ON()/WARN() sites of the kernel model (`k.warn`) as `kernel-warn`
  * findings, printed the way the kernel's __warn() prints them: the "cut
  * here" line, the message, `WARNING: CPU: n PID: p at drivers/…/file.c:function`,
- * the call trace, the end marker; the locks held (which the kernel does
+ * `Modules linked in:`, the call trace, the end marker; the locks held (which the kernel does
  * not print) follow in `iommu-lab:` lines. Execution goes on after a WARN,
  * as in the kernel.
  *
@@ -43,6 +43,8 @@ export class KernelWarnChecker implements Checker {
     let r = '------------[ cut here ]------------\n';
     r += `${e.message}\n`;
     r += `WARNING: CPU: ${taskCpu(e.task)} PID: ${taskPid(e.task)} at ${kernelLocation(fn)}\n`;
+    // print_modules(): the model's drivers are built in, so the list is empty, as in syzbot's kernels
+    r += 'Modules linked in:\n';
     r += dumpStack(e.task, modelStack(e.stack));
     r += '---[ end trace 0000000000000000 ]---\n';
     r += `${REPORT_LEGEND} task ${taskName(e.task)} is ${e.task}, step ${step}\n`;

@@ -34,11 +34,11 @@ const dmaDevice = (f: Finding): string | null => /DMA (?:write|read) by (\S+)/.e
 
 const PCIEHP_REASON =
   'pciehp: since f5eff5591b8f the slot\'s reset_lock is retaken while pci_rescan_remove_lock is held, and a slot reset takes it under device_lock: ' +
-  'reset_lock → pci_rescan_remove_lock → device_lock → reset_lock, three tasks (the IRQ thread, a sysfs remove, a reset), real as read. ' +
-  'The two-lock cycle reset_lock ↔ pci_rescan_remove_lock that one pciehp_ist() makes alone is not reported any more (the maintainer rejected it ' +
-  'against 6.14: "pciehp_ist() is single-threaded"; protocol/contexts.ts). Still matched here: the same two-lock cycle made by the IRQ threads of ' +
-  'two controllers — lockdep, like the kernel\'s, keys every ctrl->reset_lock as one class, but each thread retakes only its own reset_lock, ' +
-  'so that one is the class merge, not a deadlock.';
+  'reset_lock → pci_rescan_remove_lock → device_lock → reset_lock, three tasks (the IRQ thread, a sysfs remove, a reset), real as read ' +
+  '(the lab\'s own finding: scenarios/upstream/pciehp-three-party.ts; no upstream report of this cycle found). The two-lock cycle ' +
+  'reset_lock ↔ pci_rescan_remove_lock is not reported, neither made by one pciehp_ist() alone (the maintainer rejected it against 6.14: ' +
+  '"pciehp_ist() is single-threaded"; protocol/contexts.ts) nor by the IRQ threads of two controllers (each retakes only its own reset_lock; ' +
+  'docs/checkers.md "Hand-overs between threads of one kind").';
 
 const CONTAINER_FLR_REASON =
   'Closing a VFIO container during a sysfs FLR of a member: 7.0.0 refuses even the nofail detach while the group resets (WARN), type1 then frees ' +
@@ -47,12 +47,12 @@ const CONTAINER_FLR_REASON =
 export const KNOWN: readonly KnownFinding[] = [
   {
     id: 'pciehp-reset-lock', kind: 'lock-order-inversion', signature: 'lock-order-inversion|ctrl->reset_lock', contains: ['pci_rescan_remove_lock'],
-    reason: PCIEHP_REASON, reference: 'LKML against 6.14 (f5eff5591b8f "PCI: pciehp: Fix AB-BA deadlock between reset_lock and device_lock", and the maintainer\'s "pciehp_ist() is single-threaded" reply); docs/kernel-model.md "PCI removal"; docs/checkers.md "Single-threaded contexts"', source: 'upstream',
+    reason: PCIEHP_REASON, reference: 'scenarios/upstream/pciehp-three-party.ts (the kernel lines); f5eff5591b8f "PCI: pciehp: Fix AB-BA deadlock between reset_lock and device_lock"; the rejected 6.14 two-lock report; docs/checkers.md "Single-threaded contexts"', source: 'upstream',
   },
   {
     id: 'pciehp-reset-lock', kind: 'deadlock', signature: 'deadlock|', contains: ['ctrl->reset_lock', 'pci_rescan_remove_lock'],
     reason: PCIEHP_REASON + ' Here the inversion lockdep predicts happens: a removal holds reset_lock waiting for pci_rescan_remove_lock, whose holder waits for a device_lock whose holder waits for reset_lock.',
-    reference: 'LKML against 6.14 (f5eff5591b8f); docs/kernel-model.md "PCI removal"', source: 'upstream',
+    reference: 'scenarios/upstream/pciehp-three-party.ts; f5eff5591b8f; docs/kernel-model.md "PCI removal"', source: 'upstream',
   },
   {
     id: 'vfio-container-iommu-driver-race', kind: 'data-race', signature: 'data-race|vfio_container.iommu',
@@ -150,7 +150,8 @@ export const KNOWN: readonly KnownFinding[] = [
     reference: 'drivers/base/core.c device_add(); drivers/acpi/scan.c acpi_iommu_configure_id(); docs/kernel-facts.md §1.2 edge 6', source: 'model',
   },
   {
-    id: 'vfio-open-by-device-name', kind: 'use-after-free', signature: 'use-after-free|device|Read|iommu-core.iommu_group_get', contains: ['vfio:open'],
+    // the read is iommu_group_get()'s dev->iommu_group, in dev_iommu_group() since the frames are per function
+    id: 'vfio-open-by-device-name', kind: 'use-after-free', signature: 'use-after-free|device|Read|iommu-core.', contains: ['iommu_group_get', 'vfio_group_fops_open'],
     reason: 'A process opens /dev/vfio/$GROUP with the number it read from /sys/bus/pci/devices/<dev>/iommu_group: a string, no reference to the ' +
       'device. The model names the group by the device and looks it up with iommu_group_get(dev) at open time, which touches the device a concurrent ' +
       'removal may have freed.',

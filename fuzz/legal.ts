@@ -21,7 +21,10 @@ import type { Rand } from './rand.ts';
  *   API), and a sysfs reset never target a device another op removes (the
  *   kernel keeps a device alive while a write to its own sysfs `reset` file
  *   runs, through kernfs active references the model does not have);
- * - a group claim is never made on a group with a device another op removes.
+ * - a group claim is never made on a group with a device another op removes,
+ *   nor on one with a device whose driver probes late (deferred probe): a
+ *   module claims a group it was handed (VFIO after its own probe), never
+ *   one whose IOMMU probe is still being replayed by dma_configure().
  *
  * "Removes" covers the whole subtree below a hot-removed bridge or a
  * disabled slot, hot-pluggable devices (a rescan adds them, so they come and
@@ -171,6 +174,10 @@ export function legalize(doc: FuzzDocument, r: Rand): FuzzDocument {
   const all = [...m.pci, ...m.platform];
   // drivers whose work items use the DMA API: not pcieport, not the driver_managed_dma ones (vfio-pci, pci-stub, ...)
   const dmaApiDrivers = new Set(t.drivers.filter((d) => d.name !== 'pcieport' && d.driver_managed_dma !== true).map((d) => d.name));
+  // devices whose driver's probe is deferred past boot: it runs beside the workload, and its dma_configure() may
+  // replay the IOMMU probe (of_iommu_configure), which sets and on failure clears dev->iommu_group
+  const deferredDrivers = new Set(t.drivers.filter((d) => (d.defer ?? 0) > 0).map((d) => d.name));
+  const probedLate = (dev: string): boolean => deferredDrivers.has(m.bootDriver.get(dev) ?? '');
   const okFor = (rule: Rule, dev: string): boolean => {
     switch (rule) {
       case 'held-by-driver':
@@ -178,7 +185,7 @@ export function legalize(doc: FuzzDocument, r: Rand): FuzzDocument {
       case 'referenced':
         return !removed.has(dev);
       case 'group-owned':
-        return !(groups.get(dev) ?? [dev]).some((d) => removed.has(d));
+        return !(groups.get(dev) ?? [dev]).some((d) => removed.has(d) || probedLate(d));
     }
   };
   const fits = driverFits(t);

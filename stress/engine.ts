@@ -9,7 +9,7 @@ import { hungFinding, offlineEvents } from '../runtime/free-run.ts';
 import type { FreeDrain } from '../runtime/hosts/free-driver.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
 import { LIVE_TASKS, PROGRESS, WorkersHost } from '../runtime/hosts/workers.ts';
-import { deepCopy, restoreCopy } from '../runtime/snapshot.ts';
+import { restoreCopy } from '../runtime/snapshot.ts';
 import type { Strategy } from '../runtime/strategies/strategy.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 import type { Program } from '../runtime/program.ts';
@@ -223,7 +223,8 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
   const host = await WorkersHost.create(hostProgram);
   try {
     if (booted) await withTimeout(host.adopt(bootHost.snapshots()), 'hand-over of the booted state');
-    const template = booted ? deepCopy(checkers) : [];
+    // the boot's checkers become the template as they are: nothing feeds them any more, and a round restores from them
+    const template = booted ? checkers : [];
     const bootMs = performance.now() - t0;
     progress?.(`stress: ${booted ? 'booted' : `the boot ended as ${boot.outcome}:`} ${topology.pci.length} devices on ${topology.units.length} units in ${(bootMs / 1000).toFixed(1)} s (${boot.steps} steps)`);
 

@@ -9,6 +9,7 @@ import { Corpus } from '../fuzz/corpus.ts';
 import { compileDocument, documentVariants, opCount } from '../fuzz/document.ts';
 import { FIXED_PINS, generateDocument } from '../fuzz/generate.ts';
 import { matchKnown } from '../fuzz/known.ts';
+import { legalize } from '../fuzz/legal.ts';
 import { mergeOutputs } from '../fuzz/merge.ts';
 import { mutate } from '../fuzz/mutate.ts';
 import { Rand } from '../fuzz/rand.ts';
@@ -186,11 +187,39 @@ describe('campaigns', () => {
 describe('known findings', () => {
   it('match by kind and signature prefix, with the document when the finding alone cannot tell', () => {
     const doc = generateDocument(1);
-    const f = (kind: 'lock-order-inversion' | 'kernel-warn', signature: string, report = '') => ({ kind, title: '', signature, actor: null, handler: null, tasks: [], report });
+    const f = (kind: 'lock-order-inversion' | 'kernel-warn' | 'use-after-free', signature: string, report = '') => ({ kind, title: '', signature, actor: null, handler: null, tasks: [], report });
     expect(matchKnown(f('lock-order-inversion', 'lock-order-inversion|ctrl->reset_lock,pci_rescan_remove_lock|kernel,pci.pciehp_disable_slot'), doc)?.id).toBe('pciehp-reset-lock');
     expect(matchKnown(f('lock-order-inversion', 'lock-order-inversion|device_lock,group->mutex|x'), doc)).toBeNull();
     expect(matchKnown(f('kernel-warn', 'kernel-warn|iommu-core.pci_dev_reset_iommu_prepare|pci_dev_reset_iommu_prepare', 'WARN_ON(group->resetting_domain): another member is resetting'), doc)?.id).toBe('group-reset-fence');
     // the nested-prepare WARN of reset-nesting=warn-ebusy shares the signature and is not known
     expect(matchKnown(f('kernel-warn', 'kernel-warn|iommu-core.pci_dev_reset_iommu_prepare|pci_dev_reset_iommu_prepare', 'WARN_ON(group->resetting_domain): re-entry is not allowed'), doc)).toBeNull();
+    // the model's open-by-device-name lookup (a 10-minute fuzz --fixed run met it with the per-function frames)
+    const lookup = ' dev_iommu_group\n iommu_group_get_for_dev\n iommu_group_get\n vfio_group_fops_open\n';
+    expect(matchKnown(f('use-after-free', 'use-after-free|device|Read|iommu-core.dev_iommu_group', lookup), doc)?.id).toBe('vfio-open-by-device-name');
+    expect(matchKnown(f('use-after-free', 'use-after-free|device|Read|iommu-core.dev_iommu_group', ' dev_iommu_group\n iommu_probe_device\n'), doc)).toBeNull();
   });
 });
+
+describe('legal workloads', () => {
+  it('a group claim never names a group whose device probes late (its dma_configure replays the IOMMU probe beside the claim)', () => {
+    // the shape a 10-minute fuzz --fixed run met: an RMR device aliasing the group owner's device, bound by a deferred driver
+    const doc = generateDocument(1);
+    const topology = {
+      units: [{ name: 'smmu0', kind: 'smmu-v3', version: '7.0-s2' }],
+      pci: [
+        { id: '0000:00:19.0', unit: 'smmu0', bridge: true, acs: true, driver: 'pcieport' },
+        { id: '0000:02:00.0', parent: '0000:00:19.0', unit: 'smmu0', driver: 'nic' },
+        { id: '0000:02:00.1', parent: '0000:00:19.0', unit: 'smmu0', require_direct: true, driver: 'late-nic', alias: '0000:02:00.0' },
+        { id: '0000:03:00.0', parent: '0000:00:19.0', unit: 'smmu0', acs: true },
+      ],
+      devices: [],
+      drivers: [{ name: 'pcieport', bus: 'pci' }, { name: 'nic', bus: 'pci' }, { name: 'late-nic', bus: 'pci', defer: 1 }],
+    } as unknown as typeof doc.topology;
+    const tasks = [{ name: 't0', ops: [{ op: 'iommu.group_claim', dev: '0000:02:00.1', owner: 'user1' }] }];
+    const out = legalize({ ...doc, topology, tasks, processes: [] }, new Rand(3));
+    const claims = out.tasks.flatMap((t) => t.ops).filter((o) => o.op === 'iommu.group_claim').map((o) => o.dev);
+    expect(claims).not.toContain('0000:02:00.1');
+    expect(claims).not.toContain('0000:02:00.0');
+  });
+});
+

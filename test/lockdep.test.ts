@@ -346,6 +346,35 @@ describe('lockdep: single-threaded contexts (issue 15 item 1b)', () => {
   });
 });
 
+describe('lockdep: hand-overs between threads of one kind (issue 15, two hotplug slots)', () => {
+  const RR = mutexRef('pci_rescan_remove_lock');
+  const reset = (slot: string): LockRef => rwsemRef(`${slot}->reset_lock`, 'ctrl->reset_lock');
+  // pciehp_ist() of `slot`: reset_lock (read) → pci_rescan_remove_lock, and reset_lock retaken under it (pciehp_unconfigure_device)
+  const ist = (f: Feed, task: string, slot: string, taken: LockRef = reset(slot)): Feed => f.context(task, `pciehp_ist:${slot}`)
+    .acquire(task, taken, 'read').acquire(task, RR).release(task, taken, 'read').acquire(task, taken, 'read').release(task, taken, 'read').release(task, RR).release(task, taken, 'read')
+    .context(task, null);
+
+  it('the IRQ threads of two controllers, each on its own reset_lock, make no inversion', () => {
+    expect(ist(ist(new Feed(), 'ist1', 'slot1'), 'ist2', 'slot2').findings()).toEqual([]);
+  });
+
+  it('nor with the preloaded order (its pciehp_ist:* edge takes the thread\'s own reset_lock): only the three-party cycle', () => {
+    const fs = ist(ist(new Feed(new Lockdep({ known: CANONICAL_ORDER })), 'ist1', 'slot1'), 'ist2', 'slot2').findings();
+    expect(fs.map((f) => f.signature.split('|')[1])).toEqual(['ctrl->reset_lock,device_lock,pci_rescan_remove_lock']);
+  });
+
+  it('one thread taking the other controller\'s reset_lock can wait for it: reported', () => {
+    // slot2's thread retakes slot1's lock (as a parent port's IRQ thread takes a child controller's in pciehp_free_irq)
+    const f = ist(ist(new Feed(), 'ist1', 'slot1'), 'ist2', 'slot2', reset('slot1'));
+    expect(kinds(f.findings())).toEqual(['lock-order-inversion']);
+  });
+
+  it('a concurrent task on one controller\'s lock allows the hand-over, as in lockdep', () => {
+    const f = ist(new Feed(), 'ist1', 'slot1').acquire('t', RR).acquire('t', reset('slot2'), 'read').release('t', reset('slot2'), 'read').release('t', RR);
+    expect(kinds(f.findings())).toEqual(['lock-order-inversion']);
+  });
+});
+
 // ---- misuse ----------------------------------------------------------------------------------
 
 describe('lockdep: misuse', () => {

@@ -72,4 +72,16 @@ describe('report shapes against real splats', () => {
     expect(kcsan).toMatch(/^read \(marked\) to 0xffff8880[0-9a-f]{8} of 8 bytes by task \d+ on cpu \d:$/m);
     expect(splatShape(splatOf(kcsan), drop(KCSAN_VERBOSE))).toEqual(splatShape(fixture('kcsan-data-race.txt'), drop(KCSAN_VERBOSE)));
   }, 120_000);
+
+  it('WARN: a nested reset method re-entering pci_dev_reset_iommu_prepare()', async () => {
+    const r = await reports(['seed-003-nested-reset', '--variant', 'reset-nesting=warn-ebusy', '--schedules', '5']);
+    const warn = reportOf(r, 'kernel-warn');
+    golden('warn-nested-reset.txt', warn);
+    expect(warn).toMatch(/^WARNING: CPU: \d+ PID: \d+ at drivers\/iommu\/iommu\.c:pci_dev_reset_iommu_prepare$/m);
+    // one frame per function: the reset method's call into iommu-core is not a second pci_dev_reset_iommu_prepare
+    expect(warn).toMatch(/^ pci_dev_reset_iommu_prepare\n pci_reset_bus_function\n cxl_reset_bus_function\n __pci_reset_function_locked\n pci_reset_function$/m);
+    // the fixture is a WARN_ON() (no message line) cut at the end of the backtrace (no end marker): set both aside
+    const bare = splatOf(warn).replace(/^(-+\[ cut here \]-+\n).*\n(?=WARNING: CPU)/m, '$1');
+    expect(splatShape(bare, drop(new Set(['end-trace'])))).toEqual(splatShape(fixture('warn.txt'), drop(new Set(['end-trace']))));
+  }, 120_000);
 });

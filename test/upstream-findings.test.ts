@@ -13,11 +13,11 @@ import type { CommandIo } from '../cli/io.ts';
 
 interface Found { readonly kind: string; readonly firstSchedule: number; readonly replay: string; readonly signature: string }
 
-async function run(scenario: string, variant: string): Promise<{ code: number; findings: readonly Found[] }> {
+async function run(scenario: string, variant: string | null, schedules = 200): Promise<{ code: number; findings: readonly Found[] }> {
   let json: unknown;
   const io: CommandIo = { out: () => {}, err: () => {}, json: (d) => void (json = JSON.parse(JSON.stringify(d))) };
   const out = mkdtempSync(path.join(tmpdir(), 'iommu-lab-upstream-'));
-  const code = await main(['run', scenario, '--variant', variant, '--schedules', '200', '--seed', '1', '--out', out, '--json'], io);
+  const code = await main(['run', scenario, ...(variant === null ? [] : ['--variant', variant]), '--schedules', String(schedules), '--seed', '1', '--out', out, '--json'], io);
   return { code, findings: (json as { findings: Found[] }).findings };
 }
 
@@ -48,5 +48,11 @@ describe('upstream findings of the lab', () => {
     const fix = await run('upstream-pciehp-three-party', 'pciehp-unconfigure=drop-reset-lock-first');
     expect(fix.findings).toEqual([]);
     expect(fix.code).toBe(0);
+  }, 180_000);
+
+  it('two hotplug slots with a VFIO user each: the one inversion is the three-party cycle, not the two IRQ threads\' class merge', async () => {
+    const r = await run('two-slot-vfio-pciehp', null, 60);
+    // reset_lock → pci_rescan_remove_lock → device_lock → reset_lock (write, pciehp_reset_slot): the classes of the cycle
+    expect(r.findings.map((f) => `${f.kind} ${f.signature.split('|')[1]}`)).toEqual(['lock-order-inversion ctrl->reset_lock,device_lock,pci_rescan_remove_lock']);
   }, 180_000);
 });

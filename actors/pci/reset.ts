@@ -46,15 +46,21 @@ const pciDevTrylock = kfunc('pci_dev_trylock', { actor: 'pci', source: 'drivers/
   return false;
 });
 
-/** pci_dev_reset_iommu_prepare(): an error fails the reset method ("failed to stop IOMMU for a PCI reset"). */
-const iommuPrepare = kfunc('pci_dev_reset_iommu_prepare', { actor: 'pci', source: 'drivers/pci/pci.c: pci_dev_reset_iommu_prepare' }, async function iommuPrepare(k: K, dev: string): Promise<Ret> {
+/**
+ * The reset methods' calls of pci_dev_reset_iommu_prepare()/done(), which
+ * live in drivers/iommu/iommu.c (the iommu-core actor declares them): not
+ * kernel functions of their own, so no frame here (a second one would print
+ * the function twice in every backtrace). An error of prepare fails the
+ * reset method ("failed to stop IOMMU for a PCI reset").
+ */
+async function iommuPrepare(k: K, dev: string): Promise<Ret> {
   const r = await k.call<unknown>(IOMMU_CORE, 'pci_dev_reset_iommu_prepare', { dev });
   return isErrno(r) ? r : 0;
-});
+}
 
-const iommuDone = kfunc('pci_dev_reset_iommu_done', { actor: 'pci', source: 'drivers/pci/pci.c: pci_dev_reset_iommu_done' }, async function iommuDone(k: K, dev: string): Promise<void> {
+async function iommuDone(k: K, dev: string): Promise<void> {
   await k.call(IOMMU_CORE, 'pci_dev_reset_iommu_done', { dev });
-});
+}
 
 /**
  * pci_dev_save_and_disable() / pci_dev_restore(): the bound driver's

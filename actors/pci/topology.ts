@@ -258,6 +258,16 @@ export function pciGroupPartition(pt: PciTopology): ReadonlyMap<string, readonly
     else parent.set(ra, rb);
   };
 
+  // the functions of each multi-function device without ACS, by slot: one pass, not a scan of every device per device
+  const noAcsBySlot = new Map<string, string[]>();
+  for (const d of pt.order) {
+    if (pt.spec.get(d)?.acs === true) continue;
+    const key = slotKey(d);
+    const fns = noAcsBySlot.get(key);
+    if (fns === undefined) noAcsBySlot.set(key, [d]);
+    else fns.push(d);
+  }
+
   for (const d of pt.order) {
     const s = pt.spec.get(d) as PciDevSpec;
     // 1. DMA aliases
@@ -270,10 +280,7 @@ export function pciGroupPartition(pt: PciTopology): ReadonlyMap<string, readonly
     }
     union(d, point);
     // 3. non-isolated functions of a multi-function device
-    if (s.acs !== true) {
-      const key = slotKey(d);
-      for (const f of pt.order) if (f !== d && slotKey(f) === key && pt.spec.get(f)?.acs !== true) union(d, f);
-    }
+    if (s.acs !== true) for (const f of noAcsBySlot.get(slotKey(d)) ?? []) if (f !== d) union(d, f);
   }
 
   const members = new Map<string, string[]>();

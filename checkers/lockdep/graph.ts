@@ -1,4 +1,4 @@
-import { contextMatches } from '../../protocol/contexts.ts';
+import { contextMatches, ownInstance, ownsClass } from '../../protocol/contexts.ts';
 import type { LockMode } from '../../protocol/events.ts';
 import type { TaskId } from '../../protocol/ids.ts';
 
@@ -51,8 +51,32 @@ export interface EdgeTrace {
   readonly note: string | null;
 }
 
+/** The lock instances at the two ends of a dependency (null where not known). */
+export interface InstancePair {
+  readonly from: string | null;
+  readonly to: string | null;
+}
+
+const NO_INSTANCES: InstancePair = { from: null, to: null };
+
 /** The context of a dependency made by a task that may run concurrently with itself (any syscall, any work item). */
 export const CONCURRENT = '*';
+
+/**
+ * A single-threaded context that made a dependency, with the lock instances
+ * at its two ends (null where unknown: a preloaded edge). Used to rule out
+ * a cycle whose hand-over at some class would need one thread of a kind to
+ * hold the instance only another thread of that kind ever takes (below,
+ * `junction`).
+ */
+export interface Witness {
+  readonly ctx: string;
+  readonly from: string | null;
+  readonly to: string | null;
+}
+
+/** More distinct single-threaded witnesses than this and the edge counts as made by anyone. */
+const MAX_WITNESSES = 32;
 
 export interface Edge {
   readonly from: string;
@@ -73,6 +97,39 @@ interface MutableEdge {
   readonly types: Set<DepType>;
   readonly trace: EdgeTrace;
   readonly contexts: Set<string>;
+  /** The single-threaded makers with their instances; meaningless once `open`. */
+  readonly witnesses: Witness[];
+  /** Made by a concurrent task (or by too many contexts to list): any hand-over through it is possible. */
+  open: boolean;
+}
+
+const classOf = (key: string): string => {
+  const i = key.lastIndexOf('/');
+  return i < 0 ? key : key.slice(0, i);
+};
+
+/**
+ * Can the thread that made `a` (… → C, waiting for `a.to`) wait for a lock
+ * of class C that the thread that made `b` (C → …, holding `b.from`) holds?
+ * Only two different threads, and only on the same instance. A `kind:*`
+ * pattern (a preloaded edge) is some thread of that kind; if the kind only
+ * takes its own instance of C, it is another thread than `c` only when the
+ * instance is not c's own.
+ */
+function handOver(a: Witness, b: Witness, cls: string): boolean {
+  const ap = a.ctx.endsWith(':*');
+  const bp = b.ctx.endsWith(':*');
+  if (!ap && !bp) return a.ctx !== b.ctx && (a.to === null || b.from === null || a.to === b.from);
+  if (ap && bp) return true;
+  const [p, c, inst] = ap ? [a, b, b.from] : [b, a, a.to];
+  if (!contextMatches(p.ctx, c.ctx) || !ownsClass(p.ctx, cls)) return true;
+  return inst === null || inst !== ownInstance(c.ctx, cls);
+}
+
+/** Some maker of `into` can wait at class `cls` for a lock some maker of `out` holds. */
+function junction(into: readonly Witness[], out: readonly Witness[], cls: string): boolean {
+  for (const a of into) for (const b of out) if (handOver(a, b, cls)) return true;
+  return false;
 }
 
 /** Only context `x` ever made edge `e`. */
@@ -95,10 +152,12 @@ export class DependencyGraph {
    * nothing to who made it: ctx made it already, or a concurrent task did
    * (then no cycle through it is ever dropped for its context).
    */
-  covers(from: string, to: string, t: DepType, ctx: string): boolean {
+  covers(from: string, to: string, t: DepType, ctx: string, inst: InstancePair = NO_INSTANCES): boolean {
     const e = this.after.get(from)?.get(to);
     if (e === undefined || !e.types.has(t)) return false;
-    return e.contexts.has(CONCURRENT) || e.contexts.has(ctx);
+    if (e.open) return true;
+    if (ctx === CONCURRENT) return false;
+    return e.witnesses.some((w) => w.ctx === ctx && w.from === inst.from && w.to === inst.to);
   }
 
   /** Removes a dependency (a scenario dropping a preloaded edge before the run). */
@@ -110,7 +169,7 @@ export class DependencyGraph {
   }
 
   /** Adds the dependency (or the type, or the context, to an existing edge); the first trace is kept. */
-  add(from: string, to: string, t: DepType, trace: EdgeTrace, ctx: string = CONCURRENT): Edge {
+  add(from: string, to: string, t: DepType, trace: EdgeTrace, ctx: string = CONCURRENT, inst: InstancePair = NO_INSTANCES): Edge {
     let m = this.after.get(from);
     if (m === undefined) {
       m = new Map();
@@ -118,12 +177,17 @@ export class DependencyGraph {
     }
     let e = m.get(to);
     if (e === undefined) {
-      e = { from, to, types: new Set(), trace: Object.freeze(trace), contexts: new Set() };
+      e = { from, to, types: new Set(), trace: Object.freeze(trace), contexts: new Set(), witnesses: [], open: false };
       m.set(to, e);
       this.count++;
     }
     e.types.add(t);
     e.contexts.add(ctx);
+    if (ctx === CONCURRENT) e.open = true;
+    else if (!e.open && !e.witnesses.some((w) => w.ctx === ctx && w.from === inst.from && w.to === inst.to)) {
+      if (e.witnesses.length >= MAX_WITNESSES) e.open = true;
+      else e.witnesses.push({ ctx, from: inst.from, to: inst.to });
+    }
     return e;
   }
 
@@ -136,9 +200,15 @@ export class DependencyGraph {
    * `single`: the new edge was made by that single-threaded context; then
    * only a cycle with at least one dependency some other task made counts
    * (a context cannot hold A waiting for B while it holds B waiting for A:
-   * its runs never overlap).
+   * its runs never overlap). More generally, at every class of the cycle
+   * one thread waits for the lock the next thread holds: where both
+   * dependencies were made only by single-threaded contexts, that hand-over
+   * must be possible between two different threads on one instance
+   * (`junction`), else the cycle is no deadlock: two pciehp controllers'
+   * IRQ threads each take their own `reset_lock` (one lockdep class) and
+   * can never wait for each other's.
    */
-  findCycle(prev: string, next: string, t: DepType, single: string | null = null): readonly Edge[] | null {
+  findCycle(prev: string, next: string, t: DepType, single: string | null = null, inst: InstancePair = NO_INSTANCES): readonly Edge[] | null {
     // The new edge ends in R: the first existing edge out of `next` must not be S*.
     const startOnlyR = t[1] === 'R';
     // The new edge starts with S: the last existing edge into `prev` must not end in R.
@@ -150,15 +220,18 @@ export class DependencyGraph {
       readonly other: boolean;
       readonly via: MutableEdge | null;
       readonly parent: State | null;
+      /** The makers of the dependency that led here, when all single-threaded (else null: any thread). */
+      readonly arrived: readonly Witness[] | null;
     }
     const seen = new Set<string>();
     const startOther = single === null;
-    const queue: State[] = [{ node: next, onlyR: startOnlyR, other: startOther, via: null, parent: null }];
-    seen.add(`${next}\u0000${startOnlyR}\u0000${startOther}`);
+    const made: readonly Witness[] | null = single === null ? null : [{ ctx: single, from: inst.from, to: inst.to }];
+    const queue: State[] = [{ node: next, onlyR: startOnlyR, other: startOther, via: null, parent: null, arrived: made }];
+    seen.add(`${next}\u0000${startOnlyR}\u0000${startOther}\u0000${single === null ? '' : '>'}`);
     for (let i = 0; i < queue.length; i++) {
       const s = queue[i] as State;
       // hlock_conflict(): found prev, and the path into it is strong together with the new edge.
-      if (s.node === prev && s.via !== null && !(prevShared && s.onlyR) && s.other) {
+      if (s.node === prev && s.via !== null && !(prevShared && s.onlyR) && s.other && (s.arrived === null || made === null || junction(s.arrived, made, classOf(prev)))) {
         const path: Edge[] = [];
         for (let x: State | null = s; x !== null && x.via !== null; x = x.parent) path.push(x.via);
         return path.reverse();
@@ -174,12 +247,14 @@ export class DependencyGraph {
           if (ty[1] === 'N') anyN = true;
         }
         if (allowed === 0) continue;
+        if (s.arrived !== null && !e.open && !junction(s.arrived, e.witnesses, classOf(s.node))) continue;
         const onlyR = !anyN;
         const other = s.other || !onlyBy(e, single as string);
-        const key = `${e.to}\u0000${onlyR}\u0000${other}`;
+        // Which edge we came by matters only while its makers constrain the next hand-over.
+        const key = `${e.to}\u0000${onlyR}\u0000${other}\u0000${e.open ? '' : `${e.from}>`}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        queue.push({ node: e.to, onlyR, other, via: e, parent: s });
+        queue.push({ node: e.to, onlyR, other, via: e, parent: s, arrived: e.open ? null : e.witnesses });
       }
     }
     return null;

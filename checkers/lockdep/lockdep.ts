@@ -299,9 +299,10 @@ export class Lockdep implements Checker {
   private addEdge(prev: LockSide, next: LockSide, trace: EdgeTrace, ctx: { readonly how: CircularHow; readonly task: TaskId; readonly stack: readonly string[]; readonly held: readonly HeldLock[] }, by: string): void {
     const t = depType(prev.mode, next.mode);
     // Known, and by this context (or by a concurrent task already): nothing new to check.
-    if (this.graph.covers(prev.key, next.key, t, by)) return;
-    const path = this.graph.findCycle(prev.key, next.key, t, by === CONCURRENT ? null : by);
-    this.graph.add(prev.key, next.key, t, trace, by);
+    const inst = { from: prev.lock.id, to: next.lock.id };
+    if (this.graph.covers(prev.key, next.key, t, by, inst)) return;
+    const path = this.graph.findCycle(prev.key, next.key, t, by === CONCURRENT ? null : by, inst);
+    this.graph.add(prev.key, next.key, t, trace, by, inst);
     if (path === null) return;
     const bug: CircularBug = {
       type: 'circular', how: ctx.how, task: ctx.task, stack: ctx.stack,

@@ -28,24 +28,29 @@ import { VFIO_PCI } from '../seeds/seed-000.ts';
  *   is the lab's finding of scenarios/upstream/vfio-container-ioctl.ts
  *   (real; left out here, see `qemu` below).
  *
- * Lock-order inversions the stock model reports:
- * 1. `&ctrl->reset_lock` → `pci_rescan_remove_lock` (preloaded 7.0 order,
- *    pciehp_unconfigure_device()) against `pci_rescan_remove_lock` →
- *    `&ctrl->reset_lock` (the same function's down_read_nested() retake
- *    inside the loop, with pci_rescan_remove_lock held). NOT a deadlock the
- *    kernel source backs: both edges are one code path of pciehp_ist(),
- *    which is an IRQ thread, one per controller, and never runs
- *    concurrently with itself; across the two controllers the reset_locks
- *    are different instances, and each side holds or takes reset_lock for
- *    read, which only a writer on the same controller (pciehp_reset_slot())
- *    could block — no task here resets. It is the two-lock report against
- *    6.14 that the pciehp maintainer rejected ("pciehp_ist() is
- *    single-threaded"). A checker defect: the single-threaded-context rule
- *    (issue 15 item 1b, helper B) removes it; until then the expectation
- *    below records it so this row changes when the checker does.
- *    The real deadlock that shares its first edge needs a third party (a
- *    reset holding device_lock, waiting for reset_lock as a writer):
- *    scenarios/upstream/pciehp-three-party.ts.
+ * The one lock-order inversion the stock model reports, and why it is real:
+ *   `&ctrl->reset_lock` (read, pciehp_ist()) → `pci_rescan_remove_lock`
+ *   (pciehp_unconfigure_device(), taken with reset_lock still held) →
+ *   `&dev->mutex` (pci_stop_and_remove_bus_device() →
+ *   device_release_driver(), under pci_rescan_remove_lock) →
+ *   `&ctrl->reset_lock` (write: a reset of the slot's device,
+ *   pci_reset_function() takes device_lock and __pci_reset_function_locked()
+ *   → pci_reset_hotplug_slot() → pciehp_reset_slot() does
+ *   down_write(&ctrl->reset_lock); drivers/pci/hotplug/pciehp_hpc.c). The
+ *   last two edges come from the declared 7.0 order (no task here resets);
+ *   lockdep predicts the three-task deadlock that
+ *   scenarios/upstream/pciehp-three-party.ts runs (known list:
+ *   pciehp-reset-lock, the lab's finding).
+ *
+ * Not reported, and rightly: the two-lock cycle `&ctrl->reset_lock` ↔
+ * `pci_rescan_remove_lock` (the retake in pciehp_unconfigure_device(),
+ * f5eff5591b8f). Made by one controller's pciehp_ist() alone it is the 6.14
+ * report the maintainer rejected ("pciehp_ist() is single-threaded"); made
+ * by the IRQ threads of the two controllers here it needs one thread to
+ * wait for the other's reset_lock, and each takes only its own (one lockdep
+ * class, two instances; docs/checkers.md "Hand-overs between threads of one
+ * kind"). Reads block each other only behind a writer on the same
+ * controller, which is the three-party cycle above.
  *
  * Not in this scenario (it keeps the suite's budget): with a `vfio.dma` by
  * QEMU after the map, the model also reports isolation-breach
@@ -99,7 +104,7 @@ export const TWO_SLOT_DOCUMENT = {
     { name: 'pciehp1', ops: [{ op: 'proc.wait', event: 'qemu1-assigned' }, { op: 'pci.surprise_remove', slot: 'slot1' }] },
     { name: 'pciehp2', ops: [{ op: 'proc.wait', event: 'qemu2-assigned' }, { op: 'pci.slot_disable', slot: 'slot2' }] },
   ],
-  // a defect of the checker (see the comment at the top), not a kernel bug
+  // the three-party cycle, predicted through the declared order (see the comment at the top)
   expect: [{ when: {}, findings: ['lock-order-inversion'] }],
 };
 
