@@ -80,6 +80,8 @@ const PLUMBING: Readonly<Record<string, readonly string[]>> = {
   ],
   'the message plumbing between actors, and the syscall boundary (task_work at return to userspace)': [
     'actors/iommu-core/domains.ts:unitCall', 'actors/vfio/files.ts:syscall', 'actors/vfio/files.ts:ioctl',
+    // the message to iommu-core, which declares pci_dev_reset_iommu_prepare/done (one frame per kernel function)
+    'actors/pci/reset.ts:iommuPrepare', 'actors/pci/reset.ts:iommuDone',
   ],
   'scenario driver code (the actions a scenario\'s driver or module runs)': [
     'actors/driver-core/driver-ops.ts:deviceScope', 'actors/driver-core/driver-ops.ts:moduleScope', 'actors/driver-core/driver-ops.ts:runProbeActions',
