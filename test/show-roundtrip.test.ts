@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { BUILTIN } from '../scenarios/index.ts';
+import { BUILTIN, findScenario } from '../scenarios/index.ts';
+import { cli } from './helpers/cli.ts';
 
 /**
  * Issue 18 item 4: `show` gives a runnable document for every built-in.
@@ -85,4 +86,28 @@ describe('show round-trips every built-in (issue 18 item 4)', () => {
     // the round trip is not vacuous: the built-ins' rows include their findings
     expect(results.flatMap((r) => r.byName.flatMap((x) => x.findings)).length).toBeGreaterThan(10);
   }, 600_000);
+});
+
+describe('what the built-ins needed, as bad input (exit 2 naming the place)', () => {
+  const doc = (name: string): Record<string, unknown> => JSON.parse(JSON.stringify(findScenario(name).document)) as Record<string, unknown>;
+  const cases: readonly [string, () => unknown, string, RegExp][] = [
+    ['programs beside a kernel workload', () => ({ ...doc('runtime-abba'), tasks: [{ name: 'x', ops: [] }] }), 'programs', /leave tasks empty/],
+    ['an op\'s when with a value the axis lacks', () => {
+      const d = doc('seed-001-release-owner-with-pasid') as { tasks: { ops: { when?: unknown }[] }[] };
+      d.tasks[0]!.ops[1]!.when = { release: 'after-detach' };
+      return d;
+    }, 'tasks[0].ops[1].when.release', /"after-detach" is not a value of release/],
+    ['a fixed value of an unknown model axis', () => ({ ...doc('seed-003-deferred-attach'), fixed: { 'dev-iommu-bit': 'separate-bools' } }), 'fixed.dev-iommu-bit', /did you mean "dev-iommu-bits"/],
+    ['a fixed value that hides an axis of the table', () => ({ ...doc('seed-003-dev-iommu-bits'), fixed: { 'dev-iommu-bits': 'separate-bools' } }), 'fixed.dev-iommu-bits', /would hide it/],
+  ];
+  for (const [what, make, where, msg] of cases) {
+    it(what, async () => {
+      const file = path.join(tmp, `bad-${where.replace(/[^\w.]/g, '_')}.json`);
+      writeFileSync(file, JSON.stringify(make()));
+      const r = await cli('run', file, '--schedules', '1', '--json');
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`${file}: ${where}: `);
+      expect(r.err).toMatch(msg);
+    });
+  }
 });
