@@ -6,7 +6,7 @@ import { dfsFigures } from './dfs.ts';
 import { fuzzExecutionsPerSec } from './fuzz.ts';
 import { chaosThroughput, freeFigures } from './free.ts';
 import { CHAOS_MODES, DEFAULT_CHAOS } from '../runtime/hosts/free-chaos.ts';
-import { kernelExecutionsPerSec } from './kernel.ts';
+import { kernelExecutionsPerSec, registerExecutionsPerSec } from './kernel.ts';
 import { seedFigures } from './seeds.ts';
 import { stressFigures } from './stress.ts';
 import { dmaPerSec } from './hardware.ts';
@@ -94,6 +94,8 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   put('kernel.executionsPerSec', kernelBare, 'executions/s');
   put('kernel.checked.executionsPerSec', kernelChecked, 'executions/s');
   put('kernel.stepsPerExecution', (await kernelExecutionsPerSec(1, false)).steps, 'steps');
+  // run-time IOMMU registration (#16): iommu.register racing two async probes, with the checkers
+  put('kernel.register.executionsPerSec', await median(reps, async () => (await registerExecutionsPerSec(quick ? 20 : 200)).perSec), 'executions/s');
   ratios.kernelCheckersOverhead = round(kernelChecked / kernelBare, 3);
 
   // hardware: DMA translations through one unit on its own worker thread, IOTLB hit and miss (bench/hardware.ts);

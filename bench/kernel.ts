@@ -5,6 +5,7 @@ import { DRIVER_CORE, PCI } from '../protocol/kernel.ts';
 import type { Topology } from '../protocol/topology.ts';
 import { kernelCheckers } from '../scenarios/kernel/checkers.ts';
 import { kernelProgram } from '../scenarios/kernel/program.ts';
+import { REGISTER_BENCH } from '../scenarios/upstream/iommu-register.ts';
 
 /**
  * The kernel model's cost per execution: a small machine (one VT-d unit,
@@ -37,6 +38,25 @@ export async function kernelExecutionsPerSec(executions: number, withCheckers: b
   try {
     const t0 = performance.now();
     const x = await explore(host, program, new RandomStrategy(1), { seed: 1, schedules: executions, ...(withCheckers ? { checkers: () => kernelCheckers() } : {}) });
+    return { perSec: (x.executions * 1000) / (performance.now() - t0), steps: x.steps / x.executions };
+  } finally {
+    await host.close();
+  }
+}
+
+/**
+ * `kernel.register.executionsPerSec`: B5's machine at the fixed variants —
+ * boot without dmar1, then iommu_device_register(dmar1) racing a rescan
+ * whose two endpoints probe asynchronously (scenarios/upstream/iommu-register.ts).
+ * Inline host, random schedules, with the kernel checkers; the boot is the
+ * set-up snapshot, so the figure is the registration's own cost.
+ */
+export async function registerExecutionsPerSec(executions: number): Promise<{ perSec: number; steps: number }> {
+  const program = kernelProgram({ name: 'bench-register', topology: REGISTER_BENCH.topology, tasks: REGISTER_BENCH.tasks });
+  const host = await InlineHost.create(program);
+  try {
+    const t0 = performance.now();
+    const x = await explore(host, program, new RandomStrategy(1), { seed: 1, schedules: executions, checkers: () => kernelCheckers() });
     return { perSec: (x.executions * 1000) / (performance.now() - t0), steps: x.steps / x.executions };
   } finally {
     await host.close();

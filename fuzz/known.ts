@@ -169,6 +169,13 @@ export const KNOWN: readonly KnownFinding[] = [
     reference: 'drivers/iommu/iommu.c __iommu_device_set_domain(); actors/iommu-core/attach.ts deviceSetDomain', source: 'model',
   },
   {
+    id: 'late-iommu-probe', kind: 'kernel-warn', signature: 'kernel-warn|iommu-core.__iommu_probe_device|', contains: ['late IOMMU probe at driver bind'],
+    reason: 'A driver is bound (or binding) when its device reaches __iommu_probe_device(): the OF/ACPI probe replay from really_probe()\'s dma_configure ' +
+      '(of_iommu_configure when dev->iommu did not exist), a client that bound with dma-direct before its IOMMU registered, or an async / deferred probe ' +
+      'racing bus_iommu_probe(). 7.0 prints this dev_WARN ("something fishy here!") in each case.',
+    reference: 'drivers/iommu/iommu.c __iommu_probe_device() (bcb81ac6ae3c); LKML: "late IOMMU probe at driver bind" reports on R-Car (2025-03), LKFT (6.14-rc) and exynos (6.19)', source: 'upstream',
+  },
+  {
     id: 'unlocked-sbr-is-pci-warn', kind: 'kernel-warn', signature: 'kernel-warn|', contains: ['unlocked secondary bus reset via'],
     reason: 'pci_bridge_secondary_bus_reset() prints "unlocked secondary bus reset via: %pS" with pci_warn_once() when the bridge\'s cfg access is not ' +
       'blocked (pci_try_reset_function and pci_reset_function_locked do not lock the bridge): a log line the kernel really prints, not a WARN splat. ' +

@@ -44,6 +44,8 @@ export interface UnitState {
   readonly pasids: Map<string, Map<number, Entry>>;
   readonly domains: Map<string, HwDomain>;
   readonly maxPasids: Map<string, number>;
+  /** DMA remapping on (set_translation). */
+  translating: boolean;
 }
 
 type K = Kernel<UnitState>;
@@ -61,7 +63,7 @@ function init(config: UnitConfig): UnitState {
     [blockedDomainOf(spec.name), newDomain('blocked', true, null)],
     [identityDomainOf(spec.name), newDomain('identity', true, null)],
   ]);
-  return { spec, rid: new Map(), pasids: new Map(), domains, maxPasids: new Map() };
+  return { spec, rid: new Map(), pasids: new Map(), domains, maxPasids: new Map(), translating: spec.present_at_boot !== false };
 }
 
 /** ops->domain_alloc_sva exists (sva defaults to true, except on the mock: selftest.c has no SVA). */
@@ -184,8 +186,13 @@ export const basicUnit = defineActor<UnitState, IommuUnitMailbox>('basic-unit', 
       return 0;
     },
 
+    set_translation(k, { enabled }): Ret {
+      k.state.translating = enabled;
+      return 0;
+    },
+
     dma(k, { dev, iova, pasid }): DmaOutcome {
-      const r = translate(k, dev, iova, pasid);
+      const r: DmaOutcome = k.state.translating ? translate(k, dev, iova, pasid) : { outcome: 'bypass', target: `phys:${iova}`, domain: null };
       k.emit({ ev: 'dma', dev, iova, pasid, outcome: r.outcome, target: r.target });
       return r;
     },

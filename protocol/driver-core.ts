@@ -30,6 +30,8 @@ export type DriverCoreMailbox =
   | { readonly op: '__device_attach_async_helper'; readonly body: { readonly dev: string } }
   /** The deferred-probe work item: retries every device on the pending list once. */
   | { readonly op: 'deferred_probe_work_func'; readonly body: null }
+  /** driver_deferred_probe_trigger(): what driver_bound() of another device does (an IOMMU's driver that registered its unit). */
+  | { readonly op: 'driver_deferred_probe_trigger'; readonly body: null }
   /**
    * bus_for_each_dev(): for each device on the bus klist, makes `fn` with
    * `{ ...fn.body, dev }` holding only a temporary reference; returns the

@@ -23,6 +23,8 @@ export const FIXED_VARIANTS: ModelVariants = {
   'dev-iommu-bits': 'separate-bools',
   'container-ioctl': 'unlocked-passthrough',
   'pciehp-unconfigure': 'reset-lock-held',
+  'dma-configure-driver': 'read-once',
+  'init-device-recheck': 'enodev',
 };
 
 /** Why each fixed value is the fixed one (shown by `fuzz --fixed` documentation and tests). */
@@ -37,4 +39,6 @@ export const FIXED_BECAUSE: Readonly<Record<VariantAxis, string>> = {
   'dev-iommu-bits': 'seed 003 (d): separate bools written with WRITE_ONCE, no shared word',
   'container-ioctl': '7.0: no upstream fix yet (the lab\'s finding); what it shows is on the known list (vfio-container-iommu-driver-race)',
   'pciehp-unconfigure': '7.0: no upstream fix yet (the lab\'s finding); what it shows is on the known list (pciehp-reset-lock)',
+  'dma-configure-driver': 'B5: 78447d4545b2 reads dev->driver once (READ_ONCE) in the bus dma_configure hook',
+  'init-device-recheck': 'B6: 0c8e9c148e29 returns -ENODEV when another walker finished the probe during the dma_configure window',
 };

@@ -20,6 +20,17 @@ export type IommuCoreMailbox =
   /** of_iommu_configure() from a bus dma_configure (SMMUv3 devices): the fwspec under the probe lock; the probe replay when dev->iommu did not exist. Ret (-ENODEV: no firmware-described IOMMU). */
   | { readonly op: 'of_iommu_configure'; readonly body: Dev }
   | { readonly op: 'iommu_release_device'; readonly body: Dev }
+  /**
+   * iommu_device_register() of a unit absent at boot (actors/iommu-core/register.ts):
+   * bus_iommu_probe() of every bus, both phases. Ret (-EEXIST: already registered).
+   */
+  | { readonly op: 'iommu_device_register'; readonly body: { readonly unit: string } }
+  /** iommu_device_unregister(): iommu_release_device() of each of the unit's devices. Ret (-ENODEV: not registered). */
+  | { readonly op: 'iommu_device_unregister'; readonly body: { readonly unit: string } }
+  /** bus_iommu_probe()'s bus_for_each_dev callback: __iommu_probe_device under the probe lock, the group queued on walk `walk`. */
+  | { readonly op: 'probe_iommu_group'; readonly body: Dev & { readonly walk: string } }
+  /** iommu_device_unregister()'s bus_for_each_dev callback. */
+  | { readonly op: 'remove_iommu_group'; readonly body: Dev & { readonly unit: string } }
   /** Returns the group id with a reference taken, or null. */
   | { readonly op: 'iommu_group_get'; readonly body: Dev }
   | { readonly op: 'iommu_group_put'; readonly body: { readonly group: string } }
@@ -87,6 +98,9 @@ export type IommuCoreMailbox =
   | { readonly op: 'iommu_unmap'; readonly body: { readonly domain: string; readonly iova: number } }
   /** The DMA API through iommu-dma (iommu_dma_map_page): deferred attach, IOVA allocation, map. IOVA or Errno. */
   | { readonly op: 'iommu_dma_map'; readonly body: Dev & { readonly page: string } }
+  /** The DMA API entry (dma_map_page_attrs): iommu-dma if dev->dma_iommu at the time of the call, else dma-direct. Bus address or Errno. */
+  | { readonly op: 'dma_map_page_attrs'; readonly body: Dev & { readonly page: string } }
+  | { readonly op: 'dma_unmap_page_attrs'; readonly body: Dev & { readonly iova: number } }
   | { readonly op: 'iommu_dma_unmap'; readonly body: Dev & { readonly iova: number } };
 
 export type BusNotifyAction = 'ADD_DEVICE' | 'DEL_DEVICE' | 'REMOVED_DEVICE' | 'BIND_DRIVER' | 'BOUND_DRIVER' | 'UNBIND_DRIVER' | 'UNBOUND_DRIVER' | 'DRIVER_NOT_BOUND';

@@ -27,6 +27,14 @@ export type IommuUnitMailbox =
   | { readonly op: 'unmap'; readonly body: { readonly domain: string; readonly iova: number } }
   /** iotlb_sync after unmap: invalidation plus its completion. */
   | { readonly op: 'iotlb_sync'; readonly body: { readonly domain: string } }
+  /**
+   * DMA remapping on or off (intel iommu_enable_translation() /
+   * iommu_disable_translation(), arm_smmu_device_reset()'s SMMUEN / arm_smmu_device_disable()):
+   * the unit's driver turns it on before iommu_device_register() and off after
+   * iommu_device_unregister(). Off, requests pass untranslated (bypass to the
+   * physical address). A unit present at boot starts on. Ret.
+   */
+  | { readonly op: 'set_translation'; readonly body: { readonly enabled: boolean } }
   /** The device performs DMA; the unit translates and emits a `dma` event. Replies DmaOutcome. */
   | { readonly op: 'dma'; readonly body: { readonly dev: string; readonly iova: number; readonly pasid: number | null; readonly write: boolean } };
 

@@ -44,6 +44,8 @@ export const LOCK_CLASSES = {
   'ctrl->reset_lock': { kind: 'rwsem', member: 'reset_lock', where: 'drivers/pci/hotplug/pciehp_hpc.c', protects: 'slot reset vs hotplug events' },
   // ---- IOMMU core ---------------------------------------------------------------
   'iommu_probe_device_lock': { kind: 'mutex', member: null, where: 'drivers/iommu/iommu.c', protects: 'dev->iommu, __iommu_probe_device()' },
+  // the spinlock of iommu_device_list (registered IOMMU instances): a leaf, taken by iommu_device_register/unregister
+  'iommu_device_lock': { kind: 'mutex', member: null, where: 'drivers/iommu/iommu.c', protects: 'iommu_device_list (registered IOMMU instances)' },
   'group->mutex': { kind: 'mutex', member: 'mutex', where: 'drivers/iommu/iommu.c', protects: 'group devices, domains, owner, owner_cnt, pasid_array writers' },
   'dev->iommu->lock': { kind: 'mutex', member: 'iommu->lock', where: 'include/linux/iommu.h', protects: 'dev->iommu->fault_param' },
   'iommu_sva_lock': { kind: 'mutex', member: null, where: 'drivers/iommu/iommu-sva.c', protects: 'mm->iommu_mm, SVA domain lists, handle refcounts' },
@@ -130,6 +132,7 @@ export const pciRescanRemoveLock = (): LockRef => classLock('pci_rescan_remove_l
 export const pciehpResetLock = (ctrl: string, sub = 0): LockRef => classLock('ctrl->reset_lock', ctrl, sub);
 export const iommuProbeDeviceLock = (): LockRef => classLock('iommu_probe_device_lock');
 export const groupMutex = (group: string): LockRef => classLock('group->mutex', group);
+export const iommuDeviceLock = (): LockRef => classLock('iommu_device_lock');
 export const iommuSvaLock = (): LockRef => classLock('iommu_sva_lock');
 export const vfioGroupListLock = (): LockRef => classLock('vfio.group_lock');
 export const vfioGroupLock = (vfioGroup: string): LockRef => classLock('vfio_group->group_lock', vfioGroup);
@@ -205,6 +208,8 @@ export const CANONICAL_ORDER: readonly KnownDependency[] = [
   { outer: 'device_lock', inner: 'iommu_probe_device_lock', via: 'drivers/iommu/of_iommu.c: of_iommu_configure' },
   { outer: 'device_lock', inner: 'group->mutex', via: 'drivers/iommu/iommu.c: iommu_device_use_default_domain' },
   { outer: 'iommu_probe_device_lock', inner: 'group->mutex', via: 'drivers/iommu/iommu.c: __iommu_probe_device' },
+  // the ops lookup of a probe (iommu_fwspec_ops → iommu_from_fwnode) and of_iommu_xlate's walk iommu_device_list under the probe lock; iommu_device_lock is a leaf
+  { outer: 'iommu_probe_device_lock', inner: 'iommu_device_lock', via: 'drivers/iommu/iommu.c: iommu_from_fwnode' },
   { outer: 'group->mutex', inner: 'arm_smmu_asid_lock', via: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_attach_dev' },
   { outer: 'group->mutex', inner: 'dev->iommu->lock', via: 'drivers/iommu/io-pgfault.c: iopf_queue_add_device' },
   { outer: 'iommu_sva_lock', inner: 'group->mutex', via: 'drivers/iommu/iommu-sva.c: iommu_sva_bind_device' },

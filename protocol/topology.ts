@@ -47,6 +47,14 @@ export interface UnitSpec {
    */
   readonly module?: string;
   readonly export?: string;
+  /**
+   * The unit's driver has registered it (iommu_device_register) before the
+   * first device_add. `false`: the hardware is there but its driver comes
+   * later (a module, a late initcall): devices probe without it
+   * (dma-direct), and the `iommu.register` op registers it at run time
+   * (bus_iommu_probe). Default true.
+   */
+  readonly present_at_boot?: boolean;
 }
 
 export interface PciDevSpec {
@@ -115,6 +123,13 @@ export interface DriverSpec {
   readonly defer?: number;
   /** PROBE_PREFER_ASYNCHRONOUS: __device_attach() schedules the probe after unlocking. */
   readonly async?: boolean;
+  /**
+   * driver->probe_type (include/linux/device/driver.h enum probe_type):
+   * `async` = PROBE_PREFER_ASYNCHRONOUS (the same as `async: true`), `sync`
+   * = PROBE_FORCE_SYNCHRONOUS, `default` = PROBE_DEFAULT_STRATEGY
+   * (synchronous: no async_probe module parameter is modelled).
+   */
+  readonly probe_type?: 'default' | 'async' | 'sync';
   readonly probe?: readonly DriverAction[];
   readonly remove?: readonly DriverAction[];
   /**
@@ -125,6 +140,9 @@ export interface DriverSpec {
   readonly reset_prepare?: readonly DriverAction[];
   readonly reset_done?: readonly DriverAction[];
 }
+
+/** A unit whose driver registers it before the first device_add (UnitSpec.present_at_boot). */
+export const presentAtBoot = (u: UnitSpec): boolean => u.present_at_boot !== false;
 
 /** The actor id of an IOMMU unit. */
 export const unitActor = (unit: string): string => `unit:${unit}`;

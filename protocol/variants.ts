@@ -36,6 +36,20 @@ export const VARIANT_AXES = {
    * for read in 7.0; the candidate fix drops reset_lock before pci_lock_rescan_remove().
    */
   'pciehp-unconfigure': ['reset-lock-held', 'drop-reset-lock-first'],
+  /**
+   * B5 (78447d4545b2 "PCI: Fix driver_managed_dma check", and the platform
+   * half): the bus dma_configure hook that iommu_init_device() calls without
+   * device_lock reads dev->driver twice (to_pci_driver(dev->driver), then
+   * `dev->driver &&`) before the fix, once (READ_ONCE) after it.
+   */
+  'dma-configure-driver': ['double-read', 'read-once'],
+  /**
+   * B6 (0c8e9c148e29 "iommu: Avoid introducing more races"): after retaking
+   * iommu_probe_device_lock behind the dma_configure window,
+   * iommu_init_device() returns -ENODEV if another walker finished the
+   * probe (`enodev`, 7.0) or goes on initialising the device (`none`).
+   */
+  'init-device-recheck': ['none', 'enodev'],
 } as const;
 
 export type VariantAxis = keyof typeof VARIANT_AXES;
@@ -55,6 +69,8 @@ export const MODEL_DEFAULTS: ModelVariants = {
   'dev-iommu-bits': 'shared-word',
   'container-ioctl': 'unlocked-passthrough',
   'pciehp-unconfigure': 'reset-lock-held',
+  'dma-configure-driver': 'read-once',
+  'init-device-recheck': 'enodev',
 };
 
 export function isVariantAxis(s: string): s is VariantAxis {

@@ -8,6 +8,7 @@ import { seed004GroupMutex, seed004HotRemove, seed004InProbe } from './seeds/see
 import { upstreamPciehpThreeParty } from './upstream/pciehp-three-party.ts';
 import { upstreamVfioContainerIoctl } from './upstream/vfio-container-ioctl.ts';
 import { twoSlotVfioPciehp } from './upstream/two-slot-vfio-pciehp.ts';
+import { registerAsyncProbe, registerTwoWalkers } from './upstream/iommu-register.ts';
 import { InputError } from '../runtime/input-error.ts';
 import { isScenarioFile, loadScenarioFile } from './format/load.ts';
 import { didYouMean, quote } from './format/issues.ts';
@@ -24,6 +25,7 @@ export const BUILTIN: readonly Scenario[] = [
   seed004HotRemove, seed004InProbe, seed004GroupMutex,
   upstreamVfioContainerIoctl, upstreamPciehpThreeParty,
   twoSlotVfioPciehp,
+  registerAsyncProbe, registerTwoWalkers,
 ];
 
 export function findScenario(name: string): Scenario {

@@ -141,7 +141,15 @@ const platformDmaConfigure = kfunc('platform_dma_configure', { actor: 'driver-co
     const ret = await k.call(IOMMU_CORE, 'of_iommu_configure', { dev: dev.name });
     if (isErrno(ret)) return ret;
   }
-  const drv = name === null ? undefined : k.state.drivers[name];
+  let drv = name === null ? undefined : k.state.drivers[name];
+  if (k.state.variants['dma-configure-driver'] === 'double-read') {
+    // before the B5 fix: `drv = to_platform_driver(dev->driver)` on entry, `dev->driver` tested again here
+    const again = k.read(dev, 'driver', LOCKLESS);
+    if (again !== null && name === null) {
+      k.bug(`BUG: unable to handle page fault for address: fffffffffffffff0 in platform_dma_configure (${dev.name}): to_platform_driver(NULL)->driver_managed_dma, dev->driver became ${again} after it was read`);
+    }
+    if (again === null) drv = undefined;
+  }
   // "@dev->driver may not be valid when we're called from the IOMMU layer"
   if (drv === undefined || drv.spec.driver_managed_dma === true) return 0;
   const ret = await k.call(IOMMU_CORE, 'iommu_device_use_default_domain', { dev: dev.name });

@@ -127,6 +127,21 @@ const driverProbeDevice = kfunc('driver_probe_device', { actor: 'driver-core', s
 });
 
 /**
+ * driver_allows_async_probing(): PROBE_PREFER_ASYNCHRONOUS (`probe_type:
+ * "async"`, or `async: true`) probes in its own async task;
+ * PROBE_FORCE_SYNCHRONOUS never; PROBE_DEFAULT_STRATEGY only with the
+ * async_probe module parameter or cmdline option, which the model does not
+ * have (so: synchronously).
+ */
+export const driverAllowsAsyncProbing = kfunc('driver_allows_async_probing', { actor: 'driver-core', source: 'drivers/base/dd.c: driver_allows_async_probing' }, function driverAllowsAsyncProbing(_k: DK, drv: DeviceDriver): boolean {
+  switch (drv.spec.probe_type) {
+    case 'async': return true;
+    case 'sync': return false;
+    default: return drv.spec.async === true;
+  }
+});
+
+/**
  * __device_attach(): decides under device_lock; an asynchronous driver is
  * left to __device_attach_async_helper, which is scheduled only AFTER
  * device_unlock() (bug B14: async_schedule_dev may run it inline, and the
@@ -148,7 +163,7 @@ export const deviceAttach = kfunc('__device_attach', { actor: 'driver-core', sou
     ret = k.read(dev, 'bound', g) ? 1 : 0;
   } else {
     const drv = overrideDriver(k, dev);
-    if (drv !== null && allowAsync && drv.spec.async === true) {
+    if (drv !== null && allowAsync && driverAllowsAsyncProbing(k, drv)) {
       // __device_attach_driver(): check_async && async_allowed != want_async →
       // skipped in the synchronous pass, have_async set
       getDevice(k, dev);
@@ -178,7 +193,7 @@ export const deviceAttachAsyncHelper = kfunc('__device_attach_async_helper', { a
   await k.lock(DL(dev));
   if (!k.read(dev, 'dead', g) && k.read(dev, 'driver', g) === null) {
     const drv = overrideDriver(k, dev);
-    if (drv !== null && drv.spec.async === true) await driverProbeDevice(k, drv, dev);
+    if (drv !== null && driverAllowsAsyncProbing(k, drv)) await driverProbeDevice(k, drv, dev);
   }
   await k.unlock(DL(dev));
   await putDevice(k, dev);

@@ -150,11 +150,11 @@ async function callFor(k: DK, scope: ActionScope, a: DriverAction): Promise<unkn
     case 'iommu_unmap':
       return iommu(a.do, { domain: ref(scope, a.domain), iova: a.iova });
     case 'dma_map':
-      return needDev((d) => iommu('iommu_dma_map', { dev: d, page: a.page ?? `${d}-buf` }));
+      return needDev((d) => iommu('dma_map_page_attrs', { dev: d, page: a.page ?? `${d}-buf` }));
     case 'dma_unmap':
       return needDev((d) => {
         const iova = resolve(scope, a.iova);
-        return typeof iova === 'number' ? iommu('iommu_dma_unmap', { dev: d, iova }) : Promise.resolve(errno('EINVAL'));
+        return typeof iova === 'number' ? iommu('dma_unmap_page_attrs', { dev: d, iova }) : Promise.resolve(errno('EINVAL'));
       });
     case 'dma':
       return needDev((d) => deviceDma(k, scope, d, a.iova, a.pasid ?? null, a.write ?? true));

@@ -78,6 +78,10 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
       await deviceAttachAsyncHelper(k, d);
       return 0;
     }),
+    driver_deferred_probe_trigger: async (k) => {
+      await driverDeferredProbeTrigger(k);
+      return 0;
+    },
     deferred_probe_work_func: async (k) => {
       await deferredProbeWorkFunc(k);
       return 0;

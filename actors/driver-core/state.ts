@@ -5,6 +5,7 @@ import { lockId, objId } from '../../protocol/ids.ts';
 import type { KernelConfig } from '../../protocol/kernel.ts';
 import { deviceLock, mutexRef } from '../../protocol/lock-classes.ts';
 import type { DriverSpec, Topology } from '../../protocol/topology.ts';
+import type { ModelVariants } from '../../protocol/variants.ts';
 import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
@@ -106,12 +107,14 @@ export interface DriverCoreState {
    */
   readonly work: { queued: boolean; running: boolean };
   readonly modules: Record<string, Module>;
+  /** The model's variant choice (protocol/variants.ts); platform_dma_configure reads `dma-configure-driver`. */
+  readonly variants: ModelVariants;
 }
 
 export type DK = Kernel<DriverCoreState>;
 
 export function initialState(config: unknown): DriverCoreState {
-  const { topology } = config as KernelConfig;
+  const { topology, variants } = config as KernelConfig;
   const bus = (name: BusName): Bus => ({ id: objId(`${name}_bus_type`), name, klist_devices: [] });
   return {
     topology,
@@ -124,6 +127,7 @@ export function initialState(config: unknown): DriverCoreState {
     deferredEnabled: false,
     work: { queued: false, running: false },
     modules: {},
+    variants,
   };
 }
 

@@ -1,6 +1,7 @@
 import { errno, isErrno } from '../../protocol/errno.ts';
 import type { Errno } from '../../protocol/errno.ts';
 import { devIommuBit, devIommuOf, setDevIommuBit } from './state.ts';
+import { linkOf } from './probe.ts';
 import type { Domain, IK } from './state.ts';
 import { unitCall, useDomain } from './domains.ts';
 import { groupOfDevice } from './attach.ts';
@@ -111,6 +112,51 @@ export const iommu_dma_unmap = kfunc('iommu_dma_unmap', { actor: 'iommu-core', s
   if (d === null) return errno('ENODEV');
   if (!isPaging(d)) return 0;
   return unmap(k, d, iova);
+});
+
+/**
+ * dma_map_page_attrs() (kernel/dma/mapping.c): `use_dma_iommu(dev)` —
+ * dev->dma_iommu, read at each call without a lock — picks iommu-dma
+ * (iommu_dma_map_page) or dma-direct (dma_direct_map_page). A device whose
+ * IOMMU has not been probed (no IOMMU, or its unit's driver has not
+ * registered it yet) maps with dma-direct: the bus address is the page's
+ * physical address, valid only while nothing translates the device. When
+ * iommu_setup_dma_ops() switches the device, addresses handed out before
+ * stay what they were — physical addresses, not IOVAs of the new domain.
+ */
+export const dma_map_page_attrs = kfunc('dma_map_page_attrs', { actor: 'iommu-core', source: 'kernel/dma/mapping.c: dma_map_page_attrs' }, async function dma_map_page_attrs(k: IK, { dev, page }: { dev: string; page: string }): Promise<number | Errno> {
+  const link = k.state.devices[dev];
+  if (link !== undefined && k.read(link, 'dma_iommu', { lockless: true })) return iommu_dma_map(k, { dev, page });
+  return dmaDirectMapPage(k, dev, page);
+});
+
+/** dma_unmap_page_attrs(): the same choice at the time of the unmap. */
+export const dma_unmap_page_attrs = kfunc('dma_unmap_page_attrs', { actor: 'iommu-core', source: 'kernel/dma/mapping.c: dma_unmap_page_attrs' }, async function dma_unmap_page_attrs(k: IK, { dev, iova }: { dev: string; iova: number }): Promise<Ret> {
+  const link = k.state.devices[dev];
+  if (link !== undefined && k.read(link, 'dma_iommu', { lockless: true })) return iommu_dma_unmap(k, { dev, iova });
+  return dmaDirectUnmapPage(k, dev, iova);
+});
+
+/**
+ * dma_direct_map_page(): phys_to_dma(dev, page_to_phys(page)) — no IOMMU,
+ * no allocation (swiotlb bouncing is not modelled). The model records the
+ * address with the device (DeviceLink.dma_direct) for the isolation checker.
+ */
+const dmaDirectMapPage = kfunc('dma_direct_map_page', { actor: 'iommu-core', source: 'kernel/dma/direct.h: dma_direct_map_page' }, function dmaDirectMapPage(k: IK, dev: string, page: string): number {
+  const addr = physOf(page);
+  const link = linkOf(k, dev);
+  k.write(link, 'dma_direct', { ...k.read(link, 'dma_direct', { lockless: true }), [String(addr)]: page }, { lockless: true });
+  return addr;
+});
+
+/** dma_direct_unmap_page(): nothing to tear down but the record; an address it never handed out is -EINVAL here (the kernel's dma-debug would complain). */
+const dmaDirectUnmapPage = kfunc('dma_direct_unmap_page', { actor: 'iommu-core', source: 'kernel/dma/direct.h: dma_direct_unmap_page' }, function dmaDirectUnmapPage(k: IK, dev: string, addr: number): Ret {
+  const link = k.state.devices[dev];
+  const cur = link === undefined ? {} : k.read(link, 'dma_direct', { lockless: true });
+  if (link === undefined || !Object.hasOwn(cur, String(addr))) return errno('EINVAL');
+  const { [String(addr)]: _gone, ...rest } = cur;
+  k.write(link, 'dma_direct', rest, { lockless: true });
+  return 0;
 });
 
 /** A stable stand-in for a page's physical address under an identity mapping. */

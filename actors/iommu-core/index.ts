@@ -16,7 +16,8 @@ import {
 import { iommu_attach_device_pasid, iommu_detach_device_pasid, iommu_replace_device_pasid } from './pasid.ts';
 import { iommu_sva_bind_device, iommu_sva_unbind_device } from './sva.ts';
 import { iommu_deferred_attach, pci_dev_reset_iommu_done, pci_dev_reset_iommu_prepare } from './reset.ts';
-import { iommu_dma_map, iommu_dma_unmap, iommu_map, iommu_unmap } from './dma.ts';
+import { iommu_device_register, iommu_device_unregister, probe_iommu_group, remove_iommu_group } from './register.ts';
+import { dma_map_page_attrs, dma_unmap_page_attrs, iommu_dma_map, iommu_dma_unmap, iommu_map, iommu_unmap } from './dma.ts';
 import { iommu_group_store_type } from './sysfs.ts';
 import { iommu_attach_group_handle, iommu_detach_group_handle, iommu_group_for_each_dev, iommu_replace_group_handle } from './handle.ts';
 import { DOMAIN_ALLOC, iommu_domain_alloc_dev } from './variants/domain-alloc.ts';
@@ -36,6 +37,10 @@ export const iommuCore = defineActor<IommuCoreState, IommuCoreMailbox>('iommu-co
     iommu_probe_device,
     of_iommu_configure,
     iommu_release_device,
+    iommu_device_register,
+    iommu_device_unregister,
+    probe_iommu_group,
+    remove_iommu_group,
     iommu_group_get,
     iommu_group_put,
     /** iommu_paging_domain_alloc_flags() (6.11+): -ENODEV without an IOMMU; the caller must be dev's bound driver. */
@@ -93,6 +98,8 @@ export const iommuCore = defineActor<IommuCoreState, IommuCoreMailbox>('iommu-co
     iommu_unmap,
     iommu_dma_map,
     iommu_dma_unmap,
+    dma_map_page_attrs,
+    dma_unmap_page_attrs,
   },
   inspect: (s) => ({
     groups: Object.values(s.groups).map((g) => ({ ...g })),

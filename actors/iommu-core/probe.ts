@@ -1,5 +1,5 @@
 import { errno, isErrno } from '../../protocol/errno.ts';
-import { iommuProbeDeviceLock } from '../../protocol/lock-classes.ts';
+import { iommuDeviceLock, iommuProbeDeviceLock } from '../../protocol/lock-classes.ts';
 import { DRIVER_CORE, PCI } from '../../protocol/kernel.ts';
 import type { BusNotifyAction } from '../../protocol/iommu-core.ts';
 import type { DriverSnapshot } from '../../protocol/driver-core.ts';
@@ -59,22 +59,31 @@ const groupNotifyBoundDriver = kfunc('iommu_group_notify_bound_driver', { actor:
 export const iommu_probe_device = kfunc('iommu_probe_device', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_probe_device' }, async function iommu_probe_device(k: IK, { dev }: { dev: string }): Promise<Ret> {
   await k.lock(iommuProbeDeviceLock());
   try {
-    return await probeDeviceLocked(k, dev);
+    return await probeDeviceLocked(k, dev, null);
   } finally {
     await k.unlock(iommuProbeDeviceLock());
   }
 });
 
-function linkOf(k: IK, dev: string): DeviceLink {
+/** struct device's IOMMU fields of `dev` (made on first use: every struct device has them). */
+export function linkOf(k: IK, dev: string): DeviceLink {
   let link = k.state.devices[dev];
   if (link === undefined) {
-    link = { id: asObj(dev), iommu_group: null, iommu: null, dma_iommu: false };
+    link = { id: asObj(dev), iommu_group: null, iommu: null, dma_iommu: false, dma_direct: {} };
     k.state.devices[dev] = link;
   }
   return link;
 }
 
-const probeDeviceLocked = kfunc('__iommu_probe_device', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: __iommu_probe_device' }, async function probeDeviceLocked(k: IK, dev: string): Promise<Ret> {
+/**
+ * __iommu_probe_device(dev, group_list), under iommu_probe_device_lock.
+ * `walk` names the bus_iommu_probe() walk that called it (its group_list),
+ * or null for a single probe (the bus notifier, the OF replay): a single
+ * probe sets up the group's default domain at once; a walk only queues the
+ * group, and bus_iommu_probe() sets the default domains up per group after
+ * the whole bus was probed (phase 2).
+ */
+export const probeDeviceLocked = kfunc('__iommu_probe_device', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: __iommu_probe_device' }, async function probeDeviceLocked(k: IK, dev: string, walk: string | null): Promise<Ret> {
   const spec = k.state.specs[dev];
   const unit = spec?.unit ?? null;
   if (spec === undefined || unit === null || k.state.units[unit] === undefined) return errno('ENODEV');
@@ -82,22 +91,48 @@ const probeDeviceLocked = kfunc('__iommu_probe_device', { actor: 'iommu-core', s
   // Already in a group: someone else finished the probe (B1's "already probed").
   if (k.read(link, 'iommu_group', { guard: iommuProbeDeviceLock() }) !== null) return 0;
 
-  // iommu_init_device(): dev_iommu_get, ops->probe_device, ops->device_group.
+  // iommu_init_device(): dev_iommu_get, the dma_configure window, the ops lookup, ops->probe_device, ops->device_group.
   const di = k.read(link, 'iommu', { guard: iommuProbeDeviceLock() }) === null ? await devIommuGet(k, link, dev, unit) : k.state.devIommu[link.iommu!]!;
+  let late: boolean | null = null;
   if (!k.read(di, 'fwspec', { guard: iommuProbeDeviceLock() })) {
     const opened = await dmaConfigureWindow(k, dev, link);
-    if (opened !== 0) return opened;
+    if (opened === 'bound') late = true;
+    else if (opened !== 0) return opened;
+  }
+  // iommu_fwspec_ops() → iommu_from_fwnode(): the instance on iommu_device_list, under iommu_device_lock.
+  // A unit whose driver has not registered it is not there: -ENODEV, and dev->iommu is freed (err_free).
+  if (!(await iommuDeviceRegistered(k, unit))) {
+    devIommuFree(k, link);
+    return errno('ENODEV');
   }
   const probed = await unitCall<{ max_pasids: number } | import('../../protocol/errno.ts').Errno>(k, unit, 'probe_device', { dev, pasid_bits: spec.pasid_bits });
   if (isErrno(probed)) {
     devIommuFree(k, link);
     return probed;
   }
+  // "And if we do now see any replay calls, they would indicate someone
+  // misusing the dma_configure path outside bus code": a driver already
+  // bound (or binding) when the device reaches the IOMMU (__iommu_probe_device, 7.0).
+  if (late ?? (await k.call<DriverSnapshot>(DRIVER_CORE, 'dev_driver_snapshot', { dev })).driver !== null) {
+    k.warn(`${dev}: late IOMMU probe at driver bind, something fishy here!`);
+  }
   k.write(di, 'max_pasids', probed.max_pasids, { guard: iommuProbeDeviceLock() });
   // dev->iommu->attach_deferred = ops->is_attach_deferred(dev): set under the probe lock only
   if (spec.attach_deferred && k.state.units[unit]?.attach_deferred === true) await setDevIommuBit(k, di, 'attach_deferred', true, iommuProbeDeviceLock());
   const g = await deviceGroup(k, dev);
+  const had = k.read(link, 'iommu_group', { guard: iommuProbeDeviceLock() });
   k.write(link, 'iommu_group', g.id, { guard: iommuProbeDeviceLock() });
+  if (had !== null) {
+    // Another walker finished this device's probe during the window and the
+    // recheck is gone (B6 before 0c8e9c148e29): iommu_group_alloc_device()'s
+    // sysfs_create_link(&dev->kobj, .., "iommu_group") finds the link and fails
+    // (sysfs_warn_dup), and the unwind (err_put_group: iommu_deinit_device)
+    // tears down the dev->iommu the other walker set up: release domain,
+    // release_device, dev->iommu_group = NULL, dev_iommu_free.
+    k.warn(`sysfs: cannot create duplicate filename '/devices/${dev}/iommu_group'`);
+    await removeUnderGroupMutex(k, g, dev, link, di);
+    return errno('EEXIST');
+  }
 
   let failed: Ret = 0;
   await k.lock(G(g.id));
@@ -115,21 +150,39 @@ const probeDeviceLocked = kfunc('__iommu_probe_device', { actor: 'iommu-core', s
     if (domain !== null) {
       // The group already translates: this device joins its current domain.
       ret = await deviceSetDomain(k, g, dev, domain, null, 0);
-    } else if (k.read(g, 'default_domain', underGroup(g.id)) === null) {
+    } else if (def0 === null && walk === null) {
       ret = await setupDefaultDomain(k, g, null);
+    } else if (def0 === null && walk !== null) {
+      // "With a group_list argument we defer the default_domain setup to the
+      // caller by providing a de-duplicated list of groups that need further setup."
+      const list = k.state.walks[walk] ?? [];
+      if (!list.includes(g.id)) k.state.walks[walk] = [...list, g.id];
     }
     if (isErrno(ret)) {
       // the error unwind: out of the group, iommu_deinit_device, then the group reference
       failed = ret;
       await removeFromGroup(k, g, dev, link, di);
     } else {
-      await setupDmaOps(k, g, dev, link, di);
+      const def = k.read(g, 'default_domain', underGroup(g.id));
+      if (def !== null) await setupDmaOps(k, g, dev, link, di);
     }
   } finally {
     await k.unlock(G(g.id));
   }
   if (isErrno(failed)) iommu_group_put(k, { group: g.id });
   return failed;
+});
+
+/**
+ * iommu_from_fwnode() / iommu_ops_from_fwnode(): is `unit` on
+ * iommu_device_list? The list is walked under iommu_device_lock.
+ */
+export const iommuDeviceRegistered = kfunc('iommu_from_fwnode', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_from_fwnode' }, async function iommuDeviceRegistered(k: IK, unit: string): Promise<boolean> {
+  const list = k.state.iommuDeviceList;
+  await k.lock(iommuDeviceLock());
+  const on = k.read(list, 'units', { guard: iommuDeviceLock() }).includes(unit);
+  await k.unlock(iommuDeviceLock());
+  return on;
 });
 
 /**
@@ -150,14 +203,17 @@ const probeDeviceLocked = kfunc('__iommu_probe_device', { actor: 'iommu-core', s
  * "If another instance finished the job for us, skip it"). Returns 0 to go
  * on, or the -ENODEV of the recheck.
  */
-const dmaConfigureWindow = kfunc('iommu_init_device', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_init_device' }, async function dmaConfigureWindow(k: IK, dev: string, link: DeviceLink): Promise<Ret> {
+const dmaConfigureWindow = kfunc('iommu_init_device', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_init_device' }, async function dmaConfigureWindow(k: IK, dev: string, link: DeviceLink): Promise<Ret | 'bound'> {
   // a plain `!dev->driver` under the probe lock only: the model reads it once (READ_ONCE)
   const drv = await k.call<DriverSnapshot>(DRIVER_CORE, 'dev_driver_snapshot', { dev });
-  if (drv.driver !== null) return 0;
+  // "The device already having a driver bound means dma_configure has already run": no window (and the late-probe WARN follows)
+  if (drv.driver !== null) return 'bound';
   await k.unlock(iommuProbeDeviceLock());
   await k.call(DRIVER_CORE, 'bus_dma_configure', { dev });
   await k.lock(iommuProbeDeviceLock());
-  if (k.read(link, 'iommu', { guard: iommuProbeDeviceLock() }) === null || k.read(link, 'iommu_group', { guard: iommuProbeDeviceLock() }) !== null) {
+  // "If another instance finished the job for us, skip it" (0c8e9c148e29; variant init-device-recheck=none: before it)
+  if (k.state.variants['init-device-recheck'] === 'enodev'
+    && (k.read(link, 'iommu', { guard: iommuProbeDeviceLock() }) === null || k.read(link, 'iommu_group', { guard: iommuProbeDeviceLock() }) !== null)) {
     return errno('ENODEV');
   }
   return 0;
@@ -184,6 +240,12 @@ export const of_iommu_configure = kfunc('of_iommu_configure', { actor: 'iommu-co
   if (present && k.read(k.state.devIommu[cur]!, 'fwspec', { guard: iommuProbeDeviceLock() })) {
     await k.unlock(iommuProbeDeviceLock());
     return 0;
+  }
+  // of_iommu_xlate() → iommu_fwspec_init(): an IOMMU whose driver has not registered it yet is
+  // driver_deferred_probe_check_state() = -EPROBE_DEFER, with no fwspec (the client's probe is deferred)
+  if (!(await iommuDeviceRegistered(k, unit))) {
+    await k.unlock(iommuProbeDeviceLock());
+    return errno('EPROBE_DEFER');
   }
   const di = present ? k.state.devIommu[cur]! : await devIommuGet(k, link, dev, unit);
   k.write(di, 'fwspec', true, { guard: iommuProbeDeviceLock() });
@@ -319,7 +381,7 @@ const createDirectMappings = kfunc('iommu_create_device_direct_mappings', { acto
  * translates; a PCI device starts with pci_32bit_workaround (prefer 32-bit
  * IOVAs) unless iommu.forcedac. Under group->mutex.
  */
-const setupDmaOps = kfunc('iommu_setup_dma_ops', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_setup_dma_ops' }, async function setupDmaOps(k: IK, g: Group, dev: string, link: DeviceLink, di: DevIommu): Promise<void> {
+export const setupDmaOps = kfunc('iommu_setup_dma_ops', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_setup_dma_ops' }, async function setupDmaOps(k: IK, g: Group, dev: string, link: DeviceLink, di: DevIommu): Promise<void> {
   const def = k.read(g, 'default_domain', underGroup(g.id));
   const type = def === null ? null : k.state.domains[def]?.type ?? null;
   k.write(link, 'dma_iommu', type === 'dma' || type === 'dma-fq', underGroup(g.id));
@@ -363,6 +425,12 @@ export const iommu_release_device = kfunc('iommu_release_device', { actor: 'iomm
   const diId = k.read(link, 'iommu', { lockless: true });
   const di = diId === null ? undefined : k.state.devIommu[diId];
   if (g === null || di === undefined) return 0;
+  await removeUnderGroupMutex(k, g, dev, link, di);
+  return 0;
+});
+
+/** group->mutex around __iommu_group_remove_device()'s work, then the device's group reference dropped after unlocking. */
+async function removeUnderGroupMutex(k: IK, g: Group, dev: string, link: DeviceLink, di: DevIommu): Promise<void> {
   await k.lock(G(g.id));
   try {
     await removeFromGroup(k, g, dev, link, di);
@@ -370,8 +438,7 @@ export const iommu_release_device = kfunc('iommu_release_device', { actor: 'iomm
     await k.unlock(G(g.id));
   }
   iommu_group_put(k, { group: g.id });
-  return 0;
-});
+}
 
 /**
  * __iommu_group_remove_device() → __iommu_group_free_device() →

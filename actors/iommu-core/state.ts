@@ -4,6 +4,7 @@ import type { ObjId } from '../../protocol/ids.ts';
 import type { DomainType } from '../../protocol/iommu-core.ts';
 import type { KernelConfig } from '../../protocol/kernel.ts';
 import type { Topology, UnitSpec } from '../../protocol/topology.ts';
+import { presentAtBoot } from '../../protocol/topology.ts';
 import type { ModelVariants } from '../../protocol/variants.ts';
 import { groupMutex } from '../../protocol/lock-classes.ts';
 import { blockedDomainOf, identityDomainOf } from '../../protocol/iommu-unit.ts';
@@ -35,8 +36,25 @@ export interface DeviceLink extends KObject {
   iommu_group: string | null;
   /** dev->iommu: the DevIommu id, or null before probe / after release. */
   iommu: string | null;
-  /** dev->dma_iommu: DMA API goes through iommu-dma (iommu_setup_dma_ops, under group->mutex). */
+  /**
+   * dev->dma_iommu: DMA API goes through iommu-dma (iommu_setup_dma_ops,
+   * under group->mutex); false: dma-direct (kernel/dma/direct.c). Read
+   * without a lock by the DMA API at each call (use_dma_iommu()).
+   */
   dma_iommu: boolean;
+  /**
+   * The bus addresses dma-direct handed out for this device and not yet
+   * unmapped (address → page). Not a kernel field (dma-direct keeps no
+   * record): the model's, so the isolation checker can tell a dma-direct
+   * address from a translation of the domain attached after the switch.
+   */
+  dma_direct: Readonly<Record<string, string>>;
+}
+
+/** iommu_device_list (drivers/iommu/iommu.c): the registered IOMMU instances, under iommu_device_lock. */
+export interface IommuDeviceList extends KObject {
+  /** Unit names, in registration order. */
+  units: readonly string[];
 }
 
 /** struct dev_iommu (include/linux/iommu.h). */
@@ -168,6 +186,10 @@ export interface IommuCoreState {
   readonly groupIds: Record<number, number>;
   /** iommu_global_pasid_ida: next global PASID. */
   nextPasid: number;
+  /** iommu_device_list: units whose driver registered them (present_at_boot, or the iommu.register op). */
+  readonly iommuDeviceList: IommuDeviceList;
+  /** bus_iommu_probe() walks in progress: walk id → its group_list (groups waiting for phase 2), in order. */
+  readonly walks: Record<string, readonly string[]>;
   /** IOMMU_DOMAIN_DMA vs identity for new default domains (iommu.passthrough). */
   readonly passthrough: boolean;
 }
@@ -208,6 +230,8 @@ export function initialState(config: unknown): IommuCoreState {
     topology, specs, variants, units,
     devices: {}, devIommu: {}, groups: {}, domains, mms: {}, handles: {},
     groupIds: {}, nextPasid: 1, passthrough: topology.passthrough ?? false,
+    iommuDeviceList: { id: asObj('iommu_device_list'), units: topology.units.filter(presentAtBoot).map((u) => u.name) },
+    walks: {},
   };
 }
 

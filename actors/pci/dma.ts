@@ -30,9 +30,35 @@ export const pciDmaConfigure = kfunc('pci_dma_configure', { actor: 'pci', source
     const ret = await k.call<unknown>(IOMMU_CORE, 'of_iommu_configure', { dev });
     if (isErrno(ret)) return ret;
   }
-  if (drv.driver === null || drv.driver_managed_dma) return 0;
+  const use = await driverManagedDmaCheck(k, dev, drv);
+  if (!use) return 0;
   return k.call(IOMMU_CORE, 'iommu_device_use_default_domain', { dev });
 });
+
+/**
+ * `!ret && drv && !to_pci_driver(drv)->driver_managed_dma`: whether the
+ * device's driver claims the default domain. `first` is the dev->driver
+ * the hook read on entry. Variant dma-configure-driver: `read-once` (the
+ * B5 fix, 78447d4545b2) decides from that snapshot alone; `double-read`
+ * (before it) computed `driver = to_pci_driver(dev->driver)` on entry and
+ * tested `dev->driver` again here: when really_probe() (device_lock) set
+ * dev->driver in between — the IOMMU probe path calls the hook without
+ * device_lock — the test passes and the bogus pointer computed from NULL
+ * is dereferenced.
+ */
+async function driverManagedDmaCheck(k: K, dev: string, first: DriverSnapshot): Promise<boolean> {
+  if (k.state.variants['dma-configure-driver'] === 'double-read') {
+    // of_dma_configure() / acpi_dma_configure() ran between the two reads (acpi_iommu_configure_id() takes
+    // and drops iommu_probe_device_lock): a preemption point the snapshot of the fix does not care about
+    await k.yield();
+    const again = await k.call<DriverSnapshot>(DRIVER_CORE, 'dev_driver_snapshot', { dev });
+    if (again.driver !== null && first.driver === null) {
+      k.bug(`BUG: unable to handle page fault for address: fffffffffffffff0 in pci_dma_configure (${dev}): to_pci_driver(NULL)->driver_managed_dma, dev->driver became ${again.driver} after it was read`);
+    }
+    return again.driver !== null && !first.driver_managed_dma;
+  }
+  return first.driver !== null && !first.driver_managed_dma;
+}
 
 /**
  * pci_dma_cleanup(): to_pci_driver(dev->driver)->driver_managed_dma, then

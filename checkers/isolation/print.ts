@@ -56,6 +56,7 @@ const WHY: Readonly<Record<BreachRule, (c: DmaContext) => string>> = {
   'dma-while-resetting': (c) => `${c.e.dev} is being reset (pci_dev_reset_iommu_prepare() must have blocked its translation): DMA during a reset must be blocked.`,
   'dma-while-disconnected': (c) => `${c.e.dev} is disconnected (pci_dev_is_disconnected()): nothing may translate for it.`,
   'freed-domain': (c) => `Domain ${c.e.domain} was freed (iommu_domain_free) while the hardware still translated through it.`,
+  'direct-mapping-after-switch': (c) => `${c.e.dev}'s DMA address ${hex(c.e.iova)} was handed out by dma-direct (a physical address) before iommu_setup_dma_ops() switched the device to iommu-dma: it is not an IOVA of the domain the device translates through now.`,
 };
 
 const CAUSE_LABEL: Readonly<Record<BreachRule, string>> = {
@@ -65,6 +66,7 @@ const CAUSE_LABEL: Readonly<Record<BreachRule, string>> = {
   'dma-while-resetting': 'The reset began',
   'dma-while-disconnected': 'The device was marked disconnected',
   'freed-domain': 'Freed',
+  'direct-mapping-after-switch': 'The device was switched to iommu-dma (dev->dma_iommu)',
 };
 
 function tail(c: DmaContext, step: number): string {

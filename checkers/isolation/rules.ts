@@ -29,7 +29,14 @@ export type BreachRule =
   /** DMA translated from a device marked disconnected. */
   | 'dma-while-disconnected'
   /** DMA translated through a domain the core has freed. */
-  | 'freed-domain';
+  | 'freed-domain'
+  /**
+   * DMA at a dma-direct address handed out before iommu_setup_dma_ops()
+   * switched the device to iommu-dma: a physical address, not an IOVA of
+   * the domain attached since (whatever it reaches, or faults on, it is not
+   * the buffer the driver mapped through the IOMMU).
+   */
+  | 'direct-mapping-after-switch';
 
 /** What the device and its group looked like at the DMA. */
 export interface DmaContext {
@@ -82,6 +89,9 @@ export function breaches(s: IsolationShadow, c: DmaContext): Breach[] {
   const { e } = c;
   const userOwned = c.group !== null && c.owner !== null;
   if (userOwned && c.driver !== null && !c.driverManagedDma) out.push({ rule: 'kernel-driver-in-user-group', ctx: c, cause: s.lastWrite(e.dev, 'driver') });
+  if (e.pasid === null && s.get(e.dev, 'dma_iommu') === true && directAddress(s, e.dev, e.iova)) {
+    out.push({ rule: 'direct-mapping-after-switch', ctx: c, cause: s.lastWrite(e.dev, 'dma_iommu') });
+  }
   if (!c.reached || c.memory === null) return out;
   if (userOwned && (c.memory.kind === 'kernel' || c.memory.kind === 'any')) out.push({ rule: 'user-device-kernel-memory', ctx: c, cause: c.ownerWrite });
   // an SVA bond reaches its process's memory by design, whoever drives the device
@@ -95,6 +105,12 @@ export function breaches(s: IsolationShadow, c: DmaContext): Breach[] {
   const freed = domain === null ? null : s.freeOf(domain);
   if (freed !== null && s.typeOf(domain!) === 'iommu_domain') out.push({ rule: 'freed-domain', ctx: c, cause: freed });
   return out;
+}
+
+/** Whether dma-direct handed `addr` out for `dev` and it was not unmapped (DeviceLink.dma_direct, actors/iommu-core/dma.ts). */
+function directAddress(s: IsolationShadow, dev: string, addr: number): boolean {
+  const m = s.get(dev, 'dma_direct');
+  return typeof m === 'object' && m !== null && Object.hasOwn(m, String(addr));
 }
 
 /**

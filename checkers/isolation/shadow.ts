@@ -47,7 +47,8 @@ export class IsolationShadow {
       case 'access': {
         if (e.op === 'read' && this.fields.get(e.obj)?.has(e.field) === true) return;
         // a large container comes as a delta (protocol/delta.ts): a group's fields are kept whole, they are what the rules read
-        const group = this.isGroup(e.obj);
+        // a device's dma-direct record (actors/iommu-core/dma.ts) is a container the rules read whole too
+        const group = this.isGroup(e.obj) || e.field === 'dma_direct';
         if (e.op === 'read' && isDelta(e.value) && group) return;
         const value = group ? valueAfter(this.get(e.obj, e.field), e.value) : e.value;
         if (e.field === 'devices' && group) this.setMembers(e.obj, this.members(e.obj), asStrList(value));

@@ -81,6 +81,8 @@ export interface UnitState<V> {
   };
   /** The vendor's own tables (context/PASID tables, DTE/GCR3, STE/CD). */
   readonly vendor: V;
+  /** DMA remapping is on (set_translation): a unit whose driver comes later (present_at_boot: false) starts off. */
+  translating: boolean;
 }
 
 export type UK<V> = Kernel<UnitState<V>>;

@@ -44,6 +44,9 @@ export function translate<V>(k: UK<V>, model: VendorModel<V>, dev: string, iova:
     return { outcome, domain, ...NONE };
   };
 
+  // 0. DMA remapping off (the unit's driver has not registered it yet, or unregistered it): untranslated
+  if (!s.translating) return { outcome: 'bypass', target: physPage(iova), domain: null, via: null };
+
   // 1. the device's own ATC
   if (hw?.atsEnabled === true) {
     const atc = s.devtlb.get(dev);

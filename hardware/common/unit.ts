@@ -6,6 +6,7 @@ import type { DomainType } from '../../protocol/iommu-core.ts';
 import { blockedDomainOf, identityDomainOf } from '../../protocol/iommu-unit.ts';
 import type { DmaOutcome, IommuUnitMailbox, UnitConfig } from '../../protocol/iommu-unit.ts';
 import { profileOf } from '../profiles.ts';
+import { presentAtBoot } from '../../protocol/topology.ts';
 import { formatFault } from './faults.ts';
 import { addInjection, shouldFail } from './inject.ts';
 import type { UnitTestMailbox } from './inject.ts';
@@ -41,7 +42,7 @@ function initState<V>(model: VendorModel<V>, config: UnitConfig): UnitState<V> {
   if (profile.identity) domains.set(identityDomainOf(spec.name), newDomain(identityDomainOf(spec.name), 'identity', true, 'none', { pasid: true }));
   const base = {
     name: spec.name, spec, profile, topology: config.topology, domains, devices: new Map(), iotlb: newTlb(profile.iotlbEntries), devtlb: new Map(),
-    gather: new Map(), queue: [], faults: [], inject: [],
+    gather: new Map(), queue: [], faults: [], inject: [], translating: presentAtBoot(spec),
     stats: { translations: 0, iotlbHits: 0, devtlbHits: 0, walks: 0, faults: 0, invalidations: 0, syncs: 0, devtlbSkipped: 0 },
   };
   return { ...base, vendor: model.init(base) };
@@ -197,6 +198,11 @@ export function defineUnit<V>(model: VendorModel<V>): ActorDef<UnitState<V>> {
         queueIotlb(k, domain, iovas);
         for (const u of model.users(k.state, domain)) await queueDevtlb(k, u.dev, atcTag(u.pasid), iovas);
         syncQueue(k);
+        return 0;
+      },
+
+      set_translation(k, { enabled }): Ret {
+        k.state.translating = enabled;
         return 0;
       },
 

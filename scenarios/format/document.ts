@@ -155,7 +155,7 @@ function checkAll(doc: ScenarioDocument, ctx: CheckContext): void {
     ids.add(d.id);
   });
   const slots = new Set(pci.flatMap((d) => (d.slot === undefined ? [] : [d.slot])));
-  const refs = new Refs(ids, drivers, slots);
+  const refs = new Refs(ids, drivers, slots, new Map(units.map((u) => [u.name, u.present_at_boot !== false])));
   (t.drivers ?? []).forEach((d, i) => {
     for (const list of ['probe', 'remove', 'reset_prepare', 'reset_done'] as const) {
       const actions = d[list];
@@ -257,11 +257,14 @@ class Refs {
   private readonly ids: ReadonlySet<string>;
   private readonly drivers: ReadonlyMap<string, string>;
   private readonly slots: ReadonlySet<string>;
+  /** Unit name → present at boot. */
+  private readonly units: ReadonlyMap<string, boolean>;
 
-  constructor(ids: ReadonlySet<string>, drivers: ReadonlyMap<string, string>, slots: ReadonlySet<string>) {
+  constructor(ids: ReadonlySet<string>, drivers: ReadonlyMap<string, string>, slots: ReadonlySet<string>, units: ReadonlyMap<string, boolean>) {
     this.ids = ids;
     this.drivers = drivers;
     this.slots = slots;
+    this.units = units;
   }
 
   dev(v: string, w: Path): void {
@@ -286,6 +289,11 @@ class Refs {
       switch (type) {
         case 'dev': this.dev(v as string, fw); break;
         case 'driver': if (!this.drivers.has(v as string)) fail(fw, unknownName('driver', v as string, this.drivers.keys())); break;
+        case 'unit': if (!this.units.has(v as string)) fail(fw, unknownName('unit', v as string, this.units.keys())); break;
+        case 'late-unit':
+          if (!this.units.has(v as string)) fail(fw, unknownName('unit', v as string, this.units.keys()));
+          if (this.units.get(v as string) === true) fail(fw, `unit ${quote(v as string)} already exists at boot (its driver registered it before the first device_add): only a unit declared with "present_at_boot": false can be registered`);
+          break;
         case 'slot': if (!this.slots.has(v as string)) fail(fw, `no device sits in slot ${quote(v as string)}${didYouMean(v as string, this.slots)}`); break;
         case 'actions': this.actions(v as readonly { readonly dev?: string }[], fw); break;
         case 'fd': fd(v as string, fw); break;

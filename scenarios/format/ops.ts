@@ -1,5 +1,5 @@
 import type { DriverAction } from '../../protocol/driver-actions.ts';
-import { DRIVER_CORE, PCI } from '../../protocol/kernel.ts';
+import { DRIVER_CORE, IOMMU_CORE, PCI } from '../../protocol/kernel.ts';
 import type { Call } from '../../protocol/kernel.ts';
 
 /**
@@ -9,7 +9,12 @@ import type { Call } from '../../protocol/kernel.ts';
  * here so a bad document fails with the path of the bad field.
  */
 
-export type FieldType = 'dev' | 'string' | 'number' | 'actions' | 'slot' | 'driver' | 'bool';
+/**
+ * Field types: names are related to the topology at load (document.ts):
+ * `unit` names a declared IOMMU unit, `late-unit` one declared with
+ * `present_at_boot: false` (the only kind `iommu.register` can register).
+ */
+export type FieldType = 'dev' | 'string' | 'number' | 'actions' | 'slot' | 'driver' | 'bool' | 'unit' | 'late-unit';
 
 export interface OpSpec {
   readonly name: string;
@@ -93,6 +98,15 @@ export const OPS: readonly OpSpec[] = [
     name: 'device.dma', summary: '`dev` performs DMA at `iova` (optionally on `pasid`)',
     fields: { dev: 'dev', iova: 'number', 'pasid?': 'number' },
     compile: (o) => moduleCall([{ do: 'dma', dev: o.dev as string, iova: o.iova as number, ...(o.pasid !== undefined ? { pasid: o.pasid as number } : {}) }]),
+  },
+  // ---- IOMMU instances at run time (actors/iommu-core/register.ts) ----
+  {
+    name: 'iommu.register', summary: 'the unit\'s driver registers `unit` (declared present_at_boot: false): iommu_device_register() → bus_iommu_probe() of each bus, groups first, then default domains and DMA ops per group; then the deferred probes run again',
+    fields: { unit: 'late-unit' }, compile: (o) => ({ to: IOMMU_CORE, op: 'iommu_device_register', body: { unit: o.unit } }),
+  },
+  {
+    name: 'iommu.unregister', summary: 'iommu_device_unregister(`unit`): iommu_release_device() of each of its devices (no device_lock; drivers may still be bound), then translation off',
+    fields: { unit: 'unit' }, compile: (o) => ({ to: IOMMU_CORE, op: 'iommu_device_unregister', body: { unit: o.unit } }),
   },
   {
     name: 'dma.map', summary: 'the DMA API maps a buffer for `dev` (iommu-dma: deferred attach, IOVA allocation)',

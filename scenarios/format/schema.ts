@@ -196,6 +196,8 @@ const Unit = obj({
   name: Name, kind: oneOf(['vtd', 'amd-vi', 'smmu-v3', 'mock'], 'unit kind'), version: Str.exactOptional(),
   max_pasids: z.int().min(0).max(1 << 20).exactOptional(), attach_deferred: Bool.exactOptional(), sva: Bool.exactOptional(),
   module: z.string().min(1).max(4096).exactOptional(), export: Str.exactOptional(),
+  // false: registered at run time by the iommu.register op (iommu_device_register → bus_iommu_probe)
+  present_at_boot: Bool.exactOptional(),
 });
 
 const Pci = obj({
@@ -213,7 +215,7 @@ const Platform = obj({
 
 const Driver = obj({
   name: Name, bus: oneOf(['pci', 'platform'], 'bus'), driver_managed_dma: Bool.exactOptional(), defer: z.int().min(0).max(1000).exactOptional(),
-  async: Bool.exactOptional(), probe: DriverActions.exactOptional(), remove: DriverActions.exactOptional(),
+  async: Bool.exactOptional(), probe_type: oneOf(['default', 'async', 'sync'], 'probe_type').exactOptional(), probe: DriverActions.exactOptional(), remove: DriverActions.exactOptional(),
   // PCI: err_handler->reset_prepare / reset_done (drivers/pci/pci.c pci_dev_save_and_disable / pci_dev_restore)
   reset_prepare: DriverActions.exactOptional(), reset_done: DriverActions.exactOptional(),
 });
