@@ -47,6 +47,7 @@ const HANDLERS_NOT_KERNEL: Readonly<Record<string, string>> = {
   'process:eventfd_signal': 'userspace: QEMU\'s reaction to the request eventfd (the kernel\'s eventfd_signal is in vfio_pci_core_request)',
   'unit:dma': 'the unit\'s hardware translation of one request: no kernel function',
   'unit:fault_inject': 'test mailbox (the selftest-style fault injection of the unit)',
+  'unit:set_translation': 'the hardware\'s translation-enable bit (VT-d GCMD.TE, AMD CONTROL.IommuEn, SMMUv3 CR0.SMMUEN) that iommu-core\'s registration model (register.ts) turns on and off',
   'unit:release_device@mock': 'mock_ops has no release_device: the core calls nothing; the model only forgets the device',
 };
 
@@ -70,6 +71,7 @@ const PLUMBING: Readonly<Record<string, readonly string[]>> = {
   ],
   'a part of a declared function, split out for reading (its frame is the declared caller\'s)': [
     'actors/iommu-core/attach.ts:withGroupMutex', 'actors/iommu-core/pasid.ts:checkPasidDomain', 'actors/pci/bus-reset.ts:resetWindow',
+    'actors/iommu-core/probe.ts:removeUnderGroupMutex', 'actors/pci/dma.ts:driverManagedDmaCheck',
     'actors/pci/reset.ts:resetWindow', 'actors/pci/reset.ts:resetMethod', 'actors/vfio/index.ts:unknownIoctl', 'actors/vfio/index.ts:deviceIoctl',
     'actors/vfio/container.ts:vfioIommuMapDma', 'actors/vfio/container.ts:vfioIommuUnmapDma', 'hardware/common/page-table.ts:ptMap',
     'hardware/common/page-table.ts:ptUnmap', 'hardware/common/invalidation.ts:flushDeviceEntry',
