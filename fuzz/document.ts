@@ -23,7 +23,7 @@ export type DocPci = RO<DocumentPci>;
 export type DocPlatform = RO<DocumentPlatform>;
 export type DocDriver = RO<DocumentDriver>;
 /** The topology, with every list written (a generated machine always has them). */
-export type DocTopology = Required<Omit<RO<DocumentTopology>, 'passthrough'>> & Pick<RO<DocumentTopology>, 'passthrough'>;
+export type DocTopology = Required<Omit<RO<DocumentTopology>, 'passthrough' | 'modules'>> & Pick<RO<DocumentTopology>, 'passthrough' | 'modules'>;
 /** One operation of a task: `op` names it (scenarios/format/ops.ts), the other fields are its arguments. */
 export type DocOp = DocumentOp;
 export type DocTask = Omit<RO<DocumentTask>, 'ops'> & { readonly ops: readonly DocOp[] };

@@ -63,7 +63,19 @@ export type DriverCoreMailbox =
   /** Run client actions as `dev`'s bound driver (a work item; no device_lock). Returns ActionResult[]. */
   | { readonly op: 'driver_call'; readonly body: { readonly dev: string; readonly actions: readonly DriverAction[] } }
   /** Run client actions as a module (no device): module init calling iommu_domain_alloc(bus), ... Returns ActionResult[]. */
-  | { readonly op: 'module_call'; readonly body: { readonly module: string; readonly actions: readonly DriverAction[] } };
+  | { readonly op: 'module_call'; readonly body: { readonly module: string; readonly actions: readonly DriverAction[] } }
+  /** A sysfs attribute read by path (actors/driver-core/sysfs.ts, protocol/sysfs.ts): the text, or an Errno. */
+  | { readonly op: 'kernfs_fop_read_iter'; readonly body: { readonly path: string } }
+  /** A sysfs attribute write by path: bytes written, or an Errno. */
+  | { readonly op: 'kernfs_fop_write_iter'; readonly body: { readonly path: string; readonly value: string } }
+  /** Load a topology module (load_module → driver_register of its drivers). Ret (-EEXIST loaded, -ENOENT unknown). */
+  | { readonly op: 'load_module'; readonly body: { readonly module: string } }
+  /** delete_module(2). Ret (-ENOENT not loaded, -EBUSY not live, -EAGAIN = -EWOULDBLOCK referenced). */
+  | { readonly op: 'delete_module'; readonly body: { readonly module: string } }
+  /** try_module_get() of the module of dev's bound driver (true for a built-in one). */
+  | { readonly op: 'try_module_get_driver'; readonly body: { readonly dev: string } }
+  /** module_put() of the module of `driver`. */
+  | { readonly op: 'module_put_driver'; readonly body: { readonly driver: string } };
 
 /** dev_driver_snapshot's reply. */
 export interface DriverSnapshot {

@@ -91,6 +91,8 @@ export type IommuCoreMailbox =
   | { readonly op: 'iommu_deferred_attach'; readonly body: DomainDev }
   | { readonly op: 'pci_dev_reset_iommu_prepare'; readonly body: Dev }
   | { readonly op: 'pci_dev_reset_iommu_done'; readonly body: Dev }
+  /** sysfs /sys/kernel/iommu_groups/N/type read: "DMA\n", "identity\n", ... or Errno. */
+  | { readonly op: 'iommu_group_show_type'; readonly body: { readonly group: string } }
   /** sysfs /sys/kernel/iommu_groups/N/type. Ret. */
   | { readonly op: 'iommu_group_store_type'; readonly body: { readonly group: string; readonly type: 'DMA' | 'DMA-FQ' | 'identity'; readonly capable?: boolean } }
   /** iommu_map()/iommu_unmap() into a paging domain. Ret. */

@@ -42,6 +42,26 @@ export const LOCK_CLASSES = {
   // it blocks like a mutex, so the model treats it as one.
   'pci_cfg_access_lock': { kind: 'mutex', member: 'cfg_access', where: 'drivers/pci/access.c', protects: 'config space access during reset' },
   'ctrl->reset_lock': { kind: 'rwsem', member: 'reset_lock', where: 'drivers/pci/hotplug/pciehp_hpc.c', protects: 'slot reset vs hotplug events' },
+  // ---- kernfs / sysfs (fs/kernfs/, fs/sysfs/) -------------------------------------
+  // kn->active, the active reference of a kernfs node, is a lockdep map
+  // (kn->dep_map): kernfs_get_active() = rwsem_acquire_read(trylock),
+  // kernfs_drain() = rwsem_acquire (write) while it waits for the count to
+  // drain. Its class is the attribute's static key (sysfs_add_file_mode_ns():
+  // attr->key ?: &attr->skey), so one class per attribute definition — lockdep
+  // prints them "kn->active#N". Attributes declared *_IGNORE_LOCKDEP (bind,
+  // unbind, PCI remove) have no map.
+  'kn->active#uevent': { kind: 'rwsem', member: 'active', where: 'drivers/base/core.c', protects: 'dev_attr_uevent show/store vs kernfs_drain' },
+  'kn->active#driver_override': { kind: 'rwsem', member: 'active', where: 'drivers/pci/pci-sysfs.c', protects: 'driver_override show/store vs kernfs_drain' },
+  'kn->active#reset': { kind: 'rwsem', member: 'active', where: 'drivers/pci/pci-sysfs.c', protects: 'dev_attr_reset store vs kernfs_drain' },
+  'kn->active#type': { kind: 'rwsem', member: 'active', where: 'drivers/iommu/iommu.c', protects: 'iommu_group_attr_type show/store vs kernfs_drain' },
+  // struct kernfs_open_file's mutex (kernfs_fop_open: one per open file; the
+  // mmap-able files get a second key), and the seq_file's m->lock (seq_read_iter).
+  'of->mutex': { kind: 'mutex', member: 'mutex', where: 'fs/kernfs/file.c', protects: 'one open file: show/store of it, of->event' },
+  'seq_file->lock': { kind: 'mutex', member: 'lock', where: 'fs/seq_file.c', protects: 'a seq_file read' },
+  // kernel/module/main.c: the module list; held by load_module's add_unformed_module and delete_module's lookup and try_stop_module.
+  'module_mutex': { kind: 'mutex', member: null, where: 'kernel/module/main.c', protects: 'the modules list, module state changes' },
+  // lib/klist.c: klist_init() spin_lock_init()s every klist's k_lock at one site: one class.
+  'klist->k_lock': { kind: 'mutex', member: 'k_lock', where: 'lib/klist.c', protects: 'a klist (bus devices, bus drivers)' },
   // ---- IOMMU core ---------------------------------------------------------------
   'iommu_probe_device_lock': { kind: 'mutex', member: null, where: 'drivers/iommu/iommu.c', protects: 'dev->iommu, __iommu_probe_device()' },
   // the spinlock of iommu_device_list (registered IOMMU instances): a leaf, taken by iommu_device_register/unregister
@@ -229,4 +249,15 @@ export const CANONICAL_ORDER: readonly KnownDependency[] = [
   { outer: 'igroup->lock', inner: 'group->mutex', via: 'drivers/iommu/iommufd/device.c: iommufd_hw_pagetable_attach' },
   { outer: 'dev_set->lock', inner: 'igroup->lock', via: 'drivers/vfio/iommufd.c: vfio_iommufd_physical_attach_ioas' },
   { outer: 'igroup->lock', inner: 'iopt->iova_rwsem', via: 'drivers/iommu/iommufd/device.c: iommufd_device_attach_reserved_iova' },
+  // kernfs active references (kernel-facts §1.3): a show/store holds kn->active (read) around the callback,
+  // the remover drains it (write) — device_del() under pci_rescan_remove_lock (pci_stop_and_remove_bus_device)
+  { outer: 'kn->active#reset', outerRead: true, inner: 'device_lock', via: 'drivers/pci/pci-sysfs.c: reset_store' },
+  { outer: 'kn->active#driver_override', outerRead: true, inner: 'device_lock', via: 'drivers/base/driver.c: driver_set_override' },
+  { outer: 'kn->active#type', outerRead: true, inner: 'group->mutex', via: 'drivers/iommu/iommu.c: iommu_group_store_type' },
+  { outer: 'kn->active#uevent', outerRead: true, inner: 'klist->k_lock', via: 'drivers/base/core.c: dev_driver_uevent' },
+  { outer: 'of->mutex', inner: 'device_lock', via: 'fs/kernfs/file.c: kernfs_fop_write_iter' },
+  { outer: 'seq_file->lock', inner: 'of->mutex', via: 'fs/kernfs/file.c: kernfs_seq_start' },
+  { outer: 'pci_rescan_remove_lock', inner: 'kn->active#reset', via: 'fs/kernfs/dir.c: kernfs_drain' },
+  { outer: 'pci_rescan_remove_lock', inner: 'kn->active#uevent', via: 'fs/kernfs/dir.c: kernfs_drain' },
+  { outer: 'pci_rescan_remove_lock', inner: 'kn->active#driver_override', via: 'fs/kernfs/dir.c: kernfs_drain' },
 ];

@@ -15,6 +15,8 @@ export interface Topology {
   readonly pci: readonly PciDevSpec[];
   readonly platform?: readonly PlatformDevSpec[];
   readonly drivers: readonly DriverSpec[];
+  /** Loadable driver modules (drivers name theirs in `module`). */
+  readonly modules?: readonly ModuleSpec[];
   /** Processes' address spaces SVA may bind (mm_struct names). */
   readonly mms?: readonly string[];
   /** iommu.passthrough: the default domain type of every group (IDENTITY instead of DMA). */
@@ -139,6 +141,15 @@ export interface DriverSpec {
    */
   readonly reset_prepare?: readonly DriverAction[];
   readonly reset_done?: readonly DriverAction[];
+  /** The loadable module that provides it (topology.modules); absent: built in, never unloaded. */
+  readonly module?: string;
+}
+
+/** A loadable driver module (kernel/module/main.c): its drivers are the ones whose `module` names it. */
+export interface ModuleSpec {
+  readonly name: string;
+  /** Loaded at boot (modprobe'd by udev before the scenario starts). Default true; false: a `module.load` op loads it. */
+  readonly boot?: boolean;
 }
 
 /** A unit whose driver registers it before the first device_add (UnitSpec.present_at_boot). */

@@ -39,6 +39,8 @@ const HANDLERS_NOT_KERNEL: Readonly<Record<string, string>> = {
   'driver-core:pci_err_handler_reset': 'the driver\'s own err_handler->reset_prepare/reset_done: scenario driver code (actions)',
   'driver-core:driver_call': 'the driver\'s own work item: scenario driver code (actions)',
   'driver-core:module_call': 'a module\'s own code: scenario actions',
+  'driver-core:try_module_get_driver': 'another actor\'s try_module_get(dev->driver->owner): a field read across actors, then try_module_get (declared)',
+  'driver-core:module_put_driver': 'another actor\'s module_put() of the driver it pinned: the look-up across actors, then module_put (declared)',
   'pci:pci_scan_root_bus': 'the entry boot sends; it runs acpi_pci_root_add (declared), which scans the root bus',
   'iommu-core:iommu_attach_device_shared': 'seed 002\'s proposed API (variant shared-attach): in no kernel',
   'iommu-core:iommu_detach_device_shared': 'seed 002\'s proposed API (variant shared-attach): in no kernel',
@@ -62,12 +64,14 @@ const PLUMBING: Readonly<Record<string, readonly string[]>> = {
     'actors/pci/state.ts:busOf', 'actors/pci/state.ts:onBusLocked', 'actors/pci/state.ts:presentOf', 'actors/vfio/container.ts:containerOfFile',
     'actors/vfio/container.ts:backendOf', 'actors/vfio/device.ts:deviceOfFile', 'actors/vfio/group.ts:groupOfFile', 'actors/vfio/iommufd.ts:ictxOfFile',
     'actors/vfio/iommufd.ts:devHasPasid', 'actors/vfio/registration.ts:devSetKey', 'actors/vfio/state.ts:unitOf', 'hardware/common/unit.ts:live',
+    'actors/driver-core/kernfs.ts:kernfsNode', 'actors/driver-core/state.ts:registeredDriver', 'actors/driver-core/sysfs.ts:deviceSysfsLive',
+    'actors/driver-core/sysfs.ts:driverName', 'actors/driver-core/sysfs.ts:bootOverride',
   ],
   'object bookkeeping of the model (allocation ids, field instrumentation, bit-field access)': [
     'actors/vfio/state.ts:freshName', 'actors/vfio/state.ts:allocObj', 'actors/vfio/state.ts:initFields', 'actors/vfio/files.ts:allocFile',
     'actors/vfio/files.ts:discardFile', 'actors/vfio/device.ts:freeDeviceFile', 'actors/iommu-core/state.ts:devIommuBit',
     'actors/iommu-core/state.ts:setDevIommuBit', 'actors/iommu-core/handle.ts:setSlot', 'hardware/common/unit.ts:dropFreed',
-    'hardware/common/page-table.ts:emitPte',
+    'hardware/common/page-table.ts:emitPte', 'actors/driver-core/kernfs.ts:openFileMutex', 'actors/driver-core/kernfs.ts:seqFileLock',
   ],
   'a part of a declared function, split out for reading (its frame is the declared caller\'s)': [
     'actors/iommu-core/attach.ts:withGroupMutex', 'actors/iommu-core/pasid.ts:checkPasidDomain', 'actors/pci/bus-reset.ts:resetWindow',
@@ -80,6 +84,7 @@ const PLUMBING: Readonly<Record<string, readonly string[]>> = {
     'hardware/common/invalidation.ts:queueIotlb', 'hardware/common/invalidation.ts:queueDevtlb', 'hardware/common/invalidation.ts:syncQueue',
     'hardware/common/invalidation.ts:queueIotlbCmd', 'hardware/common/invalidation.ts:queueDevtlbCmd', 'hardware/common/invalidation.ts:syncQueueCmd',
   ],
+  'the boot sequence (a module in memory at boot)': ['actors/driver-core/module.ts:bootModule'],
   'the message plumbing between actors, and the syscall boundary (task_work at return to userspace)': [
     'actors/iommu-core/domains.ts:unitCall', 'actors/vfio/files.ts:syscall', 'actors/vfio/files.ts:ioctl',
     // the message to iommu-core, which declares pci_dev_reset_iommu_prepare/done (one frame per kernel function)

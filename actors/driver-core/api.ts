@@ -5,3 +5,6 @@ export * from './dd.ts';
 export * from './deferred.ts';
 export * from './driver-ops.ts';
 export * from './state.ts';
+export * from './kernfs.ts';
+export * from './module.ts';
+export * from './sysfs.ts';

@@ -8,6 +8,10 @@ import { driverDeferredProbeDel } from './deferred.ts';
 import { DL, isFreed, putDevice, underDevice } from './state.ts';
 import type { DK, Device, DeviceDriver } from './state.ts';
 import { kfunc } from '../../runtime/kfunc.ts';
+import { kernfsRemove } from './kernfs.ts';
+
+/** A device's sysfs directory, as its attribute paths begin. */
+export const sysfsDeviceDir = (dev: Device): string => `/sys/bus/${dev.bus}/devices/${dev.name}/`;
 
 /**
  * struct device's life (drivers/base/core.c; docs/kernel-facts.md §3.7):
@@ -36,6 +40,7 @@ export const deviceAdd = kfunc('device_add', { actor: 'driver-core', source: 'dr
   };
   k.state.devices[name] = dev;
   k.state.freed.delete(name);
+  k.state.sysfsRemoved.delete(name);
   k.write(dev, 'registered', true);
   await klistAddDevice(k, dev);
   await busNotify(k, dev, 'ADD_DEVICE');
@@ -45,7 +50,8 @@ export const deviceAdd = kfunc('device_add', { actor: 'driver-core', source: 'dr
 
 /**
  * device_del(): device_lock + kill_device() (p->dead: no new binds) +
- * unlock → BUS_NOTIFY_DEL_DEVICE → bus_remove_device() (klist_del, then
+ * unlock → BUS_NOTIFY_DEL_DEVICE → the attributes removed (kernfs_drain
+ * waits for every show/store in progress) → bus_remove_device() (klist_del, then
  * device_release_driver()) → driver_deferred_probe_del() →
  * BUS_NOTIFY_REMOVED_DEVICE (iommu_release_device) → kobject_del.
  */
@@ -56,6 +62,10 @@ export const deviceDel = kfunc('device_del', { actor: 'driver-core', source: 'dr
   if (!k.read(dev, 'dead', g)) k.write(dev, 'dead', true, g);
   await k.unlock(DL(dev));
   await busNotify(k, dev, 'DEL_DEVICE');
+  // device_remove_file(dev_attr_uevent), device_remove_attrs(), the bus's dev_groups: each attribute's
+  // node is deactivated and drained (kernfs_remove → __kernfs_remove → kernfs_drain) before the unbind
+  k.state.sysfsRemoved.add(dev.name);
+  await kernfsRemove(k, sysfsDeviceDir(dev));
   await klistDelDevice(k, dev);
   await deviceReleaseDriverInternal(k, dev, null);
   await driverDeferredProbeDel(k, dev);
@@ -72,13 +82,22 @@ export const deviceUnregister = kfunc('device_unregister', { actor: 'driver-core
 });
 
 /**
- * driver_register() of a built-in driver at boot. bus_add_driver()'s
- * driver_attach() finds no devices yet (drivers register before PCI
- * enumeration), so it is not modelled; devices bind from device_add().
+ * driver_register() → bus_add_driver(): the struct (and, for a module's
+ * driver, its name string: module memory) becomes an object, goes on the
+ * bus's klist_drivers (matchable and bindable from here). At boot no device
+ * exists yet, so driver_attach() finds nothing; a module loaded later
+ * attaches (actors/driver-core/module.ts driverAttach).
  */
-export const driverRegister = kfunc('driver_register', { actor: 'driver-core', source: 'drivers/base/core.c: driver_register' }, function driverRegister(k: DK, spec: DriverSpec): void {
-  if (k.state.drivers[spec.name] !== undefined) return; // "driver already registered": -EBUSY
-  const drv: DeviceDriver = { id: k.alloc('device_driver', `driver:${spec.name}`), spec, driver_managed_dma: false };
+export const driverRegister = kfunc('driver_register', { actor: 'driver-core', source: 'drivers/base/driver.c: driver_register' }, function driverRegister(k: DK, spec: DriverSpec): DeviceDriver | null {
+  const old = k.state.drivers[spec.name];
+  if (old !== undefined && !old.freed) return null; // "driver already registered": -EBUSY
+  const module = spec.module ?? null;
+  const drv: DeviceDriver = {
+    id: k.alloc('device_driver', `driver:${spec.name}`), spec, driver_managed_dma: false, module,
+    name_obj: module === null ? null : k.alloc('module_data', `driver:${spec.name}.name`), klist: true, freed: false,
+  };
   k.state.drivers[spec.name] = drv;
+  k.state.sysfsRemoved.delete(`driver:${spec.name}`); // add_bind_files(): a fresh directory
   k.write(drv, 'driver_managed_dma', spec.driver_managed_dma ?? false);
+  return drv;
 });

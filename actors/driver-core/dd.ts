@@ -4,7 +4,7 @@ import { DRIVER_CORE } from '../../protocol/kernel.ts';
 import { busDmaCleanup, busDmaConfigure, busFindDeviceByName, busNotify } from './bus.ts';
 import { deferredTriggerCount, driverDeferredProbeAdd, driverDeferredProbeDel, driverDeferredProbeTrigger } from './deferred.ts';
 import { deviceScope, runProbeActions } from './driver-ops.ts';
-import { DEFERRED_PROBE_MUTEX, DL, LOCKLESS, driverOf, getDevice, onceUnderDevice, overrideDriver, putDevice, underDevice } from './state.ts';
+import { DEFERRED_PROBE_MUTEX, DL, LOCKLESS, driverOf, getDevice, onceUnderDevice, overrideDriver, putDevice, registeredDriver, underDevice } from './state.ts';
 import type { DK, Device, DeviceDriver } from './state.ts';
 import { kfunc } from '../../runtime/kfunc.ts';
 
@@ -116,7 +116,7 @@ const driverProbeDeviceLocked = kfunc('__driver_probe_device', { actor: 'driver-
  * (either sign) the device goes on the pending list; if a trigger happened
  * while probing, trigger again so the device is not stranded there.
  */
-const driverProbeDevice = kfunc('driver_probe_device', { actor: 'driver-core', source: 'drivers/base/dd.c: driver_probe_device' }, async function driverProbeDevice(k: DK, drv: DeviceDriver, dev: Device): Promise<ProbeRet> {
+export const driverProbeDevice = kfunc('driver_probe_device', { actor: 'driver-core', source: 'drivers/base/dd.c: driver_probe_device' }, async function driverProbeDevice(k: DK, drv: DeviceDriver, dev: Device): Promise<ProbeRet> {
   const triggerCount = deferredTriggerCount(k);
   const ret = await driverProbeDeviceLocked(k, drv, dev);
   if (ret.kind !== 'bound' && ret.err.errno === 'EPROBE_DEFER') {
@@ -250,7 +250,7 @@ export const deviceReleaseDriverInternal = kfunc('device_release_driver_internal
  * <dev> > bind", so every driver of the device's bus matches.
  */
 export const bindStore = kfunc('bind_store', { actor: 'driver-core', source: 'drivers/base/dd.c: bind_store' }, async function bindStore(k: DK, devName: string, driverName: string): Promise<0 | Errno> {
-  const drv = driverOf(k, driverName);
+  const drv = registeredDriver(k, driverName);
   if (drv === null) return errno('ENODEV');
   const dev = await busFindDeviceByName(k, drv.spec.bus, devName);
   if (dev === null) return errno('ENODEV');
@@ -265,7 +265,7 @@ export const bindStore = kfunc('bind_store', { actor: 'driver-core', source: 'dr
  * device_release_driver_internal(dev, NULL, parent).
  */
 export const unbindStore = kfunc('unbind_store', { actor: 'driver-core', source: 'drivers/base/dd.c: unbind_store' }, async function unbindStore(k: DK, devName: string, driverName: string): Promise<0 | Errno> {
-  const drv = driverOf(k, driverName);
+  const drv = registeredDriver(k, driverName);
   if (drv === null) return errno('ENODEV');
   const dev = await busFindDeviceByName(k, drv.spec.bus, devName);
   if (dev === null) return errno('ENODEV');

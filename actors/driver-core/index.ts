@@ -10,6 +10,8 @@ import { busDmaConfigure, busForEachDev } from './bus.ts';
 import { deviceAdd, deviceDel, deviceUnregister, driverRegister } from './core.ts';
 import { deferredProbeWorkFunc, deviceAttach, deviceAttachAsyncHelper, deviceReleaseDriverInternal, bindStore, unbindStore } from './dd.ts';
 import { driverDeferredProbeTrigger } from './deferred.ts';
+import { bootModule, deleteModule, loadModule, modulePut, tryModuleGet } from './module.ts';
+import { kernfsFopRead, kernfsFopWrite } from './sysfs.ts';
 import { deviceScope, moduleScope, runActionList, unboundResults } from './driver-ops.ts';
 import { LOCKLESS, deviceOf, driverOf, getDevice, initialState, isFreed, putDevice, underDevice } from './state.ts';
 import type { DK, Device, DriverCoreState } from './state.ts';
@@ -43,7 +45,10 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
      * running when scenario tasks start.
      */
     async boot(k) {
-      for (const spec of k.state.topology.drivers) driverRegister(k, spec);
+      // modules udev loads at boot are in memory before their drivers register; a `boot: false` module waits for module.load
+      const later = new Set((k.state.topology.modules ?? []).filter((m) => m.boot === false).map((m) => m.name));
+      for (const m of k.state.topology.modules ?? []) if (!later.has(m.name)) bootModule(k, m.name);
+      for (const spec of k.state.topology.drivers) if (spec.module === undefined || !later.has(spec.module)) driverRegister(k, spec);
       await k.call(PCI, 'pci_scan_root_bus', null);
       for (const p of k.state.topology.platform ?? []) await deviceAdd(k, p.name);
       k.state.deferredEnabled = true;
@@ -163,17 +168,41 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
     },
 
     module_call: (k, { module, actions }) => runActionList(k, moduleScope(k, module), actions),
+
+    /** A sysfs attribute read (open, read(2), close): the text, or an errno. */
+    kernfs_fop_read_iter: (k, { path }) => kernfsFopRead(k, path),
+    /** A sysfs attribute write: bytes written, or an errno. */
+    kernfs_fop_write_iter: (k, { path, value }) => kernfsFopWrite(k, path, value),
+    /** finit_module(2): load a topology module, register its drivers (attaching matching devices). */
+    load_module: (k, { module }) => loadModule(k, module),
+    /** delete_module(2). */
+    delete_module: (k, { module }) => deleteModule(k, module),
+    /** try_module_get(dev->driver->owner) for a caller that holds dev's driver bound (vfio_df_device_first_open): true, or false when the module is going. */
+    try_module_get_driver(k, { dev }): boolean {
+      const d = deviceOf(k, dev);
+      const drv = d === null ? null : driverOf(k, k.read(d, 'driver', LOCKLESS));
+      return drv === null ? false : tryModuleGet(k, drv.module);
+    },
+    /** module_put() of the module of `driver` (the driver a try_module_get_driver pinned). */
+    module_put_driver(k, { driver }): number {
+      const drv = driverOf(k, driver);
+      const mod = drv?.module === null || drv === null ? undefined : k.state.mods[drv.module];
+      if (mod !== undefined) modulePut(k, mod);
+      return 0;
+    },
   },
 
   inspect: (s) => ({
     devices: Object.fromEntries(Object.values(s.devices).map((d) => [d.name, {
-      bus: d.bus, driver: d.driver, bound: d.bound, dead: d.dead, registered: d.registered,
+      bus: d.bus, driver: d.driver, ...(d.driver_override !== undefined ? { driver_override: d.driver_override } : {}), bound: d.bound, dead: d.dead, registered: d.registered,
       freed: s.freed.has(d.name), drvdata: d.drvdata, deferrals: d.deferrals,
     }])),
     buses: { pci: s.buses.pci.klist_devices.map((e) => e.dev), platform: s.buses.platform.klist_devices.map((e) => e.dev) },
     deferred: { pending: s.deferred.pending, active: s.deferred.active, trigger_count: s.deferred.trigger_count },
-    drivers: Object.values(s.drivers).map((d) => ({ name: d.spec.name, bus: d.spec.bus, driver_managed_dma: d.driver_managed_dma })),
+    drivers: Object.values(s.drivers).filter((d) => !d.freed).map((d) => ({ name: d.spec.name, bus: d.spec.bus, driver_managed_dma: d.driver_managed_dma, registered: d.klist, module: d.module })),
     modules: Object.fromEntries(Object.entries(s.modules).map(([name, m]) => [name, m.vars])),
+    loaded: Object.fromEntries(Object.values(s.mods).map((m) => [m.name, { state: m.state, refcnt: m.refcnt }])),
+    kernfs: Object.fromEntries(Object.values(s.kernfs).map((n) => [n.path, { active: n.active, deactivated: n.deactivated }])),
   }),
 });
 

@@ -2,6 +2,7 @@ import type { Kernel, KObject } from '../../runtime/actor.ts';
 import { kobjectPut } from '../../runtime/kobject.ts';
 import type { LockRef } from '../../protocol/events.ts';
 import { lockId, objId } from '../../protocol/ids.ts';
+import type { ObjId } from '../../protocol/ids.ts';
 import type { KernelConfig } from '../../protocol/kernel.ts';
 import { deviceLock, mutexRef } from '../../protocol/lock-classes.ts';
 import type { DriverSpec, Topology } from '../../protocol/topology.ts';
@@ -52,6 +53,11 @@ export interface Device extends KObject {
   drvdata: Readonly<Record<string, unknown>>;
   /** Per driver: how many probe deferrals the device has used up (DriverSpec.defer). Under device_lock. */
   deferrals: Readonly<Record<string, number>>;
+  /**
+   * The driver_override sysfs attribute once written (driver_set_override,
+   * under device_lock); absent: the topology's `driver`, set before device_add.
+   */
+  driver_override?: string | null;
 }
 
 /** struct device_driver. */
@@ -59,6 +65,25 @@ export interface DeviceDriver extends KObject {
   readonly spec: DriverSpec;
   /** Set once at driver_register (the invariants checker reads the write event). */
   driver_managed_dma: boolean;
+  /** drv->owner: the module whose .data holds this struct (null: built in, never freed). */
+  readonly module: string | null;
+  /** drv->name of a module's driver: a string in the module's memory, an object of its own (freed with the module). */
+  readonly name_obj: ObjId | null;
+  /** On the bus's klist_drivers (bus_add_driver .. bus_remove_driver's klist_remove): matchable, bindable. */
+  klist: boolean;
+  /** free_module() released the module memory it lives in. */
+  freed: boolean;
+}
+
+/** struct module's state (include/linux/module.h enum module_state). */
+export type ModuleState = 'coming' | 'live' | 'going';
+
+/** struct module of a loadable driver module (kernel/module/main.c). */
+export interface KModule extends KObject {
+  readonly name: string;
+  state: ModuleState;
+  /** mod->refcnt above MODULE_REF_BASE: try_module_get() holders. */
+  refcnt: number;
 }
 
 /** One node of a bus klist: the device and its insertion number (the node's place in the list). */
@@ -107,6 +132,14 @@ export interface DriverCoreState {
    */
   readonly work: { queued: boolean; running: boolean };
   readonly modules: Record<string, Module>;
+  /** Loaded modules (the kernel's `modules` list), by name: topology.modules loaded at boot or by module.load. */
+  readonly mods: Record<string, KModule>;
+  /** kernfs nodes of attributes, by path, created when first looked up (actors/driver-core/kernfs.ts). */
+  readonly kernfs: Record<string, import('./kernfs.ts').KernfsNode>;
+  /** Devices whose attributes device_del() has removed (until the name is added again). */
+  readonly sysfsRemoved: Set<string>;
+  /** Open files so far (of->mutex instances are numbered by it). */
+  openSeq: number;
   /** The model's variant choice (protocol/variants.ts); platform_dma_configure reads `dma-configure-driver`. */
   readonly variants: ModelVariants;
 }
@@ -127,6 +160,10 @@ export function initialState(config: unknown): DriverCoreState {
     deferredEnabled: false,
     work: { queued: false, running: false },
     modules: {},
+    mods: {},
+    kernfs: {},
+    sysfsRemoved: new Set(),
+    openSeq: 0,
     variants,
   };
 }
@@ -163,11 +200,20 @@ export function driverOf(k: DK, name: string | null): DeviceDriver | null {
 /** The driver a device's driver_override (the topology's `driver`) names, if registered for its bus. */
 export function overrideDriver(k: DK, dev: Device): DeviceDriver | null {
   const t = k.state.topology;
-  const name = dev.bus === 'pci'
-    ? t.pci.find((d) => d.bdf === dev.name)?.driver
-    : (t.platform ?? []).find((d) => d.name === dev.name)?.driver;
+  // a written driver_override (driver_set_override) replaces the boot-time one; read by the matcher under device_lock
+  const name = dev.driver_override !== undefined
+    ? k.read(dev, 'driver_override', underDevice(dev))
+    : dev.bus === 'pci'
+      ? t.pci.find((d) => d.bdf === dev.name)?.driver
+      : (t.platform ?? []).find((d) => d.name === dev.name)?.driver;
   const drv = driverOf(k, name ?? null);
-  return drv !== null && drv.spec.bus === dev.bus ? drv : null;
+  return drv !== null && drv.klist && drv.spec.bus === dev.bus ? drv : null;
+}
+
+/** A driver on its bus's klist_drivers (registered, not being unregistered): what bind and matching can find. */
+export function registeredDriver(k: DK, name: string | null): DeviceDriver | null {
+  const drv = driverOf(k, name);
+  return drv !== null && drv.klist ? drv : null;
 }
 
 /** The IOMMU unit translating `dev` (its fwspec), from the topology; null without one. */

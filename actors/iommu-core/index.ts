@@ -18,7 +18,7 @@ import { iommu_sva_bind_device, iommu_sva_unbind_device } from './sva.ts';
 import { iommu_deferred_attach, pci_dev_reset_iommu_done, pci_dev_reset_iommu_prepare } from './reset.ts';
 import { iommu_device_register, iommu_device_unregister, probe_iommu_group, remove_iommu_group } from './register.ts';
 import { dma_map_page_attrs, dma_unmap_page_attrs, iommu_dma_map, iommu_dma_unmap, iommu_map, iommu_unmap } from './dma.ts';
-import { iommu_group_store_type } from './sysfs.ts';
+import { iommu_group_show_type, iommu_group_store_type } from './sysfs.ts';
 import { iommu_attach_group_handle, iommu_detach_group_handle, iommu_group_for_each_dev, iommu_replace_group_handle } from './handle.ts';
 import { DOMAIN_ALLOC, iommu_domain_alloc_dev } from './variants/domain-alloc.ts';
 import { SHARED_ATTACH } from './variants/shared-attach.ts';
@@ -94,6 +94,7 @@ export const iommuCore = defineActor<IommuCoreState, IommuCoreMailbox>('iommu-co
     pci_dev_reset_iommu_prepare,
     pci_dev_reset_iommu_done,
     iommu_group_store_type,
+    iommu_group_show_type,
     iommu_map,
     iommu_unmap,
     iommu_dma_map,

@@ -20,6 +20,7 @@ import type { FieldType } from './ops.ts';
 import { IOCTLS, PROCESS_OPS, compileProcOp, opensFd } from './process.ts';
 import type { ProcFieldType } from './process.ts';
 import { didYouMean, inputErrorOf, names, quote } from './issues.ts';
+import { SYSFS_ATTRS, parseSysfsPath } from '../../protocol/sysfs.ts';
 import { ScenarioDocumentSchema } from './schema.ts';
 import { describeRules, readRules, ruleAxes, rulesFor } from './rules.ts';
 import type { ScenarioDocument } from './schema.ts';
@@ -119,9 +120,15 @@ function checkAll(doc: ScenarioDocument, ctx: CheckContext): void {
       if (!existsSync(file)) fail([...w, 'module'], `no such module file ${quote(file)}`);
     }
   });
+  const modules = new Map<string, boolean>();
+  (t.modules ?? []).forEach((m, i) => {
+    if (modules.has(m.name)) fail(['topology', 'modules', i, 'name'], `module ${quote(m.name)} is declared twice`);
+    modules.set(m.name, m.boot !== false);
+  });
   const drivers = new Map<string, 'pci' | 'platform'>();
   (t.drivers ?? []).forEach((d, i) => {
     if (drivers.has(d.name)) fail(['topology', 'drivers', i, 'name'], `driver ${quote(d.name)} is declared twice`);
+    if (d.module !== undefined && !modules.has(d.module)) fail(['topology', 'drivers', i, 'module'], unknownName('module', d.module, modules.keys()));
     drivers.set(d.name, d.bus);
   });
   const ids = new Set<string>();
@@ -155,7 +162,11 @@ function checkAll(doc: ScenarioDocument, ctx: CheckContext): void {
     ids.add(d.id);
   });
   const slots = new Set(pci.flatMap((d) => (d.slot === undefined ? [] : [d.slot])));
-  const refs = new Refs(ids, drivers, slots, new Map(units.map((u) => [u.name, u.present_at_boot !== false])));
+  const busOfId = new Map<string, 'pci' | 'platform'>([...pci.map((d) => [d.id, 'pci'] as const), ...(t.devices ?? []).map((d) => [d.id, 'platform'] as const)]);
+  // a module that is not loaded at boot and that no op loads can never be unloaded: statically knowable
+  const loadedSomewhere = new Set<string>([...modules].filter(([, boot]) => boot).map(([m]) => m));
+  for (const task of doc.tasks) for (const op of task.ops) if (op.op === 'module.load') loadedSomewhere.add((op as Readonly<Record<string, unknown>>).module as string);
+  const refs = new Refs(ids, drivers, slots, new Map(units.map((u) => [u.name, u.present_at_boot !== false])), busOfId, modules, loadedSomewhere);
   (t.drivers ?? []).forEach((d, i) => {
     for (const list of ['probe', 'remove', 'reset_prepare', 'reset_done'] as const) {
       const actions = d[list];
@@ -259,12 +270,46 @@ class Refs {
   private readonly slots: ReadonlySet<string>;
   /** Unit name → present at boot. */
   private readonly units: ReadonlyMap<string, boolean>;
+  private readonly buses: ReadonlyMap<string, 'pci' | 'platform'>;
+  private readonly modules: ReadonlyMap<string, boolean>;
+  private readonly loadedSomewhere: ReadonlySet<string>;
 
-  constructor(ids: ReadonlySet<string>, drivers: ReadonlyMap<string, string>, slots: ReadonlySet<string>, units: ReadonlyMap<string, boolean>) {
+  constructor(
+    ids: ReadonlySet<string>, drivers: ReadonlyMap<string, string>, slots: ReadonlySet<string>, units: ReadonlyMap<string, boolean>,
+    buses: ReadonlyMap<string, 'pci' | 'platform'> = new Map(), modules: ReadonlyMap<string, boolean> = new Map(), loadedSomewhere: ReadonlySet<string> = new Set(),
+  ) {
     this.ids = ids;
     this.drivers = drivers;
     this.slots = slots;
     this.units = units;
+    this.buses = buses;
+    this.modules = modules;
+    this.loadedSomewhere = loadedSomewhere;
+  }
+
+  /** A sysfs attribute path (protocol/sysfs.ts): an attribute the model serves, of a device or driver of this topology, readable or writable as the op needs. */
+  sysfs(v: string, mode: 'read' | 'write', w: Path): void {
+    const p = parseSysfsPath(v);
+    if (typeof p === 'string') fail(w, `unknown attribute path ${quote(v)}: ${p}`);
+    const info = SYSFS_ATTRS[p.attr];
+    if (mode === 'read' && !info.show) fail(w, `${quote(v)} cannot be read: ${p.attr} has no show (write-only attribute)`);
+    if (mode === 'write' && !info.store) fail(w, `${quote(v)} cannot be written: ${p.attr} has no store in the model (read-only attribute)`);
+    if (p.kind === 'driver') {
+      const bus = this.drivers.get(p.driver);
+      if (bus === undefined) fail(w, `unknown attribute path ${quote(v)}: ${unknownName('driver', p.driver, this.drivers.keys())}`);
+      if (bus !== p.bus) fail(w, `unknown attribute path ${quote(v)}: driver ${quote(p.driver)} is a ${bus} driver`);
+      return;
+    }
+    const bus = this.buses.get(p.dev);
+    if (bus === undefined) fail(w, `unknown attribute path ${quote(v)}: ${unknownName('device', p.dev, this.ids)}`);
+    if (bus !== p.bus) fail(w, `unknown attribute path ${quote(v)}: device ${quote(p.dev)} is on the ${bus} bus`);
+  }
+
+  module(v: string, op: string, w: Path): void {
+    if (!this.modules.has(v)) fail(w, unknownName('module', v, this.modules.keys()));
+    if (op === 'module.unload' && !this.loadedSomewhere.has(v)) {
+      fail(w, `module ${quote(v)} is not loaded: it is not loaded at boot ("boot": false) and no module.load op loads it`);
+    }
   }
 
   dev(v: string, w: Path): void {
@@ -298,6 +343,9 @@ class Refs {
         case 'actions': this.actions(v as readonly { readonly dev?: string }[], fw); break;
         case 'fd': fd(v as string, fw); break;
         case 'fds': (v as readonly string[]).forEach((x, i) => fd(x, [...fw, i])); break;
+        case 'sysfs-readable': this.sysfs(v as string, 'read', fw); break;
+        case 'sysfs-writable': this.sysfs(v as string, 'write', fw); break;
+        case 'module': this.module(v as string, String(o.op), fw); break;
         default: break;
       }
     }
@@ -341,6 +389,7 @@ function compileTopology(doc: ScenarioDocument, base: string | null): Topology {
   const platform: PlatformDevSpec[] = (t.devices ?? []).map(({ id, ...rest }) => ({ ...rest, name: id }));
   return {
     units, pci, platform, drivers: t.drivers ?? [],
+    ...(t.modules !== undefined ? { modules: t.modules } : {}),
     ...(t.mms !== undefined ? { mms: t.mms } : {}),
     ...(t.passthrough !== undefined ? { passthrough: t.passthrough } : {}),
   };

@@ -14,7 +14,9 @@ import type { Call } from '../../protocol/kernel.ts';
  * `unit` names a declared IOMMU unit, `late-unit` one declared with
  * `present_at_boot: false` (the only kind `iommu.register` can register).
  */
-export type FieldType = 'dev' | 'string' | 'number' | 'actions' | 'slot' | 'driver' | 'bool' | 'unit' | 'late-unit';
+export type FieldType = 'dev' | 'string' | 'number' | 'actions' | 'slot' | 'driver' | 'bool' | 'unit' | 'late-unit'
+  // a sysfs attribute path (protocol/sysfs.ts) that can be read / written; a topology module
+  | 'sysfs-readable' | 'sysfs-writable' | 'module';
 
 export interface OpSpec {
   readonly name: string;
@@ -111,6 +113,23 @@ export const OPS: readonly OpSpec[] = [
   {
     name: 'dma.map', summary: 'the DMA API maps a buffer for `dev` (iommu-dma: deferred attach, IOVA allocation)',
     fields: { dev: 'dev' }, compile: (o) => moduleCall([{ do: 'dma_map', dev: o.dev as string, as: 'iova' }]),
+  },
+  // ---- sysfs over kernfs, module lifetimes (issue 16 items 3 and 4) ----
+  {
+    name: 'sysfs.read', summary: 'read a sysfs attribute by `path` (kernfs: m->lock, of->mutex, active reference, show): uevent, driver_override, iommu_group/type',
+    fields: { path: 'sysfs-readable' }, compile: (o) => ({ to: DRIVER_CORE, op: 'kernfs_fop_read_iter', body: { path: o.path } }),
+  },
+  {
+    name: 'sysfs.write', summary: 'write `value` to a sysfs attribute by `path` (kernfs: of->mutex, active reference, store): driver_override, reset, remove, iommu_group/type, drivers/<drv>/bind|unbind',
+    fields: { path: 'sysfs-writable', value: 'string' }, compile: (o) => ({ to: DRIVER_CORE, op: 'kernfs_fop_write_iter', body: { path: o.path, value: o.value } }),
+  },
+  {
+    name: 'module.load', summary: 'load `module` (a topology module): load_module → driver_register of its drivers, attaching matching devices',
+    fields: { module: 'module' }, compile: (o) => ({ to: DRIVER_CORE, op: 'load_module', body: { module: o.module } }),
+  },
+  {
+    name: 'module.unload', summary: 'delete_module(`module`): -EAGAIN while pinned; driver_unregister (unbinds every device), free_module',
+    fields: { module: 'module' }, compile: (o) => ({ to: DRIVER_CORE, op: 'delete_module', body: { module: o.module } }),
   },
 ];
 

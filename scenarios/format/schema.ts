@@ -218,13 +218,19 @@ const Driver = obj({
   async: Bool.exactOptional(), probe_type: oneOf(['default', 'async', 'sync'], 'probe_type').exactOptional(), probe: DriverActions.exactOptional(), remove: DriverActions.exactOptional(),
   // PCI: err_handler->reset_prepare / reset_done (drivers/pci/pci.c pci_dev_save_and_disable / pci_dev_restore)
   reset_prepare: DriverActions.exactOptional(), reset_done: DriverActions.exactOptional(),
+  // the loadable module that provides it (topology.modules); absent: built in
+  module: Str.exactOptional(),
 });
+
+/** A loadable driver module: loaded at boot unless `boot` is false (then a module.load op loads it). */
+const Module = obj({ name: Name, boot: Bool.exactOptional() });
 
 const Topology = obj({
   units: z.array(Unit).max(LIMITS.units).exactOptional(),
   pci: z.array(Pci).max(LIMITS.devices).exactOptional(),
   devices: z.array(Platform).max(LIMITS.devices).exactOptional(),
   drivers: z.array(Driver).max(LIMITS.drivers).exactOptional(),
+  modules: z.array(Module).max(LIMITS.drivers).exactOptional(),
   mms: z.array(Name).max(LIMITS.devices).exactOptional(),
   passthrough: Bool.exactOptional(),
 });

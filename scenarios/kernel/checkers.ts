@@ -16,7 +16,7 @@ import type { KnownDependency } from '../../protocol/lock-classes.ts';
  * domain), so the lifetime checker does not call them leaks. Objects with a
  * shorter life (SVA bonds, private domains, iommu_mm) are still checked.
  */
-export const LONG_LIVED_TYPES: readonly string[] = ['device', 'device_driver', 'iommu_group', 'dev_iommu', 'iommu_domain', 'iommu_mm', 'vfio_group', 'vfio_device', 'vfio_device_set'];
+export const LONG_LIVED_TYPES: readonly string[] = ['device', 'device_driver', 'iommu_group', 'dev_iommu', 'iommu_domain', 'iommu_mm', 'vfio_group', 'vfio_device', 'vfio_device_set', 'module', 'module_data'];
 
 /**
  * The checkers of a kernel-model run: lockdep (with the kernel's canonical
