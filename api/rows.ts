@@ -4,6 +4,7 @@ import { Piscina } from 'piscina';
 import { runOne } from '../cli/run-one.ts';
 import type { RunSettings } from '../cli/run-one.ts';
 import { codeUrl, poolFilename } from '../runtime/hosts/spawn.ts';
+import { interruptFlag } from '../runtime/interrupt.ts';
 import type { ReplayFile } from '../runtime/replay-file.ts';
 import { BUILTIN } from '../scenarios/index.ts';
 import type { Scenario, VariantAssignment } from '../scenarios/scenario.ts';
@@ -83,7 +84,7 @@ export async function runRows(rows: readonly Row[], settings: Omit<RunSettings, 
         const recordings = new Map<string, ReplayFile>();
         return finished({ report: await runOne(r.scenario, r.variants, { ...plain, progress: null, recordings }), recordings });
       }
-      const task: RowTask = { scenario: ref, variants: r.variants, settings: plain };
+      const task: RowTask = { scenario: ref, variants: r.variants, settings: plain, stop: interruptFlag() };
       const d = (await pool.run(task)) as RowDone;
       for (const f of d.report.findings) progress?.(`  ${r.scenario.name} [${variantKey(r.variants)}]: found ${f.title} (schedule ${f.firstSchedule})`);
       return finished(d);

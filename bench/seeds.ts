@@ -69,8 +69,8 @@ async function schedulesPerSec(s: Scenario, v: VariantAssignment, schedules: num
 
 /** The issue-8 seed benchmarks: every built-in `seed-*` scenario with a buggy assignment. */
 export async function seedFigures(quick: boolean, log: (s: string) => void): Promise<SeedFigures[]> {
-  const seeds = quick ? 5 : 20;
-  const cap = quick ? 500 : 2000;
+  const seeds = quick ? 2 : 20;
+  const cap = quick ? 200 : 2000;
   const out: SeedFigures[] = [];
   for (const s of BUILTIN) {
     if (!s.name.startsWith('seed-')) continue;
@@ -86,7 +86,7 @@ export async function seedFigures(quick: boolean, log: (s: string) => void): Pro
     }
     // frames on and the bare call path, in pairs run back to back (the order alternating), so load drift hits both
     // halves of a pair alike; the overhead is the median of the pairs' ratios, the rates the medians of each side
-    const n = quick ? 100 : 500;
+    const n = quick ? 50 : 500;
     const on: number[] = [];
     const bare: number[] = [];
     const ratios: number[] = [];

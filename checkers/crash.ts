@@ -17,6 +17,10 @@ export function abortFinding(task: TaskId, a: AbortInfo): Finding {
     case 'protocol-error':
       r += `BUG: protocol error in ${where}: ${a.message}\n`;
       break;
+    case 'actor-stuck':
+      // the kernel's soft-lockup report is the nearest thing: a CPU that never got back to the scheduler
+      r += `BUG: actor ${a.actor} stuck in ${a.handler}: ${a.message}\n`;
+      break;
   }
   r += `task:${task}\n stack:\n${printStack(a.stack, '  ')}`;
   if (a.jsStack !== null) r += ` JavaScript backtrace:\n${a.jsStack.split('\n').slice(1, 9).map((l) => `  ${l.trim()}`).join('\n')}\n`;

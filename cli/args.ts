@@ -149,3 +149,16 @@ export function exactlyOne(command: string, p: Parsed, what: string): string {
   }
   return p.positional[0] as string;
 }
+
+/** A command that takes flags only: a stray word is bad input, not ignored (issue 17: nothing accepted although wrong). */
+export function noArguments(command: string, p: Parsed): void {
+  if (p.positional.length > 0) throw new InputError(`"${command}" takes no arguments (got ${p.positional.join(' ')})`);
+}
+
+/**
+ * `--hang SECONDS`, the watchdogs' limit (docs/runtime.md "Watchdogs"): free mode reports a hang after
+ * this long without progress (default 2); a user's patch that runs this long without reaching a scheduling
+ * point is stopped as `actor-stuck`, and a scenario module whose top-level code runs this long without
+ * returning (at least 5 s) is refused (default 5).
+ */
+export const HANG_FLAG: FlagSpec = { kind: 'value', arg: 'SECONDS', help: 'the watchdogs: free mode reports a hang after this long without progress (default 2); a patch of yours running this long without a scheduling point is actor-stuck (default 5)' };

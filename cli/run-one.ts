@@ -4,8 +4,7 @@ import { FreeRunner } from '../runtime/free-run.ts';
 import { DEFAULT_CHAOS, chaosOptions } from '../runtime/hosts/free-chaos.ts';
 import type { ChaosMode } from '../runtime/hosts/free-chaos.ts';
 import type { Host, HostKind } from '../runtime/hosts/host.ts';
-import { InlineHost } from '../runtime/hosts/inline.ts';
-import { WorkersHost } from '../runtime/hosts/workers.ts';
+import { hostFor } from '../runtime/hosts/guarded.ts';
 import { InputError } from '../runtime/input-error.ts';
 import type { Program } from '../runtime/program.ts';
 import { makeStrategy } from '../runtime/strategies/index.ts';
@@ -136,8 +135,9 @@ async function patchedTargets(program: Program): Promise<UnusedPatch[]> {
   return out;
 }
 
+/** A controlled run's host; a user's patches run guarded by the step watchdog in either kind (runtime/hosts/guarded.ts). */
 export async function createHost(kind: HostKind, program: Program): Promise<Host> {
-  return kind === 'inline' ? InlineHost.create(program) : WorkersHost.create(program);
+  return hostFor(kind, program);
 }
 
 /** Fills in unset axes with their first value and rejects unknown axes and values. */
@@ -323,6 +323,8 @@ async function freeRuns(program: Program, set: RunSettings, checkers: () => read
         byKey.set(f.signature, ff);
         keep(ff);
       }
+      // the watchdog terminated a worker stuck in a patch (runtime/free-run.ts): every later run would stop there too
+      if (r.findings.some((f) => f.kind === 'actor-stuck')) break;
       const status = set.status === undefined ? set.progress : set.status;
       status?.(`  free mode: ${executions}/${set.schedules} runs done, ${byKey.size} distinct findings, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     }

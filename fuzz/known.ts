@@ -44,7 +44,24 @@ const CONTAINER_FLR_REASON =
   'Closing a VFIO container during a sysfs FLR of a member: 7.0.0 refuses even the nofail detach while the group resets (WARN), type1 then frees ' +
   'the domain the group still uses, and the reset\'s done and the later release attach from the freed domain.';
 
+const SRIOV_RESCAN_REASON =
+  'SR-IOV in 7.0: a5338e365c45 ("PCI/IOV: Fix race between SR-IOV enable/disable and hotplug") takes pci_rescan_remove_lock in ' +
+  'sriov_numvfs_store() with the PF\'s device_lock held, the reverse of pci_stop_and_remove_bus_device()\'s pci_rescan_remove_lock → device_lock: ' +
+  'a sysfs remove of the PF racing a write to sriov_numvfs (or an unbind whose remove() disables SR-IOV) is an AB-BA deadlock. Reported against ' +
+  'it in 2026-03; the proposed fix unbinds the driver in remove_store() before taking pci_rescan_remove_lock. The kernel\'s lockdep does not see it ' +
+  '(device_lock is novalidate); the model validates device_lock (docs/kernel-model.md "Lock classes the kernel does not validate").';
+
 export const KNOWN: readonly KnownFinding[] = [
+  {
+    id: 'sriov-numvfs-rescan-lock', kind: 'lock-order-inversion', signature: 'lock-order-inversion|', contains: ['sriov_numvfs_store', 'pci_rescan_remove_lock'],
+    reason: SRIOV_RESCAN_REASON,
+    reference: 'drivers/pci/iov.c sriov_numvfs_store() (a5338e365c45); linux-pci 2026-03 (Guenter Roeck; Benjamin Block) and "PCI: Fix AB-BA deadlock between remove_store and sriov_numvfs_store" (Ionut Nechita, Fixes: a5338e365c45); actors/pci/iov.ts', source: 'upstream',
+  },
+  {
+    id: 'sriov-numvfs-rescan-lock', kind: 'deadlock', signature: 'deadlock|', contains: ['sriov_numvfs_store', 'pci_rescan_remove_lock'],
+    reason: SRIOV_RESCAN_REASON + ' Here it happens: the remover holds pci_rescan_remove_lock and waits for the PF\'s device_lock, which the sriov_numvfs writer holds while it waits for pci_rescan_remove_lock.',
+    reference: 'drivers/pci/iov.c sriov_numvfs_store() (a5338e365c45); actors/pci/iov.ts', source: 'upstream',
+  },
   {
     id: 'pciehp-reset-lock', kind: 'lock-order-inversion', signature: 'lock-order-inversion|ctrl->reset_lock', contains: ['pci_rescan_remove_lock'],
     reason: PCIEHP_REASON, reference: 'scenarios/upstream/pciehp-three-party.ts (the kernel lines); f5eff5591b8f "PCI: pciehp: Fix AB-BA deadlock between reset_lock and device_lock"; the rejected 6.14 two-lock report; docs/checkers.md "Single-threaded contexts"', source: 'upstream',

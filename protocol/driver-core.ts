@@ -13,8 +13,12 @@ export type DriverCoreMailbox =
    * calls one after another (program order) and returns their results.
    */
   | { readonly op: 'after_boot'; readonly body: { readonly calls: readonly Call[] } }
-  /** device_add() in the kernel's order (§3.7): klist, BUS_NOTIFY_ADD_DEVICE (IOMMU probe), bus_probe_device(). */
-  | { readonly op: 'device_add'; readonly body: { readonly dev: string } }
+  /**
+   * device_add() in the kernel's order (§3.7): klist, BUS_NOTIFY_ADD_DEVICE (IOMMU probe), bus_probe_device().
+   * `match: false`: dev->match_driver is false (pci_device_add()), so no driver is probed; pci_bus_add_device()'s
+   * device_attach() does it later.
+   */
+  | { readonly op: 'device_add'; readonly body: { readonly dev: string; readonly match?: boolean } }
   /** device_del(): kill_device, BUS_NOTIFY_DEL_DEVICE, bus_remove_device (unbind), BUS_NOTIFY_REMOVED_DEVICE (IOMMU release). */
   | { readonly op: 'device_del'; readonly body: { readonly dev: string } }
   /** device_unregister() = device_del() + put_device(). */
@@ -66,6 +70,8 @@ export type DriverCoreMailbox =
   | { readonly op: 'module_call'; readonly body: { readonly module: string; readonly actions: readonly DriverAction[] } }
   /** A sysfs attribute read by path (actors/driver-core/sysfs.ts, protocol/sysfs.ts): the text, or an Errno. */
   | { readonly op: 'kernfs_fop_read_iter'; readonly body: { readonly path: string } }
+  /** kernfs_drain()'s wait_event for the node at `path` (a node being drained). Ret 0. */
+  | { readonly op: 'kernfs_drain_wait'; readonly body: { readonly path: string } }
   /** A sysfs attribute write by path: bytes written, or an Errno. */
   | { readonly op: 'kernfs_fop_write_iter'; readonly body: { readonly path: string; readonly value: string } }
   /** Load a topology module (load_module → driver_register of its drivers). Ret (-EEXIST loaded, -ENOENT unknown). */

@@ -4,7 +4,7 @@ export const FINDING_KINDS = [
   'lock-order-inversion', 'deadlock', 'hung-task', 'recursive-locking', 'lock-misuse', 'assert-held',
   'unguarded-access', 'data-race', 'use-after-free', 'refcount-underflow', 'refcount-leak',
   'isolation-breach', 'invariant-violation', 'stale-translation', 'kernel-warn', 'kernel-bug',
-  'actor-crash', 'protocol-error', 'api-nonconformance',
+  'actor-crash', 'protocol-error', 'api-nonconformance', 'actor-stuck',
 ] as const;
 
 export type FindingKind = (typeof FINDING_KINDS)[number];

@@ -25,6 +25,7 @@ export const FIXED_VARIANTS: ModelVariants = {
   'pciehp-unconfigure': 'reset-lock-held',
   'dma-configure-driver': 'read-once',
   'init-device-recheck': 'enodev',
+  'kvm-ref': 'kvm-ref-lock',
 };
 
 /** Why each fixed value is the fixed one (shown by `fuzz --fixed` documentation and tests). */
@@ -41,4 +42,5 @@ export const FIXED_BECAUSE: Readonly<Record<VariantAxis, string>> = {
   'pciehp-unconfigure': '7.0: no upstream fix yet (the lab\'s finding); what it shows is on the known list (pciehp-reset-lock)',
   'dma-configure-driver': 'B5: 78447d4545b2 reads dev->driver once (READ_ONCE) in the bus dma_configure hook',
   'init-device-recheck': 'B6: 0c8e9c148e29 returns -ENODEV when another walker finished the probe during the dma_configure window',
+  'kvm-ref': 'B13: 2b48f52f2bff protects group->kvm with kvm_ref_lock and takes a KVM reference at first open',
 };

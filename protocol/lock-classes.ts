@@ -88,6 +88,13 @@ export const LOCK_CLASSES = {
   // vfio_unregister_group_dev() waits on device->comp for the last fd close
   // (docs/kernel-facts.md §1.3, bug B10): a wait-for edge, not a lock.
   'vfio_device->comp': { kind: 'completion', member: 'comp', where: 'drivers/vfio/vfio_main.c', protects: 'last device fd closed' },
+  // ---- KVM and its VFIO pseudo-device (virt/kvm/kvm_main.c, virt/kvm/vfio.c) ------
+  'kvm->lock': { kind: 'mutex', member: 'lock', where: 'virt/kvm/kvm_main.c', protects: 'kvm->devices, device create/release, arch VM state (s390 zPCI registration)' },
+  'kv->lock': { kind: 'mutex', member: 'lock', where: 'virt/kvm/vfio.c', protects: 'the KVM VFIO device\'s file_list' },
+  // a spinlock (2b48f52f2bff, bug B13's fix): group->kvm
+  'vfio_group->kvm_ref_lock': { kind: 'mutex', member: 'kvm_ref_lock', where: 'drivers/vfio/group.c', protects: 'group->kvm' },
+  // a spinlock: df->kvm of a cdev device file
+  'df->kvm_ref_lock': { kind: 'mutex', member: 'kvm_ref_lock', where: 'drivers/vfio/device_cdev.c', protects: 'df->kvm' },
   // ---- iommufd --------------------------------------------------------------------
   'igroup->lock': { kind: 'mutex', member: 'lock', where: 'drivers/iommu/iommufd/device.c', protects: 'pasid_attach, reserved IOVA bookkeeping' },
   'ioas->mutex': { kind: 'mutex', member: 'mutex', where: 'drivers/iommu/iommufd/ioas.c', protects: 'hwpt_list (auto domains)' },
@@ -169,6 +176,10 @@ export const igateLock = (vdev: string): LockRef => classLock('vdev->igate', vde
 export const vfioIommuDriversLock = (): LockRef => classLock('vfio.iommu_drivers_lock');
 export const vfioDeviceSetXaLock = (): LockRef => classLock('vfio_device_set_xa');
 export const chrdevsLock = (): LockRef => classLock('chrdevs_lock');
+export const kvmLock = (kvm: string): LockRef => classLock('kvm->lock', kvm);
+export const kvLock = (kv: string): LockRef => classLock('kv->lock', kv);
+export const vfioGroupKvmRefLock = (vfioGroup: string): LockRef => classLock('vfio_group->kvm_ref_lock', vfioGroup);
+export const dfKvmRefLock = (df: string): LockRef => classLock('df->kvm_ref_lock', df);
 export const vfioDeviceComp = (vdev: string): LockRef => {
   const r = classLock('vfio_device->comp', vdev);
   return completionRef(r.id, r.cls);
@@ -223,6 +234,10 @@ export const CANONICAL_ORDER: readonly KnownDependency[] = [
   // (since f5eff5591b8f): the reverse of the edge above, the cycle reported against 6.14 (fuzz/known.ts pciehp-reset-lock)
   { outer: 'pci_rescan_remove_lock', inner: 'ctrl->reset_lock', innerRead: true, preload: false, via: 'drivers/pci/hotplug/pciehp_pci.c: pciehp_unconfigure_device', context: PCIEHP_IST_ANY },
   { outer: 'pci_rescan_remove_lock', inner: 'device_lock', via: 'drivers/pci/remove.c: pci_stop_and_remove_bus_device' },
+  // SR-IOV (7.0, a5338e365c45): sriov_numvfs_store() takes pci_rescan_remove_lock inside the PF's device_lock around
+  // ->sriov_configure — the reverse of the edge above, the AB-BA against a sysfs remove of the PF reported in 2026-03
+  // (fuzz/known.ts sriov-numvfs-rescan-lock); not preloaded, so lockdep still reports it
+  { outer: 'device_lock', inner: 'pci_rescan_remove_lock', preload: false, via: 'drivers/pci/iov.c: sriov_numvfs_store' },
   { outer: 'device_lock', inner: 'pci_cfg_access_lock', via: 'drivers/pci/pci.c: pci_dev_lock' },
   { outer: 'device_lock', inner: 'ctrl->reset_lock', via: 'drivers/pci/hotplug/pciehp_hpc.c: pciehp_reset_slot' },
   { outer: 'device_lock', inner: 'iommu_probe_device_lock', via: 'drivers/iommu/of_iommu.c: of_iommu_configure' },
@@ -240,6 +255,13 @@ export const CANONICAL_ORDER: readonly KnownDependency[] = [
   // the first open under dev_set->lock binds and claims (vfio_df_open → vfio_df_iommufd_bind → iommufd_device_bind →
   // iommu_device_claim_dma_owner) and enables the device (vfio_pci_core_enable → pci_try_reset_function → pci_dev_reset_iommu_prepare)
   { outer: 'dev_set->lock', inner: 'group->mutex', via: 'drivers/vfio/vfio_main.c: vfio_df_open' },
+  // KVM (issue 16 item 6; bug B13 and its fix 2b48f52f2bff): the first open takes the KVM reference under dev_set->lock
+  // (§1.2 edge 15); closing the KVM VFIO device clears group->kvm under kvm->lock; adding a file does it under kv->lock;
+  // a driver's open_device that registers the KVM takes kvm->lock under dev_set->lock (vfio-ap, s390 zPCI: §6 B13 side A)
+  { outer: 'dev_set->lock', inner: 'vfio_group->kvm_ref_lock', via: 'drivers/vfio/group.c: vfio_df_group_open' },
+  { outer: 'kvm->lock', inner: 'vfio_group->kvm_ref_lock', via: 'virt/kvm/vfio.c: kvm_vfio_release' },
+  { outer: 'kv->lock', inner: 'vfio_group->kvm_ref_lock', via: 'virt/kvm/vfio.c: kvm_vfio_file_add' },
+  { outer: 'dev_set->lock', inner: 'kvm->lock', via: 'drivers/vfio/pci/vfio_pci_zdev.c: vfio_pci_zdev_open_device', source: 'docs/kernel-facts.md §6 B13' },
   { outer: 'vfio_group->group_lock', inner: 'container->group_lock', via: 'drivers/vfio/container.c: vfio_container_attach_group' },
   { outer: 'container->group_lock', inner: 'vfio_iommu->lock', via: 'drivers/vfio/vfio_iommu_type1.c: vfio_iommu_type1_attach_group' },
   { outer: 'container->group_lock', inner: 'group->mutex', via: 'drivers/iommu/iommu.c: iommu_group_claim_dma_owner' },

@@ -12,6 +12,8 @@ export type PciMailbox =
   | { readonly op: 'pci_stop_and_remove_bus_device_locked'; readonly body: { readonly dev: string } }
   /** pciehp: slot disabled by a button or a surprise link down (then the subtree is marked disconnected first). Ret. */
   | { readonly op: 'pciehp_disable_slot'; readonly body: { readonly slot: string; readonly surprise: boolean } }
+  /** pciehp hot-add (presence/link up on `slot`): pciehp_configure_device() with reset_lock dropped around driver binding. Ret. */
+  | { readonly op: 'pciehp_enable_slot'; readonly body: { readonly slot: string } }
   /** pci_reset_function(): pci_dev_lock of the bridge then the device, then the reset methods. Ret. */
   | { readonly op: 'pci_reset_function'; readonly body: { readonly dev: string } }
   /** sysfs `reset` write: reset_store() → pci_reset_function(), the device pinned by the open attribute. Ret. */
@@ -20,6 +22,8 @@ export type PciMailbox =
   | { readonly op: 'pci_try_reset_function'; readonly body: { readonly dev: string } }
   /** pci_reset_bus(): slot or secondary bus reset with every device below trylocked (VFIO hot reset); -EAGAIN on contention. Ret. */
   | { readonly op: 'pci_reset_bus'; readonly body: { readonly dev: string } }
+  /** A write of `num_vfs` to the PF's sriov_numvfs (sriov_numvfs_store): enable or disable its VFs through the PF driver. Ret. */
+  | { readonly op: 'sriov_numvfs_store'; readonly body: { readonly dev: string; readonly num_vfs: number } }
   /** pci_reset_function_locked(): the caller holds device_lock. Ret. */
   | { readonly op: 'pci_reset_function_locked'; readonly body: { readonly dev: string } }
   /** The devices that must share `dev`'s iommu group (pci_device_group's rules over the static topology). */

@@ -27,7 +27,8 @@ export type Point =
   | { readonly at: 'abort'; readonly finding: AbortInfo };
 
 export interface AbortInfo {
-  readonly kind: 'actor-crash' | 'protocol-error' | 'kernel-bug';
+  /** `actor-stuck`: a step of a guarded actor overran the watchdog (a loop in a user's patch: runtime/user-code.ts). */
+  readonly kind: 'actor-crash' | 'protocol-error' | 'kernel-bug' | 'actor-stuck';
   readonly actor: ActorId;
   readonly handler: string;
   readonly message: string;

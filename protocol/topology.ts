@@ -92,6 +92,36 @@ export interface PciDevSpec {
   readonly driver?: string;
   /** Not present at boot: added later by a rescan (hot-add). */
   readonly hotplug?: boolean;
+  /**
+   * The SR-IOV capability (drivers/pci/iov.c sriov_init): a physical
+   * function that can enable `total_vfs` virtual functions. VF n's routing id
+   * is the PF's plus `offset` + n·`stride` (First VF Offset, VF Stride;
+   * defaults 0x80 and 1). `vf_driver` is the driver_override the VFs get
+   * (e.g. vfio-pci; none: they stay unbound). The VFs themselves are derived
+   * (withVirtfns) and never listed.
+   */
+  readonly sriov?: SriovSpec;
+  /**
+   * Set on a derived VF only (withVirtfns): the PF it belongs to
+   * (virtfn->physfn). A VF is not present at boot and no rescan finds it:
+   * only the PF's sriov_enable() adds it.
+   */
+  readonly physfn?: string;
+  /**
+   * An s390 zPCI function: vfio-pci's open_device registers the VM's KVM
+   * with the function (vfio_pci_zdev_open_device → kvm_s390_pci_register_kvm,
+   * under kvm->lock) and close_device unregisters it: the driver side of bug B13.
+   */
+  readonly zpci?: boolean;
+  /** Set on a derived VF only: its VF number (pci_iov_virtfn_devfn's id). */
+  readonly vf_id?: number;
+}
+
+export interface SriovSpec {
+  readonly total_vfs: number;
+  readonly offset?: number;
+  readonly stride?: number;
+  readonly vf_driver?: string;
 }
 
 /** The reset methods the model implements (drivers/pci/pci.c pci_reset_fn_methods[]). */
@@ -141,6 +171,13 @@ export interface DriverSpec {
    */
   readonly reset_prepare?: readonly DriverAction[];
   readonly reset_done?: readonly DriverAction[];
+  /**
+   * PCI: the driver has a sriov_configure callback, and it is
+   * pci_sriov_configure_simple() (pci-pf-stub's, and what most PF drivers
+   * reduce to): pci_enable_sriov() / pci_disable_sriov(). Without it, a write
+   * to sriov_numvfs fails with -ENOENT.
+   */
+  readonly sriov_configure?: boolean;
   /** The loadable module that provides it (topology.modules); absent: built in, never unloaded. */
   readonly module?: string;
 }
@@ -163,4 +200,54 @@ export function busOf(t: Topology, dev: string): 'pci' | 'platform' | null {
   if (t.pci.some((d) => d.bdf === dev)) return 'pci';
   if ((t.platform ?? []).some((d) => d.name === dev)) return 'platform';
   return null;
+}
+
+/**
+ * drivers/pci/iov.c pci_iov_virtfn_bus() / pci_iov_virtfn_devfn(): the BDF
+ * of VF `id` of a PF at `pf` (bus + ((devfn + offset + stride·id) >> 8),
+ * devfn = (devfn + offset + stride·id) & 0xff).
+ */
+export function virtfnBdf(pf: string, sriov: SriovSpec, id: number): string {
+  const m = /^([0-9a-fA-F]{4}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$/.exec(pf);
+  if (m === null) throw new Error(`pci: "${pf}" is not a BDF (dddd:bb:dd.f)`);
+  const bus = parseInt(m[2] as string, 16);
+  const devfn = (parseInt(m[3] as string, 16) << 3) | parseInt(m[4] as string, 10);
+  const rid = devfn + (sriov.offset ?? 0x80) + (sriov.stride ?? 1) * id;
+  const vbus = bus + (rid >> 8);
+  const vdevfn = rid & 0xff;
+  const hex2 = (n: number): string => n.toString(16).padStart(2, '0');
+  return `${m[1] as string}:${hex2(vbus)}:${hex2(vdevfn >> 3)}.${vdevfn & 7}`;
+}
+
+/** The VFs of a PF, in VF order. */
+export function virtfnsOf(t: Topology, pf: string): string[] {
+  return t.pci.filter((d) => d.physfn === pf).sort((a, b) => (a.vf_id ?? 0) - (b.vf_id ?? 0)).map((d) => d.bdf);
+}
+
+/**
+ * The topology with every SR-IOV PF's possible VFs as PCI devices
+ * (pci_iov_add_virtfn's pci_dev): each right after its PF, on the PF's bus
+ * (virtfn->dev.parent = dev->dev.parent), translated by the PF's unit, in
+ * the PF's slot, `physfn` and `vf_id` set, driver_override from the PF's
+ * `vf_driver`. Idempotent (a topology that already has them is returned
+ * as it is). Every kernel actor gets this topology (scenarios/kernel/program.ts).
+ */
+export function withVirtfns(t: Topology): Topology {
+  if (!t.pci.some((d) => d.sriov !== undefined) || t.pci.some((d) => d.physfn !== undefined)) return t;
+  const pci: PciDevSpec[] = [];
+  for (const d of t.pci) {
+    pci.push(d);
+    const sr = d.sriov;
+    if (sr === undefined) continue;
+    for (let id = 0; id < sr.total_vfs; id++) {
+      pci.push({
+        bdf: virtfnBdf(d.bdf, sr, id), physfn: d.bdf, vf_id: id,
+        ...(d.parent !== undefined ? { parent: d.parent } : {}),
+        ...(d.unit !== undefined ? { unit: d.unit } : {}),
+        ...(d.slot !== undefined ? { slot: d.slot } : {}),
+        ...(sr.vf_driver !== undefined ? { driver: sr.vf_driver } : {}),
+      });
+    }
+  }
+  return { ...t, pci };
 }

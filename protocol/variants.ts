@@ -50,6 +50,13 @@ export const VARIANT_AXES = {
    * probe (`enodev`, 7.0) or goes on initialising the device (`none`).
    */
   'init-device-recheck': ['none', 'enodev'],
+  /**
+   * Bug B13 (docs/kernel-facts.md §6): group->kvm under group->group_lock, set by
+   * vfio_file_set_kvm() from the KVM VFIO device's release under kvm->lock and read
+   * by the device open under group_lock (51cdc8bc120e, v6.2-rc), or the fix
+   * 2b48f52f2bff: kvm_ref_lock and a KVM reference taken at first open.
+   */
+  'kvm-ref': ['group-lock', 'kvm-ref-lock'],
 } as const;
 
 export type VariantAxis = keyof typeof VARIANT_AXES;
@@ -71,6 +78,7 @@ export const MODEL_DEFAULTS: ModelVariants = {
   'pciehp-unconfigure': 'reset-lock-held',
   'dma-configure-driver': 'read-once',
   'init-device-recheck': 'enodev',
+  'kvm-ref': 'kvm-ref-lock',
 };
 
 export function isVariantAxis(s: string): s is VariantAxis {

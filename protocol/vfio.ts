@@ -32,9 +32,12 @@ export const processTask = (name: string): string => `proc:${name}`;
  * - `container`: /dev/vfio/vfio;
  * - `iommufd`: /dev/iommu;
  * - `cdev`: /dev/vfio/devices/vfioN of `dev` (the model names the node by
- *   the device, as /sys/bus/pci/devices/<dev>/vfio-dev/ tells userspace).
+ *   the device, as /sys/bus/pci/devices/<dev>/vfio-dev/ tells userspace);
+ * - `kvm`: /dev/kvm and KVM_CREATE_VM on it: the open's fd is the VM fd
+ *   (the /dev/kvm fd itself holds nothing the model needs).
  */
 export type VfioPath =
+  | { readonly kind: 'kvm' }
   | { readonly kind: 'group'; readonly dev: string }
   | { readonly kind: 'container' }
   | { readonly kind: 'iommufd' }
@@ -79,7 +82,17 @@ export type VfioIoctlMailbox =
   | { readonly op: 'IOMMU_IOAS_UNMAP'; readonly body: F & { readonly ioas: string; readonly iova: number } }
   /** A manual (not auto) HWPT_PAGING for device `devid` on IOAS `pt`; `pasid`: IOMMU_HWPT_ALLOC_PASID. Replies the HWPT id. */
   | { readonly op: 'IOMMU_HWPT_ALLOC'; readonly body: F & { readonly devid: string; readonly pt: string; readonly pasid?: boolean } }
-  | { readonly op: 'IOMMU_DESTROY'; readonly body: F & { readonly id: string } };
+  | { readonly op: 'IOMMU_DESTROY'; readonly body: F & { readonly id: string } }
+  // ---- KVM (virt/kvm/kvm_main.c, virt/kvm/vfio.c) -------------------------------------------------
+  /** VM fd: KVM_CREATE_DEVICE of `type`; replies the device file id. Only KVM_DEV_TYPE_VFIO is modelled (others -ENODEV). */
+  | { readonly op: 'KVM_CREATE_DEVICE'; readonly body: F & { readonly type: KvmDeviceType } }
+  /** KVM VFIO device fd: KVM_SET_DEVICE_ATTR, group KVM_DEV_VFIO_FILE, `attr` ADD/DEL of the VFIO file `vfio` (null: an fd that is not open). */
+  | { readonly op: 'KVM_SET_DEVICE_ATTR'; readonly body: F & { readonly attr: KvmVfioAttr; readonly vfio: string | null } };
+
+/** KVM_CREATE_DEVICE's type. */
+export type KvmDeviceType = 'KVM_DEV_TYPE_VFIO' | 'KVM_DEV_TYPE_ARM_VGIC_V3';
+/** The KVM_DEV_VFIO_FILE group's attributes. */
+export type KvmVfioAttr = 'KVM_DEV_VFIO_FILE_ADD' | 'KVM_DEV_VFIO_FILE_DEL';
 
 export type VfioIoctl = VfioIoctlMailbox['op'];
 
@@ -161,7 +174,9 @@ export type ProcIoctl =
   | { readonly cmd: 'IOMMU_IOAS_MAP'; readonly ioas: string; readonly iova: number; readonly vaddr: number }
   | { readonly cmd: 'IOMMU_IOAS_UNMAP'; readonly ioas: string; readonly iova: number }
   | { readonly cmd: 'IOMMU_HWPT_ALLOC'; readonly devid: string; readonly pt: string; readonly pasid?: boolean }
-  | { readonly cmd: 'IOMMU_DESTROY'; readonly id: string };
+  | { readonly cmd: 'IOMMU_DESTROY'; readonly id: string }
+  | { readonly cmd: 'KVM_CREATE_DEVICE'; readonly type?: KvmDeviceType }
+  | { readonly cmd: 'KVM_SET_DEVICE_ATTR'; readonly attr: KvmVfioAttr; readonly file: string };
 
 /**
  * What a process does when the kernel signals its device-request eventfd

@@ -72,4 +72,6 @@ export interface WorkerBoot {
   readonly config: unknown;
   readonly actors: readonly ActorId[];
   readonly lockManagers: readonly ActorId[];
+  /** A guarded actor's user-code slot (runtime/user-code.ts). */
+  readonly userSlot?: SharedArrayBuffer;
 }

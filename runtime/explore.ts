@@ -72,8 +72,15 @@ export async function explore(host: Host, program: Program, strategy: Strategy, 
     await host.snapshot();
     snap = s;
   };
+  let yielded = performance.now();
   for (; n < opts.schedules; n++) {
     if (n > 0 && overTime()) break;
+    // An inline execution runs in microtasks only: without a turn of the event loop now and then, a
+    // SIGINT/SIGTERM handler (runtime/interrupt.ts) would not run until the whole exploration ended.
+    if (performance.now() - yielded > 50) {
+      await new Promise<void>((r) => setImmediate(r));
+      yielded = performance.now();
+    }
     const schedule = first + n;
     const from: SetupSnapshot | null = snap;
     if (from !== null) await host.restore();
@@ -99,7 +106,8 @@ export async function explore(host: Host, program: Program, strategy: Strategy, 
       found.set(f.signature, ff);
       await opts.onFinding?.(ff);
     }
-    if (opts.until?.(r, schedule) === true || strategy.exhausted?.() === true) {
+    // a stuck actor's worker was terminated by the watchdog (runtime/hosts/workers.ts): the host cannot go on
+    if (opts.until?.(r, schedule) === true || strategy.exhausted?.() === true || r.findings.some((f) => f.kind === 'actor-stuck')) {
       n++;
       break;
     }

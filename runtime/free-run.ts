@@ -219,6 +219,10 @@ export class FreeRunner {
         }
       }
       const elapsedMs = performance.now() - t0;
+      // a worker looping in a user's patch would never answer for its log (runtime/hosts/workers.ts: reapStuck)
+      const stuck = outcome === 'hung' ? host.reapStuck(hangMs) : [];
+      if (stuck.length > 0) outcome = 'aborted';
+      for (const info of stuck) cur.findings.push(abortFinding('?' as TaskId, info));
       const logs = await host.logs();
       // a run stopped while tasks were still moving has logs read at different moments: keep the consistent prefix
       const ordered = mergeFreeLogs(logs, outcome === 'aborted' || outcome === 'time-limit');

@@ -10,10 +10,30 @@ type Sig = 'SIGINT' | 'SIGTERM';
 
 let received: Sig | null = null;
 const listeners = new Set<() => void>();
+/**
+ * The stop as a shared word, for worker threads that run part of the
+ * command (compare's rows on the pool): a signal reaches the main thread
+ * only, and a row that ran to its budget would hold the exit for as long.
+ */
+let shared: Int32Array | null = null;
 
-/** Whether a stop was asked for. */
+/** Whether a stop was asked for (here, or in the main thread when this is a worker that adopted its flag). */
 export function interrupted(): boolean {
-  return received !== null;
+  return received !== null || (shared !== null && Atomics.load(shared, 0) !== 0);
+}
+
+/** The main thread's stop flag, to hand to workers (`adoptInterruptFlag`). */
+export function interruptFlag(): SharedArrayBuffer {
+  if (shared === null) {
+    shared = new Int32Array(new SharedArrayBuffer(4));
+    if (received !== null) Atomics.store(shared, 0, 1);
+  }
+  return shared.buffer as SharedArrayBuffer;
+}
+
+/** A worker follows the main thread's stop flag. */
+export function adoptInterruptFlag(sab: SharedArrayBuffer): void {
+  shared = new Int32Array(sab);
 }
 
 /** The exit code a stopped command returns (130 SIGINT, 143 SIGTERM), or null. */
@@ -40,6 +60,7 @@ export function whenInterrupted(): { readonly promise: Promise<void>; readonly o
 export function requestInterrupt(sig: Sig): void {
   if (received !== null) return;
   received = sig;
+  if (shared !== null) Atomics.store(shared, 0, 1);
   for (const fn of [...listeners]) fn();
   listeners.clear();
 }
@@ -47,6 +68,7 @@ export function requestInterrupt(sig: Sig): void {
 /** Forgets a stop (tests run many commands in one process). */
 export function resetInterrupt(): void {
   received = null;
+  if (shared !== null) Atomics.store(shared, 0, 0);
 }
 
 /** Installs the handlers (the CLI's entry only). */

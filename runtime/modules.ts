@@ -36,7 +36,9 @@ export function importModule(url: string): Promise<Record<string, unknown>> {
   let p = loaded.get(url);
   if (p === undefined) {
     // A user's TS module (a scenario's patches) from the compiled CLI: tsx loads it, here or in a worker.
-    p = (!sourceMode && /\.m?ts$/.test(url)
+    // From the sources too when it lies outside them (a worker of a guarded actor, runtime/hosts/guarded.ts):
+    // the shim's global tsx hook would take a .ts file without a package.json for CommonJS.
+    p = (/\.m?ts$/.test(url) && (!sourceMode || !url.startsWith(pathToFileURL(codeRoot).href + '/'))
       ? import('tsx/esm/api').then((t) => t.tsImport(url, import.meta.url))
       : import(url)) as Promise<Record<string, unknown>>;
     loaded.set(url, p);

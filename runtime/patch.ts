@@ -1,5 +1,6 @@
 import type { ActorDef, Handler, Kernel } from './actor.ts';
 import type { FnPatch } from './kfunc.ts';
+import { userFunction } from './user-code.ts';
 export type { PatchRef } from '../protocol/patch-ref.ts';
 
 /**
@@ -30,16 +31,18 @@ export interface Patch {
 
 /** A replaced function or handler announces itself when it runs: a run reports patches no schedule reached. */
 function announced(fn: string, h: Handler<never, never>): Handler<never, never> {
+  // the user's code, named for the watchdog (runtime/user-code.ts)
+  const user = userFunction(fn, h);
   return (k: Kernel<never>, body: never) => {
     k.emit({ ev: 'fn.patched', fn });
-    return h(k, body);
+    return user(k, body);
   };
 }
 
 /** The actor definition with the patch laid over it. */
 export function applyPatch(def: ActorDef, p: Patch): ActorDef {
   const handlers = Object.fromEntries(Object.entries(p.handlers ?? {}).map(([op, h]) => [op, announced(op, h)]));
-  const fns = Object.entries(p.functions ?? {});
+  const fns = Object.entries(p.functions ?? {}).map(([name, f]) => [name, userFunction(name, f) as FnPatch] as const);
   return {
     ...def,
     handlers: { ...def.handlers, ...(handlers as ActorDef['handlers']) },

@@ -1,6 +1,6 @@
 import { explore } from './explore.ts';
 import type { ExploreResult } from './explore.ts';
-import { InlineHost } from './hosts/inline.ts';
+import { hostFor } from './hosts/guarded.ts';
 import { importModule, resolveModule } from './modules.ts';
 import type { Checker } from '../checkers/checker.ts';
 import type { Program } from './program.ts';
@@ -32,7 +32,7 @@ export default async function runPoolTask(t: PoolTask): Promise<ExploreResult> {
   const mod = await importModule(resolveModule(t.loader.module));
   const load = mod[t.loader.export] as (key: unknown) => LoadedProgram | Promise<LoadedProgram>;
   const { program, checkers } = await load(t.key);
-  const host = await InlineHost.create(program);
+  const host = await hostFor('inline', program);
   try {
     return await explore(host, program, makeStrategy(t.strategy, t.seed), {
       seed: t.seed,

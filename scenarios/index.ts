@@ -9,6 +9,7 @@ import { upstreamPciehpThreeParty } from './upstream/pciehp-three-party.ts';
 import { upstreamVfioContainerIoctl } from './upstream/vfio-container-ioctl.ts';
 import { twoSlotVfioPciehp } from './upstream/two-slot-vfio-pciehp.ts';
 import { registerAsyncProbe, registerTwoWalkers } from './upstream/iommu-register.ts';
+import { b13KvmVfio } from './upstream/b13-kvm-vfio.ts';
 import { InputError } from '../runtime/input-error.ts';
 import { isScenarioFile, loadScenarioFile } from './format/load.ts';
 import { didYouMean, quote } from './format/issues.ts';
@@ -26,6 +27,7 @@ export const BUILTIN: readonly Scenario[] = [
   upstreamVfioContainerIoctl, upstreamPciehpThreeParty,
   twoSlotVfioPciehp,
   registerAsyncProbe, registerTwoWalkers,
+  b13KvmVfio,
 ];
 
 export function findScenario(name: string): Scenario {

@@ -42,6 +42,8 @@ const HANDLERS_NOT_KERNEL: Readonly<Record<string, string>> = {
   'driver-core:try_module_get_driver': 'another actor\'s try_module_get(dev->driver->owner): a field read across actors, then try_module_get (declared)',
   'driver-core:module_put_driver': 'another actor\'s module_put() of the driver it pinned: the look-up across actors, then module_put (declared)',
   'pci:pci_scan_root_bus': 'the entry boot sends; it runs acpi_pci_root_add (declared), which scans the root bus',
+  'pci:pciehp_enable_slot': 'the hot-add entry; it runs pciehp_configure_device (declared)',
+  'driver-core:kernfs_drain_wait': 'the wait of kernfs_drain() asked by another actor (the message; the wait is part of the declared kernfs_drain)',
   'iommu-core:iommu_attach_device_shared': 'seed 002\'s proposed API (variant shared-attach): in no kernel',
   'iommu-core:iommu_detach_device_shared': 'seed 002\'s proposed API (variant shared-attach): in no kernel',
   'vfio:device_dma': 'the device\'s own DMA (hardware), reached through its fd for the scenario',
@@ -65,7 +67,7 @@ const PLUMBING: Readonly<Record<string, readonly string[]>> = {
     'actors/vfio/container.ts:backendOf', 'actors/vfio/device.ts:deviceOfFile', 'actors/vfio/group.ts:groupOfFile', 'actors/vfio/iommufd.ts:ictxOfFile',
     'actors/vfio/iommufd.ts:devHasPasid', 'actors/vfio/registration.ts:devSetKey', 'actors/vfio/state.ts:unitOf', 'hardware/common/unit.ts:live',
     'actors/driver-core/kernfs.ts:kernfsNode', 'actors/driver-core/state.ts:registeredDriver', 'actors/driver-core/sysfs.ts:deviceSysfsLive',
-    'actors/driver-core/sysfs.ts:driverName', 'actors/driver-core/sysfs.ts:bootOverride',
+    'actors/driver-core/sysfs.ts:driverName', 'actors/driver-core/sysfs.ts:bootOverride', 'actors/pci/iov.ts:virtfns',
   ],
   'object bookkeeping of the model (allocation ids, field instrumentation, bit-field access)': [
     'actors/vfio/state.ts:freshName', 'actors/vfio/state.ts:allocObj', 'actors/vfio/state.ts:initFields', 'actors/vfio/files.ts:allocFile',
@@ -75,7 +77,7 @@ const PLUMBING: Readonly<Record<string, readonly string[]>> = {
   ],
   'a part of a declared function, split out for reading (its frame is the declared caller\'s)': [
     'actors/iommu-core/attach.ts:withGroupMutex', 'actors/iommu-core/pasid.ts:checkPasidDomain', 'actors/pci/bus-reset.ts:resetWindow',
-    'actors/iommu-core/probe.ts:removeUnderGroupMutex', 'actors/pci/dma.ts:driverManagedDmaCheck',
+    'actors/iommu-core/probe.ts:removeUnderGroupMutex', 'actors/pci/dma.ts:driverManagedDmaCheck', 'actors/driver-core/kernfs.ts:kernfsDrainWait',
     'actors/pci/reset.ts:resetWindow', 'actors/pci/reset.ts:resetMethod', 'actors/vfio/index.ts:unknownIoctl', 'actors/vfio/index.ts:deviceIoctl',
     'actors/vfio/container.ts:vfioIommuMapDma', 'actors/vfio/container.ts:vfioIommuUnmapDma', 'hardware/common/page-table.ts:ptMap',
     'hardware/common/page-table.ts:ptUnmap', 'hardware/common/invalidation.ts:flushDeviceEntry',

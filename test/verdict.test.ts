@@ -112,6 +112,7 @@ describe('compare verdicts, end to end', () => {
     const strict = await cli('run', doc, '--variant', 'domain-alloc=reviewer-locked', '--schedules', '2', '--strict', '--out', tmp(), '--json');
     const row = strict.json as Row;
     expect(row.known.map((k) => [k.id, k.kind, k.source]).sort()).toEqual([['locked-alloc-in-probe', 'deadlock', 'upstream'], ['locked-alloc-in-probe', 'recursive-locking', 'upstream']]);
+    expect(row.findings.length).toBeGreaterThan(0);
     expect(row.findings.every((f) => f.known === 'locked-alloc-in-probe')).toBe(true);
     expect(row.matched).toBe(false);
     expect(strict.code).toBe(1);

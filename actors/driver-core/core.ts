@@ -26,7 +26,7 @@ export const sysfsDeviceDir = (dev: Device): string => `/sys/bus/${dev.bus}/devi
  * (driver match and probe). Errors of the notifier and of the probe do not
  * fail device_add().
  */
-export const deviceAdd = kfunc('device_add', { actor: 'driver-core', source: 'drivers/base/core.c: device_add' }, async function deviceAdd(k: DK, name: string): Promise<0 | Errno> {
+export const deviceAdd = kfunc('device_add', { actor: 'driver-core', source: 'drivers/base/core.c: device_add' }, async function deviceAdd(k: DK, name: string, matchDriver: boolean): Promise<0 | Errno> {
   const bus = busOf(k.state.topology, name);
   if (bus === null) return errno('ENODEV');
   const old = k.state.devices[name];
@@ -37,6 +37,7 @@ export const deviceAdd = kfunc('device_add', { actor: 'driver-core', source: 'dr
   const dev: Device = {
     id: k.alloc('device', name), name, bus,
     driver: null, bound: false, dead: false, registered: false, drvdata: {}, deferrals: {},
+    ...(bus === 'pci' && k.state.topology.pci.some((d) => d.bdf === name && d.physfn !== undefined) ? { virtfn: true as const } : {}),
   };
   k.state.devices[name] = dev;
   k.state.freed.delete(name);
@@ -44,7 +45,8 @@ export const deviceAdd = kfunc('device_add', { actor: 'driver-core', source: 'dr
   k.write(dev, 'registered', true);
   await klistAddDevice(k, dev);
   await busNotify(k, dev, 'ADD_DEVICE');
-  await busProbeDevice(k, dev);
+  // bus_probe_device() → device_initial_probe() does nothing while dev->match_driver is false (pci_device_add)
+  if (matchDriver) await busProbeDevice(k, dev);
   return 0;
 });
 

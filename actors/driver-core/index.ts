@@ -12,6 +12,7 @@ import { deferredProbeWorkFunc, deviceAttach, deviceAttachAsyncHelper, deviceRel
 import { driverDeferredProbeTrigger } from './deferred.ts';
 import { bootModule, deleteModule, loadModule, modulePut, tryModuleGet } from './module.ts';
 import { kernfsFopRead, kernfsFopWrite } from './sysfs.ts';
+import { kernfsDrainWait } from './kernfs.ts';
 import { deviceScope, moduleScope, runActionList, unboundResults } from './driver-ops.ts';
 import { LOCKLESS, deviceOf, driverOf, getDevice, initialState, isFreed, putDevice, underDevice } from './state.ts';
 import type { DK, Device, DriverCoreState } from './state.ts';
@@ -50,7 +51,7 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
       for (const m of k.state.topology.modules ?? []) if (!later.has(m.name)) bootModule(k, m.name);
       for (const spec of k.state.topology.drivers) if (spec.module === undefined || !later.has(spec.module)) driverRegister(k, spec);
       await k.call(PCI, 'pci_scan_root_bus', null);
-      for (const p of k.state.topology.platform ?? []) await deviceAdd(k, p.name);
+      for (const p of k.state.topology.platform ?? []) await deviceAdd(k, p.name, true);
       k.state.deferredEnabled = true;
       await driverDeferredProbeTrigger(k);
       await k.complete_all(completionRef(BOOTED_COMPLETION));
@@ -64,7 +65,7 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
       return out;
     },
 
-    device_add: (k, { dev }) => deviceAdd(k, dev),
+    device_add: (k, { dev, match }) => deviceAdd(k, dev, match !== false),
     device_del: (k, { dev }) => withDevice(k, dev, (d) => deviceDel(k, d)),
     device_unregister: (k, { dev }) => withDevice(k, dev, (d) => deviceUnregister(k, d)),
     device_release_driver: kfunc('device_release_driver', { actor: 'driver-core', source: 'drivers/base/dd.c: device_release_driver' }, function deviceReleaseDriver(k: DK, { dev }: { readonly dev: string }) {
@@ -171,6 +172,8 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
 
     /** A sysfs attribute read (open, read(2), close): the text, or an errno. */
     kernfs_fop_read_iter: (k, { path }) => kernfsFopRead(k, path),
+    /** kernfs_drain()'s wait for a node's active references (actors/driver-core/kernfs.ts). */
+    kernfs_drain_wait: (k, { path }) => kernfsDrainWait(k, path),
     /** A sysfs attribute write: bytes written, or an errno. */
     kernfs_fop_write_iter: (k, { path, value }) => kernfsFopWrite(k, path, value),
     /** finit_module(2): load a topology module, register its drivers (attaching matching devices). */

@@ -1,5 +1,6 @@
 import type { LockRef } from '../../protocol/events.ts';
 import { lockId } from '../../protocol/ids.ts';
+import { DRIVER_CORE } from '../../protocol/kernel.ts';
 import type { LockClassName } from '../../protocol/lock-classes.ts';
 import { SYSFS_ATTRS } from '../../protocol/sysfs.ts';
 import type { SysfsAttrName } from '../../protocol/sysfs.ts';
@@ -104,17 +105,28 @@ export const kernfsPutActive = kfunc('kernfs_put_active', { actor: 'driver-core'
 export const kernfsDrain = kfunc('kernfs_drain', { actor: 'driver-core', source: 'fs/kernfs/dir.c: kernfs_drain' }, async function kernfsDrain(k: DK, kn: KernfsNode): Promise<void> {
   if (kn.active === 0) return; // already drained: no wait, no lockdep annotation
   if (kn.map !== null) k.emit({ ev: 'lock.request', lock: kn.map, mode: 'write', try: false });
+  // the wait_event() runs as a call of this actor, so a task blocked in it carries the drain's call chain
+  k.state.draining[kn.path] = kn;
+  await k.call(DRIVER_CORE, 'kernfs_drain_wait', { path: kn.path });
+  if (kn.drainers === 0 && k.state.draining[kn.path] === kn) delete k.state.draining[kn.path];
+  if (kn.map !== null) {
+    k.emit({ ev: 'lock.acquired', lock: kn.map, mode: 'write', try: false, ok: true });
+    k.emit({ ev: 'lock.released', lock: kn.map, mode: 'write' });
+  }
+});
+
+/** kernfs_drain()'s wait_event(root->deactivate_waitq, atomic_read(&kn->active) == KN_DEACTIVATED_BIAS). */
+export async function kernfsDrainWait(k: DK, path: string): Promise<0> {
+  const kn = k.state.draining[path];
+  if (kn === undefined) return 0;
   while (kn.active > 0) {
     kn.drainers++;
     await k.sleep(waitq(kn), `kernfs_drain ${kn.path}`, kn.map ?? undefined);
     kn.drainers--;
   }
   if (kn.drainers === 0) k.setReady(waitq(kn), false);
-  if (kn.map !== null) {
-    k.emit({ ev: 'lock.acquired', lock: kn.map, mode: 'write', try: false, ok: true });
-    k.emit({ ev: 'lock.released', lock: kn.map, mode: 'write' });
-  }
-});
+  return 0;
+}
 
 /**
  * __kernfs_remove() of a directory's attribute nodes: deactivate every one

@@ -58,6 +58,12 @@ export interface Device extends KObject {
    * under device_lock); absent: the topology's `driver`, set before device_add.
    */
   driver_override?: string | null;
+  /**
+   * An SR-IOV VF (pdev->is_virtfn): its device_lock is taken with the
+   * nesting subclass 1, because the PF's sriov_configure adds, probes and
+   * removes it with the PF's device_lock held (actors/pci/iov.ts). Absent: 0.
+   */
+  readonly virtfn?: true;
 }
 
 /** struct device_driver. */
@@ -136,6 +142,8 @@ export interface DriverCoreState {
   readonly mods: Record<string, KModule>;
   /** kernfs nodes of attributes, by path, created when first looked up (actors/driver-core/kernfs.ts). */
   readonly kernfs: Record<string, import('./kernfs.ts').KernfsNode>;
+  /** Nodes a kernfs_drain() waits on, by path (removed from `kernfs` already). */
+  readonly draining: Record<string, import('./kernfs.ts').KernfsNode>;
   /** Devices whose attributes device_del() has removed (until the name is added again). */
   readonly sysfsRemoved: Set<string>;
   /** Open files so far (of->mutex instances are numbered by it). */
@@ -162,6 +170,7 @@ export function initialState(config: unknown): DriverCoreState {
     modules: {},
     mods: {},
     kernfs: {},
+    draining: {},
     sysfsRemoved: new Set(),
     openSeq: 0,
     variants,
@@ -170,8 +179,13 @@ export function initialState(config: unknown): DriverCoreState {
 
 // ---- locks ------------------------------------------------------------------------
 
-/** dev->mutex. */
-export const DL = (dev: Device | string): LockRef => deviceLock(typeof dev === 'string' ? dev : dev.name);
+/**
+ * dev->mutex. A VF's is taken with SINGLE_DEPTH_NESTING: the PF's
+ * sriov_numvfs_store() holds the PF's device_lock while the VF is probed and
+ * released (PF → VF, like parent → child in __device_driver_lock), so
+ * lockdep sees device_lock → device_lock/1, not recursive locking.
+ */
+export const DL = (dev: Device | string): LockRef => (typeof dev === 'string' ? deviceLock(dev) : deviceLock(dev.name, dev.virtfn === true ? 1 : 0));
 export const underDevice = (dev: Device): { readonly guard: LockRef } => ({ guard: DL(dev) });
 /** WRITE_ONCE/READ_ONCE of a field whose writers hold device_lock: marked, the guard documents the writers' lock. */
 export const onceUnderDevice = (dev: Device): { readonly guard: LockRef; readonly lockless: true } => ({ guard: DL(dev), lockless: true });

@@ -2,6 +2,7 @@
 export * from './bus-reset.ts';
 export * from './dma.ts';
 export * from './hotplug.ts';
+export * from './iov.ts';
 export * from './probe.ts';
 export * from './reset.ts';
 export * from './state.ts';

@@ -3,10 +3,12 @@ import type { Errno } from '../../protocol/errno.ts';
 import { enterContext, pciehpIst } from '../../protocol/contexts.ts';
 import { pciRescanRemoveLock, pciehpResetLock } from '../../protocol/lock-classes.ts';
 import type { LockRef } from '../../protocol/events.ts';
+import { DRIVER_CORE } from '../../protocol/kernel.ts';
+import { isErrno } from '../../protocol/errno.ts';
 import { pciStopAndRemoveBusDevice } from './probe.ts';
-import { devOf, onBusLocked, pciBusSem, presentOf } from './state.ts';
+import { devOf, onBusLocked, pciBusSem, presentOf, setAdded, setOnBus } from './state.ts';
 import type { K } from './state.ts';
-import { slotBusDevices, slotDepth, subtree } from './topology.ts';
+import { isVirtfn, parentsFirst, slotBusDevices, slotDepth, subtree } from './topology.ts';
 import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
@@ -94,4 +96,75 @@ export const pciehpResetSlot = kfunc('pciehp_reset_slot', { actor: 'pci', source
   await reset();
   await k.up_write(resetLock);
   return 0;
+});
+
+/**
+ * pciehp hot-add: pciehp_ist() → pciehp_handle_presence_or_link_change() →
+ * pciehp_enable_slot() → board_added() → pciehp_configure_device()
+ * (drivers/pci/hotplug/pciehp_pci.c, 7.0):
+ *
+ *   down_read_nested(&ctrl->reset_lock, ctrl->depth)          (pciehp_ist)
+ *   pci_lock_rescan_remove()
+ *   the slot's device 0 already there → -EEXIST
+ *   pci_scan_slot(): every device of the slot (and below it) not present
+ *     pci_device_add(): on the bus list, device_add() with
+ *     dev->match_driver = false — the IOMMU probe runs, no driver yet
+ *   nothing found → -ENODEV
+ *   up_read(&ctrl->reset_lock)         "Release reset_lock during driver binding
+ *   pci_bus_add_devices(): device_attach()   to avoid AB-BA deadlock with device_lock"
+ *   down_read_nested(&ctrl->reset_lock, ctrl->depth)
+ *   pci_unlock_rescan_remove()
+ *   up_read(&ctrl->reset_lock)                                (pciehp_ist)
+ *
+ * Retaking reset_lock under pci_rescan_remove_lock is the same
+ * pci_rescan_remove_lock → reset_lock(read) edge pciehp_unconfigure_device()
+ * makes (CANONICAL_ORDER, not preloaded; the known pciehp-reset-lock cycle
+ * when another task joins it). Runs as the controller's IRQ thread. VFs are
+ * not found by a scan (only their PF's sriov_enable adds them).
+ */
+export const pciehpEnableSlot = kfunc('pciehp_configure_device', { actor: 'pci', source: 'drivers/pci/hotplug/pciehp_pci.c: pciehp_configure_device' }, async function pciehpEnableSlot(k: K, slot: string): Promise<0 | Errno> {
+  const pt = k.state.topo;
+  const onBus = slotBusDevices(pt, slot);
+  if (onBus.length === 0) return errno('ENODEV');
+  const resetLock = slotResetLock(k, slot);
+  enterContext(k, pciehpIst(slot));
+  await k.down_read(resetLock);
+  await k.lock(pciRescanRemoveLock());
+  let ret: 0 | Errno = 0;
+  const below = onBus.flatMap((d) => subtree(pt, d)).filter((d) => !isVirtfn(pt, d));
+  const present = await presentOf(k, below);
+  // pci_get_slot(parent, PCI_DEVFN(0, 0)): "The device is already there"
+  if (onBus.some((d) => present.has(d))) ret = errno('EEXIST');
+  else {
+    const added: string[] = [];
+    // pci_scan_slot() → pci_device_add(): bus list, device_add() without a driver match
+    for (const d of parentsFirst(pt, below.filter((x) => !present.has(x)))) {
+      const pd = devOf(k, d);
+      if (pd === undefined) continue;
+      await setOnBus(k, d, true);
+      const r = await k.call<unknown>(DRIVER_CORE, 'device_add', { dev: d, match: false });
+      if (isErrno(r)) {
+        k.warn(`pci_device_add: device_add(${d}) failed: -${r.errno}`);
+        await setOnBus(k, d, false);
+        continue;
+      }
+      added.push(d);
+    }
+    if (added.length === 0) ret = errno('ENODEV'); // "No new device found"
+    else {
+      await k.up_read(resetLock);
+      // pci_bus_add_devices() → pci_bus_add_device(): match_driver = true, device_attach()
+      for (const d of added) {
+        const pd = devOf(k, d);
+        if (pd === undefined) continue;
+        await k.call(DRIVER_CORE, 'device_attach', { dev: d });
+        await setAdded(k, pd, true);
+      }
+      await k.down_read(resetLock);
+    }
+  }
+  await k.unlock(pciRescanRemoveLock());
+  await k.up_read(resetLock);
+  enterContext(k, null);
+  return ret;
 });

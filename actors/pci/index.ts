@@ -4,10 +4,11 @@ import { errno } from '../../protocol/errno.ts';
 import type { KernelConfig } from '../../protocol/kernel.ts';
 import type { PciMailbox } from '../../protocol/pci.ts';
 import { pciDevIsDisconnected, pciDmaCleanup, pciDmaConfigure } from './dma.ts';
-import { pciehpDisableSlot } from './hotplug.ts';
+import { pciehpDisableSlot, pciehpEnableSlot } from './hotplug.ts';
 import { pciRescanBus, pciScanRootBus, pciStopAndRemoveBusDeviceLocked } from './probe.ts';
 import { pciResetFunction, pciResetFunctionLocked, pciTryResetFunction, resetStore } from './reset.ts';
 import { pciResetBus } from './bus-reset.ts';
+import { sriovNumvfsStore } from './iov.ts';
 import { devOf, initState } from './state.ts';
 import type { K, PciState } from './state.ts';
 
@@ -24,11 +25,13 @@ export const pci = defineActor<PciState, PciMailbox>('pci', {
     pci_rescan_bus: (k, { dev }) => pciRescanBus(k, dev),
     pci_stop_and_remove_bus_device_locked: (k, { dev }) => pciStopAndRemoveBusDeviceLocked(k, dev),
     pciehp_disable_slot: (k, { slot, surprise }) => pciehpDisableSlot(k, slot, surprise),
+    pciehp_enable_slot: (k, { slot }) => pciehpEnableSlot(k, slot),
     pci_reset_function: (k, { dev }) => pciResetFunction(k, dev),
     reset_store: (k, { dev }) => resetStore(k, dev),
     pci_try_reset_function: (k, { dev }) => pciTryResetFunction(k, dev),
     pci_reset_function_locked: (k, { dev }) => pciResetFunctionLocked(k, dev),
     pci_reset_bus: (k, { dev }) => pciResetBus(k, dev),
+    sriov_numvfs_store: (k, { dev, num_vfs }) => sriovNumvfsStore(k, dev, num_vfs),
     // drivers/iommu/iommu.c pci_device_group(): WARN_ON(!dev_is_pci(dev)) → -EINVAL
     pci_device_group: kfunc('pci_device_group', { actor: 'pci', source: 'drivers/iommu/iommu.c: pci_device_group' }, async function pciDeviceGroup(k: K, { dev }: { readonly dev: string }) {
       const peers = k.state.groups.get(dev);
@@ -47,7 +50,7 @@ export const pci = defineActor<PciState, PciMailbox>('pci', {
     pci_dev_is_disconnected: (k, { dev }) => pciDevIsDisconnected(k, dev),
   },
   inspect: (s) => ({
-    devices: [...s.devs.values()].map((d) => ({ bdf: d.bdf, present: d.present, disconnected: d.disconnected, in_reset: d.in_reset })),
+    devices: [...s.devs.values()].map((d) => ({ bdf: d.bdf, present: d.present, disconnected: d.disconnected, in_reset: d.in_reset, ...(d.num_VFs !== 0 ? { num_VFs: d.num_VFs } : {}) })),
     buses: Object.fromEntries([...s.buses.values()].map((b) => [b.id, b.devices])),
     groups: [...new Map([...s.groups.values()].map((g) => [g.join(','), g])).values()],
   }),

@@ -4,7 +4,7 @@ import { DRIVER_CORE } from '../../protocol/kernel.ts';
 import { pciRescanRemoveLock } from '../../protocol/lock-classes.ts';
 import { devOf, presentOf, setAdded, setOnBus } from './state.ts';
 import type { K } from './state.ts';
-import { bootDevices, parentsFirst, removeOrder, stopOrder, subtree, upstreamBridge } from './topology.ts';
+import { bootDevices, isVirtfn, parentsFirst, removeOrder, stopOrder, subtree, upstreamBridge } from './topology.ts';
 import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
@@ -21,7 +21,7 @@ import { kfunc } from '../../runtime/kfunc.ts';
  * then takes the device off the list again, so the lists only ever name
  * devices driver-core knows.
  */
-const pciDeviceAdd = kfunc('pci_device_add', { actor: 'pci', source: 'drivers/pci/probe.c: pci_device_add' }, async function pciDeviceAdd(k: K, bdf: string): Promise<void> {
+export const pciDeviceAdd = kfunc('pci_device_add', { actor: 'pci', source: 'drivers/pci/probe.c: pci_device_add' }, async function pciDeviceAdd(k: K, bdf: string): Promise<void> {
   const pd = devOf(k, bdf);
   if (pd === undefined) return;
   await setOnBus(k, bdf, true);
@@ -64,7 +64,8 @@ export const pciRescanBus = kfunc('pci_rescan_bus', { actor: 'pci', source: 'dri
   const present = await presentOf(k, bridge === null ? below : [bridge, ...below]);
   let ret: 0 | Errno = 0;
   if (bridge !== null && !present.has(bridge)) ret = errno('ENODEV');
-  else for (const d of parentsFirst(pt, below.filter((x) => !present.has(x)))) await pciDeviceAdd(k, d);
+  // a scan does not find VFs: only the PF's sriov_enable() adds them (pci_iov_add_virtfn)
+  else for (const d of parentsFirst(pt, below.filter((x) => !present.has(x) && !isVirtfn(pt, x)))) await pciDeviceAdd(k, d);
   await k.unlock(pciRescanRemoveLock());
   return ret;
 });

@@ -2,6 +2,7 @@ import type { Kernel, KObject } from '../../runtime/actor.ts';
 import type { LockRef } from '../../protocol/events.ts';
 import { objId } from '../../protocol/ids.ts';
 import type { KernelConfig } from '../../protocol/kernel.ts';
+import type { DriverSpec } from '../../protocol/topology.ts';
 import { resolveVariants } from '../../protocol/variants.ts';
 import type { ModelVariants } from '../../protocol/variants.ts';
 import { classLock } from '../../protocol/lock-classes.ts';
@@ -34,6 +35,8 @@ export interface PciDev extends KObject {
   disconnected: boolean;
   /** A reset method is running on the device (the reset framework holds device_lock). */
   in_reset: boolean;
+  /** pdev->sriov->num_VFs of a PF (0 otherwise): written by sriov_enable/sriov_disable under the PF's device_lock (actors/pci/iov.ts). */
+  num_VFs: number;
 }
 
 /**
@@ -56,6 +59,8 @@ export interface PciState {
   readonly variants: ModelVariants;
   /** Devices whose IOMMU is described by firmware (DT / IORT: SMMUv3): of_dma_configure() configures their IOMMU. */
   readonly fwIommu: ReadonlySet<string>;
+  /** The PCI drivers by name (their sriov_configure callback, actors/pci/iov.ts). */
+  readonly drivers: ReadonlyMap<string, DriverSpec>;
 }
 
 export type K = Kernel<PciState>;
@@ -73,13 +78,14 @@ export function initState(config: KernelConfig): PciState {
   const devs = new Map<string, PciDev>();
   const buses = new Map<string, PciBus>();
   for (const bdf of topo.order) {
-    devs.set(bdf, { id: objId(bdf), bdf, present: false, disconnected: false, in_reset: false });
+    devs.set(bdf, { id: objId(bdf), bdf, present: false, disconnected: false, in_reset: false, num_VFs: 0 });
     const key = busKeyOf(topo, bdf);
     if (!buses.has(key)) buses.set(key, { id: objId(key), devices: [] });
   }
   const fwUnits = new Set(config.topology.units.filter((u) => u.kind === 'smmu-v3').map((u) => u.name));
   const fwIommu = new Set(config.topology.pci.filter((d) => d.unit !== undefined && fwUnits.has(d.unit)).map((d) => d.bdf));
-  return { topo, devs, buses, groups: pciGroupPartition(topo), variants: resolveVariants(config.variants), fwIommu };
+  const drivers = new Map(config.topology.drivers.filter((d) => d.bus === 'pci').map((d) => [d.name, d]));
+  return { topo, devs, buses, groups: pciGroupPartition(topo), variants: resolveVariants(config.variants), fwIommu, drivers };
 }
 
 export function devOf(k: K, bdf: string): PciDev | undefined {

@@ -124,7 +124,8 @@ export function removeOrder(pt: PciTopology, bdf: string): string[] {
  * before children, otherwise in topology order.
  */
 export function bootDevices(pt: PciTopology): string[] {
-  const absent = (d: string): boolean => [d, ...ancestors(pt, d)].some((x) => pt.spec.get(x)?.hotplug === true);
+  // a VF is added by its PF's sriov_enable() only (drivers/pci/iov.c pci_iov_add_virtfn)
+  const absent = (d: string): boolean => isVirtfn(pt, d) || [d, ...ancestors(pt, d)].some((x) => pt.spec.get(x)?.hotplug === true);
   return parentsFirst(pt, pt.order.filter((d) => !absent(d)));
 }
 
@@ -144,10 +145,20 @@ export function parentsFirst(pt: PciTopology, devs: readonly string[]): string[]
   return out;
 }
 
-/** pdev->multifunction: another function of the same bus:device exists. */
+/** pdev->is_virtfn: a VF (derived from its PF's SR-IOV capability, protocol/topology.ts withVirtfns). */
+export function isVirtfn(pt: PciTopology, bdf: string): boolean {
+  return pt.spec.get(bdf)?.physfn !== undefined;
+}
+
+/**
+ * pdev->multifunction: another function of the same bus:device exists. A VF
+ * never is one (pci_iov_add_virtfn: virtfn->multifunction = 0), and VFs are
+ * not functions of another device's slot.
+ */
 export function isMultifunction(pt: PciTopology, bdf: string): boolean {
+  if (isVirtfn(pt, bdf)) return false;
   const key = slotKey(bdf);
-  return pt.order.some((d) => d !== bdf && slotKey(d) === key);
+  return pt.order.some((d) => d !== bdf && !isVirtfn(pt, d) && slotKey(d) === key);
 }
 
 /** The devices on the same bus as `bdf` (same upstream bridge, or both on the root bus of the same segment:bus), excluding it. */
@@ -261,7 +272,7 @@ export function pciGroupPartition(pt: PciTopology): ReadonlyMap<string, readonly
   // the functions of each multi-function device without ACS, by slot: one pass, not a scan of every device per device
   const noAcsBySlot = new Map<string, string[]>();
   for (const d of pt.order) {
-    if (pt.spec.get(d)?.acs === true) continue;
+    if (pt.spec.get(d)?.acs === true || pt.spec.get(d)?.physfn !== undefined) continue;
     const key = slotKey(d);
     const fns = noAcsBySlot.get(key);
     if (fns === undefined) noAcsBySlot.set(key, [d]);
@@ -279,8 +290,9 @@ export function pciGroupPartition(pt: PciTopology): ReadonlyMap<string, readonly
       point = bridge;
     }
     union(d, point);
-    // 3. non-isolated functions of a multi-function device
-    if (s.acs !== true) for (const f of noAcsBySlot.get(slotKey(d)) ?? []) if (f !== d) union(d, f);
+    // 3. non-isolated functions of a multi-function device (a VF is never multi-function: it is grouped by
+    // its aliases and the ACS path above it only, so VFs below an ACS-isolated path get their own groups)
+    if (s.acs !== true && s.physfn === undefined) for (const f of noAcsBySlot.get(slotKey(d)) ?? []) if (f !== d) union(d, f);
   }
 
   const members = new Map<string, string[]>();

@@ -86,6 +86,11 @@ function ioctlCall(k: PK, file: string, io: ProcIoctl): { readonly op: string; r
       return { op: io.cmd, body: io.pasid === undefined ? { file, devid: resolve(k, io.devid), pt: resolve(k, io.pt) } : { file, devid: resolve(k, io.devid), pt: resolve(k, io.pt), pasid: io.pasid } };
     case 'IOMMU_DESTROY':
       return { op: io.cmd, body: { file, id: resolve(k, io.id) } };
+    case 'KVM_CREATE_DEVICE':
+      return { op: io.cmd, body: { file, type: io.type ?? 'KVM_DEV_TYPE_VFIO' } };
+    case 'KVM_SET_DEVICE_ATTR':
+      // the attribute's addr points at an int holding the VFIO fd
+      return { op: io.cmd, body: { file, attr: io.attr, vfio: fileOf(k, io.file) } };
   }
 }
 
@@ -154,6 +159,7 @@ async function runOp(k: PK, op: ProcOp): Promise<unknown> {
       const r = await k.call(VFIO, name, body);
       if (typeof r === 'string' && !isErrName(r)) {
         if (op.ioctl.cmd === 'VFIO_GROUP_GET_DEVICE_FD') installFd(k, op.as ?? op.ioctl.dev, r);
+        else if (op.ioctl.cmd === 'KVM_CREATE_DEVICE') installFd(k, op.as ?? 'kvm-vfio', r);
         else if (op.as !== undefined) k.state.vars[op.as] = r;
       }
       return r;

@@ -5,6 +5,7 @@ export * from './device.ts';
 export * from './files.ts';
 export * from './group.ts';
 export * from './iommufd.ts';
+export * from './kvm.ts';
 export * from './pci-core.ts';
 export * from './registration.ts';
 export * from './state.ts';

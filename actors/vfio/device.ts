@@ -9,6 +9,7 @@ import { allocFile, fput, getFile } from './files.ts';
 import { vfioGroupHasIommu } from './group.ts';
 import { vfioPciCoreCloseDevice, vfioPciCoreOpenDevice } from './pci-core.ts';
 import { iommufdCtxPut, vfioIommufdBind, vfioIommufdCompatAttachIoas, vfioIommufdUnbind } from './iommufd.ts';
+import { vfioDfGroupGetKvm, vfioDfGroupPutKvm } from './kvm.ts';
 import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
@@ -42,7 +43,7 @@ export const putRegistration = kfunc('vfio_device_put_registration', { actor: 'v
 /** vfio_allocate_device_file(). */
 export const allocDeviceFile = kfunc('vfio_allocate_device_file', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_allocate_device_file' }, function allocDeviceFile(k: VK, vdev: VfioDevice, group: string | null): DeviceFile {
   const id = allocObj(k, 'vfio_device_file', 'df');
-  const df: DeviceFile = { id, device: vdev.id, group, access_granted: false, iommufd: null, devid: null };
+  const df: DeviceFile = { id, device: vdev.id, group, access_granted: false, iommufd: null, devid: null, kvm: null };
   k.state.dfs[id] = df;
   initFields(k, df, ['device']);
   return df;
@@ -177,7 +178,9 @@ const vfioDfGroupOpen = kfunc('vfio_df_group_open', { actor: 'vfio', source: 'dr
     if (!(await vfioGroupHasIommu(k, grp))) return errno('EINVAL');
     await k.lock(devSetLock(vdev.dev_set));
     try {
-      // the KVM reference (kvm_ref_lock) is not modelled
+      // "Before the first device open, get the KVM pointer currently associated with the group (if there is one)
+      // and obtain a reference now that will be held until the open_count reaches 0 again" (actors/vfio/kvm.ts)
+      if (k.read(vdev, 'open_count', sl) === 0) await vfioDfGroupGetKvm(k, grp, vdev);
       const ictx = k.read(grp, 'iommufd', underGroupLock(grp.id));
       k.write(df, 'iommufd', ictx, sl);
       let ret = await vfioDfOpen(k, df);
@@ -187,6 +190,8 @@ const vfioDfGroupOpen = kfunc('vfio_df_group_open', { actor: 'vfio', source: 'dr
       }
       if (isErrno(ret)) {
         k.write(df, 'iommufd', null, sl);
+        // out_put_kvm:
+        if (k.read(vdev, 'open_count', sl) === 0) await vfioDfGroupPutKvm(k, vdev);
         return ret;
       }
       k.write(df, 'access_granted', true, LOCKLESS);
@@ -199,12 +204,13 @@ const vfioDfGroupOpen = kfunc('vfio_df_group_open', { actor: 'vfio', source: 'dr
   }
 });
 
-/** vfio_df_group_close(): group_lock → dev_set->lock → vfio_df_close(). */
+/** vfio_df_group_close(): group_lock → dev_set->lock → vfio_df_close(); the last close drops the KVM reference. */
 const vfioDfGroupClose = kfunc('vfio_df_group_close', { actor: 'vfio', source: 'drivers/vfio/group.c: vfio_df_group_close' }, async function vfioDfGroupClose(k: VK, df: DeviceFile, grp: VfioGroup, vdev: VfioDevice): Promise<void> {
   await k.lock(vfioGroupLock(grp.id));
   await k.lock(devSetLock(vdev.dev_set));
   await vfioDfClose(k, df);
   k.write(df, 'iommufd', null, underDevSet(vdev.dev_set));
+  if (k.read(vdev, 'open_count', underDevSet(vdev.dev_set)) === 0) await vfioDfGroupPutKvm(k, vdev);
   await k.unlock(devSetLock(vdev.dev_set));
   await k.unlock(vfioGroupLock(grp.id));
 });

@@ -6,6 +6,7 @@ import { vfioGroupFopsRelease } from './group.ts';
 import { vfioFopsRelease } from './container.ts';
 import { vfioDeviceFopsRelease } from './device.ts';
 import { iommufdFopsRelease } from './iommufd.ts';
+import { kvmDeviceRelease, kvmVmRelease } from './kvm.ts';
 import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
@@ -104,6 +105,12 @@ const release = kfunc('__fput', { actor: 'vfio', source: 'fs/file_table.c: __fpu
       break;
     case 'iommufd':
       await iommufdFopsRelease(k, f);
+      break;
+    case 'kvm-vm':
+      kvmVmRelease(k, f);
+      break;
+    case 'kvm-device':
+      await kvmDeviceRelease(k, f);
       break;
   }
   delete k.state.files[file];

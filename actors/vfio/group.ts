@@ -72,7 +72,7 @@ const createGroup = kfunc('vfio_create_group', { actor: 'vfio', source: 'drivers
   const id = allocObj(k, 'vfio_group', `vfio_group.${number}`, false);
   const grp: VfioGroup = {
     id, number, iommu_group: iommuGroup, drivers: 1, kref: 1, opened_file: null, container: null, container_users: 0,
-    iommufd: null, cdev_device_open_cnt: 0, device_list: [],
+    iommufd: null, cdev_device_open_cnt: 0, device_list: [], kvm: null,
   };
   k.state.groups[id] = grp;
   initFields(k, grp, ['iommu_group', 'drivers', 'opened_file', 'cdev_device_open_cnt']);

@@ -16,6 +16,7 @@ import {
   iommufdVfioSetIommu, iommufdVfioUnmapDma,
 } from './iommufd.ts';
 import { vfioRegisterGroupDev, vfioUnregisterGroupDev } from './registration.ts';
+import { kvmDevIoctlCreateVm, kvmIoctlCreateDevice, kvmVfioSetFile } from './kvm.ts';
 
 /**
  * The vfio actor: VFIO (drivers/vfio/: groups, containers and type1,
@@ -54,6 +55,12 @@ function unknownIoctl(k: VK, f: VFile): Errno {
       const d = deviceOfFile(k, f);
       return d !== null && accessGranted(k, d.df) ? ENOTTY() : errno('EINVAL');
     }
+    case 'kvm-vm':
+      // kvm_vm_ioctl() → kvm_arch_vm_ioctl(): -ENOTTY
+      return ENOTTY();
+    case 'kvm-device':
+      // kvm_device_ioctl(): -ENOTTY for anything but the attribute ioctls
+      return ENOTTY();
   }
 }
 
@@ -88,6 +95,8 @@ const sysIoctl = entry('__x64_sys_ioctl', 'fs/ioctl.c: SYSCALL_DEFINE3(ioctl)');
 const groupIoctl = entry('vfio_group_fops_unl_ioctl', 'drivers/vfio/group.c: vfio_group_fops_unl_ioctl');
 const deviceFdIoctl = entry('vfio_device_fops_unl_ioctl', 'drivers/vfio/vfio_main.c: vfio_device_fops_unl_ioctl');
 const iommufdIoctl = entry('iommufd_fops_ioctl', 'drivers/iommu/iommufd/main.c: iommufd_fops_ioctl');
+const kvmVmIoctl = entry('kvm_vm_ioctl', 'virt/kvm/kvm_main.c: kvm_vm_ioctl');
+const kvmDeviceIoctl = entry('kvm_device_ioctl', 'virt/kvm/kvm_main.c: kvm_device_ioctl');
 
 export const vfio = defineActor<VfioState, VfioMailbox>('vfio', {
   state: initialState,
@@ -105,6 +114,8 @@ export const vfio = defineActor<VfioState, VfioMailbox>('vfio', {
           return iommufdFopsOpen(k, proc);
         case 'cdev':
           return vfioDeviceCdevOpen(k, path.dev, proc);
+        case 'kvm':
+          return kvmDevIoctlCreateVm(k, proc);
       }
     })),
 
@@ -182,6 +193,10 @@ export const vfio = defineActor<VfioState, VfioMailbox>('vfio', {
       const c = ictxOfFile(k, f);
       return c === null ? unknownIoctl(k, f) : iommufdDestroy(k, c, id);
     })),
+
+    // ---- KVM (actors/vfio/kvm.ts) ----
+    KVM_CREATE_DEVICE: kvmVmIoctl((k, { file, type }) => ioctl(k, file, async (f) => (f.kind === 'kvm-vm' ? kvmIoctlCreateDevice(k, f, type) : unknownIoctl(k, f)))),
+    KVM_SET_DEVICE_ATTR: kvmDeviceIoctl((k, { file, attr, vfio: other }) => ioctl(k, file, async (f) => (f.kind === 'kvm-device' ? kvmVfioSetFile(k, f, attr, other) : unknownIoctl(k, f)))),
   },
 
   inspect: (s) => ({
@@ -197,6 +212,9 @@ export const vfio = defineActor<VfioState, VfioMailbox>('vfio', {
     igroups: Object.values(s.igroups).map((g) => ({ ...g })),
     idevs: Object.values(s.idevs).map((d) => ({ ...d })),
     cdevs: s.cdevs.nodes,
+    kvms: Object.values(s.kvms).map((v) => ({ ...v })),
+    kvmVfios: Object.values(s.kvmVfios).map((v) => ({ ...v })),
+    dfs: Object.values(s.dfs).map((d) => ({ ...d })),
   }),
 });
 

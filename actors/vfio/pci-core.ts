@@ -9,6 +9,7 @@ import { specOf, subtree, slotBusDevices, upstreamBridge } from '../pci/topology
 import { LOCKLESS, devSetLock, igateLock, memoryLock, underDevSet, underIgate, unitOf } from './state.ts';
 import type { DeviceFile, VFile, VK, VfioDevice } from './state.ts';
 import { fget, fput } from './files.ts';
+import { vfioPciZdevCloseDevice, vfioPciZdevOpenDevice } from './kvm.ts';
 import { kfunc } from '../../runtime/kfunc.ts';
 
 /**
@@ -19,8 +20,8 @@ import { kfunc } from '../../runtime/kfunc.ts';
  * for this close); the request callback signals the user's eventfd;
  * VFIO_DEVICE_RESET (memory_lock → pci_try_reset_function, no
  * dev_set->lock); VFIO_DEVICE_PCI_HOT_RESET (dev_set->lock → memory_lock
- * trylocks → pci_reset_bus). vfio_pci_dev_set_try_reset() (the bus reset
- * after the last close of a set) is not modelled.
+ * trylocks → pci_reset_bus); vfio_pci_dev_set_try_reset(), the bus reset
+ * after the last close of a device set.
  */
 
 type Ret = 0 | Errno;
@@ -37,6 +38,8 @@ export const vfioPciCoreOpenDevice = kfunc('vfio_pci_core_open_device', { actor:
   const sl = underDevSet(vdev.dev_set);
   k.write(vdev, 'reset_works', !isErrno(ret), sl);
   k.write(vdev, 'needs_reset', false, sl);
+  // vfio_pci_core_finish_enable() → vfio_pci_zdev_open_device(): an s390 zPCI function registers the VM (kvm->lock)
+  if (specOf(k.state.pt, vdev.dev)?.zpci === true) await vfioPciZdevOpenDevice(k, vdev);
   return 0;
 });
 
@@ -77,9 +80,42 @@ export const vfioPciCoreCloseDevice = kfunc('vfio_pci_core_close_device', { acto
       if (bridge !== null) await pciDevUnlock(k, bridge, 0);
     }
   }
+  // vfio_pci_core_disable()'s end: pci_disable_device(), then vfio_pci_dev_set_try_reset()
+  await vfioPciDevSetTryReset(k, vdev);
   await k.lock(igateLock(vdev.id));
   k.write(vdev, 'req_trigger', null, underIgate(vdev.id));
   await k.unlock(igateLock(vdev.id));
+  // vfio_pci_core_close_device() → vfio_pci_zdev_close_device(): the zPCI function unregisters the VM (kvm->lock)
+  if (specOf(k.state.pt, vdev.dev)?.zpci === true) await vfioPciZdevCloseDevice(k, vdev);
+});
+
+/**
+ * vfio_pci_dev_set_try_reset() (drivers/vfio/pci/vfio_pci_core.c), from
+ * the close of a device with dev_set->lock held: when no other device of
+ * the set is open (vfio_device_set_open_count() ≤ 1: the closing one still
+ * counts) and some device of the set needs a reset
+ * (vfio_pci_dev_set_needs_reset), and every device a slot or bus reset of
+ * it would touch is in the set (vfio_pci_find_reset_target →
+ * vfio_pci_dev_set_resettable), pci_reset_bus() of the closing device's
+ * bus or slot (device_locks by trylock: -EAGAIN on contention, §1.2 edge
+ * 16); on success no device of the set needs a reset any more.
+ */
+export const vfioPciDevSetTryReset = kfunc('vfio_pci_dev_set_try_reset', { actor: 'vfio', source: 'drivers/vfio/pci/vfio_pci_core.c: vfio_pci_dev_set_try_reset' }, async function vfioPciDevSetTryReset(k: VK, vdev: VfioDevice): Promise<void> {
+  const set = k.state.devSets[vdev.dev_set];
+  if (set === undefined) return;
+  const sl = underDevSet(set.id);
+  const members = k.read(set, 'device_list', sl).map((id) => k.state.devices[id]).filter((v): v is VfioDevice => v !== undefined);
+  // vfio_pci_dev_set_needs_reset(): "No other VFIO device in the set can be open."
+  if (members.reduce((n, m) => n + k.read(m, 'open_count', sl), 0) > 1) return;
+  if (!members.some((m) => k.read(m, 'needs_reset', sl))) return;
+  // vfio_pci_find_reset_target(): a slot or bus reset, and every device it touches in the set
+  const scope = resetScope(k, vdev.dev);
+  if (scope === null) return;
+  const inSet = new Set(members.map((m) => m.dev));
+  if (!scope.every((d) => inSet.has(d))) return;
+  const r = await k.call<Ret>(PCI, 'pci_reset_bus', { dev: vdev.dev });
+  if (isErrno(r)) return;
+  for (const m of members) k.write(m, 'needs_reset', false, sl);
 });
 
 /**

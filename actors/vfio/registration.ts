@@ -98,7 +98,7 @@ export const vfioRegisterGroupDev = kfunc('vfio_register_group_dev', { actor: 'v
   const id = allocObj(k, 'vfio_device', `vfio_device:${dev}`);
   const vdev: VfioDevice = {
     id, dev, group: grp.id, dev_set: set.id, refcount: 0, open_count: 0, idev: null, iommufd_attached: false, pasids: [],
-    cdev_opened: false, reset_works: false, needs_reset: false, req_trigger: null, unregistered: false,
+    cdev_opened: false, reset_works: false, needs_reset: false, req_trigger: null, unregistered: false, kvm: null,
   };
   k.state.devices[id] = vdev;
   initFields(k, vdev, ['group', 'dev_set', 'open_count', 'idev']);

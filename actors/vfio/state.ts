@@ -8,6 +8,7 @@ import type { ModelVariants } from '../../protocol/variants.ts';
 import {
   chrdevsLock, containerGroupLock, devSetLock, ictxObjectsLock, igateLock, igroupLock, ioasMutex, iovaRwsem, memoryLock,
   type1IommuLock, vfioDeviceComp, vfioDeviceSetXaLock, vfioGroupDeviceLock, vfioGroupListLock, vfioGroupLock, vfioIommuDriversLock,
+  dfKvmRefLock, kvLock, kvmLock, vfioGroupKvmRefLock,
 } from '../../protocol/lock-classes.ts';
 import type { Topology } from '../../protocol/topology.ts';
 import { pciTopology } from '../pci/topology.ts';
@@ -69,6 +70,8 @@ export interface VfioGroup extends KObject {
   cdev_device_open_cnt: number;
   /** group->device_list: vfio_device ids. vfio_group->device_lock. */
   device_list: readonly string[];
+  /** group->kvm: the VM the KVM VFIO device gave it (vfio_file_set_kvm); group->kvm_ref_lock (group_lock before 2b48f52f2bff). */
+  kvm: string | null;
 }
 
 /** struct vfio_device + struct vfio_pci_core_device (the fields the model needs). */
@@ -95,6 +98,8 @@ export interface VfioDevice extends KObject {
   req_trigger: { readonly proc: string; readonly file: string } | null;
   /** Model flag: vfio_unregister_group_dev() has returned (the vfio invariants checker keys on it). */
   unregistered: boolean;
+  /** device->kvm: the VM for the driver, set at first open (vfio_device_get_kvm_safe: with a reference), cleared at last close; dev_set->lock. */
+  kvm: string | null;
 }
 
 /** struct vfio_device_set. */
@@ -108,8 +113,8 @@ export interface DevSet extends KObject {
 
 /** struct file as the model's VFS keeps it. */
 export interface VFile extends KObject {
-  readonly kind: 'vfio-group' | 'vfio-container' | 'vfio-device' | 'iommufd';
-  /** private_data: the vfio_group, container, vfio_device_file or iommufd_ctx id. */
+  readonly kind: 'vfio-group' | 'vfio-container' | 'vfio-device' | 'iommufd' | 'kvm-vm' | 'kvm-device';
+  /** private_data: the vfio_group, container, vfio_device_file, iommufd_ctx, kvm or kvm_vfio id. */
   readonly priv: string;
   readonly proc: string;
   /** f_count: atomic. */
@@ -127,6 +132,23 @@ export interface DeviceFile extends KObject {
   iommufd: string | null;
   /** The iommufd device id returned by BIND_IOMMUFD. */
   devid: string | null;
+  /** df->kvm of a cdev fd (vfio_device_file_set_kvm); df->kvm_ref_lock. */
+  kvm: string | null;
+}
+
+/** struct kvm (virt/kvm/kvm_main.c), as far as VFIO meets it. */
+export interface Kvm extends KObject {
+  /** kvm->users_count (refcount_t): the VM fd, each KVM device, each vfio_device reference (kvm_get_kvm_safe). Atomic; at 0 kvm_destroy_vm() frees it. */
+  users_count: number;
+  /** kvm->devices: the KVM devices (kvm_vfio ids). kvm->lock. */
+  devices: readonly string[];
+}
+
+/** struct kvm_device of type KVM_DEV_TYPE_VFIO with its struct kvm_vfio (virt/kvm/vfio.c). */
+export interface KvmVfio extends KObject {
+  readonly kvm: string;
+  /** kv->file_list: the VFIO files added, each holding a file reference (get_file). kv->lock. */
+  files: readonly string[];
 }
 
 /** struct vfio_container (drivers/vfio/container.c). */
@@ -238,6 +260,9 @@ export interface VfioState {
   readonly hwpts: Record<string, Hwpt>;
   readonly igroups: Record<string, Igroup>;
   readonly idevs: Record<string, Idev>;
+  /** KVM: the VMs processes created, and their VFIO pseudo-devices (actors/vfio/kvm.ts). */
+  readonly kvms: Record<string, Kvm>;
+  readonly kvmVfios: Record<string, KvmVfio>;
   /** Per-task: files whose last reference went in this syscall; released at its return to userspace (task_work ____fput). */
   readonly taskWork: Record<string, string[]>;
   /** Counters for fresh object names. */
@@ -257,7 +282,7 @@ export function initialState(config: unknown): VfioState {
     cdevs: { id: objId('cdev_map'), nodes: {} },
     setXa: { id: objId('vfio_device_set_xa'), sets: {} },
     groups: {}, devices: {}, drvdata: {}, devSets: {}, files: {}, dfs: {}, containers: {}, iommus: {},
-    ictxs: {}, ioas: {}, hwpts: {}, igroups: {}, idevs: {}, taskWork: {}, gen: {},
+    ictxs: {}, ioas: {}, hwpts: {}, igroups: {}, idevs: {}, kvms: {}, kvmVfios: {}, taskWork: {}, gen: {},
   };
 }
 
@@ -291,6 +316,10 @@ export const underObjects = (ictx: string): { readonly guard: LockRef } => g(ict
 export const underIoas = (ioas: string): { readonly guard: LockRef } => g(ioasMutex(ioas));
 export const underIova = (ioas: string): { readonly guard: LockRef } => g(iovaRwsem(ioas));
 export const underIgroup = (ig: string): { readonly guard: LockRef } => g(igroupLock(ig));
+export const underKvm = (kvm: string): { readonly guard: LockRef } => g(kvmLock(kvm));
+export const underKv = (kv: string): { readonly guard: LockRef } => g(kvLock(kv));
+/** group->kvm's guard: kvm_ref_lock since 2b48f52f2bff, group_lock before it (variant kvm-ref). */
+export const underGroupKvm = (k: VK, grp: string): { readonly guard: LockRef } => g(k.state.variants['kvm-ref'] === 'group-lock' ? vfioGroupLock(grp) : vfioGroupKvmRefLock(grp));
 
 /**
  * Publishes the identity fields of a new object as writes the checkers see
@@ -307,7 +336,7 @@ export const atomic = (l?: LockRef): { readonly guard?: LockRef; readonly lockle
 
 export {
   chrdevsLock, containerGroupLock, devSetLock, ictxObjectsLock, igateLock, igroupLock, ioasMutex, iovaRwsem, memoryLock, type1IommuLock, vfioDeviceComp,
-  vfioDeviceSetXaLock, vfioGroupDeviceLock, vfioGroupListLock, vfioGroupLock, vfioIommuDriversLock,
+  vfioDeviceSetXaLock, vfioGroupDeviceLock, vfioGroupListLock, vfioGroupLock, vfioIommuDriversLock, dfKvmRefLock, kvLock, kvmLock, vfioGroupKvmRefLock,
 };
 
 /** Object ids as ObjId. */

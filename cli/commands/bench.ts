@@ -1,10 +1,11 @@
 import { runBench } from '../../bench/index.ts';
-import { JSON_FLAG, has, parseArgs } from '../args.ts';
+import { JSON_FLAG, has, parseArgs, noArguments } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 
 export async function bench(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('bench', argv, { quick: { kind: 'bool', help: 'fewer iterations (a smoke run)' }, json: JSON_FLAG });
   const json = has(p, 'json');
+  noArguments('bench', p);
   const report = await runBench(has(p, 'quick'), (l) => io.err(l + '\n'));
   if (json) io.json(report);
   else {

@@ -17,7 +17,8 @@ import { kindsFound, printTable } from '../print.ts';
 import { Progress, duration } from '../progress.ts';
 import type { ExploringStrategy } from '../../runtime/strategies/index.ts';
 import type { Scenario } from '../../scenarios/scenario.ts';
-import { num } from '../args.ts';
+import { HANG_FLAG, num } from '../args.ts';
+import { setStepHang } from '../../runtime/user-code.ts';
 import { againstBaseline } from '../run-one.ts';
 import { baselineOf, sameAssignment } from '../verdict.ts';
 import { BASELINE_FLAG, PREEMPTIONS_FLAG, STRATEGY_FLAG, STRICT_FLAG } from './run.ts';
@@ -39,7 +40,10 @@ export async function compare(argv: readonly string[], io: CommandIo): Promise<n
     html: { kind: 'value', arg: 'FILE', help: 'also write the table as one HTML page, each finding linking its own page (report.html beside its replay)' },
     json: JSON_FLAG,
     'max-steps': MAX_STEPS_FLAG,
+    hang: HANG_FLAG,
   });
+  const hang = num(p, 'hang', 0.05);
+  setStepHang(hang !== undefined ? hang * 1000 : undefined);
   if (has(p, 'all') === (p.positional.length === 1) || p.positional.length > 1) {
     throw new InputError('"compare" takes one scenario or --all');
   }

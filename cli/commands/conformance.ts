@@ -2,7 +2,7 @@ import { InputError } from '../../runtime/input-error.ts';
 import type { HostKind } from '../../runtime/hosts/host.ts';
 import { allUnits, builtinUnit, exitCodeOf, isPluginArg, pluginUnit, printReport, runConformance } from '../../scenarios/conformance/index.ts';
 import type { UnitUnderTest } from '../../scenarios/conformance/index.ts';
-import { HOST_FLAG, JSON_FLAG, SEED_FLAG, has, int, parseArgs, str } from '../args.ts';
+import { HOST_FLAG, JSON_FLAG, SEED_FLAG, has, int, parseArgs, str, noArguments } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 
 /**
@@ -21,7 +21,7 @@ export async function conformance(argv: readonly string[], io: CommandIo): Promi
     seed: SEED_FLAG,
     json: JSON_FLAG,
   });
-  if (p.positional.length > 0) throw new InputError(`"conformance" takes no positional arguments (got ${p.positional.join(' ')})`);
+  noArguments('conformance', p);
   const given = p.flags.get('unit') ?? [];
   if (has(p, 'all') === (given.length > 0)) throw new InputError('conformance: give --unit KIND[@VERSION] (or a plug-in module path) or --all');
   const as = str(p, 'as');

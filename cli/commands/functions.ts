@@ -1,6 +1,6 @@
 import { functionMap } from '../../actors/function-map.ts';
 import { InputError } from '../../runtime/input-error.ts';
-import { JSON_FLAG, has, parseArgs, str } from '../args.ts';
+import { JSON_FLAG, has, parseArgs, str, noArguments } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 
 /**
@@ -14,6 +14,7 @@ export async function functions(argv: readonly string[], io: CommandIo): Promise
     actor: { kind: 'value', arg: 'ACTOR', help: 'only the functions of this actor kind (driver-core, pci, iommu-core, vfio, process, unit)' },
     json: JSON_FLAG,
   });
+  noArguments('functions', p);
   const all = functionMap();
   const actor = str(p, 'actor');
   const actors = [...new Set(all.map((f) => f.actor))].sort();

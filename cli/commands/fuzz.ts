@@ -4,7 +4,7 @@ import type { CampaignResult } from '../../fuzz/campaign.ts';
 import { parsePins } from '../../fuzz/generate.ts';
 import { WHOLE, parseShard } from '../../fuzz/shard.ts';
 import { InputError } from '../../runtime/input-error.ts';
-import { JSON_FLAG, SEED_FLAG, has, int, num, parseArgs, str } from '../args.ts';
+import { JSON_FLAG, SEED_FLAG, has, int, num, parseArgs, str, noArguments } from '../args.ts';
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { checkOutDir } from '../output.ts';
@@ -32,8 +32,8 @@ export const FUZZ_FLAGS: Readonly<Record<string, FlagSpec>> = {
  */
 export async function fuzz(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('fuzz', argv, FUZZ_FLAGS);
-  if (p.positional.length > 0) throw new InputError(`"fuzz" takes no positional arguments (got ${p.positional.join(' ')})`);
   const json = has(p, 'json');
+  noArguments('fuzz', p);
   const out = str(p, 'out') ?? 'out/fuzz';
   const corpus = str(p, 'corpus') ?? defaultCorpus(out);
   // at most 4 workers per core: more only costs memory (a 100000-job pool ran out of heap)

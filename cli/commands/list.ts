@@ -1,10 +1,11 @@
 import { BUILTIN } from '../../scenarios/index.ts';
-import { JSON_FLAG, parseArgs, has } from '../args.ts';
+import { JSON_FLAG, parseArgs, has, noArguments } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 
 export async function list(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('list', argv, { json: JSON_FLAG });
   const scenarios = BUILTIN.map((s) => ({ name: s.name, title: s.title, variants: s.variants }));
+  noArguments('list', p);
   if (has(p, 'json')) {
     io.json({ scenarios });
   } else {

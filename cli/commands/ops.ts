@@ -2,7 +2,7 @@ import { OPS } from '../../scenarios/format/ops.ts';
 import type { OpSpec } from '../../scenarios/format/ops.ts';
 import { declsOf } from '../../actors/functions.ts';
 import { IOCTLS, PROCESS_OPS } from '../../scenarios/format/process.ts';
-import { JSON_FLAG, has, parseArgs } from '../args.ts';
+import { JSON_FLAG, has, parseArgs, noArguments } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 
 /**
@@ -22,6 +22,7 @@ function entryOf(o: OpSpec): string {
 export async function ops(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('ops', argv, { json: JSON_FLAG });
   const list = OPS.map((o) => ({ op: o.name, fields: o.fields, summary: o.summary, entry: entryOf(o) }));
+  noArguments('ops', p);
   const processOps = PROCESS_OPS.map((o) => ({ op: o.name, fields: o.fields, summary: o.summary }));
   const ioctls = Object.entries(IOCTLS).map(([cmd, x]) => ({ cmd, fields: x.fields, summary: x.summary }));
   if (has(p, 'json')) {

@@ -4,7 +4,8 @@ import type { ChaosMode } from '../../runtime/hosts/free-chaos.ts';
 import { EXPLORING_STRATEGIES } from '../../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../../runtime/strategies/index.ts';
 import { loadScenario } from '../../scenarios/index.ts';
-import { HOST_FLAG, JSON_FLAG, MAX_STEPS_FLAG, OUT_DIR_FLAG, SEED_FLAG, exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
+import { HANG_FLAG, HOST_FLAG, JSON_FLAG, MAX_STEPS_FLAG, OUT_DIR_FLAG, SEED_FLAG, exactlyOne, has, int, num, parseArgs, str } from '../args.ts';
+import { setStepHang } from '../../runtime/user-code.ts';
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { checkOutDir } from '../output.ts';
@@ -32,7 +33,7 @@ export const RUN_FLAGS: Readonly<Record<string, FlagSpec>> = {
   schedules: { kind: 'value', arg: 'N', help: 'schedules to explore (default 1000; free mode 5; dfs 20000, a cap on the search)' },
   time: { kind: 'value', arg: 'SECONDS', help: 'stop exploring after this long' },
   seed: SEED_FLAG,
-  hang: { kind: 'value', arg: 'SECONDS', help: 'free mode: the watchdog reports a hang after this long without progress (default 2)' },
+  hang: HANG_FLAG,
   'max-steps': MAX_STEPS_FLAG,
   chaos: { kind: 'value', values: CHAOS_MODES, arg: 'MODE', help: `free mode: delay injection at deliveries, lock grants and wake-ups (default ${DEFAULT_CHAOS}; docs/runtime.md "Chaos")` },
   out: OUT_DIR_FLAG,
@@ -41,6 +42,9 @@ export const RUN_FLAGS: Readonly<Record<string, FlagSpec>> = {
 
 export async function run(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('run', argv, RUN_FLAGS);
+  const hang = num(p, 'hang', 0.05);
+  // before the scenario loads: its module's import runs under the watchdog too
+  setStepHang(hang !== undefined ? hang * 1000 : undefined);
   const s = await loadScenario(exactlyOne('run', p, 'scenario'));
   // no prototype: `--variant __proto__=x` is a key like any other, and unknown
   const given = Object.create(null) as Record<string, string>;
@@ -55,7 +59,6 @@ export async function run(argv: readonly string[], io: CommandIo): Promise<numbe
   checkOutDir('--out', str(p, 'out') ?? 'out');
   const progress = new Progress(io, json);
   const time = num(p, 'time', 0);
-  const hang = num(p, 'hang', 0.05);
   const chaos = str(p, 'chaos') as ChaosMode | undefined;
   if (chaos !== undefined && mode !== 'free') throw new InputError('--chaos applies to free mode (--mode free): controlled mode decides every step itself', null, '--chaos');
   const strategy = (str(p, 'strategy') ?? 'portfolio') as ExploringStrategy;

@@ -6,7 +6,7 @@ import { runStress } from '../../stress/engine.ts';
 import type { StressResult } from '../../stress/engine.ts';
 import { FIXED_VARIANTS } from '../../protocol/fixed-variants.ts';
 import { MAX_DEVICES_PER_UNIT } from '../../stress/topology.ts';
-import { JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, num, parseArgs, str } from '../args.ts';
+import { JSON_FLAG, OUT_DIR_FLAG, SEED_FLAG, has, int, num, parseArgs, str, noArguments } from '../args.ts';
 import type { FlagSpec } from '../args.ts';
 import type { CommandIo } from '../io.ts';
 import { checkOutDir } from '../output.ts';
@@ -35,8 +35,8 @@ const FLAGS: Readonly<Record<string, FlagSpec>> = {
  */
 export async function stress(argv: readonly string[], io: CommandIo): Promise<number> {
   const p = parseArgs('stress', argv, FLAGS);
-  if (p.positional.length > 0) throw new InputError(`"stress" takes no arguments (got ${p.positional.join(' ')})`);
   const units = int(p, 'units', 1, 16);
+  noArguments('stress', p);
   if (units > 64) throw new InputError(`--units must be at most 64 (got ${units}): every unit is a worker thread`);
   const devices = int(p, 'devices', 1, 1024);
   if (devices < 2 * units) throw new InputError(`--devices must be at least 2 per unit (${2 * units} for ${units} units; got ${devices})`);

@@ -29,9 +29,12 @@ export class InlineHost implements Host {
     this.build();
   }
 
-  static async create(program: Program): Promise<InlineHost> {
+  /** `only`: just these actors (the others live in another host: runtime/hosts/guarded.ts). */
+  static async create(program: Program, only?: ReadonlySet<ActorId>): Promise<InlineHost> {
     const defs = new Map<ActorId, ActorDef>();
-    for (const a of program.actors) defs.set(a.id, await loadActorDef(a.module, a.export ?? 'default', a.patches));
+    for (const a of program.actors) {
+      if (only === undefined || only.has(a.id)) defs.set(a.id, await loadActorDef(a.module, a.export ?? 'default', a.patches));
+    }
     return new InlineHost(program, defs);
   }
 
@@ -39,6 +42,7 @@ export class InlineHost implements Host {
     const actors = this.program.actors.map((a) => a.id);
     this.cells = new Map();
     for (const a of this.program.actors) {
+      if (!this.defs.has(a.id)) continue;
       const def = this.defs.get(a.id) as ActorDef;
       this.cells.set(a.id, new Cell(def, { self: a.id, config: a.config, actors, lockManagers: this.program.lockManagers }));
     }

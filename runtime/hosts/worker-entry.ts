@@ -7,6 +7,7 @@ import { loadActorDef } from '../modules.ts';
 import { nodeEndpoint } from './endpoint.ts';
 import { FreeDriver } from './free-driver.ts';
 import { collectGarbage } from '../gc.ts';
+import { setUserSlot } from '../user-code.ts';
 import type { FreeDrain, FreeOptions } from './free-driver.ts';
 import type { ActorId } from '../../protocol/ids.ts';
 import type { StepCommand } from '../../protocol/step.ts';
@@ -21,6 +22,7 @@ import { isToWorker } from '../../protocol/guards.ts';
  */
 
 const { boot, data, control } = workerData as { boot: WorkerBoot; data: MessagePort; control: MessagePort };
+if (boot.userSlot !== undefined) setUserSlot(boot.userSlot);
 const def = await loadActorDef(boot.module, boot.export, boot.patches);
 const cfg: CellConfig = { self: boot.actor, config: boot.config, actors: boot.actors, lockManagers: boot.lockManagers };
 let cell = new Cell(def, cfg);

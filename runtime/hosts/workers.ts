@@ -7,6 +7,7 @@ import type { FreeDrain, FreeOptions } from './free-driver.ts';
 import type { Host } from './host.ts';
 import { codeUrl, spawnWorker } from './spawn.ts';
 import type { WorkerControl } from './worker-entry.ts';
+import { newUserSlot, readUserSlot, stepHangMs, userActors } from '../user-code.ts';
 import type { CellSnapshot } from '../cell.ts';
 import type { Program } from '../program.ts';
 import type { Envelope } from '../../protocol/envelope.ts';
@@ -27,6 +28,21 @@ interface ActorWorker {
   restoring: { readonly resolve: () => void; readonly reject: (e: Error) => void } | null;
   /** Why the worker is gone, once it is. */
   dead: string | null;
+  /** A guarded actor (a user's patches run here): its user-code slot (runtime/user-code.ts). */
+  readonly slot: SharedArrayBuffer | null;
+  /** When the controlled step in flight was sent (guarded actors). */
+  since: number;
+  /** The watchdog ended this worker: every later step of the actor aborts the same way. */
+  stuck: AbortInfo | null;
+}
+
+/** Which actors a workers host runs, and which of them the step watchdog guards. */
+export interface WorkersHostOptions {
+  /** Only these actors (the rest live in another host: runtime/hosts/guarded.ts); default all. */
+  readonly only?: ReadonlySet<ActorId>;
+  /** Actors whose steps may run a user's code: a step that overruns `hangMs` is `actor-stuck`. */
+  readonly guard?: ReadonlySet<ActorId>;
+  readonly hangMs?: number;
 }
 
 /** Free-mode events the host forwards to whoever runs the free execution. */
@@ -44,6 +60,12 @@ function crashResult(actor: ActorId, cmd: StepCommand, why: string, jsStack: str
   return { task, n: 0, stack, point: { at: 'abort', finding: { kind: 'actor-crash', actor, handler, message: why, jsStack, stack: frames(stack) } }, out: [], ready: [], events: [] };
 }
 
+/** Every later step of a stuck actor ends as its stuck step did: one finding, one signature. */
+function stuckResult(info: AbortInfo, cmd: StepCommand): StepResult {
+  const r = crashResult(info.actor, cmd, info.message, null);
+  return { ...r, point: { at: 'abort', finding: info } };
+}
+
 /**
  * One worker_thread per actor. Controlled mode is a handshake: the main
  * thread sends a step to the actor that owns it and waits for its result —
@@ -58,18 +80,25 @@ export class WorkersHost implements Host {
   private readonly actors = new Map<ActorId, ActorWorker>();
   private sink: FreeSink | null = null;
   private closed = false;
+  private readonly hangMs: number;
+  private watchdog: NodeJS.Timeout | null = null;
 
-  private constructor() {}
+  private constructor(hangMs: number) {
+    this.hangMs = hangMs;
+  }
 
-  static async create(program: Program): Promise<WorkersHost> {
-    const host = new WorkersHost();
+  static async create(program: Program, opts: WorkersHostOptions = {}): Promise<WorkersHost> {
+    const host = new WorkersHost(opts.hangMs ?? stepHangMs());
     const ids = program.actors.map((a) => a.id);
+    const guard = opts.guard ?? userActors(program);
     for (const a of program.actors) {
+      if (opts.only !== undefined && !opts.only.has(a.id)) continue;
       const dataCh = new MessageChannel();
       const ctlCh = new MessageChannel();
-      const boot: WorkerBoot = { actor: a.id, module: a.module, export: a.export ?? 'default', patches: a.patches ?? [], config: a.config ?? null, actors: ids, lockManagers: program.lockManagers };
+      const slot = guard.has(a.id) ? newUserSlot() : null;
+      const boot: WorkerBoot = { actor: a.id, module: a.module, export: a.export ?? 'default', patches: a.patches ?? [], config: a.config ?? null, actors: ids, lockManagers: program.lockManagers, ...(slot !== null ? { userSlot: slot } : {}) };
       const worker = spawnWorker(codeUrl('./worker-entry', import.meta.url), `actor:${a.id}`, { boot, data: dataCh.port2, control: ctlCh.port2 }, [dataCh.port2, ctlCh.port2]);
-      const aw: ActorWorker = { id: a.id, worker, data: dataCh.port1, ctl: ctlCh.port1, control: Comlink.wrap<WorkerControl>(nodeEndpoint(ctlCh.port1)), pending: null, restoring: null, dead: null };
+      const aw: ActorWorker = { id: a.id, worker, data: dataCh.port1, ctl: ctlCh.port1, control: Comlink.wrap<WorkerControl>(nodeEndpoint(ctlCh.port1)), pending: null, restoring: null, dead: null, slot, since: 0, stuck: null };
       host.actors.set(a.id, aw);
       dataCh.port1.on('message', (m: FromWorker) => host.onFrame(aw, m));
       worker.on('error', (e: Error) => host.onDeath(aw, `worker for actor ${a.id} failed: ${e.name}: ${e.message}`, e.stack ?? null));
@@ -81,7 +110,40 @@ export class WorkersHost implements Host {
       await host.close();
       throw e;
     }
+    if ([...host.actors.values()].some((aw) => aw.slot !== null)) {
+      host.watchdog = setInterval(() => host.watch(), Math.max(20, Math.min(250, host.hangMs / 4)));
+      host.watchdog.unref();
+    }
     return host;
+  }
+
+  /**
+   * The step watchdog (guarded actors): a controlled step takes microseconds,
+   * so one still running after `hangMs` is a loop that never reaches a
+   * scheduling point, in the user's code the slot names. The worker cannot be
+   * asked (its thread never returns to its event loop): it is terminated and
+   * the step ends with an `actor-stuck` finding; the exploration stops there
+   * (runtime/explore.ts), with every earlier finding already kept.
+   */
+  private watch(): void {
+    const now = performance.now();
+    for (const aw of this.actors.values()) {
+      if (aw.slot === null || aw.pending === null || aw.dead !== null || now - aw.since < this.hangMs) continue;
+      const fn = readUserSlot(aw.slot);
+      const p = aw.pending;
+      const base = crashResult(aw.id, p.cmd, '', null);
+      const finding = base.point.at === 'abort' ? base.point.finding : null;
+      const secs = `${(this.hangMs / 1000).toFixed(1)} s`;
+      aw.stuck = {
+        kind: 'actor-stuck', actor: aw.id, handler: fn ?? finding?.handler ?? '?',
+        message: fn !== null
+          ? `${fn}() (a patched function) did not return in ${secs}: a loop that never reaches a scheduling point; the worker was terminated`
+          : `a step of ${finding?.handler ?? '?'} did not reach a scheduling point in ${secs} (patched code of this actor loops); the worker was terminated`,
+        jsStack: null, stack: finding?.stack ?? [],
+      };
+      this.onDeath(aw, `worker for actor ${aw.id} terminated by the watchdog`, null);
+      void aw.worker.terminate();
+    }
   }
 
   private onFrame(aw: ActorWorker, m: FromWorker): void {
@@ -115,7 +177,7 @@ export class WorkersHost implements Host {
     if (this.closed) return;
     const p = aw.pending;
     aw.pending = null;
-    if (p !== null) p.resolve(crashResult(aw.id, p.cmd, why, jsStack));
+    if (p !== null) p.resolve(aw.stuck !== null ? stuckResult(aw.stuck, p.cmd) : crashResult(aw.id, p.cmd, why, jsStack));
     const r = aw.restoring;
     aw.restoring = null;
     r?.reject(new Error(why));
@@ -179,10 +241,11 @@ export class WorkersHost implements Host {
   executeThen(actor: ActorId, cmd: StepCommand, done: (r: StepResult) => void): void {
     const aw = this.get(actor);
     if (aw.dead !== null) {
-      done(crashResult(aw.id, cmd, aw.dead, null));
+      done(aw.stuck !== null ? stuckResult(aw.stuck, cmd) : crashResult(aw.id, cmd, aw.dead, null));
       return;
     }
     aw.pending = { cmd, resolve: done };
+    if (aw.slot !== null) aw.since = performance.now();
     aw.data.postMessage({ t: 'step', cmd } satisfies ToWorker);
   }
 
@@ -221,6 +284,34 @@ export class WorkersHost implements Host {
     await Promise.all([...this.actors.values()].map((aw) => this.control(aw, (c) => c.rearmFree(opts, from))));
   }
 
+  /**
+   * Free mode, when a run stopped moving (runtime/free-run.ts): a guarded
+   * actor whose slot still names a user function is inside it — an async
+   * one would have left it at its first await — so it loops and its thread
+   * will not answer. Each such worker is terminated, and its actor-stuck
+   * report returned; the others can still be asked for their logs.
+   */
+  reapStuck(hangMs: number): AbortInfo[] {
+    const out: AbortInfo[] = [];
+    for (const aw of this.actors.values()) {
+      if (aw.slot === null || aw.dead !== null) continue;
+      const fn = readUserSlot(aw.slot);
+      if (fn === null) continue;
+      aw.stuck = {
+        kind: 'actor-stuck', actor: aw.id, handler: fn,
+        message: `${fn}() (a patched function) did not return in ${(hangMs / 1000).toFixed(1)} s: a loop that never reaches a scheduling point; the worker was terminated`,
+        jsStack: null, stack: [],
+      };
+      out.push(aw.stuck);
+      const sink = this.sink;
+      this.sink = null;
+      this.onDeath(aw, `worker for actor ${aw.id} terminated by the watchdog`, null);
+      this.sink = sink;
+      void aw.worker.terminate();
+    }
+    return out;
+  }
+
   /** True when no worker has died (a host whose worker died is not reused). */
   get intact(): boolean {
     return [...this.actors.values()].every((aw) => aw.dead === null);
@@ -255,6 +346,7 @@ export class WorkersHost implements Host {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.watchdog !== null) clearInterval(this.watchdog);
     this.sink = null;
     // Closing our ends of both ports matters as much as terminating: a port
     // with a listener keeps the process alive (docs/node-runtime.md §5.5).

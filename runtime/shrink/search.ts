@@ -3,7 +3,7 @@ import { runExecution } from '../execution.ts';
 import type { ExecutionResult } from '../execution.ts';
 import { explore } from '../explore.ts';
 import type { Host } from '../hosts/host.ts';
-import { InlineHost } from '../hosts/inline.ts';
+import { hostFor } from '../hosts/guarded.ts';
 import type { Program } from '../program.ts';
 import { sameFailure } from '../replay-file.ts';
 import { makeStrategy } from '../strategies/index.ts';
@@ -54,7 +54,7 @@ export class Trials {
   }
 
   static async open(program: Program, target: ShrinkTarget, counter: { executions: number }): Promise<Trials> {
-    return new Trials(await InlineHost.create(program), program, target, counter);
+    return new Trials(await hostFor('inline', program), program, target, counter);
   }
 
   /** One execution under `strategy` from fresh actor state: the hit, or null and the decisions it made. */

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Call } from '../../protocol/kernel.ts';
+import { virtfnBdf } from '../../protocol/topology.ts';
 import type { PciDevSpec, PlatformDevSpec, Topology, UnitSpec } from '../../protocol/topology.ts';
 import type { ProcessSpec } from '../../protocol/vfio.ts';
 import { VARIANT_AXES, isVariantAxis } from '../../protocol/variants.ts';
@@ -151,6 +152,25 @@ function checkAll(doc: ScenarioDocument, ctx: CheckContext): void {
     ids.add(d.id);
     if (d.bridge === true) bridges.add(d.id);
   });
+  // SR-IOV: each PF's VFs are devices too (protocol/topology.ts withVirtfns): ops may name them
+  const pfs = new Map<string, number>();
+  pci.forEach((d, i) => {
+    const sr = d.sriov;
+    if (sr === undefined) return;
+    const w = ['topology', 'pci', i, 'sriov'];
+    if (d.bridge === true) fail(w, `a bridge has no SR-IOV capability (${quote(d.id)} is a bridge)`);
+    if (sr.vf_driver !== undefined) {
+      if (!drivers.has(sr.vf_driver)) fail([...w, 'vf_driver'], unknownName('driver', sr.vf_driver, drivers.keys()));
+      else if (drivers.get(sr.vf_driver) !== 'pci') fail([...w, 'vf_driver'], `driver ${quote(sr.vf_driver)} is not a PCI driver`);
+    }
+    for (let n = 0; n < sr.total_vfs; n++) {
+      const vf = virtfnBdf(d.id, sr, n);
+      if (!BDF.test(vf)) fail([...w, 'total_vfs'], `VF ${n} of ${quote(d.id)} would be at ${quote(vf)}, not a PCI BDF (offset/stride/total_vfs run off the bus range)`);
+      if (ids.has(vf)) fail([...w, 'total_vfs'], `VF ${n} of ${quote(d.id)} would be at ${quote(vf)}, which is already a device`);
+      ids.add(vf);
+    }
+    pfs.set(d.id, sr.total_vfs);
+  });
   const pciIds = new Set(ids);
   pci.forEach((d, i) => {
     if (d.alias === undefined) return;
@@ -166,8 +186,9 @@ function checkAll(doc: ScenarioDocument, ctx: CheckContext): void {
   // a module that is not loaded at boot and that no op loads can never be unloaded: statically knowable
   const loadedSomewhere = new Set<string>([...modules].filter(([, boot]) => boot).map(([m]) => m));
   for (const task of doc.tasks) for (const op of task.ops) if (op.op === 'module.load') loadedSomewhere.add((op as Readonly<Record<string, unknown>>).module as string);
-  const refs = new Refs(ids, drivers, slots, new Map(units.map((u) => [u.name, u.present_at_boot !== false])), busOfId, modules, loadedSomewhere);
+  const refs = new Refs(ids, drivers, slots, new Map(units.map((u) => [u.name, u.present_at_boot !== false])), busOfId, modules, loadedSomewhere, pfs);
   (t.drivers ?? []).forEach((d, i) => {
+    if (d.sriov_configure === true && d.bus !== 'pci') fail(['topology', 'drivers', i, 'sriov_configure'], 'only a PCI driver has a sriov_configure callback');
     for (const list of ['probe', 'remove', 'reset_prepare', 'reset_done'] as const) {
       const actions = d[list];
       if (actions === undefined) continue;
@@ -270,6 +291,8 @@ class Refs {
   private readonly slots: ReadonlySet<string>;
   /** Unit name → present at boot. */
   private readonly units: ReadonlyMap<string, boolean>;
+  /** SR-IOV PFs and their total_VFs. */
+  private readonly pfs: ReadonlyMap<string, number>;
   private readonly buses: ReadonlyMap<string, 'pci' | 'platform'>;
   private readonly modules: ReadonlyMap<string, boolean>;
   private readonly loadedSomewhere: ReadonlySet<string>;
@@ -277,6 +300,7 @@ class Refs {
   constructor(
     ids: ReadonlySet<string>, drivers: ReadonlyMap<string, string>, slots: ReadonlySet<string>, units: ReadonlyMap<string, boolean>,
     buses: ReadonlyMap<string, 'pci' | 'platform'> = new Map(), modules: ReadonlyMap<string, boolean> = new Map(), loadedSomewhere: ReadonlySet<string> = new Set(),
+    pfs: ReadonlyMap<string, number> = new Map(),
   ) {
     this.ids = ids;
     this.drivers = drivers;
@@ -285,6 +309,7 @@ class Refs {
     this.buses = buses;
     this.modules = modules;
     this.loadedSomewhere = loadedSomewhere;
+    this.pfs = pfs;
   }
 
   /** A sysfs attribute path (protocol/sysfs.ts): an attribute the model serves, of a device or driver of this topology, readable or writable as the op needs. */
@@ -312,6 +337,15 @@ class Refs {
     }
   }
 
+  /** An SR-IOV op's PF, and its `num_vfs` against the capability (sriov.enable: 1..total_vfs). */
+  pf(o: Readonly<Record<string, unknown>>, v: string, w: Path): void {
+    this.dev(v, [...w, 'dev']);
+    const total = this.pfs.get(v);
+    if (total === undefined) fail([...w, 'dev'], `${quote(v)} has no SR-IOV capability (give it "sriov": { "total_vfs": N } in topology.pci)${didYouMean(v, this.pfs.keys())}`);
+    const n = o.num_vfs;
+    if (typeof n === 'number' && (n < 1 || n > total)) fail([...w, 'num_vfs'], `num_vfs ${n} is out of range for ${quote(v)} (1..${total}, its total_vfs; sriov.disable writes 0)`);
+  }
+
   dev(v: string, w: Path): void {
     if (!this.ids.has(v)) fail(w, unknownName('device', v, this.ids));
   }
@@ -333,6 +367,7 @@ class Refs {
       };
       switch (type) {
         case 'dev': this.dev(v as string, fw); break;
+        case 'pf': this.pf(o, v as string, w); break;
         case 'driver': if (!this.drivers.has(v as string)) fail(fw, unknownName('driver', v as string, this.drivers.keys())); break;
         case 'unit': if (!this.units.has(v as string)) fail(fw, unknownName('unit', v as string, this.units.keys())); break;
         case 'late-unit':

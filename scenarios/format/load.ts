@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InputError } from '../../runtime/input-error.ts';
+import { probeModule } from '../../runtime/module-probe.ts';
 import type { Scenario } from '../scenario.ts';
 import { scenarioFromDocument } from './document.ts';
 import { cut, parseJson } from './issues.ts';
@@ -33,6 +34,8 @@ export async function loadScenarioFile(file: string): Promise<Scenario> {
     doc = parseJson(text, file);
   } else {
     let mod: Record<string, unknown>;
+    // a loop or a never-settling await at its top level would stop this thread for good: try it on a worker first
+    await probeModule(abs, file);
     try {
       mod = /\.m?ts$/.test(file)
         ? ((await (await import('tsx/esm/api')).tsImport(pathToFileURL(abs).href, import.meta.url)) as Record<string, unknown>)

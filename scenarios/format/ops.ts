@@ -12,11 +12,14 @@ import type { Call } from '../../protocol/kernel.ts';
 /**
  * Field types: names are related to the topology at load (document.ts):
  * `unit` names a declared IOMMU unit, `late-unit` one declared with
- * `present_at_boot: false` (the only kind `iommu.register` can register).
+ * `present_at_boot: false` (the only kind `iommu.register` can register);
+ * `pf` a PCI device with an SR-IOV capability (topology.pci[].sriov).
  */
 export type FieldType = 'dev' | 'string' | 'number' | 'actions' | 'slot' | 'driver' | 'bool' | 'unit' | 'late-unit'
   // a sysfs attribute path (protocol/sysfs.ts) that can be read / written; a topology module
-  | 'sysfs-readable' | 'sysfs-writable' | 'module';
+  | 'sysfs-readable' | 'sysfs-writable' | 'module'
+  // a PCI device with an SR-IOV capability (topology.pci[].sriov)
+  | 'pf';
 
 export interface OpSpec {
   readonly name: string;
@@ -68,6 +71,10 @@ export const OPS: readonly OpSpec[] = [
     fields: { slot: 'slot' }, compile: (o) => ({ to: PCI, op: 'pciehp_disable_slot', body: { slot: o.slot, surprise: false } }),
   },
   {
+    name: 'pci.slot_enable', summary: 'pciehp: presence/link up on `slot`; its devices scanned and probed (pciehp_configure_device: reset_lock dropped around driver binding)',
+    fields: { slot: 'slot' }, compile: (o) => ({ to: PCI, op: 'pciehp_enable_slot', body: { slot: o.slot } }),
+  },
+  {
     name: 'pci.rescan', summary: 'sysfs rescan: hot-add `dev` (a `hotplug` device) and what is missing below it',
     fields: { dev: 'dev' }, compile: (o) => ({ to: PCI, op: 'pci_rescan_bus', body: { dev: o.dev } }),
   },
@@ -82,6 +89,15 @@ export const OPS: readonly OpSpec[] = [
   {
     name: 'pci.try_reset_function', summary: 'pci_try_reset_function(): -EAGAIN if the device lock is taken',
     fields: { dev: 'dev' }, compile: (o) => ({ to: PCI, op: 'pci_try_reset_function', body: { dev: o.dev } }),
+  },
+  // ---- SR-IOV (actors/pci/iov.ts) --------------------------------------------------------
+  {
+    name: 'sriov.enable', summary: 'write `num_vfs` (1..total_vfs) to the PF `dev`\'s sriov_numvfs: device_lock(PF) → pci_rescan_remove_lock → sriov_configure → VFs added and probed',
+    fields: { dev: 'pf', num_vfs: 'number' }, compile: (o) => ({ to: PCI, op: 'sriov_numvfs_store', body: { dev: o.dev, num_vfs: o.num_vfs } }),
+  },
+  {
+    name: 'sriov.disable', summary: 'write 0 to the PF `dev`\'s sriov_numvfs: the VFs\' drivers released and the VFs removed under the PF\'s device_lock',
+    fields: { dev: 'pf' }, compile: (o) => ({ to: PCI, op: 'sriov_numvfs_store', body: { dev: o.dev, num_vfs: 0 } }),
   },
   {
     name: 'iommu.domain_alloc', summary: 'a module calls iommu_domain_alloc(bus) (seed 004; variant domain-alloc)',

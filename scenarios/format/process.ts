@@ -18,7 +18,7 @@ import type { FieldType } from './ops.ts';
  */
 
 /** Field types of process ops besides the task ops' ones. */
-export type ProcFieldType = FieldType | 'fd' | 'fds' | 'iommu-type' | 'irq-index';
+export type ProcFieldType = FieldType | 'fd' | 'fds' | 'iommu-type' | 'irq-index' | 'kvm-device-type' | 'kvm-vfio-attr';
 
 export interface ProcOpSpec {
   readonly name: string;
@@ -31,6 +31,7 @@ export const PROCESS_OPS: readonly ProcOpSpec[] = [
   { name: 'vfio.container.open', summary: 'open /dev/vfio/vfio (a legacy container); the fd is named `as`', fields: { as: 'string' } },
   { name: 'vfio.cdev.open', summary: 'open /dev/vfio/devices/vfioN of `dev` (the cdev path); the fd is named `as`', fields: { dev: 'dev', as: 'string' } },
   { name: 'iommufd.open', summary: 'open /dev/iommu; the fd is named `as`', fields: { as: 'string' } },
+  { name: 'kvm.create_vm', summary: 'open /dev/kvm and KVM_CREATE_VM: a VM (struct kvm); its fd is named `as`', fields: { as: 'string' } },
   { name: 'fd.close', summary: 'close(2) the fd `fd` (the last reference runs ->release)', fields: { fd: 'fd' } },
   { name: 'ioctl', summary: 'an ioctl `cmd` on `fd` with the command\'s fields (see the ioctl list); `as` names its result', fields: { fd: 'fd', cmd: 'string', 'as?': 'string' } },
   { name: 'vfio.dma', summary: 'the device behind device fd `fd` DMAs at `iova` (optionally on `pasid`; `write` defaults to true)', fields: { fd: 'fd', iova: 'number', 'pasid?': 'number', 'write?': 'bool' } },
@@ -61,6 +62,8 @@ export const IOCTLS: Readonly<Record<ProcIoctl['cmd'], { readonly summary: strin
   IOMMU_IOAS_UNMAP: { summary: 'iommufd fd: unmap `iova` from IOAS `ioas`', fields: { ioas: 'string', iova: 'number' } },
   IOMMU_HWPT_ALLOC: { summary: 'iommufd fd: a HWPT_PAGING for `devid` on `pt` (`pasid`: IOMMU_HWPT_ALLOC_PASID), named `as`', fields: { devid: 'string', pt: 'string', 'pasid?': 'bool' } },
   IOMMU_DESTROY: { summary: 'iommufd fd: destroy the object `id`', fields: { id: 'string' } },
+  KVM_CREATE_DEVICE: { summary: 'VM fd: create a KVM device (`type`, default KVM_DEV_TYPE_VFIO: the KVM VFIO pseudo-device), its fd named `as` (default "kvm-vfio")', fields: { 'type?': 'kvm-device-type' } },
+  KVM_SET_DEVICE_ATTR: { summary: 'KVM VFIO device fd: KVM_DEV_VFIO_FILE `attr` (KVM_DEV_VFIO_FILE_ADD / _DEL) of the VFIO group or device fd `file` (vfio_file_set_kvm)', fields: { attr: 'kvm-vfio-attr', file: 'fd' } },
 };
 
 /**
@@ -79,6 +82,8 @@ export function compileProcOp(o: Readonly<Record<string, unknown>>, taskCall: (o
     case 'vfio.container.open':
     case 'iommufd.open':
       return { do: 'open', path: { kind: name === 'iommufd.open' ? 'iommufd' : 'container' }, as: o.as as string };
+    case 'kvm.create_vm':
+      return { do: 'open', path: { kind: 'kvm' }, as: o.as as string };
     case 'fd.close':
       return { do: 'close', fd: o.fd as string };
     case 'ioctl': {
@@ -106,7 +111,8 @@ export function compileProcOp(o: Readonly<Record<string, unknown>>, taskCall: (o
 /** The fd names an op opens (its `as`, or a device fd named after its device), for the refinement's fd checks. */
 export function opensFd(o: Readonly<Record<string, unknown>>): string | null {
   if (o.op === undefined) return o.do === 'open' || (o.do === 'ioctl' && typeof o.as === 'string') ? (o.as as string) : null;
-  if (['vfio.group.open', 'vfio.cdev.open', 'vfio.container.open', 'iommufd.open'].includes(o.op as string)) return o.as as string;
+  if (['vfio.group.open', 'vfio.cdev.open', 'vfio.container.open', 'iommufd.open', 'kvm.create_vm'].includes(o.op as string)) return o.as as string;
   if (o.op === 'ioctl' && o.cmd === 'VFIO_GROUP_GET_DEVICE_FD') return typeof o.as === 'string' ? o.as : (o.dev as string);
+  if (o.op === 'ioctl' && o.cmd === 'KVM_CREATE_DEVICE') return typeof o.as === 'string' ? o.as : 'kvm-vfio';
   return null;
 }

@@ -134,6 +134,8 @@ function fieldSchema(t: FieldType | ProcFieldType): z.ZodType {
     case 'fds': return z.array(Str).max(LIMITS.devices);
     case 'iommu-type': return oneOf(['VFIO_TYPE1_IOMMU', 'VFIO_TYPE1v2_IOMMU', 'VFIO_SPAPR_TCE_IOMMU']);
     case 'irq-index': return z.literal('REQ');
+    case 'kvm-device-type': return oneOf(['KVM_DEV_TYPE_VFIO', 'KVM_DEV_TYPE_ARM_VGIC_V3'], 'KVM device type');
+    case 'kvm-vfio-attr': return oneOf(['KVM_DEV_VFIO_FILE_ADD', 'KVM_DEV_VFIO_FILE_DEL'], 'KVM_DEV_VFIO_FILE attribute');
     default: return Str; // dev, driver, slot, fd, string: names, related to the topology by the refinements
   }
 }
@@ -174,7 +176,7 @@ const rawIoctlOptions = IOCTL_CMDS.map((c) => obj({ cmd: z.literal(c), ...shapeO
 const RawIoctl = z.discriminatedUnion('cmd', rawIoctlOptions as [typeof rawIoctlOptions[number], ...typeof rawIoctlOptions]);
 const Call = obj({ to: Str, op: Str, body: z.record(Str, z.unknown()) });
 const RawProcOp = z.discriminatedUnion('do', [
-  obj({ do: z.literal('open'), path: z.discriminatedUnion('kind', [obj({ kind: z.literal('group'), dev: Str }), obj({ kind: z.literal('cdev'), dev: Str }), obj({ kind: z.literal('container') }), obj({ kind: z.literal('iommufd') })]), as: Str }),
+  obj({ do: z.literal('open'), path: z.discriminatedUnion('kind', [obj({ kind: z.literal('group'), dev: Str }), obj({ kind: z.literal('cdev'), dev: Str }), obj({ kind: z.literal('container') }), obj({ kind: z.literal('iommufd') }), obj({ kind: z.literal('kvm') })]), as: Str }),
   obj({ do: z.literal('close'), fd: Str }),
   obj({ do: z.literal('ioctl'), fd: Str, ioctl: RawIoctl, as: Str.exactOptional() }),
   obj({ do: z.literal('dma'), fd: Str, iova: Count, pasid: Pasid.exactOptional(), write: Bool.exactOptional() }),
@@ -206,6 +208,13 @@ const Pci = obj({
   require_direct: Bool.exactOptional(), attach_deferred: Bool.exactOptional(),
   reset_methods: z.array(oneOf(['flr', 'pm', 'bus', 'cxl_bus'], 'reset method')).max(4).exactOptional(),
   slot: Str.exactOptional(), driver: Str.exactOptional(), hotplug: Bool.exactOptional(),
+  // an s390 zPCI function: vfio-pci's open/close register the KVM under kvm->lock (bug B13's driver side)
+  zpci: Bool.exactOptional(),
+  // SR-IOV (issue 16 item 5): the PF's capability; its VFs are derived devices (protocol/topology.ts withVirtfns)
+  sriov: obj({
+    total_vfs: z.int().min(1).max(256), offset: z.int().min(1).max(0xffff).exactOptional(), stride: z.int().min(1).max(0xffff).exactOptional(),
+    vf_driver: Str.exactOptional(),
+  }).exactOptional(),
 });
 
 const Platform = obj({
@@ -218,6 +227,8 @@ const Driver = obj({
   async: Bool.exactOptional(), probe_type: oneOf(['default', 'async', 'sync'], 'probe_type').exactOptional(), probe: DriverActions.exactOptional(), remove: DriverActions.exactOptional(),
   // PCI: err_handler->reset_prepare / reset_done (drivers/pci/pci.c pci_dev_save_and_disable / pci_dev_restore)
   reset_prepare: DriverActions.exactOptional(), reset_done: DriverActions.exactOptional(),
+  // PCI: a sriov_configure callback (pci_sriov_configure_simple; actors/pci/iov.ts)
+  sriov_configure: Bool.exactOptional(),
   // the loadable module that provides it (topology.modules); absent: built in
   module: Str.exactOptional(),
 });

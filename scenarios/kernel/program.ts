@@ -3,7 +3,7 @@ import { unitModuleFor } from '../../hardware/index.ts';
 import { actorId, taskId } from '../../protocol/ids.ts';
 import { DRIVER_CORE, IOMMU_CORE, PCI } from '../../protocol/kernel.ts';
 import type { Call, KernelConfig } from '../../protocol/kernel.ts';
-import { unitActor } from '../../protocol/topology.ts';
+import { unitActor, withVirtfns } from '../../protocol/topology.ts';
 import type { Topology } from '../../protocol/topology.ts';
 import { resolveVariants } from '../../protocol/variants.ts';
 import { VFIO, processActor, processTask } from '../../protocol/vfio.ts';
@@ -44,7 +44,8 @@ export interface KernelProgramSpec {
  * boot to complete before its first call.
  */
 export function kernelProgram(spec: KernelProgramSpec): Program {
-  const config: KernelConfig = { topology: spec.topology, variants: resolveVariants(spec.variants) };
+  // SR-IOV PFs' VFs are derived devices every actor sees (protocol/topology.ts withVirtfns)
+  const config: KernelConfig = { topology: withVirtfns(spec.topology), variants: resolveVariants(spec.variants) };
 
   const actors: ActorSpec[] = [
     { id: DRIVER_CORE, module: 'actors/driver-core/index', export: 'driverCore', config },

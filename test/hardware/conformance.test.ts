@@ -33,7 +33,11 @@ describe('conformance --all', () => {
   });
 
   it('the mock, vtd@7.0 and smmu-v3@7.0 pass everything; the deviations are exactly the documented ones and nothing fails', () => {
-    for (const id of ['mock', 'vtd@7.0', 'smmu-v3@7.0']) expect(Object.values(statusOf(id)).every((s) => s === 'pass'), id).toBe(true);
+    for (const id of ['mock', 'vtd@7.0', 'smmu-v3@7.0']) {
+      const statuses = Object.values(statusOf(id));
+      expect(statuses.length, id).toBeGreaterThan(0);
+      expect(statuses.every((s) => s === 'pass'), id).toBe(true);
+    }
     const deviating = (id: string): string[] => unit(id).cases.filter((c) => c.status === 'deviation').map((c) => c.name);
     expect(deviating('amd-vi@7.0')).toEqual([...RID_CASES, 'reset-nesting']);
     expect(deviating('smmu-v3@5.10')).toEqual([...RID_CASES, 'reset-nesting']);

@@ -194,6 +194,8 @@ describe('the pci actor in the kernel model', () => {
     const run = await boot([]);
     expect(run.r.outcome).toBe('completed');
     expect(report(run.r.findings)).toEqual([]);
+    // (a check over a list: it must not pass on an empty one)
+    expect(run.pci.devices.length).toBeGreaterThan(0);
     expect(run.pci.devices.every((d) => d.present && !d.disconnected && !d.in_reset)).toBe(true);
     expect(run.dc.devices[NIC]).toMatchObject({ driver: 'nic', bound: true });
     const addOrder = run.events.flatMap((e) => (e.ev === 'send' && e.op === 'device_add' && e.kind === 'call' && e.actor === PCI ? [e.stack.join(' ')] : []));

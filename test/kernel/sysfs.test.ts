@@ -328,12 +328,15 @@ interface RunJson {
   readonly findings: readonly { readonly kind: string; readonly report: string }[];
 }
 
+/** One CLI run of an example scenario under `variant`: PCT, 100 schedules, seed 1. */
+async function runExample(file: string, variant: string): Promise<RunJson> {
+  const r = await cli('run', file, '--variant', variant, '--strategy', 'pct', '--schedules', '100', '--seed', '1', '--json', '--out', mkdtempSync(path.join(tmpdir(), 'example-')));
+  expect(r.code).toBe(0);
+  return r.json as RunJson;
+}
+
 describe('a uevent read racing rmmod of the driver module (scenarios/examples/patch-uevent-unload.ts)', () => {
-  const run = async (variant: string): Promise<RunJson> => {
-    const r = await cli('run', EXAMPLE, '--variant', variant, '--strategy', 'pct', '--schedules', '100', '--seed', '1', '--json', '--out', mkdtempSync(path.join(tmpdir(), 'uevent-')));
-    expect(r.code).toBe(0);
-    return r.json as RunJson;
-  };
+  const run = (variant: string): Promise<RunJson> => runExample(EXAMPLE, variant);
 
   it('7.0 (k_lock around READ_ONCE(dev->driver) and drv->name; driver_detach before free_module): clean', async () => {
     expect((await run('uevent=upstream')).findings).toEqual([]);
@@ -351,6 +354,26 @@ describe('a uevent read racing rmmod of the driver module (scenarios/examples/pa
   it('driver_detach skipped by bus_remove_driver: the device still points into freed module memory', async () => {
     const f = (await run('detach=skipped')).findings;
     expect(f.map((x) => x.kind)).toEqual(['use-after-free', 'use-after-free']);
+  }, 120_000);
+});
+
+describe('the kernfs active reference is a lock to lockdep (scenarios/examples/patch-drain-under-device-lock.ts)', () => {
+  const file = path.resolve('scenarios/examples/patch-drain-under-device-lock.ts');
+  const run = (variant: string): Promise<RunJson> => runExample(file, variant);
+
+  it('7.0 device_del (attributes removed after device_lock is dropped) against a driver_override store: clean', async () => {
+    expect((await run('remove=upstream')).findings).toEqual([]);
+  }, 120_000);
+
+  it('draining under device_lock: lockdep reports device_lock → kn->active#driver_override against the store, and the two tasks hang', async () => {
+    const f = await run('remove=locked');
+    expect(f.findings.map((x) => x.kind).sort()).toEqual(['deadlock', 'lock-order-inversion']);
+    const inv = f.findings.find((x) => x.kind === 'lock-order-inversion')!.report;
+    expect(inv).toContain('(kn->active#driver_override){++++}-{4:4}, at: kernfs_drain');
+    expect(inv).toContain('(&dev->mutex){+.+.}-{4:4}, at: device_del');
+    const dl = f.findings.find((x) => x.kind === 'deadlock')!.report;
+    expect(dl).toMatch(/kernfs_drain_wait\n\s*kernfs_drain\n\s*__kernfs_remove\n\s*device_del/);
+    expect(dl).toMatch(/mutex_lock\n\s*driver_set_override\n\s*kernfs_fop_write_iter/);
   }, 120_000);
 });
 
