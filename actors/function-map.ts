@@ -70,8 +70,10 @@ export function functionMap(): FunctionInfo[] {
     for (const m of src.matchAll(CALL)) {
       const cands = byTs.get(m[1] as string);
       if (cands === undefined || m[1] === d.tsName) continue;
-      const c = cands.find((x) => x.actor === d.actor) ?? cands[0];
-      if (c !== undefined) calls.push(c.actor === d.actor ? c.name : `${c.actor}:${c.name}`);
+      // a direct call stays in its actor (another actor is reached by a message: MESSAGE below), and a vendor's
+      // function calls its own vendor's or the shared ones
+      const c = cands.find((x) => x.actor === d.actor && (x.unit === undefined || d.unit === undefined || x.unit === d.unit));
+      if (c !== undefined) calls.push(c.name);
     }
     for (const m of src.matchAll(MESSAGE)) {
       const to = (m[1] ?? m[2] ?? m[3]) as string;

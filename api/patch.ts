@@ -38,3 +38,10 @@ export * as iommuCore from '../actors/iommu-core/api.ts';
 export * as driverCore from '../actors/driver-core/api.ts';
 export * as pci from '../actors/pci/api.ts';
 export * as unit from '../hardware/common/state.ts';
+
+// Kernel rules a scenario module replaces (docs/scenarios.md "Kernel rules as data"): the §8.2 judgements as
+// the invariants checker runs them, so a replacement can narrow or extend an upstream rule.
+export type { GroupRule, WriteRule, InvariantReplacement } from '../checkers/invariants/invariants-checker.ts';
+export type { Violation, GroupDump, MemberState } from '../checkers/invariants/rules.ts';
+export type { Shadow, Change } from '../checkers/invariants/shadow.ts';
+export * as invariants from '../checkers/invariants/rules.ts';

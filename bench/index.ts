@@ -113,14 +113,16 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   ratios.hardwareWorkersVsInline = round(hit / hitInline, 4);
 
   // the seed scenarios (issue 8): schedules until the buggy variant's findings show, and schedules/s from the boot snapshot
-  // and what kernel-function frames and patch look-ups cost (issue 14): frames on vs the bare call path, geometric mean over the seeds
+  // and what kernel-function frames and patch look-ups cost (issue 14): frames on vs the bare call path in back-to-back pairs,
+  // each scenario's median pair ratio, the geometric mean over the seeds
   let logRatio = 0;
   const seedFigs = await seedFigures(quick, log);
   for (const f of seedFigs) {
     put(`seeds.${f.scenario}.schedulesToFirstFinding`, f.schedulesToFirstFinding, 'schedules');
     put(`seeds.${f.scenario}.schedulesPerSec`, f.schedulesPerSec, 'schedules/s');
     put(`seeds.${f.scenario}.schedulesPerSec.bare`, f.schedulesPerSecBare, 'schedules/s');
-    logRatio += Math.log(f.schedulesPerSec / f.schedulesPerSecBare);
+    ratios[`framesOverhead.${f.scenario}`] = round(f.framesRatio, 3);
+    logRatio += Math.log(f.framesRatio);
   }
   if (seedFigs.length > 0) ratios.framesOverhead = round(Math.exp(logRatio / seedFigs.length), 3);
   // bounded-exhaustive search (issue 15): two seeds' buggy variants at bound 2, and the sleep sets' reduction

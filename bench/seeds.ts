@@ -15,6 +15,8 @@ export interface SeedFigures {
   readonly schedulesToFirstFinding: number;
   /** Schedules explored per second on the first buggy assignment (inline host, the scenario's checkers). */
   readonly schedulesPerSec: number;
+  /** Frames on against the bare call path: the median over back-to-back pairs of their ratio (issue 14 ratios.framesOverhead). */
+  readonly framesRatio: number;
   /** The same with the bare call path: declared kernel functions run without frames or patch look-ups (runtime/kfunc.ts setFrames). */
   readonly schedulesPerSecBare: number;
   /** Per buggy assignment: its median, and in how many seeds every expected kind was found within the cap. */
@@ -82,20 +84,34 @@ export async function seedFigures(quick: boolean, log: (s: string) => void): Pro
       detail.push(d);
       log(`  ${s.name} ${d.variants}: median ${d.median} schedules to find (${d.found}/${seeds} seeds within ${cap})`);
     }
-    // frames on and the bare call path, alternated and best of two each, so load drift does not favour either
+    // frames on and the bare call path, in pairs run back to back (the order alternating), so load drift hits both
+    // halves of a pair alike; the overhead is the median of the pairs' ratios, the rates the medians of each side
     const n = quick ? 50 : 500;
     const on: number[] = [];
     const bare: number[] = [];
-    for (let i = 0; i < 2; i++) {
-      on.push(await schedulesPerSec(s, buggy[0] as VariantAssignment, n));
-      setFrames(false);
-      try {
-        bare.push(await schedulesPerSec(s, buggy[0] as VariantAssignment, n));
-      } finally {
-        setFrames(true);
-      }
+    const ratios: number[] = [];
+    for (let i = 0; i < (quick ? 3 : 5); i++) {
+      const measure = async (frames: boolean): Promise<number> => {
+        setFrames(frames);
+        try {
+          return await schedulesPerSec(s, buggy[0] as VariantAssignment, n);
+        } finally {
+          setFrames(true);
+        }
+      };
+      const framesFirst = i % 2 === 0;
+      const x = await measure(framesFirst);
+      const y = await measure(!framesFirst);
+      const withFrames = framesFirst ? x : y;
+      const without = framesFirst ? y : x;
+      on.push(withFrames);
+      bare.push(without);
+      ratios.push(withFrames / without);
     }
-    out.push({ scenario: s.name, schedulesToFirstFinding: Math.max(...detail.map((d) => d.median)), schedulesPerSec: Math.max(...on), schedulesPerSecBare: Math.max(...bare), detail });
+    out.push({
+      scenario: s.name, schedulesToFirstFinding: Math.max(...detail.map((d) => d.median)),
+      schedulesPerSec: median(on), schedulesPerSecBare: median(bare), framesRatio: median(ratios), detail,
+    });
   }
   return out;
 }

@@ -65,6 +65,22 @@ const detachDevice = kfunc('detach_device', { actor: 'unit', unit: 'amd-vi', sou
 const model: VendorModel<Amd> = {
   kind: 'amd-vi',
   actorKind: 'amd-vi-unit',
+  // amd_iommu_ops; v1 host page tables on the generic page-table code (iommu_amdv1.c)
+  fns: {
+    probe_device: 'drivers/iommu/amd/iommu.c: amd_iommu_probe_device',
+    release_device: 'drivers/iommu/amd/iommu.c: amd_iommu_release_device',
+    domain_alloc: 'drivers/iommu/amd/iommu.c: amd_iommu_domain_alloc_paging_flags',
+    domain_free: 'drivers/iommu/amd/iommu.c: amd_iommu_domain_free',
+    attach_dev: 'drivers/iommu/amd/iommu.c: amd_iommu_attach_device',
+    set_dev_pasid: 'drivers/iommu/amd/pasid.c: iommu_sva_set_dev_pasid',
+    remove_dev_pasid: 'drivers/iommu/amd/iommu.c: blocked_domain_set_dev_pasid',
+    map: 'drivers/iommu/generic_pt/fmt/iommu_amdv1.c: pt_iommu_amdv1_map_pages',
+    unmap: 'drivers/iommu/generic_pt/fmt/iommu_amdv1.c: pt_iommu_amdv1_unmap_pages',
+    iotlb_sync: 'drivers/iommu/amd/iommu.c: amd_iommu_iotlb_sync',
+    flush_iotlb: 'drivers/iommu/amd/iommu.c: amd_iommu_domain_flush_pages',
+    flush_devtlb: 'drivers/iommu/amd/iommu.c: device_flush_iotlb',
+    sync: 'drivers/iommu/amd/iommu.c: iommu_completion_wait',
+  },
   init: () => ({ dtes: new Map() }),
 
   // amd_iommu_domain_alloc_paging_flags(): v2 for IOMMU_HWPT_ALLOC_PASID, else the v1 host table

@@ -40,6 +40,26 @@ interface Mock {
 const model: VendorModel<Mock> = {
   kind: 'mock',
   actorKind: 'mock-unit',
+  // mock_ops and amdv1_mock_ops (drivers/iommu/iommufd/selftest.c). mock_ops has no release_device (the core
+  // calls nothing; the model only forgets the device there), and the mock has no invalidation hardware: the
+  // model's caches of it are flushed by the plain steps, under no kernel name.
+  fns: {
+    probe_device: 'drivers/iommu/iommufd/selftest.c: mock_probe_device',
+    release_device: null,
+    domain_alloc: 'drivers/iommu/iommufd/selftest.c: mock_domain_alloc_paging_flags',
+    domain_free: 'drivers/iommu/iommufd/selftest.c: mock_domain_free',
+    attach_dev: 'drivers/iommu/iommufd/selftest.c: mock_domain_nop_attach',
+    set_dev_pasid: 'drivers/iommu/iommufd/selftest.c: mock_domain_set_dev_pasid_nop',
+    // PASID removal is the blocking domain's set_dev_pasid, which is mock_domain_set_dev_pasid_nop too: one
+    // kernel function, so a patch of it changes both handlers
+    remove_dev_pasid: 'drivers/iommu/iommufd/selftest.c: mock_domain_set_dev_pasid_nop',
+    map: 'drivers/iommu/generic_pt/fmt/iommu_amdv1.c: pt_iommu_amdv1_mock_map_pages',
+    unmap: 'drivers/iommu/generic_pt/fmt/iommu_amdv1.c: pt_iommu_amdv1_mock_unmap_pages',
+    iotlb_sync: 'drivers/iommu/iommufd/selftest.c: mock_iotlb_sync',
+    flush_iotlb: null,
+    flush_devtlb: null,
+    sync: null,
+  },
   init: () => ({ devs: new Map() }),
 
   format: (_s, type) => (type === 'sva' ? errno('EOPNOTSUPP') : type === 'blocked' || type === 'identity' ? 'none' : 'amdv1'),

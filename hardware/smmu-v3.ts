@@ -76,6 +76,22 @@ const atsOn = (m: Master): boolean => m.ste === 's2' || m.ste === 'cdtable';
 const model: VendorModel<Smmu> = {
   kind: 'smmu-v3',
   actorKind: 'smmu-v3-unit',
+  // arm_smmu_ops (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c); page tables from io-pgtable-arm
+  fns: {
+    probe_device: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_probe_device',
+    release_device: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_release_device',
+    domain_alloc: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_domain_alloc_paging_flags',
+    domain_free: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_domain_free_paging',
+    attach_dev: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_attach_dev',
+    set_dev_pasid: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_s1_set_dev_pasid',
+    remove_dev_pasid: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_blocking_set_dev_pasid',
+    map: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_map_pages',
+    unmap: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_unmap_pages',
+    iotlb_sync: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_iotlb_sync',
+    flush_iotlb: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_tlb_inv_range_domain',
+    flush_devtlb: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_atc_inv_master',
+    sync: 'drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c: arm_smmu_cmdq_issue_cmdlist',
+  },
   init: () => ({ masters: new Map() }),
 
   // arm_smmu_domain_alloc_paging_flags(): S1 (SVA and IOMMU_HWPT_ALLOC_PASID need it); S2 for the profile's plain paging domains

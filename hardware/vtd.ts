@@ -82,9 +82,35 @@ function deferredAtBoot(s: UnitState<Vtd> | Omit<UnitState<Vtd>, 'vendor'>, dev:
   return s.spec.attach_deferred === true && (s.topology.pci.find((p) => p.bdf === dev)?.attach_deferred ?? false);
 }
 
+/**
+ * device_block_translation(): the RID's old translation goes first (entry 0
+ * torn down, ATS off); DMA on the RID is blocked until the new entry is in.
+ */
+const deviceBlockTranslation = kfunc('device_block_translation', { actor: 'unit', unit: 'vtd', source: 'drivers/iommu/intel/iommu.c: device_block_translation' }, async function deviceBlockTranslation(k: K, dev: string, t: VtdDevice): Promise<void> {
+  await tearDown(k, dev, NO_PASID);
+  t.pasids.set(NO_PASID, { pgtt: 'blocked', domain: blockedDomainOf(k.state.name) });
+  setAts(k, dev, false);
+});
+
 const model: VendorModel<Vtd> = {
   kind: 'vtd',
   actorKind: 'vtd-unit',
+  // intel_iommu_ops; paging domains are first-stage (intel_fs_paging_domain_ops: the generic x86_64 page table)
+  fns: {
+    probe_device: 'drivers/iommu/intel/iommu.c: intel_iommu_probe_device',
+    release_device: 'drivers/iommu/intel/iommu.c: intel_iommu_release_device',
+    domain_alloc: 'drivers/iommu/intel/iommu.c: intel_iommu_domain_alloc_paging_flags',
+    domain_free: 'drivers/iommu/intel/iommu.c: intel_iommu_domain_free',
+    attach_dev: 'drivers/iommu/intel/iommu.c: intel_iommu_attach_device',
+    set_dev_pasid: 'drivers/iommu/intel/iommu.c: intel_iommu_set_dev_pasid',
+    remove_dev_pasid: 'drivers/iommu/intel/iommu.c: blocking_domain_set_dev_pasid',
+    map: 'drivers/iommu/generic_pt/fmt/iommu_x86_64.c: pt_iommu_x86_64_map_pages',
+    unmap: 'drivers/iommu/generic_pt/fmt/iommu_x86_64.c: pt_iommu_x86_64_unmap_pages',
+    iotlb_sync: 'drivers/iommu/intel/iommu.c: intel_iommu_tlb_sync',
+    flush_iotlb: 'drivers/iommu/intel/cache.c: cache_tag_flush_range',
+    flush_devtlb: 'drivers/iommu/intel/dmar.c: qi_flush_dev_iotlb_pasid',
+    sync: 'drivers/iommu/intel/dmar.c: qi_submit_sync',
+  },
   init: () => ({ devs: new Map() }),
 
   // first-level page tables for paging domains in scalable mode (the 7.0 default)
@@ -107,10 +133,8 @@ const model: VendorModel<Vtd> = {
     const cur = t.pasids.get(NO_PASID);
     if (cur?.domain === domain.id) return 0;
     if (cur !== undefined && cur.pgtt !== 'blocked') {
-      // device_block_translation(): the old RID translation goes first; DMA meanwhile is blocked
-      await tearDown(k, dev.dev, NO_PASID);
-      t.pasids.set(NO_PASID, { pgtt: 'blocked', domain: blockedDomainOf(k.state.name) });
-      setAts(k, dev.dev, false);
+      // break-before-make: the old RID translation goes first; DMA meanwhile is blocked
+      await deviceBlockTranslation(k, dev.dev, t);
       await k.yield();
     }
     const pgtt = pgttOf(domain);

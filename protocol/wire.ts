@@ -1,4 +1,4 @@
-import type { FreeDelay } from '../runtime/hosts/free-chaos.ts';
+import type { FreeDelay } from './free-delay.ts';
 import type { Envelope } from './envelope.ts';
 import type { ActorId, TaskId } from './ids.ts';
 import type { WireStack } from './stack.ts';

@@ -98,13 +98,19 @@ export function kfunc<F extends (k: never, ...args: never[]) => unknown>(name: s
   if (seen !== undefined && seen.source !== decl.source) {
     throw new Error(`kernel function ${name} of ${meta.actor} is declared twice (${seen.source}; ${decl.source})`);
   }
-  registry.set(key, decl);
+  if (seen === undefined) registry.set(key, decl);
   const run = impl as unknown as (k: unknown, ...args: unknown[]) => unknown;
   const f = function (k: unknown, ...args: unknown[]): unknown {
     return framesOn && isFrameHost(k) ? k.invoke(decl, args) : run(k, ...args);
   };
   Object.defineProperty(f, 'name', { value: impl.name || name });
   return Object.assign(f, { decl, upstream: impl }) as unknown as KFunc<F>;
+}
+
+/** The kernel name in a "file: function" source (the part after ':'). */
+export function kernelNameOf(source: string): string {
+  const colon = source.indexOf(':');
+  return (colon < 0 ? source : source.slice(colon + 1)).trim();
 }
 
 /** Whether a value is a declared function. */

@@ -84,7 +84,7 @@ describe('lifetime checker on the matrix programs', () => {
   });
 });
 
-describe('DEBUG_KOBJECT_RELEASE (checkers/lifetime/debug-kobject-release.ts)', () => {
+describe('DEBUG_KOBJECT_RELEASE (runtime/kobject.ts)', () => {
   it('delays the release by a seeded 1..4 yields and still releases', async () => {
     const c = byName('balanced-refcount', { debugKobjectRelease: true });
     const host = await InlineHost.create(c.program);

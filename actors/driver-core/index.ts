@@ -1,4 +1,5 @@
 import { defineActor } from '../../runtime/actor.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 import type { DriverCoreMailbox, DriverSnapshot } from '../../protocol/driver-core.ts';
 import { errno } from '../../protocol/errno.ts';
 import type { Errno } from '../../protocol/errno.ts';
@@ -67,14 +68,18 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
     device_add: (k, { dev, match }) => deviceAdd(k, dev, match !== false),
     device_del: (k, { dev }) => withDevice(k, dev, (d) => deviceDel(k, d)),
     device_unregister: (k, { dev }) => withDevice(k, dev, (d) => deviceUnregister(k, d)),
-    device_release_driver: (k, { dev }) => withDevice(k, dev, async (d) => {
-      await deviceReleaseDriverInternal(k, d, null);
-      return 0;
+    device_release_driver: kfunc('device_release_driver', { actor: 'driver-core', source: 'drivers/base/dd.c: device_release_driver' }, function deviceReleaseDriver(k: DK, { dev }: { readonly dev: string }) {
+      return withDevice(k, dev, async (d) => {
+        await deviceReleaseDriverInternal(k, d, null);
+        return 0;
+      });
     }),
     bind_store: (k, { dev, driver }) => bindStore(k, dev, driver),
     unbind_store: (k, { dev, driver }) => unbindStore(k, dev, driver),
     /** device_attach() = __device_attach(dev, false). */
-    device_attach: (k, { dev }) => withDevice(k, dev, (d) => deviceAttach(k, d, false)),
+    device_attach: kfunc('device_attach', { actor: 'driver-core', source: 'drivers/base/dd.c: device_attach' }, function deviceAttachEntry(k: DK, { dev }: { readonly dev: string }) {
+      return withDevice(k, dev, (d) => deviceAttach(k, d, false));
+    }),
     __device_attach_async_helper: (k, { dev }) => withDevice(k, dev, async (d) => {
       await deviceAttachAsyncHelper(k, d);
       return 0;
@@ -104,12 +109,12 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
      * model reads its stand-in (`registered`, which device_del() clears
      * when it removes the directory) without an access event.
      */
-    sysfs_get_device: (k, { dev }) => {
+    sysfs_get_device: kfunc('kernfs_get_active', { actor: 'driver-core', source: 'fs/kernfs/dir.c: kernfs_get_active' }, function kernfsGetActive(k: DK, { dev }: { readonly dev: string }) {
       const d = deviceOf(k, dev);
       if (d === null || isFreed(k, d) || !d.registered) return Promise.resolve(ENODEV());
       getDevice(k, d);
       return Promise.resolve(0);
-    },
+    }),
     put_device: (k, { dev }) => withDevice(k, dev, async (d) => {
       await putDevice(k, d);
       return 0;

@@ -162,18 +162,18 @@ export const kernfsRemoveSelf = kfunc('kernfs_remove_self', { actor: 'driver-cor
 });
 
 /** kernfs_break_active_protection(): the store's own reference stops counting for drainers. */
-export function kernfsBreakActiveProtection(k: DK, kn: KernfsNode): void {
+export const kernfsBreakActiveProtection = kfunc('kernfs_break_active_protection', { actor: 'driver-core', source: 'fs/kernfs/dir.c: kernfs_break_active_protection' }, function kernfsBreakActiveProtection(k: DK, kn: KernfsNode): void {
   kernfsPutActive(k, kn);
-}
+});
 
 /** kernfs_unbreak_active_protection(): atomic_inc(&kn->active) back (and the map, trylock-style), even on a deactivated node. */
-export function kernfsUnbreakActiveProtection(k: DK, kn: KernfsNode): void {
+export const kernfsUnbreakActiveProtection = kfunc('kernfs_unbreak_active_protection', { actor: 'driver-core', source: 'fs/kernfs/dir.c: kernfs_unbreak_active_protection' }, function kernfsUnbreakActiveProtection(k: DK, kn: KernfsNode): void {
   kn.active++;
   if (kn.map !== null) {
     k.emit({ ev: 'lock.request', lock: kn.map, mode: 'read', try: true });
     k.emit({ ev: 'lock.acquired', lock: kn.map, mode: 'read', try: true, ok: true });
   }
-}
+});
 
 /** The of->mutex of a new open file (kernfs_fop_open: mutex_init per struct kernfs_open_file). */
 export function openFileMutex(k: DK): LockRef {

@@ -1,5 +1,5 @@
 import type { Kernel, KObject } from '../../runtime/actor.ts';
-import { kobjectPut } from '../../checkers/lifetime/debug-kobject-release.ts';
+import { kobjectPut } from '../../runtime/kobject.ts';
 import type { LockRef } from '../../protocol/events.ts';
 import { lockId, objId } from '../../protocol/ids.ts';
 import type { ObjId } from '../../protocol/ids.ts';

@@ -50,7 +50,7 @@ interface Opened {
 }
 
 /** Path walk and open: -ENOENT when no such file exists now; -EACCES when it has no show (read) or no store (write). */
-async function openAttr(k: DK, path: string, mode: 'read' | 'write'): Promise<Opened | Errno> {
+const openAttr = kfunc('kernfs_fop_open', { actor: 'driver-core', source: 'fs/kernfs/file.c: kernfs_fop_open' }, async function openAttr(k: DK, path: string, mode: 'read' | 'write'): Promise<Opened | Errno> {
   const p = parseSysfsPath(path);
   if (typeof p === 'string') return errno('ENOENT');
   const info = SYSFS_ATTRS[p.attr];
@@ -72,11 +72,11 @@ async function openAttr(k: DK, path: string, mode: 'read' | 'write'): Promise<Op
   if (group === null) return errno('ENOENT');
   const kn = kernfsNode(k, `/sys/kernel/iommu_groups/${group}/type`, 'type', true);
   return { kn: kn!, p, group };
-}
+});
 
-async function closeAttr(k: DK, o: Opened): Promise<void> {
+const closeAttr = kfunc('kernfs_fop_release', { actor: 'driver-core', source: 'fs/kernfs/file.c: kernfs_fop_release' }, async function closeAttr(k: DK, o: Opened): Promise<void> {
   if (o.group !== null) await k.call(IOMMU_CORE, 'iommu_group_put', { group: o.group });
-}
+});
 
 /**
  * kernfs_fop_read_iter() → seq_read_iter() (m->lock) → kernfs_seq_start()
@@ -124,7 +124,7 @@ export const kernfsFopWrite = kfunc('kernfs_fop_write_iter', { actor: 'driver-co
 });
 
 /** sysfs_kf_seq_show() → dev_attr_show() → the attribute's show. */
-async function sysfsShow(k: DK, o: Opened): Promise<string | Errno> {
+const sysfsShow = kfunc('sysfs_kf_seq_show', { actor: 'driver-core', source: 'fs/sysfs/file.c: sysfs_kf_seq_show' }, async function sysfsShow(k: DK, o: Opened): Promise<string | Errno> {
   const p = o.p;
   if (p.kind !== 'device') return errno('EIO');
   const dev = deviceOf(k, p.dev)!;
@@ -134,10 +134,10 @@ async function sysfsShow(k: DK, o: Opened): Promise<string | Errno> {
     case 'type': return k.call<string | Errno>(IOMMU_CORE, 'iommu_group_show_type', { group: o.group });
     default: return errno('EIO');
   }
-}
+});
 
 /** sysfs_kf_write() → dev_attr_store() / drv_attr_store() → the attribute's store; returns count on success. */
-async function sysfsStore(k: DK, o: Opened, value: string): Promise<number | Errno> {
+const sysfsStore = kfunc('sysfs_kf_write', { actor: 'driver-core', source: 'fs/sysfs/file.c: sysfs_kf_write' }, async function sysfsStore(k: DK, o: Opened, value: string): Promise<number | Errno> {
   const p = o.p;
   const count = value.length;
   const done = (r: unknown): number | Errno => (isErrno(r) ? r : count);
@@ -154,7 +154,7 @@ async function sysfsStore(k: DK, o: Opened, value: string): Promise<number | Err
     }
     default: return errno('EIO');
   }
-}
+});
 
 /**
  * uevent_show() (drivers/base/core.c): the kset's uevent op, dev_uevent(),

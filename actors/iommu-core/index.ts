@@ -2,7 +2,8 @@ import { defineActor } from '../../runtime/actor.ts';
 import { errno } from '../../protocol/errno.ts';
 import type { IommuCoreMailbox } from '../../protocol/iommu-core.ts';
 import { devIommuOf, initialState } from './state.ts';
-import type { IommuCoreState } from './state.ts';
+import type { IK, IommuCoreState } from './state.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 import { allocDomain, freeDomain, useDomain } from './domains.ts';
 import {
   groupOfDevice, iommu_attach_device, iommu_attach_group, iommu_detach_device, iommu_detach_group, iommu_get_domain_for_dev, withGroupMutex,
@@ -43,12 +44,15 @@ export const iommuCore = defineActor<IommuCoreState, IommuCoreMailbox>('iommu-co
     iommu_group_get,
     iommu_group_put,
     /** iommu_paging_domain_alloc_flags() (6.11+): -ENODEV without an IOMMU; the caller must be dev's bound driver. */
-    async iommu_paging_domain_alloc(k, { dev, flags }) {
+    iommu_paging_domain_alloc: kfunc('iommu_paging_domain_alloc_flags', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_paging_domain_alloc_flags' }, async function iommuPagingDomainAllocFlags(k: IK, { dev, flags }: { readonly dev: string; readonly flags?: readonly 'pasid'[] }) {
       const di = devIommuOf(k, dev);
       if (di === null) return errno('ENODEV');
       return allocDomain(k, di.unit, 'paging', dev, { pasid: (flags ?? []).includes('pasid') });
-    },
-    iommu_domain_alloc: (k, { bus }) => DOMAIN_ALLOC[k.state.variants['domain-alloc']](k, bus),
+    }),
+    // iommu_domain_alloc(bus) (v6.x, removed in 6.13): seed 004's designs of it (variant domain-alloc)
+    iommu_domain_alloc: kfunc('iommu_domain_alloc', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_domain_alloc' }, function iommuDomainAlloc(k: IK, { bus }: { readonly bus: 'pci' | 'platform' }) {
+      return DOMAIN_ALLOC[k.state.variants['domain-alloc']](k, bus);
+    }),
     __iommu_domain_alloc_dev: iommu_domain_alloc_dev,
     async iommu_domain_free(k, { domain }) {
       const d = useDomain(k, domain, 'iommu_domain_free');

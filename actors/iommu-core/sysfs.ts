@@ -16,7 +16,7 @@ import { setupDefaultDomain } from './probe.ts';
  * or a user owns the group (owner_cnt != 0). DMA → DMA-FQ is an in-place
  * upgrade.
  */
-export async function iommu_group_store_type(
+export const iommu_group_store_type = kfunc('iommu_group_store_type', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_store_type' }, async function iommu_group_store_type(
   k: IK, { group, type, capable }: { group: string; type: 'DMA' | 'DMA-FQ' | 'identity'; capable?: boolean },
 ): Promise<Ret> {
   if (capable === false) return errno('EACCES');
@@ -36,7 +36,7 @@ export async function iommu_group_store_type(
     const ret = await setupDefaultDomain(k, g, want);
     return isErrno(ret) ? ret : 0;
   });
-}
+});
 
 const TYPE_STR: Readonly<Record<string, string>> = { blocked: 'blocked', identity: 'identity', paging: 'unmanaged', dma: 'DMA', 'dma-fq': 'DMA-FQ' };
 

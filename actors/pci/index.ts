@@ -1,4 +1,5 @@
 import { defineActor } from '../../runtime/actor.ts';
+import { kfunc } from '../../runtime/kfunc.ts';
 import { errno } from '../../protocol/errno.ts';
 import type { KernelConfig } from '../../protocol/kernel.ts';
 import type { PciMailbox } from '../../protocol/pci.ts';
@@ -9,7 +10,7 @@ import { pciResetFunction, pciResetFunctionLocked, pciTryResetFunction, resetSto
 import { pciResetBus } from './bus-reset.ts';
 import { sriovNumvfsStore } from './iov.ts';
 import { devOf, initState } from './state.ts';
-import type { PciState } from './state.ts';
+import type { K, PciState } from './state.ts';
 
 /**
  * The pci actor (drivers/pci/): owns struct pci_dev of every device of the
@@ -32,7 +33,7 @@ export const pci = defineActor<PciState, PciMailbox>('pci', {
     pci_reset_bus: (k, { dev }) => pciResetBus(k, dev),
     sriov_numvfs_store: (k, { dev, num_vfs }) => sriovNumvfsStore(k, dev, num_vfs),
     // drivers/iommu/iommu.c pci_device_group(): WARN_ON(!dev_is_pci(dev)) → -EINVAL
-    pci_device_group: async (k, { dev }) => {
+    pci_device_group: kfunc('pci_device_group', { actor: 'pci', source: 'drivers/iommu/iommu.c: pci_device_group' }, async function pciDeviceGroup(k: K, { dev }: { readonly dev: string }) {
       const peers = k.state.groups.get(dev);
       if (peers === undefined) {
         k.warn(`pci_device_group: ${dev} is not a PCI device`);
@@ -43,7 +44,7 @@ export const pci = defineActor<PciState, PciMailbox>('pci', {
       // pci_dev, so the membership test reads the model's own flag without an access event (a removed
       // device's struct is freed; an instrumented read of it would be a use-after-free the kernel does not do).
       return { peers: peers.filter((p) => p === dev || devOf(k, p)?.present === true) };
-    },
+    }),
     pci_dma_configure: (k, { dev }) => pciDmaConfigure(k, dev),
     pci_dma_cleanup: (k, { dev }) => pciDmaCleanup(k, dev),
     pci_dev_is_disconnected: (k, { dev }) => pciDevIsDisconnected(k, dev),

@@ -243,7 +243,7 @@ export const pciResetFunction = kfunc('pci_reset_function', { actor: 'pci', sour
  * never frees the pci_dev under the reset. Modelled as a device reference
  * held across the write (get_device/put_device), not as the drain itself.
  */
-export async function resetStore(k: K, dev: string): Promise<Ret> {
+export const resetStore = kfunc('reset_store', { actor: 'pci', source: 'drivers/pci/pci-sysfs.c: reset_store' }, async function resetStore(k: K, dev: string): Promise<Ret> {
   const got = await k.call<unknown>(DRIVER_CORE, 'sysfs_get_device', { dev });
   if (isErrno(got)) return errno('ENODEV');
   try {
@@ -251,7 +251,7 @@ export async function resetStore(k: K, dev: string): Promise<Ret> {
   } finally {
     await k.call(DRIVER_CORE, 'put_device', { dev });
   }
-}
+});
 
 /** pci_try_reset_function(): pci_dev_trylock() of the device only; -EAGAIN when either lock is taken. */
 export const pciTryResetFunction = kfunc('pci_try_reset_function', { actor: 'pci', source: 'drivers/pci/pci.c: pci_try_reset_function' }, async function pciTryResetFunction(k: K, dev: string): Promise<Ret> {

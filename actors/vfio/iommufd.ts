@@ -114,12 +114,13 @@ export const iommufdIoasAlloc = kfunc('iommufd_ioas_alloc_ioctl', { actor: 'vfio
   return (await ioasAlloc(k, c)).id;
 });
 
-async function ioasOf(k: VK, c: IommufdCtx, id: string): Promise<Ioas | Errno> {
+/** iommufd_get_ioas(): the object of that id, -ENOENT if none, -EINVAL if it is not an IOAS. */
+const ioasOf = kfunc('iommufd_get_ioas', { actor: 'vfio', source: 'drivers/iommu/iommufd/iommufd_private.h: iommufd_get_ioas' }, async function ioasOf(k: VK, c: IommufdCtx, id: string): Promise<Ioas | Errno> {
   const t = await objectType(k, c, id);
   if (t === undefined) return errno('ENOENT');
   if (t !== 'ioas') return errno('EINVAL');
   return k.state.ioas[id] ?? errno('ENOENT');
-}
+});
 
 /** iopt_map_pages(): iova_rwsem (write); an area there already -EEXIST; the page into every domain of the IOAS. */
 const ioasMap = kfunc('iopt_map_pages', { actor: 'vfio', source: 'drivers/iommu/iommufd/io_pagetable.c: iopt_map_pages' }, async function ioasMap(k: VK, io: Ioas, iova: number, page: string): Promise<Ret> {

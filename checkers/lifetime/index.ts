@@ -1,6 +1,6 @@
-// The lifetime checker's public surface, and the helpers actor code uses.
+// The lifetime checker's public surface. (kobjectPut, the DEBUG_KOBJECT_RELEASE
+// simulation actor code uses, is the runtime's: runtime/kobject.ts — the model
+// does not import its judges.)
 export { LifetimeChecker } from './lifetime-checker.ts';
 export type { LifetimeCheckerOptions } from './lifetime-checker.ts';
 export { lockIdFor, objectOfLock } from './lock-objects.ts';
-export { delayedRelease, kobjectPut } from './debug-kobject-release.ts';
-export type { DebugRelease, Release } from './debug-kobject-release.ts';

@@ -4,7 +4,8 @@ import { ATC_INV, IOTLB_INV, atcObj } from '../events.ts';
 import { tlbHas, tlbInvalidate } from './tlb.ts';
 import type { TlbEntry } from './tlb.ts';
 import type { UK } from './state.ts';
-import { kfunc } from '../../runtime/kfunc.ts';
+import type { UnitFns } from './vendor.ts';
+import { kfunc, kernelNameOf } from '../../runtime/kfunc.ts';
 
 /**
  * Invalidation commands and their completion. Drivers queue commands
@@ -33,16 +34,12 @@ export const atcTag = (pasid: number | null): string => (pasid === null ? ridTag
 
 const inIovas = (iovas: readonly number[] | null, e: TlbEntry): boolean => iovas === null || iovas.includes(e.iova);
 
-export function queueIotlb<V>(k: UK<V>, domain: string, iovas: readonly number[] | null): void {
+function queueIotlbCmd<V>(k: UK<V>, domain: string, iovas: readonly number[] | null): void {
   k.state.queue.push({ op: 'iotlb', domain, iovas });
 }
 
-/**
- * Queues a device-TLB invalidation of `dev` (tag null: every PASID) unless
- * ATS is off, nothing matches, or the device is disconnected (B18).
- * Returns whether a command was queued.
- */
-export async function queueDevtlb<V>(k: UK<V>, dev: string, tag: string | null, iovas: readonly number[] | null): Promise<boolean> {
+/** The device-TLB command (see queueDevtlb). */
+async function queueDevtlbCmd<V>(k: UK<V>, dev: string, tag: string | null, iovas: readonly number[] | null): Promise<boolean> {
   const d = k.state.devices.get(dev);
   const atc = k.state.devtlb.get(dev);
   if (d === undefined || !d.atsEnabled || atc === undefined) return false;
@@ -62,7 +59,7 @@ const isDisconnected = kfunc('pci_dev_is_disconnected', { actor: 'unit', source:
 });
 
 /** The completion wait: every queued command takes effect, in order, and the checkers are told. */
-export function syncQueue<V>(k: UK<V>): void {
+function syncQueueCmd<V>(k: UK<V>): void {
   const s = k.state;
   if (s.queue.length === 0) return;
   for (const c of s.queue.splice(0)) {
@@ -81,6 +78,52 @@ export function syncQueue<V>(k: UK<V>): void {
     }
   }
   s.stats.syncs++;
+}
+
+/**
+ * The three steps under each vendor's own kernel names (common/vendor.ts
+ * UnitFns: VT-d cache_tag_flush_range / qi_flush_dev_iotlb_pasid /
+ * qi_submit_sync, SMMUv3 arm_smmu_tlb_inv_range_domain /
+ * arm_smmu_atc_inv_master / arm_smmu_cmdq_issue_cmdlist, AMD
+ * amd_iommu_domain_flush_pages / device_flush_iotlb /
+ * iommu_completion_wait), declared when the vendor's actor is defined
+ * (common/unit.ts). A unit kind without declarations (a plug-in unit) runs
+ * the plain steps.
+ */
+interface InvSteps {
+  readonly iotlb: typeof queueIotlbCmd;
+  readonly devtlb: typeof queueDevtlbCmd;
+  readonly sync: typeof syncQueueCmd;
+}
+const PLAIN: InvSteps = { iotlb: queueIotlbCmd, devtlb: queueDevtlbCmd, sync: syncQueueCmd };
+const stepsByKind = new Map<string, InvSteps>();
+
+/** Declares a vendor's invalidation steps (once per unit kind; common/unit.ts defineUnit). */
+export function declareInvalidation(kind: string, fns: UnitFns): void {
+  const meta = (source: string) => ({ actor: 'unit', unit: kind, source });
+  const decl = <F extends (k: never, ...a: never[]) => unknown>(source: string | null, f: F): F => (source === null ? f : kfunc(kernelNameOf(source), meta(source), f));
+  stepsByKind.set(kind, { iotlb: decl(fns.flush_iotlb, queueIotlbCmd), devtlb: decl(fns.flush_devtlb, queueDevtlbCmd), sync: decl(fns.sync, syncQueueCmd) });
+}
+
+const stepsOf = <V>(k: UK<V>): InvSteps => stepsByKind.get(k.state.spec.kind) ?? PLAIN;
+
+/** Queues an IOTLB invalidation of `domain`'s tag: the listed IOVAs, or all (null). */
+export function queueIotlb<V>(k: UK<V>, domain: string, iovas: readonly number[] | null): void {
+  stepsOf(k).iotlb(k, domain, iovas);
+}
+
+/**
+ * Queues a device-TLB invalidation of `dev` (tag null: every PASID) unless
+ * ATS is off, nothing matches, or the device is disconnected (B18).
+ * Returns whether a command was queued.
+ */
+export function queueDevtlb<V>(k: UK<V>, dev: string, tag: string | null, iovas: readonly number[] | null): Promise<boolean> {
+  return stepsOf(k).devtlb(k, dev, tag, iovas);
+}
+
+/** The completion wait (VT-d wait descriptor, CMD_SYNC, COMPLETION_WAIT). */
+export function syncQueue<V>(k: UK<V>): void {
+  stepsOf(k).sync(k);
 }
 
 /**

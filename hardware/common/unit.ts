@@ -1,5 +1,6 @@
 import { defineActor } from '../../runtime/actor.ts';
-import type { ActorDef } from '../../runtime/actor.ts';
+import type { ActorDef, Handlers } from '../../runtime/actor.ts';
+import { kernelNameOf, kfunc } from '../../runtime/kfunc.ts';
 import { errno, isErrno } from '../../protocol/errno.ts';
 import type { DomainType } from '../../protocol/iommu-core.ts';
 import { blockedDomainOf, identityDomainOf } from '../../protocol/iommu-unit.ts';
@@ -9,13 +10,13 @@ import { presentAtBoot } from '../../protocol/topology.ts';
 import { formatFault } from './faults.ts';
 import { addInjection, shouldFail } from './inject.ts';
 import type { UnitTestMailbox } from './inject.ts';
-import { atcTag, queueDevtlb, queueIotlb, syncQueue } from './invalidation.ts';
+import { atcTag, declareInvalidation, queueDevtlb, queueIotlb, syncQueue } from './invalidation.ts';
 import { ptMap, ptUnmap, ptView } from './page-table.ts';
 import { DEFAULT_MAX_PASIDS, translates } from './state.ts';
 import type { HwDomain, Ret, UK, UnitState } from './state.ts';
 import { newTlb, tlbView } from './tlb.ts';
 import { translate } from './translate.ts';
-import type { VendorModel } from './vendor.ts';
+import type { UnitFn, VendorModel } from './vendor.ts';
 
 /**
  * The actor every unit model is: the unit protocol (protocol/iommu-unit.ts)
@@ -60,11 +61,30 @@ function dropFreed<V>(k: UK<V>, model: VendorModel<V>): void {
   }
 }
 
+/**
+ * The handlers under the vendor's kernel names (runtime/kfunc.ts): the core's
+ * `ops->attach_dev(...)` lands in `intel_iommu_attach_device` on a VT-d
+ * unit, `arm_smmu_attach_dev` on an SMMUv3. The vendor's part of it
+ * (VendorModel.attachDev) runs inside that frame: it is the same kernel
+ * function, so it has no declaration of its own. `dma` (the hardware's
+ * translation) and `fault_inject` (the test mailbox) stand for no kernel
+ * function.
+ */
+function declareHandlers<V>(model: VendorModel<V>, hs: Handlers<UnitState<V>, UnitMailbox>): Handlers<UnitState<V>, UnitMailbox> {
+  const out: Record<string, unknown> = { ...hs };
+  for (const [op, h] of Object.entries(hs)) {
+    const source = Object.hasOwn(model.fns, op) ? model.fns[op as UnitFn] : null;
+    if (source !== null) out[op] = kfunc(kernelNameOf(source), { actor: 'unit', unit: model.kind, source }, h as (k: never, body: never) => unknown);
+  }
+  return out as unknown as Handlers<UnitState<V>, UnitMailbox>;
+}
+
 /** Builds the actor of one vendor model. */
 export function defineUnit<V>(model: VendorModel<V>): ActorDef<UnitState<V>> {
+  declareInvalidation(model.kind, model.fns);
   return defineActor<UnitState<V>, UnitMailbox>(model.actorKind, {
     state: (config) => initState(model, config as UnitConfig),
-    handlers: {
+    handlers: declareHandlers(model, {
       // ops->probe_device: dev->iommu->max_pasids = min(device PASID width, the unit's)
       probe_device(k, { dev, pasid_bits }) {
         const s = k.state;
@@ -197,7 +217,7 @@ export function defineUnit<V>(model: VendorModel<V>): ActorDef<UnitState<V>> {
         addInjection(k, site, dev ?? null, nth ?? 1);
         return 0;
       },
-    },
+    }),
     inspect: (s) => ({
       unit: s.name,
       kind: s.spec.kind,

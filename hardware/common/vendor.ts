@@ -39,8 +39,37 @@ export interface DomainUser {
   readonly pasid: number | null;
 }
 
+/**
+ * The unit protocol's ops and the invalidation steps a vendor has a kernel
+ * function for: each is declared under the vendor's name (runtime/kfunc.ts).
+ */
+export type UnitFn =
+  | 'probe_device' | 'release_device' | 'domain_alloc' | 'domain_free' | 'attach_dev' | 'set_dev_pasid' | 'remove_dev_pasid'
+  | 'map' | 'unmap' | 'iotlb_sync'
+  /** Queue an IOTLB invalidation of a domain tag (common/invalidation.ts queueIotlb). */
+  | 'flush_iotlb'
+  /** Queue a device-TLB (ATS) invalidation (queueDevtlb). */
+  | 'flush_devtlb'
+  /** Wait for the queued invalidations to complete (syncQueue). */
+  | 'sync';
+
+/**
+ * Where each of a vendor's functions is in the kernel, as "file: function"
+ * (kernel-facts cites them this way). `null`: the vendor has none — an
+ * optional op the core skips (the selftest mock has no release_device), or
+ * a cache the model keeps that the driver has no flush for.
+ */
+export type UnitFns = Readonly<Record<UnitFn, string | null>>;
+
 export interface VendorModel<V> {
   readonly kind: UnitKind;
+  /**
+   * The vendor's kernel functions behind the unit's handlers and the shared
+   * invalidation steps. A handler runs under its vendor's name
+   * (`intel_iommu_attach_device`, `arm_smmu_attach_dev`): the frame a stack
+   * prints and the name a patch replaces (`unit: <name>` patches).
+   */
+  readonly fns: UnitFns;
   /** The actor kind ("vtd-unit"). */
   readonly actorKind: string;
   init(s: Omit<UnitState<V>, 'vendor'>): V;

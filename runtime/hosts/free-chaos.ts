@@ -78,18 +78,8 @@ export function chaosOptions(mode: ChaosMode, steps = 64): ChaosOptions {
   }
 }
 
-/** A step held back: which task, its own step number, where, why, for how many steps of the others, and how long it took. */
-export interface FreeDelay {
-  readonly task: TaskId;
-  readonly n: number;
-  readonly kind: 'deliver' | 'wake' | 'resume';
-  /** `random`: a random hold; `change-point`: a PCT change point (the task is demoted from here on). */
-  readonly why: 'random' | 'change-point';
-  /** Steps the others were to make first; null: until nothing else moved. */
-  readonly overtake: number | null;
-  /** How long it was held (measured). */
-  readonly ms: number;
-}
+export type { FreeDelay } from '../../protocol/free-delay.ts';
+import type { FreeDelay } from '../../protocol/free-delay.ts';
 
 /** How a step is to be held: until the others made `overtake` steps (null: until they stop), and why. */
 export interface Hold {

@@ -1,4 +1,4 @@
-import { kobjectPut } from '../../checkers/lifetime/debug-kobject-release.ts';
+import { kobjectPut } from '../../runtime/kobject.ts';
 import { defineActor } from '../../runtime/actor.ts';
 import type { Kernel } from '../../runtime/actor.ts';
 import type { LockRef } from '../../protocol/events.ts';

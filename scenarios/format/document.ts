@@ -8,7 +8,9 @@ import { VARIANT_AXES, isVariantAxis } from '../../protocol/variants.ts';
 import { findProfile, profileId, profileIds } from '../../hardware/profiles.ts';
 import { kernelCheckers } from '../kernel/checkers.ts';
 import { kernelProgram } from '../kernel/program.ts';
+import { assignments } from '../scenario.ts';
 import type { Expectation, Scenario } from '../scenario.ts';
+import { actorId, taskId } from '../../protocol/ids.ts';
 import type { KnownFinding } from '../../fuzz/known.ts';
 import { patchSelected } from '../../runtime/patch.ts';
 import type { Program } from '../../runtime/program.ts';
@@ -196,12 +198,13 @@ function checkAll(doc: ScenarioDocument, ctx: CheckContext): void {
   });
 
   const variants = doc.variants ?? {};
+  const ownAxes = documentAxes(doc);
   for (const [axis, values] of Object.entries(variants)) {
     const w = ['variants', axis];
     if (axis !== UNIT_AXIS && !isVariantAxis(axis)) {
-      if (!ctx.patchAxes.has(axis) && !ruleAxes(doc.rules).has(axis)) {
+      if (!ctx.patchAxes.has(axis) && !ownAxes.has(axis)) {
         const axes = [...Object.keys(VARIANT_AXES), UNIT_AXIS];
-        fail(w, `unknown variant axis ${quote(axis)} (one of: ${axes.join(', ')}, or an axis a patch's or a rule's "when" names)${didYouMean(axis, axes)}`);
+        fail(w, `unknown variant axis ${quote(axis)} (one of: ${axes.join(', ')}, or an axis a patch's, a rule's, an op's or a program's "when" names)${didYouMean(axis, axes)}`);
       }
       continue;
     }
@@ -215,12 +218,41 @@ function checkAll(doc: ScenarioDocument, ctx: CheckContext): void {
     if (units[0]!.module !== undefined) fail(['variants', UNIT_AXIS], `the ${UNIT_AXIS} axis cannot replace a plug-in unit (topology.units[0].module)`);
   }
 
+  // `fixed`: model variant values for every row (not axes of the table)
+  for (const [axis, value] of Object.entries(doc.fixed ?? {})) {
+    const w = ['fixed', axis];
+    if (!isVariantAxis(axis)) fail(w, `unknown model variant axis ${quote(axis)} (one of: ${Object.keys(VARIANT_AXES).join(', ')})${didYouMean(axis, Object.keys(VARIANT_AXES))}`);
+    if (Object.hasOwn(variants, axis)) fail(w, `${quote(axis)} is an axis of this scenario's variants; a fixed value would hide it`);
+    const known: readonly string[] = VARIANT_AXES[axis as keyof typeof VARIANT_AXES];
+    if (!known.includes(value)) fail(w, `unknown value ${quote(value)} for ${axis} (one of: ${known.join(', ')})${didYouMean(value, known)}`);
+  }
+  const whenIn = (when: Readonly<Record<string, string>> | undefined, w: Path): void => {
+    for (const [axis, value] of Object.entries(when ?? {})) {
+      if (!Object.hasOwn(variants, axis)) fail([...w, 'when', axis], `${quote(axis)} is not an axis of this scenario (axes: ${Object.keys(variants).join(', ') || 'none'})${didYouMean(axis, Object.keys(variants))}`);
+      const values = variants[axis]!;
+      if (!values.includes(value)) fail([...w, 'when', axis], `${quote(value)} is not a value of ${axis} here (${values.join(', ')})${didYouMean(value, values)}`);
+    }
+  };
+
   const taskNames = new Set<string>();
   doc.tasks.forEach((task, i) => {
     if (taskNames.has(task.name) || task.name === 'boot') fail(['tasks', i, 'name'], `task name ${quote(task.name)} is ${task.name === 'boot' ? 'reserved' : 'used twice'}`);
     taskNames.add(task.name);
-    task.ops.forEach((op, j) => refs.fields(op, findOp(op.op)!.fields, ['tasks', i, 'ops', j]));
+    task.ops.forEach((op, j) => {
+      whenIn(op.when, ['tasks', i, 'ops', j]);
+      refs.fields(op, findOp(op.op)!.fields, ['tasks', i, 'ops', j]);
+    });
   });
+
+  // `programs` replace the kernel model: nothing of it may be given besides
+  if (doc.programs !== undefined) {
+    const t = doc.topology;
+    const given = [...(['units', 'pci', 'devices', 'drivers', 'mms'] as const).filter((k) => (t[k]?.length ?? 0) > 0).map((k) => `topology.${k}`),
+      ...(doc.tasks.length > 0 ? ['tasks'] : []), ...((doc.processes?.length ?? 0) > 0 ? ['processes'] : []), ...(doc.fixed !== undefined ? ['fixed'] : []),
+      ...(doc.checkers !== undefined ? ['checkers'] : []), ...(doc.rules !== undefined ? ['rules'] : [])];
+    if (given.length > 0) fail(['programs'], `programs replace the kernel model; leave ${given.join(', ')} empty (topology {}, tasks [])`);
+    doc.programs.forEach((p, i) => whenIn(p.when, ['programs', i]));
+  }
 
   const procNames = new Set<string>();
   (doc.processes ?? []).forEach((p, i) => {
@@ -364,6 +396,17 @@ function resolveUnitModule(m: string, base: string | null): string {
   return path.isAbsolute(m) ? m : path.resolve(base ?? process.cwd(), m);
 }
 
+/** The axes a document's own `when`s name (rules, task ops, programs): their values are the document's to choose. */
+function documentAxes(doc: ScenarioDocument): Set<string> {
+  const out = ruleAxes(doc.rules);
+  for (const t of doc.tasks) for (const op of t.ops) for (const axis of Object.keys(op.when ?? {})) out.add(axis);
+  for (const p of doc.programs ?? []) for (const axis of Object.keys(p.when ?? {})) out.add(axis);
+  return out;
+}
+
+const selects = (when: Readonly<Record<string, string>> | undefined, v: Readonly<Record<string, string>>): boolean =>
+  Object.entries(when ?? {}).every(([axis, value]) => v[axis] === value);
+
 /** The document checked by its schema and refinements: the first problem is an InputError naming `file`. */
 export function checkDocument(doc: unknown, file: string, ctx: CheckContext = { patchAxes: new Set(), base: null }): ScenarioDocument {
   const r = ScenarioDocumentSchema.superRefine((d, c) => {
@@ -388,7 +431,8 @@ function compileTopology(doc: ScenarioDocument, base: string | null): Topology {
 }
 
 function taskCall(o: Readonly<Record<string, unknown>>): Call {
-  return findOp(o.op as string)!.compile(o);
+  const { when: _when, ...op } = o;
+  return findOp(o.op as string)!.compile(op);
 }
 
 /** A patch of a scenario module, as the document sees it (the handlers stay in the module: runtime/patch.ts). */
@@ -435,7 +479,7 @@ export function scenarioFromDocument(input: unknown, file: string, patches: read
   const title = doc.title ?? name;
   const topology = compileTopology(doc, dir);
   const variants: Record<string, readonly string[]> = doc.variants ?? {};
-  const tasks = doc.tasks.map((t) => ({ id: t.name, calls: t.ops.map((o) => taskCall(o)) }));
+  const tasksFor = (v: Readonly<Record<string, string>>) => doc.tasks.map((t) => ({ id: t.name, calls: t.ops.filter((o) => selects(o.when, v)).map((o) => taskCall(o)) }));
   const processes: ProcessSpec[] = (doc.processes ?? []).map((p) => ({
     name: p.name,
     ops: p.ops.map((o) => compileProcOp(o, (x) => ({ do: 'sysfs', call: taskCall(x) }))),
@@ -460,9 +504,10 @@ export function scenarioFromDocument(input: unknown, file: string, patches: read
   // The unit axis picks the hardware profile, model axes go to the kernel model, a patch's own axes only select patches.
   const base = (v: Readonly<Record<string, string>>): Program => {
     const { [UNIT_AXIS]: unit, ...rest } = v;
-    const model = Object.fromEntries(Object.entries(rest).filter(([axis]) => isVariantAxis(axis)));
-    return kernelProgram({ name, topology: withUnit(topology, unit), variants: model, tasks, ...(processes.length > 0 ? { processes } : {}) });
+    const model = { ...doc.fixed, ...Object.fromEntries(Object.entries(rest).filter(([axis]) => isVariantAxis(axis))) };
+    return kernelProgram({ name, topology: withUnit(topology, unit), variants: model, tasks: tasksFor(v), ...(processes.length > 0 ? { processes } : {}) });
   };
+  if (doc.programs !== undefined) return rawProgramScenario(doc, file, { name, title, variants, expect, input, patches });
   const actors = new Set(base({}).actors.map((a) => a.id as string));
   patches.forEach((p, i) => {
     if (!actors.has(p.actor)) fail(`patches[${i}].actor`, `no actor ${quote(p.actor)} in this scenario (actors: ${[...actors].join(', ')})${didYouMean(p.actor, actors)}`);
@@ -484,4 +529,35 @@ export function scenarioFromDocument(input: unknown, file: string, patches: read
       return opts.pasidContract ? [...base, new PasidContractChecker()] : base;
     },
   };
+}
+
+/**
+ * A document that gives its programs as the runtime runs them (`programs`;
+ * the runtime's ABBA test): the first program whose `when` the assignment
+ * matches, checked to exist for every assignment; the default checkers (no
+ * kernel invariants: there is no kernel model).
+ */
+function rawProgramScenario(
+  doc: ScenarioDocument, file: string,
+  s: { name: string; title: string; variants: Readonly<Record<string, readonly string[]>>; expect: Expectation[]; input: unknown; patches: readonly DocumentPatch[] },
+): Scenario {
+  const programs = doc.programs ?? [];
+  if (s.patches.length > 0) throw new InputError('programs scenarios take no patches (patch a kernel scenario\'s functions instead)', file, 'patches');
+  // an axis the assignment leaves out takes its first value (the scenario's default row)
+  const defaults = Object.fromEntries(Object.entries(s.variants).map(([axis, values]) => [axis, values[0] as string]));
+  const pick = (v: Readonly<Record<string, string>>): Program => {
+    const p = programs.find((x) => selects(x.when, { ...defaults, ...v }));
+    if (p === undefined) throw new InputError(`no program for ${JSON.stringify(v)} (each assignment needs a program whose "when" it matches)`, file, 'programs');
+    const raw = p.program;
+    return {
+      name: raw.name,
+      actors: raw.actors.map((a) => ({ id: actorId(a.id), module: a.module, ...(a.export !== undefined ? { export: a.export } : {}), ...(a.config !== undefined ? { config: a.config } : {}) })),
+      lockManagers: raw.lockManagers.map((l) => actorId(l)),
+      tasks: raw.tasks.map((t) => ({ id: taskId(t.id), to: actorId(t.to), op: t.op, ...(t.body !== undefined ? { body: t.body } : {}) })),
+      ...(raw.setup !== undefined ? { setup: raw.setup.map((t) => taskId(t)) } : {}),
+    };
+  };
+  const scenario: Scenario = { name: s.name, title: s.title, variants: s.variants, expect: s.expect, document: s.input, program: pick };
+  for (const v of assignments(scenario)) pick(v);
+  return scenario;
 }

@@ -29,7 +29,7 @@ export interface OpSpec {
   readonly compile: (o: Readonly<Record<string, unknown>>) => Call;
 }
 
-const moduleCall = (actions: readonly DriverAction[]): Call => ({ to: DRIVER_CORE, op: 'module_call', body: { module: 'scenario', actions } });
+const moduleCall = (actions: readonly DriverAction[], module = 'scenario'): Call => ({ to: DRIVER_CORE, op: 'module_call', body: { module, actions } });
 
 /** A single kernel call made by a module (no driver): one action. */
 const action = (a: Readonly<Record<string, unknown>>, as: DriverAction['do']): Call => {
@@ -51,8 +51,8 @@ export const OPS: readonly OpSpec[] = [
     fields: { dev: 'dev', actions: 'actions' }, compile: (o) => ({ to: DRIVER_CORE, op: 'driver_call', body: { dev: o.dev, actions: o.actions } }),
   },
   {
-    name: 'module.call', summary: 'a module (no device) runs kernel calls, e.g. iommu_domain_alloc(bus)',
-    fields: { actions: 'actions' }, compile: (o) => moduleCall(o.actions as DriverAction[]),
+    name: 'module.call', summary: 'a module (no device) runs kernel calls, e.g. iommu_domain_alloc(bus); `module` names it (default "scenario"; its results are its own)',
+    fields: { actions: 'actions', 'module?': 'string' }, compile: (o) => moduleCall(o.actions as DriverAction[], (o.module as string | undefined) ?? 'scenario'),
   },
   {
     name: 'device.del', summary: 'device_unregister(): device_del() + put_device()',

@@ -1,56 +1,21 @@
-import { INVARIANTS, INVARIANT_IDS, isInvariantId } from '../../checkers/invariants/catalog.ts';
+import { isInvariantId } from '../../checkers/invariants/catalog.ts';
 import type { InvariantId } from '../../checkers/invariants/catalog.ts';
-import type { GroupRule, InvariantReplacement, InvariantsOptions, WriteRule } from '../../checkers/invariants/invariants-checker.ts';
+import type { InvariantReplacement, InvariantsOptions } from '../../checkers/invariants/invariants-checker.ts';
 import { hasOrderEdge, preloadOrder } from '../../checkers/lockdep/preload.ts';
 import type { OrderChanges, OrderEdge } from '../../checkers/lockdep/preload.ts';
-import { LOCK_CLASSES, isLockClassName } from '../../protocol/lock-classes.ts';
-import type { KnownDependency, LockClassName } from '../../protocol/lock-classes.ts';
+import type { KnownDependency } from '../../protocol/lock-classes.ts';
 import { InputError } from '../../runtime/input-error.ts';
 import type { VariantAssignment } from '../scenario.ts';
+import type { DocumentRule } from './schema.ts';
 
-type Obj = Record<string, unknown>;
-
-/**
- * The checks of a `rules` entry, each failure an InputError naming the file
- * and the path in the document (schema.ts leaves the entries to this file:
- * a replaced invariant's judge is a function).
- */
-class Reader {
-  private readonly file: string;
-  constructor(file: string) {
-    this.file = file;
-  }
-  fail(where: string, what: string): never {
-    throw new InputError(what, this.file, where);
-  }
-  obj(v: unknown, where: string): Obj {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) this.fail(where, 'expected an object');
-    return v as Obj;
-  }
-  arr(v: unknown, where: string): readonly unknown[] {
-    if (!Array.isArray(v)) this.fail(where, 'expected an array');
-    return v as unknown[];
-  }
-  str(v: unknown, where: string): string {
-    if (typeof v !== 'string' || v === '') this.fail(where, 'expected a non-empty string');
-    return v as string;
-  }
-  bool(v: unknown, where: string): boolean {
-    if (typeof v !== 'boolean') this.fail(where, 'expected true or false');
-    return v as boolean;
-  }
-  keys(o: Obj, where: string, allowed: readonly string[]): void {
-    for (const k of Object.keys(o)) if (!allowed.includes(k)) this.fail(where === '' ? k : `${where}.${k}`, `unknown key (expected one of: ${allowed.join(', ')})`);
-  }
+/** A rule problem the schema cannot state: an InputError naming the file and the path in the document. */
+function failAt(file: string, where: string, what: string): never {
+  throw new InputError(what, file, where);
 }
 
 /** The axes the rules' `when` name (a document may declare them, like a patch's own axes). */
-export function ruleAxes(v: unknown): Set<string> {
-  if (!Array.isArray(v)) return new Set();
-  return new Set(v.flatMap((x: unknown) => {
-    const when = typeof x === 'object' && x !== null ? (x as { when?: unknown }).when : undefined;
-    return typeof when === 'object' && when !== null ? Object.keys(when) : [];
-  }));
+export function ruleAxes(rules: readonly DocumentRule[] | undefined): Set<string> {
+  return new Set((rules ?? []).flatMap((r) => Object.keys(r.when ?? {})));
 }
 
 /**
@@ -78,84 +43,50 @@ export interface RuleSet {
 
 const edgeText = (e: OrderEdge): string => `${e.outer} → ${e.inner}`;
 
-function readClass(r: Reader, v: unknown, w: string): LockClassName {
-  const s = r.str(v, w);
-  if (!isLockClassName(s)) r.fail(w, `unknown lock class "${s}" (one of: ${Object.keys(LOCK_CLASSES).join(', ')})`);
-  return s;
-}
-
-function readEdge(r: Reader, v: unknown, w: string): OrderEdge {
-  const o = r.obj(v, w);
-  r.keys(o, w, ['outer', 'inner']);
-  const e = { outer: readClass(r, o.outer, `${w}.outer`), inner: readClass(r, o.inner, `${w}.inner`) };
-  if (!hasOrderEdge(e)) r.fail(w, `the kernel order has no edge ${edgeText(e)} (iommu-lab functions, docs/kernel-facts.md §1.2)`);
+function checkEdge(file: string, e: OrderEdge, w: string): OrderEdge {
+  if (!hasOrderEdge(e)) failAt(file, w, `the kernel order has no edge ${edgeText(e)} (iommu-lab functions, docs/kernel-facts.md §1.2)`);
   return e;
 }
 
-function readDependency(r: Reader, v: unknown, w: string, reason: string): KnownDependency {
-  const o = r.obj(v, w);
-  r.keys(o, w, ['outer', 'inner', 'outer_read', 'via']);
-  return {
-    outer: readClass(r, o.outer, `${w}.outer`), inner: readClass(r, o.inner, `${w}.inner`),
-    ...(o.outer_read !== undefined ? { outerRead: r.bool(o.outer_read, `${w}.outer_read`) } : {}),
-    via: r.str(o.via, `${w}.via`), source: `the scenario: ${reason}`,
-  };
+function dependency(d: NonNullable<NonNullable<DocumentRule['lockdep']>['add']>[number], reason: string): KnownDependency {
+  return { outer: d.outer, inner: d.inner, ...(d.outer_read !== undefined ? { outerRead: d.outer_read } : {}), via: d.via, source: `the scenario: ${reason}` };
 }
 
-function readOrder(r: Reader, v: unknown, w: string, reason: string): OrderChanges {
-  const o = r.obj(v ?? {}, w);
-  r.keys(o, w, ['preload', 'drop', 'add', 'replace']);
-  return {
-    ...(o.preload !== undefined ? { preload: r.bool(o.preload, `${w}.preload`) } : {}),
-    drop: r.arr(o.drop ?? [], `${w}.drop`).map((e, i) => readEdge(r, e, `${w}.drop[${i}]`)),
-    add: r.arr(o.add ?? [], `${w}.add`).map((e, i) => readDependency(r, e, `${w}.add[${i}]`, reason)),
-    replace: r.arr(o.replace ?? [], `${w}.replace`).map((x, i) => {
-      const q = r.obj(x, `${w}.replace[${i}]`);
-      r.keys(q, `${w}.replace[${i}]`, ['edge', 'by']);
-      return { edge: readEdge(r, q.edge, `${w}.replace[${i}].edge`), by: readDependency(r, q.by, `${w}.replace[${i}].by`, reason) };
-    }),
-  };
-}
-
-function readInvariants(r: Reader, v: unknown, w: string): { off: InvariantId[]; replace: Partial<Record<InvariantId, InvariantReplacement>> } {
-  const o = r.obj(v ?? {}, w);
-  const off: InvariantId[] = [];
-  const replace: Partial<Record<InvariantId, InvariantReplacement>> = {};
-  for (const [id, x] of Object.entries(o)) {
-    const wi = `${w}.${id}`;
-    if (!isInvariantId(id)) r.fail(wi, `unknown invariant "${id}" (one of: ${INVARIANT_IDS.join(', ')})`);
-    if (x === 'off') {
-      off.push(id);
-      continue;
-    }
-    const q = r.obj(x, wi);
-    r.keys(q, wi, ['name', 'rule', 'judge']);
-    const name = r.str(q.name, `${wi}.name`);
-    if (isInvariantId(name)) r.fail(`${wi}.name`, `"${name}" is an upstream invariant's id: name the replacement differently`);
-    if (typeof q.judge !== 'function') {
-      r.fail(`${wi}.judge`, `expected "off" or a function ${INVARIANTS[id].when === 'write' ? '(shadow, change, old) => Violation | null' : '({ s, group, step }) => Violation | null'} (a TS/JS scenario module)`);
-    }
-    replace[id] = { name, rule: r.str(q.rule, `${wi}.rule`), judge: q.judge as GroupRule | WriteRule };
-  }
-  return { off, replace };
-}
-
-export function readRules(file: string, v: unknown, variants: Readonly<Record<string, readonly string[]>>): RuleSet[] {
-  const r = new Reader(file);
-  return r.arr(v ?? [], 'rules').map((x, i) => {
+/**
+ * The document's `rules`, already checked field by field by the schema
+ * (schema.ts Rule): here what relates them to the rest — a dropped or
+ * replaced edge is one the kernel order has, `when` names this scenario's
+ * axes and values, a replacement is not named like an upstream invariant.
+ */
+export function readRules(file: string, rules: readonly DocumentRule[] | undefined, variants: Readonly<Record<string, readonly string[]>>): RuleSet[] {
+  return (rules ?? []).map((o, i) => {
     const w = `rules[${i}]`;
-    const o = r.obj(x, w);
-    r.keys(o, w, ['when', 'reason', 'lockdep', 'invariants']);
-    const when = r.obj(o.when ?? {}, `${w}.when`);
+    const when = o.when ?? {};
     for (const [axis, value] of Object.entries(when)) {
       const values = variants[axis];
-      if (values === undefined) return r.fail(`${w}.when.${axis}`, `"${axis}" is not an axis of this scenario`);
-      if (!values.includes(r.str(value, `${w}.when.${axis}`))) r.fail(`${w}.when.${axis}`, `"${String(value)}" is not a value of ${axis} here (${values.join(', ')})`);
+      if (values === undefined) failAt(file, `${w}.when.${axis}`, `"${axis}" is not an axis of this scenario`);
+      if (!values.includes(value)) failAt(file, `${w}.when.${axis}`, `"${value}" is not a value of ${axis} here (${values.join(', ')})`);
     }
-    const reason = r.str(o.reason, `${w}.reason`);
-    if (reason.trim() === '') r.fail(`${w}.reason`, 'say why the rule changes (the run header prints it)');
-    const inv = readInvariants(r, o.invariants, `${w}.invariants`);
-    return { when: when as VariantAssignment, reason, order: readOrder(r, o.lockdep, `${w}.lockdep`, reason), ...inv };
+    const reason = o.reason;
+    const l = o.lockdep ?? {};
+    const order: OrderChanges = {
+      ...(l.preload !== undefined ? { preload: l.preload } : {}),
+      drop: (l.drop ?? []).map((e, j) => checkEdge(file, e, `${w}.lockdep.drop[${j}]`)),
+      add: (l.add ?? []).map((d) => dependency(d, reason)),
+      replace: (l.replace ?? []).map((x, j) => ({ edge: checkEdge(file, x.edge, `${w}.lockdep.replace[${j}].edge`), by: dependency(x.by, reason) })),
+    };
+    const off: InvariantId[] = [];
+    const replace: Partial<Record<InvariantId, InvariantReplacement>> = {};
+    for (const [id, x] of Object.entries(o.invariants ?? {}) as [InvariantId, NonNullable<DocumentRule['invariants']>[InvariantId]][]) {
+      if (x === undefined) continue;
+      if (x === 'off') {
+        off.push(id);
+        continue;
+      }
+      if (isInvariantId(x.name)) failAt(file, `${w}.invariants.${id}.name`, `"${x.name}" is an upstream invariant's id: name the replacement differently`);
+      replace[id] = { name: x.name, rule: x.rule, judge: x.judge };
+    }
+    return { when: when as VariantAssignment, reason, order, off, replace };
   });
 }
 

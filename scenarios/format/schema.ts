@@ -3,6 +3,9 @@ import type { DriverAction } from '../../protocol/driver-actions.ts';
 import { FINDING_KINDS } from '../../protocol/findings.ts';
 import type { ProcIoctl, ProcOp } from '../../protocol/vfio.ts';
 import { INVARIANT_IDS } from '../../checkers/invariants/catalog.ts';
+import type { GroupRule, WriteRule } from '../../checkers/invariants/invariants-checker.ts';
+import { LOCK_CLASSES } from '../../protocol/lock-classes.ts';
+import type { LockClassName } from '../../protocol/lock-classes.ts';
 import { OPS } from './ops.ts';
 import type { FieldType } from './ops.ts';
 import { IOCTLS, PROCESS_OPS } from './process.ts';
@@ -260,7 +263,16 @@ export function names<V extends z.ZodType>(value: V) {
 /** An object key that is an axis name: no prototype names (JSON.parse makes `__proto__` an own key). */
 const AxisKey = z.string().min(1).max(LIMITS.name).refine((s) => !PROTO_NAMES.has(s), { error: (iss) => `unknown variant axis ${JSON.stringify(iss.input)}` });
 
-const Task = obj({ name: Name, ops: z.array(TaskOp).max(LIMITS.opsPerTask) });
+/**
+ * A task's op may run only under some variant assignments (`when`, like an
+ * expectation's): a scenario axis of the document's own can then choose
+ * between workloads (seed 001's release with or without the PASID detach).
+ */
+const whenOptions = taskOpOptions.map((o) => o.extend({ when: names(Str).exactOptional() }));
+const TaskOpWhen = z.discriminatedUnion('op', whenOptions as [typeof whenOptions[number], ...typeof whenOptions], {
+  error: (iss) => (iss.code === 'invalid_union' ? `unknown op %s (see \`iommu-lab ops\`; known: ${OPS.map((x) => x.name).join(', ')})` : undefined),
+});
+const Task = obj({ name: Name, ops: z.array(TaskOpWhen).max(LIMITS.opsPerTask) });
 const Process = obj({
   name: Name, ops: z.array(ProcessOp).max(LIMITS.opsPerTask),
   onRequest: oneOf(['close', 'ignore']).exactOptional(), stay: Bool.exactOptional(),
@@ -288,6 +300,58 @@ const Checkers = obj({
   pasid_contract: Bool.exactOptional(),
 });
 
+// ---- kernel rules as data (rules.ts) ------------------------------------------------
+
+const LOCK_CLASS_NAMES = Object.keys(LOCK_CLASSES) as [LockClassName, ...LockClassName[]];
+const LockClass = oneOf(LOCK_CLASS_NAMES, 'lock class');
+/** An edge of lockdep's preloaded kernel order (docs/kernel-facts.md §1.2): outer is taken before inner. */
+const OrderEdge = obj({ outer: LockClass, inner: LockClass });
+/** An edge a rule adds: `via` is the function that shows it ("file.c: function"), printed as the splat's declared order. */
+const OrderDependency = obj({ outer: LockClass, inner: LockClass, outer_read: Bool.exactOptional(), via: Str });
+const Lockdep = obj({
+  preload: Bool.exactOptional(),
+  drop: z.array(OrderEdge).max(LIMITS.expect).exactOptional(),
+  add: z.array(OrderDependency).max(LIMITS.expect).exactOptional(),
+  replace: z.array(obj({ edge: OrderEdge, by: OrderDependency })).max(LIMITS.expect).exactOptional(),
+});
+/**
+ * A replaced invariant's judgement: a function of the kind the invariant
+ * has (GroupRule or WriteRule), so only a TS/JS scenario module can give
+ * one; JSON cannot (the JSON Schema says "any" here).
+ */
+const Judge = z.custom<GroupRule | WriteRule>((v) => typeof v === 'function', {
+  error: 'expected "off" or a function (shadow, change, old) => Violation | null, or ({ s, group, step }) => Violation | null, as the invariant judges (a TS/JS scenario module)',
+}).meta({ description: 'a function (only in a TS/JS scenario module)' });
+/** An invariant turned off, or replaced by a rule of the scenario's own (the run header prints `name: rule`). */
+const Replacement = z.strictObject({ name: Name, rule: z.string().min(1).max(4096), judge: Judge }, {
+  error: (iss) => (iss.code === 'unrecognized_keys' ? 'expected one of: name, rule, judge' : iss.code === 'invalid_type' ? 'expected "off" or { name, rule, judge }' : undefined),
+});
+const InvariantChange = z.union([Replacement, z.literal('off')]);
+const Rule = obj({
+  when: names(Str).exactOptional(),
+  reason: z.string().min(1).max(4096).regex(/\S/, { error: 'say why the rule changes (the run header prints it)' }),
+  lockdep: Lockdep.exactOptional(),
+  invariants: obj(Object.fromEntries(INVARIANT_IDS.map((id) => [id, InvariantChange.exactOptional()])) as Record<(typeof INVARIANT_IDS)[number], z.ZodExactOptional<typeof InvariantChange>>).exactOptional(),
+});
+export type DocumentRule = z.output<typeof Rule>;
+
+// ---- raw programs (a built-in that is not the kernel model: runtime-abba) -------------
+
+/**
+ * A program given as the runtime runs it (runtime/program.ts): actors by
+ * module and export, lock-manager shards, root tasks. For scenarios that are
+ * not the kernel model (the runtime's own ABBA test); a kernel scenario is
+ * written with topology, tasks and processes instead.
+ */
+const RawProgram = obj({
+  name: Str,
+  actors: z.array(obj({ id: Str, module: z.string().min(1).max(4096), export: Str.exactOptional(), config: z.unknown().exactOptional() })).min(1).max(LIMITS.units + 16),
+  lockManagers: z.array(Str).min(1).max(LIMITS.units),
+  tasks: z.array(obj({ id: Name, to: Str, op: Str, body: z.unknown().exactOptional() })).max(LIMITS.tasks),
+  setup: z.array(Str).max(LIMITS.tasks).exactOptional(),
+});
+export type DocumentRawProgram = z.output<typeof RawProgram>;
+
 /** The scenario document's structure (CLI.md "Scenario documents", docs/scenarios.md). */
 export const ScenarioDocumentSchema = obj({
   $schema: z.string().max(4096).exactOptional(),
@@ -298,8 +362,12 @@ export const ScenarioDocumentSchema = obj({
   tasks: z.array(Task).max(LIMITS.tasks),
   processes: z.array(Process).max(LIMITS.processes).exactOptional(),
   checkers: Checkers.exactOptional(),
-  // kernel rules as data (scenarios/format/rules.ts checks each entry: a replaced invariant's judge is a function, which no JSON schema states)
-  rules: z.array(z.unknown()).max(LIMITS.expect).exactOptional(),
+  // model variant values every row runs with, not axes of the table (seed 003a pins dev-iommu-bits)
+  fixed: names(Str).exactOptional(),
+  // instead of topology/tasks/processes (which stay empty): the program per assignment, for a scenario that is not the kernel model
+  programs: z.array(obj({ when: names(Str).exactOptional(), program: RawProgram })).min(1).max(LIMITS.values).exactOptional(),
+  // kernel rules as data (rules.ts): the fields here; that an edge is in the kernel order and `when` names the scenario's axes, in rules.ts
+  rules: z.array(Rule).max(LIMITS.expect).exactOptional(),
   expect: z.array(Expect).max(LIMITS.expect).exactOptional(),
   known: z.array(Known).max(LIMITS.expect).exactOptional(),
 });

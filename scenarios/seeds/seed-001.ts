@@ -1,11 +1,7 @@
-import { DRIVER_CORE } from '../../protocol/kernel.ts';
 import type { DriverAction } from '../../protocol/driver-actions.ts';
 import type { Topology } from '../../protocol/topology.ts';
 import { findProfile } from '../../hardware/profiles.ts';
 import { svaPage, userPage } from '../../hardware/memory.ts';
-import { PasidContractChecker } from '../../checkers/api-contract/pasid-contract.ts';
-import { kernelCheckers } from '../kernel/checkers.ts';
-import { kernelProgram } from '../kernel/program.ts';
 import { UNIT_AXIS, scenarioFromDocument } from '../format/document.ts';
 import type { Scenario } from '../scenario.ts';
 import { documentTopology } from './machine.ts';
@@ -126,17 +122,25 @@ export function releaseOwner(release: string): readonly DriverAction[] {
   ];
 }
 
-export const seed001ReleaseOwnerWithPasid: Scenario = {
+/**
+ * Written as a scenario document: the scenario's own axis `release` chooses
+ * the owner's action list (task ops with `when`); the PASID contract checker
+ * reports a PASID the unit stops translating.
+ */
+export const SEED001B_DOCUMENT = {
   name: 'seed-001-release-owner-with-pasid',
   title: 'releasing DMA ownership while a PASID is still attached',
+  topology: documentTopology(seed001Machine('vtd@7.0', false)),
   variants: { [RELEASE_AXIS]: RELEASES },
-  program: (v) => kernelProgram({
-    name: 'seed-001b', topology: seed001Machine('vtd@7.0', false),
-    tasks: [{ id: 'owner', calls: [{ to: DRIVER_CORE, op: 'module_call', body: { module: 'iommufd', actions: releaseOwner(v[RELEASE_AXIS] ?? RELEASES[0]) } }] }],
-  }),
+  tasks: [{
+    name: 'owner',
+    ops: RELEASES.map((release) => ({ op: 'module.call', module: 'iommufd', actions: releaseOwner(release), when: { [RELEASE_AXIS]: release } })),
+  }],
+  checkers: { pasid_contract: true },
   expect: [
     { when: { [RELEASE_AXIS]: 'with-pasid-attached' }, findings: ['kernel-warn'] },
     { when: { [RELEASE_AXIS]: 'after-pasid-detach' }, findings: [] },
   ],
-  checkers: () => [...kernelCheckers(), new PasidContractChecker()],
 };
+
+export const seed001ReleaseOwnerWithPasid: Scenario = scenarioFromDocument(SEED001B_DOCUMENT, 'scenarios/seeds/seed-001.ts');

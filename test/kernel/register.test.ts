@@ -23,7 +23,7 @@ import { runExecution } from '../../runtime/execution.ts';
 import { kernelCheckers } from '../../scenarios/kernel/checkers.ts';
 import { kernelProgram } from '../../scenarios/kernel/program.ts';
 import { explore } from '../../runtime/explore.ts';
-import { call, driverCall, moduleCall, runKernel } from '../helpers/kernel.ts';
+import { Recorder, call, driverCall, moduleCall, runKernel } from '../helpers/kernel.ts';
 import type { KernelRun } from '../helpers/kernel.ts';
 
 /**
@@ -405,5 +405,29 @@ describe('iommu.register / iommu.unregister: load-time checks (exit 2)', () => {
     const list = (r.json as { ops: readonly { op: string; fields: Record<string, string>; entry: string }[] }).ops;
     expect(list.find((o) => o.op === 'iommu.register')).toMatchObject({ fields: { unit: 'late-unit' }, entry: 'iommu-core:iommu_device_register' });
     expect(list.find((o) => o.op === 'iommu.unregister')).toMatchObject({ fields: { unit: 'unit' }, entry: 'iommu-core:iommu_device_unregister' });
+  });
+});
+
+// ---- the two phases of bus_iommu_probe(), as the trace shows them ----------------------------------------------------------
+
+describe('bus_iommu_probe(): every device of the bus grouped (phase 1) before any default domain or DMA ops (phase 2)', () => {
+  it('registering dmar1: both devices join groups under the probe lock, then each group gets its default domain and dma_iommu under group->mutex', async () => {
+    const rec = new Recorder();
+    const r = await runKernel({ name: 'phases', topology: TOPO, tasks: [{ id: 't', calls: [reg('dmar1')] }] }, { seed: 7, checkers: [...kernelCheckers(), rec] });
+    expect(r.result.results['t']).toEqual([0]);
+    const ev = rec.events;
+    const joins = ev.flatMap((e, i) => (e.ev === 'access' && e.op === 'write' && e.field === 'iommu_group' && (e.obj === LATE || e.obj === LATEDRV) && e.value !== null ? [i] : []));
+    const defaults = ev.flatMap((e, i) => (e.ev === 'access' && e.op === 'write' && e.field === 'default_domain' && e.value !== null && e.task === 't' ? [i] : []));
+    const dmaOps = ev.flatMap((e, i) => (e.ev === 'access' && e.op === 'write' && e.field === 'dma_iommu' && e.value === true && (e.obj === LATE || e.obj === LATEDRV) ? [i] : []));
+    expect(joins.length).toBe(2);
+    expect(defaults.length).toBe(2);
+    expect(dmaOps.length).toBe(2);
+    // phase 2 starts after the last join: the default domains and DMA ops come from bus_iommu_probe itself, not from the probe
+    expect(Math.min(...defaults, ...dmaOps)).toBeGreaterThan(Math.max(...joins));
+    for (const i of [...defaults, ...dmaOps]) {
+      const stack = ev[i]!.stack.join(' < ');
+      expect(stack).toContain('bus_iommu_probe');
+      expect(stack).not.toContain('probe_iommu_group');
+    }
   });
 });

@@ -373,7 +373,7 @@ describe('the kernfs active reference is a lock to lockdep (scenarios/examples/p
     expect(inv).toContain('(&dev->mutex){+.+.}-{4:4}, at: device_del');
     const dl = f.findings.find((x) => x.kind === 'deadlock')!.report;
     expect(dl).toMatch(/kernfs_drain_wait\n\s*kernfs_drain\n\s*__kernfs_remove\n\s*device_del/);
-    expect(dl).toMatch(/mutex_lock\n\s*driver_set_override\n\s*kernfs_fop_write_iter/);
+    expect(dl).toMatch(/mutex_lock\n\s*driver_set_override\n\s*sysfs_kf_write\n\s*kernfs_fop_write_iter/);
   }, 120_000);
 });
 

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { cli } from '../helpers/cli.ts';
 import { preloadOrder } from '../../checkers/lockdep/preload.ts';
 import { CANONICAL_ORDER } from '../../protocol/lock-classes.ts';
+import { jsonSchemaOf } from '../../cli/commands/schema.ts';
 
 const tmp = (): string => mkdtempSync(path.join(tmpdir(), 'iommu-lab-rules-'));
 const FIXTURE = new URL('../fixtures/rules-pciehp.json', import.meta.url).pathname;
@@ -46,7 +47,7 @@ describe('kernel rules as data: the preloaded order', () => {
   it.each([
     ['an edge the kernel order does not have', { lockdep: { drop: [{ outer: 'group->mutex', inner: 'device_lock' }] } }, 'rules[0].lockdep.drop[0]', /has no edge group->mutex → device_lock/],
     ['an unknown lock class', { lockdep: { add: [{ outer: 'device_lock', inner: 'nope', via: 'x.c: f' }] } }, 'rules[0].lockdep.add[0].inner', /unknown lock class "nope"/],
-    ['an unknown invariant', { invariants: { 'owner-count': 'off' } }, 'rules[0].invariants.owner-count', /unknown invariant/],
+    ['an unknown invariant', { invariants: { 'owner-count': 'off' } }, 'rules[0].invariants.owner-count', /unknown key "owner-count" \(expected one of: empty-group.*did you mean "owner-cnt"/],
     ['a replaced invariant without a judge function (JSON)', { invariants: { 'reset-transition': { name: 'x', rule: 'y', judge: 'f' } } }, 'rules[0].invariants.reset-transition.judge', /expected "off" or a function/],
     ['no reason', { reason: '  ', lockdep: { preload: false } }, 'rules[0].reason', /say why/],
   ])('bad input: %s is exit 2 naming the place', async (_what, rule, where, msg) => {
@@ -57,5 +58,30 @@ describe('kernel rules as data: the preloaded order', () => {
     expect(r.code).toBe(2);
     expect(r.err).toContain(where);
     expect(r.err).toMatch(msg);
+  });
+});
+
+/** Issue 14 item 5: the zod schema describes `rules` entries, so `iommu-lab schema scenario` covers them. */
+describe('kernel rules in the scenario JSON Schema', () => {
+  it('describes each rule entry: when, reason, lockdep edges with lock-class enums, invariants by id', () => {
+    const js = jsonSchemaOf('scenario') as { properties: { rules: { items: { $ref: string } } }; $defs: Record<string, Record<string, unknown>> };
+    const deref = (x: unknown): Record<string, unknown> => {
+      const r = (x as { $ref?: string }).$ref;
+      return r === undefined ? x as Record<string, unknown> : (js.$defs[r.replace('#/$defs/', '')] as Record<string, unknown>);
+    };
+    const rule = deref(js.properties.rules.items) as { properties: Record<string, unknown>; required: string[]; additionalProperties: boolean };
+    expect(Object.keys(rule.properties).sort()).toEqual(['invariants', 'lockdep', 'reason', 'when']);
+    expect(rule.required).toEqual(['reason']);
+    expect(rule.additionalProperties).toBe(false);
+    const lockdep = deref(rule.properties['lockdep']) as { properties: Record<string, { items: unknown }> };
+    expect(Object.keys(lockdep.properties).sort()).toEqual(['add', 'drop', 'preload', 'replace']);
+    const edge = deref(lockdep.properties['drop']!.items) as { properties: { outer: unknown }; required: string[] };
+    expect(edge.required.sort()).toEqual(['inner', 'outer']);
+    expect((deref(edge.properties.outer) as { enum: string[] }).enum).toContain('device_lock');
+    const added = deref(lockdep.properties['add']!.items) as { required: string[] };
+    expect(added.required.sort()).toEqual(['inner', 'outer', 'via']);
+    const inv = deref(rule.properties['invariants']) as { properties: Record<string, unknown>; additionalProperties: boolean };
+    expect(Object.keys(inv.properties)).toContain('reset-transition');
+    expect(inv.additionalProperties).toBe(false);
   });
 });

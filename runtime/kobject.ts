@@ -1,5 +1,5 @@
-import type { Kernel } from '../../runtime/actor.ts';
-import type { ObjId } from '../../protocol/ids.ts';
+import type { Kernel } from './actor.ts';
+import type { ObjId } from '../protocol/ids.ts';
 
 /**
  * CONFIG_DEBUG_KOBJECT_RELEASE for actor code. In the kernel,
