@@ -16,8 +16,6 @@ export type PciMailbox =
   | { readonly op: 'pciehp_enable_slot'; readonly body: { readonly slot: string } }
   /** pci_reset_function(): pci_dev_lock of the bridge then the device, then the reset methods. Ret. */
   | { readonly op: 'pci_reset_function'; readonly body: { readonly dev: string } }
-  /** sysfs `reset` write: reset_store() → pci_reset_function(), the device pinned by the open attribute. Ret. */
-  | { readonly op: 'reset_store'; readonly body: { readonly dev: string } }
   /** pci_try_reset_function(): pci_dev_trylock, -EAGAIN on contention. Ret. */
   | { readonly op: 'pci_try_reset_function'; readonly body: { readonly dev: string } }
   /** pci_reset_bus(): slot or secondary bus reset with every device below trylocked (VFIO hot reset); -EAGAIN on contention. Ret. */

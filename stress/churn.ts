@@ -1,6 +1,7 @@
 import { SeededRng, mix } from '../runtime/rng.ts';
 import type { ProcOp, ProcessSpec } from '../protocol/vfio.ts';
 import { findOp } from '../scenarios/format/ops.ts';
+import type { CompileContext } from '../scenarios/format/ops.ts';
 import type { KernelTask } from '../scenarios/kernel/program.ts';
 import type { Cluster, StressMachine } from './topology.ts';
 
@@ -66,13 +67,13 @@ export interface Round {
 }
 
 /** A document task compiled to the kernel task it stands for (the same compiler a scenario document goes through). */
-export function compileTask(t: DocTask): KernelTask {
+export function compileTask(t: DocTask, ctx: CompileContext): KernelTask {
   return {
     id: t.name,
     calls: t.ops.map((o) => {
       const spec = findOp(o.op);
       if (spec === undefined) throw new Error(`stress churn: unknown op ${o.op}`);
-      return spec.compile(o);
+      return spec.compile(o, ctx);
     }),
   };
 }

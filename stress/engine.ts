@@ -18,6 +18,7 @@ import type { ActorId, TaskId } from '../protocol/ids.ts';
 import type { FreeLog } from '../protocol/wire.ts';
 import { kernelCheckers } from '../scenarios/kernel/checkers.ts';
 import { kernelProgram } from '../scenarios/kernel/program.ts';
+import { compileContext } from '../scenarios/format/ops.ts';
 import { compileTask, processNames, roundChurn } from './churn.ts';
 import type { EpisodeKind, Round } from './churn.ts';
 import { matchKnown } from '../fuzz/known.ts';
@@ -387,7 +388,8 @@ class Rounds {
 
   /** The round as a kernel program: exactly what its replay's scenario document compiles to. */
   private roundProgram(round: Round): Program {
-    return kernelProgram({ name: 'stress', topology: this.machine.topology, variants: this.o.variants, tasks: round.tasks.map(compileTask), processes: round.processes });
+    const ctx = compileContext(this.machine.topology);
+    return kernelProgram({ name: 'stress', topology: this.machine.topology, variants: this.o.variants, tasks: round.tasks.map((t) => compileTask(t, ctx)), processes: round.processes });
   }
 
   /** Injects the round's tasks and waits until they have all ended, a task aborts, or nothing moves for `hangMs`. */

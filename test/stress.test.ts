@@ -7,6 +7,7 @@ import { mergeFreeLogs } from '../runtime/free-order.ts';
 import type { FreeLog } from '../protocol/wire.ts';
 import type { TaskId } from '../protocol/ids.ts';
 import { compileTask, roundChurn, processNames } from '../stress/churn.ts';
+import { compileContext } from '../scenarios/format/ops.ts';
 import { generateMachine } from '../stress/topology.ts';
 
 const tmp = (): string => mkdtempSync(path.join(tmpdir(), 'iommu-lab-stress-'));
@@ -51,7 +52,7 @@ describe('stress: the generated machine and its churn', () => {
     expect(roundChurn(m, spec, 7)).toEqual(r);
     expect(r.tasks.length + r.processes.length).toBe(32);
     expect(new Set(r.processes.map((p) => p.name)).size).toBe(r.processes.length);
-    for (const t of r.tasks) expect(compileTask(t).calls.length).toBe(t.ops.length);
+    for (const t of r.tasks) expect(compileTask(t, compileContext(m.topology)).calls.length).toBe(t.ops.length);
   });
 
   it('a spawned task is merged after the step that spawned it, even when its actor comes first', () => {

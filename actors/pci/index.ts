@@ -6,7 +6,7 @@ import type { PciMailbox } from '../../protocol/pci.ts';
 import { pciDevIsDisconnected, pciDmaCleanup, pciDmaConfigure } from './dma.ts';
 import { pciehpDisableSlot, pciehpEnableSlot } from './hotplug.ts';
 import { pciRescanBus, pciScanRootBus, pciStopAndRemoveBusDeviceLocked } from './probe.ts';
-import { pciResetFunction, pciResetFunctionLocked, pciTryResetFunction, resetStore } from './reset.ts';
+import { pciResetFunction, pciResetFunctionLocked, pciTryResetFunction } from './reset.ts';
 import { pciResetBus } from './bus-reset.ts';
 import { sriovNumvfsStore } from './iov.ts';
 import { devOf, initState } from './state.ts';
@@ -27,7 +27,6 @@ export const pci = defineActor<PciState, PciMailbox>('pci', {
     pciehp_disable_slot: (k, { slot, surprise }) => pciehpDisableSlot(k, slot, surprise),
     pciehp_enable_slot: (k, { slot }) => pciehpEnableSlot(k, slot),
     pci_reset_function: (k, { dev }) => pciResetFunction(k, dev),
-    reset_store: (k, { dev }) => resetStore(k, dev),
     pci_try_reset_function: (k, { dev }) => pciTryResetFunction(k, dev),
     pci_reset_function_locked: (k, { dev }) => pciResetFunctionLocked(k, dev),
     pci_reset_bus: (k, { dev }) => pciResetBus(k, dev),

@@ -141,7 +141,7 @@ export const pciSriovConfigureSimple = kfunc('pci_sriov_configure_simple', { act
  * enabled -EBUSY; the callback runs with pci_rescan_remove_lock held
  * (a5338e365c45). Returns 0 (the write's count) or the errno. The attribute
  * pins the device for the write (kernfs active reference; modelled as a
- * device reference, as reset_store does).
+ * device reference: sriov_numvfs is not yet a kernfs node of the model).
  */
 export const sriovNumvfsStore = kfunc('sriov_numvfs_store', { actor: 'pci', source: 'drivers/pci/iov.c: sriov_numvfs_store' }, async function sriovNumvfsStore(k: K, pf: string, n: number): Promise<Ret> {
   const spec = specOf(k.state.topo, pf);

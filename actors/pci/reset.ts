@@ -234,25 +234,6 @@ export const pciResetFunction = kfunc('pci_reset_function', { actor: 'pci', sour
   return rc;
 });
 
-/**
- * reset_store() (drivers/pci/pci-sysfs.c): a write of 1 to
- * /sys/bus/pci/devices/<dev>/reset, pci_reset_function() under the sysfs
- * write. The attribute pins the device for the write: device_del() cannot
- * finish while a sysfs op of the device is active (fs/kernfs/dir.c
- * kernfs_drain() waits for the active reference), so a concurrent removal
- * never frees the pci_dev under the reset. Modelled as a device reference
- * held across the write (get_device/put_device), not as the drain itself.
- */
-export const resetStore = kfunc('reset_store', { actor: 'pci', source: 'drivers/pci/pci-sysfs.c: reset_store' }, async function resetStore(k: K, dev: string): Promise<Ret> {
-  const got = await k.call<unknown>(DRIVER_CORE, 'sysfs_get_device', { dev });
-  if (isErrno(got)) return errno('ENODEV');
-  try {
-    return await pciResetFunction(k, dev);
-  } finally {
-    await k.call(DRIVER_CORE, 'put_device', { dev });
-  }
-});
-
 /** pci_try_reset_function(): pci_dev_trylock() of the device only; -EAGAIN when either lock is taken. */
 export const pciTryResetFunction = kfunc('pci_try_reset_function', { actor: 'pci', source: 'drivers/pci/pci.c: pci_try_reset_function' }, async function pciTryResetFunction(k: K, dev: string): Promise<Ret> {
   const pd = await lookup(k, dev);

@@ -16,7 +16,8 @@ import { patchSelected } from '../../runtime/patch.ts';
 import type { Program } from '../../runtime/program.ts';
 import { InputError } from '../../runtime/input-error.ts';
 import { PasidContractChecker } from '../../checkers/api-contract/pasid-contract.ts';
-import { findOp } from './ops.ts';
+import { compileContext, findOp } from './ops.ts';
+import type { CompileContext } from './ops.ts';
 import type { FieldType } from './ops.ts';
 import { IOCTLS, PROCESS_OPS, compileProcOp, opensFd } from './process.ts';
 import type { ProcFieldType } from './process.ts';
@@ -430,9 +431,9 @@ function compileTopology(doc: ScenarioDocument, base: string | null): Topology {
   };
 }
 
-function taskCall(o: Readonly<Record<string, unknown>>): Call {
+function taskCall(o: Readonly<Record<string, unknown>>, ctx: CompileContext): Call {
   const { when: _when, ...op } = o;
-  return findOp(o.op as string)!.compile(op);
+  return findOp(o.op as string)!.compile(op, ctx);
 }
 
 /** A patch of a scenario module, as the document sees it (the handlers stay in the module: runtime/patch.ts). */
@@ -479,10 +480,11 @@ export function scenarioFromDocument(input: unknown, file: string, patches: read
   const title = doc.title ?? name;
   const topology = compileTopology(doc, dir);
   const variants: Record<string, readonly string[]> = doc.variants ?? {};
-  const tasksFor = (v: Readonly<Record<string, string>>) => doc.tasks.map((t) => ({ id: t.name, calls: t.ops.filter((o) => selects(o.when, v)).map((o) => taskCall(o)) }));
+  const ctx = compileContext(topology);
+  const tasksFor = (v: Readonly<Record<string, string>>) => doc.tasks.map((t) => ({ id: t.name, calls: t.ops.filter((o) => selects(o.when, v)).map((o) => taskCall(o, ctx)) }));
   const processes: ProcessSpec[] = (doc.processes ?? []).map((p) => ({
     name: p.name,
-    ops: p.ops.map((o) => compileProcOp(o, (x) => ({ do: 'sysfs', call: taskCall(x) }))),
+    ops: p.ops.map((o) => compileProcOp(o, (x) => ({ do: 'sysfs', call: taskCall(x, ctx) }))),
     ...(p.onRequest !== undefined ? { onRequest: p.onRequest } : {}),
     ...(p.stay !== undefined ? { stay: p.stay } : {}),
   }));

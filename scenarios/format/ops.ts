@@ -1,6 +1,8 @@
 import type { DriverAction } from '../../protocol/driver-actions.ts';
 import { DRIVER_CORE, IOMMU_CORE, PCI } from '../../protocol/kernel.ts';
 import type { Call } from '../../protocol/kernel.ts';
+import type { SysfsBus } from '../../protocol/sysfs.ts';
+import type { Topology } from '../../protocol/topology.ts';
 
 /**
  * The operations a scenario task is made of (`{"op": "pci.hot_remove",
@@ -26,7 +28,22 @@ export interface OpSpec {
   readonly summary: string;
   /** Required fields and their types; `?` marks an optional field. */
   readonly fields: Readonly<Record<string, FieldType>>;
-  readonly compile: (o: Readonly<Record<string, unknown>>) => Call;
+  readonly compile: (o: Readonly<Record<string, unknown>>, ctx?: CompileContext) => Call;
+}
+
+/**
+ * What an op's compiler may ask of the machine it runs on: the bus a driver
+ * is registered on (its sysfs directory is /sys/bus/<bus>/drivers/<drv>).
+ * Without a context (the `ops` listing) a driver is taken to be a PCI one.
+ */
+export interface CompileContext {
+  readonly driverBus: (driver: string) => SysfsBus | undefined;
+}
+
+/** The compile context of a topology. */
+export function compileContext(t: Pick<Topology, 'drivers'>): CompileContext {
+  const bus = new Map(t.drivers.map((d) => [d.name, d.bus]));
+  return { driverBus: (driver) => bus.get(driver) };
 }
 
 const moduleCall = (actions: readonly DriverAction[], module = 'scenario'): Call => ({ to: DRIVER_CORE, op: 'module_call', body: { module, actions } });
@@ -37,14 +54,30 @@ const action = (a: Readonly<Record<string, unknown>>, as: DriverAction['do']): C
   return moduleCall([{ ...rest, do: as } as DriverAction]);
 };
 
+/**
+ * `driver.bind` / `driver.unbind`: userspace's write of the device name to
+ * the driver's bind/unbind file, through kernfs as any sysfs write
+ * (fs/kernfs/file.c: kernfs_fop_write_iter — of->mutex, kernfs_get_active,
+ * ->store, kernfs_put_active). The files are DRIVER_ATTR_IGNORE_LOCKDEP
+ * (drivers/base/bus.c: `static DRIVER_ATTR_IGNORE_LOCKDEP(bind, 0200, NULL,
+ * bind_store)`), so their active reference has no lockdep map; the driver
+ * path is on the driver's own bus (bus_add_driver() puts the driver's
+ * kobject in bus->p->drivers_kset).
+ */
+const driverAttrWrite = (o: Readonly<Record<string, unknown>>, attr: 'bind' | 'unbind', ctx: CompileContext | undefined): Call => {
+  const driver = String(o.driver);
+  const path = `/sys/bus/${ctx?.driverBus(driver) ?? 'pci'}/drivers/${driver}/${attr}`;
+  return { to: DRIVER_CORE, op: 'kernfs_fop_write_iter', body: { path, value: o.dev } };
+};
+
 export const OPS: readonly OpSpec[] = [
   {
-    name: 'driver.bind', summary: 'sysfs bind: probe `driver` on `dev` (really_probe under device_lock)',
-    fields: { dev: 'dev', driver: 'driver' }, compile: (o) => ({ to: DRIVER_CORE, op: 'bind_store', body: { dev: o.dev, driver: o.driver } }),
+    name: 'driver.bind', summary: 'sysfs bind: write `dev` to /sys/bus/<bus>/drivers/<driver>/bind (kernfs: of->mutex, active reference, bind_store → really_probe under device_lock); bytes written or an errno',
+    fields: { dev: 'dev', driver: 'driver' }, compile: (o, ctx) => driverAttrWrite(o, 'bind', ctx),
   },
   {
-    name: 'driver.unbind', summary: 'sysfs unbind: release `driver` from `dev` (remove, dma_cleanup)',
-    fields: { dev: 'dev', driver: 'driver' }, compile: (o) => ({ to: DRIVER_CORE, op: 'unbind_store', body: { dev: o.dev, driver: o.driver } }),
+    name: 'driver.unbind', summary: 'sysfs unbind: write `dev` to /sys/bus/<bus>/drivers/<driver>/unbind (kernfs, unbind_store → remove, dma_cleanup); bytes written or an errno',
+    fields: { dev: 'dev', driver: 'driver' }, compile: (o, ctx) => driverAttrWrite(o, 'unbind', ctx),
   },
   {
     name: 'driver.call', summary: 'the bound driver of `dev` runs kernel calls from a work item (actions as in a driver\'s probe)',
@@ -83,8 +116,8 @@ export const OPS: readonly OpSpec[] = [
     fields: { dev: 'dev' }, compile: (o) => ({ to: PCI, op: 'pci_reset_function', body: { dev: o.dev } }),
   },
   {
-    name: 'pci.sysfs_reset', summary: 'sysfs reset: reset_store() → pci_reset_function(), the device pinned by the open attribute',
-    fields: { dev: 'dev' }, compile: (o) => ({ to: PCI, op: 'reset_store', body: { dev: o.dev } }),
+    name: 'pci.sysfs_reset', summary: 'sysfs reset: write 1 to /sys/bus/pci/devices/<dev>/reset (kernfs: of->mutex, kn->active#reset, reset_store → pci_reset_function); bytes written or an errno',
+    fields: { dev: 'dev' }, compile: (o) => ({ to: DRIVER_CORE, op: 'kernfs_fop_write_iter', body: { path: `/sys/bus/pci/devices/${String(o.dev)}/reset`, value: '1' } }),
   },
   {
     name: 'pci.try_reset_function', summary: 'pci_try_reset_function(): -EAGAIN if the device lock is taken',
