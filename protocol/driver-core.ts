@@ -70,6 +70,12 @@ export type DriverCoreMailbox =
   | { readonly op: 'module_call'; readonly body: { readonly module: string; readonly actions: readonly DriverAction[] } }
   /** A sysfs attribute read by path (actors/driver-core/sysfs.ts, protocol/sysfs.ts): the text, or an Errno. */
   | { readonly op: 'kernfs_fop_read_iter'; readonly body: { readonly path: string } }
+  /**
+   * kernfs_remove() of a kobject's directory `dir` from its owner's release path (kobject_del →
+   * sysfs_remove_dir): every attribute node under it deactivated and drained; `key` marks the directory removed
+   * for a path walk that resolved it before. Ret 0.
+   */
+  | { readonly op: 'kernfs_remove_dir'; readonly body: { readonly dir: string; readonly key: string } }
   /** kernfs_drain()'s wait_event for the node at `path` (a node being drained). Ret 0. */
   | { readonly op: 'kernfs_drain_wait'; readonly body: { readonly path: string } }
   /** A sysfs attribute write by path: bytes written, or an Errno. */

@@ -33,7 +33,10 @@ export type IommuCoreMailbox =
   | { readonly op: 'remove_iommu_group'; readonly body: Dev & { readonly unit: string } }
   /** Returns the group id with a reference taken, or null. */
   | { readonly op: 'iommu_group_get'; readonly body: Dev }
+  /** The last put drains the group's sysfs attribute nodes (kobject_del → kernfs_remove) before iommu_group_release. Ret 0. */
   | { readonly op: 'iommu_group_put'; readonly body: { readonly group: string } }
+  /** The path walk through a device's iommu_group link: { group, key } of the group's sysfs directory, or null. */
+  | { readonly op: 'iommu_group_sysfs_lookup'; readonly body: Dev }
   /** Domain id or Errno. */
   | { readonly op: 'iommu_paging_domain_alloc'; readonly body: Dev & { readonly flags?: readonly 'pasid'[] } }
   /** Seed 004's bus API; domain id or null. Variant `domain-alloc`. */

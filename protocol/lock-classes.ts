@@ -282,4 +282,7 @@ export const CANONICAL_ORDER: readonly KnownDependency[] = [
   { outer: 'pci_rescan_remove_lock', inner: 'kn->active#reset', via: 'fs/kernfs/dir.c: kernfs_drain' },
   { outer: 'pci_rescan_remove_lock', inner: 'kn->active#uevent', via: 'fs/kernfs/dir.c: kernfs_drain' },
   { outer: 'pci_rescan_remove_lock', inner: 'kn->active#driver_override', via: 'fs/kernfs/dir.c: kernfs_drain' },
+  // the last member's removal releases its group: iommu_group_put → kobject_cleanup → __kobject_del →
+  // sysfs_remove_dir → kernfs_remove drains the group's `type` (after group->mutex was dropped)
+  { outer: 'pci_rescan_remove_lock', inner: 'kn->active#type', via: 'lib/kobject.c: kobject_cleanup → fs/kernfs/dir.c: kernfs_drain' },
 ];

@@ -83,7 +83,8 @@ describe('scenario documents', () => {
         { do: 'ioctl', fd: 'group', ioctl: { cmd: 'VFIO_GROUP_SET_CONTAINER', container: 'container' } },
         { do: 'ioctl', fd: 'group', ioctl: { cmd: 'VFIO_GROUP_GET_DEVICE_FD', dev: '0000:01:00.0' }, as: 'device' },
         { do: 'dma', fd: 'device', iova: 4096, pasid: 1 },
-        { do: 'sysfs', call: { to: 'driver-core', op: 'unbind_store', body: { dev: '0000:01:00.0', driver: 'nic' } } },
+        // driver.unbind is a write of the device name to the driver's unbind file, through kernfs
+        { do: 'sysfs', call: { to: 'driver-core', op: 'kernfs_fop_write_iter', body: { path: '/sys/bus/pci/drivers/nic/unbind', value: '0000:01:00.0' } } },
         { do: 'exit' },
       ],
     });

@@ -13,7 +13,7 @@ import { makeStrategy } from '../runtime/strategies/index.ts';
 import { scenarioFromDocument } from '../scenarios/format/document.ts';
 import { kernelCheckers } from '../scenarios/kernel/checkers.ts';
 import type { Scenario, VariantAssignment } from '../scenarios/scenario.ts';
-import { SEED000_DOCUMENT, seed000SiblingBind } from '../scenarios/seeds/seed-000.ts';
+import { F1, SEED000_DOCUMENT, seed000SiblingBind } from '../scenarios/seeds/seed-000.ts';
 import { NIC, SVA_TARGET, seed001ReleaseOwnerWithPasid, seed001RidDetachKeepsPasid } from '../scenarios/seeds/seed-001.ts';
 import { FB_PAGE, seed002SharedAttach } from '../scenarios/seeds/seed-002.ts';
 import { feed } from './helpers/feed.ts';
@@ -60,9 +60,10 @@ const kinds = (xs: readonly Execution[]): string[] => [...new Set(xs.flatMap((x)
 const finding = (xs: readonly Execution[], kind: string): Finding | undefined => xs.flatMap((x) => x.findings).find((f) => f.kind === kind);
 
 describe('seed 000: VFIO claims a group while a kernel driver binds to the sibling', () => {
-  // proc:qemu's results: open group, open container, SET_CONTAINER, SET_IOMMU, MAP_DMA; bind's: bind_store, then the driver's [dma_map, dma]
+  // proc:qemu's results: open group, open container, SET_CONTAINER, SET_IOMMU, MAP_DMA; bind's: the bind write (its length, shown as 0 here), then the driver's [dma_map, dma]
   const setContainer = (x: Execution): unknown => (x.results['proc:qemu'] as unknown[])[2];
-  const bind = (x: Execution): unknown => (x.results['bind'] as unknown[])[0];
+  // driver.bind is write(2) of the device name to drivers/nic/bind through kernfs: the bytes written on success
+  const bind = (x: Execution): unknown => { const r = (x.results['bind'] as unknown[])[0]; return r === F1.length ? 0 : r; };
 
   it('owner-cnt (5.19+): the bind gets -EBUSY in some schedules, VFIO_GROUP_SET_CONTAINER -EPERM in others; clean with every §8.2 invariant on', async () => {
     const xs = await executions(seed000SiblingBind, { 'dma-owner': 'owner-cnt' }, 80, () => kernelCheckers());

@@ -11,7 +11,7 @@ import { deviceAdd, deviceDel, deviceUnregister, driverRegister } from './core.t
 import { deferredProbeWorkFunc, deviceAttach, deviceAttachAsyncHelper, deviceReleaseDriverInternal, bindStore, unbindStore } from './dd.ts';
 import { driverDeferredProbeTrigger } from './deferred.ts';
 import { bootModule, deleteModule, loadModule, modulePut, tryModuleGet } from './module.ts';
-import { kernfsFopRead, kernfsFopWrite } from './sysfs.ts';
+import { kernfsFopRead, kernfsFopWrite, sysfsRemoveDir } from './sysfs.ts';
 import { kernfsDrainWait } from './kernfs.ts';
 import { deviceScope, moduleScope, runActionList, unboundResults } from './driver-ops.ts';
 import { LOCKLESS, deviceOf, driverOf, getDevice, initialState, isFreed, putDevice, underDevice } from './state.ts';
@@ -176,6 +176,7 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
     kernfs_drain_wait: (k, { path }) => kernfsDrainWait(k, path),
     /** A sysfs attribute write: bytes written, or an errno. */
     kernfs_fop_write_iter: (k, { path, value }) => kernfsFopWrite(k, path, value),
+    kernfs_remove_dir: (k, { dir, key }) => sysfsRemoveDir(k, dir, key),
     /** finit_module(2): load a topology module, register its drivers (attaching matching devices). */
     load_module: (k, { module }) => loadModule(k, module),
     /** delete_module(2). */

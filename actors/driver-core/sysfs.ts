@@ -8,7 +8,7 @@ import type { SysfsBus, SysfsPath } from '../../protocol/sysfs.ts';
 import { kfunc } from '../../runtime/kfunc.ts';
 import { bindStore, unbindStore } from './dd.ts';
 import {
-  kernfsBreakActiveProtection, kernfsDrain, kernfsGetActive, kernfsNode, kernfsPutActive, kernfsRemoveSelf,
+  kernfsBreakActiveProtection, kernfsDrain, kernfsGetActive, kernfsNode, kernfsPutActive, kernfsRemove, kernfsRemoveSelf,
   kernfsUnbreakActiveProtection, openFileMutex, seqFileLock,
 } from './kernfs.ts';
 import type { KernfsNode } from './kernfs.ts';
@@ -42,7 +42,7 @@ export function deviceSysfsLive(k: DK, dev: Device | null): dev is Device {
   return dev !== null && !isFreed(k, dev) && dev.registered && !k.state.sysfsRemoved.has(dev.name);
 }
 
-/** An open attribute file: its node, and the iommu_group reference a `type` path holds (the link's target). */
+/** An open attribute file: its node, and for a `type` path the group whose directory it is in. */
 interface Opened {
   readonly kn: KernfsNode;
   readonly p: SysfsPath;
@@ -66,16 +66,27 @@ const openAttr = kfunc('kernfs_fop_open', { actor: 'driver-core', source: 'fs/ke
     const kn = kernfsNode(k, path, p.attr, live);
     return kn === null ? errno('ENOENT') : { kn, p, group: null };
   }
-  // iommu_group is a link to /sys/kernel/iommu_groups/N: the walk pins the group (the link target's kobject)
+  // iommu_group is a link to /sys/kernel/iommu_groups/N: the walk resolves it to the group's directory and takes
+  // no group reference; the attribute's active reference (and the drain in the group's release) keeps the group
+  // alive under show/store
   if (!live) return errno('ENOENT');
-  const group = await k.call<string | null>(IOMMU_CORE, 'iommu_group_get', { dev: p.dev });
-  if (group === null) return errno('ENOENT');
-  const kn = kernfsNode(k, `/sys/kernel/iommu_groups/${group}/type`, 'type', true);
-  return { kn: kn!, p, group };
+  const dir = await k.call<{ readonly group: string; readonly key: string } | null>(IOMMU_CORE, 'iommu_group_sysfs_lookup', { dev: p.dev });
+  // no link, or the group's directory was removed (kobject_del) after the walk resolved it: no such file
+  if (dir === null || k.state.sysfsRemoved.has(dir.key)) return errno('ENOENT');
+  const kn = kernfsNode(k, `/sys/kernel/iommu_groups/${dir.group.slice('iommu_group.'.length)}/type`, 'type', true);
+  return { kn: kn!, p, group: dir.group };
 });
 
-const closeAttr = kfunc('kernfs_fop_release', { actor: 'driver-core', source: 'fs/kernfs/file.c: kernfs_fop_release' }, async function closeAttr(k: DK, o: Opened): Promise<void> {
-  if (o.group !== null) await k.call(IOMMU_CORE, 'iommu_group_put', { group: o.group });
+/**
+ * sysfs_remove_dir() of a kobject whose release is under way (lib/kobject.c
+ * kobject_cleanup → __kobject_del): kernfs_remove() of its directory — the
+ * attribute nodes deactivated, then each drained (fs/kernfs/dir.c
+ * __kernfs_remove → kernfs_drain).
+ */
+export const sysfsRemoveDir = kfunc('sysfs_remove_dir', { actor: 'driver-core', source: 'fs/sysfs/dir.c: sysfs_remove_dir' }, async function sysfsRemoveDir(k: DK, dir: string, key: string): Promise<0> {
+  k.state.sysfsRemoved.add(key);
+  await kernfsRemove(k, dir);
+  return 0;
 });
 
 /**
@@ -98,7 +109,6 @@ export const kernfsFopRead = kfunc('kernfs_fop_read_iter', { actor: 'driver-core
   }
   await k.unlock(of);
   await k.unlock(m);
-  await closeAttr(k, o);
   return ret;
 });
 
@@ -119,7 +129,6 @@ export const kernfsFopWrite = kfunc('kernfs_fop_write_iter', { actor: 'driver-co
     kernfsPutActive(k, o.kn);
   }
   await k.unlock(of);
-  await closeAttr(k, o);
   return ret;
 });
 

@@ -8,7 +8,7 @@ import { allocDomain, freeDomain, useDomain } from './domains.ts';
 import {
   groupOfDevice, iommu_attach_device, iommu_attach_group, iommu_detach_device, iommu_detach_group, iommu_get_domain_for_dev, withGroupMutex,
 } from './attach.ts';
-import { iommu_bus_notifier, iommu_group_get, iommu_group_put, iommu_probe_device, iommu_release_device, of_iommu_configure } from './probe.ts';
+import { iommu_bus_notifier, iommu_group_get, iommu_group_put, iommu_group_sysfs_lookup, iommu_probe_device, iommu_release_device, of_iommu_configure } from './probe.ts';
 import {
   iommu_device_claim_dma_owner, iommu_device_release_dma_owner, iommu_device_unuse_default_domain, iommu_device_use_default_domain,
   iommu_group_claim_dma_owner, iommu_group_dma_owner_claimed, iommu_group_release_dma_owner,
@@ -43,6 +43,7 @@ export const iommuCore = defineActor<IommuCoreState, IommuCoreMailbox>('iommu-co
     remove_iommu_group,
     iommu_group_get,
     iommu_group_put,
+    iommu_group_sysfs_lookup,
     /** iommu_paging_domain_alloc_flags() (6.11+): -ENODEV without an IOMMU; the caller must be dev's bound driver. */
     iommu_paging_domain_alloc: kfunc('iommu_paging_domain_alloc_flags', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_paging_domain_alloc_flags' }, async function iommuPagingDomainAllocFlags(k: IK, { dev, flags }: { readonly dev: string; readonly flags?: readonly 'pasid'[] }) {
       const di = devIommuOf(k, dev);

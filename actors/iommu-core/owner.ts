@@ -26,7 +26,7 @@ export const iommu_device_use_default_domain = kfunc('iommu_device_use_default_d
   try {
     return await withGroupMutex(k, g, () => DMA_OWNER[k.state.variants['dma-owner']].useDefaultDomain(k, g, dev));
   } finally {
-    iommu_group_put(k, { group: g.id });
+    await iommu_group_put(k, { group: g.id });
   }
 });
 

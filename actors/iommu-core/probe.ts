@@ -169,7 +169,7 @@ export const probeDeviceLocked = kfunc('__iommu_probe_device', { actor: 'iommu-c
   } finally {
     await k.unlock(G(g.id));
   }
-  if (isErrno(failed)) iommu_group_put(k, { group: g.id });
+  if (isErrno(failed)) await iommu_group_put(k, { group: g.id });
   return failed;
 });
 
@@ -317,6 +317,8 @@ const groupAlloc = kfunc('iommu_group_alloc', { actor: 'iommu-core', source: 'dr
     resetting_domain: null, pasid_array: {}, pasid_handles: {}, handle_seq: 0, dma_hints: {},
   };
   k.state.groups[id] = g;
+  // kobject_init_and_add(&group->kobj, ..., "%d") and iommu_group_create_file(type, ...): the directory exists from now
+  k.state.groupKobj[id] = { seq: ++k.state.groupSeq, nodes: false };
   return g;
 });
 
@@ -396,14 +398,34 @@ export const iommu_group_get = kfunc('iommu_group_get', { actor: 'iommu-core', s
   return g.id;
 });
 
-/** iommu_group_put(): the last reference releases the group (iommu_group_release). */
-export const iommu_group_put = kfunc('iommu_group_put', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_put' }, function iommu_group_put(k: IK, { group }: { group: string }): Ret {
+/**
+ * iommu_group_put(): kobject_put(group->devices_kobj); the last reference
+ * releases the group. lib/kobject.c kobject_cleanup() of devices_kobj puts
+ * its parent, group->kobj; kobject_cleanup() of that runs __kobject_del()
+ * (state_in_sysfs: sysfs_remove_dir() → kernfs_remove() → __kernfs_remove():
+ * the `type` node is deactivated and kernfs_drain() waits for the shows and
+ * stores in flight) before the ktype's release, iommu_group_release()
+ * (drivers/iommu/iommu.c: ida_free, the WARN_ONs, kfree(group)). So a
+ * `type` read racing the release either got its active reference first —
+ * and the release waits for it — or fails with -ENODEV (kernfs_get_active)
+ * or -ENOENT (the file is gone).
+ */
+export const iommu_group_put = kfunc('iommu_group_put', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_put' }, async function iommu_group_put(k: IK, { group }: { group: string }): Promise<Ret> {
   const g = groupById(k, group);
   if (g === null) {
     k.use(asObj(group), 'iommu_group_put');
     return 0;
   }
   if (k.put(g.id) > 0) return 0;
+  const kobj = k.state.groupKobj[g.id];
+  delete k.state.groupKobj[g.id];
+  if (kobj?.nodes === true) await k.call(DRIVER_CORE, 'kernfs_remove_dir', { dir: groupSysfsDir(g.id), key: groupKobjKey(kobj.seq) });
+  iommuGroupRelease(k, g);
+  return 0;
+});
+
+/** iommu_group_release() (the ktype release, after kobject_del): ida_free, WARN_ON(default/blocking domain), kfree. */
+const iommuGroupRelease = kfunc('iommu_group_release', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: iommu_group_release' }, function iommuGroupRelease(k: IK, g: Group): void {
   if (g.default_domain !== null || g.blocking_domain !== null) {
     k.warn(`iommu_group_release: WARN_ON(group->default_domain || group->blocking_domain) for ${g.id}`);
   }
@@ -411,7 +433,28 @@ export const iommu_group_put = kfunc('iommu_group_put', { actor: 'iommu-core', s
   const n = Number(g.id.slice('iommu_group.'.length));
   k.state.groupIds[n] = 0;
   k.free(g.id);
-  return 0;
+});
+
+/** /sys/kernel/iommu_groups/N/ of a group id "iommu_group.N". */
+export const groupSysfsDir = (group: string): string => `/sys/kernel/iommu_groups/${group.slice('iommu_group.'.length)}/`;
+/** driver-core's sysfsRemoved key of one allocation's directory. */
+export const groupKobjKey = (seq: number): string => `iommu_group#${seq}`;
+
+/**
+ * The path walk through /sys/bus/<bus>/devices/<dev>/iommu_group (the
+ * symlink iommu_group_add_device() made to the group's directory) to an
+ * attribute of the group: kernfs resolves the link to the group's kernfs
+ * directory; no group reference is taken (kernfs pins nodes, not kobjects).
+ * The group and its directory's allocation key, or null: no link (the
+ * device has no group, or it left it and sysfs_remove_link() ran).
+ */
+export const iommu_group_sysfs_lookup = kfunc('kernfs_iop_lookup', { actor: 'iommu-core', source: 'fs/kernfs/dir.c: kernfs_iop_lookup' }, function iommu_group_sysfs_lookup(k: IK, { dev }: { dev: string }): { readonly group: string; readonly key: string } | null {
+  const link = k.state.devices[dev];
+  const id = link === undefined ? null : link.iommu_group;
+  const kobj = id === null ? undefined : k.state.groupKobj[id];
+  if (id === null || kobj === undefined) return null;
+  kobj.nodes = true;
+  return { group: id, key: groupKobjKey(kobj.seq) };
 });
 
 /**
@@ -437,7 +480,7 @@ async function removeUnderGroupMutex(k: IK, g: Group, dev: string, link: DeviceL
   } finally {
     await k.unlock(G(g.id));
   }
-  iommu_group_put(k, { group: g.id });
+  await iommu_group_put(k, { group: g.id });
 }
 
 /**

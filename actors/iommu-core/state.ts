@@ -184,6 +184,15 @@ export interface IommuCoreState {
   readonly handles: Record<string, SvaHandle>;
   /** Group numbers in use (the IDA) and how often each was reused, for fresh ids. */
   readonly groupIds: Record<number, number>;
+  /**
+   * The group's kobject directory /sys/kernel/iommu_groups/N as kernfs sees
+   * it: `seq` names this allocation (N is reused after ida_free), `nodes`
+   * is set once a path walk reached one of its attribute files (the model
+   * makes kernfs nodes lazily: a directory nobody looked into has nothing to
+   * drain at removal). Model bookkeeping, not a kernel field.
+   */
+  readonly groupKobj: Record<string, { readonly seq: number; nodes: boolean }>;
+  groupSeq: number;
   /** iommu_global_pasid_ida: next global PASID. */
   nextPasid: number;
   /** iommu_device_list: units whose driver registered them (present_at_boot, or the iommu.register op). */
@@ -229,7 +238,7 @@ export function initialState(config: unknown): IommuCoreState {
   return {
     topology, specs, variants, units,
     devices: {}, devIommu: {}, groups: {}, domains, mms: {}, handles: {},
-    groupIds: {}, nextPasid: 1, passthrough: topology.passthrough ?? false,
+    groupIds: {}, groupKobj: {}, groupSeq: 0, nextPasid: 1, passthrough: topology.passthrough ?? false,
     iommuDeviceList: { id: asObj('iommu_device_list'), units: topology.units.filter(presentAtBoot).map((u) => u.name) },
     walks: {},
   };

@@ -10,7 +10,7 @@ import { CANONICAL_ORDER } from '../../protocol/lock-classes.ts';
 import type { LockClassName } from '../../protocol/lock-classes.ts';
 import { DRIVER_CORE, PCI } from '../../protocol/kernel.ts';
 import type { Call } from '../../protocol/kernel.ts';
-import type { Topology } from '../../protocol/topology.ts';
+import { SYSFS_TOPOLOGY } from '../helpers/sysfs-topology.ts';
 import type { KernelTask } from '../../scenarios/kernel/program.ts';
 import { RandomStrategy } from '../../runtime/strategies/random.ts';
 import { PctStrategy } from '../../runtime/strategies/pct.ts';
@@ -33,21 +33,6 @@ const NIC = '0000:01:00.0'; // bound to "nic" (module nicmod, loaded at boot), F
 const FREE = '0000:00:02.0'; // no driver, FLR; driver_override "stub" (module stubmod, not loaded at boot)
 const NORESET = '0000:00:03.0'; // no reset method
 
-export const SYSFS_TOPOLOGY: Topology = {
-  units: [{ name: 'vtd0', kind: 'vtd' }],
-  pci: [
-    { bdf: RP, bridge: true, acs: true, unit: 'vtd0', driver: 'pcieport' },
-    { bdf: NIC, parent: RP, unit: 'vtd0', driver: 'nic', reset_methods: ['flr'] },
-    { bdf: FREE, unit: 'vtd0', driver: 'stub', reset_methods: ['flr'] },
-    { bdf: NORESET, unit: 'vtd0', reset_methods: [] },
-  ],
-  drivers: [
-    { name: 'pcieport', bus: 'pci' },
-    { name: 'nic', bus: 'pci', module: 'nicmod', probe: [{ do: 'dma_map', as: 'buf' }] },
-    { name: 'stub', bus: 'pci', module: 'stubmod', driver_managed_dma: true },
-  ],
-  modules: [{ name: 'nicmod' }, { name: 'stubmod', boot: false }],
-};
 
 const dev = (d: string, attr: string): string => `/sys/bus/pci/devices/${d}/${attr}`;
 const drvAttr = (drv: string, attr: string): string => `/sys/bus/pci/drivers/${drv}/${attr}`;

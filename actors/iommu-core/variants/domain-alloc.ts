@@ -75,7 +75,7 @@ const reviewerLocked: DomainAllocImpl = async (k, bus) => {
   } finally {
     if (locked) await k.unlock(G(g.id));
   }
-  iommu_group_put(k, { group: g.id });
+  await iommu_group_put(k, { group: g.id });
   return domain;
 };
 
