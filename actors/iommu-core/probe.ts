@@ -220,13 +220,17 @@ const dmaConfigureWindow = kfunc('iommu_init_device', { actor: 'iommu-core', sou
 });
 
 /**
- * of_iommu_configure() / the IORT half of acpi_dma_configure(), reached from
- * the bus dma_configure of a device whose unit is described by firmware
+ * of_iommu_configure() (drivers/iommu/of_iommu.c), reached from the bus
+ * dma_configure of a device whose unit is described by the device tree
  * (SMMUv3): under iommu_probe_device_lock, nothing to do if the fwspec
  * exists; else dev->iommu (dev_iommu_get) gets its fwspec (of_iommu_xlate).
  * "If we're not on the iommu_probe_device() path (as indicated by the
  * initial dev->iommu) then try to simulate it": the probe replay, after
- * unlocking. DMAR/IVRS units (VT-d, AMD) configure nothing here.
+ * unlocking (`!err && dev->bus && !dev_iommu_present`). The ACPI path
+ * (acpi_iommu_configure_id: IORT/VIOT) fills the fwspec only — its replay
+ * went in bcb81ac6ae3c — so an ACPI SMMUv3 machine would not replay; the
+ * model's SMMUv3 machines are DT ones. DMAR/IVRS units (VT-d, AMD) take no
+ * fwspec and are probed by the bus notifier and bus_iommu_probe() only.
  */
 export const of_iommu_configure = kfunc('of_iommu_configure', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: of_iommu_configure' }, async function of_iommu_configure(k: IK, { dev }: { dev: string }): Promise<Ret> {
   const spec = k.state.specs[dev];

@@ -52,23 +52,32 @@ const b6Topology: Topology = {
 /**
  * What B5's fix leaves (its commit: the fundamental race is not fixed, only
  * the torn read): a driver binding while the IOMMU probe of its device runs.
- * The kernel prints the late-probe WARN (on the project's list, fuzz/known.ts:
- * it fires on every replay too), and the default-domain count can
- * end up off by one in either direction — really_probe's dma_configure ran
- * before the group existed (not counted), or the IOMMU path's dma_configure
- * saw the new driver and counted it again. Known for the scenarios of this
- * file and the happy-path test, not project-wide.
+ * Re-read against 7.0 (drivers/iommu/iommu.c) for issue 16: both findings
+ * are what the kernel does, so they stay known (for the scenarios of this
+ * file and the happy-path test, not project-wide), each with the lines that
+ * make it. The late-probe WARN is on the project's list (fuzz/known.ts).
  */
 export const REGISTER_RACE_KNOWN: readonly KnownFinding[] = [
   {
     id: 'late-iommu-probe', kind: 'invariant-violation', signature: 'invariant-violation:owner-cnt:',
-    reason: 'B5\'s remaining race: dma_configure() from really_probe() and from iommu_init_device() (no device_lock) both decide on dev->driver; one runs before the group exists (no count) or both count.',
-    reference: 'docs/kernel-facts.md §6 B5 ("unbalanced iommu_device_use_default_domain()"); 78447d4545b2', source: 'upstream',
+    reason: 'B5\'s remaining race, owner_cnt one low: the walk\'s __iommu_probe_device() → iommu_init_device() has allocated dev->iommu and ' +
+      'dropped iommu_probe_device_lock around dev->bus->dma_configure(); the async probe\'s really_probe() → platform_dma_configure() → ' +
+      'of_iommu_configure() sees dev->iommu present (no replay), and iommu_device_use_default_domain() finds dev->iommu_group still NULL ' +
+      '("if (!group) return 0") — the driver binds uncounted. The walk then sets dev->iommu_group (iommu_init_device: "dev->iommu_group = group;"), ' +
+      'WARNs "late IOMMU probe at driver bind", and the group gets its default domain with owner_cnt 0; the unbind\'s ' +
+      'iommu_device_unuse_default_domain() hits WARN_ON(!group->owner_cnt).',
+    reference: 'drivers/iommu/iommu.c (7.0): iommu_init_device() (dma_configure window, "dev->iommu_group = group;" under iommu_probe_device_lock), ' +
+      'iommu_device_use_default_domain() ("struct iommu_group *group = dev->iommu_group; if (!group) return 0;"), ' +
+      'iommu_device_unuse_default_domain() (WARN_ON(!group->owner_cnt)); drivers/iommu/of_iommu.c of_iommu_configure() (replay only if !dev_iommu_present); ' +
+      'docs/kernel-facts.md §6 B5; 78447d4545b2', source: 'upstream',
   },
   {
-    id: 'late-iommu-probe', kind: 'data-race', signature: 'data-race|device.iommu',
-    reason: 'The binding driver\'s dma_configure() reads dev->iommu / dev->iommu_group without iommu_probe_device_lock (iommu_group_get) while the registration\'s walk writes them under it.',
-    reference: 'docs/kernel-facts.md §1.4 (dev->iommu_group read without locks); drivers/iommu/iommu.c iommu_device_use_default_domain()', source: 'upstream',
+    id: 'late-iommu-probe', kind: 'data-race', signature: 'data-race|device.iommu_group|',
+    reason: 'The binding driver\'s dma_configure() reads dev->iommu_group with a plain load under device_lock only, while the registration\'s ' +
+      'walk stores it with a plain store under iommu_probe_device_lock only: no common lock, no READ_ONCE/WRITE_ONCE — KCSAN reports the pair.',
+    reference: 'drivers/iommu/iommu.c (7.0): iommu_device_use_default_domain() "/* Caller is the driver core during the pre-probe path */ ' +
+      'struct iommu_group *group = dev->iommu_group;" (from platform_dma_configure/pci_dma_configure in really_probe) against iommu_init_device() ' +
+      '"dev->iommu_group = group;" (lockdep_assert_held(&iommu_probe_device_lock) in __iommu_probe_device); docs/kernel-facts.md §1.4', source: 'upstream',
   },
 ];
 
