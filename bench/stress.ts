@@ -70,7 +70,8 @@ export async function stressFigures(
   const block = new Map<number, number>();
   const busy = new Map<number, number | null>();
   for (const devices of sizes) {
-    const r = await stressRun(devices, quick ? 4 : 16, quick ? 16 : 64, quick ? 3 : 15);
+    // 16 units up to 4,096 devices (256 per unit); beyond, as many as keep 256 per unit (a unit takes at most 400: CLI.md)
+    const r = await stressRun(devices, quick ? 4 : Math.max(16, Math.ceil(devices / 256)), quick ? 16 : 64, quick ? 3 : 15);
     rate.set(devices, r.messagesPerSec);
     block.set(devices, r.mainThreadMaxBlockMs);
     busy.set(devices, r.mainThreadMaxBusyMs);
