@@ -72,6 +72,8 @@ const waitq = (kn: KernfsNode): string => `kernfs:${kn.path}:deactivate_waitq`;
 
 /** The node of `path` (made while `live`), or null: no such file. */
 export function kernfsNode(k: DK, path: string, attr: SysfsAttrName, live: boolean): KernfsNode | null {
+  // the node table and each node's count and flags are kernfs bookkeeping no kernel-object event describes (dfs: k.touches)
+  k.touches(`kernfs:${path}`);
   const kn = k.state.kernfs[path];
   if (kn !== undefined && !kn.removed) return kn;
   if (!live) return null;
@@ -82,6 +84,7 @@ export function kernfsNode(k: DK, path: string, attr: SysfsAttrName, live: boole
 
 /** kernfs_get_active(): false once the node is deactivated. */
 export const kernfsGetActive = kfunc('kernfs_get_active', { actor: 'driver-core', source: 'fs/kernfs/dir.c: kernfs_get_active' }, function kernfsGetActive(k: DK, kn: KernfsNode): boolean {
+  k.touches(`kernfs:${kn.path}`);
   if (kn.deactivated) return false;
   kn.active++;
   if (kn.map !== null) {
@@ -93,6 +96,7 @@ export const kernfsGetActive = kfunc('kernfs_get_active', { actor: 'driver-core'
 
 /** kernfs_put_active(): the last reference of a deactivated node wakes its drainers. */
 export const kernfsPutActive = kfunc('kernfs_put_active', { actor: 'driver-core', source: 'fs/kernfs/dir.c: kernfs_put_active' }, function kernfsPutActive(k: DK, kn: KernfsNode): void {
+  k.touches(`kernfs:${kn.path}`);
   if (kn.map !== null) k.emit({ ev: 'lock.released', lock: kn.map, mode: 'read' });
   kn.active--;
   if (kn.active === 0 && kn.drainers > 0) k.setReady(waitq(kn), true);
@@ -106,8 +110,10 @@ export const kernfsDrain = kfunc('kernfs_drain', { actor: 'driver-core', source:
   if (kn.active === 0) return; // already drained: no wait, no lockdep annotation
   if (kn.map !== null) k.emit({ ev: 'lock.request', lock: kn.map, mode: 'write', try: false });
   // the wait_event() runs as a call of this actor, so a task blocked in it carries the drain's call chain
+  k.touches(`draining:${kn.path}`);
   k.state.draining[kn.path] = kn;
   await k.call(DRIVER_CORE, 'kernfs_drain_wait', { path: kn.path });
+  k.touches(`draining:${kn.path}`);
   if (kn.drainers === 0 && k.state.draining[kn.path] === kn) delete k.state.draining[kn.path];
   if (kn.map !== null) {
     k.emit({ ev: 'lock.acquired', lock: kn.map, mode: 'write', try: false, ok: true });
@@ -117,11 +123,13 @@ export const kernfsDrain = kfunc('kernfs_drain', { actor: 'driver-core', source:
 
 /** kernfs_drain()'s wait_event(root->deactivate_waitq, atomic_read(&kn->active) == KN_DEACTIVATED_BIAS). */
 export async function kernfsDrainWait(k: DK, path: string): Promise<0> {
+  k.touches(`draining:${path}`);
   const kn = k.state.draining[path];
   if (kn === undefined) return 0;
   while (kn.active > 0) {
     kn.drainers++;
     await k.sleep(waitq(kn), `kernfs_drain ${kn.path}`, kn.map ?? undefined);
+    k.touches(`draining:${path}`);
     kn.drainers--;
   }
   if (kn.drainers === 0) k.setReady(waitq(kn), false);
@@ -137,6 +145,7 @@ export const kernfsRemove = kfunc('__kernfs_remove', { actor: 'driver-core', sou
   const nodes: KernfsNode[] = [];
   for (const path of Object.keys(k.state.kernfs).sort()) {
     if (!path.startsWith(prefix)) continue;
+    k.touches(`kernfs:${path}`);
     const kn = k.state.kernfs[path]!;
     kn.deactivated = true;
     delete k.state.kernfs[path];
@@ -154,6 +163,7 @@ export const kernfsRemove = kfunc('__kernfs_remove', { actor: 'driver-core', sou
  * the reference back before the store returns.
  */
 export const kernfsRemoveSelf = kfunc('kernfs_remove_self', { actor: 'driver-core', source: 'fs/kernfs/dir.c: kernfs_remove_self' }, function kernfsRemoveSelf(k: DK, kn: KernfsNode): boolean {
+  k.touches(`kernfs:${kn.path}`);
   if (kn.removed || kn.deactivated) return false;
   kn.deactivated = true;
   kn.removed = true;
@@ -168,6 +178,7 @@ export const kernfsBreakActiveProtection = kfunc('kernfs_break_active_protection
 
 /** kernfs_unbreak_active_protection(): atomic_inc(&kn->active) back (and the map, trylock-style), even on a deactivated node. */
 export const kernfsUnbreakActiveProtection = kfunc('kernfs_unbreak_active_protection', { actor: 'driver-core', source: 'fs/kernfs/dir.c: kernfs_unbreak_active_protection' }, function kernfsUnbreakActiveProtection(k: DK, kn: KernfsNode): void {
+  k.touches(`kernfs:${kn.path}`);
   kn.active++;
   if (kn.map !== null) {
     k.emit({ ev: 'lock.request', lock: kn.map, mode: 'read', try: true });
@@ -177,6 +188,7 @@ export const kernfsUnbreakActiveProtection = kfunc('kernfs_unbreak_active_protec
 
 /** The of->mutex of a new open file (kernfs_fop_open: mutex_init per struct kernfs_open_file). */
 export function openFileMutex(k: DK): LockRef {
+  k.touches('openSeq'); // the counter naming open files' instances
   const n = ++k.state.openSeq;
   return { id: lockId(`kernfs_open_file#${n}->mutex`), cls: 'of->mutex', kind: 'mutex' };
 }

@@ -72,6 +72,7 @@ const openAttr = kfunc('kernfs_fop_open', { actor: 'driver-core', source: 'fs/ke
   if (!live) return errno('ENOENT');
   const dir = await k.call<{ readonly group: string; readonly key: string } | null>(IOMMU_CORE, 'iommu_group_sysfs_lookup', { dev: p.dev });
   // no link, or the group's directory was removed (kobject_del) after the walk resolved it: no such file
+  if (dir !== null) k.touches(`sysfsRemoved:${dir.key}`);
   if (dir === null || k.state.sysfsRemoved.has(dir.key)) return errno('ENOENT');
   const kn = kernfsNode(k, `/sys/kernel/iommu_groups/${dir.group.slice('iommu_group.'.length)}/type`, 'type', true);
   return { kn: kn!, p, group: dir.group };
@@ -84,6 +85,7 @@ const openAttr = kfunc('kernfs_fop_open', { actor: 'driver-core', source: 'fs/ke
  * __kernfs_remove → kernfs_drain).
  */
 export const sysfsRemoveDir = kfunc('sysfs_remove_dir', { actor: 'driver-core', source: 'fs/sysfs/dir.c: sysfs_remove_dir' }, async function sysfsRemoveDir(k: DK, dir: string, key: string): Promise<0> {
+  k.touches(`sysfsRemoved:${key}`);
   k.state.sysfsRemoved.add(key);
   await kernfsRemove(k, dir);
   return 0;

@@ -323,6 +323,9 @@ const groupAlloc = kfunc('iommu_group_alloc', { actor: 'iommu-core', source: 'dr
   };
   k.state.groups[id] = g;
   // kobject_init_and_add(&group->kobj, ..., "%d") and iommu_group_create_file(type, ...): the directory exists from now
+  // model bookkeeping of the group's sysfs directory (not a kernel field): dfs must see it (k.touches)
+  k.touches('groupSeq');
+  k.touches(`groupKobj:${id}`);
   k.state.groupKobj[id] = { seq: ++k.state.groupSeq, nodes: false };
   return g;
 });
@@ -422,6 +425,7 @@ export const iommu_group_put = kfunc('iommu_group_put', { actor: 'iommu-core', s
     return 0;
   }
   if (k.put(g.id) > 0) return 0;
+  k.touches(`groupKobj:${g.id}`);
   const kobj = k.state.groupKobj[g.id];
   delete k.state.groupKobj[g.id];
   if (kobj?.nodes === true) await k.call(DRIVER_CORE, 'kernfs_remove_dir', { dir: groupSysfsDir(g.id), key: groupKobjKey(kobj.seq) });
@@ -456,6 +460,7 @@ export const groupKobjKey = (seq: number): string => `iommu_group#${seq}`;
 export const iommu_group_sysfs_lookup = kfunc('kernfs_iop_lookup', { actor: 'iommu-core', source: 'fs/kernfs/dir.c: kernfs_iop_lookup' }, function iommu_group_sysfs_lookup(k: IK, { dev }: { dev: string }): { readonly group: string; readonly key: string } | null {
   const link = k.state.devices[dev];
   const id = link === undefined ? null : link.iommu_group;
+  if (id !== null) k.touches(`groupKobj:${id}`);
   const kobj = id === null ? undefined : k.state.groupKobj[id];
   if (id === null || kobj === undefined) return null;
   kobj.nodes = true;
