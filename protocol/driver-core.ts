@@ -75,7 +75,7 @@ export type DriverCoreMailbox =
    * sysfs_remove_dir): every attribute node under it deactivated and drained; `key` marks the directory removed
    * for a path walk that resolved it before. Ret 0.
    */
-  | { readonly op: 'kernfs_remove_dir'; readonly body: { readonly dir: string; readonly key: string } }
+  | { readonly op: 'sysfs_remove_dir'; readonly body: { readonly dir: string; readonly key: string } }
   /** kernfs_drain()'s wait_event for the node at `path` (a node being drained). Ret 0. */
   | { readonly op: 'kernfs_drain_wait'; readonly body: { readonly path: string } }
   /** A sysfs attribute write by path: bytes written, or an Errno. */

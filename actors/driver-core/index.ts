@@ -176,7 +176,7 @@ export const driverCore = defineActor<DriverCoreState, DriverCoreMailbox>('drive
     kernfs_drain_wait: (k, { path }) => kernfsDrainWait(k, path),
     /** A sysfs attribute write: bytes written, or an errno. */
     kernfs_fop_write_iter: (k, { path, value }) => kernfsFopWrite(k, path, value),
-    kernfs_remove_dir: (k, { dir, key }) => sysfsRemoveDir(k, dir, key),
+    sysfs_remove_dir: (k, { dir, key }) => sysfsRemoveDir(k, dir, key),
     /** finit_module(2): load a topology module, register its drivers (attaching matching devices). */
     load_module: (k, { module }) => loadModule(k, module),
     /** delete_module(2). */

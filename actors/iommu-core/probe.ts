@@ -428,7 +428,7 @@ export const iommu_group_put = kfunc('iommu_group_put', { actor: 'iommu-core', s
   k.touches(`groupKobj:${g.id}`);
   const kobj = k.state.groupKobj[g.id];
   delete k.state.groupKobj[g.id];
-  if (kobj?.nodes === true) await k.call(DRIVER_CORE, 'kernfs_remove_dir', { dir: groupSysfsDir(g.id), key: groupKobjKey(kobj.seq) });
+  if (kobj?.nodes === true) await k.call(DRIVER_CORE, 'sysfs_remove_dir', { dir: groupSysfsDir(g.id), key: groupKobjKey(kobj.seq) });
   iommuGroupRelease(k, g);
   return 0;
 });
