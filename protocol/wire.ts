@@ -18,9 +18,11 @@ export type ToWorker =
   /**
    * Back to the snapshot (`restore`) or to a fresh state (`reset`), for the
    * next schedule: on the data port, ahead of the schedule's first step, and
-   * not answered unless it failed, so nobody waits for it (issue 19: comlink's
-   * round trip per schedule cost 6%, and an answer per actor wakes the main
-   * thread as often again).
+   * in controlled mode not answered unless it failed, so nobody waits for it
+   * (issue 19: comlink's round trip per schedule cost 6%, and an answer per
+   * actor wakes the main thread as often again). In free mode it is answered:
+   * the other actors' messages come on other ports, so the round may start
+   * only when every actor is back.
    */
   | { readonly t: 'restore' }
   | { readonly t: 'reset' }
@@ -33,8 +35,8 @@ export type FromWorker =
   | { readonly t: 'end'; readonly task: TaskId; readonly value: unknown }
   /** Free mode: a task could not go on. */
   | { readonly t: 'abort'; readonly task: TaskId; readonly info: AbortInfo }
-  /** A `restore` or `reset` failed, and why (the steps after it end as actor crashes). */
-  | { readonly t: 'renewFailed'; readonly error: string }
+  /** A `restore` or `reset` is done (free mode) or failed, and why (the steps after it end as actor crashes). */
+  | { readonly t: 'renewed'; readonly error: string | null }
   /** Every data frame sent before the `fence` is done. */
   | { readonly t: 'fenced' };
 

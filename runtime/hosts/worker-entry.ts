@@ -63,14 +63,15 @@ function step(cmd: StepCommand): void {
   if (cell.stepping !== null) setImmediate(checkStall, mine);
 }
 
-/** `restore` and `reset` frames: the state for the next schedule; answered only when it could not be made. */
+/** `restore` and `reset` frames: the state for the next schedule; answered in free mode, or when it could not be made. */
 function renew(f: () => void): void {
   try {
     f();
     broken = null;
+    if (free !== null) post({ t: 'renewed', error: null });
   } catch (e) {
     broken = `worker ${boot.actor}: ${e instanceof Error ? e.message : String(e)}`;
-    post({ t: 'renewFailed', error: broken });
+    post({ t: 'renewed', error: broken });
   }
 }
 

@@ -30,6 +30,8 @@ interface ActorWorker {
   fencing: (() => void)[] | null;
   /** Why the last `restore`/`reset` failed, until the next one reports it. */
   renewError: string | null;
+  /** Free mode: `restore`/`reset` frames waiting for their `renewed`, in order. */
+  renewing: { readonly resolve: () => void; readonly reject: (e: Error) => void }[];
   /** Why the worker is gone, once it is. */
   dead: string | null;
   /** A guarded actor (a user's patches run here): its user-code slot (runtime/user-code.ts). */
@@ -103,7 +105,7 @@ export class WorkersHost implements Host {
       const slot = guard.has(a.id) ? newUserSlot() : null;
       const boot: WorkerBoot = { actor: a.id, module: a.module, export: a.export ?? 'default', patches: a.patches ?? [], config: a.config ?? null, actors: ids, lockManagers: program.lockManagers, ...(slot !== null ? { userSlot: slot } : {}) };
       const worker = spawnWorker(codeUrl('./worker-entry', import.meta.url), `actor:${a.id}`, { boot, data: dataCh.port2, control: ctlCh.port2 }, [dataCh.port2, ctlCh.port2]);
-      const aw: ActorWorker = { id: a.id, worker, data: dataCh.port1, ctl: ctlCh.port1, control: Comlink.wrap<WorkerControl>(nodeEndpoint(ctlCh.port1)), pending: null, unfenced: false, fencing: null, renewError: null, dead: null, slot, since: 0, stuck: null };
+      const aw: ActorWorker = { id: a.id, worker, data: dataCh.port1, ctl: ctlCh.port1, control: Comlink.wrap<WorkerControl>(nodeEndpoint(ctlCh.port1)), pending: null, unfenced: false, fencing: null, renewError: null, renewing: [], dead: null, slot, since: 0, stuck: null };
       host.actors.set(a.id, aw);
       dataCh.port1.on('message', (m: FromWorker) => host.onFrame(aw, m));
       worker.on('error', (e: Error) => host.onDeath(aw, `worker for actor ${a.id} failed: ${e.name}: ${e.message}`, e.stack ?? null));
@@ -165,9 +167,13 @@ export class WorkersHost implements Host {
       case 'abort':
         this.sink?.abort(m.task, m.info);
         return;
-      case 'renewFailed':
-        aw.renewError = m.error;
+      case 'renewed': {
+        const w = aw.renewing.shift();
+        if (m.error === null) w?.resolve();
+        else if (w !== undefined) w.reject(new Error(m.error));
+        else aw.renewError = m.error;
         return;
+      }
       case 'fenced':
         this.settle(aw);
         return;
@@ -183,6 +189,7 @@ export class WorkersHost implements Host {
     aw.pending = null;
     if (p !== null) p.resolve(aw.stuck !== null ? stuckResult(aw.stuck, p.cmd) : crashResult(aw.id, p.cmd, why, jsStack));
     this.settle(aw);
+    for (const w of aw.renewing.splice(0)) w.reject(new Error(why));
     this.sink?.died(aw.id, why);
   }
 
@@ -224,9 +231,10 @@ export class WorkersHost implements Host {
 
   /**
    * Every schedule starts with a reset (or a restore, below): a frame on the
-   * data port each, not a comlink call, and not waited for: the schedule's
-   * steps follow it on the same port, so the worker runs them on the new
-   * state, and a schedule costs its steps' round trips and nothing more.
+   * data port each, not a comlink call, and in controlled mode not waited
+   * for: the schedule's steps follow it on the same port, so the worker runs
+   * them on the new state, and a schedule costs its steps' round trips and
+   * nothing more. (In free mode every actor answers, and this waits.)
    * A reset or restore that failed ends those steps as actor crashes and is
    * reported here, by the next one.
    */
@@ -253,11 +261,15 @@ export class WorkersHost implements Host {
         return Promise.reject(new Error(failed));
       }
     }
+    // free mode: the actors' messages to each other come on their own ports, so every actor must be back first
+    const free = this.sink !== null;
+    const answers: Promise<void>[] = [];
     for (const aw of this.actors.values()) {
       aw.unfenced = true;
+      if (free) answers.push(new Promise<void>((resolve, reject) => aw.renewing.push({ resolve, reject })));
       aw.data.postMessage(frame);
     }
-    return Promise.resolve();
+    return free ? Promise.all(answers).then(() => undefined) : Promise.resolve();
   }
 
   /**
