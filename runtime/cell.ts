@@ -1,7 +1,7 @@
 import type { ActorDef } from './actor.ts';
 import { KernelBug } from './actor.ts';
 import { TaskContext } from './context.ts';
-import { deepCopy } from './snapshot.ts';
+import { deepCopy, snapshotCopy } from './snapshot.ts';
 import type { Envelope } from '../protocol/envelope.ts';
 import { EMPTY_STACK, frames } from '../protocol/stack.ts';
 import type { TraceEvent, LockRef } from '../protocol/events.ts';
@@ -261,9 +261,9 @@ export class Cell<S = unknown> {
     return { state: deepCopy(this.state), refcounts: new Map(this.refcounts) };
   }
 
-  /** Puts the snapshot's state back (a fresh copy, so the snapshot serves again). */
+  /** Puts the snapshot's state back (a fresh copy, so the snapshot serves again; by its copy plan, made on the first restore). */
   restore(s: CellSnapshot): void {
-    this.state = deepCopy(s.state) as S;
+    this.state = snapshotCopy(s.state) as S;
     this.refcounts.clear();
     for (const [k, v] of s.refcounts) this.refcounts.set(k, v);
     this.replies.clear();
