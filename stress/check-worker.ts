@@ -4,6 +4,7 @@ import { runExecution } from '../runtime/execution.ts';
 import { mergeFreeLogs } from '../runtime/free-order.ts';
 import { hungFinding, offlineEvents } from '../runtime/free-run.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
+import { collectGarbage } from '../runtime/gc.ts';
 import { restoreCopy } from '../runtime/snapshot.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 import type { Strategy } from '../runtime/strategies/strategy.ts';
@@ -80,6 +81,8 @@ async function bootMachine(): Promise<{ template: readonly Checker[]; steps: num
 }
 
 const { template, steps: bootSteps } = await bootMachine();
+// the boot's garbage (the inline actors, their trace, the snapshots' clone) is most of this heap: give it back before the rounds
+collectGarbage();
 
 /** Signatures this thread has reported: the first report of one carries the round's order (its replay), later ones need not. */
 const reported = new Set<string>();
