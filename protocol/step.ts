@@ -55,6 +55,8 @@ export interface StepResult {
   readonly out: readonly Envelope[];
   readonly ready: readonly QueueReady[];
   readonly events: readonly TraceEvent[];
+  /** Bookkeeping of the actor's own the step read or changed that no event describes (`k.touches`); absent when none. */
+  readonly touched?: readonly string[];
   /** Misuse of the kernel context noticed after an earlier step of this actor had ended. */
   readonly late?: readonly AbortInfo[];
 }

@@ -1,4 +1,5 @@
-import { contextMatches, ownInstance, ownsClass } from '../../protocol/contexts.ts';
+import { contextMatches } from '../../protocol/contexts.ts';
+import { ownInstance, ownsClass } from '../../protocol/lock-classes.ts';
 import type { LockMode } from '../../protocol/events.ts';
 import type { TaskId } from '../../protocol/ids.ts';
 
