@@ -10,8 +10,8 @@ import { collectGarbage } from '../gc.ts';
 import { setUserSlot } from '../user-code.ts';
 import type { FreeDrain, FreeOptions } from './free-driver.ts';
 import type { ActorId } from '../../protocol/ids.ts';
-import type { StepCommand, StepResult } from '../../protocol/step.ts';
-import { EMPTY_STACK, frames } from '../../protocol/stack.ts';
+import { crashResult } from '../../protocol/step.ts';
+import type { StepCommand } from '../../protocol/step.ts';
 import type { FreeLog, FromWorker, ToWorker, WorkerBoot } from '../../protocol/wire.ts';
 import { isToWorker } from '../../protocol/guards.ts';
 
@@ -35,13 +35,6 @@ let broken: string | null = null;
 
 const post = (m: FromWorker): void => data.postMessage(m);
 
-/** A step's result after a failed restore or reset: the task aborts, naming why (the host's crashResult shape). */
-function brokenResult(cmd: StepCommand, why: string): StepResult {
-  const task = cmd.kind === 'deliver' ? cmd.msg.task : cmd.task;
-  const stack = cmd.kind === 'deliver' ? cmd.msg.stack : EMPTY_STACK;
-  return { task, n: 0, stack, point: { at: 'abort', finding: { kind: 'actor-crash', actor: boot.actor, handler: cmd.kind === 'deliver' ? cmd.msg.op : cmd.kind, message: why, jsStack: null, stack: frames(stack) } }, out: [], ready: [], events: [] };
-}
-
 /** The stall check of a step still open when its message's macrotask ends (see `step`). */
 function checkStall(mine: number): void {
   if (steps === mine && cell.stepping !== null) {
@@ -51,7 +44,7 @@ function checkStall(mine: number): void {
 
 function step(cmd: StepCommand): void {
   if (broken !== null) {
-    post({ t: 'result', r: brokenResult(cmd, broken) });
+    post({ t: 'result', r: crashResult(boot.actor, cmd, broken, null) });
     return;
   }
   const mine = ++steps;

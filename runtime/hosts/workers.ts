@@ -11,8 +11,8 @@ import { newUserSlot, readUserSlot, stepHangMs, userActors } from '../user-code.
 import type { CellSnapshot } from '../cell.ts';
 import type { Program } from '../program.ts';
 import type { Envelope } from '../../protocol/envelope.ts';
-import { EMPTY_STACK, frames } from '../../protocol/stack.ts';
 import type { ActorId, TaskId } from '../../protocol/ids.ts';
+import { crashResult } from '../../protocol/step.ts';
 import type { AbortInfo, StepCommand, StepResult } from '../../protocol/step.ts';
 import type { FreeLog, FromWorker, ToWorker, WorkerBoot } from '../../protocol/wire.ts';
 
@@ -56,14 +56,6 @@ export interface FreeSink {
   end(task: TaskId, value: unknown): void;
   abort(task: TaskId, info: AbortInfo): void;
   died(actor: ActorId, why: string): void;
-}
-
-/** The result of a step whose actor's worker died: the task aborts with an actor crash. */
-function crashResult(actor: ActorId, cmd: StepCommand, why: string, jsStack: string | null): StepResult {
-  const task = cmd.kind === 'deliver' ? cmd.msg.task : cmd.task;
-  const handler = cmd.kind === 'deliver' ? cmd.msg.op : cmd.kind;
-  const stack = cmd.kind === 'deliver' ? cmd.msg.stack : EMPTY_STACK;
-  return { task, n: 0, stack, point: { at: 'abort', finding: { kind: 'actor-crash', actor, handler, message: why, jsStack, stack: frames(stack) } }, out: [], ready: [], events: [] };
 }
 
 /** Every later step of a stuck actor ends as its stuck step did: one finding, one signature. */
