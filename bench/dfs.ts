@@ -43,7 +43,7 @@ export async function dfsSearch(scenario: string, v: VariantAssignment, bound: n
 /**
  * Issue 15's dfs benchmark: the bounded-exhaustive search (bound 2) of two
  * seed scenarios' buggy variants, and on the first the reduction's ratio —
- * schedules with sleep sets ÷ schedules of the same bound without them.
+ * schedules with the reduction (dpor) ÷ schedules of the same bound without it.
  */
 export async function dfsFigures(quick: boolean, put: (name: string, value: number, unit: string) => void, ratios: Record<string, number>): Promise<void> {
   const cap = quick ? 2000 : 20_000;

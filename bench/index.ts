@@ -125,7 +125,7 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
     logRatio += Math.log(f.framesRatio);
   }
   if (seedFigs.length > 0) ratios.framesOverhead = round(Math.exp(logRatio / seedFigs.length), 3);
-  // bounded-exhaustive search (issue 15): two seeds' buggy variants at bound 2, and the sleep sets' reduction
+  // bounded-exhaustive search (issue 15): two seeds' buggy variants at bound 2, and the partial-order reduction's ratio
   await dfsFigures(quick, put, ratios);
   // the same buggy variants in free mode with chaos (issue 20): found within the cap, and how far behind controlled mode
   // quick is a smoke run (the installed-CLI test runs it): one seed, a small cap, enough to show the path works

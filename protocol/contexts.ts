@@ -29,35 +29,10 @@ export const pciehpIst = (slot: string): string => `pciehp_ist:${slot}`;
  */
 export const PCIEHP_IST_ANY = 'pciehp_ist:*';
 
-/**
- * Lock classes a context kind only ever takes its own instance of, and the
- * member name that instance has (protocol/lock-classes.ts classLock():
- * `<owner>-><member>`). pciehp_ist() takes `&ctrl->reset_lock` of its own
- * controller (drivers/pci/hotplug/pciehp_hpc.c: pciehp_ist(),
- * down_read_nested(&ctrl->reset_lock, ctrl->depth)); a lock of that class
- * owned by another controller is another thread's. lockdep keys classes, not
- * instances, so it cannot tell two controllers' IRQ threads apart; we can
- * (checkers/lockdep/graph.ts, junctions).
- */
-const OWNED: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  pciehp_ist: { 'ctrl->reset_lock': 'reset_lock' },
-};
-
-const kindOf = (ctx: string): string => {
+/** The kind of a context id or pattern (`pciehp_ist` of `pciehp_ist:<slot>`). Which lock classes a kind only takes its own instance of is said with the class (protocol/lock-classes.ts `ownedBy`). */
+export function contextKind(ctx: string): string {
   const i = ctx.indexOf(':');
   return i < 0 ? ctx : ctx.slice(0, i);
-};
-
-/** Whether a `kind:*` pattern stands for threads each taking only its own instance of class `cls`. */
-export function ownsClass(ctx: string, cls: string): boolean {
-  return Object.hasOwn(OWNED, kindOf(ctx)) && Object.hasOwn(OWNED[kindOf(ctx)] as object, cls);
-}
-
-/** The instance of class `cls` that context `ctx` (not a pattern) owns, or null. */
-export function ownInstance(ctx: string, cls: string): string | null {
-  if (!ownsClass(ctx, cls) || ctx.endsWith(':*')) return null;
-  const member = (OWNED[kindOf(ctx)] as Readonly<Record<string, string>>)[cls] as string;
-  return `${ctx.slice(kindOf(ctx).length + 1)}->${member}`;
 }
 
 /** Whether dependency context `c` (maybe a `kind:*` pattern) is context `x`. */

@@ -38,6 +38,8 @@ export function isToWorker(v: unknown): v is ToWorker {
     case 'inject':
       return isEnvelope(v.msg);
     case 'restore':
+    case 'reset':
+    case 'fence':
       return true;
     default:
       return false;

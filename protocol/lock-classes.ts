@@ -1,7 +1,7 @@
 import type { LockKind, LockRef } from './events.ts';
 import { lockId } from './ids.ts';
 import type { LockId } from './ids.ts';
-import { PCIEHP_IST_ANY } from './contexts.ts';
+import { PCIEHP_IST_ANY, contextKind } from './contexts.ts';
 
 /**
  * The lock classes of the modelled kernel, declared once (docs/kernel-facts.md
@@ -27,6 +27,14 @@ export interface LockClassInfo {
   readonly where: string;
   /** What it protects, in a few words (for reports and `list`). */
   readonly protects: string;
+  /**
+   * The single-threaded context kind (protocol/contexts.ts) that only ever
+   * takes its own instance of this class: a lock of the class owned by
+   * another instance of the kind is another thread's (checkers/lockdep/
+   * graph.ts, junctions). lockdep keys classes, not instances, so it cannot
+   * tell two such threads apart.
+   */
+  readonly ownedBy?: string;
 }
 
 export const LOCK_CLASSES = {
@@ -41,7 +49,8 @@ export const LOCK_CLASSES = {
   // pci_cfg_access_lock() is a flag (dev->block_cfg_access) with a wait queue;
   // it blocks like a mutex, so the model treats it as one.
   'pci_cfg_access_lock': { kind: 'mutex', member: 'cfg_access', where: 'drivers/pci/access.c', protects: 'config space access during reset' },
-  'ctrl->reset_lock': { kind: 'rwsem', member: 'reset_lock', where: 'drivers/pci/hotplug/pciehp_hpc.c', protects: 'slot reset vs hotplug events' },
+  // pciehp_ist() takes its own controller's (down_read_nested(&ctrl->reset_lock, ctrl->depth)), never another's
+  'ctrl->reset_lock': { kind: 'rwsem', member: 'reset_lock', where: 'drivers/pci/hotplug/pciehp_hpc.c', protects: 'slot reset vs hotplug events', ownedBy: 'pciehp_ist' },
   // ---- kernfs / sysfs (fs/kernfs/, fs/sysfs/) -------------------------------------
   // kn->active, the active reference of a kernfs node, is a lockdep map
   // (kn->dep_map): kernfs_get_active() = rwsem_acquire_read(trylock),
@@ -157,6 +166,17 @@ export const deviceLock = (dev: string, sub = 0): LockRef => classLock('device_l
 export const pciCfgAccessLock = (dev: string): LockRef => classLock('pci_cfg_access_lock', dev);
 export const pciRescanRemoveLock = (): LockRef => classLock('pci_rescan_remove_lock');
 export const pciehpResetLock = (ctrl: string, sub = 0): LockRef => classLock('ctrl->reset_lock', ctrl, sub);
+
+/** Whether a context (or a `kind:*` pattern) of this kind only ever takes its own instance of class `cls`. */
+export function ownsClass(ctx: string, cls: string): boolean {
+  return isLockClassName(cls) && (LOCK_CLASSES[cls] as LockClassInfo).ownedBy === contextKind(ctx);
+}
+
+/** The instance of class `cls` that context `ctx` (an instance, not a pattern) owns, or null. */
+export function ownInstance(ctx: string, cls: string): string | null {
+  if (!ownsClass(ctx, cls) || !isLockClassName(cls) || ctx.endsWith(':*')) return null;
+  return classLock(cls, ctx.slice(contextKind(ctx).length + 1)).id;
+}
 export const iommuProbeDeviceLock = (): LockRef => classLock('iommu_probe_device_lock');
 export const groupMutex = (group: string): LockRef => classLock('group->mutex', group);
 export const iommuDeviceLock = (): LockRef => classLock('iommu_device_lock');

@@ -1,6 +1,7 @@
 import type { Envelope } from './envelope.ts';
 import type { LockRef, TraceEvent } from './events.ts';
 import type { ActorId, TaskId } from './ids.ts';
+import { EMPTY_STACK, frames } from './stack.ts';
 import type { WireStack } from './stack.ts';
 
 /**
@@ -55,6 +56,20 @@ export interface StepResult {
   readonly out: readonly Envelope[];
   readonly ready: readonly QueueReady[];
   readonly events: readonly TraceEvent[];
+  /** Bookkeeping of the actor's own the step read or changed that no event describes (`k.touches`); absent when none. */
+  readonly touched?: readonly string[];
   /** Misuse of the kernel context noticed after an earlier step of this actor had ended. */
   readonly late?: readonly AbortInfo[];
+}
+
+/**
+ * The result of a step its actor could not run (its worker died, or its
+ * state could not be restored): the task aborts with an actor crash, at the
+ * handler the step would have run.
+ */
+export function crashResult(actor: ActorId, cmd: StepCommand, why: string, jsStack: string | null): StepResult {
+  const task = cmd.kind === 'deliver' ? cmd.msg.task : cmd.task;
+  const handler = cmd.kind === 'deliver' ? cmd.msg.op : cmd.kind;
+  const stack = cmd.kind === 'deliver' ? cmd.msg.stack : EMPTY_STACK;
+  return { task, n: 0, stack, point: { at: 'abort', finding: { kind: 'actor-crash', actor, handler, message: why, jsStack, stack: frames(stack) } }, out: [], ready: [], events: [] };
 }

@@ -15,8 +15,19 @@ export type ToWorker =
   | { readonly t: 'step'; readonly cmd: StepCommand }
   /** Free mode: a root message from the task's starter. */
   | { readonly t: 'inject'; readonly msg: Envelope }
-  /** Back to the snapshot, for the next schedule: on the data port, as cheap as a step (issue 19: comlink's round trip cost 6%). */
-  | { readonly t: 'restore' };
+  /**
+   * Back to the snapshot (`restore`) or to a fresh state (`reset`), for the
+   * next schedule: on the data port, ahead of the schedule's first step, and
+   * in controlled mode not answered unless it failed, so nobody waits for it
+   * (issue 19: comlink's round trip per schedule cost 6%, and an answer per
+   * actor wakes the main thread as often again). In free mode it is answered:
+   * the other actors' messages come on other ports, so the round may start
+   * only when every actor is back.
+   */
+  | { readonly t: 'restore' }
+  | { readonly t: 'reset' }
+  /** Answered with `fenced` once every frame before it is done: a control call (another port, not ordered with this one) waits for it. */
+  | { readonly t: 'fence' };
 
 export type FromWorker =
   | { readonly t: 'result'; readonly r: StepResult }
@@ -24,8 +35,10 @@ export type FromWorker =
   | { readonly t: 'end'; readonly task: TaskId; readonly value: unknown }
   /** Free mode: a task could not go on. */
   | { readonly t: 'abort'; readonly task: TaskId; readonly info: AbortInfo }
-  /** The snapshot is back (`error`: why it could not be). */
-  | { readonly t: 'restored'; readonly error: string | null };
+  /** A `restore` or `reset` is done (free mode) or failed, and why (the steps after it end as actor crashes). */
+  | { readonly t: 'renewed'; readonly error: string | null }
+  /** Every data frame sent before the `fence` is done. */
+  | { readonly t: 'fenced' };
 
 /** Free mode: what one executed step did, as the actor that ran it logged it. */
 export interface FreeLogEntry {

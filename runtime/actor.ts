@@ -76,6 +76,14 @@ export interface Kernel<S = unknown> {
   sleep(queue: string, what: string, on?: LockRef): Promise<void>;
   /** Marks a wait queue of this actor ready (its sleepers may be woken) or not. */
   setReady(queue: string, ready: boolean): void;
+  /**
+   * This step reads or changes `what`, a piece of the actor's own
+   * bookkeeping shared between tasks that no kernel object's field describes
+   * (a work item's pending state, a process's task_work list), outside any
+   * lock that would order it. dfs's reduction judges steps by what they
+   * touched; this tells it (test/dfs-touch.test.ts finds what is missing).
+   */
+  touches(what: string): void;
 
   /**
    * Kernel objects and their fields. An object is a record in this actor's

@@ -1,7 +1,7 @@
 import type { ActorDef } from './actor.ts';
 import { KernelBug } from './actor.ts';
 import { TaskContext } from './context.ts';
-import { deepCopy } from './snapshot.ts';
+import { deepCopy, snapshotCopy } from './snapshot.ts';
 import type { Envelope } from '../protocol/envelope.ts';
 import { EMPTY_STACK, frames } from '../protocol/stack.ts';
 import type { TraceEvent, LockRef } from '../protocol/events.ts';
@@ -54,6 +54,7 @@ export class Cell<S = unknown> {
   // the workers host clones it into a message, trace recorders copy it).
   private readonly out: Envelope[] = [];
   private readonly ready: QueueReady[] = [];
+  private readonly touched: string[] = [];
   private readonly events: TraceEvent[] = [];
   private finish: ((r: StepResult) => void) | null = null;
 
@@ -87,6 +88,7 @@ export class Cell<S = unknown> {
     // (`length = 0` is a runtime call; skip it for the buffers the last step left empty)
     if (this.out.length !== 0) this.out.length = 0;
     if (this.ready.length !== 0) this.ready.length = 0;
+    if (this.touched.length !== 0) this.touched.length = 0;
     if (this.events.length !== 0) this.events.length = 0;
     switch (cmd.kind) {
       case 'deliver': {
@@ -160,9 +162,9 @@ export class Cell<S = unknown> {
     const ctx = this.current;
     const n = ctx === null ? 0 : ctx.stepNo;
     const stack = ctx === null ? EMPTY_STACK : ctx.currentStack;
-    const r: StepResult = this.late.length > 0
-      ? { task, n, stack, point: p, out: this.out, ready: this.ready, events: this.events, late: this.late }
-      : { task, n, stack, point: p, out: this.out, ready: this.ready, events: this.events };
+    const r: StepResult = { task, n, stack, point: p, out: this.out, ready: this.ready, events: this.events };
+    if (this.touched.length > 0) (r as { touched?: readonly string[] }).touched = this.touched;
+    if (this.late.length > 0) (r as { late?: readonly AbortInfo[] }).late = this.late;
     if (this.late.length > 0) this.late = [];
     this.stepping = null;
     this.current = null;
@@ -191,6 +193,10 @@ export class Cell<S = unknown> {
 
   setReady(queue: string, ready: boolean): void {
     this.ready.push({ queue, ready });
+  }
+
+  touch(what: string): void {
+    if (!this.touched.includes(what)) this.touched.push(what);
   }
 
   awaitReply(call: MsgId, ctx: TaskContext<unknown>, resume: (value: unknown) => void): void {
@@ -255,9 +261,9 @@ export class Cell<S = unknown> {
     return { state: deepCopy(this.state), refcounts: new Map(this.refcounts) };
   }
 
-  /** Puts the snapshot's state back (a fresh copy, so the snapshot serves again). */
+  /** Puts the snapshot's state back (a fresh copy, so the snapshot serves again; by its copy plan, made on the first restore). */
   restore(s: CellSnapshot): void {
-    this.state = deepCopy(s.state) as S;
+    this.state = snapshotCopy(s.state) as S;
     this.refcounts.clear();
     for (const [k, v] of s.refcounts) this.refcounts.set(k, v);
     this.replies.clear();

@@ -222,6 +222,10 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
     if (this.cell.running(this.task, 'k.setReady()')) this.cell.setReady(queue, ready);
   }
 
+  touches(what: string): void {
+    if (this.cell.running(this.task, 'k.touches()')) this.cell.touch(what);
+  }
+
   // ---- locks ----------------------------------------------------------------
 
   /** One call to the lock-manager shard that owns `l`; the op and body are checked against its mailbox. */

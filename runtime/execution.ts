@@ -10,6 +10,7 @@ import type { Program } from './program.ts';
 import { mix, seedOf } from './rng.ts';
 import { PRUNE } from './strategies/strategy.ts';
 import type { Strategy } from './strategies/strategy.ts';
+import { TouchBuilder } from './strategies/touch.ts';
 import type { Envelope } from '../protocol/envelope.ts';
 import { EMPTY_STACK, frames, popFrame, pushFrame } from '../protocol/stack.ts';
 import type { WireStack } from '../protocol/stack.ts';
@@ -178,6 +179,12 @@ class Execution {
   private readonly enabledWhere: string[] = [];
   private readonly lockManagers: ReadonlySet<ActorId>;
   private readonly footprints: boolean;
+  /** Tell the strategy what each step touched (`Strategy.stepped`). */
+  private readonly touching: boolean;
+  /** Actors whose steps are judged by the objects they touched (Program.recordedState). */
+  private readonly recorded: ReadonlySet<ActorId>;
+  /** The footprint of the step in flight, as `footprint` gave it. */
+  private curWhere = '';
   private outcome: Outcome = 'completed';
   private divergence: string | null = null;
   private step = 0;
@@ -203,6 +210,9 @@ class Execution {
     this.actorIndex = new Map(program.actors.map((a, i) => [a.id, i]));
     this.lockManagers = new Set(program.lockManagers);
     this.footprints = strategy.footprints === true;
+    this.touching = this.footprints && strategy.stepped !== undefined;
+    // a patch runs the user's code, which need not record what it changes
+    this.recorded = new Set((program.recordedState ?? []).filter((id) => (program.actors.find((a) => a.id === id)?.patches ?? []).length === 0));
   }
 
   /**
@@ -434,6 +444,7 @@ class Execution {
     }
     const s = enabledSlots[i] as Slot;
     if (!this.inSetup) this.decisions.push(s.id);
+    this.curWhere = this.enabledWhere[i] as string;
     this.cur = s;
     this.curActor = s.actor;
     this.curCmd = s.status === 'deliver' ? { kind: 'deliver', msg: s.msg as Envelope }
@@ -457,6 +468,7 @@ class Execution {
     hash.int(cmd.kind === 'deliver' ? cmd.msg.seq : 0);
     hash.int(POINT_CODE[r.point.at]);
     hash.int(r.out.length);
+    const touch = this.touching && !this.inSetup ? this.touchOf(s, cmd, actor, r) : null;
     const evs = r.events;
     for (let j = 0; j < evs.length; j++) {
       const e = evs[j] as TraceEvent;
@@ -479,6 +491,7 @@ class Execution {
       }
       if (m.task !== s.id) {
         this.addTask(m);
+        touch?.spawn(m.task);
         continue;
       }
       continued = true;
@@ -525,7 +538,28 @@ class Execution {
       this.trace.push({ i: step, task: s.id, kind: cmd.kind, actor, msg: cmd.kind === 'deliver' ? cmd.msg.id : null, op: cmd.kind === 'deliver' ? cmd.msg.op : null, point: r.point.at, events: [...evs] });
     }
     for (const c of this.checkers) for (const f of c.drain()) this.report(f);
+    if (touch !== null) this.strategy.stepped?.(step - this.setupSteps, touch.done());
     this.step++;
     if (aborted) this.finish('aborted');
+  }
+
+  /**
+   * What the step in flight touched (before `apply` changes the slot): on an
+   * actor that records its state changes, the objects in its events; on a
+   * lock manager its lock; on any other actor, the actor as a whole. A wake
+   * reads and a readiness change writes the wait queue.
+   */
+  private touchOf(s: Slot, cmd: StepCommand, actor: ActorId, r: StepResult): TouchBuilder {
+    const t = new TouchBuilder();
+    if (this.recorded.has(actor)) {
+      // What no event describes: inside a critical section the lock orders
+      // it (every order of the lock's acquisitions is explored); outside,
+      // the actor says so (`k.touches`).
+      for (const e of r.events) t.event(e);
+      for (const what of r.touched ?? []) t.whole(`${actor}\u0000${what}`);
+    } else t.whole(this.curWhere);
+    if (cmd.kind === 'wake') t.whole(`queue\u0000${s.queueKey}`);
+    for (const q of r.ready) t.whole(`queue\u0000${actor}\u0000${q.queue}`);
+    return t;
   }
 }

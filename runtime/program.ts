@@ -38,4 +38,11 @@ export interface Program {
    * deterministic, the set-up is run once per exploration and snapshotted.
    */
   readonly setup?: readonly TaskId[];
+  /**
+   * Actors whose every change to shared state is recorded as an event
+   * (`k.read`/`k.write`, alloc/free/get/put/use): a partial-order reduction
+   * may judge their steps by the objects they touched. Any other actor's
+   * steps are all dependent with each other (runtime/strategies/dfs.ts).
+   */
+  readonly recordedState?: readonly ActorId[];
 }

@@ -1,31 +1,22 @@
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { abortFinding } from '../checkers/crash.ts';
-import type { Checker } from '../checkers/checker.ts';
-import { rootMessage, runExecution } from '../runtime/execution.ts';
-import { mergeFreeLogs } from '../runtime/free-order.ts';
+import { rootMessage } from '../runtime/execution.ts';
 import { DEFAULT_CHAOS, chaosOptions } from '../runtime/hosts/free-chaos.ts';
 import type { ChaosMode } from '../runtime/hosts/free-chaos.ts';
-import { hungFinding, offlineEvents } from '../runtime/free-run.ts';
 import type { FreeDrain } from '../runtime/hosts/free-driver.ts';
-import { InlineHost } from '../runtime/hosts/inline.ts';
 import { LIVE_TASKS, PROGRESS, WorkersHost } from '../runtime/hosts/workers.ts';
-import { restoreCopy } from '../runtime/snapshot.ts';
-import type { Strategy } from '../runtime/strategies/strategy.ts';
-import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 import type { Program } from '../runtime/program.ts';
 import type { Finding } from '../protocol/findings.ts';
 import type { ActorId, TaskId } from '../protocol/ids.ts';
-import type { FreeLog } from '../protocol/wire.ts';
-import { kernelCheckers } from '../scenarios/kernel/checkers.ts';
-import { kernelProgram } from '../scenarios/kernel/program.ts';
 import { compileTask, processNames, roundChurn } from './churn.ts';
 import type { EpisodeKind, Round } from './churn.ts';
 import { matchKnown } from '../fuzz/known.ts';
 import type { FuzzDocument } from '../fuzz/document.ts';
 import type { KnownFinding } from '../fuzz/known.ts';
 import { roundDocument, writeStressFinding } from './output.ts';
-import { Reservoir, RssSampler } from './stats.ts';
+import { CheckerThread, stressPrograms } from './checking.ts';
+import { kernelProgram } from '../scenarios/kernel/program.ts';
 import { verifyReplay } from './verify.ts';
+import { LoopBlockProbe, Reservoir, RssSampler } from './stats.ts';
 import { interrupted } from '../runtime/interrupt.ts';
 import { generateMachine } from './topology.ts';
 import type { StressMachine } from './topology.ts';
@@ -39,18 +30,21 @@ import type { StressMachine } from './topology.ts';
  *
  * 1. Boot once, in controlled mode in the inline host, the way controlled
  *    mode's set-up runs it (alone, first enabled step each time), with every
- *    checker watching; each worker then adopts its actor's booted state (one
- *    message per actor instead of a round trip per boot step) and keeps it
- *    as its snapshot. The checkers' state after the boot is the template.
+ *    checker watching — in the checker thread (stress/check-worker.ts),
+ *    while this thread starts the workers; each worker then adopts its
+ *    actor's booted state (one message per actor instead of a round trip
+ *    per boot step) and keeps it as its snapshot. The checkers' state after
+ *    the boot stays in the checker thread as the template.
  * 2. Switch the workers to free mode and run rounds back to back: a round
  *    puts every actor back to the post-boot snapshot, injects `tasks`
  *    concurrent churn episodes (stress/churn.ts), and ends when they all
  *    have. Actor code cannot read the clock, so the budget is enforced
  *    here, between rounds.
- * 3. After a round the actors hand over their logs (and forget them); the
- *    logs merge into the order that really happened, and a fresh copy of the
- *    post-boot checkers runs over it — while the next round is already
- *    running.
+ * 3. After a round the actors hand over their logs (and forget them) and
+ *    this thread passes them to the checker thread, where they merge into
+ *    the order that really happened and a fresh copy of the post-boot
+ *    checkers runs over them — while the next round is already running.
+ *    This thread only routes, polls and passes logs on (issue 19 item 3).
  *
  * Restoring the snapshot per round is what makes a finding's replay exact
  * and small: the round started from the state controlled mode reaches after
@@ -115,6 +109,8 @@ export interface KnownCount {
 /** `interrupted`: stopped by SIGINT/SIGTERM (runtime/interrupt.ts); the round it was in is not checked. */
 export type StressOutcome = 'completed' | 'hung' | 'aborted' | 'interrupted';
 
+export type StressPhase = 'restore' | 'run' | 'drain' | 'checkWait' | 'check' | 'gc';
+
 export interface StressResult {
   readonly devices: number;
   readonly units: number;
@@ -136,10 +132,18 @@ export interface StressResult {
   /** Average RSS of each minute of the whole run. */
   readonly rssMbPerMinute: readonly number[];
   readonly episodes: Readonly<Record<EpisodeKind, number>>;
-  /** Where the churn phase's time went: restoring the snapshot, running rounds, handing logs over, checking (it overlaps the next round), collecting garbage. */
-  readonly phaseMs: Readonly<Record<'restore' | 'run' | 'drain' | 'check' | 'gc', number>>;
-  /** The longest stretch the main thread (which routes, drains and checks) did not turn its event loop in the churn phase. */
+  /**
+   * Where the churn phase's time went. The round loop's waits, which add up
+   * to the phase's wall time: `restore` (the snapshot), `run` (the round),
+   * `drain` (the logs handed over), `checkWait` (the previous round's check
+   * not done yet), `gc` (the workers' periodic collection). `check` is the
+   * checker thread's own time, which overlaps the next round.
+   */
+  readonly phaseMs: Readonly<Record<StressPhase, number>>;
+  /** The longest wall-clock stretch the main thread (which routes and drains) did not turn its event loop in the churn phase. */
   readonly mainThreadMaxBlockMs: number;
+  /** The most CPU time the main thread itself ran without turning its event loop (scheduling waits excluded; Linux only, else null). */
+  readonly mainThreadMaxBusyMs: number | null;
   readonly outcome: StressOutcome;
   readonly findings: readonly StressFinding[];
   readonly known: readonly KnownCount[];
@@ -148,21 +152,10 @@ export interface StressResult {
 
 /** Waits between polls of the shared counters while a round runs. */
 const POLL_MS = 2;
-/**
- * The checkers give the event loop back after this long (the next round
- * keeps running meanwhile, and its drain must not wait behind a check):
- * the main thread's longest block stays a few times this, not a round's check.
- */
-const CHECK_SLICE_MS = 8;
 /** Full garbage collections, in every worker, this often (see runtime/gc.ts): RSS stays flat. */
 const GC_EVERY_MS = 5000;
 /** A control call to a worker that takes longer than this means the worker is wedged. */
 const CONTROL_TIMEOUT_MS = 60_000;
-
-/** A checker that passes events and findings on but never finishes the one it wraps: boot's end is not a run's end. */
-function unfinished(c: Checker): Checker {
-  return { name: c.name, onEvent: (e, step) => c.onEvent(e, step), drain: () => c.drain() };
-}
 
 function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | null = null;
@@ -181,22 +174,6 @@ interface Candidate {
   readonly replay: string;
 }
 
-/** The boot's strategy, saying every couple of seconds how far the boot is (a 1024-device boot takes a while). */
-function bootProgress(inner: ReplayStrategy, progress: ((line: string) => void) | null, t0: number): Strategy {
-  let last = performance.now();
-  return {
-    name: inner.name,
-    begin: () => inner.begin(),
-    pick: (enabled, step) => {
-      if (progress !== null && step % 256 === 0 && performance.now() - last > 2000) {
-        last = performance.now();
-        progress(`stress: booting: ${step} steps, ${((last - t0) / 1000).toFixed(1)} s`);
-      }
-      return inner.pick(enabled, step);
-    },
-  };
-}
-
 export async function runStress(o: StressOptions): Promise<StressResult> {
   const hangMs = o.hangMs ?? 10_000;
   const progress = o.progress ?? null;
@@ -205,38 +182,38 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
   const machine = generateMachine({ devices: o.devices, units: o.units, seed: o.seed });
   const procs = processNames(o.tasks);
   const topology = machine.topology;
-  // One host for the whole run: every process a round may use has its actor from the start.
-  const hostProgram = kernelProgram({ name: 'stress', topology, variants: o.variants, tasks: [], processes: procs.map((name) => ({ name, ops: [], stay: true })) });
-  const bootProgram = kernelProgram({ name: 'stress', topology, variants: o.variants, tasks: [] });
+  const { hostProgram } = stressPrograms(o);
   const t0 = performance.now();
-  // 1. boot, controlled, as the set-up runs it — in the inline host, where a
-  // step is a function call, not a round trip to a worker; the workers then
-  // take their actor's booted state in one message each (the determinism
-  // contract makes it the state the workers host would have reached)
-  const checkers = kernelCheckers();
-  progress?.(`stress: booting ${topology.pci.length} devices on ${topology.units.length} units inline`);
-  const bootHost = await InlineHost.create(hostProgram);
-  const boot = await runExecution(bootHost, bootProgram, bootProgress(new ReplayStrategy([]), progress, t0), { seed: o.seed, checkers: checkers.map(unfinished), maxSteps: Number.MAX_SAFE_INTEGER });
-  const booted = boot.outcome === 'completed';
-  if (booted) await bootHost.snapshot();
-  progress?.(`stress: boot ran ${boot.steps} steps in ${((performance.now() - t0) / 1000).toFixed(1)} s; starting ${topology.units.length} unit worker threads and the core actors`);
-  const host = await WorkersHost.create(hostProgram);
+  // 1. boot, controlled, as the set-up runs it — inline (a step is a function
+  // call, not a round trip to a worker) in the checker thread, which keeps
+  // the booted checkers; meanwhile this thread starts the actors' workers,
+  // which then take their actor's booted state in one message each (the
+  // determinism contract makes it the state the workers host would have reached)
+  progress?.(`stress: booting ${topology.pci.length} devices on ${topology.units.length} units inline in the checker thread, starting ${topology.units.length} unit worker threads and the core actors meanwhile`);
+  const checker = new CheckerThread({ devices: o.devices, units: o.units, seed: o.seed, tasks: o.tasks, variants: o.variants, progress: progress !== null }, progress);
+  const creating = WorkersHost.create(hostProgram);
   try {
-    if (booted) await withTimeout(host.adopt(bootHost.snapshots()), 'hand-over of the booted state');
-    // the boot's checkers become the template as they are: nothing feeds them any more, and a round restores from them
-    const template = booted ? checkers : [];
+    const [{ snapshots: booted1, ...boot }, workers] = await Promise.all([checker.takeBoot(), creating]);
+    // dropped once handed over: at 4,096 devices the booted state is hundreds of MB this thread must not keep
+    let snapshots = booted1;
+    const booted = boot.outcome === 'completed' && snapshots !== null;
+    progress?.(`stress: boot ran ${boot.steps} steps in ${(boot.ms / 1000).toFixed(1)} s; handing the booted state to the workers`);
+    if (snapshots !== null) await withTimeout(workers.adopt(snapshots), 'hand-over of the booted state');
+    snapshots = null;
     const bootMs = performance.now() - t0;
     progress?.(`stress: ${booted ? 'booted' : `the boot ended as ${boot.outcome}:`} ${topology.pci.length} devices on ${topology.units.length} units in ${(bootMs / 1000).toFixed(1)} s (${boot.steps} steps)`);
 
     // 2. rounds in free mode
-    const run = new Rounds(host, machine, o, procs, template, boot.decisions, boot.steps, hangMs, progress);
+    const run = new Rounds(workers, machine, o, procs, checker, boot.decisions, boot.steps, hangMs, progress);
     // the fixed variants boot clean; anything here is a finding of the boot (round -1), whose replay is the boot alone
     for (const f of boot.findings) run.found(f, -1, boot.decisions);
-    const r = booted ? await run.go() : { outcome: 'aborted' as const, rounds: 0, elapsedMs: 0, operations: 0, messages: 0, latency: new Reservoir(1), episodes: { rebind: 0, swap: 0, hotplug: 0, reset: 0, dma: 0, vfio: 0 }, mainThreadMaxBlockMs: 0 };
+    const r = booted ? await run.go() : { outcome: 'aborted' as const, rounds: 0, elapsedMs: 0, operations: 0, messages: 0, latency: new Reservoir(1), episodes: { rebind: 0, swap: 0, hotplug: 0, reset: 0, dma: 0, vfio: 0 }, mainThreadMaxBlockMs: 0, mainThreadMaxBusyMs: null };
     rss.stop();
     // the churn's peak: the replays checked below run in this thread and are not part of it
     const peakRssMb = Math.round(rss.peakMb());
     const rssMbPerMinute = rss.perMinuteMb().map((x) => Math.round(x));
+    // the checker thread's heap is no longer needed; the replays below run in this thread
+    await checker.close();
     const verifyStart = performance.now();
     // a stopped run does not replay its findings (that can take long): their replays are marked unchecked
     const findings = o.verify === false || interrupted() ? run.findings(() => null) : await run.verifyAll();
@@ -248,11 +225,13 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
       operations: r.operations, messages: r.messages, messagesPerSec: secs > 0 ? Math.round(r.messages / secs) : 0,
       opLatencyMs: { p50: round3(r.latency.quantile(0.5)), p99: round3(r.latency.quantile(0.99)) },
       peakRssMb, rssMbPerMinute,
-      episodes: r.episodes, phaseMs: run.phaseMs(), mainThreadMaxBlockMs: r.mainThreadMaxBlockMs, outcome: r.outcome, findings, known: run.knownCounts(), verifyMs: Math.round(verifyMs),
+      episodes: r.episodes, phaseMs: run.phaseMs(), mainThreadMaxBlockMs: r.mainThreadMaxBlockMs, mainThreadMaxBusyMs: r.mainThreadMaxBusyMs, outcome: r.outcome, findings, known: run.knownCounts(), verifyMs: Math.round(verifyMs),
     };
   } finally {
     rss.stop();
-    await host.close();
+    await checker.close();
+    // also when the boot failed while the workers were still starting
+    await creating.then((h) => h.close(), () => {});
   }
 }
 
@@ -267,6 +246,7 @@ interface RoundsResult {
   readonly latency: Reservoir;
   readonly episodes: Record<EpisodeKind, number>;
   readonly mainThreadMaxBlockMs: number;
+  readonly mainThreadMaxBusyMs: number | null;
 }
 
 /** The round loop and what it learns: findings by signature, known issues, counts. */
@@ -275,7 +255,7 @@ class Rounds {
   private readonly machine: StressMachine;
   private readonly o: StressOptions;
   private readonly procs: readonly string[];
-  private readonly template: readonly Checker[];
+  private readonly checker: CheckerThread;
   private readonly bootDecisions: readonly TaskId[];
   private readonly bootSteps: number;
   private readonly hangMs: number;
@@ -287,14 +267,14 @@ class Rounds {
   private readonly candidates = new Map<string, Candidate>();
   /** Known findings by id and kind (one id may name several kinds of the same issue). */
   private readonly known = new Map<string, { issue: KnownFinding; title: string; count: number }>();
-  private readonly phases = { restore: 0, run: 0, drain: 0, check: 0, gc: 0 };
+  private readonly phases = { restore: 0, run: 0, drain: 0, checkWait: 0, check: 0, gc: 0 };
 
-  constructor(host: WorkersHost, machine: StressMachine, o: StressOptions, procs: readonly string[], template: readonly Checker[], bootDecisions: readonly TaskId[], bootSteps: number, hangMs: number, progress: ((line: string) => void) | null) {
+  constructor(host: WorkersHost, machine: StressMachine, o: StressOptions, procs: readonly string[], checker: CheckerThread, bootDecisions: readonly TaskId[], bootSteps: number, hangMs: number, progress: ((line: string) => void) | null) {
     this.host = host;
     this.machine = machine;
     this.o = o;
     this.procs = procs;
-    this.template = template;
+    this.checker = checker;
     this.bootDecisions = bootDecisions;
     this.bootSteps = bootSteps;
     this.hangMs = hangMs;
@@ -320,8 +300,8 @@ class Rounds {
     let outcome: StressOutcome = 'completed';
     let checking: Promise<void> = Promise.resolve();
     // how long the main thread went without turning its event loop (a drain or a poll waiting behind it)
-    const blocks = monitorEventLoopDelay({ resolution: 5 });
-    blocks.enable();
+    const blocks = new LoopBlockProbe();
+    blocks.start();
     const t0 = performance.now();
     let lastLine = t0;
     let lastGc = t0;
@@ -364,7 +344,9 @@ class Rounds {
       }
       for (const k of Object.keys(episodes) as EpisodeKind[]) episodes[k] += round.kinds[k];
       // check this round while the next one runs; one round waits at most
+      t = performance.now();
       await checking;
+      this.phases.checkWait += performance.now() - t;
       checking = this.check(round, drains, end);
       if (end !== 'done') {
         outcome = end === 'hung' ? 'hung' : 'aborted';
@@ -378,11 +360,10 @@ class Rounds {
       }
     }
     const elapsedMs = performance.now() - t0;
+    // the last round's check comes after the churn phase (not in its phases)
     await checking;
-    blocks.disable();
-    // the histogram counts delay past the timer's own period
-    const mainThreadMaxBlockMs = blocks.count > 0 ? Math.round(blocks.max / 1e6) : 0;
-    return { outcome, rounds: n, elapsedMs, operations, messages, latency, episodes, mainThreadMaxBlockMs };
+    blocks.stop();
+    return { outcome, rounds: n, elapsedMs, operations, messages, latency, episodes, mainThreadMaxBlockMs: blocks.maxBlockMs, mainThreadMaxBusyMs: blocks.maxBusyMs };
   }
 
   /** The round as a kernel program: exactly what its replay's scenario document compiles to. */
@@ -415,49 +396,26 @@ class Rounds {
   }
 
   /**
-   * Runs a fresh copy of the post-boot checkers over the round's merged
-   * order, a chunk at a time so the next round's polling is not held up.
+   * Hands the round's logs to the checker thread and counts what it found.
+   * The main thread only posts and reads: the merge, the fresh copy of the
+   * post-boot checkers and the run over the round's order happen there,
+   * while the next round is already running.
    */
   private async check(round: Round, drains: readonly FreeDrain[], end: 'done' | 'hung' | 'aborted'): Promise<void> {
-    const logs: FreeLog[] = drains.map((d) => d.log);
-    // an aborted round was still moving when its logs were read: keep the consistent prefix
-    const ordered = mergeFreeLogs(logs, end === 'aborted');
-    const decisions = (): TaskId[] => [...this.bootDecisions, ...ordered.map((s) => (logs[s.log] as FreeLog).tasks[s.at] as TaskId)];
-    const checkers = restoreCopy(this.template);
-    const seen = new Set<string>();
-    const collect = (): void => {
-      for (const c of checkers) {
-        for (const f of c.drain()) {
-          if (seen.has(f.signature)) continue;
-          seen.add(f.signature);
-          this.found(f, round.index, decisions, round);
-        }
-      }
+    const r = await this.checker.check(round.index, drains.map((d) => d.log), end, this.hangMs);
+    this.phases.check += r.ms;
+    const decisions = (): TaskId[] => {
+      if (r.decisions === null) throw new Error(`stress: round ${round.index}: a finding new to the run came without the round's order`);
+      return [...this.bootDecisions, ...r.decisions];
     };
-    let slice = performance.now();
-    for (let i = 0; i < ordered.length; i++) {
-      const step = this.bootSteps + i;
-      for (const e of offlineEvents(logs, ordered[i] as (typeof ordered)[number])) for (const c of checkers) c.onEvent(e, step);
-      collect();
-      const now = performance.now();
-      if (now - slice >= CHECK_SLICE_MS) {
-        this.phases.check += now - slice;
-        await new Promise((r) => setImmediate(r));
-        slice = performance.now();
-      }
-    }
-    // a round cut short by a hang or a crash is not over: leak checks would be wrong
-    if (end === 'done') for (const c of checkers) c.finish?.();
-    collect();
-    if (end === 'hung') this.found(hungFinding(logs, ordered, this.hangMs), round.index, decisions, round);
+    for (const f of r.findings) this.found(f, round.index, decisions, round);
+    if (r.hung !== null) this.found(r.hung, round.index, decisions, round);
     if (end === 'aborted' && this.stopped !== null) this.found(this.stopped, round.index, decisions, round);
-    // only the slices: the awaits between them belong to whatever ran meanwhile
-    this.phases.check += performance.now() - slice;
   }
 
-  phaseMs(): Record<'restore' | 'run' | 'drain' | 'check' | 'gc', number> {
+  phaseMs(): Record<StressPhase, number> {
     const p = this.phases;
-    return { restore: Math.round(p.restore), run: Math.round(p.run), drain: Math.round(p.drain), check: Math.round(p.check), gc: Math.round(p.gc) };
+    return { restore: Math.round(p.restore), run: Math.round(p.run), drain: Math.round(p.drain), checkWait: Math.round(p.checkWait), check: Math.round(p.check), gc: Math.round(p.gc) };
   }
 
   /**

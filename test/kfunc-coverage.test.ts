@@ -80,7 +80,7 @@ const PLUMBING: Readonly<Record<string, readonly string[]>> = {
     'actors/iommu-core/probe.ts:removeUnderGroupMutex', 'actors/pci/dma.ts:driverManagedDmaCheck', 'actors/driver-core/kernfs.ts:kernfsDrainWait',
     'actors/pci/reset.ts:resetWindow', 'actors/pci/reset.ts:resetMethod', 'actors/vfio/index.ts:unknownIoctl', 'actors/vfio/index.ts:deviceIoctl',
     'actors/vfio/container.ts:vfioIommuMapDma', 'actors/vfio/container.ts:vfioIommuUnmapDma', 'hardware/common/page-table.ts:ptMap',
-    'hardware/common/page-table.ts:ptUnmap', 'hardware/common/invalidation.ts:flushDeviceEntry',
+    'hardware/common/page-table.ts:ptUnmap', 'hardware/common/invalidation.ts:flushDeviceEntry', 'actors/pci/hotplug.ts:istEnter',
   ],
   'dispatch to the declared function of the unit\'s vendor (common/invalidation.ts declareInvalidation), and the plain steps of a vendor without one': [
     'hardware/common/invalidation.ts:queueIotlb', 'hardware/common/invalidation.ts:queueDevtlb', 'hardware/common/invalidation.ts:syncQueue',

@@ -23,6 +23,9 @@ interface StressJson {
   readonly peakRssMb: number;
   readonly rounds: number;
   readonly outcome: string;
+  readonly phaseMs: Readonly<Record<string, number>>;
+  readonly mainThreadMaxBlockMs: number;
+  readonly mainThreadMaxBusyMs: number | null;
   readonly findings: readonly { readonly kind: string; readonly signature: string; readonly replay: string; readonly reproduced: boolean | null }[];
   readonly known: readonly { readonly id: string; readonly count: number; readonly source: string }[];
 }
@@ -85,6 +88,11 @@ describe('iommu-lab stress (workers host, free mode)', () => {
     expect(doc.opLatencyMs.p99).toBeGreaterThanOrEqual(doc.opLatencyMs.p50);
     expect(doc.opLatencyMs.p50).toBeGreaterThan(0);
     expect(doc.peakRssMb).toBeGreaterThan(0);
+    // the round loop's waits and the checker thread's own time (docs/stress.md "JSON"); the two block figures (stress/stats.ts)
+    expect(Object.keys(doc.phaseMs).sort()).toEqual(['check', 'checkWait', 'drain', 'gc', 'restore', 'run']);
+    expect(doc.phaseMs.check).toBeGreaterThan(0);
+    expect(doc.mainThreadMaxBlockMs).toBeGreaterThanOrEqual(0);
+    if (process.platform === 'linux') expect(doc.mainThreadMaxBusyMs).toBeGreaterThanOrEqual(0);
     // known findings (fuzz/known.ts, the project's one list) are counted, not written
     for (const k of doc.known) {
       expect(k.count).toBeGreaterThan(0);

@@ -286,6 +286,7 @@ export const unbindStore = kfunc('unbind_store', { actor: 'driver-core', source:
  */
 export const deferredProbeWorkFunc = kfunc('deferred_probe_work_func', { actor: 'driver-core', source: 'drivers/base/dd.c: deferred_probe_work_func' }, async function deferredProbeWorkFunc(k: DK): Promise<void> {
   const w = k.state.work;
+  k.touches('work');
   w.queued = false;
   w.running = true;
   const d = k.state.deferred;
@@ -305,6 +306,7 @@ export const deferredProbeWorkFunc = kfunc('deferred_probe_work_func', { actor: 
     await putDevice(k, dev);
   }
   await k.unlock(DEFERRED_PROBE_MUTEX);
+  k.touches('work');
   w.running = false;
   if (w.queued) k.spawn(DRIVER_CORE, 'deferred_probe_work_func', null);
 });

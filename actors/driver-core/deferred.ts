@@ -68,6 +68,8 @@ export const driverDeferredProbeTrigger = kfunc('driver_deferred_probe_trigger',
  */
 export const queueDeferredProbeWork = kfunc('queue_work', { actor: 'driver-core', source: 'drivers/base/dd.c: queue_work' }, function queueDeferredProbeWork(k: DK): void {
   const w = k.state.work;
+  // the work item's pending bit (test_and_set_bit in __queue_work): no lock orders it
+  k.touches('work');
   if (w.queued) return;
   w.queued = true;
   if (!w.running) k.spawn(DRIVER_CORE, 'deferred_probe_work_func', null);

@@ -42,6 +42,8 @@ export function deviceScope(k: DK, dev: Device): ActionScope {
 /** The scope of a module: its globals. */
 export function moduleScope(k: DK, module: string): ActionScope {
   let m = k.state.modules[module];
+  // the module's globals come into being at its first call, from any task
+  k.touches(`modules:${module}`);
   if (m === undefined) {
     m = { id: objId(`module:${module}`), vars: {} };
     k.state.modules[module] = m;

@@ -155,6 +155,7 @@ export const probeDeviceLocked = kfunc('__iommu_probe_device', { actor: 'iommu-c
     } else if (def0 === null && walk !== null) {
       // "With a group_list argument we defer the default_domain setup to the
       // caller by providing a de-duplicated list of groups that need further setup."
+      k.touches(`walks:${walk}`);
       const list = k.state.walks[walk] ?? [];
       if (!list.includes(g.id)) k.state.walks[walk] = [...list, g.id];
     }

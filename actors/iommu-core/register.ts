@@ -80,11 +80,14 @@ export const iommu_device_register = kfunc('iommu_device_register', { actor: 'io
  */
 export const busIommuProbe = kfunc('bus_iommu_probe', { actor: 'iommu-core', source: 'drivers/iommu/iommu.c: bus_iommu_probe' }, async function busIommuProbe(k: IK, bus: IommuBus, unit: string): Promise<Ret> {
   const walk = `${unit}:${bus}`;
+  // the walk's group_list: this task's, and the probe callbacks it makes
+  k.touches(`walks:${walk}`);
   k.state.walks[walk] = [];
   try {
     const ret = await k.call<unknown>(DRIVER_CORE, 'bus_for_each_dev', { bus, fn: { to: IOMMU_CORE, op: 'probe_iommu_group', body: { walk } } });
     if (isErrno(ret)) return ret;
     for (;;) {
+      k.touches(`walks:${walk}`);
       const [gid, ...rest] = k.state.walks[walk] ?? [];
       if (gid === undefined) break;
       k.state.walks[walk] = rest;
@@ -110,6 +113,7 @@ export const busIommuProbe = kfunc('bus_iommu_probe', { actor: 'iommu-core', sou
     }
     return 0;
   } finally {
+    k.touches(`walks:${walk}`);
     delete k.state.walks[walk];
   }
 });

@@ -19,6 +19,21 @@ import { kfunc } from '../../runtime/kfunc.ts';
 export const slotResetLock = (k: K, slot: string): LockRef => pciehpResetLock(slot, slotDepth(k.state.topo, slot));
 
 /**
+ * The start of both slot events in pciehp_ist(): the task becomes this
+ * slot's controller's IRQ thread (one thread, never concurrent with itself)
+ * and takes its reset_lock for read (down_read_nested(&ctrl->reset_lock,
+ * ctrl->depth)). -ENODEV for a slot no device of the topology sits in.
+ */
+async function istEnter(k: K, slot: string): Promise<{ readonly onBus: readonly string[]; readonly resetLock: LockRef } | Errno> {
+  const onBus = slotBusDevices(k.state.topo, slot);
+  if (onBus.length === 0) return errno('ENODEV');
+  const resetLock = slotResetLock(k, slot);
+  enterContext(k, pciehpIst(slot));
+  await k.down_read(resetLock);
+  return { onBus, resetLock };
+}
+
+/**
  * pciehp_ist() → pciehp_handle_disable_request() / presence change →
  * pciehp_disable_slot() → remove_board() → pciehp_unconfigure_device():
  *
@@ -52,12 +67,9 @@ export const slotResetLock = (k: K, slot: string): LockRef => pciehpResetLock(sl
  */
 export const pciehpDisableSlot = kfunc('pciehp_disable_slot', { actor: 'pci', source: 'drivers/pci/hotplug/pciehp_ctrl.c: pciehp_disable_slot' }, async function pciehpDisableSlot(k: K, slot: string, surprise: boolean): Promise<0 | Errno> {
   const pt = k.state.topo;
-  const onBus = slotBusDevices(pt, slot);
-  if (onBus.length === 0) return errno('ENODEV');
-  const resetLock = slotResetLock(k, slot);
-  // pciehp_ist() of this slot's controller: one IRQ thread, never concurrent with itself
-  enterContext(k, pciehpIst(slot));
-  await k.down_read(resetLock);
+  const ist = await istEnter(k, slot);
+  if (isErrno(ist)) return ist;
+  const { onBus, resetLock } = ist;
   if (surprise) {
     // pci_walk_bus() holds pci_bus_sem for read while it visits the devices below the port
     await k.down_read(pciBusSem());
@@ -124,11 +136,9 @@ export const pciehpResetSlot = kfunc('pciehp_reset_slot', { actor: 'pci', source
  */
 export const pciehpEnableSlot = kfunc('pciehp_configure_device', { actor: 'pci', source: 'drivers/pci/hotplug/pciehp_pci.c: pciehp_configure_device' }, async function pciehpEnableSlot(k: K, slot: string): Promise<0 | Errno> {
   const pt = k.state.topo;
-  const onBus = slotBusDevices(pt, slot);
-  if (onBus.length === 0) return errno('ENODEV');
-  const resetLock = slotResetLock(k, slot);
-  enterContext(k, pciehpIst(slot));
-  await k.down_read(resetLock);
+  const ist = await istEnter(k, slot);
+  if (isErrno(ist)) return ist;
+  const { onBus, resetLock } = ist;
   await k.lock(pciRescanRemoveLock());
   let ret: 0 | Errno = 0;
   const below = onBus.flatMap((d) => subtree(pt, d)).filter((d) => !isVirtfn(pt, d));

@@ -288,6 +288,8 @@ export function initialState(config: unknown): VfioState {
 
 /** A fresh name: `<base>` the first time, then `<base>#<n>`; or `<base>#<n>` always with `numbered`. */
 export function freshName(k: VK, base: string, numbered = false): string {
+  // names are handed out in order: two tasks' allocations are ordered by it
+  k.touches(`gen:${base}`);
   const n = (k.state.gen[base] ?? 0) + 1;
   k.state.gen[base] = n;
   return !numbered && n === 1 ? base : `${base}#${n}`;

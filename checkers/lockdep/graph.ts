@@ -1,4 +1,5 @@
-import { contextMatches, ownInstance, ownsClass } from '../../protocol/contexts.ts';
+import { contextMatches } from '../../protocol/contexts.ts';
+import { ownInstance, ownsClass } from '../../protocol/lock-classes.ts';
 import type { LockMode } from '../../protocol/events.ts';
 import type { TaskId } from '../../protocol/ids.ts';
 
@@ -132,11 +133,6 @@ function junction(into: readonly Witness[], out: readonly Witness[], cls: string
   return false;
 }
 
-/** Only context `x` ever made edge `e`. */
-function onlyBy(e: MutableEdge, x: string): boolean {
-  for (const c of e.contexts) if (!contextMatches(c, x)) return false;
-  return true;
-}
 
 export class DependencyGraph {
   private readonly after = new Map<string, Map<string, MutableEdge>>();
@@ -197,16 +193,15 @@ export class DependencyGraph {
    * (the existing edges) or null. Breadth first, so the path is a shortest one
    * and the same for the same graph.
    *
-   * `single`: the new edge was made by that single-threaded context; then
-   * only a cycle with at least one dependency some other task made counts
-   * (a context cannot hold A waiting for B while it holds B waiting for A:
-   * its runs never overlap). More generally, at every class of the cycle
-   * one thread waits for the lock the next thread holds: where both
-   * dependencies were made only by single-threaded contexts, that hand-over
-   * must be possible between two different threads on one instance
-   * (`junction`), else the cycle is no deadlock: two pciehp controllers'
-   * IRQ threads each take their own `reset_lock` (one lockdep class) and
-   * can never wait for each other's.
+   * `single`: the new edge was made by that single-threaded context. At
+   * every class of the cycle one thread waits for the lock the next thread
+   * holds: where both dependencies were made only by single-threaded
+   * contexts, that hand-over must be possible between two different threads
+   * on one instance (`junction`), else the cycle is no deadlock. So a cycle
+   * one context made alone is none (its runs never overlap: it cannot hold
+   * A waiting for B while it holds B waiting for A), and neither is one
+   * between two pciehp controllers' IRQ threads, which each take their own
+   * `reset_lock` (one lockdep class) and never wait for each other's.
    */
   findCycle(prev: string, next: string, t: DepType, single: string | null = null, inst: InstancePair = NO_INSTANCES): readonly Edge[] | null {
     // The new edge ends in R: the first existing edge out of `next` must not be S*.
@@ -216,22 +211,19 @@ export class DependencyGraph {
     interface State {
       readonly node: string;
       readonly onlyR: boolean;
-      /** Some edge on the way was made by a task other than context `single`. */
-      readonly other: boolean;
       readonly via: MutableEdge | null;
       readonly parent: State | null;
       /** The makers of the dependency that led here, when all single-threaded (else null: any thread). */
       readonly arrived: readonly Witness[] | null;
     }
     const seen = new Set<string>();
-    const startOther = single === null;
     const made: readonly Witness[] | null = single === null ? null : [{ ctx: single, from: inst.from, to: inst.to }];
-    const queue: State[] = [{ node: next, onlyR: startOnlyR, other: startOther, via: null, parent: null, arrived: made }];
-    seen.add(`${next}\u0000${startOnlyR}\u0000${startOther}\u0000${single === null ? '' : '>'}`);
+    const queue: State[] = [{ node: next, onlyR: startOnlyR, via: null, parent: null, arrived: made }];
+    seen.add(`${next}\u0000${startOnlyR}\u0000${single === null ? '' : '>'}`);
     for (let i = 0; i < queue.length; i++) {
       const s = queue[i] as State;
       // hlock_conflict(): found prev, and the path into it is strong together with the new edge.
-      if (s.node === prev && s.via !== null && !(prevShared && s.onlyR) && s.other && (s.arrived === null || made === null || junction(s.arrived, made, classOf(prev)))) {
+      if (s.node === prev && s.via !== null && !(prevShared && s.onlyR) && (s.arrived === null || made === null || junction(s.arrived, made, classOf(prev)))) {
         const path: Edge[] = [];
         for (let x: State | null = s; x !== null && x.via !== null; x = x.parent) path.push(x.via);
         return path.reverse();
@@ -249,12 +241,11 @@ export class DependencyGraph {
         if (allowed === 0) continue;
         if (s.arrived !== null && !e.open && !junction(s.arrived, e.witnesses, classOf(s.node))) continue;
         const onlyR = !anyN;
-        const other = s.other || !onlyBy(e, single as string);
         // Which edge we came by matters only while its makers constrain the next hand-over.
-        const key = `${e.to}\u0000${onlyR}\u0000${other}\u0000${e.open ? '' : `${e.from}>`}`;
+        const key = `${e.to}\u0000${onlyR}\u0000${e.open ? '' : `${e.from}>`}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        queue.push({ node: e.to, onlyR, other, via: e, parent: s, arrived: e.open ? null : e.witnesses });
+        queue.push({ node: e.to, onlyR, via: e, parent: s, arrived: e.open ? null : e.witnesses });
       }
     }
     return null;

@@ -10,6 +10,7 @@ import { collectGarbage } from '../gc.ts';
 import { setUserSlot } from '../user-code.ts';
 import type { FreeDrain, FreeOptions } from './free-driver.ts';
 import type { ActorId } from '../../protocol/ids.ts';
+import { crashResult } from '../../protocol/step.ts';
 import type { StepCommand } from '../../protocol/step.ts';
 import type { FreeLog, FromWorker, ToWorker, WorkerBoot } from '../../protocol/wire.ts';
 import { isToWorker } from '../../protocol/guards.ts';
@@ -17,8 +18,8 @@ import { isToWorker } from '../../protocol/guards.ts';
 /**
  * One actor in its own worker thread. The data plane (steps and their
  * results, free-mode injections) is a raw MessagePort to the main thread;
- * the control plane (reset, snapshot, inspect, free-mode set-up, logs) is
- * comlink; the per-schedule restore rides the data port like a step.
+ * the control plane (snapshot, inspect, free-mode set-up, logs) is
+ * comlink; the per-schedule restore or reset rides the data port like a step.
  */
 
 const { boot, data, control } = workerData as { boot: WorkerBoot; data: MessagePort; control: MessagePort };
@@ -29,19 +30,42 @@ let cell = new Cell(def, cfg);
 let free: FreeDriver | null = null;
 let saved: CellSnapshot | null = null;
 let steps = 0;
+/** Why the last `restore`/`reset` failed: every step until the next one ends as an actor crash instead of running on the wrong state. */
+let broken: string | null = null;
 
 const post = (m: FromWorker): void => data.postMessage(m);
 
+/** The stall check of a step still open when its message's macrotask ends (see `step`). */
+function checkStall(mine: number): void {
+  if (steps === mine && cell.stepping !== null) {
+    cell.abort(cell.stepping, 'actor-crash', '?', `task ${cell.stepping} in ${boot.actor} is waiting on something that is not a kernel primitive (a timer, I/O or a foreign promise)`, null, []);
+  }
+}
+
 function step(cmd: StepCommand): void {
+  if (broken !== null) {
+    post({ t: 'result', r: crashResult(boot.actor, cmd, broken, null) });
+    return;
+  }
   const mine = ++steps;
   cell.executeThen(cmd, (r) => post({ t: 'result', r }));
   // A step runs in microtasks; if a macrotask finds it still open, the task
   // waits on something that is not a kernel primitive and would hang the run.
-  setImmediate(() => {
-    if (steps === mine && cell.stepping !== null) {
-      cell.abort(cell.stepping, 'actor-crash', '?', `task ${cell.stepping} in ${boot.actor} is waiting on something that is not a kernel primitive (a timer, I/O or a foreign promise)`, null, []);
-    }
-  });
+  // Most steps have ended by now (a call delivered to a handler that reaches
+  // its next kernel call at once): those need no check, and no macrotask.
+  if (cell.stepping !== null) setImmediate(checkStall, mine);
+}
+
+/** `restore` and `reset` frames: the state for the next schedule; answered in free mode, or when it could not be made. */
+function renew(f: () => void): void {
+  try {
+    f();
+    broken = null;
+    if (free !== null) post({ t: 'renewed', error: null });
+  } catch (e) {
+    broken = `worker ${boot.actor}: ${e instanceof Error ? e.message : String(e)}`;
+    post({ t: 'renewed', error: broken });
+  }
 }
 
 data.on('message', (m: unknown) => {
@@ -58,20 +82,24 @@ data.on('message', (m: unknown) => {
       free.receive(frame.msg);
       return;
     case 'restore':
-      try {
-        if (saved === null) throw new Error(`worker ${boot.actor}: restore without a snapshot`);
+      renew(() => {
+        if (saved === null) throw new Error('restore without a snapshot');
         cell.restore(saved);
-        post({ t: 'restored', error: null });
-      } catch (e) {
-        post({ t: 'restored', error: e instanceof Error ? e.message : String(e) });
-      }
+      });
+      return;
+    case 'reset':
+      renew(() => {
+        cell = new Cell(def, cfg);
+      });
+      return;
+    case 'fence':
+      post({ t: 'fenced' });
       return;
   }
 });
 
 export interface WorkerControl {
   ready(): true;
-  reset(): void;
   snapshot(): void;
   /** Takes `s` (booted elsewhere, e.g. inline) as this actor's snapshot and restores it. */
   adopt(s: CellSnapshot): void;
@@ -88,9 +116,6 @@ export interface WorkerControl {
 
 const api: WorkerControl = {
   ready: () => true,
-  reset() {
-    cell = new Cell(def, cfg);
-  },
   snapshot() {
     saved = cell.snapshot();
   },

@@ -11,8 +11,8 @@ import { newUserSlot, readUserSlot, stepHangMs, userActors } from '../user-code.
 import type { CellSnapshot } from '../cell.ts';
 import type { Program } from '../program.ts';
 import type { Envelope } from '../../protocol/envelope.ts';
-import { EMPTY_STACK, frames } from '../../protocol/stack.ts';
 import type { ActorId, TaskId } from '../../protocol/ids.ts';
+import { crashResult } from '../../protocol/step.ts';
 import type { AbortInfo, StepCommand, StepResult } from '../../protocol/step.ts';
 import type { FreeLog, FromWorker, ToWorker, WorkerBoot } from '../../protocol/wire.ts';
 
@@ -24,8 +24,14 @@ interface ActorWorker {
   readonly control: Comlink.Remote<WorkerControl>;
   /** The controlled step in flight, if any. */
   pending: { readonly cmd: StepCommand; readonly resolve: (r: StepResult) => void } | null;
-  /** A restore sent on the data port, waiting for its `restored`. */
-  restoring: { readonly resolve: () => void; readonly reject: (e: Error) => void } | null;
+  /** A `restore`/`reset` frame went out on the data port since the last `fence` (see `control`). */
+  unfenced: boolean;
+  /** The `fence` in flight: control calls waiting for its `fenced`. */
+  fencing: (() => void)[] | null;
+  /** Why the last `restore`/`reset` failed, until the next one reports it. */
+  renewError: string | null;
+  /** Free mode: `restore`/`reset` frames waiting for their `renewed`, in order. */
+  renewing: { readonly resolve: () => void; readonly reject: (e: Error) => void }[];
   /** Why the worker is gone, once it is. */
   dead: string | null;
   /** A guarded actor (a user's patches run here): its user-code slot (runtime/user-code.ts). */
@@ -52,14 +58,6 @@ export interface FreeSink {
   died(actor: ActorId, why: string): void;
 }
 
-/** The result of a step whose actor's worker died: the task aborts with an actor crash. */
-function crashResult(actor: ActorId, cmd: StepCommand, why: string, jsStack: string | null): StepResult {
-  const task = cmd.kind === 'deliver' ? cmd.msg.task : cmd.task;
-  const handler = cmd.kind === 'deliver' ? cmd.msg.op : cmd.kind;
-  const stack = cmd.kind === 'deliver' ? cmd.msg.stack : EMPTY_STACK;
-  return { task, n: 0, stack, point: { at: 'abort', finding: { kind: 'actor-crash', actor, handler, message: why, jsStack, stack: frames(stack) } }, out: [], ready: [], events: [] };
-}
-
 /** Every later step of a stuck actor ends as its stuck step did: one finding, one signature. */
 function stuckResult(info: AbortInfo, cmd: StepCommand): StepResult {
   const r = crashResult(info.actor, cmd, info.message, null);
@@ -70,8 +68,9 @@ function stuckResult(info: AbortInfo, cmd: StepCommand): StepResult {
  * One worker_thread per actor. Controlled mode is a handshake: the main
  * thread sends a step to the actor that owns it and waits for its result —
  * one round trip per step; the step carries its message, so no other hop is
- * needed. Free mode wires every pair of actors with a direct MessagePort and
- * lets them run. Control (reset, inspect, free-mode set-up, logs) goes
+ * needed, and the per-schedule reset or restore goes ahead of the first
+ * step on the same port without a wait. Free mode wires every pair of actors with a direct MessagePort and
+ * lets them run. Control (snapshot, inspect, free-mode set-up, logs) goes
  * through comlink. A worker that dies ends the step it was running with an
  * `actor-crash`, and `close()` always terminates every worker.
  */
@@ -98,7 +97,7 @@ export class WorkersHost implements Host {
       const slot = guard.has(a.id) ? newUserSlot() : null;
       const boot: WorkerBoot = { actor: a.id, module: a.module, export: a.export ?? 'default', patches: a.patches ?? [], config: a.config ?? null, actors: ids, lockManagers: program.lockManagers, ...(slot !== null ? { userSlot: slot } : {}) };
       const worker = spawnWorker(codeUrl('./worker-entry', import.meta.url), `actor:${a.id}`, { boot, data: dataCh.port2, control: ctlCh.port2 }, [dataCh.port2, ctlCh.port2]);
-      const aw: ActorWorker = { id: a.id, worker, data: dataCh.port1, ctl: ctlCh.port1, control: Comlink.wrap<WorkerControl>(nodeEndpoint(ctlCh.port1)), pending: null, restoring: null, dead: null, slot, since: 0, stuck: null };
+      const aw: ActorWorker = { id: a.id, worker, data: dataCh.port1, ctl: ctlCh.port1, control: Comlink.wrap<WorkerControl>(nodeEndpoint(ctlCh.port1)), pending: null, unfenced: false, fencing: null, renewError: null, renewing: [], dead: null, slot, since: 0, stuck: null };
       host.actors.set(a.id, aw);
       dataCh.port1.on('message', (m: FromWorker) => host.onFrame(aw, m));
       worker.on('error', (e: Error) => host.onDeath(aw, `worker for actor ${a.id} failed: ${e.name}: ${e.message}`, e.stack ?? null));
@@ -160,13 +159,16 @@ export class WorkersHost implements Host {
       case 'abort':
         this.sink?.abort(m.task, m.info);
         return;
-      case 'restored': {
-        const r = aw.restoring;
-        aw.restoring = null;
-        if (m.error === null) r?.resolve();
-        else r?.reject(new Error(m.error));
+      case 'renewed': {
+        const w = aw.renewing.shift();
+        if (m.error === null) w?.resolve();
+        else if (w !== undefined) w.reject(new Error(m.error));
+        else aw.renewError = m.error;
         return;
       }
+      case 'fenced':
+        this.settle(aw);
+        return;
     }
   }
 
@@ -178,14 +180,30 @@ export class WorkersHost implements Host {
     const p = aw.pending;
     aw.pending = null;
     if (p !== null) p.resolve(aw.stuck !== null ? stuckResult(aw.stuck, p.cmd) : crashResult(aw.id, p.cmd, why, jsStack));
-    const r = aw.restoring;
-    aw.restoring = null;
-    r?.reject(new Error(why));
+    this.settle(aw);
+    for (const w of aw.renewing.splice(0)) w.reject(new Error(why));
     this.sink?.died(aw.id, why);
   }
 
-  /** A control call that fails instead of hanging when the worker is gone. */
-  private control<T>(aw: ActorWorker, f: (c: Comlink.Remote<WorkerControl>) => Promise<T>): Promise<T> {
+  private settle(aw: ActorWorker): void {
+    const waiting = aw.fencing;
+    aw.fencing = null;
+    for (const f of waiting ?? []) f();
+  }
+
+  /**
+   * A control call that fails instead of hanging when the worker is gone.
+   * After a `restore`/`reset` frame it first sends a `fence` on the data
+   * port and waits for its answer: messages on two ports are not ordered
+   * with each other, and the control call must see the new state.
+   */
+  private async control<T>(aw: ActorWorker, f: (c: Comlink.Remote<WorkerControl>) => Promise<T>): Promise<T> {
+    if (aw.unfenced && aw.dead === null) {
+      aw.unfenced = false;
+      aw.fencing = [];
+      aw.data.postMessage({ t: 'fence' } satisfies ToWorker);
+    }
+    if (aw.fencing !== null) await new Promise<void>((r) => (aw.fencing as (() => void)[]).push(r));
     if (aw.dead !== null) return Promise.reject(new Error(aw.dead));
     return new Promise<T>((resolve, reject) => {
       const onExit = (): void => reject(new Error(aw.dead ?? `worker for actor ${aw.id} is gone`));
@@ -203,8 +221,17 @@ export class WorkersHost implements Host {
     return aw;
   }
 
-  async reset(): Promise<void> {
-    await Promise.all([...this.actors.values()].map((aw) => this.control(aw, (c) => c.reset())));
+  /**
+   * Every schedule starts with a reset (or a restore, below): a frame on the
+   * data port each, not a comlink call, and in controlled mode not waited
+   * for: the schedule's steps follow it on the same port, so the worker runs
+   * them on the new state, and a schedule costs its steps' round trips and
+   * nothing more. (In free mode every actor answers, and this waits.)
+   * A reset or restore that failed ends those steps as actor crashes and is
+   * reported here, by the next one.
+   */
+  reset(): Promise<void> {
+    return this.renew({ t: 'reset' });
   }
 
   /** Each worker keeps its own actor's copy: nothing crosses the thread boundary. */
@@ -212,16 +239,29 @@ export class WorkersHost implements Host {
     await Promise.all([...this.actors.values()].map((aw) => this.control(aw, (c) => c.snapshot())));
   }
 
-  /** Every schedule from the set-up snapshot starts with this: a frame on the data port each, not a comlink call. */
-  async restore(): Promise<void> {
-    await Promise.all([...this.actors.values()].map((aw) => new Promise<void>((resolve, reject) => {
-      if (aw.dead !== null) {
-        reject(new Error(aw.dead));
-        return;
+  /** Every schedule from the set-up snapshot starts with this (see `reset`). */
+  restore(): Promise<void> {
+    return this.renew({ t: 'restore' });
+  }
+
+  private renew(frame: ToWorker): Promise<void> {
+    for (const aw of this.actors.values()) {
+      if (aw.dead !== null) return Promise.reject(new Error(aw.dead));
+      const failed = aw.renewError;
+      if (failed !== null) {
+        aw.renewError = null;
+        return Promise.reject(new Error(failed));
       }
-      aw.restoring = { resolve, reject };
-      aw.data.postMessage({ t: 'restore' } satisfies ToWorker);
-    })));
+    }
+    // free mode: the actors' messages to each other come on their own ports, so every actor must be back first
+    const free = this.sink !== null;
+    const answers: Promise<void>[] = [];
+    for (const aw of this.actors.values()) {
+      aw.unfenced = true;
+      if (free) answers.push(new Promise<void>((resolve, reject) => aw.renewing.push({ resolve, reject })));
+      aw.data.postMessage(frame);
+    }
+    return free ? Promise.all(answers).then(() => undefined) : Promise.resolve();
   }
 
   /**

@@ -1,8 +1,9 @@
 import { PRUNE } from './strategy.ts';
-import type { Strategy } from './strategy.ts';
+import type { StepTouch, Strategy } from './strategy.ts';
+import { coarseTouch, dependent } from './touch.ts';
 import type { TaskId } from '../../protocol/ids.ts';
 
-/** What a step may touch (Strategy `where`): two steps with different footprints commute. */
+/** Where a step runs, known before it runs (Strategy `where`): its actor, or on a lock manager its lock. */
 type Footprint = string;
 
 /**
@@ -63,7 +64,7 @@ export type DfsReduction = 'dpor' | 'sleep' | 'none';
 interface Item {
   /** The choices (tasks) from step 0, the last one the deferred alternative. */
   readonly prefix: readonly TaskId[];
-  readonly sleep: ReadonlyMap<TaskId, Footprint>;
+  readonly sleep: ReadonlyMap<TaskId, StepTouch>;
   readonly pre: number;
   readonly current: TaskId;
 }
@@ -77,7 +78,10 @@ interface Node {
   readonly currentEnabled: boolean;
   /** Preemptions spent before this step. */
   readonly pre: number;
-  readonly sleep: ReadonlyMap<TaskId, Footprint>;
+  /** Tasks asleep here, with what their pending step touches. */
+  readonly sleep: ReadonlyMap<TaskId, StepTouch>;
+  /** dpor: what each alternative taken here touched (by index into `enabled`), told after it ran. */
+  readonly touch: (StepTouch | undefined)[];
   /** Candidate indices into `enabled` in the order tried: the current task first, then creation order. */
   readonly order: readonly number[];
   cursor: number;
@@ -103,6 +107,8 @@ export class DfsStrategy implements Strategy {
   private readonly stack: Node[] = [];
   private done = false;
   private prunedNow = false;
+  /** dpor: this pass passed over an alternative because it needs more preemptions than the level allows. */
+  private cut = false;
 
   constructor(opts: DfsOptions = {}) {
     this.bound = Math.max(0, opts.preemptions ?? 2);
@@ -134,7 +140,6 @@ export class DfsStrategy implements Strategy {
     const have = this.stack[j];
     if (have !== undefined) return this.follow(enabled, have.enabled[have.chosen] as TaskId, step);
     const node = this.node(j, enabled, actors);
-    if (this.reduction === 'dpor') this.races(node);
     if (!this.advance(node)) {
       this.prunedNow = true;
       return PRUNE;
@@ -143,16 +148,31 @@ export class DfsStrategy implements Strategy {
     return node.chosen;
   }
 
+  /**
+   * dpor: the step at depth `step` ran and touched `touch`. The first time a
+   * path runs that step, its races with the steps before it are reversed.
+   */
+  stepped(step: number, touch: StepTouch): void {
+    if (this.reduction !== 'dpor' || this.item === null) return;
+    const n = this.stack[step];
+    if (n === undefined || n.touch[n.chosen] !== undefined) return;
+    n.touch[n.chosen] = touch;
+    this.races(step);
+  }
+
   end(): void {
     if (this.prunedNow) this.pruned++;
+    if (this.reduction === 'dpor') this.pendingRaces();
     // Backtrack: the deepest choice point with an alternative left.
     while (this.stack.length > 0) {
       if (this.advance(this.stack[this.stack.length - 1] as Node)) return;
       this.stack.pop();
     }
     if (this.reduction === 'dpor') {
-      if (this.level < this.bound) {
+      // a pass that passed nothing over for its bound is the whole search: a deeper one would repeat it
+      if (this.level < this.bound && this.cut) {
         this.level++;
+        this.cut = false;
         this.item = { prefix: [], sleep: new Map(), pre: 0, current: '' as TaskId };
         return;
       }
@@ -184,7 +204,7 @@ export class DfsStrategy implements Strategy {
     const item = this.item as Item;
     let current: TaskId | null;
     let pre: number;
-    let sleep: ReadonlyMap<TaskId, Footprint>;
+    let sleep: ReadonlyMap<TaskId, StepTouch>;
     if (j === 0) {
       current = item.prefix.length === 0 ? null : item.current;
       pre = item.pre;
@@ -198,14 +218,16 @@ export class DfsStrategy implements Strategy {
     const ci = current === null ? -1 : enabled.indexOf(current);
     const order: number[] = ci < 0 ? [] : [ci];
     for (let i = 0; i < enabled.length; i++) if (i !== ci) order.push(i);
-    const n: Node = { enabled: [...enabled], actors: [...actors], current, currentEnabled: ci >= 0, pre, sleep, order, cursor: 0, explored: [], chosen: -1, backtrack: new Set(), clock: null };
+    const n: Node = { enabled: [...enabled], actors: [...actors], current, currentEnabled: ci >= 0, pre, sleep, touch: [], order, cursor: 0, explored: [], chosen: -1, backtrack: new Set(), clock: null };
     if (this.reduction === 'dpor') {
       // the first alternative is free: the one the search would take anyway
       for (const i of order) {
-        if (!sleep.has(enabled[i] as TaskId) && pre + this.cost(n, i) <= this.level) {
+        if (sleep.has(enabled[i] as TaskId)) continue;
+        if (pre + this.cost(n, i) <= this.level) {
           n.backtrack.add(i);
           break;
         }
+        this.cut = true;
       }
     }
     return n;
@@ -220,17 +242,26 @@ export class DfsStrategy implements Strategy {
    * there before `a` (the first `before` entries of `explored`), minus what
    * `a` depends on.
    */
-  private childSleep(n: Node, a: number, before: number): Map<TaskId, Footprint> {
-    const out = new Map<TaskId, Footprint>();
+  private childSleep(n: Node, a: number, before: number): Map<TaskId, StepTouch> {
+    const out = new Map<TaskId, StepTouch>();
     if (this.reduction === 'none') return out;
-    const actor = n.actors[a] as Footprint;
-    for (const [t, at] of n.sleep) if (at !== actor) out.set(t, at);
+    const ta = this.touchAt(n, a);
+    for (const [t, tt] of n.sleep) if (!dependent(tt, ta)) out.set(t, tt);
     for (let k = 0; k < before; k++) {
       const b = n.explored[k] as number;
-      const at = n.actors[b] as Footprint;
-      if (at !== actor) out.set(n.enabled[b] as TaskId, at);
+      const tb = this.touchAt(n, b);
+      if (!dependent(tb, ta)) out.set(n.enabled[b] as TaskId, tb);
     }
     return out;
+  }
+
+  /**
+   * What alternative `i` at `n` touches: with dpor, what it touched when it
+   * ran there (an alternative is put to sleep only after it ran); else where
+   * it runs, the whole actor or lock.
+   */
+  private touchAt(n: Node, i: number): StepTouch {
+    return (this.reduction === 'dpor' ? n.touch[i] : undefined) ?? coarseTouch(n.actors[i] as Footprint);
   }
 
   /**
@@ -244,7 +275,11 @@ export class DfsStrategy implements Strategy {
       for (const i of n.order) {
         if (!n.backtrack.has(i) || n.explored.includes(i)) continue;
         n.explored.push(i);
-        if (n.sleep.has(n.enabled[i] as TaskId) || n.pre + this.cost(n, i) > this.level) continue;
+        if (n.sleep.has(n.enabled[i] as TaskId)) continue;
+        if (n.pre + this.cost(n, i) > this.level) {
+          this.cut = true;
+          continue;
+        }
         n.chosen = i;
         n.clock = null;
         return true;
@@ -270,32 +305,76 @@ export class DfsStrategy implements Strategy {
   }
 
   /**
-   * DPOR (Flanagan, Godefroid, POPL 2005): for each task `p` enabled at the
-   * new node, the latest step on the path that is dependent with p's next
-   * step, by another task, and does not happen before p (vector clocks over
-   * program order and dependence) is a race: at that step's node, `p` (or,
-   * if p was not enabled there, every enabled task) becomes an alternative.
+   * DPOR (Flanagan, Godefroid, POPL 2005), with the races taken between the
+   * steps a path ran, by what they touched (as source-DPOR does: Abdulla et
+   * al., POPL 2014): a step at depth `k` by another task that is dependent
+   * with the step at `m` and does not happen before it through some other
+   * step is a race; at `k`, the task of `m` (or, if it was not enabled
+   * there, every enabled task) becomes an alternative.
    */
-  private races(n: Node): void {
-    const last = new Map<TaskId, number>();
-    for (let k = 0; k < this.stack.length; k++) last.set(this.chosenTask(k), k);
-    for (let a = 0; a < n.enabled.length; a++) {
-      const p = n.enabled[a] as TaskId;
-      const fp = n.actors[a] as Footprint;
-      const lp = last.get(p);
-      const clock = lp === undefined ? null : this.clockOf(lp);
-      for (let k = this.stack.length - 1; k >= 0; k--) {
-        const node = this.stack[k] as Node;
-        if (node.actors[node.chosen] !== fp) continue;
-        const q = node.enabled[node.chosen] as TaskId;
-        if (q === p) continue;
-        if (clock !== null && (clock.get(q) ?? -1) >= k) continue; // k happens before p's next step
-        const pi = node.enabled.indexOf(p);
-        if (pi >= 0) node.backtrack.add(pi);
-        else for (let i = 0; i < node.enabled.length; i++) node.backtrack.add(i);
+  private races(m: number): void {
+    const nm = this.stack[m] as Node;
+    const p = nm.enabled[nm.chosen] as TaskId;
+    const tm = nm.touch[nm.chosen] as StepTouch;
+    const seen = new Map(this.clockBefore(m));
+    for (let k = m - 1; k >= 0; k--) {
+      const nk = this.stack[k] as Node;
+      const q = nk.enabled[nk.chosen] as TaskId;
+      if (q === p || (seen.get(q) ?? -1) >= k) continue; // same task, or k happens before m already
+      const tk = nk.touch[nk.chosen];
+      if (tk === undefined || !dependent(tk, tm)) continue;
+      this.reverse(k, p);
+      join(seen, this.clockOf(k));
+    }
+  }
+
+  /**
+   * dpor: an execution that ended with tasks still enabled (a step aborted
+   * it, or the step limit) never ran their pending steps, so their races are
+   * taken by where those steps would run, against the path's steps there.
+   */
+  private pendingRaces(): void {
+    const last = this.stack.length - 1;
+    const nl = this.stack[last];
+    if (nl === undefined) return;
+    for (let a = 0; a < nl.enabled.length; a++) {
+      if (a === nl.chosen) continue;
+      const p = nl.enabled[a] as TaskId;
+      const pending = coarseTouch(nl.actors[a] as Footprint);
+      let lp = -1;
+      for (let k = last; k >= 0 && lp < 0; k--) if (this.chosenTask(k) === p) lp = k;
+      const seen = lp < 0 ? new Map<TaskId, number>() : this.clockOf(lp);
+      for (let k = last; k >= 0; k--) {
+        const nk = this.stack[k] as Node;
+        const q = nk.enabled[nk.chosen] as TaskId;
+        if (q === p || (seen.get(q) ?? -1) >= k) continue;
+        if (!dependent(coarseTouch(nk.actors[nk.chosen] as Footprint), pending)) continue;
+        this.reverse(k, p);
         break;
       }
     }
+  }
+
+  /**
+   * A race of the step at depth `k` with a later step of `p`: `p` becomes an
+   * alternative at `k`, and also where the run of `k`'s task that includes
+   * `k` began, where switching to `p` costs no more preemptions (Coons,
+   * Musuvathi, McKinley, OOPSLA 2013: without it a preemption bound hides
+   * reversals that need none).
+   */
+  private reverse(k: number, p: TaskId): void {
+    const q = this.chosenTask(k);
+    let j = k;
+    while (j > 0 && this.chosenTask(j - 1) === q) j--;
+    this.backtrackFor(this.stack[k] as Node, p);
+    if (j !== k) this.backtrackFor(this.stack[j] as Node, p);
+  }
+
+  /** At `node`, task `p` becomes an alternative; if it was not enabled there, every enabled task does. */
+  private backtrackFor(node: Node, p: TaskId): void {
+    const pi = node.enabled.indexOf(p);
+    if (pi >= 0) node.backtrack.add(pi);
+    else for (let i = 0; i < node.enabled.length; i++) node.backtrack.add(i);
   }
 
   private chosenTask(k: number): TaskId {
@@ -303,28 +382,36 @@ export class DfsStrategy implements Strategy {
     return n.enabled[n.chosen] as TaskId;
   }
 
-  /** The vector clock of the step at depth `k`: its task's previous step and the latest dependent step before it, joined. */
+  /**
+   * What happens before the step at depth `k` by its task alone: the clock of
+   * the task's previous step, or for a task's first step the clock of the
+   * step that created it.
+   */
+  private clockBefore(k: number): ReadonlyMap<TaskId, number> {
+    const t = this.chosenTask(k);
+    for (let i = k - 1; i >= 0; i--) {
+      const m = this.stack[i] as Node;
+      if (m.enabled[m.chosen] === t || m.touch[m.chosen]?.spawned.includes(t) === true) return this.clockOf(i);
+    }
+    return new Map();
+  }
+
+  /**
+   * The vector clock of the step at depth `k` (task → depth of its latest
+   * step that happens before it): program order and creation, joined with
+   * every earlier dependent step's clock.
+   */
   private clockOf(k: number): ReadonlyMap<TaskId, number> {
     const n = this.stack[k] as Node;
     if (n.clock !== null) return n.clock;
     const t = this.chosenTask(k);
-    const fp = n.actors[n.chosen] as Footprint;
-    const c = new Map<TaskId, number>();
-    const join = (o: ReadonlyMap<TaskId, number>): void => {
-      for (const [x, v] of o) if ((c.get(x) ?? -1) < v) c.set(x, v);
-    };
-    let sawTask = false;
-    let sawFp = false;
-    for (let i = k - 1; i >= 0 && !(sawTask && sawFp); i--) {
+    const c = new Map(this.clockBefore(k));
+    const tk = n.touch[n.chosen];
+    for (let i = k - 1; i >= 0 && tk !== undefined; i--) {
       const m = this.stack[i] as Node;
-      if (!sawTask && m.enabled[m.chosen] === t) {
-        join(this.clockOf(i));
-        sawTask = true;
-      }
-      if (!sawFp && m.actors[m.chosen] === fp) {
-        join(this.clockOf(i));
-        sawFp = true;
-      }
+      if (m.enabled[m.chosen] === t || (c.get(m.enabled[m.chosen] as TaskId) ?? -1) >= i) continue;
+      const ti = m.touch[m.chosen];
+      if (ti !== undefined && dependent(ti, tk)) join(c, this.clockOf(i));
     }
     c.set(t, k);
     n.clock = c;
@@ -336,4 +423,8 @@ export class DfsStrategy implements Strategy {
     const k = this.stack.indexOf(n);
     return k < 0 ? this.stack.length : k;
   }
+}
+
+function join(into: Map<TaskId, number>, o: ReadonlyMap<TaskId, number>): void {
+  for (const [x, v] of o) if ((into.get(x) ?? -1) < v) into.set(x, v);
 }

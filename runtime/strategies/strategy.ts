@@ -23,8 +23,26 @@ export interface Strategy {
   pick(enabled: readonly TaskId[], step: number, where: readonly string[]): number;
   /** Asks for footprints finer than the actor in `where` (dfs's reduction). */
   readonly footprints?: boolean;
+  /**
+   * With `footprints`: told after each step of the exploration (not the
+   * set-up) what it touched, so a reduction can judge dependence by what
+   * steps did rather than by where they ran.
+   */
+  stepped?(step: number, touch: StepTouch): void;
   /** Told after each execution how many steps it took (PCT sizes its change points from this). */
   end?(steps: number): void;
   /** True once a systematic strategy has nothing left to explore (dfs): the exploration stops. */
   exhausted?(): boolean;
+}
+
+/**
+ * What one step touched: the kernel objects' fields it read and wrote, as
+ * `obj` → fields (`*` for the whole object: alloc, free, a lock's state, a
+ * wait queue), and the tasks it created. Two steps of different tasks are
+ * dependent when one writes what the other reads or writes.
+ */
+export interface StepTouch {
+  readonly reads: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly writes: ReadonlyMap<string, ReadonlySet<string>>;
+  readonly spawned: readonly TaskId[];
 }

@@ -68,7 +68,10 @@ export function kernelProgram(spec: KernelProgramSpec): Program {
     })),
   ];
   const setup = spec.exploreBoot === true ? {} : { setup: [taskId('boot')] };
-  return { name: spec.name, actors, lockManagers: [actorId('locks')], tasks, ...setup };
+  // The model actors record their state changes (test/dfs-touch.test.ts checks it); hardware
+  // units and user processes keep state of their own the events do not describe.
+  const recordedState = actors.map((a) => a.id).filter((id) => [DRIVER_CORE, PCI, IOMMU_CORE, VFIO].includes(id));
+  return { name: spec.name, actors, lockManagers: [actorId('locks')], tasks, ...setup, recordedState };
 }
 
 /** The vfio actor runs when processes use it or a driver's probe/remove calls it (vfio-pci). */

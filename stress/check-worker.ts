@@ -1,0 +1,136 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Checker } from '../checkers/checker.ts';
+import { runExecution } from '../runtime/execution.ts';
+import { mergeFreeLogs } from '../runtime/free-order.ts';
+import { hungFinding, offlineEvents } from '../runtime/free-run.ts';
+import { InlineHost } from '../runtime/hosts/inline.ts';
+import { restoreCopy } from '../runtime/snapshot.ts';
+import { ReplayStrategy } from '../runtime/strategies/replay.ts';
+import type { Strategy } from '../runtime/strategies/strategy.ts';
+import type { Finding } from '../protocol/findings.ts';
+import type { TaskId } from '../protocol/ids.ts';
+import type { FreeLog } from '../protocol/wire.ts';
+import { kernelCheckers } from '../scenarios/kernel/checkers.ts';
+import { stressPrograms } from './checking.ts';
+import type { CheckerBoot, FromChecker, ToChecker } from './checking.ts';
+
+/**
+ * The stress run's checker thread (issue 19 item 3). It boots the machine
+ * inline with every checker watching — while the main thread starts the
+ * actors' workers — hands the booted actor states back, and keeps the
+ * booted checkers as the template every round is checked from. After that
+ * it only checks: a round's logs arrive, merge into the order that really
+ * happened, and a fresh copy of the template runs over them.
+ *
+ * Why a thread of its own: the checkers' heap (the race shadow, lockdep's
+ * graph, the invariants' objects, all sized by the machine) and the work
+ * over it were on the main thread, which also routes and drains the
+ * rounds; a check slice plus a major collection of that heap blocked it
+ * for 222–311 ms at 2,048–4,096 devices. Here neither touches it: the main
+ * thread posts logs and reads findings.
+ */
+
+const boot = workerData as CheckerBoot;
+const port = parentPort;
+if (port === null) throw new Error('stress check worker: no parent port');
+const post = (m: FromChecker): void => port.postMessage(m);
+
+/** A checker that passes events and findings on but never finishes the one it wraps: boot's end is not a run's end. */
+function unfinished(c: Checker): Checker {
+  return { name: c.name, onEvent: (e, step) => c.onEvent(e, step), drain: () => c.drain() };
+}
+
+/** The boot's strategy, saying every couple of seconds how far the boot is (a 4,096-device boot takes a while). */
+function bootProgress(inner: ReplayStrategy, t0: number): Strategy {
+  let last = performance.now();
+  return {
+    name: inner.name,
+    begin: () => inner.begin(),
+    pick: (enabled, step) => {
+      if (boot.progress && step % 256 === 0 && performance.now() - last > 2000) {
+        last = performance.now();
+        post({ t: 'progress', line: `stress: booting: ${step} steps, ${((last - t0) / 1000).toFixed(1)} s` });
+      }
+      return inner.pick(enabled, step);
+    },
+  };
+}
+
+/**
+ * Boots the machine and posts the booted state; returns the post-boot
+ * checkers (the template) and the boot's step count. Everything else of the
+ * boot — the inline host's actors, the snapshots, the trace — is left to
+ * the collector when it returns: the workers hold the actors from here on.
+ */
+async function bootMachine(): Promise<{ template: readonly Checker[]; steps: number }> {
+  const t0 = performance.now();
+  const { hostProgram, bootProgram } = stressPrograms(boot);
+  const checkers = kernelCheckers();
+  const bootHost = await InlineHost.create(hostProgram);
+  const booted = await runExecution(bootHost, bootProgram, bootProgress(new ReplayStrategy([]), t0), { seed: boot.seed, checkers: checkers.map(unfinished), maxSteps: Number.MAX_SAFE_INTEGER });
+  const ok = booted.outcome === 'completed';
+  if (ok) await bootHost.snapshot();
+  post({
+    t: 'booted', outcome: booted.outcome, steps: booted.steps, decisions: booted.decisions, findings: booted.findings,
+    snapshots: ok ? bootHost.snapshots() : null, ms: performance.now() - t0,
+  });
+  await bootHost.close();
+  // the boot's checkers become the template as they are: nothing feeds them any more, and every round restores from them
+  return { template: ok ? checkers : [], steps: booted.steps };
+}
+
+const { template, steps: bootSteps } = await bootMachine();
+
+/** Signatures this thread has reported: the first report of one carries the round's order (its replay), later ones need not. */
+const reported = new Set<string>();
+
+/** The logs of the round being sent, in the order they come. */
+let pending: FreeLog[] = [];
+
+function check(m: Extract<ToChecker, { t: 'check' }>): FromChecker {
+  const start = performance.now();
+  const logs: readonly FreeLog[] = pending;
+  pending = [];
+  // an aborted round was still moving when its logs were read: keep the consistent prefix
+  const ordered = mergeFreeLogs(logs, m.end === 'aborted');
+  const checkers = restoreCopy(template);
+  const findings: Finding[] = [];
+  const seen = new Set<string>();
+  const collect = (): void => {
+    for (const c of checkers) {
+      for (const f of c.drain()) {
+        if (seen.has(f.signature)) continue;
+        seen.add(f.signature);
+        findings.push(f);
+      }
+    }
+  };
+  for (let i = 0; i < ordered.length; i++) {
+    const step = bootSteps + i;
+    for (const e of offlineEvents(logs, ordered[i] as (typeof ordered)[number])) for (const c of checkers) c.onEvent(e, step);
+    collect();
+  }
+  // a round cut short by a hang or a crash is not over: leak checks would be wrong
+  if (m.end === 'done') for (const c of checkers) c.finish?.();
+  collect();
+  const hung = m.end === 'hung' ? hungFinding(logs, ordered, m.hangMs) : null;
+  // the round's order goes back only when the main thread may write a replay with it
+  const fresh = findings.some((f) => !reported.has(f.signature)) || m.end !== 'done';
+  for (const f of findings) reported.add(f.signature);
+  const decisions = fresh ? ordered.map((s) => (logs[s.log] as FreeLog).tasks[s.at] as TaskId) : null;
+  return { t: 'checked', index: m.index, findings, hung, decisions, ms: performance.now() - start };
+}
+
+port.on('message', (m: ToChecker) => {
+  switch (m.t) {
+    case 'log':
+      pending.push(m.log);
+      return;
+    case 'check':
+      post(check(m));
+      return;
+    case 'close':
+      port.close();
+      return;
+  }
+});

@@ -1,0 +1,148 @@
+import type { Worker } from 'node:worker_threads';
+import { codeUrl, spawnWorker } from '../runtime/hosts/spawn.ts';
+import type { CellSnapshot } from '../runtime/cell.ts';
+import type { Program } from '../runtime/program.ts';
+import type { Outcome } from '../runtime/execution.ts';
+import type { Finding } from '../protocol/findings.ts';
+import type { ActorId, TaskId } from '../protocol/ids.ts';
+import type { FreeLog } from '../protocol/wire.ts';
+import { kernelProgram } from '../scenarios/kernel/program.ts';
+import { processNames } from './churn.ts';
+import { generateMachine } from './topology.ts';
+
+/**
+ * The main thread's side of the stress run's checker thread
+ * (stress/check-worker.ts): it starts the thread, which boots the machine
+ * and keeps the checkers; then posts each round's logs to it and gets the
+ * round's findings back. Nothing of the checkers lives on the main thread.
+ */
+
+/** What the checker thread needs to build the same machine and programs as the main thread (all plain data). */
+export interface CheckerBoot {
+  readonly devices: number;
+  readonly units: number;
+  readonly seed: number;
+  readonly tasks: number;
+  readonly variants: Readonly<Record<string, string>>;
+  /** Send boot progress lines. */
+  readonly progress: boolean;
+}
+
+export type ToChecker =
+  /** One actor's log of the round about to be checked (one message each: no single copy on the main thread is the whole round's). */
+  | { readonly t: 'log'; readonly log: FreeLog }
+  /** Check the logs sent since the last check, in the order they were sent. */
+  | { readonly t: 'check'; readonly index: number; readonly end: 'done' | 'hung' | 'aborted'; readonly hangMs: number }
+  | { readonly t: 'close' };
+
+export type FromChecker =
+  | { readonly t: 'progress'; readonly line: string }
+  | {
+    readonly t: 'booted'; readonly outcome: Outcome; readonly steps: number; readonly decisions: readonly TaskId[];
+    readonly findings: readonly Finding[]; readonly snapshots: ReadonlyMap<ActorId, CellSnapshot> | null; readonly ms: number;
+  }
+  | {
+    readonly t: 'checked'; readonly index: number; readonly findings: readonly Finding[]; readonly hung: Finding | null;
+    /** The round's merged order (task per step), when a finding of it may be new to the run; otherwise null. */
+    readonly decisions: readonly TaskId[] | null;
+    /** The checker thread's time on this round. */
+    readonly ms: number;
+  };
+
+export type Booted = Extract<FromChecker, { t: 'booted' }>;
+export type Checked = Extract<FromChecker, { t: 'checked' }>;
+
+/**
+ * The stress run's two programs, the same in every thread that builds them:
+ * the host's (every process a round may use has its actor from the start)
+ * and the boot's (no tasks but the boot).
+ */
+export function stressPrograms(o: Pick<CheckerBoot, 'devices' | 'units' | 'seed' | 'tasks' | 'variants'>): { hostProgram: Program; bootProgram: Program } {
+  const topology = generateMachine({ devices: o.devices, units: o.units, seed: o.seed }).topology;
+  const procs = processNames(o.tasks);
+  return {
+    hostProgram: kernelProgram({ name: 'stress', topology, variants: o.variants, tasks: [], processes: procs.map((name) => ({ name, ops: [], stay: true })) }),
+    bootProgram: kernelProgram({ name: 'stress', topology, variants: o.variants, tasks: [] }),
+  };
+}
+
+/**
+ * One checker thread. `booted` settles once with the boot; `check` posts a
+ * round and settles with its findings (rounds are checked in the order they
+ * are posted). A thread that fails rejects whatever waits on it.
+ */
+export class CheckerThread {
+  private readonly worker: Worker;
+  private readonly waiting: { resolve: (c: Checked) => void; reject: (e: Error) => void }[] = [];
+  private bootWait: { resolve: (b: Booted) => void; reject: (e: Error) => void } | null = null;
+  private failed: Error | null = null;
+  private closed = false;
+  private booted: Promise<Booted> | null;
+
+  constructor(boot: CheckerBoot, progress: ((line: string) => void) | null) {
+    this.booted = new Promise<Booted>((resolve, reject) => {
+      this.bootWait = { resolve, reject };
+    });
+    // the boot promise may be left unawaited when something else fails first
+    this.booted.catch(() => {});
+    this.worker = spawnWorker(codeUrl('./check-worker', import.meta.url), 'stress:checker', { ...boot });
+    this.worker.on('message', (m: FromChecker) => {
+      switch (m.t) {
+        case 'progress':
+          progress?.(m.line);
+          return;
+        case 'booted':
+          this.bootWait?.resolve(m);
+          this.bootWait = null;
+          return;
+        case 'checked':
+          this.waiting.shift()?.resolve(m);
+          return;
+      }
+    });
+    this.worker.on('error', (e: Error) => this.fail(new Error(`stress: the checker thread failed: ${e.message}`, { cause: e })));
+    this.worker.on('exit', (code: number) => {
+      if (!this.closed) this.fail(new Error(`stress: the checker thread exited with code ${code}`));
+    });
+  }
+
+  private fail(e: Error): void {
+    this.failed ??= e;
+    this.bootWait?.reject(e);
+    this.bootWait = null;
+    for (const w of this.waiting.splice(0)) w.reject(e);
+  }
+
+  /** The boot, once: the thread keeps no reference to it (its snapshots are large and only handed on). */
+  takeBoot(): Promise<Booted> {
+    const b = this.booted;
+    if (b === null) throw new Error('stress: the checker thread\'s boot was already taken');
+    this.booted = null;
+    return b;
+  }
+
+  /**
+   * Posts a round's logs, one actor's at a time with a turn of the event
+   * loop between them (copying a log into a message is the main thread's
+   * work: at 4,096 devices a round's logs are a few MB), then asks for the
+   * check; settles with the round's findings.
+   */
+  async check(index: number, logs: readonly FreeLog[], end: 'done' | 'hung' | 'aborted', hangMs: number): Promise<Checked> {
+    for (const log of logs) {
+      if (this.failed !== null) throw this.failed;
+      this.worker.postMessage({ t: 'log', log } satisfies ToChecker);
+      await new Promise((r) => setImmediate(r));
+    }
+    if (this.failed !== null) throw this.failed;
+    return new Promise<Checked>((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.worker.postMessage({ t: 'check', index, end, hangMs } satisfies ToChecker);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.worker.terminate();
+  }
+}
