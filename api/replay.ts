@@ -50,6 +50,10 @@ export async function replayRecording(rf: ReplayFile, opts: ReplayOptions = {}):
       checkers: s.checkers !== undefined ? s.checkers(variants) : defaultCheckers(),
       // a free-mode record is the order of a run where every task started at once
       setupPhase: rf.mode !== 'free',
+      // the recorded steps, then the usual limit, counted after the set-up: a stress machine's
+      // boot is the set-up (325,779 steps at 4,096 devices), and it alone was past the default 100,000
+      maxSteps: rf.decisions.length + 100_000,
+      limitAfterSetup: true,
     });
   } finally {
     await host.close();

@@ -86,6 +86,12 @@ export interface ExecutionOptions {
   /** Index of this execution within its run; the strategy derives its choices from it. */
   readonly execution?: number;
   readonly maxSteps?: number;
+  /**
+   * `maxSteps` counts the steps after the set-up only (default false: all
+   * steps). A replay sets it: its recording says how many steps follow the
+   * set-up, and a stress machine's boot alone is 325,779 steps at 4,096 devices.
+   */
+  readonly limitAfterSetup?: boolean;
   readonly record?: boolean;
   /** Fresh checkers for this execution. */
   readonly checkers?: readonly Checker[];
@@ -418,7 +424,7 @@ class Execution {
       }
       return false;
     }
-    if (this.step >= this.maxSteps) {
+    if ((this.opts.limitAfterSetup === true ? (this.inSetup ? 0 : this.step - this.setupSteps) : this.step) >= this.maxSteps) {
       this.finish('step-limit');
       return false;
     }

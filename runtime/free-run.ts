@@ -75,7 +75,7 @@ export async function runFree(program: Program, opts: FreeRunOptions): Promise<F
 }
 
 /** A checker whose `finish` is left out: the set-up is not the end of an execution (leak checks would be wrong). */
-function unfinished(c: Checker): Checker {
+export function unfinished(c: Checker): Checker {
   return { name: c.name, onEvent: (e, step) => c.onEvent(e, step), drain: () => c.drain() };
 }
 

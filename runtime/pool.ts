@@ -4,6 +4,19 @@ import { mergeFound } from './explore.ts';
 import type { ExploreResult } from './explore.ts';
 import { codeUrl, poolFilename } from './hosts/spawn.ts';
 import type { PoolTask } from './pool-task.ts';
+import type { ExploringStrategy } from './strategies/index.ts';
+
+/**
+ * Strategies whose execution n depends only on the seed and n, so a chunk
+ * that starts at schedule s runs what one whole exploration runs from s.
+ * PCT is not one: it draws its change points from the longest execution seen
+ * so far in the run (runtime/strategies/pct.ts, `end`), so a chunk that has
+ * not seen the executions before it picks other change points for the same
+ * index; portfolio has PCT members; dfs is one systematic search, not a
+ * range of schedules. (`compare` on the pool therefore runs whole rows,
+ * api/rows.ts.)
+ */
+export const CHUNKABLE: ReadonlySet<ExploringStrategy> = new Set<ExploringStrategy>(['random', 'pos']);
 
 /**
  * Many independent inline executions in parallel: a piscina pool whose
@@ -24,6 +37,9 @@ export class ExplorationPool {
 
   /** Explores `schedules` executions from `base.firstSchedule`, split across the pool. */
   async explore(base: Omit<PoolTask, 'schedules' | 'firstSchedule'>, firstSchedule: number, schedules: number): Promise<ExploreResult> {
+    if (!CHUNKABLE.has(base.strategy)) {
+      throw new Error(`the pool cannot cut a ${base.strategy} exploration into chunks: its schedules depend on the executions before them`);
+    }
     const t0 = performance.now();
     const chunks = Math.max(1, Math.min(schedules, this.threads * 4));
     const per = Math.ceil(schedules / chunks);

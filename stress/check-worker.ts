@@ -2,8 +2,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Checker } from '../checkers/checker.ts';
 import { runExecution } from '../runtime/execution.ts';
 import { mergeFreeLogs } from '../runtime/free-order.ts';
-import { hungFinding, offlineEvents } from '../runtime/free-run.ts';
+import { hungFinding, offlineEvents, unfinished } from '../runtime/free-run.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
+import { collectGarbage } from '../runtime/gc.ts';
 import { restoreCopy } from '../runtime/snapshot.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 import type { Strategy } from '../runtime/strategies/strategy.ts';
@@ -34,11 +35,6 @@ const boot = workerData as CheckerBoot;
 const port = parentPort;
 if (port === null) throw new Error('stress check worker: no parent port');
 const post = (m: FromChecker): void => port.postMessage(m);
-
-/** A checker that passes events and findings on but never finishes the one it wraps: boot's end is not a run's end. */
-function unfinished(c: Checker): Checker {
-  return { name: c.name, onEvent: (e, step) => c.onEvent(e, step), drain: () => c.drain() };
-}
 
 /** The boot's strategy, saying every couple of seconds how far the boot is (a 4,096-device boot takes a while). */
 function bootProgress(inner: ReplayStrategy, t0: number): Strategy {
@@ -80,6 +76,8 @@ async function bootMachine(): Promise<{ template: readonly Checker[]; steps: num
 }
 
 const { template, steps: bootSteps } = await bootMachine();
+// the boot's garbage (the inline actors, their trace, the snapshots' clone) is most of this heap: give it back before the rounds
+collectGarbage();
 
 /** Signatures this thread has reported: the first report of one carries the round's order (its replay), later ones need not. */
 const reported = new Set<string>();

@@ -9,6 +9,10 @@ import type { TaskId } from '../protocol/ids.ts';
 import { compileTask, roundChurn, processNames } from '../stress/churn.ts';
 import { compileContext } from '../scenarios/format/ops.ts';
 import { generateMachine } from '../stress/topology.ts';
+import { stressPrograms } from '../stress/checking.ts';
+import { runExecution } from '../runtime/execution.ts';
+import { InlineHost } from '../runtime/hosts/inline.ts';
+import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 
 const tmp = (): string => mkdtempSync(path.join(tmpdir(), 'iommu-lab-stress-'));
 
@@ -68,6 +72,27 @@ describe('stress: the generated machine and its churn', () => {
     ];
     const order = mergeFreeLogs(logs).map((o) => logs[o.log]!.tasks[o.at]);
     expect(order).toEqual(['p', 'p', 'p.1']);
+  });
+});
+
+describe('stress: a finding\'s replay', () => {
+  // a stress replay's set-up is the machine's boot (325,779 steps at 4,096 devices): the step limit must not cut it
+  it('limitAfterSetup: the step limit counts only the steps after the set-up', async () => {
+    const { hostProgram, bootProgram } = stressPrograms({ devices: 24, units: 2, seed: 1, tasks: 8, variants: {} });
+    const boot = async (limitAfterSetup: boolean): Promise<{ outcome: string; steps: number }> => {
+      const host = await InlineHost.create(hostProgram);
+      try {
+        return await runExecution(host, bootProgram, new ReplayStrategy([]), { seed: 1, maxSteps: 50, limitAfterSetup });
+      } finally {
+        await host.close();
+      }
+    };
+    const all = await boot(false);
+    expect(all.outcome).toBe('step-limit');
+    expect(all.steps).toBe(50);
+    const after = await boot(true);
+    expect(after.outcome).toBe('completed');
+    expect(after.steps).toBeGreaterThan(50);
   });
 });
 
