@@ -27,3 +27,16 @@ describe('hosts', () => {
     });
   }
 });
+
+describe('worker threads under node flags a worker cannot take', () => {
+  it('node --single-threaded-gc (as npm start runs): the workers host leaves the V8 flag to the process instead of failing to start its workers', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { mkdtempSync } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const out = mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-v8flag-'));
+    const r = spawnSync(process.execPath, ['--single-threaded-gc', 'bin/iommu-lab.mjs', 'run', 'runtime-abba', '--variant', 'order=ordered', '--host', 'workers', '--schedules', '3', '--out', out, '--json'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ host: 'workers', schedules: 3, findings: [] });
+  }, 120_000);
+});
