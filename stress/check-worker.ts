@@ -2,13 +2,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Checker } from '../checkers/checker.ts';
 import { runExecution } from '../runtime/execution.ts';
 import { mergeFreeLogs } from '../runtime/free-order.ts';
-import { hungFinding, offlineEvents, unfinished } from '../runtime/free-run.ts';
+import { checkOffline, hungFinding, unfinished } from '../runtime/free-run.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
 import { collectGarbage } from '../runtime/gc.ts';
 import { restoreCopy } from '../runtime/snapshot.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 import type { Strategy } from '../runtime/strategies/strategy.ts';
-import type { Finding } from '../protocol/findings.ts';
 import type { TaskId } from '../protocol/ids.ts';
 import type { FreeLog } from '../protocol/wire.ts';
 import { kernelCheckers } from '../scenarios/kernel/checkers.ts';
@@ -92,25 +91,8 @@ function check(m: Extract<ToChecker, { t: 'check' }>): FromChecker {
   // an aborted round was still moving when its logs were read: keep the consistent prefix
   const ordered = mergeFreeLogs(logs, m.end === 'aborted');
   const checkers = restoreCopy(template);
-  const findings: Finding[] = [];
-  const seen = new Set<string>();
-  const collect = (): void => {
-    for (const c of checkers) {
-      for (const f of c.drain()) {
-        if (seen.has(f.signature)) continue;
-        seen.add(f.signature);
-        findings.push(f);
-      }
-    }
-  };
-  for (let i = 0; i < ordered.length; i++) {
-    const step = bootSteps + i;
-    for (const e of offlineEvents(logs, ordered[i] as (typeof ordered)[number])) for (const c of checkers) c.onEvent(e, step);
-    collect();
-  }
   // a round cut short by a hang or a crash is not over: leak checks would be wrong
-  if (m.end === 'done') for (const c of checkers) c.finish?.();
-  collect();
+  const findings = checkOffline(logs, ordered, checkers, bootSteps, m.end === 'done');
   const hung = m.end === 'hung' ? hungFinding(logs, ordered, m.hangMs) : null;
   // the round's order goes back only when the main thread may write a replay with it
   const fresh = findings.some((f) => !reported.has(f.signature)) || m.end !== 'done';
