@@ -20,16 +20,21 @@ type Footprint = string;
  * - Preemption bound (Musuvathi, Qadeer, PLDI 2007): switching away from the
  *   task that ran the previous step while it is still enabled costs one
  *   preemption; a switch when it blocked or ended is free.
- * - Dependence: two steps are dependent when they run on the same actor
- *   (actors share no state; an object lives in its owning actor), or, on a
- *   lock manager, when they operate on the same lock or completion (the
- *   manager keeps each lock's state apart): the runtime hands each enabled
- *   step's footprint over (runtime/execution.ts `footprint`).
+ * - Dependence, known before a step runs (`sleep`, `none`): two steps are
+ *   dependent when they run on the same actor (actors share no state), or,
+ *   on a lock manager, on the same lock or completion (runtime/execution.ts
+ *   `footprint`). `dpor` judges by what a step did: after it ran, the
+ *   runtime says which objects' fields it read and wrote (`stepped`,
+ *   ./touch.ts); two steps are dependent when one writes what the other
+ *   reads or writes (docs/runtime.md says what this rests on and which test
+ *   checks it).
  * - `dpor` (default; Flanagan, Godefroid, POPL 2005): a node tries its first
  *   alternative, and another only when a later step of that task races with
  *   the node's step (dependent, by another task, not ordered by happens-
- *   before: vector clocks); with sleep sets. Iterative deepening: a whole
- *   pass at bound 0, then 1, … (a lower bound's schedules run again).
+ *   before: vector clocks), taken on the executed steps as source-DPOR
+ *   does (Abdulla et al., POPL 2014); with sleep sets. Iterative deepening:
+ *   a whole pass at bound 0, then 1, … (a lower bound's schedules run
+ *   again; a pass that passed nothing over for its bound ends the search).
  * - `sleep` (Godefroid 1996): every alternative, but after `b` was explored
  *   at a state an execution that took an independent step does not run `b`
  *   next until a step dependent on `b` ran; an execution whose every enabled
@@ -41,9 +46,9 @@ type Footprint = string;
  * Known limits: a reduction under a preemption bound is not complete in
  * general (Coons, Musuvathi, McKinley, "Bounded partial-order reduction",
  * OOPSLA 2013): the explored representative of a skipped schedule can need
- * more preemptions than the skipped one. DPOR's races are taken between the
- * steps the path ran and the enabled steps; a task blocked at the end of a
- * path contributes through the steps that blocked it. Checkers that read the
+ * more preemptions than the skipped one (each reversal is therefore also
+ * tried where the racing run began). A task blocked at the end of a path
+ * contributes through the steps that blocked it. Checkers that read the
  * global event order rather than happens-before see one order of two
  * independent steps.
  */
