@@ -57,9 +57,9 @@ export interface StepResult {
   readonly ready: readonly QueueReady[];
   readonly events: readonly TraceEvent[];
   /** Bookkeeping of the actor's own the step read or changed that no event describes (`k.touches`); absent when none. */
-  readonly touched?: readonly string[];
+  readonly touched?: readonly string[] | undefined;
   /** Misuse of the kernel context noticed after an earlier step of this actor had ended. */
-  readonly late?: readonly AbortInfo[];
+  readonly late?: readonly AbortInfo[] | undefined;
 }
 
 /**

@@ -162,9 +162,12 @@ export class Cell<S = unknown> {
     const ctx = this.current;
     const n = ctx === null ? 0 : ctx.stepNo;
     const stack = ctx === null ? EMPTY_STACK : ctx.currentStack;
-    const r: StepResult = { task, n, stack, point: p, out: this.out, ready: this.ready, events: this.events };
-    if (this.touched.length > 0) (r as { touched?: readonly string[] }).touched = this.touched;
-    if (this.late.length > 0) (r as { late?: readonly AbortInfo[] }).late = this.late;
+    // one object shape for every step (the scheduler's hot path): the optional parts are undefined, not absent
+    const r: StepResult = {
+      task, n, stack, point: p, out: this.out, ready: this.ready, events: this.events,
+      touched: this.touched.length > 0 ? this.touched : undefined,
+      late: this.late.length > 0 ? this.late : undefined,
+    };
     if (this.late.length > 0) this.late = [];
     this.stepping = null;
     this.current = null;

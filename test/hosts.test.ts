@@ -1,3 +1,7 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createHost } from '../cli/run-one.ts';
 import { runExecution } from '../runtime/execution.ts';
@@ -29,11 +33,7 @@ describe('hosts', () => {
 });
 
 describe('worker threads under node flags a worker cannot take', () => {
-  it('node --single-threaded-gc (as npm start runs): the workers host leaves the V8 flag to the process instead of failing to start its workers', async () => {
-    const { spawnSync } = await import('node:child_process');
-    const { mkdtempSync } = await import('node:fs');
-    const os = await import('node:os');
-    const path = await import('node:path');
+  it('node --single-threaded-gc (as npm start runs): the workers host leaves the V8 flag to the process instead of failing to start its workers', () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'iommu-lab-v8flag-'));
     const r = spawnSync(process.execPath, ['--single-threaded-gc', 'bin/iommu-lab.mjs', 'run', 'runtime-abba', '--variant', 'order=ordered', '--host', 'workers', '--schedules', '3', '--out', out, '--json'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
