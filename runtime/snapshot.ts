@@ -14,77 +14,103 @@
  * are most of what they keep, so a snapshot costs the mutable part only.
  */
 export function deepCopy<T>(value: T): T {
-  return copy(value, new Map(), false) as T;
+  return copy(value, new Map());
 }
 
-function copy(v: unknown, seen: Map<object, unknown>, lazy: boolean): unknown {
+function copy<T>(v: T, seen: Map<object, unknown>): T {
   if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return v;
   const done = seen.get(v);
-  if (done !== undefined) return done;
+  if (done !== undefined) return done as T;
   if (Array.isArray(v)) {
     const out: unknown[] = new Array(v.length);
     seen.set(v, out);
-    for (let i = 0; i < v.length; i++) out[i] = copy(v[i], seen, lazy);
-    return out;
+    for (let i = 0; i < v.length; i++) out[i] = copy(v[i], seen);
+    return out as T;
   }
   if (v instanceof Map) {
-    if (lazy && lazyEligible(v)) {
-      const out = new CopyOnAccessMap(v, seen);
-      seen.set(v, out);
-      return out;
-    }
     const out = new Map();
     seen.set(v, out);
-    if (v.size === 0) return out;
-    for (const [k, x] of v) out.set(copy(k, seen, lazy), copy(x, seen, lazy));
-    return out;
+    // (iterating a restored CopyOnAccessMap makes it whole first: the copy sees every entry)
+    for (const [k, x] of v) out.set(copy(k, seen), copy(x, seen));
+    return out as T;
   }
   if (v instanceof Set) {
     const out = new Set();
     seen.set(v, out);
-    for (const x of v) out.add(copy(x, seen, lazy));
-    return out;
+    for (const x of v) out.add(copy(x, seen));
+    return out as T;
   }
   if (ArrayBuffer.isView(v)) {
     const out = (v as unknown as { slice(): unknown }).slice();
     seen.set(v, out);
-    return out;
+    return out as T;
   }
+  notPlainData(v);
+  const out = Object.create(Object.getPrototypeOf(v) as object | null) as Record<string, unknown>;
+  seen.set(v, out);
+  for (const k of Object.keys(v)) out[k] = copy((v as Record<string, unknown>)[k], seen);
+  return out as T;
+}
+
+function notPlainData(v: object): void {
   if (v instanceof SharedArrayBuffer || v instanceof ArrayBuffer || v instanceof WeakMap || v instanceof WeakSet || v instanceof Promise) {
     throw new TypeError(`deepCopy: cannot copy a ${v.constructor.name} (state that is not plain data)`);
   }
-  const out = Object.create(Object.getPrototypeOf(v) as object | null) as Record<string, unknown>;
-  seen.set(v, out);
-  for (const k of Object.keys(v)) out[k] = copy((v as Record<string, unknown>)[k], seen, lazy);
-  return out;
 }
 
 /**
- * A copy of a snapshot for one more execution (or stress round), paid for as
- * it is touched: a large Map (at least `restoreTuning.lazyMin` entries, keyed by strings or
- * numbers) is not copied up front but becomes a `CopyOnAccessMap` that copies
- * an entry the first time it is read or written, and all of them only when it
- * is iterated. What an execution costs then depends on what it touched, not
- * on the size of the machine (issue 19: the race shadow keeps a Map per field
- * location, thousands of them at 4,096 devices, and a round touches a few).
+ * A copy of a snapshot for one more execution (or stress round) that costs
+ * what the execution touches, not what the snapshot holds (issue 19: every
+ * controlled schedule restored ≈1,400 checker objects for seed-004, thousands
+ * per stress round at 4,096 devices, and a schedule touches a few of them).
  *
- * `snapshot` must never change afterwards (the set-up snapshot and the stress
- * template are kept only to be restored from). One `seen` map serves the
- * whole restore, so an object reached through two entries is copied once and
- * stays shared, as deepCopy keeps it.
+ * Copy-on-write at the containers: the objects a restore reaches without
+ * passing through a Map or a Set (the execution state, the checker objects
+ * themselves: a few dozen) are copied at once; every non-empty Map and Set
+ * keyed by primitives or frozen records becomes a view of the snapshot's
+ * that pays only for what is used:
+ * - a Map whose values are primitives or frozen records is a
+ *   `CopyOnWriteMap`: it answers from the snapshot's Map until its first
+ *   change, then copies its entries once;
+ * - a Map with values that are mutable objects, or a large one
+ *   (`restoreTuning.entryMin`), is a `CopyOnAccessMap`: it takes one entry
+ *   at a time into its own storage when the entry is first read (the reader
+ *   may change the value it got) or written, so a schedule that touches a
+ *   few of the lifetime records or of thousands of shadow locations (4,096
+ *   devices) copies those;
+ * - a `CopyOnWriteSet` answers from the snapshot's Set until the first
+ *   change, then copies its members (all immutable) once.
+ * Iterating a view (rare: a report, a leak check, a cycle search's edge
+ * list) makes it whole first, in the order an eager copy would have.
+ * A value reached through a lazy entry is copied by the same rules, when it
+ * is reached. The race checker's shadow (a Map per object of Maps per field
+ * of three Maps each, `overwritten` almost always empty), lockdep's
+ * dependency graph and the lifetime records are most of a snapshot, and a
+ * schedule reads a few of their entries. Plain objects and arrays cannot
+ * tell when they are written, so they are copied when reached; frozen
+ * records stay shared as everywhere here.
+ *
+ * One restore numbers every object by the snapshot's copy plan, so an
+ * object reached through two entries is copied once and stays shared, and
+ * cycles come out as deepCopy keeps them. `snapshot` must never change
+ * afterwards (the set-up snapshot and the stress template are kept only to
+ * be restored from); the restored containers must not be structured-cloned
+ * (a clone sees only the copied part): they are the checkers' private state.
  */
 export function restoreCopy<T>(snapshot: T): T {
   const plan = planOf(snapshot, true);
-  return (plan === null ? copy(snapshot, new Map(), true) : replay(plan)) as T;
+  return plan === null ? snapshot : (new Restore(plan).node(0) as T);
 }
 
 /**
  * An eager copy of a snapshot (a value that never changes: an actor's
- * set-up snapshot): the same as deepCopy, through the snapshot's plan.
+ * set-up snapshot): the same as deepCopy, through the snapshot's plan. An
+ * actor's state stays plain Maps and Sets: its values travel in events and,
+ * in the workers host, through structured clone.
  */
 export function snapshotCopy<T>(snapshot: T): T {
   const plan = planOf(snapshot, false);
-  return (plan === null ? copy(snapshot, new Map(), false) : replay(plan)) as T;
+  return plan === null ? snapshot : (replay(plan) as T);
 }
 
 /*
@@ -93,19 +119,18 @@ export function snapshotCopy<T>(snapshot: T): T {
  * again on every copy — which values are objects, which are frozen and
  * shared, which kind each one is, which objects are reached twice — is
  * found out once and kept as a plan: every mutable object reachable from
- * the snapshot, numbered once however often it is reached, with its keys and, per value, either the value itself (a primitive or a frozen
- * record, shared) or the number of the object to put there. A copy then
- * makes the empty objects and fills them in, with no look-ups by identity.
- * A snapshot with a Map that restoreCopy copies lazily (a large one) keeps
- * the general path: its entries are copied when touched, through `seen`.
+ * the snapshot, numbered once however often it is reached, with its keys
+ * and, per value, either the value itself (a primitive or a frozen record,
+ * shared) or the number of the object to put there. A copy then makes the
+ * objects and fills them in, with no look-ups by identity.
  */
 
-const Kind = { Array: 0, Object: 1, Map: 2, Set: 3, View: 4 } as const;
+const Kind = { Array: 0, Object: 1, Map: 2, Set: 3, View: 4, LazyMap: 5, LazySet: 6, EntryMap: 7 } as const;
 type Kind = (typeof Kind)[keyof typeof Kind];
 
 interface PlanNode {
   readonly kind: Kind;
-  /** Object: its prototype; View: the source, sliced. */
+  /** Object: its prototype; View: the source, sliced; LazyMap, EntryMap, LazySet: the snapshot's own container. */
   readonly from: object | null;
   /** Object: its own enumerable keys, in order. */
   readonly keys: readonly string[] | null;
@@ -113,44 +138,50 @@ interface PlanNode {
   readonly vals: readonly unknown[];
   /** Per entry of `vals`: the number of the node to put there, or -1 for the value itself. */
   readonly refs: Int32Array;
+  /** EntryMap: the node of each key whose value is a mutable object (the other values are shared). */
+  readonly objectValues: ReadonlyMap<unknown, number> | null;
 }
 
 interface Plan {
   readonly nodes: readonly PlanNode[];
   /** The lazy threshold the plan was made under (a test changes it). */
   readonly lazyMin: number;
+  readonly entryMin: number;
 }
 
 const plans = new WeakMap<object, Plan | null>();
 const eagerPlans = new WeakMap<object, Plan | null>();
 
-/** The plan of `snapshot` (made on first use); null for a value that is not a mutable object or needs lazy Maps. */
+/** The plan of `snapshot` (made on first use); null for a value that is not a mutable object. */
 function planOf(snapshot: unknown, lazy: boolean): Plan | null {
   if (typeof snapshot !== 'object' || snapshot === null || Object.isFrozen(snapshot)) return null;
   const cache = lazy ? plans : eagerPlans;
   const known = cache.get(snapshot);
-  if (known !== undefined && (known === null || !lazy || known.lazyMin === restoreTuning.lazyMin)) return known;
+  if (known !== undefined && (known === null || !lazy || (known.lazyMin === restoreTuning.lazyMin && known.entryMin === restoreTuning.entryMin))) return known;
   const plan = makePlan(snapshot, lazy);
   cache.set(snapshot, plan);
   return plan;
 }
 
-function makePlan(root: object, lazy: boolean): Plan | null {
+const immutable = (v: unknown): boolean => typeof v !== 'object' || v === null || Object.isFrozen(v);
+
+function makePlan(root: object, lazy: boolean): Plan {
   const index = new Map<object, number>();
   const nodes: PlanNode[] = [];
   const work: object[] = [];
   // one number per object, however many ways lead to it: sharing and cycles come out as deepCopy keeps them
   const ref = (v: unknown): number => {
-    if (typeof v !== 'object' || v === null || Object.isFrozen(v)) return -1;
-    const i = index.get(v);
+    if (immutable(v)) return -1;
+    const i = index.get(v as object);
     if (i !== undefined) return i;
     const n = nodes.length;
-    index.set(v, n);
+    index.set(v as object, n);
     nodes.push(null as unknown as PlanNode);
-    work.push(v);
+    work.push(v as object);
     return n;
   };
-  const node = (kind: Kind, vals: readonly unknown[], from: object | null = null, keys: readonly string[] | null = null): PlanNode => ({ kind, from, keys, vals, refs: Int32Array.from(vals, ref) });
+  const node = (kind: Kind, vals: readonly unknown[], from: object | null = null, keys: readonly string[] | null = null): PlanNode => ({ kind, from, keys, vals, refs: Int32Array.from(vals, ref), objectValues: null });
+  const none = new Int32Array(0);
   ref(root);
   // fill nodes in number order; a node's children get their numbers as it is filled
   for (let n = 0; n < nodes.length; n++) {
@@ -158,22 +189,28 @@ function makePlan(root: object, lazy: boolean): Plan | null {
     if (Array.isArray(v)) {
       nodes[n] = node(Kind.Array, Array.from(v));
     } else if (v instanceof Map) {
-      if (lazy && lazyEligible(v)) return null;
-      const vals: unknown[] = [];
-      for (const [k, x] of v) vals.push(k, x);
-      nodes[n] = node(Kind.Map, vals);
+      if (lazy && lazyEligible(v)) {
+        const objectValues = new Map<unknown, number>();
+        for (const [k, x] of v) if (!immutable(x)) objectValues.set(k, ref(x));
+        // values to copy, or too many entries to copy at a first change: one entry at a time
+        const entryWise = objectValues.size > 0 || v.size >= restoreTuning.entryMin;
+        nodes[n] = { kind: entryWise ? Kind.EntryMap : Kind.LazyMap, from: v, keys: null, vals: [], refs: none, objectValues: entryWise ? objectValues : null };
+      } else {
+        const vals: unknown[] = [];
+        for (const [k, x] of v) vals.push(k, x);
+        nodes[n] = node(Kind.Map, vals);
+      }
     } else if (v instanceof Set) {
-      nodes[n] = node(Kind.Set, [...v]);
+      nodes[n] = lazy && lazyEligible(v) ? { kind: Kind.LazySet, from: v, keys: null, vals: [], refs: none, objectValues: null } : node(Kind.Set, [...v]);
     } else if (ArrayBuffer.isView(v)) {
       nodes[n] = node(Kind.View, [], v);
-    } else if (v instanceof SharedArrayBuffer || v instanceof ArrayBuffer || v instanceof WeakMap || v instanceof WeakSet || v instanceof Promise) {
-      throw new TypeError(`deepCopy: cannot copy a ${v.constructor.name} (state that is not plain data)`);
     } else {
+      notPlainData(v);
       const keys = Object.keys(v);
       nodes[n] = node(Kind.Object, keys.map((k) => (v as Record<string, unknown>)[k]), Object.getPrototypeOf(v) as object | null, keys);
     }
   }
-  return { nodes, lazyMin: restoreTuning.lazyMin };
+  return { nodes, lazyMin: restoreTuning.lazyMin, entryMin: restoreTuning.entryMin };
 }
 
 /**
@@ -185,157 +222,295 @@ function makePlan(root: object, lazy: boolean): Plan | null {
 function replay(plan: Plan): unknown {
   const nodes = plan.nodes;
   const out: unknown[] = new Array(nodes.length);
-  for (let n = 0; n < nodes.length; n++) {
-    const node = nodes[n] as PlanNode;
-    switch (node.kind) {
-      case Kind.Array:
-        out[n] = new Array(node.vals.length);
-        break;
-      case Kind.Object:
-        out[n] = Object.create(node.from);
-        break;
-      case Kind.Map:
-        out[n] = new Map();
-        break;
-      case Kind.Set:
-        out[n] = new Set();
-        break;
-      case Kind.View:
-        out[n] = (node.from as unknown as { slice(): unknown }).slice();
-        break;
-    }
-  }
-  for (let n = 0; n < nodes.length; n++) {
-    const node = nodes[n] as PlanNode;
-    const { vals, refs } = node;
-    const len = vals.length;
-    switch (node.kind) {
-      case Kind.Array: {
-        const a = out[n] as unknown[];
-        for (let i = 0; i < len; i++) {
-          const r = refs[i] as number;
-          a[i] = r < 0 ? vals[i] : out[r];
-        }
-        break;
-      }
-      case Kind.Object: {
-        const o = out[n] as Record<string, unknown>;
-        const keys = node.keys as readonly string[];
-        for (let i = 0; i < len; i++) {
-          const r = refs[i] as number;
-          o[keys[i] as string] = r < 0 ? vals[i] : out[r];
-        }
-        break;
-      }
-      case Kind.Map: {
-        const m = out[n] as Map<unknown, unknown>;
-        for (let i = 0; i < len; i += 2) {
-          const rk = refs[i] as number;
-          const rv = refs[i + 1] as number;
-          m.set(rk < 0 ? vals[i] : out[rk], rv < 0 ? vals[i + 1] : out[rv]);
-        }
-        break;
-      }
-      case Kind.Set: {
-        const st = out[n] as Set<unknown>;
-        for (let i = 0; i < len; i++) {
-          const r = refs[i] as number;
-          st.add(r < 0 ? vals[i] : out[r]);
-        }
-        break;
-      }
-      case Kind.View:
-        break;
-    }
-  }
+  for (let n = 0; n < nodes.length; n++) out[n] = create(nodes[n] as PlanNode);
+  for (let n = 0; n < nodes.length; n++) fill(nodes[n] as PlanNode, out[n], out);
   return out[0];
 }
 
-/**
- * Below `lazyMin` entries a Map is copied at once: the bookkeeping would cost
- * more. A test lowers it so that the seed scenarios, whose maps are small,
- * run through lazy copies too and can be compared with eager ones.
- */
-export const restoreTuning = { lazyMin: 64 };
-
-/** Whether every key is a string or a number (an object key would be looked up by the copy's identity), per snapshot Map. */
-const primitiveKeyed = new WeakMap<Map<unknown, unknown>, boolean>();
-
-function lazyEligible(m: Map<unknown, unknown>): boolean {
-  if (m.size < restoreTuning.lazyMin) return false;
-  let ok = primitiveKeyed.get(m);
-  if (ok === undefined) {
-    ok = true;
-    for (const k of m.keys()) {
-      if (typeof k !== 'string' && typeof k !== 'number') {
-        ok = false;
-        break;
-      }
-    }
-    primitiveKeyed.set(m, ok);
+/** The empty copy of a node (or, for a view, the whole copy). */
+function create(node: PlanNode): unknown {
+  switch (node.kind) {
+    case Kind.Array:
+      return new Array(node.vals.length);
+    case Kind.Object:
+      return Object.create(node.from);
+    case Kind.Map:
+      return new Map();
+    case Kind.Set:
+      return new Set();
+    case Kind.View:
+      return (node.from as unknown as { slice(): unknown }).slice();
+    default:
+      throw new Error('snapshot: a lazy container in an eager copy');
   }
-  return ok;
+}
+
+/** Puts a node's contents into its copy `into`; `out` holds (or, in a lazy restore, will hold) the copies by node number. */
+function fill(node: PlanNode, into: unknown, out: readonly unknown[]): void {
+  const { vals, refs } = node;
+  const len = vals.length;
+  switch (node.kind) {
+    case Kind.Array: {
+      const a = into as unknown[];
+      for (let i = 0; i < len; i++) {
+        const r = refs[i] as number;
+        a[i] = r < 0 ? vals[i] : out[r];
+      }
+      return;
+    }
+    case Kind.Object: {
+      const o = into as Record<string, unknown>;
+      const keys = node.keys as readonly string[];
+      for (let i = 0; i < len; i++) {
+        const r = refs[i] as number;
+        o[keys[i] as string] = r < 0 ? vals[i] : out[r];
+      }
+      return;
+    }
+    case Kind.Map: {
+      const m = into as Map<unknown, unknown>;
+      for (let i = 0; i < len; i += 2) {
+        const rk = refs[i] as number;
+        const rv = refs[i + 1] as number;
+        m.set(rk < 0 ? vals[i] : out[rk], rv < 0 ? vals[i + 1] : out[rv]);
+      }
+      return;
+    }
+    case Kind.Set: {
+      const st = into as Set<unknown>;
+      for (let i = 0; i < len; i++) {
+        const r = refs[i] as number;
+        st.add(r < 0 ? vals[i] : out[r]);
+      }
+      return;
+    }
+    default:
+      return;
+  }
 }
 
 /**
- * A Map that starts as a view of a snapshot Map and copies entries on first
- * access. Its own storage (the Map it extends) holds the copied and the new
- * entries; `fresh` tells which base keys were copied (they keep the base's
- * iteration position) and `gone` which base keys were deleted (a key deleted
- * and set again is new, at the end, as in a Map). Iteration first puts the
- * entries in the order an eager copy would have had, so the same execution
- * iterates the same way whether its state was copied eagerly or lazily.
+ * One lazy restore: the copies made so far, by node number. `node(n)`
+ * makes node n's copy on first use, with everything it reaches up to the
+ * next lazy container (those are views, made empty and filled on access).
  */
-export class CopyOnAccessMap<K, V> extends Map<K, V> {
-  private base: Map<K, V> | null;
-  private readonly seen: Map<object, unknown>;
-  private readonly copied = new Set<K>();
-  private readonly gone = new Set<K>();
-  /** Base entries neither copied nor deleted. */
-  private left: number;
+class Restore {
+  private readonly nodes: readonly PlanNode[];
+  private readonly out: unknown[];
+  /** Nodes made but not filled yet (reused: a restore fills one reach at a time). */
+  private readonly todo: number[] = [];
 
-  constructor(base: Map<K, V>, seen: Map<object, unknown>) {
-    super();
-    this.base = base;
-    this.seen = seen;
-    this.left = base.size;
+  constructor(plan: Plan) {
+    this.nodes = plan.nodes;
+    this.out = new Array(plan.nodes.length);
   }
 
-  private untouched(k: K): boolean {
-    return this.base !== null && !this.copied.has(k) && !this.gone.has(k) && this.base.has(k);
+  node(n: number): unknown {
+    const out = this.out;
+    const have = out[n];
+    if (have !== undefined) return have;
+    const nodes = this.nodes;
+    const todo = this.todo;
+    const made = this.make(n);
+    todo.push(n);
+    while (todo.length > 0) {
+      const m = todo.pop() as number;
+      const node = nodes[m] as PlanNode;
+      // the children first, so that fill finds every one it needs in `out`
+      const refs = node.refs;
+      for (let i = 0; i < refs.length; i++) {
+        const r = refs[i] as number;
+        if (r >= 0 && out[r] === undefined) {
+          this.make(r);
+          todo.push(r);
+        }
+      }
+      fill(node, out[m], out);
+    }
+    return made;
+  }
+
+  private make(n: number): unknown {
+    const node = this.nodes[n] as PlanNode;
+    const v = node.kind === Kind.LazyMap ? new CopyOnWriteMap(node.from as Map<unknown, unknown>)
+      : node.kind === Kind.EntryMap ? new CopyOnAccessMap(node.from as Map<unknown, unknown>, node.objectValues as ReadonlyMap<unknown, number>, this)
+      : node.kind === Kind.LazySet ? new CopyOnWriteSet(node.from as Set<unknown>)
+      : create(node);
+    this.out[n] = v;
+    return v;
+  }
+}
+
+/**
+ * Below `lazyMin` entries a Map or Set is copied at once. Empty ones always
+ * are (a view would cost more than the empty container). A Map of
+ * primitives and frozen records is copied entry by entry (`CopyOnAccessMap`)
+ * from `entryMin` entries on, below that whole at its first change
+ * (`CopyOnWriteMap`): its reads then cost one look-up, where an entry-wise
+ * view's first read of each key costs a few, which a small map read all over
+ * (a shadow's fields of one object) pays more often than it saves. Tests set
+ * them to compare lazy restores with eager copies.
+ */
+export const restoreTuning = { lazyMin: 1, entryMin: 64 };
+
+function lazyEligible(c: Map<unknown, unknown> | Set<unknown>): boolean {
+  if (c.size === 0 || c.size < restoreTuning.lazyMin) return false;
+  // a key (a Set member) that is a mutable object would be looked up by the copy's identity: copy it at once
+  for (const k of c.keys()) if (!immutable(k)) return false;
+  return true;
+}
+
+/**
+ * A Map of primitives and frozen records that starts as a view of a
+ * snapshot's Map and becomes a plain copy at its first change, copying its
+ * entries then. Until then it answers from the snapshot: a read costs one
+ * look-up, as in a Map. Iteration makes the copy first (an iterator must see
+ * changes made while it runs).
+ */
+export class CopyOnWriteMap<K, V> extends Map<K, V> {
+  private base: Map<K, V> | null;
+
+  constructor(base: Map<K, V>) {
+    super();
+    this.base = base;
+  }
+
+  private own(): void {
+    const base = this.base;
+    if (base === null) return;
+    this.base = null;
+    for (const [k, v] of base) super.set(k, v);
   }
 
   override has(k: K): boolean {
-    return super.has(k) || this.untouched(k);
+    const base = this.base;
+    return base !== null ? base.has(k) : super.has(k);
   }
 
   override get(k: K): V | undefined {
-    if (super.has(k)) return super.get(k);
-    if (!this.untouched(k)) return undefined;
-    const v = copy((this.base as Map<K, V>).get(k), this.seen, true) as V;
-    this.copied.add(k);
-    this.left--;
-    super.set(k, v);
-    return v;
+    const base = this.base;
+    return base !== null ? base.get(k) : super.get(k);
   }
 
   override set(k: K, v: V): this {
-    if (this.untouched(k)) {
-      this.copied.add(k);
-      this.left--;
-    }
+    this.own();
     return super.set(k, v);
   }
 
   override delete(k: K): boolean {
-    if (this.untouched(k)) {
-      this.gone.add(k);
-      this.left--;
-      return true;
+    const base = this.base;
+    if (base !== null) {
+      if (!base.has(k)) return false;
+      this.own();
     }
-    if (!super.has(k)) return false;
-    super.delete(k);
-    if (this.copied.delete(k)) this.gone.add(k);
+    return super.delete(k);
+  }
+
+  override clear(): void {
+    this.base = null;
+    super.clear();
+  }
+
+  override get size(): number {
+    const base = this.base;
+    return base !== null ? base.size : super.size;
+  }
+
+  override keys(): MapIterator<K> {
+    this.own();
+    return super.keys();
+  }
+
+  override values(): MapIterator<V> {
+    this.own();
+    return super.values();
+  }
+
+  override entries(): MapIterator<[K, V]> {
+    this.own();
+    return super.entries();
+  }
+
+  override [Symbol.iterator](): MapIterator<[K, V]> {
+    return this.entries();
+  }
+
+  override forEach(f: (v: V, k: K, m: Map<K, V>) => void, self?: unknown): void {
+    this.own();
+    super.forEach(f, self);
+  }
+}
+
+/**
+ * A Map that starts as a view of a snapshot's Map. Its own storage (the Map
+ * it extends) holds the entries copied or written since; `gone` the
+ * snapshot's keys deleted here (a key deleted and set again is new, at the
+ * end, as in a Map). An entry is taken into the own storage when first read
+ * (a mutable value copied by the plan, the others shared). Iteration
+ * first makes it whole, in the order an eager copy would have, so an
+ * execution iterates the same way whether its state was restored eagerly or
+ * lazily; from then on it is a plain Map.
+ */
+export class CopyOnAccessMap<K, V> extends Map<K, V> {
+  private base: Map<K, V> | null;
+  /** The plan's nodes of the snapshot's mutable values, by key. */
+  private readonly objectValues: ReadonlyMap<K, number>;
+  private readonly restore: Restore;
+  private gone: Set<K> | null = null;
+  /** Snapshot entries neither in the own storage nor deleted. */
+  private left: number;
+
+  constructor(base: Map<K, V>, objectValues: ReadonlyMap<K, number>, restore: Restore) {
+    super();
+    this.base = base;
+    this.objectValues = objectValues;
+    this.restore = restore;
+    this.left = base.size;
+  }
+
+  /** True when `k` is a snapshot entry not copied, written or deleted here yet. */
+  private untouched(k: K): boolean {
+    const base = this.base;
+    return base !== null && !super.has(k) && base.has(k) && (this.gone === null || !this.gone.has(k));
+  }
+
+  // The hot paths: a key copied or written here costs one look-up, a key in neither one more.
+
+  override has(k: K): boolean {
+    if (super.has(k)) return true;
+    const base = this.base;
+    return base !== null && base.has(k) && (this.gone === null || !this.gone.has(k));
+  }
+
+  override get(k: K): V | undefined {
+    const v = super.get(k);
+    if (v !== undefined) return v;
+    const base = this.base;
+    if (base === null) return v;
+    const b = base.get(k);
+    // not in the snapshot; or an own entry (undefined, written here) or a deleted one hides it
+    if (b === undefined || super.has(k) || (this.gone !== null && this.gone.has(k))) return undefined;
+    // first read: copied in, so the next one is a plain look-up (a mutable value by the plan, the others shared)
+    const n = this.objectValues.get(k);
+    const c = n === undefined ? b : (this.restore.node(n) as V);
+    this.left--;
+    super.set(k, c);
+    return c;
+  }
+
+  override set(k: K, v: V): this {
+    if (this.untouched(k)) this.left--;
+    return super.set(k, v);
+  }
+
+  override delete(k: K): boolean {
+    const base = this.base;
+    if (base === null) return super.delete(k);
+    const own = super.delete(k);
+    if (this.gone !== null && this.gone.has(k)) return own;
+    if (!base.has(k)) return own;
+    if (!own) this.left--;
+    (this.gone ??= new Set()).add(k);
     return true;
   }
 
@@ -345,7 +520,7 @@ export class CopyOnAccessMap<K, V> extends Map<K, V> {
   }
 
   override get size(): number {
-    return super.size + (this.base === null ? 0 : this.left);
+    return super.size + this.left;
   }
 
   override keys(): MapIterator<K> {
@@ -376,12 +551,14 @@ export class CopyOnAccessMap<K, V> extends Map<K, V> {
   private materialize(): void {
     const base = this.base;
     if (base === null) return;
+    const gone = this.gone;
     const ordered: [K, V][] = [];
-    for (const [k, v] of base) {
-      if (this.gone.has(k)) continue;
-      ordered.push([k, this.copied.has(k) ? (super.get(k) as V) : (copy(v, this.seen, true) as V)]);
+    for (const [k, b] of base) {
+      if (gone !== null && gone.has(k)) continue;
+      // (an entry whose value is undefined has nothing to copy)
+      ordered.push([k, b === undefined ? (super.get(k) as V) : (this.get(k) as V)]);
     }
-    for (const [k, v] of super.entries()) if (!this.copied.has(k)) ordered.push([k, v]);
+    for (const [k, v] of super.entries()) if (!base.has(k) || (gone !== null && gone.has(k))) ordered.push([k, v]);
     super.clear();
     for (const [k, v] of ordered) super.set(k, v);
     this.drop();
@@ -389,8 +566,81 @@ export class CopyOnAccessMap<K, V> extends Map<K, V> {
 
   private drop(): void {
     this.base = null;
-    this.copied.clear();
-    this.gone.clear();
+    this.gone = null;
     this.left = 0;
+  }
+}
+
+/**
+ * A Set that starts as a view of a snapshot's Set of immutable members
+ * (primitives, frozen records): read from the snapshot until the first
+ * change, which copies the members once; from then on a plain Set.
+ */
+export class CopyOnWriteSet<T> extends Set<T> {
+  private base: Set<T> | null;
+
+  constructor(base: Set<T>) {
+    super();
+    this.base = base;
+  }
+
+  private own(): void {
+    const base = this.base;
+    if (base === null) return;
+    this.base = null;
+    for (const x of base) super.add(x);
+  }
+
+  override has(x: T): boolean {
+    return this.base !== null ? this.base.has(x) : super.has(x);
+  }
+
+  override add(x: T): this {
+    if (this.base !== null) {
+      if (this.base.has(x)) return this;
+      this.own();
+    }
+    return super.add(x);
+  }
+
+  override delete(x: T): boolean {
+    if (this.base !== null) {
+      if (!this.base.has(x)) return false;
+      this.own();
+    }
+    return super.delete(x);
+  }
+
+  override clear(): void {
+    this.base = null;
+    super.clear();
+  }
+
+  override get size(): number {
+    return this.base !== null ? this.base.size : super.size;
+  }
+
+  override keys(): SetIterator<T> {
+    return this.values();
+  }
+
+  override values(): SetIterator<T> {
+    // an iterator must see the changes made while it runs, as a Set's does
+    this.own();
+    return super.values();
+  }
+
+  override entries(): SetIterator<[T, T]> {
+    this.own();
+    return super.entries();
+  }
+
+  override [Symbol.iterator](): SetIterator<T> {
+    return this.values();
+  }
+
+  override forEach(f: (v: T, k: T, s: Set<T>) => void, self?: unknown): void {
+    this.own();
+    super.forEach(f, self);
   }
 }

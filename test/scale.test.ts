@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CopyOnAccessMap, deepCopy, restoreCopy, restoreTuning } from '../runtime/snapshot.ts';
+import { CopyOnAccessMap, CopyOnWriteMap, CopyOnWriteSet, deepCopy, restoreCopy, restoreTuning } from '../runtime/snapshot.ts';
+import { Cell } from '../runtime/cell.ts';
+import type { ActorDef } from '../runtime/actor.ts';
+import { kernelCheckers } from '../scenarios/kernel/checkers.ts';
+import type { Checker } from '../checkers/checker.ts';
+import type { LockRef, TraceEvent } from '../protocol/events.ts';
+import type { ActorId, LockId, ObjId, TaskId } from '../protocol/ids.ts';
 import { deltaTuning, isDelta, readPayload, valueAfter, writePayload } from '../protocol/delta.ts';
 import { SeededRng } from '../runtime/rng.ts';
 import { explore } from '../runtime/explore.ts';
@@ -20,67 +26,111 @@ import type { VariantAssignment } from '../scenarios/scenario.ts';
  */
 
 const LAZY_MIN = restoreTuning.lazyMin;
+const ENTRY_MIN = restoreTuning.entryMin;
 const DELTA_MIN = deltaTuning.min;
 afterEach(() => {
   restoreTuning.lazyMin = LAZY_MIN;
+  restoreTuning.entryMin = ENTRY_MIN;
   deltaTuning.min = DELTA_MIN;
 });
 
 describe('copy-on-access restore', () => {
-  const base = (): Map<string, { n: number; tags: string[] }> => {
-    const m = new Map<string, { n: number; tags: string[] }>();
-    for (let i = 0; i < 100; i++) m.set(`k${i}`, { n: i, tags: [`t${i}`] });
+  type Val = { n: number; tags: string[] } | number;
+  const records = (size: number): Map<string, Val> => {
+    const m = new Map<string, Val>();
+    for (let i = 0; i < size; i++) m.set(`k${i}`, { n: i, tags: [`t${i}`] });
     return m;
   };
+  const numbers = (size: number): Map<string, Val> => new Map(Array.from({ length: size }, (_, i): [string, Val] => [`k${i}`, i]));
+  // each view kind a restore makes: entry by entry (mutable values; many entries), whole at the first change (few primitives)
+  const VIEWS: readonly [string, () => Map<string, Val>, unknown][] = [
+    ['records, entry by entry', () => records(100), CopyOnAccessMap],
+    ['many numbers, entry by entry', () => numbers(100), CopyOnAccessMap],
+    ['few numbers, whole at the first change', () => numbers(20), CopyOnWriteMap],
+  ];
 
-  it('a restored large Map behaves like an eager copy under random operations, and the snapshot never changes', () => {
-    for (let seed = 1; seed <= 20; seed++) {
-      const snap = { m: base() };
-      const frozen = JSON.stringify([...snap.m]);
-      const eager = deepCopy(snap).m;
-      const lazy = restoreCopy(snap).m;
-      expect(lazy).toBeInstanceOf(CopyOnAccessMap);
-      const rng = new SeededRng(seed);
-      for (let i = 0; i < 300; i++) {
-        const key = `k${rng.int(130)}`;
-        switch (rng.int(7)) {
-          case 0:
-            expect(lazy.get(key)).toEqual(eager.get(key));
-            break;
-          case 1: {
-            // a change through a value read from the map lands in the copy, never in the snapshot
-            const a = lazy.get(key);
-            const b = eager.get(key);
-            if (a !== undefined && b !== undefined) {
-              a.n += 1000;
-              b.n += 1000;
-              a.tags.push('x');
-              b.tags.push('x');
+  for (const [what, base, view] of VIEWS) {
+    it(`a restored Map (${what}) behaves like an eager copy under random operations, and the snapshot never changes`, () => {
+      for (let seed = 1; seed <= 20; seed++) {
+        const snap = { m: base() };
+        const frozen = JSON.stringify([...snap.m]);
+        const eager = deepCopy(snap).m;
+        const lazy = restoreCopy(snap).m;
+        expect(lazy).toBeInstanceOf(view);
+        const rng = new SeededRng(seed);
+        for (let i = 0; i < 300; i++) {
+          const key = `k${rng.int(130)}`;
+          switch (rng.int(7)) {
+            case 0:
+              expect(lazy.get(key)).toEqual(eager.get(key));
+              break;
+            case 1: {
+              // a change through a value read from the map lands in the copy, never in the snapshot
+              const a = lazy.get(key);
+              const b = eager.get(key);
+              if (typeof a === 'object' && typeof b === 'object') {
+                a.n += 1000;
+                b.n += 1000;
+                a.tags.push('x');
+                b.tags.push('x');
+              }
+              break;
             }
-            break;
+            case 2: {
+              const v: () => Val = typeof snap.m.get('k0') === 'number' ? () => i : () => ({ n: i, tags: [] });
+              lazy.set(key, v());
+              eager.set(key, v());
+              break;
+            }
+            case 3:
+              expect(lazy.delete(key)).toBe(eager.delete(key));
+              break;
+            case 4:
+              expect(lazy.has(key)).toBe(eager.has(key));
+              break;
+            case 5:
+              expect(lazy.size).toBe(eager.size);
+              break;
+            case 6:
+              if (rng.int(10) === 0) expect([...lazy]).toEqual([...eager]);
+              break;
           }
+        }
+        // the same entries in the same order as the eager copy
+        expect([...lazy.entries()]).toEqual([...eager.entries()]);
+        expect(lazy.size).toBe(eager.size);
+        expect(JSON.stringify([...snap.m])).toBe(frozen);
+      }
+    });
+  }
+
+  it('a restored Set behaves like an eager copy under random operations, and the snapshot never changes', () => {
+    for (let seed = 1; seed <= 20; seed++) {
+      const snap = { s: new Set(Array.from({ length: 30 }, (_, i) => `m${i}`)) };
+      const eager = deepCopy(snap).s;
+      const lazy = restoreCopy(snap).s;
+      expect(lazy).toBeInstanceOf(CopyOnWriteSet);
+      const rng = new SeededRng(seed);
+      for (let i = 0; i < 200; i++) {
+        const m = `m${rng.int(40)}`;
+        switch (rng.int(4)) {
+          case 0:
+            expect(lazy.has(m)).toBe(eager.has(m));
+            break;
+          case 1:
+            lazy.add(m);
+            eager.add(m);
+            break;
           case 2:
-            lazy.set(key, { n: i, tags: [] });
-            eager.set(key, { n: i, tags: [] });
+            expect(lazy.delete(m)).toBe(eager.delete(m));
             break;
           case 3:
-            expect(lazy.delete(key)).toBe(eager.delete(key));
-            break;
-          case 4:
-            expect(lazy.has(key)).toBe(eager.has(key));
-            break;
-          case 5:
             expect(lazy.size).toBe(eager.size);
-            break;
-          case 6:
-            if (rng.int(10) === 0) expect([...lazy]).toEqual([...eager]);
             break;
         }
       }
-      // the same entries in the same order as the eager copy
-      expect([...lazy.entries()]).toEqual([...eager.entries()]);
-      expect(lazy.size).toBe(eager.size);
-      expect(JSON.stringify([...snap.m])).toBe(frozen);
+      expect([...lazy]).toEqual([...eager]);
+      expect(snap.s.size).toBe(30);
     }
   });
 
@@ -95,12 +145,14 @@ describe('copy-on-access restore', () => {
     expect(shared.hits).toBe(0);
   });
 
-  it('small maps and maps keyed by objects are copied at once', () => {
+  it('empty maps and maps keyed by objects are copied at once; a small one is a view too', () => {
+    const empty = new Map<string, number>();
     const small = new Map([['a', 1]]);
     const keyed = new Map<object, number>();
     for (let i = 0; i < 80; i++) keyed.set({ i }, i);
-    const c = restoreCopy({ small, keyed });
-    expect(c.small).not.toBeInstanceOf(CopyOnAccessMap);
+    const c = restoreCopy({ empty, small, keyed });
+    expect(c.empty).not.toBeInstanceOf(CopyOnAccessMap);
+    expect(c.small).toBeInstanceOf(CopyOnWriteMap);
     expect(c.keyed).not.toBeInstanceOf(CopyOnAccessMap);
     expect(c.keyed.size).toBe(80);
   });
@@ -169,7 +221,9 @@ describe('the same findings with lazy restores and deltas as with eager copies a
       restoreTuning.lazyMin = Infinity;
       deltaTuning.min = Infinity;
       const eager = await executions(name, v);
+      // every non-empty container a view, entry by entry from two entries on
       restoreTuning.lazyMin = 1;
+      restoreTuning.entryMin = 2;
       deltaTuning.min = 0;
       const lazy = await executions(name, v);
       expect(lazy).toEqual(eager);
@@ -177,4 +231,83 @@ describe('the same findings with lazy restores and deltas as with eager copies a
       expect(eager.some((e) => !e.endsWith('| '))).toBe(true);
     });
   }
+});
+
+describe("a schedule's state does not leak into the next", () => {
+  const L1: LockRef = { id: 'L1' as LockId, cls: 'L1', kind: 'mutex' };
+  const L2: LockRef = { id: 'L2' as LockId, cls: 'L2', kind: 'mutex' };
+  const L3: LockRef = { id: 'L3' as LockId, cls: 'L3', kind: 'mutex' };
+  const OBJ = 'widget@t0#1' as ObjId;
+  const on = (task: string, events: readonly Record<string, unknown>[]): TraceEvent[] =>
+    events.map((e) => ({ task: task as TaskId, actor: 'a' as ActorId, stack: [`a:${task}`], ...e }) as unknown as TraceEvent);
+  const nested = (a: LockRef, b: LockRef): Record<string, unknown>[] => [
+    { ev: 'lock.request', lock: a, mode: 'write', try: false }, { ev: 'lock.acquired', lock: a, mode: 'write', try: false, ok: true },
+    { ev: 'lock.request', lock: b, mode: 'write', try: false }, { ev: 'lock.acquired', lock: b, mode: 'write', try: false, ok: true },
+    { ev: 'lock.released', lock: b, mode: 'write' }, { ev: 'lock.released', lock: a, mode: 'write' },
+  ];
+  // the set-up: an object allocated and written under L1, the order L1 → L2
+  const SETUP = on('t0', [
+    { ev: 'task.start', parent: null }, { ev: 'alloc', obj: OBJ, type: 'widget' },
+    ...nested(L1, L2).slice(0, 2), { ev: 'access', obj: OBJ, field: 'state', op: 'write', guard: 'L1', lockless: false, value: 1, old: 0 }, ...nested(L1, L2).slice(2),
+    { ev: 'task.end' },
+  ]);
+  // schedule 1 adds the order L2 → L3 and frees the object
+  const FIRST = on('t1', [{ ev: 'task.start', parent: null }, ...nested(L2, L3), { ev: 'free', obj: OBJ }, { ev: 'task.end' }]);
+  // schedule 2 uses the object and takes L3 → L1: clean unless schedule 1's free or its edge (closing L1 → L2 → L3 → L1) is still there
+  const SECOND = on('t2', [{ ev: 'task.start', parent: null }, { ev: 'use', obj: OBJ, what: 'probe' }, ...nested(L3, L1), { ev: 'task.end' }]);
+  const feed = (checkers: readonly Checker[], events: readonly TraceEvent[], from: number): string[] => {
+    const out: string[] = [];
+    events.forEach((e, i) => {
+      for (const c of checkers) {
+        c.onEvent(e, from + i);
+        for (const f of c.drain()) out.push(f.kind);
+      }
+    });
+    return out.sort();
+  };
+
+  it('the checkers: schedule 1 frees an object and adds a lock order; schedule 2, restored from the same snapshot, sees neither', () => {
+    const live = kernelCheckers();
+    feed(live, SETUP, 0);
+    const snapshot = deepCopy({ checkers: live });
+    const first = restoreCopy(snapshot).checkers;
+    expect(feed(first, FIRST, 100)).toEqual([]);
+    const second = restoreCopy(snapshot).checkers;
+    const found = feed(second, SECOND, 200);
+    expect(found).not.toContain('use-after-free');
+    expect(found).not.toContain('lock-order-inversion');
+    // what a fresh eager copy finds, and what schedule 1's own state would have found (the leak this test catches)
+    expect(found).toEqual(feed(deepCopy(snapshot).checkers, SECOND, 200));
+    expect(feed(first, SECOND, 200)).toEqual(expect.arrayContaining(['use-after-free', 'lock-order-inversion']));
+  });
+
+  // (the workers host restores each actor with this same Cell.restore, in its worker: runtime/hosts/worker-entry.ts)
+  it('an actor cell: what schedule 1 changes in its state (nested records, lists, Maps, Sets) is gone after the next restore', () => {
+    interface S { devs: Map<string, { bound: boolean; list: string[] }>; names: Set<string>; rec: { deep: { n: number } }; order: string[] }
+    const def: ActorDef<S> = {
+      kind: 'test',
+      init: () => ({ devs: new Map([['d0', { bound: false, list: ['a'] }], ['d1', { bound: true, list: [] }]]), names: new Set(['d0', 'd1']), rec: { deep: { n: 1 } }, order: ['d0', 'd1'] }),
+      handlers: {},
+    };
+    const cell = new Cell(def, { self: 'a' as ActorId, config: null, actors: ['a' as ActorId], lockManagers: [] });
+    const snap = cell.snapshot();
+    cell.restore(snap);
+    const s1 = cell.state;
+    (s1.devs.get('d0') as { bound: boolean; list: string[] }).bound = true;
+    (s1.devs.get('d0') as { bound: boolean; list: string[] }).list.push('b');
+    s1.devs.delete('d1');
+    s1.devs.set('d2', { bound: true, list: [] });
+    s1.names.add('d2');
+    s1.rec.deep.n = 99;
+    s1.order.reverse();
+    cell.refcounts.set('x' as ObjId, 3);
+    cell.restore(snap);
+    const s2 = cell.state;
+    expect(s2).not.toBe(s1);
+    expect([...s2.devs]).toEqual([['d0', { bound: false, list: ['a'] }], ['d1', { bound: true, list: [] }]]);
+    expect([...s2.names]).toEqual(['d0', 'd1']);
+    expect(s2.rec.deep.n).toBe(1);
+    expect(s2.order).toEqual(['d0', 'd1']);
+    expect(cell.refcounts.has('x' as ObjId)).toBe(false);
+  });
 });
