@@ -25,7 +25,8 @@ export class HeldLocks {
         h = [];
         this.held.set(e.task, h);
       }
-      h.push({ lock: e.lock, mode: e.mode, try: e.try, stack: e.stack.slice(0, -1), step });
+      // frozen: never changed, so the records that copy a task's held locks and a restore (runtime/snapshot.ts) share it
+      h.push(Object.freeze({ lock: e.lock, mode: e.mode, try: e.try, stack: e.stack.slice(0, -1), step }));
     } else if (e.ev === 'lock.released') {
       const h = this.held.get(e.task);
       if (h === undefined) return;

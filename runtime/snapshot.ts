@@ -361,6 +361,16 @@ function lazyEligible(c: Map<unknown, unknown> | Set<unknown>): boolean {
 }
 
 /**
+ * A view that has copied everything becomes a plain Map or Set: its methods
+ * are the builtins from then on, not the view's (each call through the
+ * view's own methods costs a JS call around the builtin, and a schedule
+ * calls them on every event: the shadows' maps).
+ */
+function plain(view: object, proto: object): void {
+  Object.setPrototypeOf(view, proto);
+}
+
+/**
  * A Map of primitives and frozen records that starts as a view of a
  * snapshot's Map and becomes a plain copy at its first change, copying its
  * entries then. Until then it answers from the snapshot: a read costs one
@@ -380,6 +390,7 @@ export class CopyOnWriteMap<K, V> extends Map<K, V> {
     if (base === null) return;
     this.base = null;
     for (const [k, v] of base) super.set(k, v);
+    plain(this, Map.prototype);
   }
 
   override has(k: K): boolean {
@@ -409,6 +420,7 @@ export class CopyOnWriteMap<K, V> extends Map<K, V> {
   override clear(): void {
     this.base = null;
     super.clear();
+    plain(this, Map.prototype);
   }
 
   override get size(): number {
@@ -517,6 +529,7 @@ export class CopyOnAccessMap<K, V> extends Map<K, V> {
   override clear(): void {
     super.clear();
     this.drop();
+    plain(this, Map.prototype);
   }
 
   override get size(): number {
@@ -562,6 +575,7 @@ export class CopyOnAccessMap<K, V> extends Map<K, V> {
     super.clear();
     for (const [k, v] of ordered) super.set(k, v);
     this.drop();
+    plain(this, Map.prototype);
   }
 
   private drop(): void {
@@ -589,6 +603,7 @@ export class CopyOnWriteSet<T> extends Set<T> {
     if (base === null) return;
     this.base = null;
     for (const x of base) super.add(x);
+    plain(this, Set.prototype);
   }
 
   override has(x: T): boolean {
@@ -614,6 +629,7 @@ export class CopyOnWriteSet<T> extends Set<T> {
   override clear(): void {
     this.base = null;
     super.clear();
+    plain(this, Set.prototype);
   }
 
   override get size(): number {

@@ -69,7 +69,8 @@ export class LifetimeChecker implements Checker {
   onEvent(e: TraceEvent, step: number): void {
     this.held.onEvent(e, step);
     this.types.onEvent(e);
-    const at = (): Site => ({ task: e.task, stack: e.stack, step, held: this.held.of(e.task).slice() });
+    // frozen: a site is never changed, so a set-up snapshot's restores share it (runtime/snapshot.ts)
+    const at = (): Site => Object.freeze({ task: e.task, stack: e.stack, step, held: this.held.of(e.task).slice() });
     if (e.ev !== 'task.start' && !this.active.has(e.task)) this.active.set(e.task, step);
     switch (e.ev) {
       case 'task.start':
@@ -81,7 +82,7 @@ export class LifetimeChecker implements Checker {
         this.live.delete(e.task);
         return;
       case 'send':
-        if (e.kind === 'event') this.spawns.set(childOf(e.msg), { at: at(), op: e.op, to: e.to });
+        if (e.kind === 'event') this.spawns.set(childOf(e.msg), Object.freeze({ at: at(), op: e.op, to: e.to }));
         return;
       case 'alloc':
         // a new object, even when a named id comes back after a free

@@ -71,7 +71,7 @@ export class ObjectLife {
     this.type = type;
     this.alloc = alloc;
     this.count = alloc === null ? 0 : 1;
-    if (alloc !== null) this.ops.push({ op: 'alloc', count: 1, at: alloc });
+    if (alloc !== null) this.ops.push(Object.freeze({ op: 'alloc', count: 1, at: alloc }));
   }
 
   record(op: RefOp): void {
