@@ -30,7 +30,7 @@ function copy<T>(v: T, seen: Map<object, unknown>): T {
   if (v instanceof Map) {
     const out = new Map();
     seen.set(v, out);
-    // (iterating a restored CopyOnAccessMap makes it whole first: the copy sees every entry)
+    // (iterating a restored CopyOnWriteMap makes it whole first: the copy sees every entry)
     for (const [k, x] of v) out.set(copy(k, seen), copy(x, seen));
     return out as T;
   }
@@ -69,15 +69,15 @@ function notPlainData(v: object): void {
  * themselves: a few dozen) are copied at once; every non-empty Map and Set
  * keyed by primitives or frozen records becomes a view of the snapshot's
  * that pays only for what is used:
- * - a Map whose values are primitives or frozen records is a
- *   `CopyOnWriteMap`: it answers from the snapshot's Map until its first
- *   change, then copies its entries once;
+ * - a small Map whose values are primitives or frozen records becomes a
+ *   `CopyOnWriteMap` copied whole: it answers from the snapshot's Map until
+ *   its first change, then copies its entries once;
  * - a Map with values that are mutable objects, or a large one
- *   (`restoreTuning.entryMin`), is a `CopyOnAccessMap`: it takes one entry
- *   at a time into its own storage when the entry is first read (the reader
- *   may change the value it got) or written, so a schedule that touches a
- *   few of the lifetime records or of thousands of shadow locations (4,096
- *   devices) copies those;
+ *   (`restoreTuning.entryMin`), becomes a `CopyOnWriteMap` copied entry by
+ *   entry: it takes one entry at a time into its own storage when the entry
+ *   is first read (the reader may change the value it got) or written, so a
+ *   schedule that touches a few of the lifetime records or of thousands of
+ *   shadow locations (4,096 devices) copies those;
  * - a `CopyOnWriteSet` answers from the snapshot's Set until the first
  *   change, then copies its members (all immutable) once.
  * Iterating a view (rare: a report, a leak check, a cycle search's edge
@@ -189,7 +189,7 @@ function makePlan(root: object, lazy: boolean): Plan {
     if (Array.isArray(v)) {
       nodes[n] = node(Kind.Array, Array.from(v));
     } else if (v instanceof Map) {
-      if (lazy && lazyEligible(v)) {
+      if (lazy && lazyEligible(v) && v.size >= restoreTuning.lazyMin) {
         const objectValues = new Map<unknown, number>();
         for (const [k, x] of v) if (!immutable(x)) objectValues.set(k, ref(x));
         // values to copy, or too many entries to copy at a first change: one entry at a time
@@ -201,7 +201,7 @@ function makePlan(root: object, lazy: boolean): Plan {
         nodes[n] = node(Kind.Map, vals);
       }
     } else if (v instanceof Set) {
-      nodes[n] = lazy && lazyEligible(v) ? { kind: Kind.LazySet, from: v, keys: null, vals: [], refs: none, objectValues: null } : node(Kind.Set, [...v]);
+      nodes[n] = lazy && lazyEligible(v) && v.size >= restoreTuning.lazyMin ? { kind: Kind.LazySet, from: v, keys: null, vals: [], refs: none, objectValues: null } : node(Kind.Set, [...v]);
     } else if (ArrayBuffer.isView(v)) {
       nodes[n] = node(Kind.View, [], v);
     } else {
@@ -332,8 +332,8 @@ class Restore {
 
   private make(n: number): unknown {
     const node = this.nodes[n] as PlanNode;
-    const v = node.kind === Kind.LazyMap ? new CopyOnWriteMap(node.from as Map<unknown, unknown>)
-      : node.kind === Kind.EntryMap ? new CopyOnAccessMap(node.from as Map<unknown, unknown>, node.objectValues as ReadonlyMap<unknown, number>, this)
+    const v = node.kind === Kind.LazyMap ? new CopyOnWriteMap(node.from as Map<unknown, unknown>, null, null)
+      : node.kind === Kind.EntryMap ? new CopyOnWriteMap(node.from as Map<unknown, unknown>, node.objectValues as ReadonlyMap<unknown, number>, this)
       : node.kind === Kind.LazySet ? new CopyOnWriteSet(node.from as Set<unknown>)
       : create(node);
     this.out[n] = v;
@@ -342,137 +342,57 @@ class Restore {
 }
 
 /**
- * Below `lazyMin` entries a Map or Set is copied at once. Empty ones always
- * are (a view would cost more than the empty container). A Map of
- * primitives and frozen records is copied entry by entry (`CopyOnAccessMap`)
- * from `entryMin` entries on, below that whole at its first change
- * (`CopyOnWriteMap`): its reads then cost one look-up, where an entry-wise
- * view's first read of each key costs a few, which a small map read all over
- * (a shadow's fields of one object) pays more often than it saves. Tests set
- * them to compare lazy restores with eager copies.
+ * Which containers become views: those of at least `lazyMin` entries (the
+ * wide ones: a shadow's objects, lockdep's classes, the lifetime records),
+ * so a schedule copies the few entries it touches and, inside them, small
+ * containers at once. A view is paid on every call at the checkers' Map and
+ * Set call sites (a JS method around the builtin, and sites that see two
+ * classes); views of every small container (a location's reads, a vector
+ * clock) cost more on bench/kernel.ts than the copies they saved. A Map is
+ * copied entry by entry when its values are mutable objects (copying them
+ * is what costs) or from `entryMin` entries on, else whole at its first
+ * change (its reads then cost one look-up). Empty containers are always
+ * copied at once. Tests set both to compare lazy restores with eager copies.
  */
-export const restoreTuning = { lazyMin: 1, entryMin: 64 };
+export const restoreTuning = { lazyMin: 16, entryMin: 64 };
 
 function lazyEligible(c: Map<unknown, unknown> | Set<unknown>): boolean {
-  if (c.size === 0 || c.size < restoreTuning.lazyMin) return false;
+  if (c.size === 0) return false;
   // a key (a Set member) that is a mutable object would be looked up by the copy's identity: copy it at once
   for (const k of c.keys()) if (!immutable(k)) return false;
   return true;
 }
 
 /**
- * A view that has copied everything becomes a plain Map or Set: its methods
- * are the builtins from then on, not the view's (each call through the
- * view's own methods costs a JS call around the builtin, and a schedule
- * calls them on every event: the shadows' maps).
- */
-function plain(view: object, proto: object): void {
-  Object.setPrototypeOf(view, proto);
-}
-
-/**
- * A Map of primitives and frozen records that starts as a view of a
- * snapshot's Map and becomes a plain copy at its first change, copying its
- * entries then. Until then it answers from the snapshot: a read costs one
- * look-up, as in a Map. Iteration makes the copy first (an iterator must see
- * changes made while it runs).
+ * A Map that starts as a view of a snapshot's Map and copies what is used.
+ * One class for both ways of copying, and no prototype changes: the
+ * checkers' Map call sites then see two classes (Map and this), which V8
+ * still inlines; a third class at those sites made every checker slower
+ * than the copies it saved (measured on bench/kernel.ts).
+ *
+ * - Whole (`entryWise` false: a small Map of primitives and frozen records):
+ *   reads answer from the snapshot (one look-up, as in a Map); the first
+ *   change copies every entry.
+ * - Entry by entry (`entryWise`: a Map with mutable values, or a large one):
+ *   the own storage (the Map this extends) holds the entries read or
+ *   written since; a mutable value is copied by the plan when first read
+ *   (the reader may change what it got); `gone` holds the snapshot's keys
+ *   deleted here (a key deleted and set again is new, at the end, as in a
+ *   Map).
+ * Iteration makes it whole first, in the order an eager copy would have,
+ * so an execution iterates the same way whether its state was restored
+ * eagerly or lazily; from then on it behaves as a plain Map.
  */
 export class CopyOnWriteMap<K, V> extends Map<K, V> {
   private base: Map<K, V> | null;
-
-  constructor(base: Map<K, V>) {
-    super();
-    this.base = base;
-  }
-
-  private own(): void {
-    const base = this.base;
-    if (base === null) return;
-    this.base = null;
-    for (const [k, v] of base) super.set(k, v);
-    plain(this, Map.prototype);
-  }
-
-  override has(k: K): boolean {
-    const base = this.base;
-    return base !== null ? base.has(k) : super.has(k);
-  }
-
-  override get(k: K): V | undefined {
-    const base = this.base;
-    return base !== null ? base.get(k) : super.get(k);
-  }
-
-  override set(k: K, v: V): this {
-    this.own();
-    return super.set(k, v);
-  }
-
-  override delete(k: K): boolean {
-    const base = this.base;
-    if (base !== null) {
-      if (!base.has(k)) return false;
-      this.own();
-    }
-    return super.delete(k);
-  }
-
-  override clear(): void {
-    this.base = null;
-    super.clear();
-    plain(this, Map.prototype);
-  }
-
-  override get size(): number {
-    const base = this.base;
-    return base !== null ? base.size : super.size;
-  }
-
-  override keys(): MapIterator<K> {
-    this.own();
-    return super.keys();
-  }
-
-  override values(): MapIterator<V> {
-    this.own();
-    return super.values();
-  }
-
-  override entries(): MapIterator<[K, V]> {
-    this.own();
-    return super.entries();
-  }
-
-  override [Symbol.iterator](): MapIterator<[K, V]> {
-    return this.entries();
-  }
-
-  override forEach(f: (v: V, k: K, m: Map<K, V>) => void, self?: unknown): void {
-    this.own();
-    super.forEach(f, self);
-  }
-}
-
-/**
- * A Map that starts as a view of a snapshot's Map. Its own storage (the Map
- * it extends) holds the entries copied or written since; `gone` the
- * snapshot's keys deleted here (a key deleted and set again is new, at the
- * end, as in a Map). An entry is taken into the own storage when first read
- * (a mutable value copied by the plan, the others shared). Iteration
- * first makes it whole, in the order an eager copy would have, so an
- * execution iterates the same way whether its state was restored eagerly or
- * lazily; from then on it is a plain Map.
- */
-export class CopyOnAccessMap<K, V> extends Map<K, V> {
-  private base: Map<K, V> | null;
-  /** The plan's nodes of the snapshot's mutable values, by key. */
-  private readonly objectValues: ReadonlyMap<K, number>;
-  private readonly restore: Restore;
+  /** Entry by entry: the plan's nodes of the snapshot's mutable values, by key; null when copied whole. */
+  private readonly objectValues: ReadonlyMap<K, number> | null;
+  private readonly restore: Restore | null;
   private gone: Set<K> | null = null;
-  /** Snapshot entries neither in the own storage nor deleted. */
+  /** Entry by entry: snapshot entries neither in the own storage nor deleted. */
   private left: number;
 
-  constructor(base: Map<K, V>, objectValues: ReadonlyMap<K, number>, restore: Restore) {
+  constructor(base: Map<K, V>, objectValues: ReadonlyMap<K, number> | null, restore: Restore | null) {
     super();
     this.base = base;
     this.objectValues = objectValues;
@@ -480,44 +400,56 @@ export class CopyOnAccessMap<K, V> extends Map<K, V> {
     this.left = base.size;
   }
 
-  /** True when `k` is a snapshot entry not copied, written or deleted here yet. */
-  private untouched(k: K): boolean {
-    const base = this.base;
-    return base !== null && !super.has(k) && base.has(k) && (this.gone === null || !this.gone.has(k));
+  /** Copied entry by entry (else whole, at the first change). */
+  get entryWise(): boolean {
+    return this.objectValues !== null;
   }
 
-  // The hot paths: a key copied or written here costs one look-up, a key in neither one more.
+  // The hot paths: once copied, one branch and the builtin; a key copied or
+  // written here costs one look-up, a key in neither one more.
 
   override has(k: K): boolean {
-    if (super.has(k)) return true;
     const base = this.base;
-    return base !== null && base.has(k) && (this.gone === null || !this.gone.has(k));
+    if (base === null) return super.has(k);
+    if (this.objectValues === null) return base.has(k);
+    return super.has(k) || (base.has(k) && (this.gone === null || !this.gone.has(k)));
   }
 
   override get(k: K): V | undefined {
+    const base = this.base;
+    if (base === null) return super.get(k);
+    const objs = this.objectValues;
+    if (objs === null) return base.get(k);
     const v = super.get(k);
     if (v !== undefined) return v;
-    const base = this.base;
-    if (base === null) return v;
     const b = base.get(k);
     // not in the snapshot; or an own entry (undefined, written here) or a deleted one hides it
     if (b === undefined || super.has(k) || (this.gone !== null && this.gone.has(k))) return undefined;
-    // first read: copied in, so the next one is a plain look-up (a mutable value by the plan, the others shared)
-    const n = this.objectValues.get(k);
-    const c = n === undefined ? b : (this.restore.node(n) as V);
+    // first read: taken in, so the next one is a plain look-up (a mutable value copied by the plan, the others shared)
+    const n = objs.get(k);
+    const c = n === undefined ? b : ((this.restore as Restore).node(n) as V);
     this.left--;
     super.set(k, c);
     return c;
   }
 
   override set(k: K, v: V): this {
-    if (this.untouched(k)) this.left--;
+    const base = this.base;
+    if (base !== null) {
+      if (this.objectValues === null) this.own();
+      else if (!super.has(k) && base.has(k) && (this.gone === null || !this.gone.has(k))) this.left--;
+    }
     return super.set(k, v);
   }
 
   override delete(k: K): boolean {
     const base = this.base;
     if (base === null) return super.delete(k);
+    if (this.objectValues === null) {
+      if (!base.has(k)) return false;
+      this.own();
+      return super.delete(k);
+    }
     const own = super.delete(k);
     if (this.gone !== null && this.gone.has(k)) return own;
     if (!base.has(k)) return own;
@@ -529,25 +461,26 @@ export class CopyOnAccessMap<K, V> extends Map<K, V> {
   override clear(): void {
     super.clear();
     this.drop();
-    plain(this, Map.prototype);
   }
 
   override get size(): number {
-    return super.size + this.left;
+    const base = this.base;
+    if (base === null) return super.size;
+    return this.objectValues === null ? base.size : super.size + this.left;
   }
 
   override keys(): MapIterator<K> {
-    this.materialize();
+    this.own();
     return super.keys();
   }
 
   override values(): MapIterator<V> {
-    this.materialize();
+    this.own();
     return super.values();
   }
 
   override entries(): MapIterator<[K, V]> {
-    this.materialize();
+    this.own();
     return super.entries();
   }
 
@@ -556,14 +489,19 @@ export class CopyOnAccessMap<K, V> extends Map<K, V> {
   }
 
   override forEach(f: (v: V, k: K, m: Map<K, V>) => void, self?: unknown): void {
-    this.materialize();
+    this.own();
     super.forEach(f, self);
   }
 
   /** Copies what is left and puts every entry where an eager copy would have it; from then on a plain Map. */
-  private materialize(): void {
+  private own(): void {
     const base = this.base;
     if (base === null) return;
+    if (this.objectValues === null) {
+      this.drop();
+      for (const [k, v] of base) super.set(k, v);
+      return;
+    }
     const gone = this.gone;
     const ordered: [K, V][] = [];
     for (const [k, b] of base) {
@@ -575,7 +513,6 @@ export class CopyOnAccessMap<K, V> extends Map<K, V> {
     super.clear();
     for (const [k, v] of ordered) super.set(k, v);
     this.drop();
-    plain(this, Map.prototype);
   }
 
   private drop(): void {
@@ -603,7 +540,6 @@ export class CopyOnWriteSet<T> extends Set<T> {
     if (base === null) return;
     this.base = null;
     for (const x of base) super.add(x);
-    plain(this, Set.prototype);
   }
 
   override has(x: T): boolean {
@@ -629,7 +565,6 @@ export class CopyOnWriteSet<T> extends Set<T> {
   override clear(): void {
     this.base = null;
     super.clear();
-    plain(this, Set.prototype);
   }
 
   override get size(): number {

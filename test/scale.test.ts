@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CopyOnAccessMap, CopyOnWriteMap, CopyOnWriteSet, deepCopy, restoreCopy, restoreTuning } from '../runtime/snapshot.ts';
+import { CopyOnWriteMap, CopyOnWriteSet, deepCopy, restoreCopy, restoreTuning } from '../runtime/snapshot.ts';
 import { Cell } from '../runtime/cell.ts';
 import type { ActorDef } from '../runtime/actor.ts';
 import { kernelCheckers } from '../scenarios/kernel/checkers.ts';
@@ -43,20 +43,22 @@ describe('copy-on-access restore', () => {
   };
   const numbers = (size: number): Map<string, Val> => new Map(Array.from({ length: size }, (_, i): [string, Val] => [`k${i}`, i]));
   // each view kind a restore makes: entry by entry (mutable values; many entries), whole at the first change (few primitives)
-  const VIEWS: readonly [string, () => Map<string, Val>, unknown][] = [
-    ['records, entry by entry', () => records(100), CopyOnAccessMap],
-    ['many numbers, entry by entry', () => numbers(100), CopyOnAccessMap],
-    ['few numbers, whole at the first change', () => numbers(20), CopyOnWriteMap],
+  const VIEWS: readonly [string, () => Map<string, Val>, boolean][] = [
+    ['records, entry by entry', () => records(100), true],
+    ['many numbers, entry by entry', () => numbers(100), true],
+    ['few records, entry by entry', () => records(20), true],
+    ['few numbers, whole at the first change', () => numbers(20), false],
   ];
 
-  for (const [what, base, view] of VIEWS) {
+  for (const [what, base, entryWise] of VIEWS) {
     it(`a restored Map (${what}) behaves like an eager copy under random operations, and the snapshot never changes`, () => {
       for (let seed = 1; seed <= 20; seed++) {
         const snap = { m: base() };
         const frozen = JSON.stringify([...snap.m]);
         const eager = deepCopy(snap).m;
         const lazy = restoreCopy(snap).m;
-        expect(lazy).toBeInstanceOf(view);
+        expect(lazy).toBeInstanceOf(CopyOnWriteMap);
+        expect((lazy as CopyOnWriteMap<string, Val>).entryWise).toBe(entryWise);
         const rng = new SeededRng(seed);
         for (let i = 0; i < 300; i++) {
           const key = `k${rng.int(130)}`;
@@ -145,15 +147,18 @@ describe('copy-on-access restore', () => {
     expect(shared.hits).toBe(0);
   });
 
-  it('empty maps and maps keyed by objects are copied at once; a small one is a view too', () => {
+  it('empty, small and object-keyed maps are copied at once; a wide one is a view', () => {
     const empty = new Map<string, number>();
     const small = new Map([['a', 1]]);
+    const wide = new Map(Array.from({ length: restoreTuning.lazyMin }, (_, i) => [`w${i}`, { i }]));
     const keyed = new Map<object, number>();
     for (let i = 0; i < 80; i++) keyed.set({ i }, i);
-    const c = restoreCopy({ empty, small, keyed });
-    expect(c.empty).not.toBeInstanceOf(CopyOnAccessMap);
-    expect(c.small).toBeInstanceOf(CopyOnWriteMap);
-    expect(c.keyed).not.toBeInstanceOf(CopyOnAccessMap);
+    const c = restoreCopy({ empty, small, wide, keyed });
+    expect(c.empty).not.toBeInstanceOf(CopyOnWriteMap);
+    expect(c.small).not.toBeInstanceOf(CopyOnWriteMap);
+    expect(c.small).toEqual(small);
+    expect(c.wide).toBeInstanceOf(CopyOnWriteMap);
+    expect(c.keyed).not.toBeInstanceOf(CopyOnWriteMap);
     expect(c.keyed.size).toBe(80);
   });
 });
@@ -266,20 +271,25 @@ describe("a schedule's state does not leak into the next", () => {
     return out.sort();
   };
 
-  it('the checkers: schedule 1 frees an object and adds a lock order; schedule 2, restored from the same snapshot, sees neither', () => {
-    const live = kernelCheckers();
-    feed(live, SETUP, 0);
-    const snapshot = deepCopy({ checkers: live });
-    const first = restoreCopy(snapshot).checkers;
-    expect(feed(first, FIRST, 100)).toEqual([]);
-    const second = restoreCopy(snapshot).checkers;
-    const found = feed(second, SECOND, 200);
-    expect(found).not.toContain('use-after-free');
-    expect(found).not.toContain('lock-order-inversion');
-    // what a fresh eager copy finds, and what schedule 1's own state would have found (the leak this test catches)
-    expect(found).toEqual(feed(deepCopy(snapshot).checkers, SECOND, 200));
-    expect(feed(first, SECOND, 200)).toEqual(expect.arrayContaining(['use-after-free', 'lock-order-inversion']));
-  });
+  // as restored by default (views of the wide containers only), and with every non-empty container a view
+  for (const [how, lazyMin, entryMin] of [['default', LAZY_MIN, ENTRY_MIN], ['all views', 1, 2]] as const) {
+    it(`the checkers (${how}): schedule 1 frees an object and adds a lock order; schedule 2, restored from the same snapshot, sees neither`, () => {
+      restoreTuning.lazyMin = lazyMin;
+      restoreTuning.entryMin = entryMin;
+      const live = kernelCheckers();
+      feed(live, SETUP, 0);
+      const snapshot = deepCopy({ checkers: live });
+      const first = restoreCopy(snapshot).checkers;
+      expect(feed(first, FIRST, 100)).toEqual([]);
+      const second = restoreCopy(snapshot).checkers;
+      const found = feed(second, SECOND, 200);
+      expect(found).not.toContain('use-after-free');
+      expect(found).not.toContain('lock-order-inversion');
+      // what a fresh eager copy finds, and what schedule 1's own state would have found (the leak this test catches)
+      expect(found).toEqual(feed(deepCopy(snapshot).checkers, SECOND, 200));
+      expect(feed(first, SECOND, 200)).toEqual(expect.arrayContaining(['use-after-free', 'lock-order-inversion']));
+    });
+  }
 
   // (the workers host restores each actor with this same Cell.restore, in its worker: runtime/hosts/worker-entry.ts)
   it('an actor cell: what schedule 1 changes in its state (nested records, lists, Maps, Sets) is gone after the next restore', () => {
