@@ -77,9 +77,10 @@ const createGroup = kfunc('vfio_create_group', { actor: 'vfio', source: 'drivers
   k.state.groups[id] = grp;
   initFields(k, grp, ['iommu_group', 'drivers', 'opened_file', 'cdev_device_open_cnt']);
   await k.lock(chrdevsLock());
-  k.write(k.state.cdevs, 'nodes', { ...k.read(k.state.cdevs, 'nodes', underChrdevs()), [nodeOf(number)]: id }, underChrdevs());
+  k.tableSet(k.state.cdevs, 'nodes', nodeOf(number), id, underChrdevs());
   await k.unlock(chrdevsLock());
-  k.write(k.state.vfio, 'group_list', [id, ...k.read(k.state.vfio, 'group_list', GROUP_LIST())], GROUP_LIST());
+  // list_add(&group->vfio_next, &vfio.group_list): at the head
+  k.listAdd(k.state.vfio, 'group_list', id, GROUP_LIST(), true);
   return grp;
 });
 
@@ -133,11 +134,10 @@ export const vfioDeviceRemoveGroup = kfunc('vfio_device_remove_group', { actor: 
     await k.unlock(vfioGroupListLock());
     return;
   }
-  k.write(k.state.vfio, 'group_list', k.read(k.state.vfio, 'group_list', GROUP_LIST()).filter((x) => x !== grp.id), GROUP_LIST());
+  k.listDel(k.state.vfio, 'group_list', grp.id, GROUP_LIST());
   // cdev_device_del()
   await k.lock(chrdevsLock());
-  const { [nodeOf(grp.number)]: _gone, ...nodes } = k.read(k.state.cdevs, 'nodes', underChrdevs());
-  k.write(k.state.cdevs, 'nodes', nodes, underChrdevs());
+  k.tableDel(k.state.cdevs, 'nodes', nodeOf(grp.number), underChrdevs());
   await k.unlock(chrdevsLock());
 
   const gl = underGroupLock(grp.id);
