@@ -110,6 +110,14 @@ export interface Kernel<S = unknown> {
   listAdd<O extends KObject, F extends ListField<O>>(o: O, field: F, elem: ElemOf<O[F]>, how?: AccessHow, head?: boolean): void;
   /** Takes the first element that is `elem` (===) off the list; whether it was on it. */
   listDel<O extends KObject, F extends ListField<O>>(o: O, field: F, elem: ElemOf<O[F]>, how?: AccessHow): boolean;
+  /**
+   * list_for_each_entry() reading one field of each entry: reads `field` of
+   * each of `objs` in order until `stop` holds for one (returned), else
+   * null. The reads are what `read` would make, one per object, under the
+   * same guard (the kernel's walk is a walk under the lock the caller took);
+   * one event describes them all (protocol/events.ts `eachAccess`).
+   */
+  walk<O extends KObject, F extends keyof O & string>(objs: Iterable<O>, field: F, how: AccessHow | undefined, stop: (value: O[F], o: O) => boolean): O | null;
   /** Stores `value` under `key` (xa_store). */
   tableSet<O extends KObject, F extends TableField<O>>(o: O, field: F, key: string, value: EntryOf<O[F]>, how?: AccessHow): void;
   /** Erases `key` (xa_erase); whether it was there. */

@@ -313,6 +313,26 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
     else this.emit({ ev: 'access', obj, field, op, guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value, old });
   }
 
+  walk<O extends KObject, F extends keyof O & string>(objs: Iterable<O>, field: F, how: AccessHow | undefined, stop: (value: O[F], o: O) => boolean): O | null {
+    const ids: ObjId[] = [];
+    const values: unknown[] = [];
+    let found: O | null = null;
+    for (const o of objs) {
+      const v = o[field];
+      ids.push(o.id);
+      values.push(readPayload(v));
+      if (stop(v, o)) {
+        found = o;
+        break;
+      }
+    }
+    if (ids.length === 1) this.access(ids[0] as ObjId, field, 'read', how, values[0], undefined);
+    else if (ids.length > 1) {
+      this.emit({ ev: 'access', obj: ids[0] as ObjId, field, op: 'read', guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value: values[0], walk: { objs: ids, values } });
+    }
+    return found;
+  }
+
   /*
    * Lists and tables changed by one element (Kernel.listAdd and the rest).
    * The events are the ones `k.read` then `k.write` of a copied container
