@@ -8,7 +8,7 @@ import { nodeEndpoint } from './endpoint.ts';
 import { FreeDriver } from './free-driver.ts';
 import { collectGarbage } from '../gc.ts';
 import { setUserSlot } from '../user-code.ts';
-import type { FreeDrain, FreeOptions } from './free-driver.ts';
+import type { FreeCounts, FreeDrain, FreeOptions, RoundLog } from './free-driver.ts';
 import type { ActorId } from '../../protocol/ids.ts';
 import { crashResult } from '../../protocol/step.ts';
 import type { StepCommand } from '../../protocol/step.ts';
@@ -29,6 +29,8 @@ const cfg: CellConfig = { self: boot.actor, config: boot.config, actors: boot.ac
 let cell = new Cell(def, cfg);
 let free: FreeDriver | null = null;
 let saved: CellSnapshot | null = null;
+/** Free mode: where `drainTo` posts the drained log (stress: a port to the checker thread; see `logTo`). */
+let logPort: MessagePort | null = null;
 let steps = 0;
 /** Why the last `restore`/`reset` failed: every step until the next one ends as an actor crash instead of running on the wrong state. */
 let broken: string | null = null;
@@ -98,6 +100,8 @@ data.on('message', (m: unknown) => {
   }
 });
 
+const emptyDrain = (): FreeDrain => ({ log: { actor: boot.actor, tasks: [], ns: [], details: null, last: [] }, opMs: [], ops: 0, messages: 0 });
+
 export interface WorkerControl {
   ready(): true;
   snapshot(): void;
@@ -108,8 +112,19 @@ export interface WorkerControl {
   /** Free mode again on the same ports: the actor fresh or back at its snapshot, and new options (runtime/free-run.ts: FreeRunner). */
   rearmFree(opts: FreeOptions, from: 'fresh' | 'snapshot'): void;
   log(): FreeLog;
-  /** Free mode: the log since the last drain, then forgotten (stress rounds). */
-  drain(): FreeDrain;
+  /**
+   * Free mode: where `drainTo` sends the logs from now on — a port whose
+   * other end is in the thread that checks them (stress/check-worker.ts).
+   */
+  logTo(port: MessagePort): void;
+  /**
+   * Free mode: the log since the last drain (then forgotten here) goes out on the `logTo` port,
+   * tagged with `round`, before this returns; the caller gets the counts
+   * only. A stress round's logs are megabytes at 4,096 devices: through
+   * the main thread they cost it a structured-clone read and a write per
+   * round (issue 19 item 3: the main thread only routes).
+   */
+  drainTo(round: number): FreeCounts;
   /** A full garbage collection of this worker's heap (between stress rounds). */
   collectGarbage(): void;
 }
@@ -135,7 +150,15 @@ const api: WorkerControl = {
     free.rearm(cell, opts);
   },
   log: () => free?.record() ?? { actor: boot.actor, tasks: [], ns: [], details: null, last: [] },
-  drain: () => free?.drain() ?? { log: { actor: boot.actor, tasks: [], ns: [], details: null, last: [] }, opMs: [], ops: 0, messages: 0 },
+  logTo(port) {
+    logPort = port;
+  },
+  drainTo(round) {
+    if (logPort === null) throw new Error(`worker ${boot.actor}: drainTo() before logTo()`);
+    const { log, ...counts } = free?.drain() ?? emptyDrain();
+    logPort.postMessage({ round, log } satisfies RoundLog);
+    return counts;
+  },
   collectGarbage,
 };
 

@@ -3,7 +3,7 @@ import type { MessagePort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { nodeEndpoint } from './endpoint.ts';
 import { LIVE_TASKS, PROGRESS } from './free-driver.ts';
-import type { FreeDrain, FreeOptions } from './free-driver.ts';
+import type { FreeCounts, FreeOptions } from './free-driver.ts';
 import type { Host } from './host.ts';
 import { codeUrl, spawnWorker } from './spawn.ts';
 import type { WorkerControl } from './worker-entry.ts';
@@ -373,9 +373,28 @@ export class WorkersHost implements Host {
     return out;
   }
 
-  /** Free mode: every live actor's log since the last drain (stress rounds; see FreeDriver.drain). */
-  async drainFree(): Promise<FreeDrain[]> {
-    return Promise.all([...this.actors.values()].filter((aw) => aw.dead === null).map((aw) => this.control(aw, (c) => c.drain())));
+  /**
+   * Free mode: a port per live actor on which it will send its drained logs
+   * (`drainTo`), returned for the caller to hand to the thread that checks
+   * them — so the logs go from each actor's thread straight there.
+   */
+  async logPorts(): Promise<[ActorId, MessagePort][]> {
+    const live = [...this.actors.values()].filter((aw) => aw.dead === null);
+    return Promise.all(live.map(async (aw): Promise<[ActorId, MessagePort]> => {
+      const ch = new MessageChannel();
+      await this.control(aw, (c) => c.logTo(Comlink.transfer(ch.port1, [ch.port1])));
+      return [aw.id, ch.port2];
+    }));
+  }
+
+  /**
+   * Free mode: every live actor sends its log since the last drain, tagged
+   * with `round`, on its `logPorts` port (see FreeDriver.drain); this
+   * returns the counts, in the host's actor order, with whose they are.
+   */
+  async drainTo(round: number): Promise<{ readonly actor: ActorId; readonly counts: FreeCounts }[]> {
+    const live = [...this.actors.values()].filter((aw) => aw.dead === null);
+    return Promise.all(live.map(async (aw) => ({ actor: aw.id, counts: await this.control(aw, (c) => c.drainTo(round)) })));
   }
 
   /** A full garbage collection in every live worker (long free-mode runs, between rounds). */
