@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
@@ -29,6 +30,8 @@ const cfg: CellConfig = { self: boot.actor, config: boot.config, actors: boot.ac
 let cell = new Cell(def, cfg);
 let free: FreeDriver | null = null;
 let saved: CellSnapshot | null = null;
+/** The heap V8 had committed right after this worker's last forced collection (see `collectGarbage`); null before the first. */
+let heapAfterGc: number | null = null;
 /** Free mode: where `drainTo` posts the drained log (stress: a port to the checker thread; see `logTo`). */
 let logPort: MessagePort | null = null;
 let steps = 0;
@@ -125,8 +128,12 @@ export interface WorkerControl {
    * round (issue 19 item 3: the main thread only routes).
    */
   drainTo(round: number): FreeCounts;
-  /** A full garbage collection of this worker's heap (between stress rounds). */
-  collectGarbage(): void;
+  /**
+   * A full garbage collection of this worker's heap (between stress rounds)
+   * when the heap V8 has committed grew past `growth` × what it was right
+   * after the last one (always, the first time); says whether it collected.
+   */
+  collectGarbage(growth: number): boolean;
 }
 
 const api: WorkerControl = {
@@ -159,7 +166,15 @@ const api: WorkerControl = {
     logPort.postMessage({ round, log } satisfies RoundLog);
     return counts;
   },
-  collectGarbage,
+  collectGarbage(growth) {
+    // V8 collects on its own; what it does not do is give back the room a heap grew into, and each of a
+    // stress run's dozens of threads grows its own. A thread whose heap stayed put (most do, round after
+    // round) is not stopped for a full mark-compact it does not need.
+    if (heapAfterGc !== null && getHeapStatistics().total_heap_size <= heapAfterGc * growth) return false;
+    collectGarbage();
+    heapAfterGc = getHeapStatistics().total_heap_size;
+    return true;
+  },
 };
 
 Comlink.expose(api, nodeEndpoint(control));

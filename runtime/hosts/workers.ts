@@ -397,9 +397,14 @@ export class WorkersHost implements Host {
     return Promise.all(live.map(async (aw) => ({ actor: aw.id, counts: await this.control(aw, (c) => c.drainTo(round)) })));
   }
 
-  /** A full garbage collection in every live worker (long free-mode runs, between rounds). */
-  async collectGarbage(): Promise<void> {
-    await Promise.all([...this.actors.values()].filter((aw) => aw.dead === null).map((aw) => this.control(aw, (c) => c.collectGarbage())));
+  /**
+   * A full garbage collection in every live worker whose committed heap grew
+   * past `growth` × its size after its last one (long free-mode runs, between
+   * rounds; 0 collects in all); returns how many collected.
+   */
+  async collectGarbage(growth = 0): Promise<number> {
+    const done = await Promise.all([...this.actors.values()].filter((aw) => aw.dead === null).map((aw) => this.control(aw, (c) => c.collectGarbage(growth))));
+    return done.filter((d) => d).length;
   }
 
   async close(): Promise<void> {
