@@ -105,6 +105,11 @@ data.on('message', (m: unknown) => {
 
 const emptyDrain = (): FreeDrain => ({ log: { actor: boot.actor, tasks: [], ns: [], details: null, last: [] }, opMs: [], ops: 0, messages: 0 });
 
+/** What a stress round's drain returns to the main thread: the counts, and how long putting the actor back took (ms). */
+export interface DrainedRound extends FreeCounts {
+  readonly restoreMs: number;
+}
+
 export interface WorkerControl {
   ready(): true;
   snapshot(): void;
@@ -125,9 +130,11 @@ export interface WorkerControl {
    * tagged with `round`, before this returns; the caller gets the counts
    * only. A stress round's logs are megabytes at 4,096 devices: through
    * the main thread they cost it a structured-clone read and a write per
-   * round (issue 19 item 3: the main thread only routes).
+   * round (issue 19 item 3: the main thread only routes). With `restore`,
+   * the actor is then put back to its snapshot for the next round, in the
+   * same call: no `restore` frame and answer per actor per round.
    */
-  drainTo(round: number): FreeCounts;
+  drainTo(round: number, restore: boolean): DrainedRound;
   /**
    * A full garbage collection of this worker's heap (between stress rounds)
    * when the heap V8 has committed grew past `growth` × what it was right
@@ -160,11 +167,16 @@ const api: WorkerControl = {
   logTo(port) {
     logPort = port;
   },
-  drainTo(round) {
+  drainTo(round, restore) {
     if (logPort === null) throw new Error(`worker ${boot.actor}: drainTo() before logTo()`);
     const { log, ...counts } = free?.drain() ?? emptyDrain();
     logPort.postMessage({ round, log } satisfies RoundLog);
-    return counts;
+    const t0 = performance.now();
+    if (restore) {
+      if (saved === null) throw new Error(`worker ${boot.actor}: drainTo() with restore without a snapshot`);
+      cell.restore(saved);
+    }
+    return { ...counts, restoreMs: performance.now() - t0 };
   },
   collectGarbage(growth) {
     // V8 collects on its own; what it does not do is give back the room a heap grew into, and each of a

@@ -3,10 +3,10 @@ import type { MessagePort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { nodeEndpoint } from './endpoint.ts';
 import { LIVE_TASKS, PROGRESS } from './free-driver.ts';
-import type { FreeCounts, FreeOptions } from './free-driver.ts';
+import type { FreeOptions } from './free-driver.ts';
 import type { Host } from './host.ts';
 import { codeUrl, spawnWorker } from './spawn.ts';
-import type { WorkerControl } from './worker-entry.ts';
+import type { DrainedRound, WorkerControl } from './worker-entry.ts';
 import { newUserSlot, readUserSlot, stepHangMs, userActors } from '../user-code.ts';
 import type { CellSnapshot } from '../cell.ts';
 import type { Program } from '../program.ts';
@@ -389,12 +389,14 @@ export class WorkersHost implements Host {
 
   /**
    * Free mode: every live actor sends its log since the last drain, tagged
-   * with `round`, on its `logPorts` port (see FreeDriver.drain); this
-   * returns the counts, in the host's actor order, with whose they are.
+   * with `round`, on its `logPorts` port (see FreeDriver.drain), and with
+   * `restore` goes back to its snapshot (as `restore()` does, in the same
+   * call); this returns the counts, in the host's actor order, with whose
+   * they are.
    */
-  async drainTo(round: number): Promise<{ readonly actor: ActorId; readonly counts: FreeCounts }[]> {
+  async drainTo(round: number, restore: boolean): Promise<{ readonly actor: ActorId; readonly counts: DrainedRound }[]> {
     const live = [...this.actors.values()].filter((aw) => aw.dead === null);
-    return Promise.all(live.map(async (aw) => ({ actor: aw.id, counts: await this.control(aw, (c) => c.drainTo(round)) })));
+    return Promise.all(live.map(async (aw) => ({ actor: aw.id, counts: await this.control(aw, (c) => c.drainTo(round, restore)) })));
   }
 
   /**
