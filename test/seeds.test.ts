@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compare, replay } from '../api/index.ts';
+import { pinnedSignatures, rowSignatures, writePinned } from './helpers/signatures.ts';
 
 /**
  * The built-in seed scenarios meet their expectations under `compare` (the
@@ -35,6 +36,10 @@ describe('seed scenarios under compare --all', () => {
       'seed-002-shared-attach {"shared-attach":"shared-ignores-owner"} ["isolation-breach"]',
     ]);
     expect(result.matched).toBe(true);
+    // the same findings as the code before access events carried deltas (test/signatures.test.ts)
+    const signatures = rowSignatures(rows);
+    if (process.env.WRITE_SIGNATURES === '1') writePinned({ ...pinnedSignatures(), seeds: signatures });
+    expect(signatures).toEqual(pinnedSignatures().seeds);
 
     // every finding's recording reproduces it in the inline host, and each scenario's first on worker threads
     // (the hosts run the same decisions step for step: test/hosts.test.ts, test/determinism.test.ts; a workers
