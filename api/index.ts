@@ -272,9 +272,10 @@ export async function explore(scenario: ScenarioInput, opts: ExploreOptions = {}
   const program = s.program(resolveVariants(s, opts.variants ?? {}, 'variants'));
   const host = await createHost(opts.host ?? 'inline', program);
   const seed = opts.seed ?? 1;
+  const schedules = opts.schedules ?? 1000;
   try {
-    const r = await exploreSchedules(host, program, makeStrategy(opts.strategy ?? 'portfolio', seed), {
-      seed, schedules: opts.schedules ?? 1000, checkers: s.checkers ?? defaultCheckers,
+    const r = await exploreSchedules(host, program, makeStrategy(opts.strategy ?? 'portfolio', seed, { budget: schedules }), {
+      seed, schedules, checkers: s.checkers ?? defaultCheckers,
       ...(opts.firstSchedule !== undefined ? { firstSchedule: opts.firstSchedule } : {}),
       ...(opts.timeMs !== undefined ? { timeMs: opts.timeMs } : {}),
       ...(opts.onFinding !== undefined ? { onFinding: (f: FoundFinding) => opts.onFinding?.(explored(f)) } : {}),

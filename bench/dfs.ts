@@ -2,7 +2,8 @@ import { defaultCheckers } from '../checkers/index.ts';
 import { explore } from '../runtime/explore.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
 import { DfsStrategy } from '../runtime/strategies/dfs.ts';
-import type { DfsReduction } from '../runtime/strategies/dfs.ts';
+import { makeStrategy } from '../runtime/strategies/index.ts';
+import type { Strategy } from '../runtime/strategies/strategy.ts';
 import { canonicalKind } from '../protocol/findings.ts';
 import { findScenario } from '../scenarios/index.ts';
 import { expectedFor } from '../scenarios/scenario.ts';
@@ -17,15 +18,14 @@ export interface DfsFigures {
   readonly toFind: number;
 }
 
-/** Runs `--strategy dfs --preemptions bound` on `scenario` under `v` (inline host, the scenario's checkers). */
-export async function dfsSearch(scenario: string, v: VariantAssignment, bound: number, reduction: DfsReduction, cap: number): Promise<DfsFigures> {
+/** Explores `scenario` under `v` with `strategy` (inline host, the scenario's checkers, seed 1) up to `cap` schedules, or until every expected kind was seen with `untilFound`. */
+export async function dfsSearch(scenario: string, v: VariantAssignment, strategy: Strategy, cap: number, untilFound = false): Promise<DfsFigures> {
   const s = findScenario(scenario);
   const program = s.program(v);
   const want = new Set((expectedFor(s, v) ?? []).map(canonicalKind));
   const seen = new Set<string>();
   let toFind = want.size === 0 ? 0 : Infinity;
   const host = await InlineHost.create(program);
-  const strategy = new DfsStrategy({ preemptions: bound, reduction });
   try {
     const r = await explore(host, program, strategy, {
       seed: 1, schedules: cap, checkers: s.checkers ?? defaultCheckers,
@@ -33,6 +33,7 @@ export async function dfsSearch(scenario: string, v: VariantAssignment, bound: n
         for (const f of e.findings) if (want.has(canonicalKind(f.kind))) seen.add(canonicalKind(f.kind));
         if (toFind === Infinity && seen.size === want.size) toFind = n + 1;
       },
+      until: () => untilFound && toFind !== Infinity,
     });
     return { schedules: r.executions, seconds: r.elapsedMs / 1000, complete: r.complete, toFind };
   } finally {
@@ -43,7 +44,10 @@ export async function dfsSearch(scenario: string, v: VariantAssignment, bound: n
 /**
  * Issue 15's dfs benchmark: the bounded-exhaustive search (bound 2) of two
  * seed scenarios' buggy variants, and on the first the reduction's ratio —
- * schedules with the reduction (dpor) ÷ schedules of the same bound without it.
+ * schedules with the reduction (dpor) ÷ schedules of the same bound without it;
+ * then schedules to the first finding of `--strategy dfs` (its sample, then
+ * the search) against portfolio on the seeds where one of the two alone is
+ * slow: `ratios.dfsVsPortfolioFirstFinding`, the worst of dfs ÷ portfolio (≤ 1).
  */
 export async function dfsFigures(quick: boolean, put: (name: string, value: number, unit: string) => void, ratios: Record<string, number>): Promise<void> {
   const cap = quick ? 2000 : 20_000;
@@ -52,14 +56,27 @@ export async function dfsFigures(quick: boolean, put: (name: string, value: numb
     ['seed-003-dev-iommu-bits', { 'dev-iommu-bits': 'shared-word' }],
   ];
   for (const [i, [name, v]] of seeds.entries()) {
-    const f = await dfsSearch(name, v, 2, 'dpor', cap);
+    const f = await dfsSearch(name, v, new DfsStrategy({ preemptions: 2, reduction: 'dpor' }), cap);
     put(`dfs.${name}.schedules`, f.schedules, f.complete ? 'schedules (exhaustive, ≤ 2 preemptions)' : 'schedules (bound not finished)');
     put(`dfs.${name}.seconds`, Number(f.seconds.toFixed(2)), 's');
     put(`dfs.${name}.schedulesToFirstFinding`, f.toFind === Infinity ? cap + 1 : f.toFind, 'schedules');
     if (i === 0) {
-      const plain = await dfsSearch(name, v, 2, 'none', cap);
+      const plain = await dfsSearch(name, v, new DfsStrategy({ preemptions: 2, reduction: 'none' }), cap);
       put(`dfs.${name}.schedulesWithoutReduction`, plain.schedules, plain.complete ? 'schedules (exhaustive, ≤ 2 preemptions)' : 'schedules (bound not finished)');
       ratios.dfsReduction = Number((f.schedules / plain.schedules).toFixed(3));
     }
   }
+  let worst = 0;
+  const slow: readonly [string, VariantAssignment][] = [
+    ['seed-000-sibling-bind', { 'dma-owner': 'notifier-bug-on' }],
+    ['seed-004-domain-alloc-vs-hot-remove', { 'domain-alloc': 'v4-escaping-dev' }],
+  ];
+  for (const [name, v] of slow) {
+    const d = await dfsSearch(name, v, makeStrategy('dfs', 1, { budget: cap }), cap, true);
+    const p = await dfsSearch(name, v, makeStrategy('portfolio', 1), cap, true);
+    put(`dfs.${name}.toFirstFinding.dfs`, d.toFind === Infinity ? cap + 1 : d.toFind, 'schedules');
+    put(`dfs.${name}.toFirstFinding.portfolio`, p.toFind === Infinity ? cap + 1 : p.toFind, 'schedules');
+    worst = Math.max(worst, d.toFind / p.toFind);
+  }
+  ratios.dfsVsPortfolioFirstFinding = Number(worst.toFixed(3));
 }

@@ -7,7 +7,7 @@ import type { Host, HostKind } from '../runtime/hosts/host.ts';
 import { hostFor } from '../runtime/hosts/guarded.ts';
 import { InputError } from '../runtime/input-error.ts';
 import type { Program } from '../runtime/program.ts';
-import { makeStrategy } from '../runtime/strategies/index.ts';
+import { dfsSample, makeStrategy } from '../runtime/strategies/index.ts';
 import type { ExploringStrategy } from '../runtime/strategies/index.ts';
 import { mix } from '../runtime/rng.ts';
 import { interrupted } from '../runtime/interrupt.ts';
@@ -214,7 +214,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   } else {
     const host = await createHost(set.host, program);
     try {
-      const strategy = makeStrategy(set.strategy, set.seed, set.preemptions !== undefined ? { preemptions: set.preemptions } : {});
+      const strategy = makeStrategy(set.strategy, set.seed, { budget: set.schedules, ...(set.preemptions !== undefined ? { preemptions: set.preemptions } : {}) });
       let last = performance.now();
       const r = await explore(host, program, strategy, {
         seed: set.seed,
@@ -257,7 +257,7 @@ export async function runOne(s: Scenario, variants: VariantAssignment, set: RunS
   const strict = set.strict === true;
   const bound = set.preemptions ?? 2;
   const claim: Claim = set.mode === 'controlled' && set.strategy === 'dfs'
-    ? (complete ? { kind: 'exhaustive', preemptions: bound, schedules: executions } : { kind: 'sampled', schedules: executions, preemptions: bound, unfinished: true })
+    ? { ...(complete ? { kind: 'exhaustive', preemptions: bound, schedules: executions } as const : { kind: 'sampled', schedules: executions, preemptions: bound, unfinished: true } as const), sampled: Math.min(executions, dfsSample(set.schedules)) }
     : { kind: 'sampled', schedules: executions };
   const e = expectationFor(s, variants);
   const report: RunReport = {

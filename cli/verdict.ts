@@ -25,13 +25,16 @@ export interface KnownHit {
  * What a clean result claims (CLI.md `claim`): `sampled` schedules, or every
  * schedule with at most `preemptions` preemptions up to the partial-order
  * reduction (`exhaustive`). A dfs whose bound did not finish in the budget
- * claims a sample and says so (`preemptions`, `unfinished: true`).
+ * claims a sample and says so (`preemptions`, `unfinished: true`). dfs
+ * runs `sampled` portfolio schedules before its search
+ * (runtime/strategies/sample-first.ts); `schedules` counts both.
  */
 export interface Claim {
   readonly kind: 'sampled' | 'exhaustive';
   readonly schedules: number;
   readonly preemptions?: number;
   readonly unfinished?: true;
+  readonly sampled?: number;
 }
 
 /** The known list a scenario's runs use: the project's, then the scenario's own entries. */
@@ -118,9 +121,10 @@ export function needsBaseline(s: Scenario, v: VariantAssignment): boolean {
 
 const n = (x: number): string => x.toLocaleString('en-US');
 
-/** "exhaustive, ≤ 2 preemptions, 18,432 schedules" / "1,000 sampled schedules". */
+/** "exhaustive, ≤ 2 preemptions, 18,432 schedules, the first 64 sampled" / "1,000 sampled schedules". */
 export function claimText(c: Claim): string {
-  if (c.kind === 'exhaustive') return `exhaustive, ≤ ${c.preemptions ?? 0} preemptions, ${n(c.schedules)} schedules`;
-  if (c.unfinished === true) return `${n(c.schedules)} schedules of dfs ≤ ${c.preemptions ?? 0} preemptions, not exhaustive: the bound did not finish`;
+  const first = c.sampled !== undefined && c.sampled > 0 ? `, the first ${n(c.sampled)} sampled` : '';
+  if (c.kind === 'exhaustive') return `exhaustive, ≤ ${c.preemptions ?? 0} preemptions, ${n(c.schedules)} schedules${first}`;
+  if (c.unfinished === true) return `${n(c.schedules)} schedules of dfs ≤ ${c.preemptions ?? 0} preemptions${first}, not exhaustive: the bound did not finish`;
   return `${n(c.schedules)} sampled schedules`;
 }

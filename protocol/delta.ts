@@ -21,6 +21,8 @@ export interface Delta {
   readonly added?: readonly unknown[];
   /** Elements (array, set) or keys (record, map) the write removed; absent on a read. */
   readonly removed?: readonly unknown[];
+  /** Array: where the one added element went (`list_add` puts it at 0); absent: at the tail. */
+  readonly at?: number;
 }
 
 /**
@@ -48,8 +50,26 @@ function sizeOf(v: object, kind: Kind): number {
     case 'set':
       return (v as ReadonlyMap<unknown, unknown>).size;
     case 'record':
-      return Object.keys(v).length;
+      return recordSizes.get(v) ?? Object.keys(v).length;
   }
+}
+
+/**
+ * The entry counts of the records that `Kernel.tableSet`/`tableDel` change
+ * in place (runtime/context.ts): counting a 4,096-entry record's keys on
+ * every access was O(N) per operation. Only those operations put a record
+ * here, and only while they own it (a large record never handed out whole).
+ */
+const recordSizes = new WeakMap<object, number>();
+
+/** The entry count of a record (its cached count, if a table operation keeps one). */
+export function recordSize(v: object): number {
+  return recordSizes.get(v) ?? Object.keys(v).length;
+}
+
+/** Notes the entry count of a record a table operation changed in place. */
+export function noteRecordSize(v: object, n: number): void {
+  recordSizes.set(v, n);
 }
 
 export function isDelta(v: unknown): v is Delta {
@@ -143,7 +163,12 @@ export function valueAfter(prev: unknown, v: unknown): unknown {
     case 'array': {
       const gone = new Set(removed);
       const base = Array.isArray(prev) ? (prev as readonly unknown[]).filter((x) => !gone.has(x)) : [];
-      return [...base, ...v.added];
+      if (v.at !== undefined && v.added.length === 1 && v.at < base.length) {
+        base.splice(v.at, 0, v.added[0]);
+        return base;
+      }
+      base.push(...v.added);
+      return base;
     }
     case 'set': {
       const out = new Set(prev instanceof Set ? (prev as ReadonlySet<unknown>) : []);

@@ -62,6 +62,13 @@ export type TraceEvent =
   | (Base & {
       readonly ev: 'access'; readonly obj: ObjId; readonly field: string; readonly op: 'read' | 'write';
       readonly guard: LockId | null; readonly lockless: boolean; readonly value: unknown; readonly old?: unknown;
+      /**
+       * A list walk (`Kernel.walk`): the read was made of `field` of each
+       * of `objs` in turn, with what each held (`values`); `obj` and `value`
+       * are the first's. One event describes the walk; the checkers see one
+       * read per object (`eachAccess`), as if each had its own event.
+       */
+      readonly walk?: AccessWalk;
     })
   | (Base & { readonly ev: 'alloc'; readonly obj: ObjId; readonly type: string })
   | (Base & { readonly ev: 'free'; readonly obj: ObjId })
@@ -95,3 +102,30 @@ export const EVENT_NAMES: readonly EventName[] = [
   'task.context',
   'fn.patched',
 ];
+
+/** The objects a walk read and what each held (a payload: protocol/delta.ts readPayload). */
+export interface AccessWalk {
+  readonly objs: readonly ObjId[];
+  readonly values: readonly unknown[];
+}
+
+type AccessEvent = Extract<TraceEvent, { readonly ev: 'access' }>;
+
+/**
+ * The events a checker sees for `e`: `e` itself, or for a walk one read per
+ * object, in order, each as `Kernel.read` would have made it (the same task,
+ * stack and guard). What the walk's one event saved is the log's size and
+ * its copies between threads; what a checker judges is unchanged.
+ */
+export function eachAccess(e: TraceEvent): readonly TraceEvent[] | null {
+  if (e.ev !== 'access' || e.walk === undefined) return null;
+  const w = e.walk;
+  const out: AccessEvent[] = new Array(w.objs.length);
+  for (let i = 0; i < w.objs.length; i++) {
+    out[i] = {
+      ev: 'access', obj: w.objs[i] as ObjId, field: e.field, op: e.op, guard: e.guard, lockless: e.lockless, value: w.values[i],
+      task: e.task, actor: e.actor, stack: e.stack,
+    };
+  }
+  return out;
+}

@@ -195,11 +195,39 @@ export const presentAtBoot = (u: UnitSpec): boolean => u.present_at_boot !== fal
 /** The actor id of an IOMMU unit. */
 export const unitActor = (unit: string): string => `unit:${unit}`;
 
+/**
+ * The PCI devices of a topology by BDF, made once per topology object (a
+ * topology is never changed after it is made). Look-ups by name were scans
+ * of the whole list, once or more per device probed: O(N²) in a boot of N
+ * devices (issue 19).
+ */
+const pciIndexes = new WeakMap<readonly PciDevSpec[], ReadonlyMap<string, PciDevSpec>>();
+const platformIndexes = new WeakMap<readonly PlatformDevSpec[], ReadonlySet<string>>();
+
+/** The topology's spec of PCI device `bdf`. */
+export function pciSpec(t: Topology, bdf: string): PciDevSpec | undefined {
+  let index = pciIndexes.get(t.pci);
+  if (index === undefined) {
+    const m = new Map<string, PciDevSpec>();
+    // the first of a duplicated BDF, as a scan found it (pciTopology refuses duplicates)
+    for (const d of t.pci) if (!m.has(d.bdf)) m.set(d.bdf, d);
+    index = m;
+    pciIndexes.set(t.pci, index);
+  }
+  return index.get(bdf);
+}
+
 /** The bus a device sits on. */
 export function busOf(t: Topology, dev: string): 'pci' | 'platform' | null {
-  if (t.pci.some((d) => d.bdf === dev)) return 'pci';
-  if ((t.platform ?? []).some((d) => d.name === dev)) return 'platform';
-  return null;
+  if (pciSpec(t, dev) !== undefined) return 'pci';
+  const platform = t.platform;
+  if (platform === undefined) return null;
+  let names = platformIndexes.get(platform);
+  if (names === undefined) {
+    names = new Set(platform.map((d) => d.name));
+    platformIndexes.set(platform, names);
+  }
+  return names.has(dev) ? 'platform' : null;
 }
 
 /**

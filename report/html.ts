@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { variantKey } from '../scenarios/scenario.ts';
 import type { TraceEntry } from '../runtime/execution.ts';
 import type { TraceEvent } from '../protocol/events.ts';
+import type { ObjId } from '../protocol/ids.ts';
 import { renderDot } from './dot.ts';
 import { sequenceDiagram } from './md.ts';
 import { primaryFinding } from './select.ts';
@@ -97,7 +98,9 @@ function uafObject(doc: TraceDocument, f: TraceFinding): string | null {
     if (t.i > f.step) break;
     for (const e of t.events) {
       if (e.ev === 'free') freedAt.set(e.obj, t.i);
-      else if ((e.ev === 'use' || e.ev === 'access') && freedAt.has(e.obj)) best = { obj: e.obj, step: t.i };
+      else if (e.ev === 'access' && e.walk !== undefined) {
+        for (const o of e.walk.objs) if (freedAt.has(o)) best = { obj: o, step: t.i };
+      } else if ((e.ev === 'use' || e.ev === 'access') && freedAt.has(e.obj)) best = { obj: e.obj, step: t.i };
     }
   }
   if (best !== null) return best.obj;
@@ -115,7 +118,7 @@ function objectTimeline(doc: TraceDocument, obj: string): TimelineRow[] {
       case 'get': return e.obj === obj ? `get (count ${e.count})` : null;
       case 'put': return e.obj === obj ? `put (count ${e.count})` : null;
       case 'use': return e.obj === obj ? `use: ${e.what}` : null;
-      case 'access': return e.obj === obj ? `${e.op} ${e.field}` : null;
+      case 'access': return e.obj === obj || e.walk?.objs.includes(obj as ObjId) === true ? `${e.op} ${e.field}` : null;
       default: return null;
     }
   };

@@ -158,6 +158,7 @@ export function describeEvent(e: TraceEvent, step: readonly TraceEvent[]): strin
     case 'use':
       return `use ${e.obj}: ${e.what}`;
     case 'access':
+      if (e.walk !== undefined) return `${e.op} ${e.field} of ${e.walk.objs.length} objects (a list walk: ${e.walk.objs[0]} … ${e.walk.objs[e.walk.objs.length - 1]})`;
       return `${e.op} ${e.obj}.${e.field}${e.op === 'write' ? ` = ${short(e.value)}` : ''}`;
     case 'warn':
       return `WARN: ${e.message}`;
@@ -202,6 +203,7 @@ export function namesOf(e: TraceEvent): string[] {
     case 'complete':
       return [e.completion.id, classKey(e.completion)];
     case 'access':
+      return e.walk === undefined ? [e.obj] : [...e.walk.objs];
     case 'alloc':
     case 'free':
     case 'use':

@@ -95,6 +95,33 @@ export interface Kernel<S = unknown> {
    */
   read<O extends KObject, F extends keyof O & string>(o: O, field: F, how?: AccessHow): O[F];
   write<O extends KObject, F extends keyof O & string>(o: O, field: F, value: O[F], how?: AccessHow): void;
+  /*
+   * A kernel list or table changed by one element, as the kernel changes it
+   * (list_add / list_add_tail / klist_add_tail, list_del / klist_del,
+   * xa_store / xa_erase, cdev_add / cdev_del): a read of the field and a
+   * write whose event carries the element (protocol/delta.ts), never the
+   * container. What these cost does not grow with the container (issue 19,
+   * item 2): a `k.write` of a copied container cost a copy and a diff per
+   * operation. A large container (more than `deltaTuning.min` entries) is
+   * changed in place, so actor code must not keep one across an await and
+   * expect it unchanged (copy it, as the kernel's walkers take a lock).
+   */
+  /** Adds `elem` at the tail (list_add_tail) or, with `head`, at the head (list_add). */
+  listAdd<O extends KObject, F extends ListField<O>>(o: O, field: F, elem: ElemOf<O[F]>, how?: AccessHow, head?: boolean): void;
+  /** Takes the first element that is `elem` (===) off the list; whether it was on it. */
+  listDel<O extends KObject, F extends ListField<O>>(o: O, field: F, elem: ElemOf<O[F]>, how?: AccessHow): boolean;
+  /**
+   * list_for_each_entry() reading one field of each entry: reads `field` of
+   * each of `objs` in order until `stop` holds for one (returned), else
+   * null. The reads are what `read` would make, one per object, under the
+   * same guard (the kernel's walk is a walk under the lock the caller took);
+   * one event describes them all (protocol/events.ts `eachAccess`).
+   */
+  walk<O extends KObject, F extends keyof O & string>(objs: Iterable<O>, field: F, how: AccessHow | undefined, stop: (value: O[F], o: O) => boolean): O | null;
+  /** Stores `value` under `key` (xa_store). */
+  tableSet<O extends KObject, F extends TableField<O>>(o: O, field: F, key: string, value: EntryOf<O[F]>, how?: AccessHow): void;
+  /** Erases `key` (xa_erase); whether it was there. */
+  tableDel<O extends KObject, F extends TableField<O>>(o: O, field: F, key: string, how?: AccessHow): boolean;
   /** A new object (kzalloc): returns its id, derived from the task so it is the same in every host. */
   alloc(type: string, name?: string): ObjId;
   /** kfree: any later use of the id is a use-after-free. */
@@ -117,6 +144,15 @@ export interface Kernel<S = unknown> {
 export interface KObject {
   readonly id: ObjId;
 }
+
+/** The fields of `O` that hold a list (an array). */
+export type ListField<O> = { [K in keyof O & string]: O[K] extends readonly unknown[] ? K : never }[keyof O & string];
+/** The fields of `O` that hold a table (a record keyed by string). */
+export type TableField<O> = {
+  [K in keyof O & string]: O[K] extends readonly unknown[] ? never : O[K] extends Readonly<Record<string, unknown>> ? (string extends keyof O[K] ? K : never) : never;
+}[keyof O & string];
+export type ElemOf<L> = L extends readonly (infer E)[] ? E : never;
+export type EntryOf<T> = T extends Readonly<Record<string, infer V>> ? V : never;
 
 export interface AccessHow {
   readonly guard?: LockRef;

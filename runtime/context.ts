@@ -1,4 +1,4 @@
-import type { AccessHow, EventBody, Kernel, KObject } from './actor.ts';
+import type { AccessHow, ElemOf, EntryOf, EventBody, Kernel, KObject, ListField, TableField } from './actor.ts';
 import { KernelBug } from './actor.ts';
 import type { Cell } from './cell.ts';
 import { SeededRng, mix } from './rng.ts';
@@ -7,7 +7,8 @@ import type { KFuncDecl } from './kfunc.ts';
 import type { Rng } from './rng.ts';
 import type { Envelope } from '../protocol/envelope.ts';
 import { EMPTY_STACK, frames, pushFrame } from '../protocol/stack.ts';
-import { readPayload, writePayload } from '../protocol/delta.ts';
+import { deltaTuning, noteRecordSize, readPayload, recordSize, writePayload } from '../protocol/delta.ts';
+import type { Delta } from '../protocol/delta.ts';
 import type { WireStack } from '../protocol/stack.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
 import type { LockManagerMailbox } from '../protocol/locks.ts';
@@ -295,7 +296,7 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
 
   read<O extends KObject, F extends keyof O & string>(o: O, field: F, how?: AccessHow): O[F] {
     const value = o[field];
-    this.emit({ ev: 'access', obj: o.id, field, op: 'read', guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value: readPayload(value) });
+    this.access(o.id, field, 'read', how, readPayload(value), undefined);
     return value;
   }
 
@@ -304,7 +305,123 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
     (o as Record<string, unknown>)[field] = value;
     // a large container travels as what changed (protocol/delta.ts), never whole
     const p = writePayload(old, value);
-    this.emit({ ev: 'access', obj: o.id, field, op: 'write', guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value: p.value, old: p.old });
+    this.access(o.id, field, 'write', how, p.value, p.old);
+  }
+
+  private access(obj: ObjId, field: string, op: 'read' | 'write', how: AccessHow | undefined, value: unknown, old: unknown): void {
+    if (op === 'read') this.emit({ ev: 'access', obj, field, op, guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value });
+    else this.emit({ ev: 'access', obj, field, op, guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value, old });
+  }
+
+  walk<O extends KObject, F extends keyof O & string>(objs: Iterable<O>, field: F, how: AccessHow | undefined, stop: (value: O[F], o: O) => boolean): O | null {
+    const ids: ObjId[] = [];
+    const values: unknown[] = [];
+    let found: O | null = null;
+    for (const o of objs) {
+      const v = o[field];
+      ids.push(o.id);
+      values.push(readPayload(v));
+      if (stop(v, o)) {
+        found = o;
+        break;
+      }
+    }
+    if (ids.length === 1) this.access(ids[0] as ObjId, field, 'read', how, values[0], undefined);
+    else if (ids.length > 1) {
+      this.emit({ ev: 'access', obj: ids[0] as ObjId, field, op: 'read', guard: how?.guard?.id ?? null, lockless: how?.lockless ?? false, value: values[0], walk: { objs: ids, values } });
+    }
+    return found;
+  }
+
+  /*
+   * Lists and tables changed by one element (Kernel.listAdd and the rest).
+   * The events are the ones `k.read` then `k.write` of a copied container
+   * made (the same whole values for a small container, the same delta for a
+   * large one), so the checkers see what they saw; but nothing here costs
+   * O(entries): a large container is changed in place and its delta is the
+   * element itself. A small container is still replaced by a fresh copy (at
+   * most deltaTuning.min entries), because the events carried it whole and a
+   * checker may keep it; so a container is changed in place only when it is
+   * large, and one that grows past the bound is copied first.
+   */
+
+  listAdd<O extends KObject, F extends ListField<O>>(o: O, field: F, elem: ElemOf<O[F]>, how?: AccessHow, head = false): void {
+    const rec = o as unknown as Record<string, unknown[]>;
+    const cur = rec[field] as unknown[];
+    const n = cur.length;
+    this.access(o.id, field, 'read', how, readPayload(cur), undefined);
+    const min = deltaTuning.min;
+    if (n + 1 <= min) {
+      const next = head ? [elem, ...cur] : [...cur, elem];
+      rec[field] = next;
+      this.access(o.id, field, 'write', how, next, cur);
+      return;
+    }
+    const list = n <= min ? cur.slice() : cur;
+    if (head) list.unshift(elem);
+    else list.push(elem);
+    rec[field] = list;
+    const d: Delta = head ? { '~delta': 'array', size: n + 1, added: [elem], removed: NONE, at: 0 } : { '~delta': 'array', size: n + 1, added: [elem], removed: NONE };
+    this.access(o.id, field, 'write', how, d, undefined);
+  }
+
+  listDel<O extends KObject, F extends ListField<O>>(o: O, field: F, elem: ElemOf<O[F]>, how?: AccessHow): boolean {
+    const rec = o as unknown as Record<string, unknown[]>;
+    const cur = rec[field] as unknown[];
+    const n = cur.length;
+    this.access(o.id, field, 'read', how, readPayload(cur), undefined);
+    const i = cur.indexOf(elem);
+    if (i < 0) return false;
+    if (n <= deltaTuning.min) {
+      const next = cur.slice();
+      next.splice(i, 1);
+      rec[field] = next;
+      this.access(o.id, field, 'write', how, next, cur);
+      return true;
+    }
+    cur.splice(i, 1);
+    this.access(o.id, field, 'write', how, { '~delta': 'array', size: n - 1, added: NONE, removed: [elem] } satisfies Delta, undefined);
+    return true;
+  }
+
+  tableSet<O extends KObject, F extends TableField<O>>(o: O, field: F, key: string, value: EntryOf<O[F]>, how?: AccessHow): void {
+    const rec = o as unknown as Record<string, Record<string, unknown>>;
+    const cur = rec[field] as Record<string, unknown>;
+    const n = recordSize(cur);
+    this.access(o.id, field, 'read', how, readPayload(cur), undefined);
+    const had = Object.hasOwn(cur, key);
+    const n2 = had ? n : n + 1;
+    const min = deltaTuning.min;
+    if (n <= min && n2 <= min) {
+      const next = { ...cur, [key]: value };
+      rec[field] = next;
+      this.access(o.id, field, 'write', how, next, cur);
+      return;
+    }
+    const same = had && Object.is(cur[key], value);
+    const table = n <= min ? { ...cur } : cur;
+    table[key] = value;
+    noteRecordSize(table, n2);
+    rec[field] = table;
+    this.access(o.id, field, 'write', how, { '~delta': 'record', size: n2, added: same ? NONE : [[key, value]], removed: NONE } satisfies Delta, undefined);
+  }
+
+  tableDel<O extends KObject, F extends TableField<O>>(o: O, field: F, key: string, how?: AccessHow): boolean {
+    const rec = o as unknown as Record<string, Record<string, unknown>>;
+    const cur = rec[field] as Record<string, unknown>;
+    const n = recordSize(cur);
+    this.access(o.id, field, 'read', how, readPayload(cur), undefined);
+    if (!Object.hasOwn(cur, key)) return false;
+    if (n <= deltaTuning.min) {
+      const { [key]: _gone, ...next } = cur;
+      rec[field] = next;
+      this.access(o.id, field, 'write', how, next, cur);
+      return true;
+    }
+    delete cur[key];
+    noteRecordSize(cur, n - 1);
+    this.access(o.id, field, 'write', how, { '~delta': 'record', size: n - 1, added: NONE, removed: [key] } satisfies Delta, undefined);
+    return true;
   }
 
   alloc(type: string, name?: string): ObjId {
@@ -386,6 +503,9 @@ export class TaskContext<S> extends SeededRng implements Kernel<S> {
     this.cell.failure(this.task, this.handler, this.thrown === null ? this.stack : frames(this.thrown), e);
   }
 }
+
+/** The empty side of a one-element delta (shared: events are never changed after they are made). */
+const NONE: readonly unknown[] = Object.freeze([]);
 
 const CALL = { at: 'call' } as const;
 const YIELD = { at: 'yield' } as const;

@@ -14,7 +14,7 @@ import { TouchBuilder } from './strategies/touch.ts';
 import type { Envelope } from '../protocol/envelope.ts';
 import { EMPTY_STACK, frames, popFrame, pushFrame } from '../protocol/stack.ts';
 import type { WireStack } from '../protocol/stack.ts';
-import { EVENT_NAMES } from '../protocol/events.ts';
+import { EVENT_NAMES, eachAccess } from '../protocol/events.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
 import type { Finding } from '../protocol/findings.ts';
 import { ROOT, msgId } from '../protocol/ids.ts';
@@ -376,6 +376,11 @@ class Execution {
   }
 
   private observe(e: TraceEvent, at: number): void {
+    const each = eachAccess(e);
+    if (each !== null) {
+      for (const x of each) this.observe(x, at);
+      return;
+    }
     this.held.onEvent(e, at);
     for (const c of this.checkers) c.onEvent(e, at);
   }

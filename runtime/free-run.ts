@@ -4,6 +4,7 @@ import type { BlockedTask } from '../checkers/deadlock.ts';
 import type { Checker } from '../checkers/checker.ts';
 import { HeldLocks } from '../checkers/held-locks.ts';
 import type { TraceEvent } from '../protocol/events.ts';
+import { eachAccess } from '../protocol/events.ts';
 import { rootMessage, runExecution } from './execution.ts';
 import { deepCopy } from './snapshot.ts';
 import { ReplayStrategy } from './strategies/replay.ts';
@@ -268,7 +269,11 @@ export function checkOffline(logs: readonly FreeLog[], ordered: readonly Ordered
     }
   };
   ordered.forEach((o, i) => {
-    for (const e of offlineEvents(logs, o)) for (const c of checkers) c.onEvent(e, firstStep + i);
+    for (const e of offlineEvents(logs, o)) {
+      const each = eachAccess(e);
+      if (each === null) for (const c of checkers) c.onEvent(e, firstStep + i);
+      else for (const x of each) for (const c of checkers) c.onEvent(x, firstStep + i);
+    }
     collect();
   });
   if (finish) for (const c of checkers) c.finish?.();

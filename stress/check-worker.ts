@@ -8,7 +8,8 @@ import { collectGarbage } from '../runtime/gc.ts';
 import { restoreCopy } from '../runtime/snapshot.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 import type { Strategy } from '../runtime/strategies/strategy.ts';
-import type { TaskId } from '../protocol/ids.ts';
+import type { ActorId, TaskId } from '../protocol/ids.ts';
+import type { RoundLog } from '../runtime/hosts/free-driver.ts';
 import type { FreeLog } from '../protocol/wire.ts';
 import { kernelCheckers } from '../scenarios/kernel/checkers.ts';
 import { stressPrograms } from './checking.ts';
@@ -19,7 +20,8 @@ import type { CheckerBoot, FromChecker, ToChecker } from './checking.ts';
  * inline with every checker watching — while the main thread starts the
  * actors' workers — hands the booted actor states back, and keeps the
  * booted checkers as the template every round is checked from. After that
- * it only checks: a round's logs arrive, merge into the order that really
+ * it only checks: a round's logs arrive — each actor's straight from its
+ * worker, on a port of its own — merge into the order that really
  * happened, and a fresh copy of the template runs over them.
  *
  * Why a thread of its own: the checkers' heap (the race shadow, lockdep's
@@ -81,13 +83,33 @@ collectGarbage();
 /** Signatures this thread has reported: the first report of one carries the round's order (its replay), later ones need not. */
 const reported = new Set<string>();
 
-/** The logs of the round being sent, in the order they come. */
-let pending: FreeLog[] = [];
+/** Each actor's logs that have come on its port and are not checked yet, oldest first. */
+const inbox = new Map<ActorId, RoundLog[]>();
+/** Checks asked for whose logs may not all be here yet, in the order asked (rounds in order). */
+const asked: Extract<ToChecker, { t: 'check' }>[] = [];
 
-function check(m: Extract<ToChecker, { t: 'check' }>): FromChecker {
+/**
+ * Runs every asked check whose logs are all here, in order. The main thread
+ * asks after the actors' drains have returned, and each actor posted its
+ * log before its drain returned, but on another port: the ask can overtake
+ * the logs, never the other way round for one actor.
+ */
+function checkReady(): void {
+  for (;;) {
+    const m = asked[0];
+    if (m === undefined || !m.actors.every((a) => (inbox.get(a)?.length ?? 0) > 0)) return;
+    asked.shift();
+    const logs = m.actors.map((a) => {
+      const l = (inbox.get(a) as RoundLog[]).shift() as RoundLog;
+      if (l.round !== m.index) throw new Error(`stress check worker: ${a} sent its log of round ${l.round} where round ${m.index} was due`);
+      return l.log;
+    });
+    post(check(m, logs));
+  }
+}
+
+function check(m: Extract<ToChecker, { t: 'check' }>, logs: readonly FreeLog[]): FromChecker {
   const start = performance.now();
-  const logs: readonly FreeLog[] = pending;
-  pending = [];
   // an aborted round was still moving when its logs were read: keep the consistent prefix
   const ordered = mergeFreeLogs(logs, m.end === 'aborted');
   const checkers = restoreCopy(template);
@@ -103,11 +125,18 @@ function check(m: Extract<ToChecker, { t: 'check' }>): FromChecker {
 
 port.on('message', (m: ToChecker) => {
   switch (m.t) {
-    case 'log':
-      pending.push(m.log);
+    case 'ports':
+      for (const [actor, p] of m.ports) {
+        inbox.set(actor, []);
+        p.on('message', (l: RoundLog) => {
+          (inbox.get(actor) as RoundLog[]).push(l);
+          checkReady();
+        });
+      }
       return;
     case 'check':
-      post(check(m));
+      asked.push(m);
+      checkReady();
       return;
     case 'close':
       port.close();

@@ -1,11 +1,10 @@
-import type { Worker } from 'node:worker_threads';
+import type { MessagePort, Worker } from 'node:worker_threads';
 import { codeUrl, spawnWorker } from '../runtime/hosts/spawn.ts';
 import type { CellSnapshot } from '../runtime/cell.ts';
 import type { Program } from '../runtime/program.ts';
 import type { Outcome } from '../runtime/execution.ts';
 import type { Finding } from '../protocol/findings.ts';
 import type { ActorId, TaskId } from '../protocol/ids.ts';
-import type { FreeLog } from '../protocol/wire.ts';
 import { kernelProgram } from '../scenarios/kernel/program.ts';
 import { processNames } from './churn.ts';
 import { generateMachine } from './topology.ts';
@@ -13,8 +12,10 @@ import { generateMachine } from './topology.ts';
 /**
  * The main thread's side of the stress run's checker thread
  * (stress/check-worker.ts): it starts the thread, which boots the machine
- * and keeps the checkers; then posts each round's logs to it and gets the
- * round's findings back. Nothing of the checkers lives on the main thread.
+ * and keeps the checkers; then hands it a port per actor (the actors send
+ * their logs there themselves), asks for each round's check and gets the
+ * round's findings back. Nothing of the checkers, and no log, lives on the
+ * main thread.
  */
 
 /** What the checker thread needs to build the same machine and programs as the main thread (all plain data). */
@@ -29,10 +30,15 @@ export interface CheckerBoot {
 }
 
 export type ToChecker =
-  /** One actor's log of the round about to be checked (one message each: no single copy on the main thread is the whole round's). */
-  | { readonly t: 'log'; readonly log: FreeLog }
-  /** Check the logs sent since the last check, in the order they were sent. */
-  | { readonly t: 'check'; readonly index: number; readonly end: 'done' | 'hung' | 'aborted'; readonly hangMs: number }
+  /** Each actor's log port (WorkersHost.logPorts, transferred): every round's log of that actor comes on it (a RoundLog). */
+  | { readonly t: 'ports'; readonly ports: readonly (readonly [ActorId, MessagePort])[] }
+  /**
+   * Check round `index` from the logs of `actors`, merged in this order (the
+   * host's actor order: the merge gives ties to the actor listed first, so
+   * the order is part of determinism). The logs may come after this message
+   * (their ports are not ordered with this one): the check waits for them.
+   */
+  | { readonly t: 'check'; readonly index: number; readonly actors: readonly ActorId[]; readonly end: 'done' | 'hung' | 'aborted'; readonly hangMs: number }
   | { readonly t: 'close' };
 
 export type FromChecker =
@@ -121,22 +127,21 @@ export class CheckerThread {
     return b;
   }
 
+  /** Hands the thread the actors' log ports (WorkersHost.logPorts); they move there. */
+  listen(ports: readonly (readonly [ActorId, MessagePort])[]): void {
+    this.worker.postMessage({ t: 'ports', ports } satisfies ToChecker, ports.map(([, p]) => p));
+  }
+
   /**
-   * Posts a round's logs, one actor's at a time with a turn of the event
-   * loop between them (copying a log into a message is the main thread's
-   * work: at 4,096 devices a round's logs are a few MB), then asks for the
-   * check; settles with the round's findings.
+   * Asks for round `index`'s check over the logs `actors` sent on their
+   * ports (WorkersHost.drainTo); settles with the round's findings. The
+   * logs never pass through this thread.
    */
-  async check(index: number, logs: readonly FreeLog[], end: 'done' | 'hung' | 'aborted', hangMs: number): Promise<Checked> {
-    for (const log of logs) {
-      if (this.failed !== null) throw this.failed;
-      this.worker.postMessage({ t: 'log', log } satisfies ToChecker);
-      await new Promise((r) => setImmediate(r));
-    }
-    if (this.failed !== null) throw this.failed;
+  check(index: number, actors: readonly ActorId[], end: 'done' | 'hung' | 'aborted', hangMs: number): Promise<Checked> {
+    if (this.failed !== null) return Promise.reject(this.failed);
     return new Promise<Checked>((resolve, reject) => {
       this.waiting.push({ resolve, reject });
-      this.worker.postMessage({ t: 'check', index, end, hangMs } satisfies ToChecker);
+      this.worker.postMessage({ t: 'check', index, actors, end, hangMs } satisfies ToChecker);
     });
   }
 

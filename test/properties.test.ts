@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ddmin, partition } from '../runtime/shrink/ddmin.ts';
-import { makeStrategy } from '../runtime/strategies/index.ts';
+import { DfsStrategy, makeStrategy } from '../runtime/strategies/index.ts';
 import type { ExploringStrategy, Strategy } from '../runtime/strategies/index.ts';
 import { PctStrategy } from '../runtime/strategies/pct.ts';
 import { taskId } from '../protocol/ids.ts';
@@ -140,8 +140,28 @@ describe('strategies (properties)', () => {
     });
   }
 
-  it('dfs ignores the seed by design (a systematic search): the same schedules for any seed', () => {
-    expect(schedule(makeStrategy('dfs', 1), 0, 3, 2)).toBe(schedule(makeStrategy('dfs', 2), 0, 3, 2));
+  it('dfs: a portfolio sample of the seed first, then a search that ignores the seed (the same schedules for any seed)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 0x7fff_ffff }), fc.integer({ min: 0, max: 0x7fff_ffff }), (a, b) => {
+        fc.pre(a !== b);
+        // a budget of 8 samples 4 (dfsSample: at most half the budget)
+        const [da, db, pa, search] = [makeStrategy('dfs', a, { budget: 8 }), makeStrategy('dfs', b, { budget: 8 }), makeStrategy('portfolio', a), new DfsStrategy()];
+        const sampledA: string[] = [];
+        const sampledB: string[] = [];
+        for (let e = 0; e < 4; e++) {
+          sampledA.push(schedule(da, e, 8, 4));
+          sampledB.push(schedule(db, e, 8, 4));
+          expect(sampledA[e]).toBe(schedule(pa, e, 8, 4));
+        }
+        expect(sampledB).not.toEqual(sampledA);
+        for (let e = 4; e < 12; e++) {
+          const want = schedule(search, e - 4, 8, 4);
+          expect(schedule(da, e, 8, 4)).toBe(want);
+          expect(schedule(db, e, 8, 4)).toBe(want);
+        }
+      }),
+      FC,
+    );
   });
 });
 

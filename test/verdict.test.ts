@@ -22,7 +22,7 @@ const tmp = (): string => mkdtempSync(path.join(tmpdir(), 'iommu-verdict-'));
 interface Row {
   variants: Record<string, string>; matched: boolean; added: string[]; removed: string[]; baseline?: Record<string, string>;
   findings: { kind: string; signature: string; known?: string }[]; known: { id: string; kind: string; source: string }[];
-  claim: { kind: string; schedules: number; preemptions?: number };
+  claim: { kind: string; schedules: number; preemptions?: number; sampled?: number };
   schedules: number;
 }
 const rowOf = (json: unknown, value: string): Row => (json as { rows: Row[] }).rows.find((r) => Object.values(r.variants).includes(value)) as Row;
@@ -146,19 +146,39 @@ describe('--strategy dfs: bounded-exhaustive claims', () => {
       const claim = (r.json as Row).claim;
       expect(claim.kind).toBe('exhaustive');
       expect(claim.preemptions).toBe(Number(bound));
-      counts.push(claim.schedules);
+      // 64 portfolio schedules before the search (runtime/strategies/sample-first.ts)
+      expect(claim.sampled).toBe(64);
+      counts.push(claim.schedules - 64);
     }
-    // iterative deepening: bound 2 runs bound 0's 2 and bound 1's 16 again, then 48 more
+    // the search: iterative deepening, bound 2 runs bound 0's 2 and bound 1's 16 again, then 48 more
     expect(counts).toEqual([2, 18, 66]);
     const c = await cli('compare', 'runtime-abba', '--strategy', 'dfs', '--out', tmp());
-    expect(c.out).toMatch(/order=ordered\s+clean\s+clean \(exhaustive, ≤ 2 preemptions, 66 schedules\)\s/);
+    expect(c.out).toMatch(/order=ordered\s+clean\s+clean \(exhaustive, ≤ 2 preemptions, 130 schedules, the first 64 sampled\)\s/);
     expect(c.out).toMatch(/order=abba\s+deadlock,lock-order-inversion\s+lock-order-inversion,deadlock\s/);
     expect(c.code).toBe(0);
     // a budget too small for the bound is not a claim of exhaustiveness
     const cut = await cli('run', 'runtime-abba', '--variant', 'order=ordered', '--strategy', 'dfs', '--schedules', '10', '--out', tmp(), '--json');
-    expect((cut.json as Row).claim).toEqual({ kind: 'sampled', schedules: 10, preemptions: 2, unfinished: true });
+    expect((cut.json as Row).claim).toEqual({ kind: 'sampled', schedules: 10, preemptions: 2, unfinished: true, sampled: 5 });
     const text = await cli('run', 'runtime-abba', '--variant', 'order=ordered', '--strategy', 'dfs', '--schedules', '10', '--out', tmp());
-    expect(text.out).toMatch(/clean \(10 schedules of dfs ≤ 2 preemptions, not exhaustive: the bound did not finish\)/);
+    expect(text.out).toMatch(/clean \(10 schedules of dfs ≤ 2 preemptions, the first 5 sampled, not exhaustive: the bound did not finish\)/);
+  }, 120_000);
+
+  it('dfs finds the seeds\' bugs no later than portfolio, and the same ones: its portfolio sample first, then the search', async () => {
+    // seed 004's use-after-free: the search alone finds it early (portfolio at schedule 183);
+    // seed 000's kernel BUG: portfolio finds it early (the search alone needed 45)
+    for (const [scenario, variant] of [['seed-004-domain-alloc-vs-hot-remove', 'domain-alloc=v4-escaping-dev'], ['seed-000-sibling-bind', 'dma-owner=notifier-bug-on']] as const) {
+      const found: Record<string, Map<string, number>> = {};
+      for (const strategy of ['portfolio', 'dfs']) {
+        const r = await cli('run', scenario, '--variant', variant, '--strategy', strategy, '--schedules', '200', '--out', tmp(), '--json');
+        const row = r.json as Omit<Row, 'findings'> & { findings: { signature: string; firstSchedule: number }[] };
+        found[strategy] = new Map(row.findings.map((f) => [f.signature, f.firstSchedule]));
+        if (strategy === 'dfs') expect(row.claim).toMatchObject({ kind: 'exhaustive', sampled: 64 });
+      }
+      const [p, d] = [found.portfolio as Map<string, number>, found.dfs as Map<string, number>];
+      expect(p.size).toBeGreaterThan(0);
+      expect([...d.keys()].sort()).toEqual([...p.keys()].sort());
+      for (const [sig, at] of p) expect(d.get(sig)).toBeLessThanOrEqual(at);
+    }
   }, 120_000);
 
   it('seed 003: dfs finds the buggy variant\'s findings and declares the fixed variant clean, exhaustively', async () => {

@@ -23,7 +23,7 @@ export const klistAddDevice = kfunc('klist_add_tail', { actor: 'driver-core', so
   await k.lock(guard.guard);
   getDevice(k, dev);
   const entry: KlistEntry = { dev: dev.name, seq: k.state.klistSeq++ };
-  k.write(bus, 'klist_devices', [...k.read(bus, 'klist_devices', guard), entry], guard);
+  k.listAdd(bus, 'klist_devices', entry, guard);
   await k.unlock(guard.guard);
 });
 
@@ -36,9 +36,9 @@ export const klistDelDevice = kfunc('klist_del', { actor: 'driver-core', source:
   const bus = k.state.buses[dev.bus];
   const guard = { guard: klistLock(dev.bus) };
   await k.lock(guard.guard);
-  const entries = k.read(bus, 'klist_devices', guard);
-  const attached = entries.some((e) => e.dev === dev.name);
-  if (attached) k.write(bus, 'klist_devices', entries.filter((e) => e.dev !== dev.name), guard);
+  // klist_node_attached(): the device's node (the model finds it by name: a device has one node per bus)
+  const node = k.read(bus, 'klist_devices', guard).find((e) => e.dev === dev.name);
+  const attached = node !== undefined && k.listDel(bus, 'klist_devices', node, guard);
   await k.unlock(guard.guard);
   if (attached) await putDevice(k, dev);
 });
@@ -51,12 +51,30 @@ export const klistDelDevice = kfunc('klist_del', { actor: 'driver-core', source:
 const klistNext = kfunc('klist_next', { actor: 'driver-core', source: 'lib/klist.c: klist_next' }, async function klistNext(k: DK, bus: BusName, after: number): Promise<{ readonly dev: Device; readonly seq: number } | null> {
   const guard = { guard: klistLock(bus) };
   await k.lock(guard.guard);
-  const next = k.read(k.state.buses[bus], 'klist_devices', guard).find((e) => e.seq > after);
+  const next = firstAfter(k.read(k.state.buses[bus], 'klist_devices', guard), after);
   const dev = next === undefined ? undefined : k.state.devices[next.dev];
   if (dev !== undefined) getDevice(k, dev);
   await k.unlock(guard.guard);
   return next === undefined || dev === undefined ? null : { dev, seq: next.seq };
 });
+
+/**
+ * The first node whose sequence number is above `after`: the node after the
+ * iterator's position. The list is in sequence order (klist_add_tail gives
+ * each node the next number; klist_del keeps the order), so a binary search
+ * finds it: the walk costs what the kernel's does per step, not a scan from
+ * the head.
+ */
+function firstAfter(list: readonly KlistEntry[], after: number): KlistEntry | undefined {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((list[mid] as KlistEntry).seq > after) hi = mid;
+    else lo = mid + 1;
+  }
+  return list[lo];
+}
 
 /**
  * bus_for_each_dev() (drivers/base/bus.c): the callback runs with no lock

@@ -1,6 +1,6 @@
 import { errno } from '../../protocol/errno.ts';
 import type { Errno } from '../../protocol/errno.ts';
-import { busOf } from '../../protocol/topology.ts';
+import { busOf, pciSpec } from '../../protocol/topology.ts';
 import type { DriverSpec } from '../../protocol/topology.ts';
 import { busNotify, klistAddDevice, klistDelDevice } from './bus.ts';
 import { busProbeDevice, deviceReleaseDriverInternal } from './dd.ts';
@@ -37,7 +37,7 @@ export const deviceAdd = kfunc('device_add', { actor: 'driver-core', source: 'dr
   const dev: Device = {
     id: k.alloc('device', name), name, bus,
     driver: null, bound: false, dead: false, registered: false, drvdata: {}, deferrals: {},
-    ...(bus === 'pci' && k.state.topology.pci.some((d) => d.bdf === name && d.physfn !== undefined) ? { virtfn: true as const } : {}),
+    ...(bus === 'pci' && pciSpec(k.state.topology, name)?.physfn !== undefined ? { virtfn: true as const } : {}),
   };
   k.state.devices[name] = dev;
   k.state.freed.delete(name);

@@ -122,8 +122,9 @@ export const setOnBus = kfunc('list_add_tail', { actor: 'pci', source: 'drivers/
   const g = { guard: pciBusSem() };
   await k.down_write(pciBusSem());
   const bus = busOf(k, bdf);
-  const list = k.read(bus, 'devices', g).filter((d) => d !== bdf);
-  k.write(bus, 'devices', on ? [...list, bdf] : list, g);
+  // a device is on its bus's list at most once: an add of one already there moves it to the tail
+  k.listDel(bus, 'devices', bdf, g);
+  if (on) k.listAdd(bus, 'devices', bdf, g);
   await k.up_write(pciBusSem());
 });
 

@@ -7,6 +7,7 @@ import {
 import type { DeviceFile, Hwpt, Idev, Igroup, IommufdCtx, IommufdObjType, Ioas, VFile, VK, VfioDevice } from './state.ts';
 import { allocFile, fput, getFile } from './files.ts';
 import { kfunc } from '../../runtime/kfunc.ts';
+import { pciSpec } from '../../protocol/topology.ts';
 
 /**
  * iommufd (drivers/iommu/iommufd/) as far as VFIO uses it, and VFIO's side
@@ -223,7 +224,7 @@ export const iommufdVfioSetIommu = kfunc('iommufd_vfio_set_iommu', { actor: 'vfi
 
 /** Does the device take PASIDs (pasid capability and a unit with PASID support)? */
 function devHasPasid(k: VK, dev: string): boolean {
-  const spec = k.state.topology.pci.find((d) => d.bdf === dev);
+  const spec = pciSpec(k.state.topology, dev);
   const unit = k.state.topology.units.find((u) => u.name === spec?.unit);
   return (spec?.pasid_bits ?? 0) > 0 && unit !== undefined && (unit.max_pasids ?? 1) > 0;
 }

@@ -54,7 +54,7 @@ const vfioGetDeviceSet = kfunc('vfio_assign_device_set', { actor: 'vfio', source
     const sid = allocObj(k, 'vfio_device_set', `dev_set:${key}`, false);
     set = { id: sid, key, device_list: [], device_count: 0 };
     k.state.devSets[sid] = set;
-    k.write(xa, 'sets', { ...k.read(xa, 'sets', underSetXa()), [key]: sid }, underSetXa());
+    k.tableSet(xa, 'sets', key, sid, underSetXa());
   }
   k.write(set, 'device_count', k.read(set, 'device_count', underSetXa()) + 1, underSetXa());
   await k.unlock(vfioDeviceSetXaLock());
@@ -63,7 +63,7 @@ const vfioGetDeviceSet = kfunc('vfio_assign_device_set', { actor: 'vfio', source
 
 const vfioJoinDeviceSet = kfunc('vfio_assign_device_set_join', { actor: 'vfio', source: 'drivers/vfio/vfio_main.c: vfio_assign_device_set_join' }, async function vfioJoinDeviceSet(k: VK, set: DevSet, vdev: VfioDevice): Promise<void> {
   await k.lock(devSetLock(set.id));
-  k.write(set, 'device_list', [...k.read(set, 'device_list', underDevSet(set.id)), vdev.id], underDevSet(set.id));
+  k.listAdd(set, 'device_list', vdev.id, underDevSet(set.id));
   await k.unlock(devSetLock(set.id));
 });
 
@@ -72,14 +72,13 @@ const vfioReleaseDeviceSet = kfunc('vfio_release_device_set', { actor: 'vfio', s
   const set = k.state.devSets[vdev.dev_set];
   if (set === undefined) return;
   await k.lock(devSetLock(set.id));
-  k.write(set, 'device_list', k.read(set, 'device_list', underDevSet(set.id)).filter((v) => v !== vdev.id), underDevSet(set.id));
+  k.listDel(set, 'device_list', vdev.id, underDevSet(set.id));
   await k.unlock(devSetLock(set.id));
   await k.lock(vfioDeviceSetXaLock());
   const n = k.read(set, 'device_count', underSetXa()) - 1;
   k.write(set, 'device_count', n, underSetXa());
   if (n === 0) {
-    const { [set.key]: _gone, ...rest } = k.read(k.state.setXa, 'sets', underSetXa());
-    k.write(k.state.setXa, 'sets', rest, underSetXa());
+    k.tableDel(k.state.setXa, 'sets', set.key, underSetXa());
     delete k.state.devSets[set.id];
     k.free(set.id);
   }
@@ -105,13 +104,13 @@ export const vfioRegisterGroupDev = kfunc('vfio_register_group_dev', { actor: 'v
   await vfioJoinDeviceSet(k, set, vdev);
   // vfio_device_add(): the cdev node
   await k.lock(chrdevsLock());
-  k.write(k.state.cdevs, 'nodes', { ...k.read(k.state.cdevs, 'nodes', underChrdevs()), [cdevNode(dev)]: id }, underChrdevs());
+  k.tableSet(k.state.cdevs, 'nodes', cdevNode(dev), id, underChrdevs());
   await k.unlock(chrdevsLock());
   // "Refcounting can't start until the driver calls register"
   k.write(vdev, 'refcount', 1, atomic());
   // vfio_device_group_register()
   await k.lock(vfioGroupDeviceLock(grp.id));
-  k.write(grp, 'device_list', [...k.read(grp, 'device_list', underGroupDeviceLock(grp.id)), id], underGroupDeviceLock(grp.id));
+  k.listAdd(grp, 'device_list', id, underGroupDeviceLock(grp.id));
   await k.unlock(vfioGroupDeviceLock(grp.id));
   k.state.drvdata[dev] = id;
   return 0;
@@ -128,12 +127,11 @@ export const vfioUnregisterGroupDev = kfunc('vfio_unregister_group_dev', { actor
   const grp = k.state.groups[vdev.group] as VfioGroup;
   // vfio_device_group_unregister(): no new VFIO_GROUP_GET_DEVICE_FD
   await k.lock(vfioGroupDeviceLock(grp.id));
-  k.write(grp, 'device_list', k.read(grp, 'device_list', underGroupDeviceLock(grp.id)).filter((v) => v !== vdev.id), underGroupDeviceLock(grp.id));
+  k.listDel(grp, 'device_list', vdev.id, underGroupDeviceLock(grp.id));
   await k.unlock(vfioGroupDeviceLock(grp.id));
   // vfio_device_del(): no new cdev opens
   await k.lock(chrdevsLock());
-  const { [cdevNode(dev)]: _gone, ...nodes } = k.read(k.state.cdevs, 'nodes', underChrdevs());
-  k.write(k.state.cdevs, 'nodes', nodes, underChrdevs());
+  k.tableDel(k.state.cdevs, 'nodes', cdevNode(dev), underChrdevs());
   await k.unlock(chrdevsLock());
 
   // vfio_device_put_registration(); try_wait_for_completion(); then

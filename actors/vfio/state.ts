@@ -11,6 +11,7 @@ import {
   dfKvmRefLock, kvLock, kvmLock, vfioGroupKvmRefLock,
 } from '../../protocol/lock-classes.ts';
 import type { Topology } from '../../protocol/topology.ts';
+import { pciSpec } from '../../protocol/topology.ts';
 import { pciTopology } from '../pci/topology.ts';
 import type { PciTopology } from '../pci/topology.ts';
 
@@ -346,5 +347,5 @@ export const asObj = (s: string): ObjId => s as ObjId;
 
 /** The pci_dev's unit, from the topology (the device's fwspec). */
 export function unitOf(k: VK, dev: string): string | null {
-  return k.state.topology.pci.find((d) => d.bdf === dev)?.unit ?? null;
+  return pciSpec(k.state.topology, dev)?.unit ?? null;
 }

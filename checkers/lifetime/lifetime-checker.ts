@@ -70,7 +70,7 @@ export class LifetimeChecker implements Checker {
     this.held.onEvent(e, step);
     this.types.onEvent(e);
     // frozen: a site is never changed, so a set-up snapshot's restores share it (runtime/snapshot.ts)
-    const at = (): Site => Object.freeze({ task: e.task, stack: e.stack, step, held: this.held.of(e.task).slice() });
+    const at = (): Site => Object.freeze({ task: e.task, stack: e.stack, step, held: this.held.snapshotOf(e.task) });
     if (e.ev !== 'task.start' && !this.active.has(e.task)) this.active.set(e.task, step);
     switch (e.ev) {
       case 'task.start':

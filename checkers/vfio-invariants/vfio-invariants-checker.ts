@@ -58,10 +58,17 @@ export class VfioInvariantsChecker implements Checker {
   /**
    * Indexes kept by `set`, so a dev_set lock release and an unregister look
    * at the objects concerned, not at every object (issue 19: these scans grew
-   * with the machine): the objects naming each dev_set, and the vfio-device files.
+   * with the machine): the objects naming each dev_set, the vfio-device files
+   * (each with the order it became one in: reports list them in that order),
+   * the files whose `priv` is each object, and the objects whose `device` is
+   * each device — an unregister looks at the files that reach its device
+   * through their vfio_device_file, not at every device file.
    */
   private readonly byDevSet = new Map<string, Set<string>>();
-  private readonly deviceFiles = new Set<string>();
+  private readonly deviceFiles = new Map<string, number>();
+  private deviceFileSeq = 0;
+  private readonly byPriv = new Map<string, Set<string>>();
+  private readonly byDevice = new Map<string, Set<string>>();
 
   onEvent(e: TraceEvent, step: number): void {
     this.held.onEvent(e, step);
@@ -82,7 +89,7 @@ export class VfioInvariantsChecker implements Checker {
         if (e.op === 'read' && this.get(e.obj, e.field) !== undefined) return;
         this.set(e.obj, e.field, e.value);
         // frozen: never changed, so a set-up snapshot's restores share it (runtime/snapshot.ts)
-        if (e.op === 'write') this.writes.set(`${e.obj}.${e.field}`, Object.freeze({ task: e.task, stack: e.stack, held: this.held.of(e.task).slice(), step, field: e.field, value: e.value }));
+        if (e.op === 'write') this.writes.set(`${e.obj}.${e.field}`, Object.freeze({ task: e.task, stack: e.stack, held: this.held.snapshotOf(e.task), step, field: e.field, value: e.value }));
         if (type === 'vfio_group' && e.field === 'iommu_group' && typeof e.value === 'string') this.iommuGroupOf.set(e.obj, e.value);
         if (type === 'vfio_group' || type === 'vfio_device') this.dirty.add(e.obj);
         if (type === 'vfio_device' && e.op === 'write' && e.field === 'unregistered' && e.value === true) this.report(this.unregistered(e.obj));
@@ -156,9 +163,13 @@ export class VfioInvariantsChecker implements Checker {
     if (ref !== 0) bad.push(`refcount=${ref}`);
     // a device fd: a file with references whose vfio_device_file is about this device (a file in its
     // final release has none left; its df is freed right after the release drops its registration reference)
-    const files = [...this.deviceFiles]
-      .filter((obj) => !this.freed.has(obj) && this.types.get(obj) === 'file' && num(this.get(obj, 'f_count')) > 0)
-      .filter((obj) => this.get(String(this.get(obj, 'priv')), 'device') === v);
+    const files: string[] = [];
+    for (const df of this.byDevice.get(v) ?? []) {
+      for (const obj of this.byPriv.get(df) ?? []) {
+        if (this.deviceFiles.has(obj) && !this.freed.has(obj) && this.types.get(obj) === 'file' && num(this.get(obj, 'f_count')) > 0) files.push(obj);
+      }
+    }
+    files.sort((a, b) => (this.deviceFiles.get(a) as number) - (this.deviceFiles.get(b) as number));
     if (files.length > 0) bad.push(`device fds still reach it: ${files.join(', ')}`);
     const idev = this.get(v, 'idev') ?? null;
     if (idev !== null) bad.push(`still bound to iommufd (${show(idev)}): its device DMA ownership claim is held`);
@@ -184,6 +195,8 @@ export class VfioInvariantsChecker implements Checker {
   private unindex(obj: string): void {
     this.unindexDevSet(obj, this.get(obj, 'dev_set'));
     this.deviceFiles.delete(obj);
+    reindex(this.byPriv, obj, this.get(obj, 'priv'), undefined);
+    reindex(this.byDevice, obj, this.get(obj, 'device'), undefined);
   }
 
   private unindexDevSet(obj: string, set: unknown): void {
@@ -204,8 +217,12 @@ export class VfioInvariantsChecker implements Checker {
         m.add(obj);
       }
     } else if (field === 'kind') {
-      if (value === 'vfio-device') this.deviceFiles.add(obj);
-      else this.deviceFiles.delete(obj);
+      if (value !== 'vfio-device') this.deviceFiles.delete(obj);
+      else if (!this.deviceFiles.has(obj)) this.deviceFiles.set(obj, this.deviceFileSeq++);
+    } else if (field === 'priv') {
+      reindex(this.byPriv, obj, f.get('priv'), value);
+    } else if (field === 'device') {
+      reindex(this.byDevice, obj, f.get('device'), value);
     }
     f.set(field, value);
   }
@@ -251,6 +268,17 @@ export class VfioInvariantsChecker implements Checker {
 }
 
 /** The object types whose fields the rules read. */
+/** Moves `obj` in a reverse index from the entry of the value it had to that of the value it has now (strings only: what `get` would compare). */
+function reindex(index: Map<string, Set<string>>, obj: string, before: unknown, after: unknown): void {
+  if (before === after) return;
+  if (typeof before === 'string') index.get(before)?.delete(obj);
+  if (typeof after === 'string') {
+    let m = index.get(after);
+    if (m === undefined) index.set(after, (m = new Set()));
+    m.add(obj);
+  }
+}
+
 const WATCHED: ReadonlySet<string> = new Set(['vfio_group', 'vfio_device', 'vfio_device_file', 'file', 'iommu_group']);
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);

@@ -17,7 +17,7 @@ import type { RunSettings } from '../run-one.ts';
 import { baselineOf, needsBaseline, sameAssignment } from '../verdict.ts';
 
 /** The flags of issue 15 that `run` and `compare` share. */
-export const STRATEGY_FLAG: FlagSpec = { kind: 'value', values: EXPLORING_STRATEGIES, arg: 'NAME', help: 'how schedules are chosen (default portfolio; dfs: bounded-exhaustive)' };
+export const STRATEGY_FLAG: FlagSpec = { kind: 'value', values: EXPLORING_STRATEGIES, arg: 'NAME', help: 'how schedules are chosen (default portfolio; dfs: 64 portfolio schedules, then a bounded-exhaustive search)' };
 export const PREEMPTIONS_FLAG: FlagSpec = { kind: 'value', arg: 'N', help: 'dfs: explore every schedule with at most N preemptions (default 2)' };
 export const BASELINE_FLAG: FlagSpec = { kind: 'multi', arg: 'AXIS=VALUE', help: 'the value other rows are compared with (default: each axis\'s first value)' };
 export const STRICT_FLAG: FlagSpec = { kind: 'bool', help: 'known upstream findings count as unexpected' };

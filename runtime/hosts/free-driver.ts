@@ -17,14 +17,28 @@ export interface FreeOptions {
   readonly keepEvents: boolean;
 }
 
-/** What one drain hands over: the log and the op/message counts since the last drain. */
-export interface FreeDrain {
-  readonly log: FreeLog;
+/** The op/message counts of one drain: what the main thread of a stress run reads (the log goes to the checker thread). */
+export interface FreeCounts {
   /** Durations (ms) of ops that ended here: all of them, or a uniform sample of OP_SAMPLE. */
   readonly opMs: readonly number[];
   readonly ops: number;
   /** Messages delivered here. */
   readonly messages: number;
+}
+
+/** What one drain hands over: the log and the op/message counts since the last drain. */
+export interface FreeDrain extends FreeCounts {
+  readonly log: FreeLog;
+}
+
+/**
+ * A drained log on its way to whoever checks it over a port of its own
+ * (stress: the checker thread), with the round it belongs to: one message
+ * per actor per round, never through the main thread.
+ */
+export interface RoundLog {
+  readonly round: number;
+  readonly log: FreeLog;
 }
 
 /** Op durations a drain keeps at most. */

@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
@@ -8,7 +9,7 @@ import { nodeEndpoint } from './endpoint.ts';
 import { FreeDriver } from './free-driver.ts';
 import { collectGarbage } from '../gc.ts';
 import { setUserSlot } from '../user-code.ts';
-import type { FreeDrain, FreeOptions } from './free-driver.ts';
+import type { FreeCounts, FreeDrain, FreeOptions, RoundLog } from './free-driver.ts';
 import type { ActorId } from '../../protocol/ids.ts';
 import { crashResult } from '../../protocol/step.ts';
 import type { StepCommand } from '../../protocol/step.ts';
@@ -29,6 +30,10 @@ const cfg: CellConfig = { self: boot.actor, config: boot.config, actors: boot.ac
 let cell = new Cell(def, cfg);
 let free: FreeDriver | null = null;
 let saved: CellSnapshot | null = null;
+/** The heap V8 had committed right after this worker's last forced collection (see `collectGarbage`); null before the first. */
+let heapAfterGc: number | null = null;
+/** Free mode: where `drainTo` posts the drained log (stress: a port to the checker thread; see `logTo`). */
+let logPort: MessagePort | null = null;
 let steps = 0;
 /** Why the last `restore`/`reset` failed: every step until the next one ends as an actor crash instead of running on the wrong state. */
 let broken: string | null = null;
@@ -98,6 +103,13 @@ data.on('message', (m: unknown) => {
   }
 });
 
+const emptyDrain = (): FreeDrain => ({ log: { actor: boot.actor, tasks: [], ns: [], details: null, last: [] }, opMs: [], ops: 0, messages: 0 });
+
+/** What a stress round's drain returns to the main thread: the counts, and how long putting the actor back took (ms). */
+export interface DrainedRound extends FreeCounts {
+  readonly restoreMs: number;
+}
+
 export interface WorkerControl {
   ready(): true;
   snapshot(): void;
@@ -108,10 +120,27 @@ export interface WorkerControl {
   /** Free mode again on the same ports: the actor fresh or back at its snapshot, and new options (runtime/free-run.ts: FreeRunner). */
   rearmFree(opts: FreeOptions, from: 'fresh' | 'snapshot'): void;
   log(): FreeLog;
-  /** Free mode: the log since the last drain, then forgotten (stress rounds). */
-  drain(): FreeDrain;
-  /** A full garbage collection of this worker's heap (between stress rounds). */
-  collectGarbage(): void;
+  /**
+   * Free mode: where `drainTo` sends the logs from now on — a port whose
+   * other end is in the thread that checks them (stress/check-worker.ts).
+   */
+  logTo(port: MessagePort): void;
+  /**
+   * Free mode: the log since the last drain (then forgotten here) goes out on the `logTo` port,
+   * tagged with `round`, before this returns; the caller gets the counts
+   * only. A stress round's logs are megabytes at 4,096 devices: through
+   * the main thread they cost it a structured-clone read and a write per
+   * round (issue 19 item 3: the main thread only routes). With `restore`,
+   * the actor is then put back to its snapshot for the next round, in the
+   * same call: no `restore` frame and answer per actor per round.
+   */
+  drainTo(round: number, restore: boolean): DrainedRound;
+  /**
+   * A full garbage collection of this worker's heap (between stress rounds)
+   * when the heap V8 has committed grew past `growth` × what it was right
+   * after the last one (always, the first time); says whether it collected.
+   */
+  collectGarbage(growth: number): boolean;
 }
 
 const api: WorkerControl = {
@@ -135,8 +164,29 @@ const api: WorkerControl = {
     free.rearm(cell, opts);
   },
   log: () => free?.record() ?? { actor: boot.actor, tasks: [], ns: [], details: null, last: [] },
-  drain: () => free?.drain() ?? { log: { actor: boot.actor, tasks: [], ns: [], details: null, last: [] }, opMs: [], ops: 0, messages: 0 },
-  collectGarbage,
+  logTo(port) {
+    logPort = port;
+  },
+  drainTo(round, restore) {
+    if (logPort === null) throw new Error(`worker ${boot.actor}: drainTo() before logTo()`);
+    const { log, ...counts } = free?.drain() ?? emptyDrain();
+    logPort.postMessage({ round, log } satisfies RoundLog);
+    const t0 = performance.now();
+    if (restore) {
+      if (saved === null) throw new Error(`worker ${boot.actor}: drainTo() with restore without a snapshot`);
+      cell.restore(saved);
+    }
+    return { ...counts, restoreMs: performance.now() - t0 };
+  },
+  collectGarbage(growth) {
+    // V8 collects on its own; what it does not do is give back the room a heap grew into, and each of a
+    // stress run's dozens of threads grows its own. A thread whose heap stayed put (most do, round after
+    // round) is not stopped for a full mark-compact it does not need.
+    if (heapAfterGc !== null && getHeapStatistics().total_heap_size <= heapAfterGc * growth) return false;
+    collectGarbage();
+    heapAfterGc = getHeapStatistics().total_heap_size;
+    return true;
+  },
 };
 
 Comlink.expose(api, nodeEndpoint(control));

@@ -3,10 +3,10 @@ import type { MessagePort, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { nodeEndpoint } from './endpoint.ts';
 import { LIVE_TASKS, PROGRESS } from './free-driver.ts';
-import type { FreeDrain, FreeOptions } from './free-driver.ts';
+import type { FreeOptions } from './free-driver.ts';
 import type { Host } from './host.ts';
 import { codeUrl, spawnWorker } from './spawn.ts';
-import type { WorkerControl } from './worker-entry.ts';
+import type { DrainedRound, WorkerControl } from './worker-entry.ts';
 import { newUserSlot, readUserSlot, stepHangMs, userActors } from '../user-code.ts';
 import type { CellSnapshot } from '../cell.ts';
 import type { Program } from '../program.ts';
@@ -373,14 +373,40 @@ export class WorkersHost implements Host {
     return out;
   }
 
-  /** Free mode: every live actor's log since the last drain (stress rounds; see FreeDriver.drain). */
-  async drainFree(): Promise<FreeDrain[]> {
-    return Promise.all([...this.actors.values()].filter((aw) => aw.dead === null).map((aw) => this.control(aw, (c) => c.drain())));
+  /**
+   * Free mode: a port per live actor on which it will send its drained logs
+   * (`drainTo`), returned for the caller to hand to the thread that checks
+   * them — so the logs go from each actor's thread straight there.
+   */
+  async logPorts(): Promise<[ActorId, MessagePort][]> {
+    const live = [...this.actors.values()].filter((aw) => aw.dead === null);
+    return Promise.all(live.map(async (aw): Promise<[ActorId, MessagePort]> => {
+      const ch = new MessageChannel();
+      await this.control(aw, (c) => c.logTo(Comlink.transfer(ch.port1, [ch.port1])));
+      return [aw.id, ch.port2];
+    }));
   }
 
-  /** A full garbage collection in every live worker (long free-mode runs, between rounds). */
-  async collectGarbage(): Promise<void> {
-    await Promise.all([...this.actors.values()].filter((aw) => aw.dead === null).map((aw) => this.control(aw, (c) => c.collectGarbage())));
+  /**
+   * Free mode: every live actor sends its log since the last drain, tagged
+   * with `round`, on its `logPorts` port (see FreeDriver.drain), and with
+   * `restore` goes back to its snapshot (as `restore()` does, in the same
+   * call); this returns the counts, in the host's actor order, with whose
+   * they are.
+   */
+  async drainTo(round: number, restore: boolean): Promise<{ readonly actor: ActorId; readonly counts: DrainedRound }[]> {
+    const live = [...this.actors.values()].filter((aw) => aw.dead === null);
+    return Promise.all(live.map(async (aw) => ({ actor: aw.id, counts: await this.control(aw, (c) => c.drainTo(round, restore)) })));
+  }
+
+  /**
+   * A full garbage collection in every live worker whose committed heap grew
+   * past `growth` × its size after its last one (long free-mode runs, between
+   * rounds; 0 collects in all); returns how many collected.
+   */
+  async collectGarbage(growth = 0): Promise<number> {
+    const done = await Promise.all([...this.actors.values()].filter((aw) => aw.dead === null).map((aw) => this.control(aw, (c) => c.collectGarbage(growth))));
+    return done.filter((d) => d).length;
   }
 
   async close(): Promise<void> {

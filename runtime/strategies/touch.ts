@@ -43,7 +43,8 @@ export class TouchBuilder {
   event(e: TraceEvent): void {
     switch (e.ev) {
       case 'access':
-        add(e.op === 'write' ? this.writes : this.reads, e.obj, e.field);
+        if (e.walk === undefined) add(e.op === 'write' ? this.writes : this.reads, e.obj, e.field);
+        else for (const obj of e.walk.objs) add(e.op === 'write' ? this.writes : this.reads, obj, e.field);
         break;
       case 'alloc':
       case 'free':
