@@ -17,9 +17,17 @@ export interface HeldLock {
  */
 export class HeldLocks {
   private readonly held = new Map<TaskId, HeldLock[]>();
+  /**
+   * Each task's held locks as of its last lock event, frozen, made when a
+   * checker first asks (`snapshotOf`) and shared by every record made until
+   * the task's next lock event: the checkers copied the list per access,
+   * a million small arrays in a 4,096-device boot (issue 19).
+   */
+  private readonly frozen = new Map<TaskId, readonly HeldLock[]>();
 
   onEvent(e: TraceEvent, step: number): void {
     if (e.ev === 'lock.acquired' && e.ok) {
+      this.frozen.delete(e.task);
       let h = this.held.get(e.task);
       if (h === undefined) {
         h = [];
@@ -27,6 +35,7 @@ export class HeldLocks {
       }
       h.push({ lock: e.lock, mode: e.mode, try: e.try, stack: e.stack.slice(0, -1), step });
     } else if (e.ev === 'lock.released') {
+      this.frozen.delete(e.task);
       const h = this.held.get(e.task);
       if (h === undefined) return;
       for (let i = h.length - 1; i >= 0; i--) {
@@ -41,6 +50,16 @@ export class HeldLocks {
 
   of(task: TaskId): readonly HeldLock[] {
     return this.held.get(task) ?? [];
+  }
+
+  /** The locks `task` holds now, as a frozen list a record may keep (shared until the task's next lock event). */
+  snapshotOf(task: TaskId): readonly HeldLock[] {
+    let f = this.frozen.get(task);
+    if (f === undefined) {
+      f = Object.freeze(this.of(task).slice());
+      this.frozen.set(task, f);
+    }
+    return f;
   }
 
   /** The tasks that hold `lock`, oldest acquisition first. */

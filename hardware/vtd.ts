@@ -6,6 +6,7 @@ import { defineUnit } from './common/unit.ts';
 import { setAts } from './common/vendor.ts';
 import type { DomainUser, Resolution, VendorModel } from './common/vendor.ts';
 import { kfunc } from '../runtime/kfunc.ts';
+import { pciSpec } from '../protocol/topology.ts';
 
 /**
  * Intel VT-d in scalable mode (drivers/iommu/intel/; docs/kernel-facts.md
@@ -79,7 +80,7 @@ const tearDown = kfunc('intel_pasid_tear_down_entry', { actor: 'unit', unit: 'vt
 });
 
 function deferredAtBoot(s: UnitState<Vtd> | Omit<UnitState<Vtd>, 'vendor'>, dev: string): boolean {
-  return s.spec.attach_deferred === true && (s.topology.pci.find((p) => p.bdf === dev)?.attach_deferred ?? false);
+  return s.spec.attach_deferred === true && (pciSpec(s.topology, dev)?.attach_deferred ?? false);
 }
 
 /**

@@ -8,6 +8,7 @@ import { deviceLock, mutexRef } from '../../protocol/lock-classes.ts';
 import type { DriverSpec, Topology } from '../../protocol/topology.ts';
 import type { ModelVariants } from '../../protocol/variants.ts';
 import { kfunc } from '../../runtime/kfunc.ts';
+import { pciSpec } from '../../protocol/topology.ts';
 
 /**
  * The driver core's objects (drivers/base/; docs/kernel-facts.md §2.1, §3.7).
@@ -218,7 +219,7 @@ export function overrideDriver(k: DK, dev: Device): DeviceDriver | null {
   const name = dev.driver_override !== undefined
     ? k.read(dev, 'driver_override', underDevice(dev))
     : dev.bus === 'pci'
-      ? t.pci.find((d) => d.bdf === dev.name)?.driver
+      ? pciSpec(t, dev.name)?.driver
       : (t.platform ?? []).find((d) => d.name === dev.name)?.driver;
   const drv = driverOf(k, name ?? null);
   return drv !== null && drv.klist && drv.spec.bus === dev.bus ? drv : null;
@@ -232,7 +233,7 @@ export function registeredDriver(k: DK, name: string | null): DeviceDriver | nul
 
 /** The IOMMU unit translating `dev` (its fwspec), from the topology; null without one. */
 export function unitOfDevice(t: Topology, dev: string): string | null {
-  const p = t.pci.find((d) => d.bdf === dev);
+  const p = pciSpec(t, dev);
   if (p !== undefined) return p.unit ?? null;
   return (t.platform ?? []).find((d) => d.name === dev)?.unit ?? null;
 }

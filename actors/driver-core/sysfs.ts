@@ -14,6 +14,7 @@ import {
 import type { KernfsNode } from './kernfs.ts';
 import { DL, deviceOf, driverOf, isFreed, onceUnderDevice, registeredDriver, underDevice } from './state.ts';
 import type { DK, Device } from './state.ts';
+import { pciSpec } from '../../protocol/topology.ts';
 
 /**
  * sysfs attributes over kernfs (fs/kernfs/file.c, fs/sysfs/file.c) and the
@@ -222,7 +223,7 @@ const driverOverrideShow = kfunc('driver_override_show', { actor: 'driver-core',
 
 function bootOverride(k: DK, dev: Device): string | null {
   const t = k.state.topology;
-  const d = dev.bus === 'pci' ? t.pci.find((x) => x.bdf === dev.name) : (t.platform ?? []).find((x) => x.name === dev.name);
+  const d = dev.bus === 'pci' ? pciSpec(t, dev.name) : (t.platform ?? []).find((x) => x.name === dev.name);
   return d?.driver ?? null;
 }
 

@@ -248,7 +248,7 @@ export class InvariantsChecker implements Checker {
 
   private change(e: TraceEvent, step: number, field: string | null, old: unknown, value: unknown): Change {
     // frozen: never changed again, so a set-up snapshot shares it (runtime/snapshot.ts)
-    return Object.freeze({ seq: this.seq, step, task: e.task, stack: e.stack, held: this.held.of(e.task).slice(), obj: (e as { readonly obj: ObjId }).obj, field, old, value });
+    return Object.freeze({ seq: this.seq, step, task: e.task, stack: e.stack, held: this.held.snapshotOf(e.task), obj: (e as { readonly obj: ObjId }).obj, field, old, value });
   }
 
   /** Marks the groups whose invariants read `obj` dirty. */

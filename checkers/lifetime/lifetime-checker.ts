@@ -69,7 +69,7 @@ export class LifetimeChecker implements Checker {
   onEvent(e: TraceEvent, step: number): void {
     this.held.onEvent(e, step);
     this.types.onEvent(e);
-    const at = (): Site => ({ task: e.task, stack: e.stack, step, held: this.held.of(e.task).slice() });
+    const at = (): Site => ({ task: e.task, stack: e.stack, step, held: this.held.snapshotOf(e.task) });
     if (e.ev !== 'task.start' && !this.active.has(e.task)) this.active.set(e.task, step);
     switch (e.ev) {
       case 'task.start':

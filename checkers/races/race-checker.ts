@@ -53,7 +53,7 @@ export class RaceChecker implements Checker {
         // frozen: never changed again, so a set-up snapshot shares it (runtime/snapshot.ts)
         const a: Access = Object.freeze({
           task: e.task, epoch: this.hb.epoch(e.task), op: e.op, lockless: e.lockless, obj: e.obj, field: e.field,
-          stack: e.stack, value: e.value, old: e.old, step, held: this.held.of(e.task).slice(),
+          stack: e.stack, value: e.value, old: e.old, step, held: this.held.snapshotOf(e.task),
         });
         if (this.lockset) {
           const verdict = checkLockset(e.op, e.guard, e.lockless, a.held);

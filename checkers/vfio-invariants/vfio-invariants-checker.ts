@@ -88,7 +88,7 @@ export class VfioInvariantsChecker implements Checker {
         if (type === undefined || !WATCHED.has(type)) return;
         if (e.op === 'read' && this.get(e.obj, e.field) !== undefined) return;
         this.set(e.obj, e.field, e.value);
-        if (e.op === 'write') this.writes.set(`${e.obj}.${e.field}`, { task: e.task, stack: e.stack, held: this.held.of(e.task).slice(), step, field: e.field, value: e.value });
+        if (e.op === 'write') this.writes.set(`${e.obj}.${e.field}`, { task: e.task, stack: e.stack, held: this.held.snapshotOf(e.task), step, field: e.field, value: e.value });
         if (type === 'vfio_group' && e.field === 'iommu_group' && typeof e.value === 'string') this.iommuGroupOf.set(e.obj, e.value);
         if (type === 'vfio_group' || type === 'vfio_device') this.dirty.add(e.obj);
         if (type === 'vfio_device' && e.op === 'write' && e.field === 'unregistered' && e.value === true) this.report(this.unregistered(e.obj));

@@ -6,6 +6,7 @@ import type { TlbEntry } from './tlb.ts';
 import type { UK } from './state.ts';
 import type { UnitFns } from './vendor.ts';
 import { kfunc, kernelNameOf } from '../../runtime/kfunc.ts';
+import { pciSpec } from '../../protocol/topology.ts';
 
 /**
  * Invalidation commands and their completion. Drivers queue commands
@@ -54,7 +55,7 @@ async function queueDevtlbCmd<V>(k: UK<V>, dev: string, tag: string | null, iova
 
 /** pci_dev_is_disconnected(), asked of the pci actor (platform devices have no ATS and are never asked). */
 const isDisconnected = kfunc('pci_dev_is_disconnected', { actor: 'unit', source: 'include/linux/pci.h: pci_dev_is_disconnected' }, async function isDisconnected<V>(k: UK<V>, dev: string): Promise<boolean> {
-  if (!k.state.topology.pci.some((p) => p.bdf === dev)) return false;
+  if (pciSpec(k.state.topology, dev) === undefined) return false;
   return (await k.call<boolean>(PCI, 'pci_dev_is_disconnected', { dev })) === true;
 });
 

@@ -6,7 +6,7 @@ import type { DomainType } from '../../protocol/iommu-core.ts';
 import { blockedDomainOf, identityDomainOf } from '../../protocol/iommu-unit.ts';
 import type { DmaOutcome, IommuUnitMailbox, UnitConfig } from '../../protocol/iommu-unit.ts';
 import { profileOf } from '../profiles.ts';
-import { presentAtBoot } from '../../protocol/topology.ts';
+import { pciSpec, presentAtBoot } from '../../protocol/topology.ts';
 import { formatFault } from './faults.ts';
 import { addInjection, shouldFail } from './inject.ts';
 import type { UnitTestMailbox } from './inject.ts';
@@ -90,7 +90,7 @@ export function defineUnit<V>(model: VendorModel<V>): ActorDef<UnitState<V>> {
         const s = k.state;
         const devMax = pasid_bits > 0 ? 2 ** pasid_bits : 0;
         const maxPasids = Math.min(devMax, s.spec.max_pasids ?? DEFAULT_MAX_PASIDS);
-        const ats = s.topology.pci.find((p) => p.bdf === dev)?.ats ?? false;
+        const ats = pciSpec(s.topology, dev)?.ats ?? false;
         const hw = { dev, maxPasids, ats, atsEnabled: false };
         s.devices.set(dev, hw);
         if (ats) s.devtlb.set(dev, newTlb(s.profile.devtlbEntries));
