@@ -8,6 +8,7 @@ import { BUILTIN } from '../scenarios/index.ts';
 import { assignments, expectedFor, variantKey } from '../scenarios/scenario.ts';
 import type { Scenario, VariantAssignment } from '../scenarios/scenario.ts';
 import { ringProgram } from './ring.ts';
+import { medianOf } from './runtime.ts';
 
 /** One buggy seed variant in free mode: the median over the seeds, and in how many seeds it was found within the cap. */
 export interface FreeFigure {
@@ -18,12 +19,6 @@ export interface FreeFigure {
   readonly found: number;
   readonly seeds: number;
 }
-
-const mid = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 /**
  * Free schedules (`run --mode free --seed <seed>`: task seed `seed`, the
@@ -65,7 +60,7 @@ async function oneVariant(s: Scenario, v: VariantAssignment, seeds: number, cap:
   } finally {
     await runner.close();
   }
-  const f: FreeFigure = { scenario: s.name, variants: variantKey(v), median: mid(counts), found: counts.filter((c) => c <= cap).length, seeds };
+  const f: FreeFigure = { scenario: s.name, variants: variantKey(v), median: medianOf(counts), found: counts.filter((c) => c <= cap).length, seeds };
   log(`  free ${f.scenario} ${f.variants} (chaos ${chaos}): median ${f.median} schedules to find (${f.found}/${seeds} seeds within ${cap}; ${counts.join(' ')})`);
   return f;
 }
@@ -97,5 +92,5 @@ export async function chaosThroughput(reps: number, laps: number): Promise<{ off
     off.push(await freeRingMessagesPerSec(8, 64, laps, 'off'));
     on.push(await freeRingMessagesPerSec(8, 64, laps, DEFAULT_CHAOS));
   }
-  return { off: mid(off), on: mid(on) };
+  return { off: medianOf(off), on: medianOf(on) };
 }

@@ -15,8 +15,14 @@ import { bareRing, ringProgram } from './ring.ts';
 export async function median(reps: number, f: () => Promise<number>): Promise<number> {
   const xs: number[] = [];
   for (let i = 0; i < reps; i++) xs.push(await f());
-  xs.sort((a, b) => a - b);
-  return xs[Math.floor(xs.length / 2)] as number;
+  return medianOf(xs);
+}
+
+/** The median of measurements already taken (of an even count, the mean of the middle two). */
+export function medianOf(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 /** Controlled steps/s in the inline host on a ring (one long execution, random strategy), optionally with checkers on. */

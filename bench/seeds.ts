@@ -7,6 +7,7 @@ import { canonicalKind } from '../protocol/findings.ts';
 import { BUILTIN } from '../scenarios/index.ts';
 import { assignments, expectedFor, variantKey } from '../scenarios/scenario.ts';
 import type { Scenario, VariantAssignment } from '../scenarios/scenario.ts';
+import { medianOf } from './runtime.ts';
 
 /** One seed scenario's figures: over its buggy assignments, the slowest to find and the explored rate. */
 export interface SeedFigures {
@@ -22,12 +23,6 @@ export interface SeedFigures {
   /** Per buggy assignment: its median, and in how many seeds every expected kind was found within the cap. */
   readonly detail: readonly { readonly variants: string; readonly median: number; readonly found: number; readonly seeds: number }[];
 }
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 
 /**
  * Schedules of the default strategy (portfolio) until every expected kind of
@@ -80,7 +75,7 @@ export async function seedFigures(quick: boolean, log: (s: string) => void): Pro
     for (const v of buggy) {
       const counts: number[] = [];
       for (let seed = 1; seed <= seeds; seed++) counts.push(await schedulesToFind(s, v, seed, cap));
-      const d = { variants: variantKey(v), median: median(counts), found: counts.filter((c) => c <= cap).length, seeds };
+      const d = { variants: variantKey(v), median: medianOf(counts), found: counts.filter((c) => c <= cap).length, seeds };
       detail.push(d);
       log(`  ${s.name} ${d.variants}: median ${d.median} schedules to find (${d.found}/${seeds} seeds within ${cap})`);
     }
@@ -110,7 +105,7 @@ export async function seedFigures(quick: boolean, log: (s: string) => void): Pro
     }
     out.push({
       scenario: s.name, schedulesToFirstFinding: Math.max(...detail.map((d) => d.median)),
-      schedulesPerSec: median(on), schedulesPerSecBare: median(bare), framesRatio: median(ratios), detail,
+      schedulesPerSec: medianOf(on), schedulesPerSecBare: medianOf(bare), framesRatio: medianOf(ratios), detail,
     });
   }
   return out;
