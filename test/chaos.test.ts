@@ -99,13 +99,15 @@ async function replaysInBothHosts(s: Scenario, v: VariantAssignment, seed: numbe
 // Free mode is nondeterministic: the budgets are far above the measured find rates (docs/runtime.md "Chaos",
 // load average 40-70): seed-004's use-after-free took a median of 42 free schedules over task seeds 1-10 (at most
 // 146), and 14, 14, 14, 22 with task seed 10 in four runs, once none in 140 through the CLI at load 75; seed-000's isolation breach (with its other kinds) a median
-// of 8.5 (at most 48), 5 with task seed 1. Missing within the budget is a regression, not bad luck.
+// of 8.5 (at most 48), 5 with task seed 1. Seed 004's window is narrow: on an idle machine 4 of 300 schedules of task
+// seed 10 hit it (at 13, 21, 114 and 171; the same on the code of two sessions before), and one CI run, beside the
+// installed-CLI test's bench, missed all 300; hence 1,000 (about 40 ms a schedule, and it usually stops at 13).
 describe('free mode with chaos finds what needs a window (workers host)', () => {
   it('seed-004: iommu_domain_alloc(bus) racing a hot-remove — the use-after-free, and its replay reproduces in controlled mode in both hosts', async () => {
     const s = await loadScenario('seed-004-domain-alloc-vs-hot-remove');
     const v = { 'domain-alloc': 'v4-escaping-dev' };
-    const hit = await freeUntil(s, v, 'use-after-free', 300, 10, 'pct');
-    expect(hit, 'no use-after-free within 300 free schedules').not.toBeNull();
+    const hit = await freeUntil(s, v, 'use-after-free', 1000, 10, 'pct');
+    expect(hit, 'no use-after-free within 1,000 free schedules').not.toBeNull();
     // the free run started after the controlled set-up (the boot), as its replay does
     expect(hit!.run.setupSteps).toBeGreaterThan(0);
     await replaysInBothHosts(s, v, 10, hit!.run.decisions, hit!.finding.signature);
