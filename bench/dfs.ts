@@ -9,8 +9,8 @@ import { findScenario } from '../scenarios/index.ts';
 import { expectedFor } from '../scenarios/scenario.ts';
 import type { VariantAssignment } from '../scenarios/scenario.ts';
 
-/** One bounded-exhaustive search of a scenario's buggy assignment. */
-export interface DfsFigures {
+/** One exploration of a scenario's buggy assignment (a dfs search, or a sampling strategy to its first finding). */
+interface SearchFigures {
   readonly schedules: number;
   readonly seconds: number;
   readonly complete: boolean;
@@ -19,7 +19,7 @@ export interface DfsFigures {
 }
 
 /** Explores `scenario` under `v` with `strategy` (inline host, the scenario's checkers, seed 1) up to `cap` schedules, or until every expected kind was seen with `untilFound`. */
-export async function dfsSearch(scenario: string, v: VariantAssignment, strategy: Strategy, cap: number, untilFound = false): Promise<DfsFigures> {
+async function searchFigures(scenario: string, v: VariantAssignment, strategy: Strategy, cap: number, untilFound = false): Promise<SearchFigures> {
   const s = findScenario(scenario);
   const program = s.program(v);
   const want = new Set((expectedFor(s, v) ?? []).map(canonicalKind));
@@ -56,12 +56,12 @@ export async function dfsFigures(quick: boolean, put: (name: string, value: numb
     ['seed-003-dev-iommu-bits', { 'dev-iommu-bits': 'shared-word' }],
   ];
   for (const [i, [name, v]] of seeds.entries()) {
-    const f = await dfsSearch(name, v, new DfsStrategy({ preemptions: 2, reduction: 'dpor' }), cap);
+    const f = await searchFigures(name, v, new DfsStrategy({ preemptions: 2, reduction: 'dpor' }), cap);
     put(`dfs.${name}.schedules`, f.schedules, f.complete ? 'schedules (exhaustive, ≤ 2 preemptions)' : 'schedules (bound not finished)');
     put(`dfs.${name}.seconds`, Number(f.seconds.toFixed(2)), 's');
     put(`dfs.${name}.schedulesToFirstFinding`, f.toFind === Infinity ? cap + 1 : f.toFind, 'schedules');
     if (i === 0) {
-      const plain = await dfsSearch(name, v, new DfsStrategy({ preemptions: 2, reduction: 'none' }), cap);
+      const plain = await searchFigures(name, v, new DfsStrategy({ preemptions: 2, reduction: 'none' }), cap);
       put(`dfs.${name}.schedulesWithoutReduction`, plain.schedules, plain.complete ? 'schedules (exhaustive, ≤ 2 preemptions)' : 'schedules (bound not finished)');
       ratios.dfsReduction = Number((f.schedules / plain.schedules).toFixed(3));
     }
@@ -72,8 +72,8 @@ export async function dfsFigures(quick: boolean, put: (name: string, value: numb
     ['seed-004-domain-alloc-vs-hot-remove', { 'domain-alloc': 'v4-escaping-dev' }],
   ];
   for (const [name, v] of slow) {
-    const d = await dfsSearch(name, v, makeStrategy('dfs', 1, { budget: cap }), cap, true);
-    const p = await dfsSearch(name, v, makeStrategy('portfolio', 1), cap, true);
+    const d = await searchFigures(name, v, makeStrategy('dfs', 1, { budget: cap }), cap, true);
+    const p = await searchFigures(name, v, makeStrategy('portfolio', 1), cap, true);
     put(`dfs.${name}.toFirstFinding.dfs`, d.toFind === Infinity ? cap + 1 : d.toFind, 'schedules');
     put(`dfs.${name}.toFirstFinding.portfolio`, p.toFind === Infinity ? cap + 1 : p.toFind, 'schedules');
     worst = Math.max(worst, d.toFind / p.toFind);

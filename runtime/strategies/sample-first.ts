@@ -19,7 +19,7 @@ export class SampleFirstStrategy implements Strategy {
   readonly name: string;
   private readonly sample: Strategy;
   private readonly search: Strategy;
-  readonly count: number;
+  private readonly count: number;
   private current: Strategy;
 
   constructor(sample: Strategy, count: number, search: Strategy) {
