@@ -42,10 +42,12 @@ async function freeSchedulesToFind(runner: FreeRunner, want: ReadonlySet<string>
  * `seed-*` scenario, in free mode with chaos `chaos`, `seeds` seeds, at most
  * `cap` free schedules each.
  */
-export async function freeFigures(seeds: number, cap: number, chaos: ChaosMode, log: (s: string) => void): Promise<FreeFigure[]> {
+export async function freeFigures(
+  seeds: number, cap: number, chaos: ChaosMode, log: (s: string) => void, only?: readonly string[],
+): Promise<FreeFigure[]> {
   const out: FreeFigure[] = [];
   for (const s of BUILTIN) {
-    if (!s.name.startsWith('seed-')) continue;
+    if (!s.name.startsWith('seed-') || (only !== undefined && !only.includes(s.name))) continue;
     for (const v of assignments(s).filter((a) => (expectedFor(s, a) ?? []).length > 0)) out.push(await oneVariant(s, v, seeds, cap, chaos, log));
   }
   return out;
