@@ -35,7 +35,7 @@ import type { CheckerBoot, FromChecker, ToChecker } from './checking.ts';
 const boot = workerData as CheckerBoot;
 const port = parentPort;
 if (port === null) throw new Error('stress check worker: no parent port');
-const post = (m: FromChecker): void => port.postMessage(m);
+const post = (m: FromChecker, transfer: readonly ArrayBuffer[] = []): void => port.postMessage(m, transfer);
 
 /** The boot's strategy, saying every couple of seconds how far the boot is (a 4,096-device boot takes a while). */
 function bootProgress(inner: ReplayStrategy, t0: number): Strategy {
@@ -66,11 +66,14 @@ async function bootMachine(): Promise<{ template: readonly Checker[]; steps: num
   const bootHost = await InlineHost.create(hostProgram);
   const booted = await runExecution(bootHost, bootProgram, bootProgress(new ReplayStrategy([]), t0), { seed: boot.seed, checkers: checkers.map(unfinished), maxSteps: Number.MAX_SAFE_INTEGER });
   const ok = booted.outcome === 'completed';
-  if (ok) await bootHost.snapshot();
-  post({
+  // the actors' state serialized as it is (the boot host is dropped next, so nothing is copied first); the
+  // buffers move to the main thread and on to the workers without being copied or read on the way
+  const snapshots = ok ? bootHost.serializedSnapshots() : null;
+  const m: FromChecker = {
     t: 'booted', outcome: booted.outcome, steps: booted.steps, decisions: booted.decisions, findings: booted.findings,
-    snapshots: ok ? bootHost.snapshots() : null, ms: performance.now() - t0,
-  });
+    snapshots, ms: performance.now() - t0,
+  };
+  post(m, snapshots === null ? [] : [...snapshots.values()].map((b) => b.buffer));
   await bootHost.close();
   // the boot's checkers become the template as they are: nothing feeds them any more, and every round restores from them
   return { template: ok ? checkers : [], steps: booted.steps };

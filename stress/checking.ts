@@ -1,6 +1,5 @@
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { codeUrl, spawnWorker } from '../runtime/hosts/spawn.ts';
-import type { CellSnapshot } from '../runtime/cell.ts';
 import type { Program } from '../runtime/program.ts';
 import type { Outcome } from '../runtime/execution.ts';
 import type { Finding } from '../protocol/findings.ts';
@@ -45,7 +44,9 @@ export type FromChecker =
   | { readonly t: 'progress'; readonly line: string }
   | {
     readonly t: 'booted'; readonly outcome: Outcome; readonly steps: number; readonly decisions: readonly TaskId[];
-    readonly findings: readonly Finding[]; readonly snapshots: ReadonlyMap<ActorId, CellSnapshot> | null; readonly ms: number;
+    readonly findings: readonly Finding[];
+    /** Each actor's booted state, serialized (InlineHost.serializedSnapshots), for WorkersHost.adopt; transferred. */
+    readonly snapshots: ReadonlyMap<ActorId, Uint8Array<ArrayBuffer>> | null; readonly ms: number;
   }
   | {
     readonly t: 'checked'; readonly index: number; readonly findings: readonly Finding[]; readonly hung: Finding | null;

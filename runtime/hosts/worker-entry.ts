@@ -1,4 +1,4 @@
-import { getHeapStatistics } from 'node:v8';
+import { deserialize, getHeapStatistics } from 'node:v8';
 import { workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
@@ -29,7 +29,16 @@ const def = await loadActorDef(boot.module, boot.export, boot.patches);
 const cfg: CellConfig = { self: boot.actor, config: boot.config, actors: boot.actors, lockManagers: boot.lockManagers };
 let cell = new Cell(def, cfg);
 let free: FreeDriver | null = null;
-let saved: CellSnapshot | null = null;
+/**
+ * What `restore` puts back: a snapshot taken here (copied by its plan on
+ * each restore), or the bytes of one adopted from another host (stress:
+ * the inline boot), deserialized afresh on each restore. An adopted state
+ * is kept only as its bytes — off the heap, a few MB at 4,096 devices —
+ * not as a second object graph beside the live one plus its copy plan
+ * (issue 19: the workers' share of the peak RSS); a deserialization costs
+ * about what a planned copy of the same state does.
+ */
+let saved: CellSnapshot | Uint8Array | null = null;
 /** The least heap V8 had committed right after one of this worker's forced collections (see `collectGarbage`); null before the first. */
 let heapFloor: number | null = null;
 /** Free mode: where `drainTo` posts the drained log (stress: a port to the checker thread; see `logTo`). */
@@ -39,6 +48,13 @@ let steps = 0;
 let broken: string | null = null;
 
 const post = (m: FromWorker): void => data.postMessage(m);
+
+/** Puts the actor back to `saved`; `what` says what asked, for the error when there is none. */
+function restoreSaved(what: string): void {
+  if (saved === null) throw new Error(`${what} without a snapshot`);
+  if (saved instanceof Uint8Array) cell.restoreOwned(deserialize(saved) as CellSnapshot);
+  else cell.restore(saved);
+}
 
 /** The stall check of a step still open when its message's macrotask ends (see `step`). */
 function checkStall(mine: number): void {
@@ -87,10 +103,7 @@ data.on('message', (m: unknown) => {
       free.receive(frame.msg);
       return;
     case 'restore':
-      renew(() => {
-        if (saved === null) throw new Error('restore without a snapshot');
-        cell.restore(saved);
-      });
+      renew(() => restoreSaved('restore'));
       return;
     case 'reset':
       renew(() => {
@@ -113,8 +126,8 @@ export interface DrainedRound extends FreeCounts {
 export interface WorkerControl {
   ready(): true;
   snapshot(): void;
-  /** Takes `s` (booted elsewhere, e.g. inline) as this actor's snapshot and restores it. */
-  adopt(s: CellSnapshot): void;
+  /** Takes `s` (booted elsewhere, e.g. inline: Cell.serializedSnapshot) as this actor's snapshot and restores it. */
+  adopt(s: Uint8Array): void;
   inspect(): unknown;
   startFree(opts: FreeOptions, peers: readonly (readonly [ActorId, MessagePort])[], counters: SharedArrayBuffer): void;
   /** Free mode again on the same ports: the actor fresh or back at its snapshot, and new options (runtime/free-run.ts: FreeRunner). */
@@ -150,7 +163,7 @@ const api: WorkerControl = {
   },
   adopt(s) {
     saved = s;
-    cell.restore(saved);
+    restoreSaved(`worker ${boot.actor}: adopt`);
   },
   inspect: () => cell.inspect(),
   startFree(opts, peers, counters) {
@@ -159,8 +172,7 @@ const api: WorkerControl = {
   rearmFree(opts, from) {
     if (free === null) throw new Error(`worker ${boot.actor}: rearmFree() before startFree()`);
     if (from === 'fresh') cell = new Cell(def, cfg);
-    else if (saved === null) throw new Error(`worker ${boot.actor}: rearmFree() from a snapshot without one`);
-    else cell.restore(saved);
+    else restoreSaved(`worker ${boot.actor}: rearmFree() from a snapshot`);
     free.rearm(cell, opts);
   },
   log: () => free?.record() ?? { actor: boot.actor, tasks: [], ns: [], details: null, last: [] },
@@ -172,10 +184,7 @@ const api: WorkerControl = {
     const { log, ...counts } = free?.drain() ?? emptyDrain();
     logPort.postMessage({ round, log } satisfies RoundLog);
     const t0 = performance.now();
-    if (restore) {
-      if (saved === null) throw new Error(`worker ${boot.actor}: drainTo() with restore without a snapshot`);
-      cell.restore(saved);
-    }
+    if (restore) restoreSaved(`worker ${boot.actor}: drainTo() with restore`);
     return { ...counts, restoreMs: performance.now() - t0 };
   },
   collectGarbage(growth) {
