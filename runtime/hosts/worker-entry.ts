@@ -1,4 +1,4 @@
-import { deserialize, getHeapStatistics } from 'node:v8';
+import { deserialize } from 'node:v8';
 import { workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
@@ -7,7 +7,7 @@ import type { CellConfig, CellSnapshot } from '../cell.ts';
 import { loadActorDef } from '../modules.ts';
 import { nodeEndpoint } from './endpoint.ts';
 import { FreeDriver } from './free-driver.ts';
-import { collectGarbage } from '../gc.ts';
+import { collectIfGrown } from '../gc.ts';
 import { setUserSlot } from '../user-code.ts';
 import type { FreeCounts, FreeDrain, FreeOptions, RoundLog } from './free-driver.ts';
 import type { ActorId } from '../../protocol/ids.ts';
@@ -29,18 +29,7 @@ const def = await loadActorDef(boot.module, boot.export, boot.patches);
 const cfg: CellConfig = { self: boot.actor, config: boot.config, actors: boot.actors, lockManagers: boot.lockManagers };
 let cell = new Cell(def, cfg);
 let free: FreeDriver | null = null;
-/**
- * What `restore` puts back: a snapshot taken here (copied by its plan on
- * each restore), or the bytes of one adopted from another host (stress:
- * the inline boot), deserialized afresh on each restore. An adopted state
- * is kept only as its bytes — off the heap, a few MB at 4,096 devices —
- * not as a second object graph beside the live one plus its copy plan
- * (issue 19: the workers' share of the peak RSS); a deserialization costs
- * about what a planned copy of the same state does.
- */
-let saved: CellSnapshot | Uint8Array | null = null;
-/** The least heap V8 had committed right after one of this worker's forced collections (see `collectGarbage`); null before the first. */
-let heapFloor: number | null = null;
+let saved: CellSnapshot | null = null;
 /** Free mode: where `drainTo` posts the drained log (stress: a port to the checker thread; see `logTo`). */
 let logPort: MessagePort | null = null;
 let steps = 0;
@@ -48,13 +37,6 @@ let steps = 0;
 let broken: string | null = null;
 
 const post = (m: FromWorker): void => data.postMessage(m);
-
-/** Puts the actor back to `saved`; `what` says what asked, for the error when there is none. */
-function restoreSaved(what: string): void {
-  if (saved === null) throw new Error(`${what} without a snapshot`);
-  if (saved instanceof Uint8Array) cell.restoreOwned(deserialize(saved) as CellSnapshot);
-  else cell.restore(saved);
-}
 
 /** The stall check of a step still open when its message's macrotask ends (see `step`). */
 function checkStall(mine: number): void {
@@ -103,7 +85,10 @@ data.on('message', (m: unknown) => {
       free.receive(frame.msg);
       return;
     case 'restore':
-      renew(() => restoreSaved('restore'));
+      renew(() => {
+        if (saved === null) throw new Error('restore without a snapshot');
+        cell.restore(saved);
+      });
       return;
     case 'reset':
       renew(() => {
@@ -162,8 +147,10 @@ const api: WorkerControl = {
     saved = cell.snapshot();
   },
   adopt(s) {
-    saved = s;
-    restoreSaved(`worker ${boot.actor}: adopt`);
+    // two deserializations (native, and this thread's JIT is cold) rather than one and a copy: the copy's
+    // plan is made at the first restore, in the rounds, not in the boot's hand-over (issue 19: boot time)
+    saved = deserialize(s) as CellSnapshot;
+    cell.restoreOwned(deserialize(s) as CellSnapshot);
   },
   inspect: () => cell.inspect(),
   startFree(opts, peers, counters) {
@@ -172,7 +159,8 @@ const api: WorkerControl = {
   rearmFree(opts, from) {
     if (free === null) throw new Error(`worker ${boot.actor}: rearmFree() before startFree()`);
     if (from === 'fresh') cell = new Cell(def, cfg);
-    else restoreSaved(`worker ${boot.actor}: rearmFree() from a snapshot`);
+    else if (saved === null) throw new Error(`worker ${boot.actor}: rearmFree() from a snapshot without one`);
+    else cell.restore(saved);
     free.rearm(cell, opts);
   },
   log: () => free?.record() ?? { actor: boot.actor, tasks: [], ns: [], details: null, last: [] },
@@ -184,23 +172,20 @@ const api: WorkerControl = {
     const { log, ...counts } = free?.drain() ?? emptyDrain();
     logPort.postMessage({ round, log } satisfies RoundLog);
     const t0 = performance.now();
-    if (restore) restoreSaved(`worker ${boot.actor}: drainTo() with restore`);
+    if (restore) {
+      if (saved === null) throw new Error(`worker ${boot.actor}: drainTo() with restore without a snapshot`);
+      cell.restore(saved);
+    }
     return { ...counts, restoreMs: performance.now() - t0 };
   },
   collectGarbage(growth) {
-    // V8 collects on its own; what it does not do is give back the room a heap grew into, and each of a
-    // stress run's dozens of threads grows its own. A thread whose heap stayed put (most do, round after
-    // round) is not stopped for a full mark-compact it does not need. The bound is the least size after a
-    // collection, not the last, so that a heap left a little larger by each collection cannot ratchet up.
+    // each of a stress run's dozens of threads grows its own heap; a thread whose heap stayed put (most do,
+    // round after round) is not stopped for a full mark-compact it does not need (runtime/gc.ts).
     // Measured at 1,024 devices for 10 minutes under load 20-30 (issue 19): RSS between minute 2 and 10 grew
     // 7-29 % collecting every worker every time, 13-19 % with 25 % over the last size, 19-23 % with this bound
     // (noisy: where the boot ends matters); the collections took 17.7 %, 1.3 % and 6.7 % of the churn phase.
     // GC_GROWTH = 0 (stress/engine.ts) collects every worker every time.
-    if (heapFloor !== null && getHeapStatistics().total_heap_size <= heapFloor * growth) return false;
-    collectGarbage();
-    const after = getHeapStatistics().total_heap_size;
-    heapFloor = heapFloor === null ? after : Math.min(heapFloor, after);
-    return true;
+    return collectIfGrown(growth);
   },
 };
 

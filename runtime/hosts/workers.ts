@@ -1,5 +1,5 @@
 import { MessageChannel } from 'node:worker_threads';
-import type { MessagePort, Worker } from 'node:worker_threads';
+import type { MessagePort, ResourceLimits, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { nodeEndpoint } from './endpoint.ts';
 import { LIVE_TASKS, PROGRESS } from './free-driver.ts';
@@ -48,6 +48,8 @@ export interface WorkersHostOptions {
   /** Actors whose steps may run a user's code: a step that overruns `hangMs` is `actor-stuck`. */
   readonly guard?: ReadonlySet<ActorId>;
   readonly hangMs?: number;
+  /** Each actor worker's V8 heap limits (stress: a smaller young generation per thread, see stress/engine.ts). */
+  readonly resourceLimits?: ResourceLimits;
 }
 
 /** Free-mode events the host forwards to whoever runs the free execution. */
@@ -95,7 +97,7 @@ export class WorkersHost implements Host {
       const ctlCh = new MessageChannel();
       const slot = guard.has(a.id) ? newUserSlot() : null;
       const boot: WorkerBoot = { actor: a.id, module: a.module, export: a.export ?? 'default', patches: a.patches ?? [], config: a.config ?? null, actors: ids, lockManagers: program.lockManagers, ...(slot !== null ? { userSlot: slot } : {}) };
-      const worker = spawnWorker(codeUrl('./worker-entry', import.meta.url), `actor:${a.id}`, { boot, data: dataCh.port2, control: ctlCh.port2 }, [dataCh.port2, ctlCh.port2]);
+      const worker = spawnWorker(codeUrl('./worker-entry', import.meta.url), `actor:${a.id}`, { boot, data: dataCh.port2, control: ctlCh.port2 }, [dataCh.port2, ctlCh.port2], opts.resourceLimits);
       const aw: ActorWorker = { id: a.id, worker, data: dataCh.port1, ctl: ctlCh.port1, control: Comlink.wrap<WorkerControl>(nodeEndpoint(ctlCh.port1)), pending: null, unfenced: false, fencing: null, renewError: null, renewing: [], dead: null, slot, since: 0, stuck: null };
       host.actors.set(a.id, aw);
       dataCh.port1.on('message', (m: FromWorker) => host.onFrame(aw, m));
