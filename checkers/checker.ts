@@ -1,5 +1,6 @@
 import type { Finding } from '../protocol/findings.ts';
-import type { TraceEvent } from '../protocol/events.ts';
+import { EVENT_NAMES } from '../protocol/events.ts';
+import type { EventName, TraceEvent } from '../protocol/events.ts';
 
 /**
  * A checker observes the event stream of one execution, in the global order
@@ -8,12 +9,46 @@ import type { TraceEvent } from '../protocol/events.ts';
  */
 export interface Checker {
   readonly name: string;
+  /**
+   * The event kinds `onEvent` acts on, when it ignores the others: a run
+   * (runtime/execution.ts) then hands it only those. Every checker still
+   * takes any event (an offline feed gives it all of them); this is a
+   * promise that the others change nothing. Absent: every kind.
+   */
+  readonly eventKinds?: readonly EventName[];
   /** `step` is the index of the step that emitted the event. */
   onEvent(e: TraceEvent, step: number): void;
   /** Findings so far; the run collects them after every step. */
   drain(): readonly Finding[];
   /** The execution has ended (leak checks and the like); may be called more than once. */
   finish?(): void;
+}
+
+/**
+ * Hands each event to the checkers that act on its kind (Checker.eventKinds),
+ * in the checkers' order. A run's events are mostly sends and accesses that
+ * most checkers ignore: called for them anyway, every checker paid a call
+ * and a switch per event, and each `onEvent` saw the hidden classes of every
+ * kind of event, which kept V8 recompiling it (issues 18, 19).
+ */
+export class CheckerFeed {
+  private readonly byKind = new Map<EventName, readonly Checker[]>();
+
+  constructor(checkers: readonly Checker[]) {
+    for (const name of EVENT_NAMES) this.byKind.set(name, checkers.filter((c) => c.eventKinds === undefined || c.eventKinds.includes(name)));
+  }
+
+  /** Whether some checker acts on events of this kind (a run derives some events only for them). */
+  wants(kind: EventName): boolean {
+    return (this.byKind.get(kind) as readonly Checker[]).length > 0;
+  }
+
+  /** One event (a walk already expanded: protocol/events.ts eachAccess). */
+  feed(e: TraceEvent, step: number): void {
+    const cs = this.byKind.get(e.ev);
+    if (cs === undefined) return;
+    for (let i = 0; i < cs.length; i++) (cs[i] as Checker).onEvent(e, step);
+  }
 }
 
 export const NO_FINDINGS: readonly Finding[] = [];

@@ -1,5 +1,5 @@
 import type { LockMode, LockRef, TraceEvent } from '../protocol/events.ts';
-import type { TaskId } from '../protocol/ids.ts';
+import type { ActorId, TaskId } from '../protocol/ids.ts';
 
 export interface HeldLock {
   readonly lock: LockRef;
@@ -18,6 +18,19 @@ export interface HeldLock {
 export class HeldLocks {
   private readonly held = new Map<TaskId, HeldLock[]>();
   /**
+   * Shared by several checkers of one run (kernelCheckers): each feeds it
+   * the events it sees, and the first to pass an event applies it, the
+   * others pass the same object and change nothing. One table instead of one
+   * per checker: a lock event made a frozen record and a stack copy in each
+   * of seven checkers (issue 19). Null when not shared: a checker that owns
+   * its table applies every event it is given, even the same object twice.
+   */
+  private last: TraceEvent | null;
+
+  constructor(opts: { readonly shared?: boolean } = {}) {
+    this.last = opts.shared === true ? NOT_SEEN : null;
+  }
+  /**
    * Each task's held locks as of its last lock event, frozen, made when a
    * checker first asks (`snapshotOf`) and shared by every record made until
    * the task's next lock event: the checkers copied the list per access,
@@ -26,6 +39,10 @@ export class HeldLocks {
   private readonly frozen = new Map<TaskId, readonly HeldLock[]>();
 
   onEvent(e: TraceEvent, step: number): void {
+    if (this.last !== null) {
+      if (e === this.last) return;
+      if (e.ev === 'lock.acquired' || e.ev === 'lock.released') this.last = e;
+    }
     if (e.ev === 'lock.acquired' && e.ok) {
       this.frozen.delete(e.task);
       let h = this.held.get(e.task);
@@ -79,6 +96,9 @@ export class HeldLocks {
     for (const [t, h] of this.held) for (const x of h) yield [t, x];
   }
 }
+
+/** The `last` of a shared table before its first lock event (frozen: a snapshot shares it). */
+const NOT_SEEN: TraceEvent = Object.freeze({ ev: 'task.end', task: '' as TaskId, actor: '' as ActorId, stack: Object.freeze([]) });
 
 /** "#0: A (class A), write, taken at app:abba" as the hang reports print a held lock. */
 export function describeHeld(h: HeldLock, i: number): string {

@@ -3,9 +3,11 @@ import type { Checker } from './checker.ts';
 import { HeldLocks } from './held-locks.ts';
 import { modelStack, whereOf } from './sites.ts';
 import { REPORT_LEGEND, dumpStack, innermostFunction, kernelLocation, taskCpu, taskName, taskPid } from './kernel-report.ts';
-import type { TraceEvent } from '../protocol/events.ts';
+import type { EventName, TraceEvent } from '../protocol/events.ts';
 import type { Finding } from '../protocol/findings.ts';
 import { actorId } from '../protocol/ids.ts';
+
+const WARN_EVENTS: readonly EventName[] = Object.freeze(['warn', 'lock.acquired', 'lock.released']);
 
 /**
  * WARN_ON()/WARN() sites of the kernel model (`k.warn`) as `kernel-warn`
@@ -22,7 +24,14 @@ import { actorId } from '../protocol/ids.ts';
  */
 export class KernelWarnChecker implements Checker {
   readonly name = 'warn';
-  private readonly held = new HeldLocks();
+  /** What `onEvent` acts on (Checker.eventKinds): WARNs, and the lock events of the held locks a report prints. */
+  readonly eventKinds: readonly EventName[] = WARN_EVENTS;
+  private readonly held: HeldLocks;
+
+  /** `held`: the held-lock table, when several checkers of one run share one (kernelCheckers). */
+  constructor(opts: { readonly held?: HeldLocks } = {}) {
+    this.held = opts.held ?? new HeldLocks();
+  }
   private readonly pending = new FindingQueue();
   private readonly seen = new Set<string>();
 

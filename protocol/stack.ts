@@ -19,3 +19,23 @@ export function popFrame(stack: WireStack): WireStack {
 export function frames(stack: WireStack): string[] {
   return stack === '' ? [] : stack.split('\n');
 }
+
+/**
+ * `frames`, for an event: frozen, and the same array for the same stack
+ * while it is in the cache (a run meets a few hundred distinct stacks). The
+ * scheduler derives a `send` event per call and reply and a `task.start`/
+ * `task.end` per task; a split per event was 3–5 % of a checked schedule and
+ * as much garbage (issue 19). Frozen, a checker's snapshot shares it too.
+ */
+export function eventFrames(stack: WireStack): readonly string[] {
+  let f = eventFrameCache.get(stack);
+  if (f === undefined) {
+    if (eventFrameCache.size >= EVENT_FRAME_CACHE) eventFrameCache.clear();
+    f = Object.freeze(frames(stack));
+    eventFrameCache.set(stack, f);
+  }
+  return f;
+}
+
+const EVENT_FRAME_CACHE = 4096;
+const eventFrameCache = new Map<string, readonly string[]>();

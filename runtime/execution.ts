@@ -1,6 +1,7 @@
 import { abortFinding } from '../checkers/crash.ts';
 import { blockedFinding } from '../checkers/deadlock.ts';
 import type { BlockedTask } from '../checkers/deadlock.ts';
+import { CheckerFeed } from '../checkers/checker.ts';
 import type { Checker } from '../checkers/checker.ts';
 import { HeldLocks } from '../checkers/held-locks.ts';
 import { TraceHash } from './hash.ts';
@@ -12,7 +13,7 @@ import { PRUNE } from './strategies/strategy.ts';
 import type { Strategy } from './strategies/strategy.ts';
 import { TouchBuilder } from './strategies/touch.ts';
 import type { Envelope } from '../protocol/envelope.ts';
-import { EMPTY_STACK, frames, popFrame, pushFrame } from '../protocol/stack.ts';
+import { EMPTY_STACK, eventFrames, frames, popFrame, pushFrame } from '../protocol/stack.ts';
 import type { WireStack } from '../protocol/stack.ts';
 import { EVENT_NAMES, eachAccess } from '../protocol/events.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
@@ -164,6 +165,8 @@ class Execution {
   private readonly opts: ExecutionOptions;
   private readonly maxSteps: number;
   private checkers: readonly Checker[];
+  /** The checkers by the event kinds they act on. */
+  private feed: CheckerFeed;
   private held = new HeldLocks();
   private hash = new TraceHash();
   private readonly actorIndex: ReadonlyMap<ActorId, number>;
@@ -212,6 +215,7 @@ class Execution {
     this.opts = opts;
     this.maxSteps = opts.maxSteps ?? 100_000;
     this.checkers = opts.checkers ?? [];
+    this.feed = new CheckerFeed(this.checkers);
     this.trace = opts.record === true ? [] : null;
     this.actorIndex = new Map(program.actors.map((a, i) => [a.id, i]));
     this.lockManagers = new Set(program.lockManagers);
@@ -308,6 +312,7 @@ class Execution {
     this.hash = st.hash;
     this.held = st.held;
     this.checkers = st.checkers;
+    this.feed = new CheckerFeed(this.checkers);
     this.findings = st.findings;
     this.seen = st.seen;
     this.results = st.results;
@@ -382,13 +387,13 @@ class Execution {
       return;
     }
     this.held.onEvent(e, at);
-    for (const c of this.checkers) c.onEvent(e, at);
+    this.feed.feed(e, at);
   }
 
   private addTask(m: Envelope): void {
     const s: Slot = { id: m.task, index: this.slots.length, status: 'deliver', actor: m.to, msg: m, stack: m.stack, queueKey: '', what: '', on: null };
     this.slots.push(s);
-    this.observe({ ev: 'task.start', task: m.task, actor: m.to, stack: frames(m.stack), parent: m.from === ROOT ? null : (m.cause?.split('#')[0] as TaskId) }, this.step);
+    this.observe({ ev: 'task.start', task: m.task, actor: m.to, stack: eventFrames(m.stack), parent: m.from === ROOT ? null : (m.cause?.split('#')[0] as TaskId) }, this.step);
   }
 
   /**
@@ -492,13 +497,14 @@ class Execution {
     }
 
     let continued = false;
+    const sends = this.feed.wants('send');
     for (let j = 0; j < r.out.length; j++) {
       const m = r.out[j] as Envelope;
       // Calls and replies stay inside one task, so their `send` events can be
       // derived here, and only when a checker listens; a spawn's `send` was
       // recorded by the cell in its place among the step's events.
-      if (this.checkers.length > 0 && m.to !== ROOT && m.kind !== 'event') {
-        this.observe({ ev: 'send', task: s.id, actor, stack: frames(r.stack), msg: m.id, to: m.to, op: m.op, kind: m.kind }, step);
+      if (sends && m.to !== ROOT && m.kind !== 'event') {
+        this.observe({ ev: 'send', task: s.id, actor, stack: eventFrames(r.stack), msg: m.id, to: m.to, op: m.op, kind: m.kind }, step);
       }
       if (m.task !== s.id) {
         this.addTask(m);
@@ -509,7 +515,7 @@ class Execution {
       if (m.to === ROOT) {
         s.status = 'done';
         this.results[s.id] = m.body;
-        this.observe({ ev: 'task.end', task: s.id, actor, stack: frames(popFrame(m.stack)) }, step);
+        this.observe({ ev: 'task.end', task: s.id, actor, stack: eventFrames(popFrame(m.stack)) }, step);
       } else {
         s.status = 'deliver';
         s.msg = m;
@@ -526,7 +532,7 @@ class Execution {
         if (!continued) {
           // an event handler (a spawned task) returned: the task ends here
           s.status = 'done';
-          this.observe({ ev: 'task.end', task: s.id, actor, stack: frames(s.stack) }, step);
+          this.observe({ ev: 'task.end', task: s.id, actor, stack: eventFrames(s.stack) }, step);
         }
         break;
       case 'sleep':

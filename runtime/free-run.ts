@@ -1,6 +1,7 @@
 import { abortFinding } from '../checkers/crash.ts';
 import { blockedFinding } from '../checkers/deadlock.ts';
 import type { BlockedTask } from '../checkers/deadlock.ts';
+import { CheckerFeed } from '../checkers/checker.ts';
 import type { Checker } from '../checkers/checker.ts';
 import { HeldLocks } from '../checkers/held-locks.ts';
 import type { TraceEvent } from '../protocol/events.ts';
@@ -268,11 +269,12 @@ export function checkOffline(logs: readonly FreeLog[], ordered: readonly Ordered
       }
     }
   };
+  const feed = new CheckerFeed(checkers);
   ordered.forEach((o, i) => {
     for (const e of offlineEvents(logs, o)) {
       const each = eachAccess(e);
-      if (each === null) for (const c of checkers) c.onEvent(e, firstStep + i);
-      else for (const x of each) for (const c of checkers) c.onEvent(x, firstStep + i);
+      if (each === null) feed.feed(e, firstStep + i);
+      else for (const x of each) feed.feed(x, firstStep + i);
     }
     collect();
   });

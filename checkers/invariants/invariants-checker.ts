@@ -9,7 +9,7 @@ import type { Change } from './shadow.ts';
 import { FindingQueue } from '../checker.ts';
 import type { Checker } from '../checker.ts';
 import { HeldLocks } from '../held-locks.ts';
-import type { TraceEvent } from '../../protocol/events.ts';
+import type { EventName, TraceEvent } from '../../protocol/events.ts';
 import type { Finding } from '../../protocol/findings.ts';
 import type { ObjId } from '../../protocol/ids.ts';
 import { lockOwner } from '../../protocol/lock-classes.ts';
@@ -24,6 +24,8 @@ export interface InvariantsOptions {
    * replacement's name and rule.
    */
   readonly replace?: Readonly<Partial<Record<InvariantId, InvariantReplacement>>>;
+  /** The held-lock table, when several checkers of one run share one (kernelCheckers); else its own. */
+  readonly held?: HeldLocks;
 }
 
 /** A judgement on a quiescent group (the `group` and `group+devices` invariants). */
@@ -40,6 +42,12 @@ export interface InvariantReplacement {
   /** The judgement, of the kind the replaced invariant has (GroupRule or WriteRule: catalog.ts `when`). */
   readonly judge: GroupRule | WriteRule;
 }
+
+/**
+ * What `onEvent` acts on (Checker.eventKinds): object state and the locks that
+ * protect it. (`seq` counts only these: it orders changes, nothing more.)
+ */
+const INVARIANT_EVENTS: readonly EventName[] = Object.freeze(['alloc', 'free', 'access', 'lock.acquired', 'lock.released']);
 
 /** Judged when group->mutex is free. */
 const GROUP_RULES: readonly (readonly [InvariantId, GroupRule])[] = [
@@ -73,10 +81,11 @@ const DEVICE_RULES: readonly (readonly [InvariantId, GroupRule])[] = [
  */
 export class InvariantsChecker implements Checker {
   readonly name = 'invariants';
+  readonly eventKinds = INVARIANT_EVENTS;
   private readonly skip: ReadonlySet<string>;
   private readonly replace: Readonly<Partial<Record<InvariantId, InvariantReplacement>>>;
   private readonly shadow = new Shadow();
-  private readonly held = new HeldLocks();
+  private readonly held: HeldLocks;
   /** Groups to judge at the next drain, in the order they were touched. */
   private readonly dirty = new Set<string>();
   /** Domains freed since the last drain (their users count is judged then). */
@@ -98,6 +107,7 @@ export class InvariantsChecker implements Checker {
     this.skip = new Set(opts.skip ?? []);
     for (const id of Object.keys(opts.replace ?? {})) if (!isInvariantId(id)) throw new Error(`invariants: unknown invariant '${id}' to replace`);
     this.replace = opts.replace ?? {};
+    this.held = opts.held ?? new HeldLocks();
   }
 
   onEvent(e: TraceEvent, step: number): void {
@@ -192,6 +202,10 @@ export class InvariantsChecker implements Checker {
   // ---- judging ---------------------------------------------------------------------
 
   private judge(): void {
+    this.shadow.judging(() => this.judgeNow());
+  }
+
+  private judgeNow(): void {
     const s = this.shadow;
     if (this.freedDomains.length > 0) {
       const freed = this.freedDomains;

@@ -84,6 +84,10 @@ export function member(s: Shadow, dev: string, former: boolean): MemberState {
 }
 
 export function dumpGroup(s: Shadow, group: string): GroupDump {
+  return s.memoDump(group, () => dumpGroupNow(s, group));
+}
+
+function dumpGroupNow(s: Shadow, group: string): GroupDump {
   const state = s.group(group);
   const members = state.devices.map((d) => member(s, d, false));
   for (const d of s.formerMembers(group)) members.push(member(s, d, true));

@@ -89,6 +89,35 @@ export class Shadow {
   private readonly lastGroupOf = new Map<string, string>();
   /** Live groups, in the order they appeared. */
   private readonly groupSet = new Set<string>();
+  /**
+   * While the checker judges (`judging`): each group's state and dump as
+   * the rules read them. The shadow does not change during a judgement, and
+   * up to five rules read the same group: each made its own GroupState and
+   * two dumped every member, at every step that touched the group (issue 19).
+   */
+  private memo: { readonly groups: Map<string, GroupState>; readonly dumps: Map<string, unknown> } | null = null;
+
+  /** Runs `f` (a judgement: the rules only read) with `group` and `memoDump` remembering what they made. */
+  judging(f: () => void): void {
+    this.memo = { groups: new Map(), dumps: new Map() };
+    try {
+      f();
+    } finally {
+      this.memo = null;
+    }
+  }
+
+  /** `make()` once per group during a judgement (rules.ts dumpGroup); outside one, every time. */
+  memoDump<T>(group: string, make: () => T): T {
+    const m = this.memo;
+    if (m === null) return make();
+    let d = m.dumps.get(group) as T | undefined;
+    if (d === undefined) {
+      d = make();
+      m.dumps.set(group, d);
+    }
+    return d;
+  }
 
   // ---- object kinds ----------------------------------------------------------------
 
@@ -214,6 +243,17 @@ export class Shadow {
   }
 
   group(id: string): GroupState {
+    const m = this.memo;
+    if (m === null) return this.groupNow(id);
+    let g = m.groups.get(id);
+    if (g === undefined) {
+      g = this.groupNow(id);
+      m.groups.set(id, g);
+    }
+    return g;
+  }
+
+  private groupNow(id: string): GroupState {
     return {
       id,
       devices: asStrList(this.get(id, 'devices')),

@@ -2,7 +2,7 @@ import { FindingQueue } from '../checker.ts';
 import type { Checker } from '../checker.ts';
 import { HeldLocks } from '../held-locks.ts';
 import { whereOf } from '../sites.ts';
-import type { TraceEvent } from '../../protocol/events.ts';
+import type { EventName, TraceEvent } from '../../protocol/events.ts';
 import type { Finding, FindingKind } from '../../protocol/findings.ts';
 import { actorId } from '../../protocol/ids.ts';
 import { printBreach, printStale } from './print.ts';
@@ -30,10 +30,17 @@ import { IsolationShadow } from './shadow.ts';
  */
 export class IsolationChecker implements Checker {
   readonly name = 'isolation';
+  /** What `onEvent` acts on (Checker.eventKinds): DMA, the object state its rules read (shadow.ts), the held locks a report prints. */
+  readonly eventKinds: readonly EventName[] = ISOLATION_EVENTS;
   private readonly shadow = new IsolationShadow();
-  private readonly held = new HeldLocks();
+  private readonly held: HeldLocks;
   private readonly pending = new FindingQueue();
   private readonly seen = new Set<string>();
+
+  /** `held`: the held-lock table, when several checkers of one run share one (kernelCheckers). */
+  constructor(opts: { readonly held?: HeldLocks } = {}) {
+    this.held = opts.held ?? new HeldLocks();
+  }
 
   onEvent(e: TraceEvent, step: number): void {
     this.held.onEvent(e, step);
@@ -68,6 +75,8 @@ export class IsolationChecker implements Checker {
     });
   }
 }
+
+const ISOLATION_EVENTS: readonly EventName[] = Object.freeze(['dma', 'alloc', 'free', 'access', 'lock.acquired', 'lock.released']);
 
 /** The unit's dma site and the site that issued the DMA (the frame below it). */
 function sites(c: DmaContext): string {

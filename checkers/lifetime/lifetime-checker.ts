@@ -19,6 +19,8 @@ export interface LifetimeCheckerOptions {
    * a domain the scenario leaves attached): never reported as leaks.
    */
   readonly keep?: readonly string[];
+  /** The held-lock table, when several checkers of one run share one (kernelCheckers); else its own. */
+  readonly held?: HeldLocks;
 }
 
 /**
@@ -46,7 +48,7 @@ export class LifetimeChecker implements Checker {
   readonly name = 'lifetime';
   private readonly leaks: boolean;
   private readonly keep: ReadonlySet<string>;
-  private readonly held = new HeldLocks();
+  private readonly held: HeldLocks;
   private readonly types = new ObjectTypes();
   private readonly objects = new Map<ObjId, ObjectLife>();
   /** Allocated, not freed, of a type that may leak: what `finish` looks at, without a scan of every object (issue 19). */
@@ -64,13 +66,12 @@ export class LifetimeChecker implements Checker {
   constructor(opts: LifetimeCheckerOptions = {}) {
     this.leaks = opts.leaks ?? true;
     this.keep = new Set(opts.keep ?? []);
+    this.held = opts.held ?? new HeldLocks();
   }
 
   onEvent(e: TraceEvent, step: number): void {
     this.held.onEvent(e, step);
     this.types.onEvent(e);
-    // frozen: a site is never changed, so a set-up snapshot's restores share it (runtime/snapshot.ts)
-    const at = (): Site => Object.freeze({ task: e.task, stack: e.stack, step, held: this.held.snapshotOf(e.task) });
     if (e.ev !== 'task.start' && !this.active.has(e.task)) this.active.set(e.task, step);
     switch (e.ev) {
       case 'task.start':
@@ -82,52 +83,52 @@ export class LifetimeChecker implements Checker {
         this.live.delete(e.task);
         return;
       case 'send':
-        if (e.kind === 'event') this.spawns.set(childOf(e.msg), Object.freeze({ at: at(), op: e.op, to: e.to }));
+        if (e.kind === 'event') this.spawns.set(childOf(e.msg), Object.freeze({ at: this.site(e, step), op: e.op, to: e.to }));
         return;
       case 'alloc':
         // a new object, even when a named id comes back after a free
-        this.objects.set(e.obj, new ObjectLife(e.obj, e.type, at()));
+        this.objects.set(e.obj, new ObjectLife(e.obj, e.type, this.site(e, step)));
         if (!this.keep.has(e.type)) this.unfreed.add(e.obj);
         return;
       case 'free': {
         const o = this.life(e.obj);
-        if (o.free !== null) this.useAfterFree(o, at(), 'Free', 'kfree', 'double-free');
-        else o.free = at();
+        if (o.free !== null) this.useAfterFree(o, this.site(e, step), 'Free', 'kfree', 'double-free');
+        else o.free = this.site(e, step);
         this.unfreed.delete(e.obj);
         return;
       }
       case 'use':
-        this.touch(e.obj, at, 'Read', `use: ${e.what}`);
+        this.touch(e.obj, e, step, 'Read', 'use: ', e.what);
         return;
       case 'access':
-        this.touch(e.obj, at, e.op === 'read' ? 'Read' : 'Write', `field ${e.field}`);
+        this.touch(e.obj, e, step, e.op === 'read' ? 'Read' : 'Write', 'field ', e.field);
         return;
       case 'get': {
         const o = this.objects.get(e.obj);
         if (o === undefined) return;
-        if (o.free !== null) this.useAfterFree(o, at(), 'Write', 'kref_get', 'slab-use-after-free');
-        else o.record({ op: 'get', count: e.count, at: at() });
+        if (o.free !== null) this.useAfterFree(o, this.site(e, step), 'Write', 'kref_get', 'slab-use-after-free');
+        else o.record({ op: 'get', count: e.count, at: this.site(e, step) });
         return;
       }
       case 'put': {
         const o = this.objects.get(e.obj);
         if (o === undefined) {
           // a static object (never allocated) put below zero is still an underflow
-          if (e.count < 0) this.underflow(this.life(e.obj), at(), e.count);
+          if (e.count < 0) this.underflow(this.life(e.obj), this.site(e, step), e.count);
           return;
         }
-        if (e.count < 0) this.underflow(o, at(), e.count);
-        else if (o.free !== null) this.useAfterFree(o, at(), 'Write', 'kref_put', 'slab-use-after-free');
-        else o.record({ op: 'put', count: e.count, at: at() });
+        if (e.count < 0) this.underflow(o, this.site(e, step), e.count);
+        else if (o.free !== null) this.useAfterFree(o, this.site(e, step), 'Write', 'kref_put', 'slab-use-after-free');
+        else o.record({ op: 'put', count: e.count, at: this.site(e, step) });
         return;
       }
       case 'lock.request':
       case 'lock.released':
-        this.touchLock(e.lock, at, e.ev === 'lock.request' ? 'lock' : 'unlock');
+        this.touchLock(e.lock, e, step, e.ev === 'lock.request' ? 'lock' : 'unlock');
         return;
       case 'wait.start':
       case 'complete':
-        this.touchLock(e.completion, at, e.ev === 'complete' ? 'complete' : 'wait_for_completion');
+        this.touchLock(e.completion, e, step, e.ev === 'complete' ? 'complete' : 'wait_for_completion');
         return;
       case 'lock.acquired':
       case 'lock.misuse':
@@ -173,14 +174,20 @@ export class LifetimeChecker implements Checker {
     return o;
   }
 
-  private touch(obj: ObjId, at: () => Site, access: AccessKind, detail: string): void {
-    const o = this.objects.get(obj);
-    if (o !== undefined && o.free !== null) this.useAfterFree(o, at(), access, detail, 'slab-use-after-free');
+  /** Where event `e` happened (frozen: a site is never changed, so a set-up snapshot's restores share it, runtime/snapshot.ts). */
+  private site(e: TraceEvent, step: number): Site {
+    return Object.freeze({ task: e.task, stack: e.stack, step, held: this.held.snapshotOf(e.task) });
   }
 
-  private touchLock(l: LockRef, at: () => Site, what: string): void {
+  /** A touch of `obj`; the report's detail is `what` + `name` (made only for a report). */
+  private touch(obj: ObjId, e: TraceEvent, step: number, access: AccessKind, what: string, name: string): void {
+    const o = this.objects.get(obj);
+    if (o !== undefined && o.free !== null) this.useAfterFree(o, this.site(e, step), access, what + name, 'slab-use-after-free');
+  }
+
+  private touchLock(l: LockRef, e: TraceEvent, step: number, what: string): void {
     const obj = objectOfLock(l.id, (obj) => this.objects.has(obj));
-    if (obj !== null) this.touch(obj, at, 'Write', `${what} ${l.id}`);
+    if (obj !== null) this.touch(obj, e, step, 'Write', `${what} `, l.id);
   }
 
   private useAfterFree(o: ObjectLife, use: Site, access: AccessKind, detail: string, bug: 'slab-use-after-free' | 'double-free'): void {

@@ -148,12 +148,13 @@ export class DependencyGraph {
    * nothing to who made it: ctx made it already, or a concurrent task did
    * (then no cycle through it is ever dropped for its context).
    */
-  covers(from: string, to: string, t: DepType, ctx: string, inst: InstancePair = NO_INSTANCES): boolean {
+  covers(from: string, to: string, t: DepType, ctx: string, fromInst: string | null = null, toInst: string | null = null): boolean {
     const e = this.after.get(from)?.get(to);
     if (e === undefined || !e.types.has(t)) return false;
     if (e.open) return true;
     if (ctx === CONCURRENT) return false;
-    return e.witnesses.some((w) => w.ctx === ctx && w.from === inst.from && w.to === inst.to);
+    for (const w of e.witnesses) if (w.ctx === ctx && w.from === fromInst && w.to === toInst) return true;
+    return false;
   }
 
   /** Removes a dependency (a scenario dropping a preloaded edge before the run). */

@@ -10,7 +10,7 @@ import { siteOf } from '../sites.ts';
 import { WRONG_KIND } from '../../protocol/locks.ts';
 import { classKey, lockOwner } from '../../protocol/lock-classes.ts';
 import type { KnownDependency } from '../../protocol/lock-classes.ts';
-import type { LockMode, LockRef, TraceEvent } from '../../protocol/events.ts';
+import type { EventName, LockMode, LockRef, TraceEvent } from '../../protocol/events.ts';
 import type { Finding, FindingKind, TaskSnapshot } from '../../protocol/findings.ts';
 import type { ActorId, LockId, ObjId, TaskId } from '../../protocol/ids.ts';
 
@@ -89,6 +89,8 @@ export interface LockdepOptions {
    * way round is then reported even if it never runs the kernel's own order.
    */
   readonly known?: readonly KnownDependency[];
+  /** The held-lock table, when several checkers of one run share one (kernelCheckers); else its own. */
+  readonly held?: HeldLocks;
 }
 
 /** A complete() whose edges wait for a waiter of the same completion: the completer's history as it was then. */
@@ -112,10 +114,17 @@ interface Taken {
 
 const KERNEL_SITE = 'kernel';
 
+/** What `onEvent` acts on (Checker.eventKinds): the rest (accesses, sends, refcounts, DMA) changes nothing here. */
+const LOCKDEP_EVENTS: readonly EventName[] = Object.freeze([
+  'task.start', 'task.end', 'task.context', 'lock.request', 'lock.acquired', 'lock.released', 'lock.misuse', 'lock.assert',
+  'wait.start', 'wait.done', 'complete', 'free',
+]);
+
 export class Lockdep implements Checker {
   readonly name = 'lockdep';
+  readonly eventKinds = LOCKDEP_EVENTS;
   private readonly graph = new DependencyGraph();
-  private readonly held = new HeldLocks();
+  private readonly held: HeldLocks;
   /** Class keys that are completions. */
   private readonly completionClasses = new Set<string>();
   /** Per task, every class it requested (blocking), the latest request each: the cross-release window is cut from it. */
@@ -136,6 +145,7 @@ export class Lockdep implements Checker {
   private readonly pending = new FindingQueue();
 
   constructor(opts: LockdepOptions = {}) {
+    this.held = opts.held ?? new HeldLocks();
     this.novalidate = new Set(opts.novalidate ?? []);
     for (const d of opts.known ?? []) {
       if (d.preload === false) continue;
@@ -288,21 +298,24 @@ export class Lockdep implements Checker {
       // A nested recursive read of the class itself adds nothing (check_deadlock allowed it).
       if (from !== next.key) {
         const prev: LockSide = { key: from, lock: h.lock, mode: h.mode, completion: false, stack: h.stack };
-        const trace: EdgeTrace = { task, stack, step, via: 'lock', held: held.map(describeHeld), note: null };
-        this.addEdge(prev, next, trace, { how, task, stack, held }, this.contexts.get(task) ?? CONCURRENT);
+        this.addEdge(prev, next, { task, stack, step, via: 'lock', note: null }, { how, task, stack, held }, this.contexts.get(task) ?? CONCURRENT);
       }
       if (!h.try) break;
     }
   }
 
-  /** check_prev_add(): add prev → next; if it closes a strong cycle, report the cycle. */
-  private addEdge(prev: LockSide, next: LockSide, trace: EdgeTrace, ctx: { readonly how: CircularHow; readonly task: TaskId; readonly stack: readonly string[]; readonly held: readonly HeldLock[] }, by: string): void {
+  /**
+   * check_prev_add(): add prev → next; if it closes a strong cycle, report
+   * the cycle. `trace` without its held locks: they are printed (describeHeld)
+   * only for a dependency not known yet, not at every acquisition.
+   */
+  private addEdge(prev: LockSide, next: LockSide, trace: Omit<EdgeTrace, 'held'>, ctx: { readonly how: CircularHow; readonly task: TaskId; readonly stack: readonly string[]; readonly held: readonly HeldLock[] }, by: string): void {
     const t = depType(prev.mode, next.mode);
     // Known, and by this context (or by a concurrent task already): nothing new to check.
+    if (this.graph.covers(prev.key, next.key, t, by, prev.lock.id, next.lock.id)) return;
     const inst = { from: prev.lock.id, to: next.lock.id };
-    if (this.graph.covers(prev.key, next.key, t, by, inst)) return;
     const path = this.graph.findCycle(prev.key, next.key, t, by === CONCURRENT ? null : by, inst);
-    this.graph.add(prev.key, next.key, t, trace, by, inst);
+    this.graph.add(prev.key, next.key, t, { task: trace.task, stack: trace.stack, step: trace.step, via: trace.via, held: ctx.held.map(describeHeld), note: trace.note }, by, inst);
     if (path === null) return;
     const bug: CircularBug = {
       type: 'circular', how: ctx.how, task: ctx.task, stack: ctx.stack,
@@ -377,7 +390,7 @@ export class Lockdep implements Checker {
     for (const [xkey, x] of taken) {
       if (!this.validated(x.lock)) continue;
       const src: LockSide = { key: xkey, lock: x.lock, mode: x.mode, completion: false, stack: x.stack };
-      const trace: EdgeTrace = { task, stack: x.stack, step, via: 'complete', held: held.map(describeHeld), note: `... then complete(${key}) at: ${frameOf(stack)}` };
+      const trace = { task, stack: x.stack, step, via: 'complete', note: `... then complete(${key}) at: ${frameOf(stack)}` } as const;
       this.addEdge(tgt, src, trace, { how: 'complete', task, stack, held }, this.contexts.get(task) ?? CONCURRENT);
     }
   }

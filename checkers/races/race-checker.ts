@@ -7,15 +7,25 @@ import { FindingQueue } from '../checker.ts';
 import type { Checker } from '../checker.ts';
 import { HeldLocks } from '../held-locks.ts';
 import { ObjectTypes } from '../lifetime/object-types.ts';
-import type { TraceEvent } from '../../protocol/events.ts';
+import type { EventName, TraceEvent } from '../../protocol/events.ts';
 import type { Finding } from '../../protocol/findings.ts';
 import type { ObjId } from '../../protocol/ids.ts';
+
+/**
+ * What `onEvent` acts on (Checker.eventKinds): accesses, the lifetime of their
+ * objects, and what orders tasks (happens-before.ts: spawns, locks,
+ * completions). A send of a call or reply orders nothing (a call chain is
+ * program order), but a spawn's is a `send` too.
+ */
+const RACE_EVENTS: readonly EventName[] = Object.freeze(['access', 'alloc', 'free', 'task.start', 'send', 'lock.acquired', 'lock.released', 'complete', 'wait.done']);
 
 export interface RaceCheckerOptions {
   /** The lockset rule (`unguarded-access`). Default on. */
   readonly lockset?: boolean;
   /** The happens-before check (`data-race`, lost updates). Default on. */
   readonly happensBefore?: boolean;
+  /** The held-lock table, when several checkers of one run share one (kernelCheckers); else its own. */
+  readonly held?: HeldLocks;
 }
 
 /**
@@ -29,9 +39,10 @@ export interface RaceCheckerOptions {
  */
 export class RaceChecker implements Checker {
   readonly name = 'races';
+  readonly eventKinds = RACE_EVENTS;
   private readonly lockset: boolean;
   private readonly happensBefore: boolean;
-  private readonly held = new HeldLocks();
+  private readonly held: HeldLocks;
   private readonly hb = new HappensBefore();
   private readonly types = new ObjectTypes();
   private readonly shadow = new Shadow();
@@ -41,6 +52,7 @@ export class RaceChecker implements Checker {
   constructor(opts: RaceCheckerOptions = {}) {
     this.lockset = opts.lockset ?? true;
     this.happensBefore = opts.happensBefore ?? true;
+    this.held = opts.held ?? new HeldLocks();
   }
 
   onEvent(e: TraceEvent, step: number): void {

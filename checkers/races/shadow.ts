@@ -67,18 +67,18 @@ export class Shadow {
   private readonly objects = new Map<ObjId, Map<string, Location>>();
 
   /** Records `a` and returns the races it completes. */
-  access(a: Access, hb: HappensBefore): RaceHit[] {
+  access(a: Access, hb: HappensBefore): readonly RaceHit[] {
     const loc = this.location(a.obj, a.field);
-    const hits: RaceHit[] = [];
     if (a.op === 'read') {
       const w = loc.lastWrite;
-      if (w !== null && races(w, a, hb)) hits.push({ what: 'race', prev: w, cur: a });
       loc.reads.set(a.task, a);
       loc.open.set(a.task, a);
       // a fresh read sees the other write: a later write of this task no longer loses it
-      loc.overwritten.delete(a.task);
-      return hits;
+      if (loc.overwritten.size > 0) loc.overwritten.delete(a.task);
+      // (no array per access: most accesses race with nothing)
+      return w !== null && races(w, a, hb) ? [{ what: 'race', prev: w, cur: a }] : NO_HITS;
     }
+    const hits: RaceHit[] = [];
 
     let lostTo: Access | null = null;
     const read = loc.open.get(a.task);
@@ -119,6 +119,8 @@ export class Shadow {
     return loc;
   }
 }
+
+const NO_HITS: readonly RaceHit[] = Object.freeze([]);
 
 /** Conflicting, by different tasks, not both marked, and unordered by happens-before. */
 function races(prev: Access, cur: Access, hb: HappensBefore): boolean {

@@ -4,7 +4,7 @@ import { HeldLocks } from '../held-locks.ts';
 import type { HeldLock } from '../held-locks.ts';
 import { printHeld } from '../races/print.ts';
 import { modelStack, printStack, whereOf } from '../sites.ts';
-import type { TraceEvent } from '../../protocol/events.ts';
+import type { EventName, TraceEvent } from '../../protocol/events.ts';
 import type { Finding } from '../../protocol/findings.ts';
 import type { ActorId, TaskId } from '../../protocol/ids.ts';
 import { VFIO_INVARIANTS, show } from './rules.ts';
@@ -28,6 +28,8 @@ interface Violation {
   readonly change: Write | null;
 }
 
+const VFIO_EVENTS: readonly EventName[] = Object.freeze(['alloc', 'free', 'access', 'lock.acquired', 'lock.released']);
+
 const RULE = '==================================================================';
 
 /**
@@ -45,7 +47,9 @@ const RULE = '==================================================================
  */
 export class VfioInvariantsChecker implements Checker {
   readonly name = 'vfio-invariants';
-  private readonly held = new HeldLocks();
+  /** What `onEvent` acts on (Checker.eventKinds): the vfio objects' state and the locks that protect it. */
+  readonly eventKinds: readonly EventName[] = VFIO_EVENTS;
+  private readonly held: HeldLocks;
   private readonly types = new Map<string, string>();
   private readonly freed = new Set<string>();
   private readonly fields = new Map<string, Map<string, unknown>>();
@@ -69,6 +73,11 @@ export class VfioInvariantsChecker implements Checker {
   private deviceFileSeq = 0;
   private readonly byPriv = new Map<string, Set<string>>();
   private readonly byDevice = new Map<string, Set<string>>();
+
+  /** `held`: the held-lock table, when several checkers of one run share one (kernelCheckers). */
+  constructor(opts: { readonly held?: HeldLocks } = {}) {
+    this.held = opts.held ?? new HeldLocks();
+  }
 
   onEvent(e: TraceEvent, step: number): void {
     this.held.onEvent(e, step);

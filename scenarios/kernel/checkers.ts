@@ -1,4 +1,5 @@
 import type { Checker } from '../../checkers/checker.ts';
+import { HeldLocks } from '../../checkers/held-locks.ts';
 import { InvariantsChecker } from '../../checkers/invariants/index.ts';
 import { IsolationChecker } from '../../checkers/isolation/index.ts';
 import type { InvariantsOptions } from '../../checkers/invariants/index.ts';
@@ -27,5 +28,10 @@ export const LONG_LIVED_TYPES: readonly string[] = ['device', 'device_driver', '
  * checkers/lockdep/preload.ts), `invariants` skips or replaces invariants.
  */
 export function kernelCheckers(opts: { readonly invariants?: InvariantsOptions; readonly known?: readonly KnownDependency[] } = {}): Checker[] {
-  return [new Lockdep({ known: opts.known ?? CANONICAL_ORDER }), new RaceChecker(), new LifetimeChecker({ keep: LONG_LIVED_TYPES }), new InvariantsChecker(opts.invariants), new KernelWarnChecker(), new IsolationChecker(), new VfioInvariantsChecker()];
+  // one held-lock table for all of them: each checker kept its own, seven copies of the same table (issue 19)
+  const held = new HeldLocks({ shared: true });
+  return [
+    new Lockdep({ known: opts.known ?? CANONICAL_ORDER, held }), new RaceChecker({ held }), new LifetimeChecker({ keep: LONG_LIVED_TYPES, held }),
+    new InvariantsChecker({ ...opts.invariants, held }), new KernelWarnChecker({ held }), new IsolationChecker({ held }), new VfioInvariantsChecker({ held }),
+  ];
 }
