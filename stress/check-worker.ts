@@ -91,6 +91,9 @@ async function bootMachine(): Promise<{ template: readonly Checker[]; steps: num
   return { template: ok ? checkers : [], steps: booted.steps };
 }
 
+// the main thread starts the actors' workers now: loading their code beside this thread's (two dozen threads
+// compiling the same modules on two cores) held the boot back by ~3 s at 4,096 devices (issue 19: boot time)
+post({ t: 'booting' });
 const { template, steps: bootSteps } = await bootMachine();
 // the boot's garbage (the inline actors, their trace, the snapshots' bytes) is most of this heap: give it back before the
 // rounds (the first collectIfGrown always collects, and the heap after it is the floor later ones compare with)

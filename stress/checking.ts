@@ -42,6 +42,8 @@ export type ToChecker =
 
 export type FromChecker =
   | { readonly t: 'progress'; readonly line: string }
+  /** The thread has loaded its code and starts the boot. */
+  | { readonly t: 'booting' }
   | {
     readonly t: 'booted'; readonly outcome: Outcome; readonly steps: number; readonly decisions: readonly TaskId[];
     readonly findings: readonly Finding[];
@@ -85,6 +87,9 @@ export class CheckerThread {
   private failed: Error | null = null;
   private closed = false;
   private booted: Promise<Booted> | null;
+  private bootingWait: (() => void) | null = null;
+  /** Settles when the thread has loaded its code and starts the boot (at once if it fails first). */
+  readonly booting: Promise<void>;
 
   constructor(boot: CheckerBoot, progress: ((line: string) => void) | null) {
     this.booted = new Promise<Booted>((resolve, reject) => {
@@ -92,11 +97,17 @@ export class CheckerThread {
     });
     // the boot promise may be left unawaited when something else fails first
     this.booted.catch(() => {});
+    this.booting = new Promise<void>((resolve) => {
+      this.bootingWait = resolve;
+    });
     this.worker = spawnWorker(codeUrl('./check-worker', import.meta.url), 'stress:checker', { ...boot });
     this.worker.on('message', (m: FromChecker) => {
       switch (m.t) {
         case 'progress':
           progress?.(m.line);
+          return;
+        case 'booting':
+          this.bootingWait?.();
           return;
         case 'booted':
           this.bootWait?.resolve(m);
@@ -115,6 +126,7 @@ export class CheckerThread {
 
   private fail(e: Error): void {
     this.failed ??= e;
+    this.bootingWait?.();
     this.bootWait?.reject(e);
     this.bootWait = null;
     for (const w of this.waiting.splice(0)) w.reject(e);

@@ -223,7 +223,9 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
   // determinism contract makes it the state the workers host would have reached)
   progress?.(`stress: booting ${topology.pci.length} devices on ${topology.units.length} units inline in the checker thread, starting ${topology.units.length} unit worker threads and the core actors meanwhile`);
   const checker = new CheckerThread({ devices: o.devices, units: o.units, seed: o.seed, tasks: o.tasks, variants: o.variants, progress: progress !== null }, progress);
-  const creating = WorkersHost.create(hostProgram, { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
+  // the workers start once the checker thread has loaded its code and boots (their start-up then runs beside the
+  // boot, not beside the checker thread's own start-up, which the boot waits for)
+  const creating = checker.booting.then(() => WorkersHost.create(hostProgram, { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } }));
   try {
     const { boot, workers } = await handOver(checker, creating, progress);
     const booted = boot.outcome === 'completed';
