@@ -1,5 +1,7 @@
 import type { HeldLock } from '../held-locks.ts';
 import type { LockId, ObjId, TaskId } from '../../protocol/ids.ts';
+// read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
+import { peek } from '../../runtime/snapshot.ts';
 
 /**
  * The invariants checker's picture of kernel object state, rebuilt from the
@@ -122,16 +124,16 @@ export class Shadow {
   // ---- object kinds ----------------------------------------------------------------
 
   typeOf(obj: string): string | null {
-    return this.types.get(obj as ObjId) ?? null;
+    return peek(this.types, obj as ObjId) ?? null;
   }
 
   isGroup(obj: string): boolean {
-    const t = this.types.get(obj as ObjId);
+    const t = peek(this.types, obj as ObjId);
     return t === undefined ? GROUP_ID.test(obj) : t === 'iommu_group';
   }
 
   isDomain(obj: string): boolean {
-    return this.types.get(obj as ObjId) === 'iommu_domain';
+    return peek(this.types, obj as ObjId) === 'iommu_domain';
   }
 
   isFreed(obj: string): boolean {
@@ -139,7 +141,7 @@ export class Shadow {
   }
 
   freeOf(obj: string): Change | null {
-    return this.freed.get(obj as ObjId) ?? null;
+    return peek(this.freed, obj as ObjId) ?? null;
   }
 
   /** Live groups, oldest first. */
@@ -217,11 +219,13 @@ export class Shadow {
   // ---- queries -------------------------------------------------------------------
 
   get(obj: string, field: string): unknown {
-    return this.fields.get(obj as ObjId)?.get(field);
+    const f = peek(this.fields, obj as ObjId);
+    return f === undefined ? undefined : peek(f, field);
   }
 
   lastWrite(obj: string, field: string): Change | null {
-    return this.writes.get(obj as ObjId)?.get(field) ?? null;
+    const w = peek(this.writes, obj as ObjId);
+    return (w === undefined ? undefined : peek(w, field)) ?? null;
   }
 
   isHeld(lock: LockId): boolean {

@@ -1,6 +1,8 @@
 import { isDelta, valueAfter } from '../../protocol/delta.ts';
 import type { TraceEvent } from '../../protocol/events.ts';
 import type { TaskId } from '../../protocol/ids.ts';
+// read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
+import { peek } from '../../runtime/snapshot.ts';
 
 /**
  * The isolation checker's picture of the machine, rebuilt from the event
@@ -45,7 +47,7 @@ export class IsolationShadow {
         if (this.isGroup(e.obj)) this.setMembers(e.obj, this.members(e.obj), []);
         return;
       case 'access': {
-        if (e.op === 'read' && this.fields.get(e.obj)?.has(e.field) === true) return;
+        if (e.op === 'read' && peek(this.fields, e.obj)?.has(e.field) === true) return;
         // a large container comes as a delta (protocol/delta.ts): a group's fields are kept whole, they are what the rules read
         // a device's dma-direct record (actors/iommu-core/dma.ts) is a container the rules read whole too
         const group = this.isGroup(e.obj) || e.field === 'dma_direct';
@@ -63,20 +65,22 @@ export class IsolationShadow {
   }
 
   get(obj: string, field: string): unknown {
-    return this.fields.get(obj)?.get(field)?.value;
+    const f = peek(this.fields, obj);
+    return f === undefined ? undefined : peek(f, field)?.value;
   }
 
   lastWrite(obj: string, field: string): Write | null {
-    return this.fields.get(obj)?.get(field) ?? null;
+    const f = peek(this.fields, obj);
+    return (f === undefined ? undefined : peek(f, field)) ?? null;
   }
 
   /** The `free` of an object, or null while it lives. */
   freeOf(obj: string): Write | null {
-    return this.freed.get(obj) ?? null;
+    return peek(this.freed, obj) ?? null;
   }
 
   typeOf(obj: string): string | null {
-    return this.types.get(obj) ?? null;
+    return peek(this.types, obj) ?? null;
   }
 
   groupOf(dev: string): string | null {
@@ -84,7 +88,7 @@ export class IsolationShadow {
   }
 
   private isGroup(obj: string): boolean {
-    const t = this.types.get(obj);
+    const t = peek(this.types, obj);
     return t === undefined ? GROUP_ID.test(obj) : t === 'iommu_group';
   }
 

@@ -44,8 +44,12 @@ interface Location {
   readonly reads: Map<TaskId, Access>;
   /** Reads not yet followed by a write of the same task: open read-modify-writes. */
   readonly open: Map<TaskId, Access>;
-  /** For an open read-modify-write, the first racing write of another task since its read. */
-  readonly overwritten: Map<TaskId, Access>;
+  /**
+   * For an open read-modify-write, the first racing write of another task
+   * since its read. Null while there is none (almost always: a set-up
+   * snapshot keeps one per location, and a restore copied them all).
+   */
+  overwritten: Map<TaskId, Access> | null;
 }
 
 /**
@@ -74,7 +78,7 @@ export class Shadow {
       loc.reads.set(a.task, a);
       loc.open.set(a.task, a);
       // a fresh read sees the other write: a later write of this task no longer loses it
-      if (loc.overwritten.size > 0) loc.overwritten.delete(a.task);
+      if (loc.overwritten !== null) loc.overwritten.delete(a.task);
       // (no array per access: most accesses race with nothing)
       return w !== null && races(w, a, hb) ? [{ what: 'race', prev: w, cur: a }] : NO_HITS;
     }
@@ -82,7 +86,7 @@ export class Shadow {
 
     let lostTo: Access | null = null;
     const read = loc.open.get(a.task);
-    const other = loc.overwritten.get(a.task);
+    const other = loc.overwritten?.get(a.task);
     if (read !== undefined && other !== undefined) {
       hits.push({ what: 'lost-update', read, other, write: a });
       lostTo = other;
@@ -92,11 +96,11 @@ export class Shadow {
     for (const [t, r] of loc.reads) {
       if (t === a.task || !races(r, a, hb)) continue;
       hits.push({ what: 'race', prev: r, cur: a });
-      if (loc.open.get(t) === r && !loc.overwritten.has(t)) loc.overwritten.set(t, a);
+      if (loc.open.get(t) === r && loc.overwritten?.has(t) !== true) (loc.overwritten ??= new Map()).set(t, a);
     }
     loc.lastWrite = a;
     loc.open.delete(a.task);
-    loc.overwritten.delete(a.task);
+    loc.overwritten?.delete(a.task);
     return hits;
   }
 
@@ -113,7 +117,7 @@ export class Shadow {
     }
     let loc = fields.get(field);
     if (loc === undefined) {
-      loc = { lastWrite: null, reads: new Map(), open: new Map(), overwritten: new Map() };
+      loc = { lastWrite: null, reads: new Map(), open: new Map(), overwritten: null };
       fields.set(field, loc);
     }
     return loc;

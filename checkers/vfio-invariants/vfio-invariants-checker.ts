@@ -9,6 +9,8 @@ import type { Finding } from '../../protocol/findings.ts';
 import type { ActorId, TaskId } from '../../protocol/ids.ts';
 import { VFIO_INVARIANTS, show } from './rules.ts';
 import type { VfioInvariantId } from './rules.ts';
+// read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
+import { peek } from '../../runtime/snapshot.ts';
 
 /** The last write of a field: what the report names as the change that broke the rule. */
 interface Write {
@@ -93,7 +95,7 @@ export class VfioInvariantsChecker implements Checker {
         this.dirty.delete(e.obj);
         return;
       case 'access': {
-        const type = this.types.get(e.obj);
+        const type = peek(this.types, e.obj);
         if (type === undefined || !WATCHED.has(type)) return;
         if (e.op === 'read' && this.get(e.obj, e.field) !== undefined) return;
         this.set(e.obj, e.field, e.value);
@@ -197,7 +199,8 @@ export class VfioInvariantsChecker implements Checker {
   // ---- shadow and reports -----------------------------------------------------------------------
 
   private get(obj: string, field: string): unknown {
-    return this.fields.get(obj)?.get(field);
+    const f = peek(this.fields, obj);
+    return f === undefined ? undefined : peek(f, field);
   }
 
   /** An object allocated anew forgets its fields, so its index entries go too. */
