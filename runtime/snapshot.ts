@@ -391,6 +391,8 @@ export class CopyOnWriteMap<K, V> extends Map<K, V> {
   private gone: Set<K> | null = null;
   /** Entry by entry: snapshot entries neither in the own storage nor deleted. */
   private left: number;
+  /** An own entry was set to undefined (it hides the snapshot's: `peek` must look). */
+  private ownUndefined = false;
 
   constructor(base: Map<K, V>, objectValues: ReadonlyMap<K, number> | null, restore: Restore | null) {
     super();
@@ -445,12 +447,16 @@ export class CopyOnWriteMap<K, V> extends Map<K, V> {
     if (base === null) return super.get(k);
     if (this.objectValues === null) return base.get(k);
     const v = super.get(k);
-    if (v !== undefined || super.has(k) || (this.gone !== null && this.gone.has(k))) return v;
-    return base.get(k);
+    if (v !== undefined) return v;
+    const b = base.get(k);
+    // hidden by a delete, or by an own entry whose value is undefined (then only: one look-up less per peek)
+    if (b === undefined || (this.gone !== null && this.gone.has(k)) || (this.ownUndefined && super.has(k))) return undefined;
+    return b;
   }
 
   override set(k: K, v: V): this {
     const base = this.base;
+    if (v === undefined) this.ownUndefined = true;
     if (base !== null) {
       if (this.objectValues === null) this.own();
       else if (!super.has(k) && base.has(k) && (this.gone === null || !this.gone.has(k))) this.left--;

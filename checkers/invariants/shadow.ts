@@ -97,28 +97,39 @@ export class Shadow {
    * up to five rules read the same group: each made its own GroupState and
    * two dumped every member, at every step that touched the group (issue 19).
    */
-  private memo: { readonly groups: Map<string, GroupState>; readonly dumps: Map<string, unknown> } | null = null;
+  // (the rules judge one group after the other: the last group's is all there is to remember)
+  private judgingNow = false;
+  private memoGroup: string | null = null;
+  private memoState: GroupState | null = null;
+  private memoDumpOf: unknown = null;
 
   /** Runs `f` (a judgement: the rules only read) with `group` and `memoDump` remembering what they made. */
   judging(f: () => void): void {
-    this.memo = { groups: new Map(), dumps: new Map() };
+    this.judgingNow = true;
     try {
       f();
     } finally {
-      this.memo = null;
+      this.judgingNow = false;
+      this.memoGroup = null;
+      this.memoState = null;
+      this.memoDumpOf = null;
     }
+  }
+
+  /** The memo for `group` (cleared when it was another group's). */
+  private memoFor(group: string): void {
+    if (this.memoGroup === group) return;
+    this.memoGroup = group;
+    this.memoState = null;
+    this.memoDumpOf = null;
   }
 
   /** `make()` once per group during a judgement (rules.ts dumpGroup); outside one, every time. */
   memoDump<T>(group: string, make: () => T): T {
-    const m = this.memo;
-    if (m === null) return make();
-    let d = m.dumps.get(group) as T | undefined;
-    if (d === undefined) {
-      d = make();
-      m.dumps.set(group, d);
-    }
-    return d;
+    if (!this.judgingNow) return make();
+    this.memoFor(group);
+    if (this.memoDumpOf === null) this.memoDumpOf = make();
+    return this.memoDumpOf as T;
   }
 
   // ---- object kinds ----------------------------------------------------------------
@@ -247,14 +258,9 @@ export class Shadow {
   }
 
   group(id: string): GroupState {
-    const m = this.memo;
-    if (m === null) return this.groupNow(id);
-    let g = m.groups.get(id);
-    if (g === undefined) {
-      g = this.groupNow(id);
-      m.groups.set(id, g);
-    }
-    return g;
+    if (!this.judgingNow) return this.groupNow(id);
+    this.memoFor(id);
+    return (this.memoState ??= this.groupNow(id));
   }
 
   private groupNow(id: string): GroupState {

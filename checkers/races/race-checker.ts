@@ -40,6 +40,7 @@ export interface RaceCheckerOptions {
 export class RaceChecker implements Checker {
   readonly name = 'races';
   readonly eventKinds = RACE_EVENTS;
+  readonly spawnsOnly = true;
   private readonly lockset: boolean;
   private readonly happensBefore: boolean;
   private readonly held: HeldLocks;
