@@ -2,6 +2,7 @@ import type { HeldLock } from '../held-locks.ts';
 import type { LockId, ObjId, TaskId } from '../../protocol/ids.ts';
 // read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
 import { peek } from '../../runtime/snapshot.ts';
+import { frozenWith } from '../frozen-map.ts';
 
 /**
  * The invariants checker's picture of kernel object state, rebuilt from the
@@ -81,8 +82,9 @@ export const GROUP_DOMAIN_FIELDS = ['domain', 'default_domain', 'blocking_domain
 export class Shadow {
   private readonly types = new Map<ObjId, string>();
   private readonly freed = new Map<ObjId, Change>();
-  private readonly fields = new Map<ObjId, Map<string, unknown>>();
-  private readonly writes = new Map<ObjId, Map<string, Change>>();
+  /** Per object, its fields (frozen tables, replaced on a change: frozen-map.ts). */
+  private readonly fields = new Map<ObjId, ReadonlyMap<string, unknown>>();
+  private readonly writes = new Map<ObjId, ReadonlyMap<string, Change>>();
   private readonly holds = new Map<LockId, number>();
   /** dev → the groups whose `devices` list it (one, unless the model is broken). */
   private readonly groupsOfDev = new Map<string, Set<string>>();
@@ -200,17 +202,15 @@ export class Shadow {
       this.groupSet.add(c.obj);
       if (field === 'devices') this.setMembers(c.obj, asStrList(this.get(c.obj, 'devices')), asStrList(c.value));
     }
-    this.fieldsOf(c.obj).set(field, c.value);
-    let w = this.writes.get(c.obj);
-    if (w === undefined) this.writes.set(c.obj, (w = new Map()));
-    w.set(field, c);
+    this.fields.set(c.obj, frozenWith(this.fields.get(c.obj), field, c.value));
+    this.writes.set(c.obj, frozenWith(this.writes.get(c.obj), field, c));
   }
 
   /** A read of a field the shadow does not know yet teaches it the value. */
   learn(obj: ObjId, field: string, value: unknown): void {
-    const f = this.fieldsOf(obj);
-    if (f.has(field)) return;
-    f.set(field, value);
+    const f = this.fields.get(obj);
+    if (f !== undefined && f.has(field)) return;
+    this.fields.set(obj, frozenWith(f, field, value));
     if (this.isGroup(obj) && !this.freed.has(obj)) {
       this.groupSet.add(obj);
       if (field === 'devices') this.setMembers(obj, [], asStrList(value));
@@ -230,13 +230,11 @@ export class Shadow {
   // ---- queries -------------------------------------------------------------------
 
   get(obj: string, field: string): unknown {
-    const f = peek(this.fields, obj as ObjId);
-    return f === undefined ? undefined : peek(f, field);
+    return peek(this.fields, obj as ObjId)?.get(field);
   }
 
   lastWrite(obj: string, field: string): Change | null {
-    const w = peek(this.writes, obj as ObjId);
-    return (w === undefined ? undefined : peek(w, field)) ?? null;
+    return peek(this.writes, obj as ObjId)?.get(field) ?? null;
   }
 
   isHeld(lock: LockId): boolean {
@@ -275,12 +273,6 @@ export class Shadow {
       resetting_domain: asStr(this.get(id, 'resetting_domain')),
       pasid_array: asStrRecord(this.get(id, 'pasid_array')),
     };
-  }
-
-  private fieldsOf(obj: ObjId): Map<string, unknown> {
-    let f = this.fields.get(obj);
-    if (f === undefined) this.fields.set(obj, (f = new Map()));
-    return f;
   }
 
   private setMembers(group: string, before: readonly string[], devices: readonly string[]): void {
