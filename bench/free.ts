@@ -69,8 +69,9 @@ async function oneVariant(s: Scenario, v: VariantAssignment, seeds: number, cap:
 
 /**
  * Free-mode messages/s on the 8-actor ring with 64 tasks lapping, with the
- * given chaos. The first run on the workers is untimed: it starts them and
- * teaches chaos the run's length (k), as the runs of an exploration do.
+ * given chaos. The first run on the workers is untimed: it starts them, lets
+ * V8 compile the actor code, and teaches chaos the run's length (k), as the
+ * runs of an exploration do.
  */
 export async function freeRingMessagesPerSec(actors: number, tasks: number, laps: number, chaos: ChaosMode): Promise<number> {
   const runner = new FreeRunner(ringProgram(actors, tasks, laps));

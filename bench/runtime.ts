@@ -3,7 +3,6 @@ import type { TransferListItem, Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import type { Checker } from '../checkers/checker.ts';
 import { runExecution } from '../runtime/execution.ts';
-import { runFree } from '../runtime/free-run.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
 import { codeUrl, spawnWorker } from '../runtime/hosts/spawn.ts';
 import { WorkersHost } from '../runtime/hosts/workers.ts';
@@ -82,14 +81,6 @@ export async function rawRoundTripsPerSec(n: number): Promise<number> {
     ch.port1.close();
     await w.terminate();
   }
-}
-
-/** Messages/s in free mode: a ring of `actors` workers with `tasks` tasks lapping at once. */
-export async function freeMessagesPerSec(actors: number, tasks: number, laps: number): Promise<number> {
-  const r = await runFree(ringProgram(actors, tasks, laps), { seed: 1, keepEvents: false, hangMs: 10_000 });
-  if (r.outcome !== 'completed') throw new Error(`free ring run ended ${r.outcome}`);
-  // every step is one delivered message (root deliveries included)
-  return r.steps / (r.elapsedMs / 1000);
 }
 
 /** Raw one-way postMessage hops/s around a ring of `actors` workers with `tokens` in flight. */
