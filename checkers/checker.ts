@@ -22,6 +22,13 @@ export interface Checker {
    * need not reach it. Absent: it takes them too.
    */
   readonly spawnsOnly?: boolean;
+  /**
+   * A program's set-up has ended, and with it every task seen so far: no
+   * event of theirs follows (the tasks that start next have other ids).
+   * Drop what only their own later events could have used; a set-up
+   * snapshot then keeps less and every schedule restores less (issue 19).
+   */
+  setupEnded?(): void;
   /** `step` is the index of the step that emitted the event. */
   onEvent(e: TraceEvent, step: number): void;
   /** Findings so far; the run collects them after every step. */

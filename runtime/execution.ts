@@ -360,6 +360,7 @@ class Execution {
   private endSetup(): void {
     this.inSetup = false;
     this.setupSteps = this.step;
+    for (const c of this.checkers) c.setupEnded?.();
     const go = (): void => {
       for (const t of this.pending) this.addTask(rootMessage(t, this.opts.seed));
       this.pending = [];

@@ -145,6 +145,16 @@ export class LifetimeChecker implements Checker {
     }
   }
 
+  /**
+   * The set-up's tasks have all ended (Checker.setupEnded): when they were
+   * spawned and first ran matters only to a use by one of them, and none
+   * follows.
+   */
+  setupEnded(): void {
+    this.spawns.clear();
+    this.active.clear();
+  }
+
   drain(): readonly Finding[] {
     return this.pending.drain();
   }

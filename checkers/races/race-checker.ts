@@ -114,6 +114,12 @@ export class RaceChecker implements Checker {
     }
   }
 
+  /** The set-up's tasks have all ended: their clocks and open read-modify-writes go (Checker.setupEnded). */
+  setupEnded(): void {
+    this.hb.tasksEnded();
+    this.shadow.tasksEnded();
+  }
+
   drain(): readonly Finding[] {
     return this.pending.drain();
   }
