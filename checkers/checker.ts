@@ -16,6 +16,19 @@ export interface Checker {
    * promise that the others change nothing. Absent: every kind.
    */
   readonly eventKinds?: readonly EventName[];
+  /**
+   * Of the `send` events, it acts only on spawns (kind `event`): the sends
+   * of calls and replies, which a run derives from each step's messages,
+   * need not reach it. Absent: it takes them too.
+   */
+  readonly spawnsOnly?: boolean;
+  /**
+   * A program's set-up has ended, and with it every task seen so far: no
+   * event of theirs follows (the tasks that start next have other ids).
+   * Drop what only their own later events could have used; a set-up
+   * snapshot then keeps less and every schedule restores less (issue 19).
+   */
+  setupEnded?(): void;
   /** `step` is the index of the step that emitted the event. */
   onEvent(e: TraceEvent, step: number): void;
   /** Findings so far; the run collects them after every step. */
@@ -33,14 +46,23 @@ export interface Checker {
  */
 export class CheckerFeed {
   private readonly byKind = new Map<EventName, readonly Checker[]>();
+  /** The checkers that take the `send` events of calls and replies. */
+  private readonly calls: readonly Checker[];
 
   constructor(checkers: readonly Checker[]) {
     for (const name of EVENT_NAMES) this.byKind.set(name, checkers.filter((c) => c.eventKinds === undefined || c.eventKinds.includes(name)));
+    this.calls = (this.byKind.get('send') as readonly Checker[]).filter((c) => c.spawnsOnly !== true);
   }
 
-  /** Whether some checker acts on events of this kind (a run derives some events only for them). */
-  wants(kind: EventName): boolean {
-    return (this.byKind.get(kind) as readonly Checker[]).length > 0;
+  /** Whether some checker takes the `send` events of calls and replies (a run derives them only then). */
+  wantsCalls(): boolean {
+    return this.calls.length > 0;
+  }
+
+  /** The `send` event of a call or a reply. */
+  feedCall(e: TraceEvent, step: number): void {
+    const cs = this.calls;
+    for (let i = 0; i < cs.length; i++) (cs[i] as Checker).onEvent(e, step);
   }
 
   /** One event (a walk already expanded: protocol/events.ts eachAccess). */

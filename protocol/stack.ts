@@ -22,20 +22,26 @@ export function frames(stack: WireStack): string[] {
 
 /**
  * `frames`, for an event: frozen, and the same array for the same stack
- * while it is in the cache (a run meets a few hundred distinct stacks). The
- * scheduler derives a `send` event per call and reply and a `task.start`/
- * `task.end` per task; a split per event was 3–5 % of a checked schedule and
- * as much garbage (issue 19). Frozen, a checker's snapshot shares it too.
+ * while it is among the last few asked for. The scheduler derives a `send`
+ * event per call and reply and a `task.start`/`task.end` per task, and a
+ * split per event was 3–5 % of a checked schedule and as much garbage
+ * (issue 19). A task's steps come back to the same stacks (a caller
+ * resumes where it called), so a short list, compared with `===` (the same
+ * string object first: a pointer compare), finds most; a Map keyed by the
+ * stack would hash every new stack string, which costs what the split does.
+ * Frozen, a checker's snapshot shares it too.
  */
 export function eventFrames(stack: WireStack): readonly string[] {
-  let f = eventFrameCache.get(stack);
-  if (f === undefined) {
-    if (eventFrameCache.size >= EVENT_FRAME_CACHE) eventFrameCache.clear();
-    f = Object.freeze(frames(stack));
-    eventFrameCache.set(stack, f);
-  }
+  const keys = recentStacks;
+  for (let i = 0; i < RECENT; i++) if (keys[i] === stack) return recentFrames[i] as readonly string[];
+  const f = Object.freeze(frames(stack));
+  keys[recentNext] = stack;
+  recentFrames[recentNext] = f;
+  recentNext = (recentNext + 1) % RECENT;
   return f;
 }
 
-const EVENT_FRAME_CACHE = 4096;
-const eventFrameCache = new Map<string, readonly string[]>();
+const RECENT = 16;
+const recentStacks: (string | null)[] = new Array<string | null>(RECENT).fill(null);
+const recentFrames: (readonly string[] | null)[] = new Array<readonly string[] | null>(RECENT).fill(null);
+let recentNext = 0;

@@ -440,6 +440,8 @@ export class CopyOnWriteMap<K, V> extends Map<K, V> {
   private gone: Set<K> | null = null;
   /** Entry by entry: snapshot entries neither in the own storage nor deleted. */
   private left: number;
+  /** An own entry was set to undefined (it hides the snapshot's: `peek` must look). */
+  private ownUndefined = false;
 
   constructor(base: Map<K, V>, objectValues: ReadonlyMap<K, number> | null, restore: Restore | null) {
     super();
@@ -482,8 +484,28 @@ export class CopyOnWriteMap<K, V> extends Map<K, V> {
     return c;
   }
 
+  /**
+   * `get` for a reader that changes nothing it gets, and keeps nothing it
+   * gets where it could change it later: a key not taken in yet answers
+   * from the snapshot, and is not copied. (The checkers' look-ups that only
+   * test or read — a known lock dependency, a field value, a freed object —
+   * copied whole records on their first read in every schedule, issue 19.)
+   */
+  peek(k: K): V | undefined {
+    const base = this.base;
+    if (base === null) return super.get(k);
+    if (this.objectValues === null) return base.get(k);
+    const v = super.get(k);
+    if (v !== undefined) return v;
+    const b = base.get(k);
+    // hidden by a delete, or by an own entry whose value is undefined (then only: one look-up less per peek)
+    if (b === undefined || (this.gone !== null && this.gone.has(k)) || (this.ownUndefined && super.has(k))) return undefined;
+    return b;
+  }
+
   override set(k: K, v: V): this {
     const base = this.base;
+    if (v === undefined) this.ownUndefined = true;
     if (base !== null) {
       if (this.objectValues === null) this.own();
       else if (!super.has(k) && base.has(k) && (this.gone === null || !this.gone.has(k))) this.left--;
@@ -569,6 +591,16 @@ export class CopyOnWriteMap<K, V> extends Map<K, V> {
     this.gone = null;
     this.left = 0;
   }
+}
+
+/**
+ * `m.get(k)` for a reader that changes nothing it gets (and keeps nothing
+ * it gets to change later): on a restored view (`restoreCopy`), the
+ * snapshot's value when the key was not taken in yet, without copying it.
+ * The value may then be the snapshot's own: never write to it.
+ */
+export function peek<K, V>(m: ReadonlyMap<K, V>, k: K): V | undefined {
+  return m instanceof CopyOnWriteMap ? (m as CopyOnWriteMap<K, V>).peek(k) : m.get(k);
 }
 
 /**

@@ -84,6 +84,7 @@ const OBJ = objId('word@x');
 const L: LockRef = { id: lockId('word@x/mutex'), cls: 'mutex', kind: 'mutex' };
 const RW: LockRef = { id: lockId('sem'), cls: 'sem', kind: 'rwsem' };
 const COMP: LockRef = { id: lockId('done'), cls: 'completion', kind: 'mutex' };
+const OBJ2 = objId('page@y');
 
 /** Builds events of one task with a one-frame stack "app:<handler>". */
 function on(task: string, handler: string) {
@@ -184,5 +185,27 @@ describe('race checker over event streams', () => {
     const [f] = check([a.start(), b.start(), a.write(), b.read()]);
     expect(f?.signature).toBe('data-race|word.value|app.reader|app.writer');
     expect(f?.title).toBe('data-race in app.reader / app.writer');
+  });
+
+  it('after a set-up (every task ended, setupEnded), the next tasks find the same races: against the set-up\'s reads, and lost updates of their own', () => {
+    const boot = on('boot', 'boot');
+    const setup = [boot.start(), boot.read(), boot.write(OBJ2), boot.read(OBJ2), { ...boot.start(), ev: 'task.end' } as TraceEvent];
+    const after = [a.start(), b.start(), a.write(), b.read(OBJ2), a.write(OBJ2), b.write(OBJ2)];
+    const run = (compact: boolean): string[] => {
+      const c = new RaceChecker();
+      const found: Finding[] = [];
+      setup.forEach((e, i) => c.onEvent(e, i));
+      if (compact) c.setupEnded();
+      after.forEach((e, i) => {
+        c.onEvent(e, setup.length + i);
+        found.push(...c.drain());
+      });
+      return found.map((f) => f.signature).sort();
+    };
+    const plain = run(false);
+    // the boot's read of OBJ races with a's write; b's read and a's write of OBJ2 make b's write a lost update
+    expect(plain.some((sig) => sig.includes('|lost-update|'))).toBe(true);
+    expect(plain.length).toBeGreaterThan(1);
+    expect(run(true)).toEqual(plain);
   });
 });

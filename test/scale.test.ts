@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CopyOnWriteMap, CopyOnWriteSet, deepCopy, restoreCopy, restoreTuning } from '../runtime/snapshot.ts';
+import { CopyOnWriteMap, CopyOnWriteSet, deepCopy, peek, restoreCopy, restoreTuning } from '../runtime/snapshot.ts';
 import { Cell } from '../runtime/cell.ts';
 import type { ActorDef } from '../runtime/actor.ts';
 import { kernelCheckers } from '../scenarios/kernel/checkers.ts';
@@ -62,9 +62,13 @@ describe('copy-on-access restore', () => {
         const rng = new SeededRng(seed);
         for (let i = 0; i < 300; i++) {
           const key = `k${rng.int(130)}`;
-          switch (rng.int(7)) {
+          switch (rng.int(8)) {
             case 0:
               expect(lazy.get(key)).toEqual(eager.get(key));
+              break;
+            case 7:
+              // a read-only look-up sees what a get would (the snapshot's value, an own one, or none after a delete)
+              expect(peek(lazy, key)).toEqual(eager.get(key));
               break;
             case 1: {
               // a change through a value read from the map lands in the copy, never in the snapshot
@@ -134,6 +138,18 @@ describe('copy-on-access restore', () => {
       expect([...lazy]).toEqual([...eager]);
       expect(snap.s.size).toBe(30);
     }
+  });
+
+  it('a peek answers an untouched entry from the snapshot without copying it; a get then copies it', () => {
+    const snap = { m: records(100) };
+    const lazy = restoreCopy(snap).m;
+    expect(peek(lazy, 'k5')).toBe(snap.m.get('k5'));
+    expect(lazy.get('k5')).not.toBe(snap.m.get('k5'));
+    expect(lazy.get('k5')).toEqual(snap.m.get('k5'));
+    expect(peek(lazy, 'k5')).toBe(lazy.get('k5'));
+    lazy.delete('k6');
+    expect(peek(lazy, 'k6')).toBeUndefined();
+    expect(peek(new Map([['a', 1]]), 'a')).toBe(1);
   });
 
   it('an object reached through two entries is copied once and stays shared', () => {

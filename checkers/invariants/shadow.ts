@@ -1,5 +1,8 @@
 import type { HeldLock } from '../held-locks.ts';
 import type { LockId, ObjId, TaskId } from '../../protocol/ids.ts';
+// read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
+import { peek } from '../../runtime/snapshot.ts';
+import { frozenWith } from '../frozen-map.ts';
 
 /**
  * The invariants checker's picture of kernel object state, rebuilt from the
@@ -79,8 +82,9 @@ export const GROUP_DOMAIN_FIELDS = ['domain', 'default_domain', 'blocking_domain
 export class Shadow {
   private readonly types = new Map<ObjId, string>();
   private readonly freed = new Map<ObjId, Change>();
-  private readonly fields = new Map<ObjId, Map<string, unknown>>();
-  private readonly writes = new Map<ObjId, Map<string, Change>>();
+  /** Per object, its fields (frozen tables, replaced on a change: frozen-map.ts). */
+  private readonly fields = new Map<ObjId, ReadonlyMap<string, unknown>>();
+  private readonly writes = new Map<ObjId, ReadonlyMap<string, Change>>();
   private readonly holds = new Map<LockId, number>();
   /** dev → the groups whose `devices` list it (one, unless the model is broken). */
   private readonly groupsOfDev = new Map<string, Set<string>>();
@@ -95,43 +99,54 @@ export class Shadow {
    * up to five rules read the same group: each made its own GroupState and
    * two dumped every member, at every step that touched the group (issue 19).
    */
-  private memo: { readonly groups: Map<string, GroupState>; readonly dumps: Map<string, unknown> } | null = null;
+  // (the rules judge one group after the other: the last group's is all there is to remember)
+  private judgingNow = false;
+  private memoGroup: string | null = null;
+  private memoState: GroupState | null = null;
+  private memoDumpOf: unknown = null;
 
   /** Runs `f` (a judgement: the rules only read) with `group` and `memoDump` remembering what they made. */
   judging(f: () => void): void {
-    this.memo = { groups: new Map(), dumps: new Map() };
+    this.judgingNow = true;
     try {
       f();
     } finally {
-      this.memo = null;
+      this.judgingNow = false;
+      this.memoGroup = null;
+      this.memoState = null;
+      this.memoDumpOf = null;
     }
+  }
+
+  /** The memo for `group` (cleared when it was another group's). */
+  private memoFor(group: string): void {
+    if (this.memoGroup === group) return;
+    this.memoGroup = group;
+    this.memoState = null;
+    this.memoDumpOf = null;
   }
 
   /** `make()` once per group during a judgement (rules.ts dumpGroup); outside one, every time. */
   memoDump<T>(group: string, make: () => T): T {
-    const m = this.memo;
-    if (m === null) return make();
-    let d = m.dumps.get(group) as T | undefined;
-    if (d === undefined) {
-      d = make();
-      m.dumps.set(group, d);
-    }
-    return d;
+    if (!this.judgingNow) return make();
+    this.memoFor(group);
+    if (this.memoDumpOf === null) this.memoDumpOf = make();
+    return this.memoDumpOf as T;
   }
 
   // ---- object kinds ----------------------------------------------------------------
 
   typeOf(obj: string): string | null {
-    return this.types.get(obj as ObjId) ?? null;
+    return peek(this.types, obj as ObjId) ?? null;
   }
 
   isGroup(obj: string): boolean {
-    const t = this.types.get(obj as ObjId);
+    const t = peek(this.types, obj as ObjId);
     return t === undefined ? GROUP_ID.test(obj) : t === 'iommu_group';
   }
 
   isDomain(obj: string): boolean {
-    return this.types.get(obj as ObjId) === 'iommu_domain';
+    return peek(this.types, obj as ObjId) === 'iommu_domain';
   }
 
   isFreed(obj: string): boolean {
@@ -139,7 +154,7 @@ export class Shadow {
   }
 
   freeOf(obj: string): Change | null {
-    return this.freed.get(obj as ObjId) ?? null;
+    return peek(this.freed, obj as ObjId) ?? null;
   }
 
   /** Live groups, oldest first. */
@@ -187,17 +202,15 @@ export class Shadow {
       this.groupSet.add(c.obj);
       if (field === 'devices') this.setMembers(c.obj, asStrList(this.get(c.obj, 'devices')), asStrList(c.value));
     }
-    this.fieldsOf(c.obj).set(field, c.value);
-    let w = this.writes.get(c.obj);
-    if (w === undefined) this.writes.set(c.obj, (w = new Map()));
-    w.set(field, c);
+    this.fields.set(c.obj, frozenWith(this.fields.get(c.obj), field, c.value));
+    this.writes.set(c.obj, frozenWith(this.writes.get(c.obj), field, c));
   }
 
   /** A read of a field the shadow does not know yet teaches it the value. */
   learn(obj: ObjId, field: string, value: unknown): void {
-    const f = this.fieldsOf(obj);
-    if (f.has(field)) return;
-    f.set(field, value);
+    const f = this.fields.get(obj);
+    if (f !== undefined && f.has(field)) return;
+    this.fields.set(obj, frozenWith(f, field, value));
     if (this.isGroup(obj) && !this.freed.has(obj)) {
       this.groupSet.add(obj);
       if (field === 'devices') this.setMembers(obj, [], asStrList(value));
@@ -217,11 +230,11 @@ export class Shadow {
   // ---- queries -------------------------------------------------------------------
 
   get(obj: string, field: string): unknown {
-    return this.fields.get(obj as ObjId)?.get(field);
+    return peek(this.fields, obj as ObjId)?.get(field);
   }
 
   lastWrite(obj: string, field: string): Change | null {
-    return this.writes.get(obj as ObjId)?.get(field) ?? null;
+    return peek(this.writes, obj as ObjId)?.get(field) ?? null;
   }
 
   isHeld(lock: LockId): boolean {
@@ -243,14 +256,9 @@ export class Shadow {
   }
 
   group(id: string): GroupState {
-    const m = this.memo;
-    if (m === null) return this.groupNow(id);
-    let g = m.groups.get(id);
-    if (g === undefined) {
-      g = this.groupNow(id);
-      m.groups.set(id, g);
-    }
-    return g;
+    if (!this.judgingNow) return this.groupNow(id);
+    this.memoFor(id);
+    return (this.memoState ??= this.groupNow(id));
   }
 
   private groupNow(id: string): GroupState {
@@ -265,12 +273,6 @@ export class Shadow {
       resetting_domain: asStr(this.get(id, 'resetting_domain')),
       pasid_array: asStrRecord(this.get(id, 'pasid_array')),
     };
-  }
-
-  private fieldsOf(obj: ObjId): Map<string, unknown> {
-    let f = this.fields.get(obj);
-    if (f === undefined) this.fields.set(obj, (f = new Map()));
-    return f;
   }
 
   private setMembers(group: string, before: readonly string[], devices: readonly string[]): void {

@@ -1,6 +1,9 @@
 import { isDelta, valueAfter } from '../../protocol/delta.ts';
 import type { TraceEvent } from '../../protocol/events.ts';
 import type { TaskId } from '../../protocol/ids.ts';
+// read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
+import { peek } from '../../runtime/snapshot.ts';
+import { frozenWith } from '../frozen-map.ts';
 
 /**
  * The isolation checker's picture of the machine, rebuilt from the event
@@ -26,7 +29,8 @@ export interface Write {
 const GROUP_ID = /^iommu_group\.\d+$/;
 
 export class IsolationShadow {
-  private readonly fields = new Map<string, Map<string, Write>>();
+  /** Per object, the last write of each field (frozen tables, replaced on a change: frozen-map.ts). */
+  private readonly fields = new Map<string, ReadonlyMap<string, Write>>();
   private readonly freed = new Map<string, Write>();
   private readonly types = new Map<string, string>();
   private readonly groupOfDev = new Map<string, string>();
@@ -44,39 +48,40 @@ export class IsolationShadow {
         this.freed.set(e.obj, this.write(e, step, null));
         if (this.isGroup(e.obj)) this.setMembers(e.obj, this.members(e.obj), []);
         return;
-      case 'access': {
-        if (e.op === 'read' && this.fields.get(e.obj)?.has(e.field) === true) return;
-        // a large container comes as a delta (protocol/delta.ts): a group's fields are kept whole, they are what the rules read
-        // a device's dma-direct record (actors/iommu-core/dma.ts) is a container the rules read whole too
-        const group = this.isGroup(e.obj) || e.field === 'dma_direct';
-        if (e.op === 'read' && isDelta(e.value) && group) return;
-        const value = group ? valueAfter(this.get(e.obj, e.field), e.value) : e.value;
-        if (e.field === 'devices' && group) this.setMembers(e.obj, this.members(e.obj), asStrList(value));
-        let f = this.fields.get(e.obj);
-        if (f === undefined) this.fields.set(e.obj, (f = new Map()));
-        f.set(e.field, this.write(e, step, value));
+      case 'access':
+        this.accessed(e, step);
         return;
-      }
       default:
         return;
     }
   }
 
+  private accessed(e: Extract<TraceEvent, { readonly ev: 'access' }>, step: number): void {
+    if (e.op === 'read' && peek(this.fields, e.obj)?.has(e.field) === true) return;
+    // a large container comes as a delta (protocol/delta.ts): a group's fields are kept whole, they are what the rules read
+    // a device's dma-direct record (actors/iommu-core/dma.ts) is a container the rules read whole too
+    const group = this.isGroup(e.obj) || e.field === 'dma_direct';
+    if (e.op === 'read' && isDelta(e.value) && group) return;
+    const value = group ? valueAfter(this.get(e.obj, e.field), e.value) : e.value;
+    if (e.field === 'devices' && group) this.setMembers(e.obj, this.members(e.obj), asStrList(value));
+    this.fields.set(e.obj, frozenWith(this.fields.get(e.obj), e.field, this.write(e, step, value)));
+  }
+
   get(obj: string, field: string): unknown {
-    return this.fields.get(obj)?.get(field)?.value;
+    return peek(this.fields, obj)?.get(field)?.value;
   }
 
   lastWrite(obj: string, field: string): Write | null {
-    return this.fields.get(obj)?.get(field) ?? null;
+    return peek(this.fields, obj)?.get(field) ?? null;
   }
 
   /** The `free` of an object, or null while it lives. */
   freeOf(obj: string): Write | null {
-    return this.freed.get(obj) ?? null;
+    return peek(this.freed, obj) ?? null;
   }
 
   typeOf(obj: string): string | null {
-    return this.types.get(obj) ?? null;
+    return peek(this.types, obj) ?? null;
   }
 
   groupOf(dev: string): string | null {
@@ -84,7 +89,7 @@ export class IsolationShadow {
   }
 
   private isGroup(obj: string): boolean {
-    const t = this.types.get(obj);
+    const t = peek(this.types, obj);
     return t === undefined ? GROUP_ID.test(obj) : t === 'iommu_group';
   }
 

@@ -10,6 +10,7 @@ import { childOf } from '../races/happens-before.ts';
 import type { LockRef, TraceEvent } from '../../protocol/events.ts';
 import type { Finding } from '../../protocol/findings.ts';
 import type { ObjId, TaskId } from '../../protocol/ids.ts';
+import { peek } from '../../runtime/snapshot.ts';
 
 export interface LifetimeCheckerOptions {
   /** Report objects still allocated at the end of the execution. Default on. */
@@ -144,6 +145,16 @@ export class LifetimeChecker implements Checker {
     }
   }
 
+  /**
+   * The set-up's tasks have all ended (Checker.setupEnded): when they were
+   * spawned and first ran matters only to a use by one of them, and none
+   * follows.
+   */
+  setupEnded(): void {
+    this.spawns.clear();
+    this.active.clear();
+  }
+
   drain(): readonly Finding[] {
     return this.pending.drain();
   }
@@ -181,7 +192,8 @@ export class LifetimeChecker implements Checker {
 
   /** A touch of `obj`; the report's detail is `what` + `name` (made only for a report). */
   private touch(obj: ObjId, e: TraceEvent, step: number, access: AccessKind, what: string, name: string): void {
-    const o = this.objects.get(obj);
+    // only read (a report reads it too): a restored schedule does not copy the record (runtime/snapshot.ts peek)
+    const o = peek(this.objects, obj);
     if (o !== undefined && o.free !== null) this.useAfterFree(o, this.site(e, step), access, what + name, 'slab-use-after-free');
   }
 

@@ -2,6 +2,7 @@ import { contextMatches } from '../../protocol/contexts.ts';
 import { ownInstance, ownsClass } from '../../protocol/lock-classes.ts';
 import type { LockMode } from '../../protocol/events.ts';
 import type { TaskId } from '../../protocol/ids.ts';
+import { peek } from '../../runtime/snapshot.ts';
 
 /**
  * The class dependency graph (kernel/locking/lockdep.c: the locks_after
@@ -140,7 +141,7 @@ export class DependencyGraph {
 
   /** True when `from → to` is already known with this type (lockdep: nothing to check). */
   has(from: string, to: string, t: DepType): boolean {
-    return this.after.get(from)?.get(to)?.types.has(t) ?? false;
+    return this.peekEdge(from, to)?.types.has(t) ?? false;
   }
 
   /**
@@ -149,12 +150,18 @@ export class DependencyGraph {
    * (then no cycle through it is ever dropped for its context).
    */
   covers(from: string, to: string, t: DepType, ctx: string, fromInst: string | null = null, toInst: string | null = null): boolean {
-    const e = this.after.get(from)?.get(to);
+    const e = this.peekEdge(from, to);
     if (e === undefined || !e.types.has(t)) return false;
     if (e.open) return true;
     if (ctx === CONCURRENT) return false;
     for (const w of e.witnesses) if (w.ctx === ctx && w.from === fromInst && w.to === toInst) return true;
     return false;
+  }
+
+  /** An edge, only to read (a restored schedule's graph does not copy it: runtime/snapshot.ts peek). */
+  private peekEdge(from: string, to: string): MutableEdge | undefined {
+    const m = peek(this.after, from);
+    return m === undefined ? undefined : peek(m, to);
   }
 
   /** Removes a dependency (a scenario dropping a preloaded edge before the run). */
@@ -229,7 +236,8 @@ export class DependencyGraph {
         for (let x: State | null = s; x !== null && x.via !== null; x = x.parent) path.push(x.via);
         return path.reverse();
       }
-      const out = this.after.get(s.node);
+      // (only read: the snapshot's own edges when this schedule has not changed them)
+      const out = peek(this.after, s.node);
       if (out === undefined) continue;
       for (const e of out.values()) {
         let allowed = 0;

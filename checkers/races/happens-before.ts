@@ -74,6 +74,15 @@ export class HappensBefore {
     }
   }
 
+  /**
+   * Every task seen so far has ended (Checker.setupEnded): their own clocks
+   * are never read again (only the current task's clock orders an access;
+   * what they released lives on in the lock and completion clocks).
+   */
+  tasksEnded(): void {
+    this.tasks.clear();
+  }
+
   /** The task's current clock (created on first sight). */
   clock(t: TaskId): VectorClock {
     let c = this.tasks.get(t);

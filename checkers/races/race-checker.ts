@@ -40,6 +40,7 @@ export interface RaceCheckerOptions {
 export class RaceChecker implements Checker {
   readonly name = 'races';
   readonly eventKinds = RACE_EVENTS;
+  readonly spawnsOnly = true;
   private readonly lockset: boolean;
   private readonly happensBefore: boolean;
   private readonly held: HeldLocks;
@@ -111,6 +112,12 @@ export class RaceChecker implements Checker {
       default:
         unreachable(e);
     }
+  }
+
+  /** The set-up's tasks have all ended: their clocks and open read-modify-writes go (Checker.setupEnded). */
+  setupEnded(): void {
+    this.hb.tasksEnded();
+    this.shadow.tasksEnded();
   }
 
   drain(): readonly Finding[] {

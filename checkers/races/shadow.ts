@@ -42,10 +42,14 @@ interface Location {
   lastWrite: Access | null;
   /** Each task's last read. Earlier reads of a task are covered by program order. */
   readonly reads: Map<TaskId, Access>;
-  /** Reads not yet followed by a write of the same task: open read-modify-writes. */
-  readonly open: Map<TaskId, Access>;
-  /** For an open read-modify-write, the first racing write of another task since its read. */
-  readonly overwritten: Map<TaskId, Access>;
+  /** Reads not yet followed by a write of the same task: open read-modify-writes (null while there are none). */
+  open: Map<TaskId, Access> | null;
+  /**
+   * For an open read-modify-write, the first racing write of another task
+   * since its read. Null while there is none (almost always: a set-up
+   * snapshot keeps one per location, and a restore copied them all).
+   */
+  overwritten: Map<TaskId, Access> | null;
 }
 
 /**
@@ -72,17 +76,17 @@ export class Shadow {
     if (a.op === 'read') {
       const w = loc.lastWrite;
       loc.reads.set(a.task, a);
-      loc.open.set(a.task, a);
+      (loc.open ??= new Map()).set(a.task, a);
       // a fresh read sees the other write: a later write of this task no longer loses it
-      if (loc.overwritten.size > 0) loc.overwritten.delete(a.task);
+      if (loc.overwritten !== null) loc.overwritten.delete(a.task);
       // (no array per access: most accesses race with nothing)
       return w !== null && races(w, a, hb) ? [{ what: 'race', prev: w, cur: a }] : NO_HITS;
     }
     const hits: RaceHit[] = [];
 
     let lostTo: Access | null = null;
-    const read = loc.open.get(a.task);
-    const other = loc.overwritten.get(a.task);
+    const read = loc.open?.get(a.task);
+    const other = loc.overwritten?.get(a.task);
     if (read !== undefined && other !== undefined) {
       hits.push({ what: 'lost-update', read, other, write: a });
       lostTo = other;
@@ -92,12 +96,28 @@ export class Shadow {
     for (const [t, r] of loc.reads) {
       if (t === a.task || !races(r, a, hb)) continue;
       hits.push({ what: 'race', prev: r, cur: a });
-      if (loc.open.get(t) === r && !loc.overwritten.has(t)) loc.overwritten.set(t, a);
+      if (loc.open?.get(t) === r && loc.overwritten?.has(t) !== true) (loc.overwritten ??= new Map()).set(t, a);
     }
     loc.lastWrite = a;
-    loc.open.delete(a.task);
-    loc.overwritten.delete(a.task);
+    loc.open?.delete(a.task);
+    loc.overwritten?.delete(a.task);
     return hits;
+  }
+
+  /**
+   * Every task seen so far has ended (Checker.setupEnded): their open
+   * read-modify-writes can never be completed by a write of theirs, so they
+   * and what overwrote them go (their reads stay: a later write may race
+   * with them). One pass at the end of a set-up; each schedule restored
+   * from it then copies two tables less per location it touches.
+   */
+  tasksEnded(): void {
+    for (const fields of this.objects.values()) {
+      for (const loc of fields.values()) {
+        loc.open = null;
+        loc.overwritten = null;
+      }
+    }
   }
 
   /** The object was freed or its id allocated again: its history no longer applies. */
@@ -113,7 +133,7 @@ export class Shadow {
     }
     let loc = fields.get(field);
     if (loc === undefined) {
-      loc = { lastWrite: null, reads: new Map(), open: new Map(), overwritten: new Map() };
+      loc = { lastWrite: null, reads: new Map(), open: null, overwritten: null };
       fields.set(field, loc);
     }
     return loc;

@@ -9,6 +9,9 @@ import type { Finding } from '../../protocol/findings.ts';
 import type { ActorId, TaskId } from '../../protocol/ids.ts';
 import { VFIO_INVARIANTS, show } from './rules.ts';
 import type { VfioInvariantId } from './rules.ts';
+// read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
+import { peek } from '../../runtime/snapshot.ts';
+import { frozenWith } from '../frozen-map.ts';
 
 /** The last write of a field: what the report names as the change that broke the rule. */
 interface Write {
@@ -52,7 +55,8 @@ export class VfioInvariantsChecker implements Checker {
   private readonly held: HeldLocks;
   private readonly types = new Map<string, string>();
   private readonly freed = new Set<string>();
-  private readonly fields = new Map<string, Map<string, unknown>>();
+  /** Per object, its fields (frozen tables, replaced on a change: frozen-map.ts). */
+  private readonly fields = new Map<string, ReadonlyMap<string, unknown>>();
   private readonly writes = new Map<string, Write>();
   private readonly dirty = new Set<string>();
   private readonly reported = new Set<string>();
@@ -93,7 +97,7 @@ export class VfioInvariantsChecker implements Checker {
         this.dirty.delete(e.obj);
         return;
       case 'access': {
-        const type = this.types.get(e.obj);
+        const type = peek(this.types, e.obj);
         if (type === undefined || !WATCHED.has(type)) return;
         if (e.op === 'read' && this.get(e.obj, e.field) !== undefined) return;
         this.set(e.obj, e.field, e.value);
@@ -197,7 +201,7 @@ export class VfioInvariantsChecker implements Checker {
   // ---- shadow and reports -----------------------------------------------------------------------
 
   private get(obj: string, field: string): unknown {
-    return this.fields.get(obj)?.get(field);
+    return peek(this.fields, obj)?.get(field);
   }
 
   /** An object allocated anew forgets its fields, so its index entries go too. */
@@ -213,13 +217,9 @@ export class VfioInvariantsChecker implements Checker {
   }
 
   private set(obj: string, field: string, value: unknown): void {
-    let f = this.fields.get(obj);
-    if (f === undefined) {
-      f = new Map();
-      this.fields.set(obj, f);
-    }
+    const f = this.fields.get(obj);
     if (field === 'dev_set') {
-      this.unindexDevSet(obj, f.get('dev_set'));
+      this.unindexDevSet(obj, f?.get('dev_set'));
       if (typeof value === 'string') {
         let m = this.byDevSet.get(value);
         if (m === undefined) this.byDevSet.set(value, (m = new Set()));
@@ -229,11 +229,11 @@ export class VfioInvariantsChecker implements Checker {
       if (value !== 'vfio-device') this.deviceFiles.delete(obj);
       else if (!this.deviceFiles.has(obj)) this.deviceFiles.set(obj, this.deviceFileSeq++);
     } else if (field === 'priv') {
-      reindex(this.byPriv, obj, f.get('priv'), value);
+      reindex(this.byPriv, obj, f?.get('priv'), value);
     } else if (field === 'device') {
-      reindex(this.byDevice, obj, f.get('device'), value);
+      reindex(this.byDevice, obj, f?.get('device'), value);
     }
-    f.set(field, value);
+    this.fields.set(obj, frozenWith(f, field, value));
   }
 
   private isHeld(lockId: string): boolean {
