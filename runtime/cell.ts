@@ -1,3 +1,4 @@
+import { serialize } from 'node:v8';
 import type { ActorDef } from './actor.ts';
 import { KernelBug } from './actor.ts';
 import { TaskContext } from './context.ts';
@@ -258,15 +259,41 @@ export class Cell<S = unknown> {
    * live JS continuation and cannot be copied.
    */
   snapshot(): CellSnapshot {
+    this.assertQuiet();
+    return { state: deepCopy(this.state), refcounts: new Map(this.refcounts) };
+  }
+
+  /**
+   * The snapshot of a cell that never steps again, as one structured-clone
+   * message (v8.serialize: what postMessage would write), made from the
+   * state itself with no copy first. Stress boots inline and hands these to
+   * the workers host (issue 19): the bytes cross threads as transferred
+   * buffers, not as an object graph cloned into every thread on the way.
+   */
+  serializedSnapshot(): Uint8Array {
+    this.assertQuiet();
+    const cell: CellSnapshot = { state: this.state, refcounts: this.refcounts };
+    return serialize(cell);
+  }
+
+  private assertQuiet(): void {
     if (this.stepping !== null || this.replies.size > 0 || this.sleeping.size > 0 || this.yielded.size > 0) {
       throw new Error(`cannot snapshot ${this.self}: a task is suspended in it`);
     }
-    return { state: deepCopy(this.state), refcounts: new Map(this.refcounts) };
   }
 
   /** Puts the snapshot's state back (a fresh copy, so the snapshot serves again; by its copy plan, made on the first restore). */
   restore(s: CellSnapshot): void {
-    this.state = snapshotCopy(s.state) as S;
+    this.restoreOwned({ state: snapshotCopy(s.state), refcounts: s.refcounts });
+  }
+
+  /**
+   * Takes `s` as this actor's state as it is, without a copy: `s` must be
+   * this cell's alone from now on (a fresh deserialization of a serialized
+   * snapshot: runtime/hosts/worker-entry.ts `adopt`).
+   */
+  restoreOwned(s: CellSnapshot): void {
+    this.state = s.state as S;
     this.refcounts.clear();
     for (const [k, v] of s.refcounts) this.refcounts.set(k, v);
     this.replies.clear();

@@ -128,22 +128,29 @@ export function snapshotCopy<T>(snapshot: T): T {
 const Kind = { Array: 0, Object: 1, Map: 2, Set: 3, View: 4, LazyMap: 5, LazySet: 6, EntryMap: 7 } as const;
 type Kind = (typeof Kind)[keyof typeof Kind];
 
-interface PlanNode {
-  readonly kind: Kind;
-  /** Object: its prototype; View: the source, sliced; LazyMap, EntryMap, LazySet: the snapshot's own container. */
-  readonly from: object | null;
-  /** Object: its own enumerable keys, in order. */
-  readonly keys: readonly string[] | null;
-  /** Array: elements; Object: values per key; Map: key, value, key, value…; Set: values. */
+/**
+ * A plan, node by node in flat arrays: node n's entries are
+ * `vals`/`refs` from `start[n]` to `start[n + 1]`. One object per node
+ * (with its own array of values and typed array of references) made the
+ * plan of the stress template at 4,096 devices — 514k nodes, 1.5M values —
+ * 207 MB, as large as the template itself, kept for the whole run in the
+ * checker thread (issue 19: peak RSS); flat, it is ~30 MB, and made faster.
+ */
+interface Plan {
+  /** Per node: its kind. */
+  readonly kinds: Uint8Array;
+  /** Per node: where its entries start in `vals` and `refs`; one more at the end. */
+  readonly start: Int32Array;
+  /** Per node: Object: its prototype; View: the source, sliced; LazyMap, EntryMap, LazySet: the snapshot's own container; else null. */
+  readonly from: readonly (object | null)[];
+  /** Per node: Object: its own enumerable keys, in order (one array per shape, shared); else null. */
+  readonly keys: readonly (readonly string[] | null)[];
+  /** Every node's entries, back to back. Array: elements; Object: values per key; Map: key, value, key, value…; Set: values. */
   readonly vals: readonly unknown[];
   /** Per entry of `vals`: the number of the node to put there, or -1 for the value itself. */
   readonly refs: Int32Array;
-  /** EntryMap: the node of each key whose value is a mutable object (the other values are shared). */
-  readonly objectValues: ReadonlyMap<unknown, number> | null;
-}
-
-interface Plan {
-  readonly nodes: readonly PlanNode[];
+  /** EntryMap nodes: the node of each key whose value is a mutable object (the other values are shared). */
+  readonly objectValues: ReadonlyMap<number, ReadonlyMap<unknown, number>>;
   /** The lazy threshold the plan was made under (a test changes it). */
   readonly lazyMin: number;
   readonly entryMin: number;
@@ -167,50 +174,91 @@ const immutable = (v: unknown): boolean => typeof v !== 'object' || v === null |
 
 function makePlan(root: object, lazy: boolean): Plan {
   const index = new Map<object, number>();
-  const nodes: PlanNode[] = [];
   const work: object[] = [];
+  const kinds: number[] = [];
+  const start: number[] = [];
+  const from: (object | null)[] = [];
+  const keys: (readonly string[] | null)[] = [];
+  const vals: unknown[] = [];
+  const refs: number[] = [];
+  const objectValues = new Map<number, ReadonlyMap<unknown, number>>();
+  /** Objects of one shape share their keys array (by the keys joined; a clash is checked). */
+  const shapes = new Map<string, readonly string[]>();
   // one number per object, however many ways lead to it: sharing and cycles come out as deepCopy keeps them
   const ref = (v: unknown): number => {
     if (immutable(v)) return -1;
     const i = index.get(v as object);
     if (i !== undefined) return i;
-    const n = nodes.length;
+    const n = work.length;
     index.set(v as object, n);
-    nodes.push(null as unknown as PlanNode);
     work.push(v as object);
     return n;
   };
-  const node = (kind: Kind, vals: readonly unknown[], from: object | null = null, keys: readonly string[] | null = null): PlanNode => ({ kind, from, keys, vals, refs: Int32Array.from(vals, ref), objectValues: null });
-  const none = new Int32Array(0);
+  const entry = (v: unknown): void => {
+    vals.push(v);
+    refs.push(ref(v));
+  };
+  const shape = (ks: string[]): readonly string[] => {
+    const id = ks.join('\u0000');
+    const known = shapes.get(id);
+    if (known !== undefined && known.length === ks.length && known.every((k, i) => k === ks[i])) return known;
+    shapes.set(id, ks);
+    return ks;
+  };
   ref(root);
-  // fill nodes in number order; a node's children get their numbers as it is filled
-  for (let n = 0; n < nodes.length; n++) {
+  // nodes in number order: node n's entries are appended while it is filled, and its children get their numbers then
+  for (let n = 0; n < work.length; n++) {
     const v = work[n] as object;
+    start.push(vals.length);
+    let kind: Kind;
+    let src: object | null = null;
+    let ks: readonly string[] | null = null;
     if (Array.isArray(v)) {
-      nodes[n] = node(Kind.Array, Array.from(v));
+      kind = Kind.Array;
+      for (let i = 0; i < v.length; i++) entry(v[i]);
     } else if (v instanceof Map) {
       if (lazy && lazyEligible(v) && v.size >= restoreTuning.lazyMin) {
-        const objectValues = new Map<unknown, number>();
-        for (const [k, x] of v) if (!immutable(x)) objectValues.set(k, ref(x));
+        const ov = new Map<unknown, number>();
+        for (const [k, x] of v) if (!immutable(x)) ov.set(k, ref(x));
         // values to copy, or too many entries to copy at a first change: one entry at a time
-        const entryWise = objectValues.size > 0 || v.size >= restoreTuning.entryMin;
-        nodes[n] = { kind: entryWise ? Kind.EntryMap : Kind.LazyMap, from: v, keys: null, vals: [], refs: none, objectValues: entryWise ? objectValues : null };
+        const entryWise = ov.size > 0 || v.size >= restoreTuning.entryMin;
+        kind = entryWise ? Kind.EntryMap : Kind.LazyMap;
+        src = v;
+        if (entryWise) objectValues.set(n, ov);
       } else {
-        const vals: unknown[] = [];
-        for (const [k, x] of v) vals.push(k, x);
-        nodes[n] = node(Kind.Map, vals);
+        kind = Kind.Map;
+        for (const [k, x] of v) {
+          entry(k);
+          entry(x);
+        }
       }
     } else if (v instanceof Set) {
-      nodes[n] = lazy && lazyEligible(v) && v.size >= restoreTuning.lazyMin ? { kind: Kind.LazySet, from: v, keys: null, vals: [], refs: none, objectValues: null } : node(Kind.Set, [...v]);
+      if (lazy && lazyEligible(v) && v.size >= restoreTuning.lazyMin) {
+        kind = Kind.LazySet;
+        src = v;
+      } else {
+        kind = Kind.Set;
+        for (const x of v) entry(x);
+      }
     } else if (ArrayBuffer.isView(v)) {
-      nodes[n] = node(Kind.View, [], v);
+      kind = Kind.View;
+      src = v;
     } else {
       notPlainData(v);
-      const keys = Object.keys(v);
-      nodes[n] = node(Kind.Object, keys.map((k) => (v as Record<string, unknown>)[k]), Object.getPrototypeOf(v) as object | null, keys);
+      kind = Kind.Object;
+      src = Object.getPrototypeOf(v) as object | null;
+      ks = shape(Object.keys(v));
+      for (const k of ks) entry((v as Record<string, unknown>)[k]);
     }
+    kinds.push(kind);
+    from.push(src);
+    keys.push(ks);
   }
-  return { nodes, lazyMin: restoreTuning.lazyMin, entryMin: restoreTuning.entryMin };
+  start.push(vals.length);
+  return {
+    kinds: Uint8Array.from(kinds), start: Int32Array.from(start), from, keys, vals, refs: Int32Array.from(refs), objectValues,
+    lazyMin: restoreTuning.lazyMin, entryMin: restoreTuning.entryMin,
+  };
 }
 
 /**
@@ -220,56 +268,57 @@ function makePlan(root: object, lazy: boolean): Plan {
  * was 3× slower on seed-004's snapshot.)
  */
 function replay(plan: Plan): unknown {
-  const nodes = plan.nodes;
-  const out: unknown[] = new Array(nodes.length);
-  for (let n = 0; n < nodes.length; n++) out[n] = create(nodes[n] as PlanNode);
-  for (let n = 0; n < nodes.length; n++) fill(nodes[n] as PlanNode, out[n], out);
+  const count = plan.kinds.length;
+  const out: unknown[] = new Array(count);
+  for (let n = 0; n < count; n++) out[n] = create(plan, n);
+  for (let n = 0; n < count; n++) fill(plan, n, out[n], out);
   return out[0];
 }
 
-/** The empty copy of a node (or, for a view, the whole copy). */
-function create(node: PlanNode): unknown {
-  switch (node.kind) {
+/** The empty copy of node n (or, for a view, the whole copy). */
+function create(plan: Plan, n: number): unknown {
+  switch (plan.kinds[n] as Kind) {
     case Kind.Array:
-      return new Array(node.vals.length);
+      return new Array((plan.start[n + 1] as number) - (plan.start[n] as number));
     case Kind.Object:
-      return Object.create(node.from);
+      return Object.create(plan.from[n] as object | null);
     case Kind.Map:
       return new Map();
     case Kind.Set:
       return new Set();
     case Kind.View:
-      return (node.from as unknown as { slice(): unknown }).slice();
+      return (plan.from[n] as unknown as { slice(): unknown }).slice();
     default:
       throw new Error('snapshot: a lazy container in an eager copy');
   }
 }
 
-/** Puts a node's contents into its copy `into`; `out` holds (or, in a lazy restore, will hold) the copies by node number. */
-function fill(node: PlanNode, into: unknown, out: readonly unknown[]): void {
-  const { vals, refs } = node;
-  const len = vals.length;
-  switch (node.kind) {
+/** Puts node n's contents into its copy `into`; `out` holds (or, in a lazy restore, will hold) the copies by node number. */
+function fill(plan: Plan, n: number, into: unknown, out: readonly unknown[]): void {
+  const { vals, refs } = plan;
+  const s = plan.start[n] as number;
+  const e = plan.start[n + 1] as number;
+  switch (plan.kinds[n] as Kind) {
     case Kind.Array: {
       const a = into as unknown[];
-      for (let i = 0; i < len; i++) {
+      for (let i = s; i < e; i++) {
         const r = refs[i] as number;
-        a[i] = r < 0 ? vals[i] : out[r];
+        a[i - s] = r < 0 ? vals[i] : out[r];
       }
       return;
     }
     case Kind.Object: {
       const o = into as Record<string, unknown>;
-      const keys = node.keys as readonly string[];
-      for (let i = 0; i < len; i++) {
+      const keys = plan.keys[n] as readonly string[];
+      for (let i = s; i < e; i++) {
         const r = refs[i] as number;
-        o[keys[i] as string] = r < 0 ? vals[i] : out[r];
+        o[keys[i - s] as string] = r < 0 ? vals[i] : out[r];
       }
       return;
     }
     case Kind.Map: {
       const m = into as Map<unknown, unknown>;
-      for (let i = 0; i < len; i += 2) {
+      for (let i = s; i < e; i += 2) {
         const rk = refs[i] as number;
         const rv = refs[i + 1] as number;
         m.set(rk < 0 ? vals[i] : out[rk], rv < 0 ? vals[i + 1] : out[rv]);
@@ -278,7 +327,7 @@ function fill(node: PlanNode, into: unknown, out: readonly unknown[]): void {
     }
     case Kind.Set: {
       const st = into as Set<unknown>;
-      for (let i = 0; i < len; i++) {
+      for (let i = s; i < e; i++) {
         const r = refs[i] as number;
         st.add(r < 0 ? vals[i] : out[r]);
       }
@@ -295,47 +344,47 @@ function fill(node: PlanNode, into: unknown, out: readonly unknown[]): void {
  * next lazy container (those are views, made empty and filled on access).
  */
 class Restore {
-  private readonly nodes: readonly PlanNode[];
+  private readonly plan: Plan;
   private readonly out: unknown[];
   /** Nodes made but not filled yet (reused: a restore fills one reach at a time). */
   private readonly todo: number[] = [];
 
   constructor(plan: Plan) {
-    this.nodes = plan.nodes;
-    this.out = new Array(plan.nodes.length);
+    this.plan = plan;
+    this.out = new Array(plan.kinds.length);
   }
 
   node(n: number): unknown {
     const out = this.out;
     const have = out[n];
     if (have !== undefined) return have;
-    const nodes = this.nodes;
+    const { refs, start } = this.plan;
     const todo = this.todo;
     const made = this.make(n);
     todo.push(n);
     while (todo.length > 0) {
       const m = todo.pop() as number;
-      const node = nodes[m] as PlanNode;
       // the children first, so that fill finds every one it needs in `out`
-      const refs = node.refs;
-      for (let i = 0; i < refs.length; i++) {
+      const e = start[m + 1] as number;
+      for (let i = start[m] as number; i < e; i++) {
         const r = refs[i] as number;
         if (r >= 0 && out[r] === undefined) {
           this.make(r);
           todo.push(r);
         }
       }
-      fill(node, out[m], out);
+      fill(this.plan, m, out[m], out);
     }
     return made;
   }
 
   private make(n: number): unknown {
-    const node = this.nodes[n] as PlanNode;
-    const v = node.kind === Kind.LazyMap ? new CopyOnWriteMap(node.from as Map<unknown, unknown>, null, null)
-      : node.kind === Kind.EntryMap ? new CopyOnWriteMap(node.from as Map<unknown, unknown>, node.objectValues as ReadonlyMap<unknown, number>, this)
-      : node.kind === Kind.LazySet ? new CopyOnWriteSet(node.from as Set<unknown>)
-      : create(node);
+    const plan = this.plan;
+    const kind = plan.kinds[n] as Kind;
+    const v = kind === Kind.LazyMap ? new CopyOnWriteMap(plan.from[n] as Map<unknown, unknown>, null, null)
+      : kind === Kind.EntryMap ? new CopyOnWriteMap(plan.from[n] as Map<unknown, unknown>, plan.objectValues.get(n) as ReadonlyMap<unknown, number>, this)
+      : kind === Kind.LazySet ? new CopyOnWriteSet(plan.from[n] as Set<unknown>)
+      : create(plan, n);
     this.out[n] = v;
     return v;
   }

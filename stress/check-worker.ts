@@ -4,7 +4,7 @@ import { runExecution } from '../runtime/execution.ts';
 import { mergeFreeLogs } from '../runtime/free-order.ts';
 import { checkOffline, hungFinding, unfinished } from '../runtime/free-run.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
-import { collectGarbage } from '../runtime/gc.ts';
+import { collectIfGrown } from '../runtime/gc.ts';
 import { restoreCopy } from '../runtime/snapshot.ts';
 import { ReplayStrategy } from '../runtime/strategies/replay.ts';
 import type { Strategy } from '../runtime/strategies/strategy.ts';
@@ -35,7 +35,19 @@ import type { CheckerBoot, FromChecker, ToChecker } from './checking.ts';
 const boot = workerData as CheckerBoot;
 const port = parentPort;
 if (port === null) throw new Error('stress check worker: no parent port');
-const post = (m: FromChecker): void => port.postMessage(m);
+const post = (m: FromChecker, transfer: readonly ArrayBuffer[] = []): void => port.postMessage(m, transfer);
+
+/**
+ * This thread's heap may grow this much over the least it was after a
+ * forced collection before it is collected again, between checks. Each
+ * check leaves ~25 MB of garbage at 4,096 devices (a restore's copies, the
+ * round's log and what the checkers made of it) over a live heap of ~260 MB
+ * (the post-boot template and its copy plan), and V8 let the heap grow to
+ * 500-800 MB before collecting it on its own: the largest share of the
+ * run's peak RSS (issue 19). A full collection of that heap takes a few
+ * hundred ms, so not after every check: about every fifth.
+ */
+const CHECK_GC_GROWTH = 1.5;
 
 /** The boot's strategy, saying every couple of seconds how far the boot is (a 4,096-device boot takes a while). */
 function bootProgress(inner: ReplayStrategy, t0: number): Strategy {
@@ -66,22 +78,32 @@ async function bootMachine(): Promise<{ template: readonly Checker[]; steps: num
   const bootHost = await InlineHost.create(hostProgram);
   const booted = await runExecution(bootHost, bootProgram, bootProgress(new ReplayStrategy([]), t0), { seed: boot.seed, checkers: checkers.map(unfinished), maxSteps: Number.MAX_SAFE_INTEGER });
   const ok = booted.outcome === 'completed';
-  if (ok) await bootHost.snapshot();
-  post({
+  // the actors' state serialized as it is (the boot host is dropped next, so nothing is copied first); the
+  // buffers move to the main thread and on to the workers without being copied or read on the way
+  const snapshots = ok ? bootHost.serializedSnapshots() : null;
+  const m: FromChecker = {
     t: 'booted', outcome: booted.outcome, steps: booted.steps, decisions: booted.decisions, findings: booted.findings,
-    snapshots: ok ? bootHost.snapshots() : null, ms: performance.now() - t0,
-  });
+    snapshots, ms: performance.now() - t0,
+  };
+  post(m, snapshots === null ? [] : [...snapshots.values()].map((b) => b.buffer));
   await bootHost.close();
   // the boot's checkers become the template as they are: nothing feeds them any more, and every round restores from them
   return { template: ok ? checkers : [], steps: booted.steps };
 }
 
+// the main thread starts the actors' workers now: loading their code beside this thread's (two dozen threads
+// compiling the same modules on two cores) held the boot back by ~3 s at 4,096 devices (issue 19: boot time)
+post({ t: 'booting' });
 const { template, steps: bootSteps } = await bootMachine();
-// the boot's garbage (the inline actors, their trace, the snapshots' clone) is most of this heap: give it back before the rounds
-collectGarbage();
+// the boot's garbage (the inline actors, their trace, the snapshots' bytes) is most of this heap: give it back before the
+// rounds (the first collectIfGrown always collects, and the heap after it is the floor later ones compare with)
+collectIfGrown(CHECK_GC_GROWTH);
 
 /** Signatures this thread has reported: the first report of one carries the round's order (its replay), later ones need not. */
 const reported = new Set<string>();
+
+/** This thread's forced collections since the last check's report (counted in the next one's time). */
+let gcMs = 0;
 
 /** Each actor's logs that have come on its port and are not checked yet, oldest first. */
 const inbox = new Map<ActorId, RoundLog[]>();
@@ -105,6 +127,12 @@ function checkReady(): void {
       return l.log;
     });
     post(check(m, logs));
+    // nothing else waiting: give back what the checks left, if it is much (see CHECK_GC_GROWTH); its time
+    // is this thread's, so the next check's reported time carries it
+    if (asked.length === 0) {
+      const t = performance.now();
+      if (collectIfGrown(CHECK_GC_GROWTH)) gcMs += performance.now() - t;
+    }
   }
 }
 
@@ -120,7 +148,9 @@ function check(m: Extract<ToChecker, { t: 'check' }>, logs: readonly FreeLog[]):
   const fresh = findings.some((f) => !reported.has(f.signature)) || m.end !== 'done';
   for (const f of findings) reported.add(f.signature);
   const decisions = fresh ? ordered.map((s) => (logs[s.log] as FreeLog).tasks[s.at] as TaskId) : null;
-  return { t: 'checked', index: m.index, findings, hung, decisions, ms: performance.now() - start };
+  const ms = performance.now() - start + gcMs;
+  gcMs = 0;
+  return { t: 'checked', index: m.index, findings, hung, decisions, ms };
 }
 
 port.on('message', (m: ToChecker) => {

@@ -1,6 +1,5 @@
 import type { MessagePort, Worker } from 'node:worker_threads';
 import { codeUrl, spawnWorker } from '../runtime/hosts/spawn.ts';
-import type { CellSnapshot } from '../runtime/cell.ts';
 import type { Program } from '../runtime/program.ts';
 import type { Outcome } from '../runtime/execution.ts';
 import type { Finding } from '../protocol/findings.ts';
@@ -43,9 +42,13 @@ export type ToChecker =
 
 export type FromChecker =
   | { readonly t: 'progress'; readonly line: string }
+  /** The thread has loaded its code and starts the boot. */
+  | { readonly t: 'booting' }
   | {
     readonly t: 'booted'; readonly outcome: Outcome; readonly steps: number; readonly decisions: readonly TaskId[];
-    readonly findings: readonly Finding[]; readonly snapshots: ReadonlyMap<ActorId, CellSnapshot> | null; readonly ms: number;
+    readonly findings: readonly Finding[];
+    /** Each actor's booted state, serialized (InlineHost.serializedSnapshots), for WorkersHost.adopt; transferred. */
+    readonly snapshots: ReadonlyMap<ActorId, Uint8Array<ArrayBuffer>> | null; readonly ms: number;
   }
   | {
     readonly t: 'checked'; readonly index: number; readonly findings: readonly Finding[]; readonly hung: Finding | null;
@@ -84,6 +87,9 @@ export class CheckerThread {
   private failed: Error | null = null;
   private closed = false;
   private booted: Promise<Booted> | null;
+  private bootingWait: (() => void) | null = null;
+  /** Settles when the thread has loaded its code and starts the boot (at once if it fails first). */
+  readonly booting: Promise<void>;
 
   constructor(boot: CheckerBoot, progress: ((line: string) => void) | null) {
     this.booted = new Promise<Booted>((resolve, reject) => {
@@ -91,11 +97,17 @@ export class CheckerThread {
     });
     // the boot promise may be left unawaited when something else fails first
     this.booted.catch(() => {});
+    this.booting = new Promise<void>((resolve) => {
+      this.bootingWait = resolve;
+    });
     this.worker = spawnWorker(codeUrl('./check-worker', import.meta.url), 'stress:checker', { ...boot });
     this.worker.on('message', (m: FromChecker) => {
       switch (m.t) {
         case 'progress':
           progress?.(m.line);
+          return;
+        case 'booting':
+          this.bootingWait?.();
           return;
         case 'booted':
           this.bootWait?.resolve(m);
@@ -114,6 +126,7 @@ export class CheckerThread {
 
   private fail(e: Error): void {
     this.failed ??= e;
+    this.bootingWait?.();
     this.bootWait?.reject(e);
     this.bootWait = null;
     for (const w of this.waiting.splice(0)) w.reject(e);

@@ -164,6 +164,13 @@ const GC_EVERY_MS = 5000;
  * most of it in threads whose heap had not grown.
  */
 const GC_GROWTH = 1.1;
+/**
+ * Each actor worker's young generation at most (V8 splits it in three: two
+ * semi-spaces of 4 MB). V8's default let every busy worker's new space grow
+ * to 32 MB, ~400 MB over the two dozen threads of a 4,096-device run
+ * (issue 19: peak RSS); an actor's step allocates little that outlives it.
+ */
+const YOUNG_GENERATION_MB = 12;
 /** A control call to a worker that takes longer than this means the worker is wedged. */
 const CONTROL_TIMEOUT_MS = 60_000;
 
@@ -186,9 +193,10 @@ interface Candidate {
 
 /**
  * Waits for the boot (checker thread) and the workers, and hands each worker
- * its actor's booted state. The snapshots are dropped when this returns: at
- * 4,096 devices they are 14 MB serialised, several times that as objects,
- * and this thread must not keep them through the rounds.
+ * its actor's booted state: serialized in the checker thread, moved here and
+ * on to each worker as transferred buffers (14 MB at 4,096 devices), never
+ * read in this thread (as objects they were ~100 MB cloned twice on the way:
+ * issue 19, boot time and peak RSS).
  */
 async function handOver(checker: CheckerThread, creating: Promise<WorkersHost>, progress: ((line: string) => void) | null): Promise<{ boot: Omit<Booted, 'snapshots'>; workers: WorkersHost }> {
   const [{ snapshots, ...boot }, workers] = await Promise.all([checker.takeBoot(), creating]);
@@ -215,11 +223,13 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
   // determinism contract makes it the state the workers host would have reached)
   progress?.(`stress: booting ${topology.pci.length} devices on ${topology.units.length} units inline in the checker thread, starting ${topology.units.length} unit worker threads and the core actors meanwhile`);
   const checker = new CheckerThread({ devices: o.devices, units: o.units, seed: o.seed, tasks: o.tasks, variants: o.variants, progress: progress !== null }, progress);
-  const creating = WorkersHost.create(hostProgram);
+  // the workers start once the checker thread has loaded its code and boots (their start-up then runs beside the
+  // boot, not beside the checker thread's own start-up, which the boot waits for)
+  const creating = checker.booting.then(() => WorkersHost.create(hostProgram, { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } }));
   try {
     const { boot, workers } = await handOver(checker, creating, progress);
     const booted = boot.outcome === 'completed';
-    // the booted state's clone in this heap is garbage now: one full collection, before the rounds (the churn phase forces none here)
+    // the start-up's garbage (module loading, the workers' set-up): one full collection, before the rounds (the churn phase forces none here)
     collectGarbage();
     const bootMs = performance.now() - t0;
     progress?.(`stress: ${booted ? 'booted' : `the boot ended as ${boot.outcome}:`} ${topology.pci.length} devices on ${topology.units.length} units in ${(bootMs / 1000).toFixed(1)} s (${boot.steps} steps)`);

@@ -64,10 +64,14 @@ export class InlineHost implements Host {
     return Promise.resolve();
   }
 
-  /** The last snapshot, per actor: what a workers host adopts after an inline boot (stress). */
-  snapshots(): ReadonlyMap<ActorId, CellSnapshot> {
-    if (this.saved === null) throw new Error('snapshots() without a snapshot');
-    return this.saved;
+  /**
+   * Every actor's state as it is now, serialized (Cell.serializedSnapshot),
+   * each in an ArrayBuffer of its own so that it can be transferred: what a
+   * workers host adopts after an inline boot (stress). The host must not
+   * step again afterwards (its state was not copied).
+   */
+  serializedSnapshots(): Map<ActorId, Uint8Array<ArrayBuffer>> {
+    return new Map([...this.cells].map(([id, c]) => [id, ownBuffer(c.serializedSnapshot())]));
   }
 
   cell(actor: ActorId): Cell | undefined {
@@ -100,4 +104,9 @@ export class InlineHost implements Host {
     this.watch = null;
     return Promise.resolve();
   }
+}
+
+/** `b` alone in its ArrayBuffer (a Buffer may be a view of a shared pool, which cannot be transferred). */
+function ownBuffer(b: Uint8Array): Uint8Array<ArrayBuffer> {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer ? (b as Uint8Array<ArrayBuffer>) : new Uint8Array(b);
 }

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { TransferListItem } from 'node:worker_threads';
+import type { ResourceLimits, TransferListItem } from 'node:worker_threads';
 import { codeExt, sourceMode } from '../modules.ts';
 
 const nativeTs = (process.features as { typescript?: string }).typescript !== undefined;
@@ -15,9 +15,9 @@ export function codeUrl(rel: string, base: string): URL {
  * `.js` file directly; source runs on a Node without type stripping go
  * through the tsx shim (docs/node-runtime.md §2).
  */
-export function spawnWorker(entry: URL, name: string, data: Record<string, unknown>, transferList: readonly TransferListItem[] = []): Worker {
+export function spawnWorker(entry: URL, name: string, data: Record<string, unknown>, transferList: readonly TransferListItem[] = [], resourceLimits?: ResourceLimits): Worker {
   for (;;) {
-    const opts = { name, execArgv: workerExecArgv, workerData: { ...data, __entry: entry.href, name }, transferList: [...transferList] };
+    const opts = { name, execArgv: workerExecArgv, workerData: { ...data, __entry: entry.href, name }, transferList: [...transferList], ...(resourceLimits !== undefined ? { resourceLimits } : {}) };
     try {
       return needsShim ? new Worker(new URL('./ts-worker-entry.mjs', import.meta.url), opts) : new Worker(entry, opts);
     } catch (e) {

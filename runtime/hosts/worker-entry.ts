@@ -1,4 +1,4 @@
-import { getHeapStatistics } from 'node:v8';
+import { deserialize } from 'node:v8';
 import { workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
 import * as Comlink from 'comlink';
@@ -7,7 +7,7 @@ import type { CellConfig, CellSnapshot } from '../cell.ts';
 import { loadActorDef } from '../modules.ts';
 import { nodeEndpoint } from './endpoint.ts';
 import { FreeDriver } from './free-driver.ts';
-import { collectGarbage } from '../gc.ts';
+import { collectIfGrown } from '../gc.ts';
 import { setUserSlot } from '../user-code.ts';
 import type { FreeCounts, FreeDrain, FreeOptions, RoundLog } from './free-driver.ts';
 import type { ActorId } from '../../protocol/ids.ts';
@@ -30,8 +30,6 @@ const cfg: CellConfig = { self: boot.actor, config: boot.config, actors: boot.ac
 let cell = new Cell(def, cfg);
 let free: FreeDriver | null = null;
 let saved: CellSnapshot | null = null;
-/** The least heap V8 had committed right after one of this worker's forced collections (see `collectGarbage`); null before the first. */
-let heapFloor: number | null = null;
 /** Free mode: where `drainTo` posts the drained log (stress: a port to the checker thread; see `logTo`). */
 let logPort: MessagePort | null = null;
 let steps = 0;
@@ -113,8 +111,8 @@ export interface DrainedRound extends FreeCounts {
 export interface WorkerControl {
   ready(): true;
   snapshot(): void;
-  /** Takes `s` (booted elsewhere, e.g. inline) as this actor's snapshot and restores it. */
-  adopt(s: CellSnapshot): void;
+  /** Takes `s` (booted elsewhere, e.g. inline: Cell.serializedSnapshot) as this actor's snapshot and restores it. */
+  adopt(s: Uint8Array): void;
   inspect(): unknown;
   startFree(opts: FreeOptions, peers: readonly (readonly [ActorId, MessagePort])[], counters: SharedArrayBuffer): void;
   /** Free mode again on the same ports: the actor fresh or back at its snapshot, and new options (runtime/free-run.ts: FreeRunner). */
@@ -149,8 +147,10 @@ const api: WorkerControl = {
     saved = cell.snapshot();
   },
   adopt(s) {
-    saved = s;
-    cell.restore(saved);
+    // two deserializations (native, and this thread's JIT is cold) rather than one and a copy: the copy's
+    // plan is made at the first restore, in the rounds, not in the boot's hand-over (issue 19: boot time)
+    saved = deserialize(s) as CellSnapshot;
+    cell.restoreOwned(deserialize(s) as CellSnapshot);
   },
   inspect: () => cell.inspect(),
   startFree(opts, peers, counters) {
@@ -179,19 +179,13 @@ const api: WorkerControl = {
     return { ...counts, restoreMs: performance.now() - t0 };
   },
   collectGarbage(growth) {
-    // V8 collects on its own; what it does not do is give back the room a heap grew into, and each of a
-    // stress run's dozens of threads grows its own. A thread whose heap stayed put (most do, round after
-    // round) is not stopped for a full mark-compact it does not need. The bound is the least size after a
-    // collection, not the last, so that a heap left a little larger by each collection cannot ratchet up.
+    // each of a stress run's dozens of threads grows its own heap; a thread whose heap stayed put (most do,
+    // round after round) is not stopped for a full mark-compact it does not need (runtime/gc.ts).
     // Measured at 1,024 devices for 10 minutes under load 20-30 (issue 19): RSS between minute 2 and 10 grew
     // 7-29 % collecting every worker every time, 13-19 % with 25 % over the last size, 19-23 % with this bound
     // (noisy: where the boot ends matters); the collections took 17.7 %, 1.3 % and 6.7 % of the churn phase.
     // GC_GROWTH = 0 (stress/engine.ts) collects every worker every time.
-    if (heapFloor !== null && getHeapStatistics().total_heap_size <= heapFloor * growth) return false;
-    collectGarbage();
-    const after = getHeapStatistics().total_heap_size;
-    heapFloor = heapFloor === null ? after : Math.min(heapFloor, after);
-    return true;
+    return collectIfGrown(growth);
   },
 };
 

@@ -1,5 +1,5 @@
 import { MessageChannel } from 'node:worker_threads';
-import type { MessagePort, Worker } from 'node:worker_threads';
+import type { MessagePort, ResourceLimits, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { nodeEndpoint } from './endpoint.ts';
 import { LIVE_TASKS, PROGRESS } from './free-driver.ts';
@@ -8,7 +8,6 @@ import type { Host } from './host.ts';
 import { codeUrl, spawnWorker } from './spawn.ts';
 import type { DrainedRound, WorkerControl } from './worker-entry.ts';
 import { newUserSlot, readUserSlot, stepHangMs, userActors } from '../user-code.ts';
-import type { CellSnapshot } from '../cell.ts';
 import type { Program } from '../program.ts';
 import type { Envelope } from '../../protocol/envelope.ts';
 import type { ActorId, TaskId } from '../../protocol/ids.ts';
@@ -49,6 +48,8 @@ export interface WorkersHostOptions {
   /** Actors whose steps may run a user's code: a step that overruns `hangMs` is `actor-stuck`. */
   readonly guard?: ReadonlySet<ActorId>;
   readonly hangMs?: number;
+  /** Each actor worker's V8 heap limits (stress: a smaller young generation per thread, see stress/engine.ts). */
+  readonly resourceLimits?: ResourceLimits;
 }
 
 /** Free-mode events the host forwards to whoever runs the free execution. */
@@ -96,7 +97,7 @@ export class WorkersHost implements Host {
       const ctlCh = new MessageChannel();
       const slot = guard.has(a.id) ? newUserSlot() : null;
       const boot: WorkerBoot = { actor: a.id, module: a.module, export: a.export ?? 'default', patches: a.patches ?? [], config: a.config ?? null, actors: ids, lockManagers: program.lockManagers, ...(slot !== null ? { userSlot: slot } : {}) };
-      const worker = spawnWorker(codeUrl('./worker-entry', import.meta.url), `actor:${a.id}`, { boot, data: dataCh.port2, control: ctlCh.port2 }, [dataCh.port2, ctlCh.port2]);
+      const worker = spawnWorker(codeUrl('./worker-entry', import.meta.url), `actor:${a.id}`, { boot, data: dataCh.port2, control: ctlCh.port2 }, [dataCh.port2, ctlCh.port2], opts.resourceLimits);
       const aw: ActorWorker = { id: a.id, worker, data: dataCh.port1, ctl: ctlCh.port1, control: Comlink.wrap<WorkerControl>(nodeEndpoint(ctlCh.port1)), pending: null, unfenced: false, fencing: null, renewError: null, renewing: [], dead: null, slot, since: 0, stuck: null };
       host.actors.set(a.id, aw);
       dataCh.port1.on('message', (m: FromWorker) => host.onFrame(aw, m));
@@ -265,16 +266,19 @@ export class WorkersHost implements Host {
   }
 
   /**
-   * Hands each worker its actor's state as another host snapshotted it
-   * (`InlineHost.snapshots()`): one message per actor, where booting on the
-   * workers costs a round trip per step (issue 19: 248k at 4,096 devices).
-   * The state crosses by structured clone, so it must be plain data.
+   * Hands each worker its actor's state as another host serialized it
+   * (`InlineHost.serializedSnapshots()`): one message per actor, where
+   * booting on the workers costs a round trip per step (issue 19: 248k at
+   * 4,096 devices). Each actor's bytes are transferred, not copied, and
+   * deserialized only in its own worker: no thread on the way holds the
+   * state as objects (at 4,096 devices 14 MB of bytes, ~100 MB of objects).
+   * The buffers are gone from `snapshots` afterwards.
    */
-  async adopt(snapshots: ReadonlyMap<ActorId, CellSnapshot>): Promise<void> {
+  async adopt(snapshots: ReadonlyMap<ActorId, Uint8Array<ArrayBuffer>>): Promise<void> {
     await Promise.all([...this.actors.values()].map((aw) => {
       const s = snapshots.get(aw.id);
       if (s === undefined) return Promise.reject(new Error(`adopt: no snapshot for actor ${aw.id}`));
-      return this.control(aw, (c) => c.adopt(s));
+      return this.control(aw, (c) => c.adopt(Comlink.transfer(s, [s.buffer])));
     }));
   }
 
