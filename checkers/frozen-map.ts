@@ -10,7 +10,9 @@
  * Typed read-only: the only way to change one is `frozenWith`.
  */
 export function frozenWith<K, V>(m: ReadonlyMap<K, V> | undefined, k: K, v: V): ReadonlyMap<K, V> {
-  const next = new Map(m);
+  // (a frozen Map is not the Map constructor's fast case: forEach copies a small one sooner)
+  const next = new Map<K, V>();
+  m?.forEach((x, key) => next.set(key, x));
   next.set(k, v);
   return Object.freeze(next);
 }

@@ -83,7 +83,10 @@ export async function runFree(program: Program, opts: FreeRunOptions): Promise<F
  * events at 4,096 devices — fed every event to every checker.
  */
 export function unfinished(c: Checker): Checker {
-  return { name: c.name, ...(c.eventKinds !== undefined ? { eventKinds: c.eventKinds } : {}), onEvent: (e, step) => c.onEvent(e, step), drain: () => c.drain() };
+  return {
+    name: c.name, ...(c.eventKinds !== undefined ? { eventKinds: c.eventKinds } : {}), ...(c.spawnsOnly === true ? { spawnsOnly: true } : {}),
+    onEvent: (e, step) => c.onEvent(e, step), drain: () => c.drain(),
+  };
 }
 
 /**
