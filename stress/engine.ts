@@ -166,11 +166,17 @@ const GC_EVERY_MS = 5000;
 const GC_GROWTH = 1.1;
 /**
  * Each actor worker's young generation at most (V8 splits it in three: two
- * semi-spaces of 4 MB). V8's default let every busy worker's new space grow
- * to 32 MB, ~400 MB over the two dozen threads of a 4,096-device run
- * (issue 19: peak RSS); an actor's step allocates little that outlives it.
+ * semi-spaces of 4 MB), from this many devices up. V8's default let every
+ * busy worker's new space grow to 32 MB, ~400 MB over the two dozen threads
+ * of a 4,096-device run (issue 19: peak RSS); an actor's step allocates
+ * little that outlives it. Below, memory is not short and the bound costs
+ * throughput: measured on an idle machine (session 17), 1,024 devices ran
+ * 14,500–17,700 messages/s bounded against 18,900 not (each worker's round
+ * restore then scavenges more often), while 4,096 peaked at 1,225–1,265 MB
+ * bounded against 1,431 MB not, at the same messages/s.
  */
 const YOUNG_GENERATION_MB = 12;
+const YOUNG_GENERATION_FROM_DEVICES = 2048;
 /** A control call to a worker that takes longer than this means the worker is wedged. */
 const CONTROL_TIMEOUT_MS = 60_000;
 
@@ -225,7 +231,8 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
   const checker = new CheckerThread({ devices: o.devices, units: o.units, seed: o.seed, tasks: o.tasks, variants: o.variants, progress: progress !== null }, progress);
   // the workers start once the checker thread has loaded its code and boots (their start-up then runs beside the
   // boot, not beside the checker thread's own start-up, which the boot waits for)
-  const creating = checker.booting.then(() => WorkersHost.create(hostProgram, { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } }));
+  const creating = checker.booting.then(() => WorkersHost.create(hostProgram,
+    o.devices >= YOUNG_GENERATION_FROM_DEVICES ? { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } } : {}));
   try {
     const { boot, workers } = await handOver(checker, creating, progress);
     const booted = boot.outcome === 'completed';
