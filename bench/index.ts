@@ -73,7 +73,6 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   put('runtime.free.messagesPerSec', chaos.off, 'messages/s');
   put('runtime.raw.oneWayPerSec', raw, 'messages/s');
   ratios.freeVsRawPostMessage = round(chaos.off / raw, 3);
-  put('runtime.free.messagesPerSec.chaosOff', chaos.off, 'messages/s');
   put(`runtime.free.messagesPerSec.chaos`, chaos.on, 'messages/s');
   ratios.freeChaosVsOff = round(chaos.on / chaos.off, 3);
   await stressFigures(quick, raw, put, ratios);
