@@ -6,7 +6,8 @@ export async function bench(argv: readonly string[], io: CommandIo): Promise<num
   const p = parseArgs('bench', argv, { quick: { kind: 'bool', help: 'fewer iterations (a smoke run)' }, json: JSON_FLAG });
   const json = has(p, 'json');
   noArguments('bench', p);
-  const report = await runBench(has(p, 'quick'), (l) => io.err(l + '\n'));
+  // with --json nothing but the document (CLI.md: progress stays off)
+  const report = await runBench(has(p, 'quick'), json ? () => {} : (l) => io.err(l + '\n'));
   if (json) io.json(report);
   else {
     for (const [k, v] of Object.entries(report.results)) io.out(`${k.padEnd(40)} ${v.value} ${v.unit}\n`);
