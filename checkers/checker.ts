@@ -1,5 +1,6 @@
 import type { Finding } from '../protocol/findings.ts';
 import { EVENT_NAMES } from '../protocol/events.ts';
+import type { HeldLocks } from './held-locks.ts';
 import type { EventName, TraceEvent } from '../protocol/events.ts';
 
 /**
@@ -22,6 +23,18 @@ export interface Checker {
    * need not reach it. Absent: it takes them too.
    */
   readonly spawnsOnly?: boolean;
+  /**
+   * The shared held-lock table it reads (a `HeldLocks({ shared: true })`,
+   * kernelCheckers), when it has one: a feed applies every `lock.acquired`
+   * and `lock.released` to it, once, before it hands the event to any
+   * checker, so `eventKinds` lists the lock events only where the checker
+   * acts on them itself. (Each of seven checkers took the lock events only
+   * to pass them to the one table, which applied the first: ~90 of a bench
+   * schedule's ~540 checker calls, issue 19.) A caller that gives a checker
+   * every event needs nothing: the checker passes them to the table, which
+   * skips an event it has applied.
+   */
+  readonly heldLocks?: HeldLocks;
   /**
    * A program's set-up has ended, and with it every task seen so far: no
    * event of theirs follows (the tasks that start next have other ids).
@@ -48,10 +61,30 @@ export class CheckerFeed {
   private readonly byKind = new Map<EventName, readonly Checker[]>();
   /** The checkers that take the `send` events of calls and replies. */
   private readonly calls: readonly Checker[];
+  /** The checkers' shared held-lock tables (Checker.heldLocks), each once: one, for kernelCheckers(). */
+  private readonly tables: readonly HeldLocks[];
 
-  constructor(checkers: readonly Checker[]) {
-    for (const name of EVENT_NAMES) this.byKind.set(name, checkers.filter((c) => c.eventKinds === undefined || c.eventKinds.includes(name)));
-    this.calls = (this.byKind.get('send') as readonly Checker[]).filter((c) => c.spawnsOnly !== true);
+  /**
+   * `like`: checkers these are copies of (a set-up snapshot's, restored for
+   * every schedule): who takes what is worked out once for them, and each
+   * schedule's feed only looks its copies up by position (it was ~140
+   * `includes` per schedule, issue 19).
+   */
+  constructor(checkers: readonly Checker[], like: readonly Checker[] = checkers) {
+    let plan = plans.get(like);
+    if (plan === undefined || like.length !== checkers.length) {
+      plan = feedPlan(like.length === checkers.length ? like : checkers);
+      plans.set(like, plan);
+    }
+    const made = new Map<readonly number[], readonly Checker[]>();
+    const pick = (at: readonly number[]): readonly Checker[] => {
+      let cs = made.get(at);
+      if (cs === undefined) made.set(at, (cs = at.map((i) => checkers[i] as Checker)));
+      return cs;
+    };
+    for (let k = 0; k < EVENT_NAMES.length; k++) this.byKind.set(EVENT_NAMES[k] as EventName, pick(plan.byKind[k] as readonly number[]));
+    this.calls = pick(plan.calls);
+    this.tables = plan.tables.map((i) => (checkers[i] as Checker).heldLocks as HeldLocks);
   }
 
   /** Whether some checker takes the `send` events of calls and replies (a run derives them only then). */
@@ -69,8 +102,45 @@ export class CheckerFeed {
   feed(e: TraceEvent, step: number): void {
     const cs = this.byKind.get(e.ev);
     if (cs === undefined) return;
+    if (e.ev === 'lock.acquired' || e.ev === 'lock.released') {
+      const ts = this.tables;
+      for (let i = 0; i < ts.length; i++) (ts[i] as HeldLocks).onEvent(e, step);
+    }
     for (let i = 0; i < cs.length; i++) (cs[i] as Checker).onEvent(e, step);
   }
+}
+
+/** Who takes what, by the checkers' positions (CheckerFeed). */
+interface FeedPlan {
+  /** Per kind of EVENT_NAMES, the checkers that take it; kinds with the same checkers share one list. */
+  readonly byKind: readonly (readonly number[])[];
+  readonly calls: readonly number[];
+  /** Per shared held-lock table, the first checker that has it. */
+  readonly tables: readonly number[];
+}
+
+const plans = new WeakMap<readonly Checker[], FeedPlan>();
+
+function feedPlan(checkers: readonly Checker[]): FeedPlan {
+  const lists = new Map<string, readonly number[]>();
+  const list = (at: number[]): readonly number[] => {
+    const key = at.join(',');
+    let l = lists.get(key);
+    if (l === undefined) lists.set(key, (l = Object.freeze(at)));
+    return l;
+  };
+  const all = checkers.map((_, i) => i);
+  const byKind = EVENT_NAMES.map((name) => list(all.filter((i) => {
+    const kinds = (checkers[i] as Checker).eventKinds;
+    return kinds === undefined || kinds.includes(name);
+  })));
+  const calls = list((byKind[EVENT_NAMES.indexOf('send')] as readonly number[]).filter((i) => (checkers[i] as Checker).spawnsOnly !== true));
+  const tables: number[] = [];
+  all.forEach((i) => {
+    const h = (checkers[i] as Checker).heldLocks;
+    if (h !== undefined && !tables.some((j) => (checkers[j] as Checker).heldLocks === h)) tables.push(i);
+  });
+  return { byKind, calls, tables };
 }
 
 export const NO_FINDINGS: readonly Finding[] = [];

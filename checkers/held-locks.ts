@@ -30,6 +30,15 @@ export class HeldLocks {
   constructor(opts: { readonly shared?: boolean } = {}) {
     this.last = opts.shared === true ? NOT_SEEN : null;
   }
+
+  /**
+   * Shared by several checkers: a run's feed (CheckerFeed) applies each
+   * lock event to it once, and a checker that reads it needs no lock events
+   * of its own for it (Checker.heldLocks).
+   */
+  get shared(): boolean {
+    return this.last !== null;
+  }
   /**
    * Each task's held locks as of its last lock event, frozen, made when a
    * checker first asks (`snapshotOf`) and shared by every record made until

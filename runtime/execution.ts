@@ -345,7 +345,8 @@ class Execution {
     this.hash = st.hash;
     this.held = st.held;
     this.checkers = st.checkers;
-    this.feed = new CheckerFeed(this.checkers);
+    // (copies of the snapshot's checkers: who takes which events is the snapshot's, worked out once)
+    this.feed = new CheckerFeed(this.checkers, snap.checkers);
     this.findings = st.findings;
     this.seen = st.seen;
     this.results = st.results;

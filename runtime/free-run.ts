@@ -85,6 +85,8 @@ export async function runFree(program: Program, opts: FreeRunOptions): Promise<F
 export function unfinished(c: Checker): Checker {
   return {
     name: c.name, ...(c.eventKinds !== undefined ? { eventKinds: c.eventKinds } : {}), ...(c.spawnsOnly === true ? { spawnsOnly: true } : {}),
+    // (the shared held-lock table comes along: its lock events reach it through the feed, not through eventKinds)
+    ...(c.heldLocks !== undefined ? { heldLocks: c.heldLocks } : {}),
     onEvent: (e, step) => c.onEvent(e, step), drain: () => c.drain(),
   };
 }

@@ -32,6 +32,8 @@ interface Violation {
 }
 
 const VFIO_EVENTS: readonly EventName[] = Object.freeze(['alloc', 'free', 'access', 'lock.acquired', 'lock.released']);
+/** With a shared held-lock table (Checker.heldLocks): an acquisition only kept that table (a release marks objects to judge). */
+const VFIO_EVENTS_SHARED: readonly EventName[] = Object.freeze(['alloc', 'free', 'access', 'lock.released']);
 
 const RULE = '==================================================================';
 
@@ -51,7 +53,8 @@ const RULE = '==================================================================
 export class VfioInvariantsChecker implements Checker {
   readonly name = 'vfio-invariants';
   /** What `onEvent` acts on (Checker.eventKinds): the vfio objects' state and the locks that protect it. */
-  readonly eventKinds: readonly EventName[] = VFIO_EVENTS;
+  readonly eventKinds: readonly EventName[];
+  readonly heldLocks?: HeldLocks;
   private readonly held: HeldLocks;
   private readonly types = new Map<string, string>();
   private readonly freed = new Set<string>();
@@ -81,6 +84,8 @@ export class VfioInvariantsChecker implements Checker {
   /** `held`: the held-lock table, when several checkers of one run share one (kernelCheckers). */
   constructor(opts: { readonly held?: HeldLocks } = {}) {
     this.held = opts.held ?? new HeldLocks();
+    if (this.held.shared) this.heldLocks = this.held;
+    this.eventKinds = this.held.shared ? VFIO_EVENTS_SHARED : VFIO_EVENTS;
   }
 
   onEvent(e: TraceEvent, step: number): void {
