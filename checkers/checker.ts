@@ -2,6 +2,7 @@ import type { Finding } from '../protocol/findings.ts';
 import { EVENT_NAMES } from '../protocol/events.ts';
 import type { HeldLocks } from './held-locks.ts';
 import type { EventName, TraceEvent } from '../protocol/events.ts';
+import type { TaskId } from '../protocol/ids.ts';
 
 /**
  * A checker observes the event stream of one execution, in the global order
@@ -23,6 +24,12 @@ export interface Checker {
    * need not reach it. Absent: it takes them too.
    */
   readonly spawnsOnly?: boolean;
+  /**
+   * Of the `send` events of calls and replies, it acts only on those of a
+   * task for which this is true now (asked before the event is made: a run
+   * makes none that no checker wants). Absent: on all of them.
+   */
+  callsOf?(task: TaskId): boolean;
   /**
    * The shared held-lock table it reads (a `HeldLocks({ shared: true })`,
    * kernelCheckers), when it has one: a feed applies every `lock.acquired`
@@ -92,10 +99,23 @@ export class CheckerFeed {
     return this.calls.length > 0;
   }
 
+  /** Whether some checker takes the `send` events of calls and replies of `task` now (Checker.callsOf). */
+  wantsCallOf(task: TaskId): boolean {
+    const cs = this.calls;
+    for (let i = 0; i < cs.length; i++) {
+      const c = cs[i] as Checker;
+      if (c.callsOf === undefined || c.callsOf(task)) return true;
+    }
+    return false;
+  }
+
   /** The `send` event of a call or a reply. */
   feedCall(e: TraceEvent, step: number): void {
     const cs = this.calls;
-    for (let i = 0; i < cs.length; i++) (cs[i] as Checker).onEvent(e, step);
+    for (let i = 0; i < cs.length; i++) {
+      const c = cs[i] as Checker;
+      if (c.callsOf === undefined || c.callsOf(e.task)) c.onEvent(e, step);
+    }
   }
 
   /** One event (a walk already expanded: protocol/events.ts eachAccess). */

@@ -538,7 +538,7 @@ class Execution {
       // Calls and replies stay inside one task, so their `send` events can be
       // derived here, and only when a checker listens; a spawn's `send` was
       // recorded by the cell in its place among the step's events.
-      if (sends && m.to !== ROOT && m.kind !== 'event') {
+      if (sends && m.to !== ROOT && m.kind !== 'event' && this.feed.wantsCallOf(s.id)) {
         this.feed.feedCall(new CallSend(s.id, actor, r.stack, m.id, m.to, m.op, m.kind), step);
       }
       if (m.task !== s.id) {

@@ -87,6 +87,7 @@ export function unfinished(c: Checker): Checker {
     name: c.name, ...(c.eventKinds !== undefined ? { eventKinds: c.eventKinds } : {}), ...(c.spawnsOnly === true ? { spawnsOnly: true } : {}),
     // (the shared held-lock table comes along: its lock events reach it through the feed, not through eventKinds)
     ...(c.heldLocks !== undefined ? { heldLocks: c.heldLocks } : {}),
+    ...(c.callsOf !== undefined ? { callsOf: c.callsOf.bind(c) } : {}),
     onEvent: (e, step) => c.onEvent(e, step), drain: () => c.drain(),
   };
 }
