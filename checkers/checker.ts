@@ -53,6 +53,14 @@ export interface Checker {
   onEvent(e: TraceEvent, step: number): void;
   /** Findings so far; the run collects them after every step. */
   drain(): readonly Finding[];
+  /**
+   * `drain()` has nothing new unless `onEvent` was called since the last
+   * drain (its findings come from events, and what a drain judges was
+   * marked by one): a run then drains it only after a step that handed it
+   * an event. A bench schedule's ~90 steps drained seven checkers each, and
+   * most steps hand most of them nothing (issue 19).
+   */
+  readonly drainsOnlyAfterEvents?: boolean;
   /** The execution has ended (leak checks and the like); may be called more than once. */
   finish?(): void;
 }
@@ -65,9 +73,13 @@ export interface Checker {
  * kind of event, which kept V8 recompiling it (issues 18, 19).
  */
 export class CheckerFeed {
-  private readonly byKind = new Map<EventName, readonly Checker[]>();
+  private readonly byKind = new Map<EventName, Route>();
   /** The checkers that take the `send` events of calls and replies. */
-  private readonly calls: readonly Checker[];
+  private readonly calls: Route;
+  /** Per checker: handed an event since its last drain (always 1 for one that is not `drainsOnlyAfterEvents`). */
+  private readonly fed: Uint8Array;
+  /** Per checker: what `fed` goes back to at a drain (0 for a checker that `drainsOnlyAfterEvents`). */
+  private readonly rest: Uint8Array;
   /** The checkers' shared held-lock tables (Checker.heldLocks), each once: one, for kernelCheckers(). */
   private readonly tables: readonly HeldLocks[];
 
@@ -83,25 +95,39 @@ export class CheckerFeed {
       plan = feedPlan(like.length === checkers.length ? like : checkers);
       plans.set(like, plan);
     }
-    const made = new Map<readonly number[], readonly Checker[]>();
-    const pick = (at: readonly number[]): readonly Checker[] => {
-      let cs = made.get(at);
-      if (cs === undefined) made.set(at, (cs = at.map((i) => checkers[i] as Checker)));
-      return cs;
+    const made = new Map<readonly number[], Route>();
+    const pick = (at: readonly number[]): Route => {
+      let r = made.get(at);
+      if (r === undefined) made.set(at, (r = { cs: at.map((i) => checkers[i] as Checker), at }));
+      return r;
     };
     for (let k = 0; k < EVENT_NAMES.length; k++) this.byKind.set(EVENT_NAMES[k] as EventName, pick(plan.byKind[k] as readonly number[]));
     this.calls = pick(plan.calls);
     this.tables = plan.tables.map((i) => (checkers[i] as Checker).heldLocks as HeldLocks);
+    this.fed = new Uint8Array(checkers.length).fill(1);
+    this.rest = Uint8Array.from(checkers, (c) => (c.drainsOnlyAfterEvents === true ? 0 : 1));
+  }
+
+  /**
+   * Whether checker `i` (by position) may have findings to drain now: it
+   * was handed an event since its last drain, or it does not say that it
+   * needs one (Checker.drainsOnlyAfterEvents). Counts as its drain.
+   */
+  drainable(i: number): boolean {
+    const fed = this.fed;
+    if (fed[i] === 0) return false;
+    fed[i] = this.rest[i] as number;
+    return true;
   }
 
   /** Whether some checker takes the `send` events of calls and replies (a run derives them only then). */
   wantsCalls(): boolean {
-    return this.calls.length > 0;
+    return this.calls.cs.length > 0;
   }
 
   /** Whether some checker takes the `send` events of calls and replies of `task` now (Checker.callsOf). */
   wantsCallOf(task: TaskId): boolean {
-    const cs = this.calls;
+    const cs = this.calls.cs;
     for (let i = 0; i < cs.length; i++) {
       const c = cs[i] as Checker;
       if (c.callsOf === undefined || c.callsOf(task)) return true;
@@ -111,23 +137,36 @@ export class CheckerFeed {
 
   /** The `send` event of a call or a reply. */
   feedCall(e: TraceEvent, step: number): void {
-    const cs = this.calls;
+    const { cs, at } = this.calls;
     for (let i = 0; i < cs.length; i++) {
       const c = cs[i] as Checker;
-      if (c.callsOf === undefined || c.callsOf(e.task)) c.onEvent(e, step);
+      if (c.callsOf !== undefined && !c.callsOf(e.task)) continue;
+      this.fed[at[i] as number] = 1;
+      c.onEvent(e, step);
     }
   }
 
   /** One event (a walk already expanded: protocol/events.ts eachAccess). */
   feed(e: TraceEvent, step: number): void {
-    const cs = this.byKind.get(e.ev);
-    if (cs === undefined) return;
+    const r = this.byKind.get(e.ev);
+    if (r === undefined) return;
     if (e.ev === 'lock.acquired' || e.ev === 'lock.released') {
       const ts = this.tables;
       for (let i = 0; i < ts.length; i++) (ts[i] as HeldLocks).onEvent(e, step);
     }
-    for (let i = 0; i < cs.length; i++) (cs[i] as Checker).onEvent(e, step);
+    const { cs, at } = r;
+    const fed = this.fed;
+    for (let i = 0; i < cs.length; i++) {
+      fed[at[i] as number] = 1;
+      (cs[i] as Checker).onEvent(e, step);
+    }
   }
+}
+
+/** The checkers that take one kind of event, and their positions. */
+interface Route {
+  readonly cs: readonly Checker[];
+  readonly at: readonly number[];
 }
 
 /** Who takes what, by the checkers' positions (CheckerFeed). */

@@ -26,6 +26,8 @@ const WARN_EVENTS_SHARED: readonly EventName[] = Object.freeze(['warn']);
  */
 export class KernelWarnChecker implements Checker {
   readonly name = 'warn';
+  /** Its findings come from events: drained only after a step that handed it one (Checker.drainsOnlyAfterEvents). */
+  readonly drainsOnlyAfterEvents = true;
   /** What `onEvent` acts on (Checker.eventKinds): WARNs, and the lock events of the held locks a report prints. */
   readonly eventKinds: readonly EventName[];
   readonly heldLocks?: HeldLocks;

@@ -590,7 +590,10 @@ class Execution {
       this.trace.push({ i: step, task: s.id, kind: cmd.kind, actor, msg: cmd.kind === 'deliver' ? cmd.msg.id : null, op: cmd.kind === 'deliver' ? cmd.msg.op : null, point: r.point.at, events: [...evs] });
     }
     const checkers = this.checkers;
+    const feed = this.feed;
     for (let j = 0; j < checkers.length; j++) {
+      // (a checker that was handed no event since its last drain has nothing new: Checker.drainsOnlyAfterEvents)
+      if (!feed.drainable(j)) continue;
       const found = (checkers[j] as Checker).drain();
       for (let k = 0; k < found.length; k++) this.report(found[k] as Finding);
     }

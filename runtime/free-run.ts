@@ -88,6 +88,7 @@ export function unfinished(c: Checker): Checker {
     // (the shared held-lock table comes along: its lock events reach it through the feed, not through eventKinds)
     ...(c.heldLocks !== undefined ? { heldLocks: c.heldLocks } : {}),
     ...(c.callsOf !== undefined ? { callsOf: c.callsOf.bind(c) } : {}),
+    ...(c.drainsOnlyAfterEvents === true ? { drainsOnlyAfterEvents: true } : {}),
     onEvent: (e, step) => c.onEvent(e, step), drain: () => c.drain(),
   };
 }

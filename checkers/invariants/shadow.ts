@@ -47,8 +47,24 @@ export const driverObj = (name: string): ObjId => (name.startsWith(DRIVER_PREFIX
 export const devIommuObj = (dev: string): ObjId => `${dev}${DEV_IOMMU_SUFFIX}` as ObjId;
 /** The dev of a `<dev>.iommu` id, or null. */
 export const devOfDevIommu = (obj: string): string | null => (obj.endsWith(DEV_IOMMU_SUFFIX) ? obj.slice(0, -DEV_IOMMU_SUFFIX.length) : null);
-export const groupMutexId = (group: string): LockId => `${group}->mutex` as LockId;
-export const deviceLockId = (dev: string): LockId => `${dev}->mutex` as LockId;
+/**
+ * `<owner>->mutex`, made once per owner: a judgement looks up group->mutex
+ * and every member's device_lock in the held table, and a string made anew
+ * is hashed anew at every look-up (issue 19). Bounded: a process that meets
+ * more owners than this starts over.
+ */
+const mutexIds = new Map<string, LockId>();
+function mutexOf(owner: string): LockId {
+  let id = mutexIds.get(owner);
+  if (id === undefined) {
+    if (mutexIds.size >= 65_536) mutexIds.clear();
+    id = `${owner}->mutex` as LockId;
+    mutexIds.set(owner, id);
+  }
+  return id;
+}
+export const groupMutexId = (group: string): LockId => mutexOf(group);
+export const deviceLockId = (dev: string): LockId => mutexOf(dev);
 
 // ---- value coercions: the stream carries `unknown` ----------------------------------
 

@@ -30,6 +30,8 @@ import { IsolationShadow } from './shadow.ts';
  */
 export class IsolationChecker implements Checker {
   readonly name = 'isolation';
+  /** Its findings come from events: drained only after a step that handed it one (Checker.drainsOnlyAfterEvents). */
+  readonly drainsOnlyAfterEvents = true;
   /** What `onEvent` acts on (Checker.eventKinds): DMA, the object state its rules read (shadow.ts), the held locks a report prints. */
   readonly eventKinds: readonly EventName[];
   readonly heldLocks?: HeldLocks;

@@ -47,6 +47,8 @@ export interface LifetimeCheckerOptions {
  */
 export class LifetimeChecker implements Checker {
   readonly name = 'lifetime';
+  /** Its findings come from events: drained only after a step that handed it one (Checker.drainsOnlyAfterEvents). */
+  readonly drainsOnlyAfterEvents = true;
   private readonly leaks: boolean;
   private readonly keep: ReadonlySet<string>;
   private readonly held: HeldLocks;

@@ -124,6 +124,8 @@ const LOCKDEP_EVENTS_SHARED: readonly EventName[] = Object.freeze(LOCKDEP_EVENTS
 
 export class Lockdep implements Checker {
   readonly name = 'lockdep';
+  /** Its findings come from events: drained only after a step that handed it one (Checker.drainsOnlyAfterEvents). */
+  readonly drainsOnlyAfterEvents = true;
   readonly eventKinds: readonly EventName[];
   readonly heldLocks?: HeldLocks;
   private readonly graph = new DependencyGraph();

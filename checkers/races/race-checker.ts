@@ -39,6 +39,8 @@ export interface RaceCheckerOptions {
  */
 export class RaceChecker implements Checker {
   readonly name = 'races';
+  /** Its findings come from events: drained only after a step that handed it one (Checker.drainsOnlyAfterEvents). */
+  readonly drainsOnlyAfterEvents = true;
   readonly eventKinds = RACE_EVENTS;
   readonly spawnsOnly = true;
   private readonly lockset: boolean;

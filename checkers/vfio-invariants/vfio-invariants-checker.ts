@@ -52,6 +52,8 @@ const RULE = '==================================================================
  */
 export class VfioInvariantsChecker implements Checker {
   readonly name = 'vfio-invariants';
+  /** Its findings come from events: drained only after a step that handed it one (Checker.drainsOnlyAfterEvents). */
+  readonly drainsOnlyAfterEvents = true;
   /** What `onEvent` acts on (Checker.eventKinds): the vfio objects' state and the locks that protect it. */
   readonly eventKinds: readonly EventName[];
   readonly heldLocks?: HeldLocks;
