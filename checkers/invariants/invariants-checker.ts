@@ -154,24 +154,26 @@ export class InvariantsChecker implements Checker {
         return;
       }
       case 'access': {
-        if (this.narrow && !RULE_FIELDS.has(e.field) && !s.isGroup(e.obj)) return;
+        // (one look-up of the object's kind per access: it cannot change before the next alloc)
+        const group = s.isGroup(e.obj);
+        if (this.narrow && !group && !RULE_FIELDS.has(e.field)) return;
         if (e.op === 'read') {
           // a read of a large container tells its size only (protocol/delta.ts): nothing to learn
           if (s.get(e.obj, e.field) === undefined && !isDelta(e.value)) {
             s.learn(e.obj, e.field, e.value);
-            if (NAMING_FIELDS.has(e.field) && s.isGroup(e.obj)) this.indexDomains(e.obj);
-            this.touch(e.obj);
+            if (group && NAMING_FIELDS.has(e.field)) this.indexDomains(e.obj);
+            this.touchKnown(e.obj, group);
           }
           return;
         }
         const old = e.old !== undefined ? e.old : s.get(e.obj, e.field);
         // a group's fields are kept whole (the rules read them); elsewhere a large container's delta stands for it
-        const value = s.isGroup(e.obj) ? valueAfter(old, e.value) : e.value;
+        const value = group ? valueAfter(old, e.value) : e.value;
         const c = this.change(e, step, e.field, old, value);
-        if (s.isGroup(e.obj)) this.atGroupWrite(c, old);
+        if (group) this.atGroupWrite(c, old);
         s.write(c);
-        if (NAMING_FIELDS.has(e.field) && s.isGroup(e.obj)) this.indexDomains(e.obj);
-        this.touch(e.obj);
+        if (group && NAMING_FIELDS.has(e.field)) this.indexDomains(e.obj);
+        this.touchKnown(e.obj, group);
         return;
       }
       case 'lock.acquired':
@@ -287,10 +289,10 @@ export class InvariantsChecker implements Checker {
     return Object.freeze({ seq: this.seq, step, task: e.task, stack: e.stack, held: this.held.snapshotOf(e.task), obj: (e as { readonly obj: ObjId }).obj, field, old, value });
   }
 
-  /** Marks the groups whose invariants read `obj` dirty. */
-  private touch(obj: ObjId): void {
+  /** Marks the groups whose invariants read `obj` dirty (`group`: whether it is one). */
+  private touchKnown(obj: ObjId, group: boolean): void {
     const s = this.shadow;
-    if (s.isGroup(obj)) {
+    if (group) {
       this.dirty.add(obj);
       return;
     }

@@ -43,8 +43,8 @@ const DRIVER_PREFIX = 'driver:';
 export const REQUIRE_DIRECT_BIT = 4;
 
 /** The device_driver object of a driver named by dev->driver. */
-export const driverObj = (name: string): ObjId => (name.startsWith(DRIVER_PREFIX) ? name : `${DRIVER_PREFIX}${name}`) as ObjId;
-export const devIommuObj = (dev: string): ObjId => `${dev}${DEV_IOMMU_SUFFIX}` as ObjId;
+export const driverObj = (name: string): ObjId => (name.startsWith(DRIVER_PREFIX) ? name : memo(driverIds, DRIVER_PREFIX, name, '')) as ObjId;
+export const devIommuObj = (dev: string): ObjId => memo(devIommuIds, '', dev, DEV_IOMMU_SUFFIX) as ObjId;
 /** The dev of a `<dev>.iommu` id, or null. */
 export const devOfDevIommu = (obj: string): string | null => (obj.endsWith(DEV_IOMMU_SUFFIX) ? obj.slice(0, -DEV_IOMMU_SUFFIX.length) : null);
 /**
@@ -53,13 +53,19 @@ export const devOfDevIommu = (obj: string): string | null => (obj.endsWith(DEV_I
  * is hashed anew at every look-up (issue 19). Bounded: a process that meets
  * more owners than this starts over.
  */
-const mutexIds = new Map<string, LockId>();
+const mutexIds = new Map<string, string>();
+const driverIds = new Map<string, string>();
+const devIommuIds = new Map<string, string>();
 function mutexOf(owner: string): LockId {
-  let id = mutexIds.get(owner);
+  return memo(mutexIds, '', owner, '->mutex') as LockId;
+}
+/** (So are a member's dev_iommu and driver ids, which every judgement looks up for every member.) */
+function memo(ids: Map<string, string>, prefix: string, of: string, suffix: string): string {
+  let id = ids.get(of);
   if (id === undefined) {
-    if (mutexIds.size >= 65_536) mutexIds.clear();
-    id = `${owner}->mutex` as LockId;
-    mutexIds.set(owner, id);
+    if (ids.size >= 65_536) ids.clear();
+    id = `${prefix}${of}${suffix}`;
+    ids.set(of, id);
   }
   return id;
 }
