@@ -108,6 +108,11 @@ export class CheckerFeed {
     this.rest = Uint8Array.from(checkers, (c) => (c.drainsOnlyAfterEvents === true ? 0 : 1));
   }
 
+  /** The set-up has ended: the shared held-lock tables forget its last event (HeldLocks.setupEnded). */
+  setupEnded(): void {
+    for (const t of this.tables) t.setupEnded();
+  }
+
   /**
    * Whether checker `i` (by position) may have findings to drain now: it
    * was handed an event since its last drain, or it does not say that it

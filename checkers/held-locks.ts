@@ -39,6 +39,15 @@ export class HeldLocks {
   get shared(): boolean {
     return this.last !== null;
   }
+
+  /**
+   * A set-up has ended (runtime/execution.ts): the last lock event it saw
+   * will not be seen again, and a snapshot need not copy it (the event, its
+   * lock and its stack, in every restore: issue 19).
+   */
+  setupEnded(): void {
+    if (this.last !== null) this.last = NOT_SEEN;
+  }
   /**
    * Each task's held locks as of its last lock event, frozen, made when a
    * checker first asks (`snapshotOf`) and shared by every record made until

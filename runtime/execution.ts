@@ -362,6 +362,7 @@ class Execution {
     this.inSetup = false;
     this.setupSteps = this.step;
     for (const c of this.checkers) c.setupEnded?.();
+    this.feed.setupEnded();
     const go = (): void => {
       for (const t of this.pending) this.addTask(rootMessage(t, this.opts.seed));
       this.pending = [];

@@ -333,7 +333,8 @@ export class InvariantsChecker implements Checker {
         if (typeof d === 'string') named.add(d);
       }
       for (const d of Object.values(asStrRecord(s.get(g, 'pasid_array')))) named.add(d);
-      next = named;
+      // frozen: replaced, never changed, so a set-up snapshot shares it
+      next = Object.freeze(named);
     }
     const before = this.names.get(g);
     for (const d of before ?? []) if (!next.has(d)) this.namedBy.get(d)?.delete(g);
