@@ -212,6 +212,11 @@ export class InvariantsChecker implements Checker {
     }
   }
 
+  /** The set-up has ended (Checker.setupEnded): the shadow's tables need no more freezing. */
+  setupEnded(): void {
+    this.shadow.setupEnded();
+  }
+
   drain(): readonly Finding[] {
     if (this.dirty.size > 0 || this.freedDomains.length > 0) this.judge();
     return this.pending.drain();

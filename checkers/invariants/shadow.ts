@@ -2,7 +2,7 @@ import type { HeldLock } from '../held-locks.ts';
 import type { LockId, ObjId, TaskId } from '../../protocol/ids.ts';
 // read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
 import { peek } from '../../runtime/snapshot.ts';
-import { frozenWith } from '../frozen-map.ts';
+import { tableWith } from '../frozen-map.ts';
 
 /**
  * The invariants checker's picture of kernel object state, rebuilt from the
@@ -123,6 +123,13 @@ export class Shadow {
    */
   // (the rules judge one group after the other: the last group's is all there is to remember)
   private judgingNow = false;
+  /** Per-object tables are frozen while a set-up runs (frozen-map.ts tableWith); `setupEnded` ends that. */
+  private seal = true;
+
+  /** The set-up has ended: no snapshot follows (tableWith). */
+  setupEnded(): void {
+    this.seal = false;
+  }
   private memoGroup: string | null = null;
   private memoState: GroupState | null = null;
   private memoDumpOf: unknown = null;
@@ -224,15 +231,15 @@ export class Shadow {
       this.groupSet.add(c.obj);
       if (field === 'devices') this.setMembers(c.obj, asStrList(this.get(c.obj, 'devices')), asStrList(c.value));
     }
-    this.fields.set(c.obj, frozenWith(this.fields.get(c.obj), field, c.value));
-    this.writes.set(c.obj, frozenWith(this.writes.get(c.obj), field, c));
+    setTable(this.fields, c.obj, field, c.value, this.seal);
+    setTable(this.writes, c.obj, field, c, this.seal);
   }
 
   /** A read of a field the shadow does not know yet teaches it the value. */
   learn(obj: ObjId, field: string, value: unknown): void {
     const f = this.fields.get(obj);
     if (f !== undefined && f.has(field)) return;
-    this.fields.set(obj, frozenWith(f, field, value));
+    setTable(this.fields, obj, field, value, this.seal);
     if (this.isGroup(obj) && !this.freed.has(obj)) {
       this.groupSet.add(obj);
       if (field === 'devices') this.setMembers(obj, [], asStrList(value));
@@ -326,3 +333,10 @@ export class Shadow {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
+
+/** `tables[obj]` with `field` set (tableWith), put back only when it is a new table. */
+function setTable<V>(tables: Map<ObjId, ReadonlyMap<string, V>>, obj: ObjId, field: string, value: V, seal: boolean): void {
+  const t = tables.get(obj);
+  const next = tableWith(t, field, value, seal);
+  if (next !== t) tables.set(obj, next);
+}

@@ -64,6 +64,11 @@ export class IsolationChecker implements Checker {
     }
   }
 
+  /** The set-up has ended (Checker.setupEnded): the shadow's tables need no more freezing. */
+  setupEnded(): void {
+    this.shadow.setupEnded();
+  }
+
   drain(): readonly Finding[] {
     return this.pending.drain();
   }

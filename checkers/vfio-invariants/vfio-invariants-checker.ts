@@ -11,7 +11,7 @@ import { VFIO_INVARIANTS, show } from './rules.ts';
 import type { VfioInvariantId } from './rules.ts';
 // read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
 import { peek } from '../../runtime/snapshot.ts';
-import { frozenWith } from '../frozen-map.ts';
+import { tableWith } from '../frozen-map.ts';
 
 /** The last write of a field: what the report names as the change that broke the rule. */
 interface Write {
@@ -82,6 +82,8 @@ export class VfioInvariantsChecker implements Checker {
   private deviceFileSeq = 0;
   private readonly byPriv = new Map<string, Set<string>>();
   private readonly byDevice = new Map<string, Set<string>>();
+  /** Per-object tables are frozen while a set-up runs (frozen-map.ts tableWith); `setupEnded` ends that. */
+  private seal = true;
 
   /** `held`: the held-lock table, when several checkers of one run share one (kernelCheckers). */
   constructor(opts: { readonly held?: HeldLocks } = {}) {
@@ -126,6 +128,11 @@ export class VfioInvariantsChecker implements Checker {
       default:
         return;
     }
+  }
+
+  /** The set-up has ended (Checker.setupEnded): no snapshot follows, the tables need no more freezing. */
+  setupEnded(): void {
+    this.seal = false;
   }
 
   drain(): readonly Finding[] {
@@ -240,7 +247,8 @@ export class VfioInvariantsChecker implements Checker {
     } else if (field === 'device') {
       reindex(this.byDevice, obj, f?.get('device'), value);
     }
-    this.fields.set(obj, frozenWith(f, field, value));
+    const next = tableWith(f, field, value, this.seal);
+    if (next !== f) this.fields.set(obj, next);
   }
 
   private isHeld(lockId: string): boolean {
