@@ -200,6 +200,8 @@ class Execution {
   private checkers: readonly Checker[];
   /** The checkers by the event kinds they act on. */
   private feed: CheckerFeed;
+  /** Some checker observes this execution (a bare run skips the feed at every event). */
+  private checking: boolean;
   private held = new HeldLocks();
   private hash = new TraceHash();
   private readonly actorIndex: ReadonlyMap<ActorId, number>;
@@ -249,6 +251,7 @@ class Execution {
     this.maxSteps = opts.maxSteps ?? 100_000;
     this.checkers = opts.checkers ?? [];
     this.feed = new CheckerFeed(this.checkers);
+    this.checking = this.checkers.length > 0;
     this.trace = opts.record === true ? [] : null;
     this.actorIndex = new Map(program.actors.map((a, i) => [a.id, i]));
     this.lockManagers = new Set(program.lockManagers);
@@ -347,6 +350,7 @@ class Execution {
     this.checkers = st.checkers;
     // (copies of the snapshot's checkers: who takes which events is the snapshot's, worked out once)
     this.feed = new CheckerFeed(this.checkers, snap.checkers);
+    this.checking = this.checkers.length > 0;
     this.findings = st.findings;
     this.seen = st.seen;
     this.results = st.results;
@@ -423,7 +427,7 @@ class Execution {
       return;
     }
     this.held.onEvent(e, at);
-    this.feed.feed(e, at);
+    if (this.checking) this.feed.feed(e, at);
   }
 
   private addTask(m: Envelope): void {
