@@ -1,6 +1,8 @@
 import type { Finding } from '../protocol/findings.ts';
 import { EVENT_NAMES } from '../protocol/events.ts';
+import type { HeldLocks } from './held-locks.ts';
 import type { EventName, TraceEvent } from '../protocol/events.ts';
+import type { TaskId } from '../protocol/ids.ts';
 
 /**
  * A checker observes the event stream of one execution, in the global order
@@ -23,6 +25,24 @@ export interface Checker {
    */
   readonly spawnsOnly?: boolean;
   /**
+   * Of the `send` events of calls and replies, it acts only on those of a
+   * task for which this is true now (asked before the event is made: a run
+   * makes none that no checker wants). Absent: on all of them.
+   */
+  callsOf?(task: TaskId): boolean;
+  /**
+   * The shared held-lock table it reads (a `HeldLocks({ shared: true })`,
+   * kernelCheckers), when it has one: a feed applies every `lock.acquired`
+   * and `lock.released` to it, once, before it hands the event to any
+   * checker, so `eventKinds` lists the lock events only where the checker
+   * acts on them itself. (Each of seven checkers took the lock events only
+   * to pass them to the one table, which applied the first: ~90 of a bench
+   * schedule's ~540 checker calls, issue 19.) A caller that gives a checker
+   * every event needs nothing: the checker passes them to the table, which
+   * skips an event it has applied.
+   */
+  readonly heldLocks?: HeldLocks;
+  /**
    * A program's set-up has ended, and with it every task seen so far: no
    * event of theirs follows (the tasks that start next have other ids).
    * Drop what only their own later events could have used; a set-up
@@ -33,6 +53,14 @@ export interface Checker {
   onEvent(e: TraceEvent, step: number): void;
   /** Findings so far; the run collects them after every step. */
   drain(): readonly Finding[];
+  /**
+   * `drain()` has nothing new unless `onEvent` was called since the last
+   * drain (its findings come from events, and what a drain judges was
+   * marked by one): a run then drains it only after a step that handed it
+   * an event. A bench schedule's ~90 steps drained seven checkers each, and
+   * most steps hand most of them nothing (issue 19).
+   */
+  readonly drainsOnlyAfterEvents?: boolean;
   /** The execution has ended (leak checks and the like); may be called more than once. */
   finish?(): void;
 }
@@ -45,32 +73,138 @@ export interface Checker {
  * kind of event, which kept V8 recompiling it (issues 18, 19).
  */
 export class CheckerFeed {
-  private readonly byKind = new Map<EventName, readonly Checker[]>();
+  private readonly byKind = new Map<EventName, Route>();
   /** The checkers that take the `send` events of calls and replies. */
-  private readonly calls: readonly Checker[];
+  private readonly calls: Route;
+  /** Per checker: handed an event since its last drain (always 1 for one that is not `drainsOnlyAfterEvents`). */
+  private readonly fed: Uint8Array;
+  /** Per checker: what `fed` goes back to at a drain (0 for a checker that `drainsOnlyAfterEvents`). */
+  private readonly rest: Uint8Array;
+  /** The checkers' shared held-lock tables (Checker.heldLocks), each once: one, for kernelCheckers(). */
+  private readonly tables: readonly HeldLocks[];
 
-  constructor(checkers: readonly Checker[]) {
-    for (const name of EVENT_NAMES) this.byKind.set(name, checkers.filter((c) => c.eventKinds === undefined || c.eventKinds.includes(name)));
-    this.calls = (this.byKind.get('send') as readonly Checker[]).filter((c) => c.spawnsOnly !== true);
+  /**
+   * `like`: checkers these are copies of (a set-up snapshot's, restored for
+   * every schedule): who takes what is worked out once for them, and each
+   * schedule's feed only looks its copies up by position (it was ~140
+   * `includes` per schedule, issue 19).
+   */
+  constructor(checkers: readonly Checker[], like: readonly Checker[] = checkers) {
+    let plan = plans.get(like);
+    if (plan === undefined || like.length !== checkers.length) {
+      plan = feedPlan(like.length === checkers.length ? like : checkers);
+      plans.set(like, plan);
+    }
+    const made = new Map<readonly number[], Route>();
+    const pick = (at: readonly number[]): Route => {
+      let r = made.get(at);
+      if (r === undefined) made.set(at, (r = { cs: at.map((i) => checkers[i] as Checker), at }));
+      return r;
+    };
+    for (let k = 0; k < EVENT_NAMES.length; k++) this.byKind.set(EVENT_NAMES[k] as EventName, pick(plan.byKind[k] as readonly number[]));
+    this.calls = pick(plan.calls);
+    this.tables = plan.tables.map((i) => (checkers[i] as Checker).heldLocks as HeldLocks);
+    this.fed = new Uint8Array(checkers.length).fill(1);
+    this.rest = Uint8Array.from(checkers, (c) => (c.drainsOnlyAfterEvents === true ? 0 : 1));
+  }
+
+  /** The set-up has ended: the shared held-lock tables forget its last event (HeldLocks.setupEnded). */
+  setupEnded(): void {
+    for (const t of this.tables) t.setupEnded();
+  }
+
+  /**
+   * Whether checker `i` (by position) may have findings to drain now: it
+   * was handed an event since its last drain, or it does not say that it
+   * needs one (Checker.drainsOnlyAfterEvents). Counts as its drain.
+   */
+  drainable(i: number): boolean {
+    const fed = this.fed;
+    if (fed[i] === 0) return false;
+    fed[i] = this.rest[i] as number;
+    return true;
   }
 
   /** Whether some checker takes the `send` events of calls and replies (a run derives them only then). */
   wantsCalls(): boolean {
-    return this.calls.length > 0;
+    return this.calls.cs.length > 0;
+  }
+
+  /** Whether some checker takes the `send` events of calls and replies of `task` now (Checker.callsOf). */
+  wantsCallOf(task: TaskId): boolean {
+    const cs = this.calls.cs;
+    for (let i = 0; i < cs.length; i++) {
+      const c = cs[i] as Checker;
+      if (c.callsOf === undefined || c.callsOf(task)) return true;
+    }
+    return false;
   }
 
   /** The `send` event of a call or a reply. */
   feedCall(e: TraceEvent, step: number): void {
-    const cs = this.calls;
-    for (let i = 0; i < cs.length; i++) (cs[i] as Checker).onEvent(e, step);
+    const { cs, at } = this.calls;
+    for (let i = 0; i < cs.length; i++) {
+      const c = cs[i] as Checker;
+      if (c.callsOf !== undefined && !c.callsOf(e.task)) continue;
+      this.fed[at[i] as number] = 1;
+      c.onEvent(e, step);
+    }
   }
 
   /** One event (a walk already expanded: protocol/events.ts eachAccess). */
   feed(e: TraceEvent, step: number): void {
-    const cs = this.byKind.get(e.ev);
-    if (cs === undefined) return;
-    for (let i = 0; i < cs.length; i++) (cs[i] as Checker).onEvent(e, step);
+    const r = this.byKind.get(e.ev);
+    if (r === undefined) return;
+    if (e.ev === 'lock.acquired' || e.ev === 'lock.released') {
+      const ts = this.tables;
+      for (let i = 0; i < ts.length; i++) (ts[i] as HeldLocks).onEvent(e, step);
+    }
+    const { cs, at } = r;
+    const fed = this.fed;
+    for (let i = 0; i < cs.length; i++) {
+      fed[at[i] as number] = 1;
+      (cs[i] as Checker).onEvent(e, step);
+    }
   }
+}
+
+/** The checkers that take one kind of event, and their positions. */
+interface Route {
+  readonly cs: readonly Checker[];
+  readonly at: readonly number[];
+}
+
+/** Who takes what, by the checkers' positions (CheckerFeed). */
+interface FeedPlan {
+  /** Per kind of EVENT_NAMES, the checkers that take it; kinds with the same checkers share one list. */
+  readonly byKind: readonly (readonly number[])[];
+  readonly calls: readonly number[];
+  /** Per shared held-lock table, the first checker that has it. */
+  readonly tables: readonly number[];
+}
+
+const plans = new WeakMap<readonly Checker[], FeedPlan>();
+
+function feedPlan(checkers: readonly Checker[]): FeedPlan {
+  const lists = new Map<string, readonly number[]>();
+  const list = (at: number[]): readonly number[] => {
+    const key = at.join(',');
+    let l = lists.get(key);
+    if (l === undefined) lists.set(key, (l = Object.freeze(at)));
+    return l;
+  };
+  const all = checkers.map((_, i) => i);
+  const byKind = EVENT_NAMES.map((name) => list(all.filter((i) => {
+    const kinds = (checkers[i] as Checker).eventKinds;
+    return kinds === undefined || kinds.includes(name);
+  })));
+  const calls = list((byKind[EVENT_NAMES.indexOf('send')] as readonly number[]).filter((i) => (checkers[i] as Checker).spawnsOnly !== true));
+  const tables: number[] = [];
+  all.forEach((i) => {
+    const h = (checkers[i] as Checker).heldLocks;
+    if (h !== undefined && !tables.some((j) => (checkers[j] as Checker).heldLocks === h)) tables.push(i);
+  });
+  return { byKind, calls, tables };
 }
 
 export const NO_FINDINGS: readonly Finding[] = [];

@@ -30,6 +30,24 @@ export class HeldLocks {
   constructor(opts: { readonly shared?: boolean } = {}) {
     this.last = opts.shared === true ? NOT_SEEN : null;
   }
+
+  /**
+   * Shared by several checkers: a run's feed (CheckerFeed) applies each
+   * lock event to it once, and a checker that reads it needs no lock events
+   * of its own for it (Checker.heldLocks).
+   */
+  get shared(): boolean {
+    return this.last !== null;
+  }
+
+  /**
+   * A set-up has ended (runtime/execution.ts): the last lock event it saw
+   * will not be seen again, and a snapshot need not copy it (the event, its
+   * lock and its stack, in every restore: issue 19).
+   */
+  setupEnded(): void {
+    if (this.last !== null) this.last = NOT_SEEN;
+  }
   /**
    * Each task's held locks as of its last lock event, frozen, made when a
    * checker first asks (`snapshotOf`) and shared by every record made until

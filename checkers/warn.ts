@@ -8,6 +8,8 @@ import type { Finding } from '../protocol/findings.ts';
 import { actorId } from '../protocol/ids.ts';
 
 const WARN_EVENTS: readonly EventName[] = Object.freeze(['warn', 'lock.acquired', 'lock.released']);
+/** With a shared held-lock table (Checker.heldLocks): the feed keeps it, the WARNs are all that is left. */
+const WARN_EVENTS_SHARED: readonly EventName[] = Object.freeze(['warn']);
 
 /**
  * WARN_ON()/WARN() sites of the kernel model (`k.warn`) as `kernel-warn`
@@ -24,13 +26,18 @@ const WARN_EVENTS: readonly EventName[] = Object.freeze(['warn', 'lock.acquired'
  */
 export class KernelWarnChecker implements Checker {
   readonly name = 'warn';
+  /** Its findings come from events: drained only after a step that handed it one (Checker.drainsOnlyAfterEvents). */
+  readonly drainsOnlyAfterEvents = true;
   /** What `onEvent` acts on (Checker.eventKinds): WARNs, and the lock events of the held locks a report prints. */
-  readonly eventKinds: readonly EventName[] = WARN_EVENTS;
+  readonly eventKinds: readonly EventName[];
+  readonly heldLocks?: HeldLocks;
   private readonly held: HeldLocks;
 
   /** `held`: the held-lock table, when several checkers of one run share one (kernelCheckers). */
   constructor(opts: { readonly held?: HeldLocks } = {}) {
     this.held = opts.held ?? new HeldLocks();
+    if (this.held.shared) this.heldLocks = this.held;
+    this.eventKinds = this.held.shared ? WARN_EVENTS_SHARED : WARN_EVENTS;
   }
   private readonly pending = new FindingQueue();
   private readonly seen = new Set<string>();

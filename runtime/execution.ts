@@ -345,7 +345,8 @@ class Execution {
     this.hash = st.hash;
     this.held = st.held;
     this.checkers = st.checkers;
-    this.feed = new CheckerFeed(this.checkers);
+    // (copies of the snapshot's checkers: who takes which events is the snapshot's, worked out once)
+    this.feed = new CheckerFeed(this.checkers, snap.checkers);
     this.findings = st.findings;
     this.seen = st.seen;
     this.results = st.results;
@@ -361,6 +362,7 @@ class Execution {
     this.inSetup = false;
     this.setupSteps = this.step;
     for (const c of this.checkers) c.setupEnded?.();
+    this.feed.setupEnded();
     const go = (): void => {
       for (const t of this.pending) this.addTask(rootMessage(t, this.opts.seed));
       this.pending = [];
@@ -537,7 +539,7 @@ class Execution {
       // Calls and replies stay inside one task, so their `send` events can be
       // derived here, and only when a checker listens; a spawn's `send` was
       // recorded by the cell in its place among the step's events.
-      if (sends && m.to !== ROOT && m.kind !== 'event') {
+      if (sends && m.to !== ROOT && m.kind !== 'event' && this.feed.wantsCallOf(s.id)) {
         this.feed.feedCall(new CallSend(s.id, actor, r.stack, m.id, m.to, m.op, m.kind), step);
       }
       if (m.task !== s.id) {
@@ -589,7 +591,10 @@ class Execution {
       this.trace.push({ i: step, task: s.id, kind: cmd.kind, actor, msg: cmd.kind === 'deliver' ? cmd.msg.id : null, op: cmd.kind === 'deliver' ? cmd.msg.op : null, point: r.point.at, events: [...evs] });
     }
     const checkers = this.checkers;
+    const feed = this.feed;
     for (let j = 0; j < checkers.length; j++) {
+      // (a checker that was handed no event since its last drain has nothing new: Checker.drainsOnlyAfterEvents)
+      if (!feed.drainable(j)) continue;
       const found = (checkers[j] as Checker).drain();
       for (let k = 0; k < found.length; k++) this.report(found[k] as Finding);
     }

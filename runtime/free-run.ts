@@ -85,6 +85,10 @@ export async function runFree(program: Program, opts: FreeRunOptions): Promise<F
 export function unfinished(c: Checker): Checker {
   return {
     name: c.name, ...(c.eventKinds !== undefined ? { eventKinds: c.eventKinds } : {}), ...(c.spawnsOnly === true ? { spawnsOnly: true } : {}),
+    // (the shared held-lock table comes along: its lock events reach it through the feed, not through eventKinds)
+    ...(c.heldLocks !== undefined ? { heldLocks: c.heldLocks } : {}),
+    ...(c.callsOf !== undefined ? { callsOf: c.callsOf.bind(c) } : {}),
+    ...(c.drainsOnlyAfterEvents === true ? { drainsOnlyAfterEvents: true } : {}),
     onEvent: (e, step) => c.onEvent(e, step), drain: () => c.drain(),
   };
 }

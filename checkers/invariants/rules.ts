@@ -50,6 +50,15 @@ export interface Violation {
   readonly replacement?: { readonly name: string; readonly rule: string };
 }
 
+/**
+ * The fields of objects other than groups that the rules below read (a
+ * member's driver and binding, its dev_iommu, its driver's
+ * driver_managed_dma, an SVA domain's users): a change of any other field of
+ * those objects changes no judgement (the checker then ignores it, unless a
+ * scenario replaces a rule: InvariantsChecker). A group's fields are all read.
+ */
+export const RULE_FIELDS: ReadonlySet<string> = new Set(['driver', 'bound', 'require_direct', 'bits', 'hw_domain', 'driver_managed_dma', 'users']);
+
 // ---- helpers -----------------------------------------------------------------------
 
 function newest(changes: Iterable<Change | null>): Change | null {

@@ -2,7 +2,7 @@ import type { HeldLock } from '../held-locks.ts';
 import type { LockId, ObjId, TaskId } from '../../protocol/ids.ts';
 // read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
 import { peek } from '../../runtime/snapshot.ts';
-import { frozenWith } from '../frozen-map.ts';
+import { tableWith } from '../frozen-map.ts';
 
 /**
  * The invariants checker's picture of kernel object state, rebuilt from the
@@ -43,12 +43,34 @@ const DRIVER_PREFIX = 'driver:';
 export const REQUIRE_DIRECT_BIT = 4;
 
 /** The device_driver object of a driver named by dev->driver. */
-export const driverObj = (name: string): ObjId => (name.startsWith(DRIVER_PREFIX) ? name : `${DRIVER_PREFIX}${name}`) as ObjId;
-export const devIommuObj = (dev: string): ObjId => `${dev}${DEV_IOMMU_SUFFIX}` as ObjId;
+export const driverObj = (name: string): ObjId => (name.startsWith(DRIVER_PREFIX) ? name : memo(driverIds, DRIVER_PREFIX, name, '')) as ObjId;
+export const devIommuObj = (dev: string): ObjId => memo(devIommuIds, '', dev, DEV_IOMMU_SUFFIX) as ObjId;
 /** The dev of a `<dev>.iommu` id, or null. */
 export const devOfDevIommu = (obj: string): string | null => (obj.endsWith(DEV_IOMMU_SUFFIX) ? obj.slice(0, -DEV_IOMMU_SUFFIX.length) : null);
-export const groupMutexId = (group: string): LockId => `${group}->mutex` as LockId;
-export const deviceLockId = (dev: string): LockId => `${dev}->mutex` as LockId;
+/**
+ * `<owner>->mutex`, made once per owner: a judgement looks up group->mutex
+ * and every member's device_lock in the held table, and a string made anew
+ * is hashed anew at every look-up (issue 19). Bounded: a process that meets
+ * more owners than this starts over.
+ */
+const mutexIds = new Map<string, string>();
+const driverIds = new Map<string, string>();
+const devIommuIds = new Map<string, string>();
+function mutexOf(owner: string): LockId {
+  return memo(mutexIds, '', owner, '->mutex') as LockId;
+}
+/** (So are a member's dev_iommu and driver ids, which every judgement looks up for every member.) */
+function memo(ids: Map<string, string>, prefix: string, of: string, suffix: string): string {
+  let id = ids.get(of);
+  if (id === undefined) {
+    if (ids.size >= 65_536) ids.clear();
+    id = `${prefix}${of}${suffix}`;
+    ids.set(of, id);
+  }
+  return id;
+}
+export const groupMutexId = (group: string): LockId => mutexOf(group);
+export const deviceLockId = (dev: string): LockId => mutexOf(dev);
 
 // ---- value coercions: the stream carries `unknown` ----------------------------------
 
@@ -101,6 +123,13 @@ export class Shadow {
    */
   // (the rules judge one group after the other: the last group's is all there is to remember)
   private judgingNow = false;
+  /** Per-object tables are frozen while a set-up runs (frozen-map.ts tableWith); `setupEnded` ends that. */
+  private seal = true;
+
+  /** The set-up has ended: no snapshot follows (tableWith). */
+  setupEnded(): void {
+    this.seal = false;
+  }
   private memoGroup: string | null = null;
   private memoState: GroupState | null = null;
   private memoDumpOf: unknown = null;
@@ -202,15 +231,15 @@ export class Shadow {
       this.groupSet.add(c.obj);
       if (field === 'devices') this.setMembers(c.obj, asStrList(this.get(c.obj, 'devices')), asStrList(c.value));
     }
-    this.fields.set(c.obj, frozenWith(this.fields.get(c.obj), field, c.value));
-    this.writes.set(c.obj, frozenWith(this.writes.get(c.obj), field, c));
+    setTable(this.fields, c.obj, field, c.value, this.seal);
+    setTable(this.writes, c.obj, field, c, this.seal);
   }
 
   /** A read of a field the shadow does not know yet teaches it the value. */
   learn(obj: ObjId, field: string, value: unknown): void {
     const f = this.fields.get(obj);
     if (f !== undefined && f.has(field)) return;
-    this.fields.set(obj, frozenWith(f, field, value));
+    setTable(this.fields, obj, field, value, this.seal);
     if (this.isGroup(obj) && !this.freed.has(obj)) {
       this.groupSet.add(obj);
       if (field === 'devices') this.setMembers(obj, [], asStrList(value));
@@ -304,3 +333,10 @@ export class Shadow {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
+
+/** `tables[obj]` with `field` set (tableWith), put back only when it is a new table. */
+function setTable<V>(tables: Map<ObjId, ReadonlyMap<string, V>>, obj: ObjId, field: string, value: V, seal: boolean): void {
+  const t = tables.get(obj);
+  const next = tableWith(t, field, value, seal);
+  if (next !== t) tables.set(obj, next);
+}

@@ -30,8 +30,11 @@ import { IsolationShadow } from './shadow.ts';
  */
 export class IsolationChecker implements Checker {
   readonly name = 'isolation';
+  /** Its findings come from events: drained only after a step that handed it one (Checker.drainsOnlyAfterEvents). */
+  readonly drainsOnlyAfterEvents = true;
   /** What `onEvent` acts on (Checker.eventKinds): DMA, the object state its rules read (shadow.ts), the held locks a report prints. */
-  readonly eventKinds: readonly EventName[] = ISOLATION_EVENTS;
+  readonly eventKinds: readonly EventName[];
+  readonly heldLocks?: HeldLocks;
   private readonly shadow = new IsolationShadow();
   private readonly held: HeldLocks;
   private readonly pending = new FindingQueue();
@@ -40,6 +43,8 @@ export class IsolationChecker implements Checker {
   /** `held`: the held-lock table, when several checkers of one run share one (kernelCheckers). */
   constructor(opts: { readonly held?: HeldLocks } = {}) {
     this.held = opts.held ?? new HeldLocks();
+    if (this.held.shared) this.heldLocks = this.held;
+    this.eventKinds = this.held.shared ? ISOLATION_EVENTS_SHARED : ISOLATION_EVENTS;
   }
 
   onEvent(e: TraceEvent, step: number): void {
@@ -57,6 +62,11 @@ export class IsolationChecker implements Checker {
       const changed = st.change === null ? '?' : whereOf(st.change.stack).site;
       this.report('stale-translation', `stale-translation|${st.via}|${st.invalidatedAfter === null ? 'not-invalidated' : 'survived-invalidation'}|${sites(c)}|${changed}`, c, () => printStale(st, step));
     }
+  }
+
+  /** The set-up has ended (Checker.setupEnded): the shadow's tables need no more freezing. */
+  setupEnded(): void {
+    this.shadow.setupEnded();
   }
 
   drain(): readonly Finding[] {
@@ -77,6 +87,8 @@ export class IsolationChecker implements Checker {
 }
 
 const ISOLATION_EVENTS: readonly EventName[] = Object.freeze(['dma', 'alloc', 'free', 'access', 'lock.acquired', 'lock.released']);
+/** With a shared held-lock table (Checker.heldLocks): the lock events only kept that table. */
+const ISOLATION_EVENTS_SHARED: readonly EventName[] = Object.freeze(['dma', 'alloc', 'free', 'access']);
 
 /** The unit's dma site and the site that issued the DMA (the frame below it). */
 function sites(c: DmaContext): string {

@@ -3,7 +3,7 @@ import type { TraceEvent } from '../../protocol/events.ts';
 import type { TaskId } from '../../protocol/ids.ts';
 // read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
 import { peek } from '../../runtime/snapshot.ts';
-import { frozenWith } from '../frozen-map.ts';
+import { tableWith } from '../frozen-map.ts';
 
 /**
  * The isolation checker's picture of the machine, rebuilt from the event
@@ -35,6 +35,13 @@ export class IsolationShadow {
   private readonly types = new Map<string, string>();
   private readonly groupOfDev = new Map<string, string>();
   private seq = 0;
+  /** Per-object tables are frozen while a set-up runs (frozen-map.ts tableWith); `setupEnded` ends that. */
+  private seal = true;
+
+  /** The set-up has ended: no snapshot follows (tableWith). */
+  setupEnded(): void {
+    this.seal = false;
+  }
 
   onEvent(e: TraceEvent, step: number): void {
     this.seq++;
@@ -64,7 +71,9 @@ export class IsolationShadow {
     if (e.op === 'read' && isDelta(e.value) && group) return;
     const value = group ? valueAfter(this.get(e.obj, e.field), e.value) : e.value;
     if (e.field === 'devices' && group) this.setMembers(e.obj, this.members(e.obj), asStrList(value));
-    this.fields.set(e.obj, frozenWith(this.fields.get(e.obj), e.field, this.write(e, step, value)));
+    const t = this.fields.get(e.obj);
+    const next = tableWith(t, e.field, this.write(e, step, value), this.seal);
+    if (next !== t) this.fields.set(e.obj, next);
   }
 
   get(obj: string, field: string): unknown {

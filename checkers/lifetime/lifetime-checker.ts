@@ -47,6 +47,8 @@ export interface LifetimeCheckerOptions {
  */
 export class LifetimeChecker implements Checker {
   readonly name = 'lifetime';
+  /** Its findings come from events: drained only after a step that handed it one (Checker.drainsOnlyAfterEvents). */
+  readonly drainsOnlyAfterEvents = true;
   private readonly leaks: boolean;
   private readonly keep: ReadonlySet<string>;
   private readonly held: HeldLocks;
@@ -143,6 +145,16 @@ export class LifetimeChecker implements Checker {
       default:
         unreachable(e);
     }
+  }
+
+  /**
+   * A call or reply matters here only as a task's first event (`active`:
+   * a spawned task not seen yet is a message still in flight), and the
+   * step's other events come first: ~84 call and reply sends of a bench
+   * schedule, each made and handed here to change nothing (issue 19).
+   */
+  callsOf(task: TaskId): boolean {
+    return !this.active.has(task);
   }
 
   /**

@@ -119,10 +119,15 @@ const LOCKDEP_EVENTS: readonly EventName[] = Object.freeze([
   'task.start', 'task.end', 'task.context', 'lock.request', 'lock.acquired', 'lock.released', 'lock.misuse', 'lock.assert',
   'wait.start', 'wait.done', 'complete', 'free',
 ]);
+/** With a shared held-lock table (Checker.heldLocks): the lock acquisitions and releases only kept that table. */
+const LOCKDEP_EVENTS_SHARED: readonly EventName[] = Object.freeze(LOCKDEP_EVENTS.filter((k) => k !== 'lock.acquired' && k !== 'lock.released'));
 
 export class Lockdep implements Checker {
   readonly name = 'lockdep';
-  readonly eventKinds = LOCKDEP_EVENTS;
+  /** Its findings come from events: drained only after a step that handed it one (Checker.drainsOnlyAfterEvents). */
+  readonly drainsOnlyAfterEvents = true;
+  readonly eventKinds: readonly EventName[];
+  readonly heldLocks?: HeldLocks;
   private readonly graph = new DependencyGraph();
   private readonly held: HeldLocks;
   /** Class keys that are completions. */
@@ -146,6 +151,8 @@ export class Lockdep implements Checker {
 
   constructor(opts: LockdepOptions = {}) {
     this.held = opts.held ?? new HeldLocks();
+    if (this.held.shared) this.heldLocks = this.held;
+    this.eventKinds = this.held.shared ? LOCKDEP_EVENTS_SHARED : LOCKDEP_EVENTS;
     this.novalidate = new Set(opts.novalidate ?? []);
     for (const d of opts.known ?? []) {
       if (d.preload === false) continue;

@@ -21,7 +21,9 @@ export type LocksetVerdict = 'ok' | 'unheld' | 'read-held';
 export function checkLockset(op: 'read' | 'write', guard: LockId | null, lockless: boolean, held: readonly HeldLock[]): LocksetVerdict {
   if (guard === null || lockless) return 'ok';
   let mode: HeldLock['mode'] | null = null;
-  for (const h of held) {
+  // (indexed: a for-of over the frozen list cost about twice as much, once per access)
+  for (let i = 0; i < held.length; i++) {
+    const h = held[i] as HeldLock;
     if (h.lock.id !== guard) continue;
     if (h.mode === 'write') return 'ok';
     mode = h.mode;

@@ -11,7 +11,7 @@ import { VFIO_INVARIANTS, show } from './rules.ts';
 import type { VfioInvariantId } from './rules.ts';
 // read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
 import { peek } from '../../runtime/snapshot.ts';
-import { frozenWith } from '../frozen-map.ts';
+import { tableWith } from '../frozen-map.ts';
 
 /** The last write of a field: what the report names as the change that broke the rule. */
 interface Write {
@@ -32,6 +32,8 @@ interface Violation {
 }
 
 const VFIO_EVENTS: readonly EventName[] = Object.freeze(['alloc', 'free', 'access', 'lock.acquired', 'lock.released']);
+/** With a shared held-lock table (Checker.heldLocks): an acquisition only kept that table (a release marks objects to judge). */
+const VFIO_EVENTS_SHARED: readonly EventName[] = Object.freeze(['alloc', 'free', 'access', 'lock.released']);
 
 const RULE = '==================================================================';
 
@@ -50,8 +52,11 @@ const RULE = '==================================================================
  */
 export class VfioInvariantsChecker implements Checker {
   readonly name = 'vfio-invariants';
+  /** Its findings come from events: drained only after a step that handed it one (Checker.drainsOnlyAfterEvents). */
+  readonly drainsOnlyAfterEvents = true;
   /** What `onEvent` acts on (Checker.eventKinds): the vfio objects' state and the locks that protect it. */
-  readonly eventKinds: readonly EventName[] = VFIO_EVENTS;
+  readonly eventKinds: readonly EventName[];
+  readonly heldLocks?: HeldLocks;
   private readonly held: HeldLocks;
   private readonly types = new Map<string, string>();
   private readonly freed = new Set<string>();
@@ -77,10 +82,14 @@ export class VfioInvariantsChecker implements Checker {
   private deviceFileSeq = 0;
   private readonly byPriv = new Map<string, Set<string>>();
   private readonly byDevice = new Map<string, Set<string>>();
+  /** Per-object tables are frozen while a set-up runs (frozen-map.ts tableWith); `setupEnded` ends that. */
+  private seal = true;
 
   /** `held`: the held-lock table, when several checkers of one run share one (kernelCheckers). */
   constructor(opts: { readonly held?: HeldLocks } = {}) {
     this.held = opts.held ?? new HeldLocks();
+    if (this.held.shared) this.heldLocks = this.held;
+    this.eventKinds = this.held.shared ? VFIO_EVENTS_SHARED : VFIO_EVENTS;
   }
 
   onEvent(e: TraceEvent, step: number): void {
@@ -119,6 +128,11 @@ export class VfioInvariantsChecker implements Checker {
       default:
         return;
     }
+  }
+
+  /** The set-up has ended (Checker.setupEnded): no snapshot follows, the tables need no more freezing. */
+  setupEnded(): void {
+    this.seal = false;
   }
 
   drain(): readonly Finding[] {
@@ -233,7 +247,8 @@ export class VfioInvariantsChecker implements Checker {
     } else if (field === 'device') {
       reindex(this.byDevice, obj, f?.get('device'), value);
     }
-    this.fields.set(obj, frozenWith(f, field, value));
+    const next = tableWith(f, field, value, this.seal);
+    if (next !== f) this.fields.set(obj, next);
   }
 
   private isHeld(lockId: string): boolean {
