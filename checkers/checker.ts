@@ -73,9 +73,11 @@ export interface Checker {
  * kind of event, which kept V8 recompiling it (issues 18, 19).
  */
 export class CheckerFeed {
-  private readonly byKind = new Map<EventName, Route>();
-  /** The checkers that take the `send` events of calls and replies. */
-  private readonly calls: Route;
+  private readonly checkers: readonly Checker[];
+  /** Per kind, the positions of the checkers that take it (the plan's: shared by every schedule's feed). */
+  private readonly byKind: ReadonlyMap<EventName, readonly number[]>;
+  /** The positions of the checkers that take the `send` events of calls and replies. */
+  private readonly calls: readonly number[];
   /** Per checker: handed an event since its last drain (always 1 for one that is not `drainsOnlyAfterEvents`). */
   private readonly fed: Uint8Array;
   /** Per checker: what `fed` goes back to at a drain (0 for a checker that `drainsOnlyAfterEvents`). */
@@ -86,8 +88,8 @@ export class CheckerFeed {
   /**
    * `like`: checkers these are copies of (a set-up snapshot's, restored for
    * every schedule): who takes what is worked out once for them, and each
-   * schedule's feed only looks its copies up by position (it was ~140
-   * `includes` per schedule, issue 19).
+   * schedule's feed reuses it, by position (it was ~140 `includes` and ~20
+   * lists per schedule, issue 19).
    */
   constructor(checkers: readonly Checker[], like: readonly Checker[] = checkers) {
     let plan = plans.get(like);
@@ -95,17 +97,12 @@ export class CheckerFeed {
       plan = feedPlan(like.length === checkers.length ? like : checkers);
       plans.set(like, plan);
     }
-    const made = new Map<readonly number[], Route>();
-    const pick = (at: readonly number[]): Route => {
-      let r = made.get(at);
-      if (r === undefined) made.set(at, (r = { cs: at.map((i) => checkers[i] as Checker), at }));
-      return r;
-    };
-    for (let k = 0; k < EVENT_NAMES.length; k++) this.byKind.set(EVENT_NAMES[k] as EventName, pick(plan.byKind[k] as readonly number[]));
-    this.calls = pick(plan.calls);
-    this.tables = plan.tables.map((i) => (checkers[i] as Checker).heldLocks as HeldLocks);
+    this.checkers = checkers;
+    this.byKind = plan.byKind;
+    this.calls = plan.calls;
+    this.rest = plan.rest;
     this.fed = new Uint8Array(checkers.length).fill(1);
-    this.rest = Uint8Array.from(checkers, (c) => (c.drainsOnlyAfterEvents === true ? 0 : 1));
+    this.tables = plan.tables.map((i) => (checkers[i] as Checker).heldLocks as HeldLocks);
   }
 
   /** The set-up has ended: the shared held-lock tables forget its last event (HeldLocks.setupEnded). */
@@ -127,14 +124,14 @@ export class CheckerFeed {
 
   /** Whether some checker takes the `send` events of calls and replies (a run derives them only then). */
   wantsCalls(): boolean {
-    return this.calls.cs.length > 0;
+    return this.calls.length > 0;
   }
 
   /** Whether some checker takes the `send` events of calls and replies of `task` now (Checker.callsOf). */
   wantsCallOf(task: TaskId): boolean {
-    const cs = this.calls.cs;
-    for (let i = 0; i < cs.length; i++) {
-      const c = cs[i] as Checker;
+    const at = this.calls;
+    for (let i = 0; i < at.length; i++) {
+      const c = this.checkers[at[i] as number] as Checker;
       if (c.callsOf === undefined || c.callsOf(task)) return true;
     }
     return false;
@@ -142,45 +139,43 @@ export class CheckerFeed {
 
   /** The `send` event of a call or a reply. */
   feedCall(e: TraceEvent, step: number): void {
-    const { cs, at } = this.calls;
-    for (let i = 0; i < cs.length; i++) {
-      const c = cs[i] as Checker;
+    const at = this.calls;
+    for (let i = 0; i < at.length; i++) {
+      const j = at[i] as number;
+      const c = this.checkers[j] as Checker;
       if (c.callsOf !== undefined && !c.callsOf(e.task)) continue;
-      this.fed[at[i] as number] = 1;
+      this.fed[j] = 1;
       c.onEvent(e, step);
     }
   }
 
   /** One event (a walk already expanded: protocol/events.ts eachAccess). */
   feed(e: TraceEvent, step: number): void {
-    const r = this.byKind.get(e.ev);
-    if (r === undefined) return;
+    const at = this.byKind.get(e.ev);
+    if (at === undefined) return;
     if (e.ev === 'lock.acquired' || e.ev === 'lock.released') {
       const ts = this.tables;
       for (let i = 0; i < ts.length; i++) (ts[i] as HeldLocks).onEvent(e, step);
     }
-    const { cs, at } = r;
+    const cs = this.checkers;
     const fed = this.fed;
-    for (let i = 0; i < cs.length; i++) {
-      fed[at[i] as number] = 1;
-      (cs[i] as Checker).onEvent(e, step);
+    for (let i = 0; i < at.length; i++) {
+      const j = at[i] as number;
+      fed[j] = 1;
+      (cs[j] as Checker).onEvent(e, step);
     }
   }
 }
 
-/** The checkers that take one kind of event, and their positions. */
-interface Route {
-  readonly cs: readonly Checker[];
-  readonly at: readonly number[];
-}
-
 /** Who takes what, by the checkers' positions (CheckerFeed). */
 interface FeedPlan {
-  /** Per kind of EVENT_NAMES, the checkers that take it; kinds with the same checkers share one list. */
-  readonly byKind: readonly (readonly number[])[];
+  /** Per kind, the checkers that take it; kinds with the same checkers share one list. */
+  readonly byKind: ReadonlyMap<EventName, readonly number[]>;
   readonly calls: readonly number[];
   /** Per shared held-lock table, the first checker that has it. */
   readonly tables: readonly number[];
+  /** Per checker, what its `fed` byte goes back to at a drain (CheckerFeed.rest; never written). */
+  readonly rest: Uint8Array;
 }
 
 const plans = new WeakMap<readonly Checker[], FeedPlan>();
@@ -194,17 +189,21 @@ function feedPlan(checkers: readonly Checker[]): FeedPlan {
     return l;
   };
   const all = checkers.map((_, i) => i);
-  const byKind = EVENT_NAMES.map((name) => list(all.filter((i) => {
-    const kinds = (checkers[i] as Checker).eventKinds;
-    return kinds === undefined || kinds.includes(name);
-  })));
-  const calls = list((byKind[EVENT_NAMES.indexOf('send')] as readonly number[]).filter((i) => (checkers[i] as Checker).spawnsOnly !== true));
+  const byKind = new Map<EventName, readonly number[]>();
+  for (const name of EVENT_NAMES) {
+    byKind.set(name, list(all.filter((i) => {
+      const kinds = (checkers[i] as Checker).eventKinds;
+      return kinds === undefined || kinds.includes(name);
+    })));
+  }
+  const calls = list((byKind.get('send') as readonly number[]).filter((i) => (checkers[i] as Checker).spawnsOnly !== true));
   const tables: number[] = [];
   all.forEach((i) => {
     const h = (checkers[i] as Checker).heldLocks;
     if (h !== undefined && !tables.some((j) => (checkers[j] as Checker).heldLocks === h)) tables.push(i);
   });
-  return { byKind, calls, tables };
+  const rest = Uint8Array.from(checkers, (c) => (c.drainsOnlyAfterEvents === true ? 0 : 1));
+  return { byKind, calls, tables, rest };
 }
 
 export const NO_FINDINGS: readonly Finding[] = [];
