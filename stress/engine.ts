@@ -153,8 +153,15 @@ export interface StressResult {
   readonly verifyMs: number;
 }
 
-/** Waits between polls of the shared counters while a round runs. */
-const POLL_MS = 2;
+/**
+ * While a round runs the main thread wakes when a task ends or aborts or an
+ * actor dies (the workers' messages), and otherwise every this many ms to
+ * look for a hang or an interrupt. It used to poll the shared counters
+ * every 2 ms, 500 wake-ups a second: woken by the messages instead, its CPU
+ * time in the rounds fell by ~15 % at 4,096 devices (0.60 → 0.51 s per
+ * 10 s; session 18), and a round's end is seen at once, not up to 2 ms late.
+ */
+const IDLE_POLL_MS = 50;
 /** Full garbage collections, in every worker whose heap grew by GC_GROWTH over its floor, this often (see runtime/gc.ts): RSS stays flat. */
 const GC_EVERY_MS = 5000;
 /**
@@ -304,6 +311,8 @@ class Rounds {
   private readonly c = new Int32Array(this.counters);
   private readonly ended = new Set<TaskId>();
   private stopped: Finding | null = null;
+  /** Ends runRound's current wait at once (a task ended or aborted, an actor died). */
+  private wake: (() => void) | null = null;
   private readonly candidates = new Map<string, Candidate>();
   /** Known findings by id and kind (one id may name several kinds of the same issue). */
   private readonly known = new Map<string, { issue: KnownFinding; title: string; count: number }>();
@@ -325,12 +334,15 @@ class Rounds {
     await withTimeout(this.host.startFree({ seed: this.o.seed, chaos: chaosOptions(this.o.chaos ?? DEFAULT_CHAOS, this.bootSteps), keepEvents: true }, this.counters, {
       end: (task) => {
         this.ended.add(task);
+        this.wake?.();
       },
       abort: (task, info) => {
         this.stopped ??= abortFinding(task, info);
+        this.wake?.();
       },
       died: (actor: ActorId, why: string) => {
         this.stopped ??= abortFinding('?' as TaskId, { kind: 'actor-crash', actor, handler: '?', message: why, jsStack: null, stack: [] });
+        this.wake?.();
       },
     }), 'free-mode start');
     const latency = new Reservoir(100_000);
@@ -432,7 +444,14 @@ class Rounds {
     let last = -1;
     let lastChange = performance.now();
     for (;;) {
-      await new Promise((r) => setTimeout(r, POLL_MS));
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, IDLE_POLL_MS);
+        this.wake = () => {
+          clearTimeout(timer);
+          r();
+        };
+      });
+      this.wake = null;
       if (this.stopped !== null) return 'aborted';
       if (interrupted()) return 'interrupted';
       if (Atomics.load(this.c, LIVE_TASKS) === 0 && tasks.every((t) => this.ended.has(t.id))) return 'done';
