@@ -86,15 +86,16 @@ export class CheckerFeed {
   private readonly tables: readonly HeldLocks[];
 
   /**
-   * `like`: checkers these are copies of (a set-up snapshot's, restored for
-   * every schedule): who takes what is worked out once for them, and each
-   * schedule's feed reuses it, by position (it was ~140 `includes` and ~20
-   * lists per schedule, issue 19).
+   * `like`: checkers these are copies of, position for position (a set-up
+   * snapshot's, restored for every schedule): who takes what is worked out
+   * once for them, and each schedule's feed reuses it (it was ~140
+   * `includes` and ~20 lists per schedule, issue 19).
    */
   constructor(checkers: readonly Checker[], like: readonly Checker[] = checkers) {
+    if (like.length !== checkers.length) throw new Error(`CheckerFeed: ${checkers.length} checkers are not copies of ${like.length}`);
     let plan = plans.get(like);
-    if (plan === undefined || like.length !== checkers.length) {
-      plan = feedPlan(like.length === checkers.length ? like : checkers);
+    if (plan === undefined) {
+      plan = feedPlan(like);
       plans.set(like, plan);
     }
     this.checkers = checkers;

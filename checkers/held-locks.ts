@@ -1,4 +1,4 @@
-import type { LockMode, LockRef, TraceEvent } from '../protocol/events.ts';
+import type { EventName, LockMode, LockRef, TraceEvent } from '../protocol/events.ts';
 import type { ActorId, TaskId } from '../protocol/ids.ts';
 
 export interface HeldLock {
@@ -122,4 +122,14 @@ const NOT_SEEN: TraceEvent = Object.freeze({ ev: 'task.end', task: '' as TaskId,
 export function describeHeld(h: HeldLock, i: number): string {
   const where = h.stack.length > 0 ? h.stack[h.stack.length - 1] : '?';
   return `#${i}: ${h.lock.id} (${h.lock.cls}${h.lock.sub ? `/${h.lock.sub}` : ''})${h.mode === 'write' ? '' : `, ${h.mode}`}, taken at ${where}`;
+}
+
+/**
+ * A checker's event kinds when its held-lock table is shared
+ * (Checker.heldLocks): `kinds` without the lock acquisitions and releases it
+ * took only to keep that table, which the feed now applies once. `own`: the
+ * lock events it also acts on itself, which stay.
+ */
+export function withoutTableEvents(kinds: readonly EventName[], own: readonly EventName[] = []): readonly EventName[] {
+  return Object.freeze(kinds.filter((k) => (k !== 'lock.acquired' && k !== 'lock.released') || own.includes(k)));
 }

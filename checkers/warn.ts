@@ -1,6 +1,6 @@
 import { FindingQueue } from './checker.ts';
 import type { Checker } from './checker.ts';
-import { HeldLocks } from './held-locks.ts';
+import { HeldLocks, withoutTableEvents } from './held-locks.ts';
 import { modelStack, whereOf } from './sites.ts';
 import { REPORT_LEGEND, dumpStack, innermostFunction, kernelLocation, taskCpu, taskName, taskPid } from './kernel-report.ts';
 import type { EventName, TraceEvent } from '../protocol/events.ts';
@@ -9,7 +9,7 @@ import { actorId } from '../protocol/ids.ts';
 
 const WARN_EVENTS: readonly EventName[] = Object.freeze(['warn', 'lock.acquired', 'lock.released']);
 /** With a shared held-lock table (Checker.heldLocks): the feed keeps it, the WARNs are all that is left. */
-const WARN_EVENTS_SHARED: readonly EventName[] = Object.freeze(['warn']);
+const WARN_EVENTS_SHARED = withoutTableEvents(WARN_EVENTS);
 
 /**
  * WARN_ON()/WARN() sites of the kernel model (`k.warn`) as `kernel-warn`

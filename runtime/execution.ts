@@ -200,8 +200,6 @@ class Execution {
   private checkers: readonly Checker[];
   /** The checkers by the event kinds they act on. */
   private feed: CheckerFeed;
-  /** Some checker observes this execution (a bare run skips the feed at every event). */
-  private checking: boolean;
   private held = new HeldLocks();
   private hash = new TraceHash();
   private readonly actorIndex: ReadonlyMap<ActorId, number>;
@@ -251,7 +249,6 @@ class Execution {
     this.maxSteps = opts.maxSteps ?? 100_000;
     this.checkers = opts.checkers ?? [];
     this.feed = new CheckerFeed(this.checkers);
-    this.checking = this.checkers.length > 0;
     this.trace = opts.record === true ? [] : null;
     this.actorIndex = new Map(program.actors.map((a, i) => [a.id, i]));
     this.lockManagers = new Set(program.lockManagers);
@@ -350,7 +347,6 @@ class Execution {
     this.checkers = st.checkers;
     // (copies of the snapshot's checkers: who takes which events is the snapshot's, worked out once)
     this.feed = new CheckerFeed(this.checkers, snap.checkers);
-    this.checking = this.checkers.length > 0;
     this.findings = st.findings;
     this.seen = st.seen;
     this.results = st.results;
@@ -427,7 +423,8 @@ class Execution {
       return;
     }
     this.held.onEvent(e, at);
-    if (this.checking) this.feed.feed(e, at);
+    // (a bare run skips the feed at every event)
+    if (this.checkers.length !== 0) this.feed.feed(e, at);
   }
 
   private addTask(m: Envelope): void {

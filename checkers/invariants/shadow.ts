@@ -2,7 +2,7 @@ import type { HeldLock } from '../held-locks.ts';
 import type { LockId, ObjId, TaskId } from '../../protocol/ids.ts';
 // read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
 import { peek } from '../../runtime/snapshot.ts';
-import { tableWith } from '../frozen-map.ts';
+import { setTable } from '../frozen-map.ts';
 
 /**
  * The invariants checker's picture of kernel object state, rebuilt from the
@@ -333,10 +333,3 @@ export class Shadow {
 }
 
 const EMPTY: ReadonlySet<string> = new Set();
-
-/** `tables[obj]` with `field` set (tableWith), put back only when it is a new table. */
-function setTable<V>(tables: Map<ObjId, ReadonlyMap<string, V>>, obj: ObjId, field: string, value: V, seal: boolean): void {
-  const t = tables.get(obj);
-  const next = tableWith(t, field, value, seal);
-  if (next !== t) tables.set(obj, next);
-}

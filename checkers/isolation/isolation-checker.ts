@@ -1,6 +1,6 @@
 import { FindingQueue } from '../checker.ts';
 import type { Checker } from '../checker.ts';
-import { HeldLocks } from '../held-locks.ts';
+import { HeldLocks, withoutTableEvents } from '../held-locks.ts';
 import { whereOf } from '../sites.ts';
 import type { EventName, TraceEvent } from '../../protocol/events.ts';
 import type { Finding, FindingKind } from '../../protocol/findings.ts';
@@ -88,7 +88,7 @@ export class IsolationChecker implements Checker {
 
 const ISOLATION_EVENTS: readonly EventName[] = Object.freeze(['dma', 'alloc', 'free', 'access', 'lock.acquired', 'lock.released']);
 /** With a shared held-lock table (Checker.heldLocks): the lock events only kept that table. */
-const ISOLATION_EVENTS_SHARED: readonly EventName[] = Object.freeze(['dma', 'alloc', 'free', 'access']);
+const ISOLATION_EVENTS_SHARED = withoutTableEvents(ISOLATION_EVENTS);
 
 /** The unit's dma site and the site that issued the DMA (the frame below it). */
 function sites(c: DmaContext): string {

@@ -3,7 +3,7 @@ import type { TraceEvent } from '../../protocol/events.ts';
 import type { TaskId } from '../../protocol/ids.ts';
 // read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
 import { peek } from '../../runtime/snapshot.ts';
-import { tableWith } from '../frozen-map.ts';
+import { setTable } from '../frozen-map.ts';
 
 /**
  * The isolation checker's picture of the machine, rebuilt from the event
@@ -71,9 +71,7 @@ export class IsolationShadow {
     if (e.op === 'read' && isDelta(e.value) && group) return;
     const value = group ? valueAfter(this.get(e.obj, e.field), e.value) : e.value;
     if (e.field === 'devices' && group) this.setMembers(e.obj, this.members(e.obj), asStrList(value));
-    const t = this.fields.get(e.obj);
-    const next = tableWith(t, e.field, this.write(e, step, value), this.seal);
-    if (next !== t) this.fields.set(e.obj, next);
+    setTable(this.fields, e.obj, e.field, this.write(e, step, value), this.seal);
   }
 
   get(obj: string, field: string): unknown {

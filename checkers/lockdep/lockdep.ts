@@ -4,7 +4,7 @@ import type { Edge, EdgeTrace } from './graph.ts';
 import { dependencyDot, frameOf, printLockdepBug } from './print.ts';
 import { FindingQueue } from '../checker.ts';
 import type { Checker } from '../checker.ts';
-import { HeldLocks, describeHeld } from '../held-locks.ts';
+import { HeldLocks, describeHeld, withoutTableEvents } from '../held-locks.ts';
 import type { HeldLock } from '../held-locks.ts';
 import { siteOf } from '../sites.ts';
 import { WRONG_KIND } from '../../protocol/locks.ts';
@@ -120,7 +120,7 @@ const LOCKDEP_EVENTS: readonly EventName[] = Object.freeze([
   'wait.start', 'wait.done', 'complete', 'free',
 ]);
 /** With a shared held-lock table (Checker.heldLocks): the lock acquisitions and releases only kept that table. */
-const LOCKDEP_EVENTS_SHARED: readonly EventName[] = Object.freeze(LOCKDEP_EVENTS.filter((k) => k !== 'lock.acquired' && k !== 'lock.released'));
+const LOCKDEP_EVENTS_SHARED = withoutTableEvents(LOCKDEP_EVENTS);
 
 export class Lockdep implements Checker {
   readonly name = 'lockdep';

@@ -1,6 +1,6 @@
 import { FindingQueue } from '../checker.ts';
 import type { Checker } from '../checker.ts';
-import { HeldLocks } from '../held-locks.ts';
+import { HeldLocks, withoutTableEvents } from '../held-locks.ts';
 import type { HeldLock } from '../held-locks.ts';
 import { printHeld } from '../races/print.ts';
 import { modelStack, printStack, whereOf } from '../sites.ts';
@@ -11,7 +11,7 @@ import { VFIO_INVARIANTS, show } from './rules.ts';
 import type { VfioInvariantId } from './rules.ts';
 // read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
 import { peek } from '../../runtime/snapshot.ts';
-import { tableWith } from '../frozen-map.ts';
+import { setTable } from '../frozen-map.ts';
 
 /** The last write of a field: what the report names as the change that broke the rule. */
 interface Write {
@@ -33,7 +33,7 @@ interface Violation {
 
 const VFIO_EVENTS: readonly EventName[] = Object.freeze(['alloc', 'free', 'access', 'lock.acquired', 'lock.released']);
 /** With a shared held-lock table (Checker.heldLocks): an acquisition only kept that table (a release marks objects to judge). */
-const VFIO_EVENTS_SHARED: readonly EventName[] = Object.freeze(['alloc', 'free', 'access', 'lock.released']);
+const VFIO_EVENTS_SHARED = withoutTableEvents(VFIO_EVENTS, ['lock.released']);
 
 const RULE = '==================================================================';
 
@@ -247,8 +247,7 @@ export class VfioInvariantsChecker implements Checker {
     } else if (field === 'device') {
       reindex(this.byDevice, obj, f?.get('device'), value);
     }
-    const next = tableWith(f, field, value, this.seal);
-    if (next !== f) this.fields.set(obj, next);
+    setTable(this.fields, obj, field, value, this.seal);
   }
 
   private isHeld(lockId: string): boolean {
