@@ -70,8 +70,9 @@ function notPlainData(v: object): void {
  * keyed by primitives or frozen records becomes a view of the snapshot's
  * that pays only for what is used:
  * - a small Map whose values are primitives or frozen records becomes a
- *   `CopyOnWriteMap` copied whole: it answers from the snapshot's Map until
- *   its first change, then copies its entries once;
+ *   `CopyOnWriteMap` that answers from the snapshot's Map until its first
+ *   change, and from then on keeps its changes on top of it (entry by
+ *   entry, below: nothing to copy, its values are shared);
  * - a Map with values that are mutable objects, or a large one
  *   (`restoreTuning.entryMin`), becomes a `CopyOnWriteMap` copied entry by
  *   entry: it takes one entry at a time into its own storage when the entry
@@ -399,9 +400,10 @@ class Restore {
  * classes); views of every small container (a location's reads, a vector
  * clock) cost more on bench/kernel.ts than the copies they saved. A Map is
  * copied entry by entry when its values are mutable objects (copying them
- * is what costs) or from `entryMin` entries on, else whole at its first
- * change (its reads then cost one look-up). Empty containers are always
- * copied at once. Tests set both to compare lazy restores with eager copies.
+ * is what costs) or from `entryMin` entries on; else its reads answer from
+ * the snapshot (one look-up) until its first change, and it goes entry by
+ * entry from then on. Empty containers are always copied at once. Tests set
+ * both to compare lazy restores with eager copies.
  */
 export const restoreTuning = { lazyMin: 16, entryMin: 64 };
 
@@ -419,9 +421,13 @@ function lazyEligible(c: Map<unknown, unknown> | Set<unknown>): boolean {
  * still inlines; a third class at those sites made every checker slower
  * than the copies it saved (measured on bench/kernel.ts).
  *
- * - Whole (`entryWise` false: a small Map of primitives and frozen records):
- *   reads answer from the snapshot (one look-up, as in a Map); the first
- *   change copies every entry.
+ * - Read-through (`entryWise` false: a small Map of primitives and frozen
+ *   records): reads answer from the snapshot (one look-up, as in a Map)
+ *   until the first change, which makes it entry by entry. (The first
+ *   change copied every entry: ~12 Maps of 20–30 entries per schedule of
+ *   seed-004's fixed variant, five of them the checkers' object-type tables
+ *   at the schedule's first alloc, issue 19; its values are shared, so
+ *   entry by entry has nothing to copy.)
  * - Entry by entry (`entryWise`: a Map with mutable values, or a large one):
  *   the own storage (the Map this extends) holds the entries read or
  *   written since; a mutable value is copied by the plan when first read
@@ -434,8 +440,8 @@ function lazyEligible(c: Map<unknown, unknown> | Set<unknown>): boolean {
  */
 export class CopyOnWriteMap<K, V> extends Map<K, V> {
   private base: Map<K, V> | null;
-  /** Entry by entry: the plan's nodes of the snapshot's mutable values, by key; null when copied whole. */
-  private readonly objectValues: ReadonlyMap<K, number> | null;
+  /** Entry by entry: the plan's nodes of the snapshot's mutable values, by key; null while it reads through (until its first change). */
+  private objectValues: ReadonlyMap<K, number> | null;
   private readonly restore: Restore | null;
   private gone: Set<K> | null = null;
   /** Entry by entry: snapshot entries neither in the own storage nor deleted. */
@@ -451,7 +457,7 @@ export class CopyOnWriteMap<K, V> extends Map<K, V> {
     this.left = base.size;
   }
 
-  /** Copied entry by entry (else whole, at the first change). */
+  /** Copied entry by entry (else it reads through to the snapshot, until its first change). */
   get entryWise(): boolean {
     return this.objectValues !== null;
   }
@@ -507,8 +513,9 @@ export class CopyOnWriteMap<K, V> extends Map<K, V> {
     const base = this.base;
     if (v === undefined) this.ownUndefined = true;
     if (base !== null) {
-      if (this.objectValues === null) this.own();
-      else if (!super.has(k) && base.has(k) && (this.gone === null || !this.gone.has(k))) this.left--;
+      // (the first change of a read-through view: from now on entry by entry, with nothing to copy)
+      if (this.objectValues === null) this.objectValues = NO_OBJECT_VALUES as ReadonlyMap<K, number>;
+      if (!super.has(k) && base.has(k) && (this.gone === null || !this.gone.has(k))) this.left--;
     }
     return super.set(k, v);
   }
@@ -518,8 +525,7 @@ export class CopyOnWriteMap<K, V> extends Map<K, V> {
     if (base === null) return super.delete(k);
     if (this.objectValues === null) {
       if (!base.has(k)) return false;
-      this.own();
-      return super.delete(k);
+      this.objectValues = NO_OBJECT_VALUES as ReadonlyMap<K, number>;
     }
     const own = super.delete(k);
     if (this.gone !== null && this.gone.has(k)) return own;
@@ -592,6 +598,9 @@ export class CopyOnWriteMap<K, V> extends Map<K, V> {
     this.left = 0;
   }
 }
+
+/** The mutable values of a read-through view once it is changed: none (CopyOnWriteMap). */
+const NO_OBJECT_VALUES: ReadonlyMap<unknown, number> = new Map();
 
 /**
  * `m.get(k)` for a reader that changes nothing it gets (and keeps nothing
