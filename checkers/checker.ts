@@ -93,7 +93,9 @@ export class CheckerFeed {
    */
   constructor(checkers: readonly Checker[], like: readonly Checker[] = checkers) {
     if (like.length !== checkers.length) throw new Error(`CheckerFeed: ${checkers.length} checkers are not copies of ${like.length}`);
-    let plan = plans.get(like);
+    // (no checkers: one plan for all; every bare execution, and every one that starts from a set-up snapshot
+    // before it adopts the snapshot's checkers, made a feed of a fresh empty list and worked out its plan, issue 19)
+    let plan = like.length === 0 ? NO_CHECKERS_PLAN : plans.get(like);
     if (plan === undefined) {
       plan = feedPlan(like);
       plans.set(like, plan);
@@ -206,6 +208,9 @@ function feedPlan(checkers: readonly Checker[]): FeedPlan {
   const rest = Uint8Array.from(checkers, (c) => (c.drainsOnlyAfterEvents === true ? 0 : 1));
   return { byKind, calls, tables, rest };
 }
+
+/** The plan of a feed without checkers (CheckerFeed). */
+const NO_CHECKERS_PLAN: FeedPlan = feedPlan([]);
 
 export const NO_FINDINGS: readonly Finding[] = [];
 
