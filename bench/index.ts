@@ -13,7 +13,7 @@ import { dmaPerSec } from './hardware.ts';
 import { lockdepEdgesPerSec } from './lockdep.ts';
 import {
   bareStepsPerSec, inlineStepsPerSec, median, medianOf, poolExecutionsPerSec,
-  rawOneWayPerSec, rawRoundTripsPerSec, workersStepsPerSec,
+  rawOneWayPerSec, rawRotationRoundTripsPerSec, rawRoundTripsPerSec, workersStepsPerSec,
 } from './runtime.ts';
 
 export interface BenchReport {
@@ -64,6 +64,11 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   put('runtime.workers.stepsPerSec', wsteps, 'steps/s');
   put('runtime.raw.roundTripsPerSec', rtt, 'round trips/s');
   ratios.workersVsRawRoundTrip = round(wsteps / rtt, 3);
+  // the same round trips to 16 echo workers in turn: the thread count's share of the gap above, and the host's own
+  const rotation = await median(reps, () => rawRotationRoundTripsPerSec(16, quick ? 2000 : 10000));
+  put('runtime.raw.rotationRoundTripsPerSec', rotation, 'round trips/s');
+  ratios.workersVsRawRotation = round(wsteps / rotation, 3);
+  ratios.rawRotationVsRoundTrip = round(rotation / rtt, 3);
 
   // free: 8 actors, 64 tasks lapping at once, with chaos off and on (issue 20), each timed on workers that ran the
   // ring once already (bench/free.ts), as the workers and round-trip figures above are: a first run on new workers

@@ -196,6 +196,9 @@ describe('every command through the installed iommu-lab', () => {
     const b = json<{ machine: { cpus: number }; results: Record<string, { value: number }>; ratios: Record<string, number> }>(bench);
     expect(b.machine.cpus).toBeGreaterThan(0);
     expect(b.results['stress.messagesPerSec']?.value).toBeGreaterThan(0);
+    // the rotation floor's 16 echo workers start from the installed dist/ as the actors' do
+    expect(b.results['runtime.raw.rotationRoundTripsPerSec']?.value).toBeGreaterThan(0);
+    expect(b.ratios.workersVsRawRotation).toBeGreaterThan(0);
     refused(bad, /unknown flag --slow/);
   }, 600_000);
 
