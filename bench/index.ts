@@ -135,6 +135,7 @@ export async function runBench(quick: boolean, log: (s: string) => void): Promis
   for (const f of seedFigs) {
     put(`seeds.${f.scenario}.schedulesToFirstFinding`, f.schedulesToFirstFinding, 'schedules');
     put(`seeds.${f.scenario}.schedulesPerSec`, f.schedulesPerSec, 'schedules/s');
+    if (f.schedulesPerSecFixed !== null) put(`seeds.${f.scenario}.schedulesPerSec.fixed`, f.schedulesPerSecFixed, 'schedules/s');
     put(`seeds.${f.scenario}.schedulesPerSec.bare`, f.schedulesPerSecBare, 'schedules/s');
     ratios[`framesOverhead.${f.scenario}`] = round(f.framesRatio, 3);
     logRatio += Math.log(f.framesRatio);

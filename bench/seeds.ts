@@ -18,6 +18,11 @@ export interface SeedFigures {
   readonly schedulesPerSec: number;
   /** Frames on against the bare call path: the median over back-to-back pairs of their ratio (issue 14 ratios.framesOverhead). */
   readonly framesRatio: number;
+  /**
+   * Schedules/s on the first fixed assignment, measured as `schedulesPerSec` (issue 19 quotes a fixed variant's
+   * rate: seed-004's `domain-alloc=reviewer-locked`); null when the scenario has none.
+   */
+  readonly schedulesPerSecFixed: number | null;
   /** The same with the bare call path: declared kernel functions run without frames or patch look-ups (runtime/kfunc.ts setFrames). */
   readonly schedulesPerSecBare: number;
   /** Per buggy assignment: its median, and in how many seeds every expected kind was found within the cap. */
@@ -103,9 +108,13 @@ export async function seedFigures(quick: boolean, log: (s: string) => void): Pro
       bare.push(without);
       ratios.push(withFrames / without);
     }
+    const fixed = assignments(s).find((v) => expectedFor(s, v)?.length === 0);
+    const fixedRates: number[] = [];
+    for (let i = 0; fixed !== undefined && i < (quick ? 1 : 3); i++) fixedRates.push(await schedulesPerSec(s, fixed, n));
     out.push({
       scenario: s.name, schedulesToFirstFinding: Math.max(...detail.map((d) => d.median)),
-      schedulesPerSec: medianOf(on), schedulesPerSecBare: medianOf(bare), framesRatio: medianOf(ratios), detail,
+      schedulesPerSec: medianOf(on), schedulesPerSecFixed: fixed === undefined ? null : medianOf(fixedRates),
+      schedulesPerSecBare: medianOf(bare), framesRatio: medianOf(ratios), detail,
     });
   }
   return out;
