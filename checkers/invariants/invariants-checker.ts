@@ -9,6 +9,7 @@ import type { Change } from './shadow.ts';
 import { FindingQueue } from '../checker.ts';
 import type { Checker } from '../checker.ts';
 import { HeldLocks } from '../held-locks.ts';
+import type { ObjectTypes } from '../lifetime/object-types.ts';
 import type { EventName, TraceEvent } from '../../protocol/events.ts';
 import type { Finding } from '../../protocol/findings.ts';
 import type { ObjId } from '../../protocol/ids.ts';
@@ -26,6 +27,8 @@ export interface InvariantsOptions {
   readonly replace?: Readonly<Partial<Record<InvariantId, InvariantReplacement>>>;
   /** The held-lock table, when several checkers of one run share one (kernelCheckers); else its own. */
   readonly held?: HeldLocks;
+  /** The object-type table, when several checkers of one run share one (kernelCheckers); else its own. */
+  readonly types?: ObjectTypes;
 }
 
 /** A judgement on a quiescent group (the `group` and `group+devices` invariants). */
@@ -89,7 +92,7 @@ export class InvariantsChecker implements Checker {
   readonly eventKinds = INVARIANT_EVENTS;
   private readonly skip: ReadonlySet<string>;
   private readonly replace: Readonly<Partial<Record<InvariantId, InvariantReplacement>>>;
-  private readonly shadow = new Shadow();
+  private readonly shadow: Shadow;
   private readonly held: HeldLocks;
   /** Groups to judge at the next drain, in the order they were touched. */
   private readonly dirty = new Set<string>();
@@ -126,6 +129,7 @@ export class InvariantsChecker implements Checker {
     this.replace = opts.replace ?? {};
     this.narrow = Object.keys(this.replace).length === 0;
     this.held = opts.held ?? new HeldLocks();
+    this.shadow = new Shadow(opts.types);
   }
 
   onEvent(e: TraceEvent, step: number): void {

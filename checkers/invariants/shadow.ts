@@ -3,6 +3,7 @@ import type { LockId, ObjId, TaskId } from '../../protocol/ids.ts';
 // read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
 import { peek } from '../../runtime/snapshot.ts';
 import { setTable } from '../frozen-map.ts';
+import { ObjectTypes } from '../lifetime/object-types.ts';
 
 /**
  * The invariants checker's picture of kernel object state, rebuilt from the
@@ -102,7 +103,7 @@ export interface GroupState {
 export const GROUP_DOMAIN_FIELDS = ['domain', 'default_domain', 'blocking_domain'] as const;
 
 export class Shadow {
-  private readonly types = new Map<ObjId, string>();
+  private readonly types: ObjectTypes;
   private readonly freed = new Map<ObjId, Change>();
   /** Per object, its fields (frozen tables, replaced on a change: frozen-map.ts). */
   private readonly fields = new Map<ObjId, ReadonlyMap<string, unknown>>();
@@ -125,6 +126,11 @@ export class Shadow {
   private judgingNow = false;
   /** Per-object tables are frozen while a set-up runs (frozen-map.ts tableWith); `setupEnded` ends that. */
   private seal = true;
+
+  /** `types`: the object-type table, when several checkers of one run share one (kernelCheckers). */
+  constructor(types: ObjectTypes = new ObjectTypes()) {
+    this.types = types;
+  }
 
   /** The set-up has ended: no snapshot follows (tableWith). */
   setupEnded(): void {
@@ -166,16 +172,16 @@ export class Shadow {
   // ---- object kinds ----------------------------------------------------------------
 
   typeOf(obj: string): string | null {
-    return peek(this.types, obj as ObjId) ?? null;
+    return this.types.known(obj) ?? null;
   }
 
   isGroup(obj: string): boolean {
-    const t = peek(this.types, obj as ObjId);
+    const t = this.types.known(obj);
     return t === undefined ? GROUP_ID.test(obj) : t === 'iommu_group';
   }
 
   isDomain(obj: string): boolean {
-    return peek(this.types, obj as ObjId) === 'iommu_domain';
+    return this.types.known(obj) === 'iommu_domain';
   }
 
   isFreed(obj: string): boolean {
@@ -200,7 +206,7 @@ export class Shadow {
 
   alloc(obj: ObjId, type: string): void {
     // a new object, even when a named id (an IDA group number) comes back after a free
-    this.types.set(obj, type);
+    this.types.allocated(obj, type);
     this.freed.delete(obj);
     this.fields.delete(obj);
     this.writes.delete(obj);

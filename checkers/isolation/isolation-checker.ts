@@ -9,6 +9,7 @@ import { printBreach, printStale } from './print.ts';
 import { breaches, contextOf, staleHit } from './rules.ts';
 import type { DmaContext } from './rules.ts';
 import { IsolationShadow } from './shadow.ts';
+import type { ObjectTypes } from '../lifetime/object-types.ts';
 
 /**
  * The isolation checker (DESIGN.md §5): judges every `dma` event a unit
@@ -35,16 +36,17 @@ export class IsolationChecker implements Checker {
   /** What `onEvent` acts on (Checker.eventKinds): DMA, the object state its rules read (shadow.ts), the held locks a report prints. */
   readonly eventKinds: readonly EventName[];
   readonly heldLocks?: HeldLocks;
-  private readonly shadow = new IsolationShadow();
+  private readonly shadow: IsolationShadow;
   private readonly held: HeldLocks;
   private readonly pending = new FindingQueue();
   private readonly seen = new Set<string>();
 
-  /** `held`: the held-lock table, when several checkers of one run share one (kernelCheckers). */
-  constructor(opts: { readonly held?: HeldLocks } = {}) {
+  /** `held`, `types`: the held-lock and object-type tables, when several checkers of one run share them (kernelCheckers). */
+  constructor(opts: { readonly held?: HeldLocks; readonly types?: ObjectTypes } = {}) {
     this.held = opts.held ?? new HeldLocks();
     if (this.held.shared) this.heldLocks = this.held;
     this.eventKinds = this.held.shared ? ISOLATION_EVENTS_SHARED : ISOLATION_EVENTS;
+    this.shadow = new IsolationShadow(opts.types);
   }
 
   onEvent(e: TraceEvent, step: number): void {

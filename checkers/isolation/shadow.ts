@@ -4,6 +4,7 @@ import type { TaskId } from '../../protocol/ids.ts';
 // read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
 import { peek } from '../../runtime/snapshot.ts';
 import { setTable } from '../frozen-map.ts';
+import { ObjectTypes } from '../lifetime/object-types.ts';
 
 /**
  * The isolation checker's picture of the machine, rebuilt from the event
@@ -32,11 +33,16 @@ export class IsolationShadow {
   /** Per object, the last write of each field (frozen tables, replaced on a change: frozen-map.ts). */
   private readonly fields = new Map<string, ReadonlyMap<string, Write>>();
   private readonly freed = new Map<string, Write>();
-  private readonly types = new Map<string, string>();
+  private readonly types: ObjectTypes;
   private readonly groupOfDev = new Map<string, string>();
   private seq = 0;
   /** Per-object tables are frozen while a set-up runs (frozen-map.ts tableWith); `setupEnded` ends that. */
   private seal = true;
+
+  /** `types`: the object-type table, when several checkers of one run share one (kernelCheckers). */
+  constructor(types: ObjectTypes = new ObjectTypes()) {
+    this.types = types;
+  }
 
   /** The set-up has ended: no snapshot follows (tableWith). */
   setupEnded(): void {
@@ -47,7 +53,7 @@ export class IsolationShadow {
     this.seq++;
     switch (e.ev) {
       case 'alloc':
-        this.types.set(e.obj, e.type);
+        this.types.allocated(e.obj, e.type);
         this.freed.delete(e.obj);
         this.fields.delete(e.obj);
         return;
@@ -88,7 +94,7 @@ export class IsolationShadow {
   }
 
   typeOf(obj: string): string | null {
-    return peek(this.types, obj) ?? null;
+    return this.types.known(obj) ?? null;
   }
 
   groupOf(dev: string): string | null {
@@ -96,7 +102,7 @@ export class IsolationShadow {
   }
 
   private isGroup(obj: string): boolean {
-    const t = peek(this.types, obj);
+    const t = this.types.known(obj);
     return t === undefined ? GROUP_ID.test(obj) : t === 'iommu_group';
   }
 

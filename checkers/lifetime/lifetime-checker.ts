@@ -22,6 +22,8 @@ export interface LifetimeCheckerOptions {
   readonly keep?: readonly string[];
   /** The held-lock table, when several checkers of one run share one (kernelCheckers); else its own. */
   readonly held?: HeldLocks;
+  /** The object-type table, when several checkers of one run share one (kernelCheckers); else its own. */
+  readonly types?: ObjectTypes;
 }
 
 /**
@@ -52,7 +54,7 @@ export class LifetimeChecker implements Checker {
   private readonly leaks: boolean;
   private readonly keep: ReadonlySet<string>;
   private readonly held: HeldLocks;
-  private readonly types = new ObjectTypes();
+  private readonly types: ObjectTypes;
   private readonly objects = new Map<ObjId, ObjectLife>();
   /** Allocated, not freed, of a type that may leak: what `finish` looks at, without a scan of every object (issue 19). */
   private readonly unfreed = new Set<ObjId>();
@@ -70,6 +72,7 @@ export class LifetimeChecker implements Checker {
     this.leaks = opts.leaks ?? true;
     this.keep = new Set(opts.keep ?? []);
     this.held = opts.held ?? new HeldLocks();
+    this.types = opts.types ?? new ObjectTypes();
   }
 
   onEvent(e: TraceEvent, step: number): void {

@@ -1,5 +1,7 @@
 import type { TraceEvent } from '../../protocol/events.ts';
 import type { ObjId } from '../../protocol/ids.ts';
+// read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
+import { peek } from '../../runtime/snapshot.ts';
 
 /**
  * The type of every kernel object the stream names, for signatures that
@@ -18,8 +20,23 @@ export class ObjectTypes {
     if (e.ev === 'alloc') this.types.set(e.obj, e.type);
   }
 
+  /**
+   * `k.alloc(type)` made `obj`. One table may serve several checkers of a
+   * run (kernelCheckers): each passes it the allocations it sees, and the
+   * same one twice changes nothing. Five checkers kept five copies of it,
+   * and a restored schedule copied each (issue 19).
+   */
+  allocated(obj: ObjId, type: string): void {
+    this.types.set(obj, type);
+  }
+
+  /** The type `obj` was allocated with; undefined for an object seen without an `alloc`. */
+  known(obj: string): string | undefined {
+    return peek(this.types, obj as ObjId);
+  }
+
   of(obj: ObjId): string {
-    return this.types.get(obj) ?? typeFromId(obj);
+    return peek(this.types, obj) ?? typeFromId(obj);
   }
 }
 

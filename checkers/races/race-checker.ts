@@ -26,6 +26,8 @@ export interface RaceCheckerOptions {
   readonly happensBefore?: boolean;
   /** The held-lock table, when several checkers of one run share one (kernelCheckers); else its own. */
   readonly held?: HeldLocks;
+  /** The object-type table, when several checkers of one run share one (kernelCheckers); else its own. */
+  readonly types?: ObjectTypes;
 }
 
 /**
@@ -47,7 +49,7 @@ export class RaceChecker implements Checker {
   private readonly happensBefore: boolean;
   private readonly held: HeldLocks;
   private readonly hb = new HappensBefore();
-  private readonly types = new ObjectTypes();
+  private readonly types: ObjectTypes;
   private readonly shadow = new Shadow();
   private readonly pending = new FindingQueue();
   private readonly seen = new Set<string>();
@@ -63,6 +65,7 @@ export class RaceChecker implements Checker {
     this.lockset = opts.lockset ?? true;
     this.happensBefore = opts.happensBefore ?? true;
     this.held = opts.held ?? new HeldLocks();
+    this.types = opts.types ?? new ObjectTypes();
   }
 
   onEvent(e: TraceEvent, step: number): void {

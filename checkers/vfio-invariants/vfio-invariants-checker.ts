@@ -6,12 +6,13 @@ import { printHeld } from '../races/print.ts';
 import { modelStack, printStack, whereOf } from '../sites.ts';
 import type { EventName, TraceEvent } from '../../protocol/events.ts';
 import type { Finding } from '../../protocol/findings.ts';
-import type { ActorId, TaskId } from '../../protocol/ids.ts';
+import type { ActorId, ObjId, TaskId } from '../../protocol/ids.ts';
 import { VFIO_INVARIANTS, show } from './rules.ts';
 import type { VfioInvariantId } from './rules.ts';
 // read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
 import { peek } from '../../runtime/snapshot.ts';
 import { setTable } from '../frozen-map.ts';
+import { ObjectTypes } from '../lifetime/object-types.ts';
 
 /** The last write of a field: what the report names as the change that broke the rule. */
 interface Write {
@@ -58,7 +59,7 @@ export class VfioInvariantsChecker implements Checker {
   readonly eventKinds: readonly EventName[];
   readonly heldLocks?: HeldLocks;
   private readonly held: HeldLocks;
-  private readonly types = new Map<string, string>();
+  private readonly types: ObjectTypes;
   private readonly freed = new Set<string>();
   /** Per object, its fields (frozen tables, replaced on a change: frozen-map.ts). */
   private readonly fields = new Map<string, ReadonlyMap<string, unknown>>();
@@ -85,18 +86,19 @@ export class VfioInvariantsChecker implements Checker {
   /** Per-object tables are frozen while a set-up runs (frozen-map.ts tableWith); `setupEnded` ends that. */
   private seal = true;
 
-  /** `held`: the held-lock table, when several checkers of one run share one (kernelCheckers). */
-  constructor(opts: { readonly held?: HeldLocks } = {}) {
+  /** `held`, `types`: the held-lock and object-type tables, when several checkers of one run share them (kernelCheckers). */
+  constructor(opts: { readonly held?: HeldLocks; readonly types?: ObjectTypes } = {}) {
     this.held = opts.held ?? new HeldLocks();
     if (this.held.shared) this.heldLocks = this.held;
     this.eventKinds = this.held.shared ? VFIO_EVENTS_SHARED : VFIO_EVENTS;
+    this.types = opts.types ?? new ObjectTypes();
   }
 
   onEvent(e: TraceEvent, step: number): void {
     this.held.onEvent(e, step);
     switch (e.ev) {
       case 'alloc':
-        this.types.set(e.obj, e.type);
+        this.types.allocated(e.obj as ObjId, e.type);
         this.freed.delete(e.obj);
         this.unindex(e.obj);
         this.fields.delete(e.obj);
@@ -106,7 +108,7 @@ export class VfioInvariantsChecker implements Checker {
         this.dirty.delete(e.obj);
         return;
       case 'access': {
-        const type = peek(this.types, e.obj);
+        const type = this.types.known(e.obj);
         if (type === undefined || !WATCHED.has(type)) return;
         if (e.op === 'read' && this.get(e.obj, e.field) !== undefined) return;
         this.set(e.obj, e.field, e.value);
@@ -119,8 +121,9 @@ export class VfioInvariantsChecker implements Checker {
       }
       case 'lock.released': {
         const owner = ownerOf(e.lock.id);
-        if (owner !== null && this.types.get(owner) === 'vfio_group') this.dirty.add(owner);
-        if (owner !== null && this.types.get(owner) === 'vfio_device_set') {
+        const ownerType = owner === null ? undefined : this.types.known(owner);
+        if (owner !== null && ownerType === 'vfio_group') this.dirty.add(owner);
+        if (owner !== null && ownerType === 'vfio_device_set') {
           for (const obj of this.byDevSet.get(owner) ?? []) this.dirty.add(obj);
         }
         return;
@@ -149,7 +152,7 @@ export class VfioInvariantsChecker implements Checker {
   private judge(): void {
     for (const obj of this.dirty) {
       if (this.freed.has(obj)) continue;
-      const type = this.types.get(obj);
+      const type = this.types.known(obj);
       if (type === 'vfio_group' && !this.isHeld(`${obj}->group_lock`)) this.report(this.groupFdExclusive(obj));
       if (type === 'vfio_device') {
         const set = this.get(obj, 'dev_set');
@@ -193,7 +196,7 @@ export class VfioInvariantsChecker implements Checker {
     const files: string[] = [];
     for (const df of this.byDevice.get(v) ?? []) {
       for (const obj of this.byPriv.get(df) ?? []) {
-        if (this.deviceFiles.has(obj) && !this.freed.has(obj) && this.types.get(obj) === 'file' && num(this.get(obj, 'f_count')) > 0) files.push(obj);
+        if (this.deviceFiles.has(obj) && !this.freed.has(obj) && this.types.known(obj) === 'file' && num(this.get(obj, 'f_count')) > 0) files.push(obj);
       }
     }
     files.sort((a, b) => (this.deviceFiles.get(a) as number) - (this.deviceFiles.get(b) as number));

@@ -4,6 +4,7 @@ import { InvariantsChecker } from '../../checkers/invariants/index.ts';
 import { IsolationChecker } from '../../checkers/isolation/index.ts';
 import type { InvariantsOptions } from '../../checkers/invariants/index.ts';
 import { LifetimeChecker } from '../../checkers/lifetime/lifetime-checker.ts';
+import { ObjectTypes } from '../../checkers/lifetime/object-types.ts';
 import { Lockdep } from '../../checkers/lockdep/lockdep.ts';
 import { RaceChecker } from '../../checkers/races/race-checker.ts';
 import { KernelWarnChecker } from '../../checkers/warn.ts';
@@ -30,8 +31,10 @@ export const LONG_LIVED_TYPES: readonly string[] = ['device', 'device_driver', '
 export function kernelCheckers(opts: { readonly invariants?: InvariantsOptions; readonly known?: readonly KnownDependency[] } = {}): Checker[] {
   // one held-lock table for all of them: each checker kept its own, seven copies of the same table (issue 19)
   const held = new HeldLocks({ shared: true });
+  // one object-type table too: five checkers kept one each, and a restored schedule copied five (issue 19)
+  const types = new ObjectTypes();
   return [
-    new Lockdep({ known: opts.known ?? CANONICAL_ORDER, held }), new RaceChecker({ held }), new LifetimeChecker({ keep: LONG_LIVED_TYPES, held }),
-    new InvariantsChecker({ ...opts.invariants, held }), new KernelWarnChecker({ held }), new IsolationChecker({ held }), new VfioInvariantsChecker({ held }),
+    new Lockdep({ known: opts.known ?? CANONICAL_ORDER, held }), new RaceChecker({ held, types }), new LifetimeChecker({ keep: LONG_LIVED_TYPES, held, types }),
+    new InvariantsChecker({ ...opts.invariants, held, types }), new KernelWarnChecker({ held }), new IsolationChecker({ held, types }), new VfioInvariantsChecker({ held, types }),
   ];
 }
