@@ -166,15 +166,45 @@ export class DependencyGraph {
 
   /** Removes a dependency (a scenario dropping a preloaded edge before the run). */
   delete(from: string, to: string): boolean {
-    const m = this.after.get(from);
+    const m = this.own(from);
     if (m === undefined || !m.delete(to)) return false;
     this.count--;
     return true;
   }
 
+  /**
+   * A set-up has ended (Lockdep.setupEnded): the class tables and edges
+   * made so far are frozen, so its snapshot and every restore of it share
+   * them, and `add` copies the table and the edge it changes. A schedule
+   * that added one dependency from a class copied that class's table with
+   * every edge in it (seed-004's fixed variant: ~48 objects per schedule
+   * for two new dependencies, issue 19).
+   */
+  freeze(): void {
+    for (const m of this.after.values()) {
+      for (const e of m.values()) {
+        Object.freeze(e.types);
+        Object.freeze(e.contexts);
+        Object.freeze(e.witnesses);
+        Object.freeze(e);
+      }
+      Object.freeze(m);
+    }
+  }
+
+  /** The edges out of `from`, to change: a frozen table (`freeze`) is copied first, its edges shared. */
+  private own(from: string): Map<string, MutableEdge> | undefined {
+    const m = this.after.get(from);
+    if (m === undefined || !Object.isFrozen(m)) return m;
+    const copy = new Map<string, MutableEdge>();
+    m.forEach((e, to) => copy.set(to, e));
+    this.after.set(from, copy);
+    return copy;
+  }
+
   /** Adds the dependency (or the type, or the context, to an existing edge); the first trace is kept. */
   add(from: string, to: string, t: DepType, trace: EdgeTrace, ctx: string = CONCURRENT, inst: InstancePair = NO_INSTANCES): Edge {
-    let m = this.after.get(from);
+    let m = this.own(from);
     if (m === undefined) {
       m = new Map();
       this.after.set(from, m);
@@ -184,6 +214,10 @@ export class DependencyGraph {
       e = { from, to, types: new Set(), trace: Object.freeze(trace), contexts: new Set(), witnesses: [], open: false };
       m.set(to, e);
       this.count++;
+    } else if (Object.isFrozen(e)) {
+      // the set-up's edge (freeze): this execution's own copy
+      e = { from, to, types: new Set(e.types), trace: e.trace, contexts: new Set(e.contexts), witnesses: [...e.witnesses], open: e.open };
+      m.set(to, e);
     }
     e.types.add(t);
     e.contexts.add(ctx);

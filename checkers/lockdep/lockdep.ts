@@ -222,6 +222,11 @@ export class Lockdep implements Checker {
     }
   }
 
+  /** The set-up has ended (Checker.setupEnded): its dependencies are frozen, shared by its snapshot's restores (DependencyGraph.freeze). */
+  setupEnded(): void {
+    this.graph.freeze();
+  }
+
   drain(): readonly Finding[] {
     return this.pending.drain();
   }
