@@ -111,8 +111,9 @@ export class LockStats implements Checker {
         }
         s.acquisitions++;
         if (e.mode !== 'write') s.readAcquisitions++;
-        if (!e.try) this.granted(`${e.task}\u0000${e.lock.id}`, s, step);
+        // (one key for the request and the hold: a string made and hashed per lock event, twice)
         const hk = `${e.task}\u0000${e.lock.id}`;
+        if (!e.try) this.granted(hk, s, step);
         let h = this.holds.get(hk);
         if (h === undefined) {
           h = [];
@@ -213,6 +214,8 @@ export class LockStats implements Checker {
 
   /** A new step began: requests made in earlier steps and not granted are sleeping. */
   private crossStep(): void {
+    // (every event of a new step comes here, and almost always nothing is pending)
+    if (this.pending.size === 0) return;
     for (const p of this.pending.values()) {
       if (p.waiting) continue;
       p.waiting = true;

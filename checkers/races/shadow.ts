@@ -42,8 +42,13 @@ interface Location {
   lastWrite: Access | null;
   /** Each task's last read. Earlier reads of a task are covered by program order. */
   readonly reads: Map<TaskId, Access>;
-  /** Reads not yet followed by a write of the same task: open read-modify-writes (null while there are none). */
-  open: Map<TaskId, Access> | null;
+  /**
+   * The tasks whose last read (in `reads`) is not yet followed by a write of
+   * theirs: open read-modify-writes (null while there are none). A list of
+   * tasks, not a Map of reads: it was a Map per location a schedule first
+   * reads, of one or two entries that `reads` holds already (issue 19).
+   */
+  open: TaskId[] | null;
   /**
    * For an open read-modify-write, the first racing write of another task
    * since its read. Null while there is none (almost always: a set-up
@@ -76,7 +81,8 @@ export class Shadow {
     if (a.op === 'read') {
       const w = loc.lastWrite;
       loc.reads.set(a.task, a);
-      (loc.open ??= new Map()).set(a.task, a);
+      if (loc.open === null) loc.open = [a.task];
+      else if (!loc.open.includes(a.task)) loc.open.push(a.task);
       // a fresh read sees the other write: a later write of this task no longer loses it
       if (loc.overwritten !== null) loc.overwritten.delete(a.task);
       // (no array per access: most accesses race with nothing)
@@ -85,7 +91,8 @@ export class Shadow {
     const hits: RaceHit[] = [];
 
     let lostTo: Access | null = null;
-    const read = loc.open?.get(a.task);
+    const open = loc.open;
+    const read = open !== null && open.includes(a.task) ? loc.reads.get(a.task) : undefined;
     const other = loc.overwritten?.get(a.task);
     if (read !== undefined && other !== undefined) {
       hits.push({ what: 'lost-update', read, other, write: a });
@@ -96,10 +103,14 @@ export class Shadow {
     for (const [t, r] of loc.reads) {
       if (t === a.task || !races(r, a, hb)) continue;
       hits.push({ what: 'race', prev: r, cur: a });
-      if (loc.open?.get(t) === r && loc.overwritten?.has(t) !== true) (loc.overwritten ??= new Map()).set(t, a);
+      // (an open task's read is its last read, which `reads` holds: r)
+      if (open !== null && open.includes(t) && loc.overwritten?.has(t) !== true) (loc.overwritten ??= new Map()).set(t, a);
     }
     loc.lastWrite = a;
-    loc.open?.delete(a.task);
+    if (open !== null) {
+      const i = open.indexOf(a.task);
+      if (i >= 0) open.splice(i, 1);
+    }
     loc.overwritten?.delete(a.task);
     return hits;
   }
