@@ -3,6 +3,7 @@ import type { Checker } from './checker.ts';
 import { classKey } from '../protocol/lock-classes.ts';
 import type { TraceEvent } from '../protocol/events.ts';
 import type { Finding } from '../protocol/findings.ts';
+import type { TaskId } from '../protocol/ids.ts';
 
 /**
  * Per-class lock statistics, in the spirit of /proc/lock_stat
@@ -84,13 +85,50 @@ function addTime(t: MutableTime, v: number): void {
   t.count++;
 }
 
+/**
+ * Values by task, then by lock id: a Map keyed by the two ids joined made
+ * and hashed a new string at every lock event, up to three times per
+ * acquisition (issue 19). A task without entries is dropped, so `empty` is
+ * one look at the size.
+ */
+class ByTaskLock<V> {
+  private readonly byTask = new Map<TaskId, Map<string, V>>();
+
+  get empty(): boolean {
+    return this.byTask.size === 0;
+  }
+
+  get(task: TaskId, id: string): V | undefined {
+    return this.byTask.get(task)?.get(id);
+  }
+
+  set(task: TaskId, id: string, v: V): void {
+    let m = this.byTask.get(task);
+    if (m === undefined) {
+      m = new Map();
+      this.byTask.set(task, m);
+    }
+    m.set(id, v);
+  }
+
+  delete(task: TaskId, id: string): void {
+    const m = this.byTask.get(task);
+    if (m === undefined || !m.delete(id)) return;
+    if (m.size === 0) this.byTask.delete(task);
+  }
+
+  *values(): IterableIterator<V> {
+    for (const m of this.byTask.values()) yield* m.values();
+  }
+}
+
 export class LockStats implements Checker {
   readonly name = 'lock-stats';
   private readonly stats = new Map<string, MutableStats>();
-  /** Blocking requests and completion waits not yet granted, by task + lock id. */
-  private readonly pending = new Map<string, Pending>();
+  /** Blocking requests and completion waits not yet granted, by task and lock id. */
+  private readonly pending = new ByTaskLock<Pending>();
   /** Grant steps of held locks, by task + lock id (a stack: recursive readers nest). */
-  private readonly holds = new Map<string, { readonly key: string; readonly step: number }[]>();
+  private readonly holds = new ByTaskLock<{ readonly key: string; readonly step: number }[]>();
   private lastStep = -1;
 
   onEvent(e: TraceEvent, step: number): void {
@@ -100,7 +138,7 @@ export class LockStats implements Checker {
     }
     switch (e.ev) {
       case 'lock.request':
-        if (!e.try) this.pending.set(`${e.task}\u0000${e.lock.id}`, { key: classKey(e.lock), step, waiting: false });
+        if (!e.try) this.pending.set(e.task, e.lock.id, { key: classKey(e.lock), step, waiting: false });
         return;
       case 'lock.acquired': {
         const key = classKey(e.lock);
@@ -111,34 +149,31 @@ export class LockStats implements Checker {
         }
         s.acquisitions++;
         if (e.mode !== 'write') s.readAcquisitions++;
-        // (one key for the request and the hold: a string made and hashed per lock event, twice)
-        const hk = `${e.task}\u0000${e.lock.id}`;
-        if (!e.try) this.granted(hk, s, step);
-        let h = this.holds.get(hk);
+        if (!e.try) this.granted(e.task, e.lock.id, s, step);
+        let h = this.holds.get(e.task, e.lock.id);
         if (h === undefined) {
           h = [];
-          this.holds.set(hk, h);
+          this.holds.set(e.task, e.lock.id, h);
         }
         h.push({ key, step });
         return;
       }
       case 'lock.released': {
-        const hk = `${e.task}\u0000${e.lock.id}`;
-        const h = this.holds.get(hk);
+        const h = this.holds.get(e.task, e.lock.id);
         const x = h?.pop();
         if (x === undefined) return;
-        if (h !== undefined && h.length === 0) this.holds.delete(hk);
+        if (h !== undefined && h.length === 0) this.holds.delete(e.task, e.lock.id);
         addTime(this.of(x.key).hold, step - x.step);
         return;
       }
       case 'wait.start': {
         const key = classKey(e.completion);
         this.of(key).completionWaits++;
-        this.pending.set(`${e.task}\u0000${e.completion.id}`, { key, step, waiting: false });
+        this.pending.set(e.task, e.completion.id, { key, step, waiting: false });
         return;
       }
       case 'wait.done':
-        this.granted(`${e.task}\u0000${e.completion.id}`, this.of(classKey(e.completion)), step);
+        this.granted(e.task, e.completion.id, this.of(classKey(e.completion)), step);
         return;
       case 'complete':
         this.of(classKey(e.completion)).completes++;
@@ -215,7 +250,7 @@ export class LockStats implements Checker {
   /** A new step began: requests made in earlier steps and not granted are sleeping. */
   private crossStep(): void {
     // (every event of a new step comes here, and almost always nothing is pending)
-    if (this.pending.size === 0) return;
+    if (this.pending.empty) return;
     for (const p of this.pending.values()) {
       if (p.waiting) continue;
       p.waiting = true;
@@ -225,10 +260,10 @@ export class LockStats implements Checker {
     }
   }
 
-  private granted(pk: string, s: MutableStats, step: number): void {
-    const p = this.pending.get(pk);
+  private granted(task: TaskId, id: string, s: MutableStats, step: number): void {
+    const p = this.pending.get(task, id);
     if (p === undefined) return;
-    this.pending.delete(pk);
+    this.pending.delete(task, id);
     if (!p.waiting) return;
     s.waiters--;
     s.contentions++;
