@@ -88,14 +88,15 @@ function addTime(t: MutableTime, v: number): void {
 /**
  * Values by task, then by lock id: a Map keyed by the two ids joined made
  * and hashed a new string at every lock event, up to three times per
- * acquisition (issue 19). A task without entries is dropped, so `empty` is
- * one look at the size.
+ * acquisition (issue 19). A task's Map stays when it empties (a task takes
+ * locks again and again); `count` says whether anything is left.
  */
 class ByTaskLock<V> {
   private readonly byTask = new Map<TaskId, Map<string, V>>();
+  private count = 0;
 
   get empty(): boolean {
-    return this.byTask.size === 0;
+    return this.count === 0;
   }
 
   get(task: TaskId, id: string): V | undefined {
@@ -108,13 +109,18 @@ class ByTaskLock<V> {
       m = new Map();
       this.byTask.set(task, m);
     }
+    if (!m.has(id)) this.count++;
     m.set(id, v);
   }
 
   delete(task: TaskId, id: string): void {
-    const m = this.byTask.get(task);
-    if (m === undefined || !m.delete(id)) return;
-    if (m.size === 0) this.byTask.delete(task);
+    if (this.byTask.get(task)?.delete(id) === true) this.count--;
+  }
+
+  /** Forgets the tasks with nothing left (a set-up's, when it ends: a snapshot need not keep their empty Maps). */
+  dropEmpty(): void {
+    if (this.count === 0) this.byTask.clear();
+    else for (const [t, m] of this.byTask) if (m.size === 0) this.byTask.delete(t);
   }
 
   *values(): IterableIterator<V> {
@@ -206,6 +212,12 @@ export class LockStats implements Checker {
     return NO_FINDINGS;
   }
 
+  /** The set-up's tasks have all ended (Checker.setupEnded): their empty tables go, so its snapshot does not keep them. */
+  setupEnded(): void {
+    this.pending.dropEmpty();
+    this.holds.dropEmpty();
+  }
+
   summary(): LockStatsSummary {
     // Checkers see whole steps, so between steps a request still pending is a
     // sleeping task (for good, if the run is over and deadlocked).
@@ -218,7 +230,7 @@ export class LockStats implements Checker {
       const s = this.stats.get(key) as MutableStats;
       const more = extra.get(key) ?? 0;
       let stillWaiting = 0;
-      for (const p of this.pending.values()) if (p.key === key && p.waiting) stillWaiting++;
+      if (!this.pending.empty) for (const p of this.pending.values()) if (p.key === key && p.waiting) stillWaiting++;
       classes[key] = {
         acquisitions: s.acquisitions,
         readAcquisitions: s.readAcquisitions,
