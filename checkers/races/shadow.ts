@@ -40,8 +40,12 @@ export type RaceHit =
 /** The shadow state of one (object, field). */
 interface Location {
   lastWrite: Access | null;
-  /** Each task's last read. Earlier reads of a task are covered by program order. */
-  readonly reads: Map<TaskId, Access>;
+  /**
+   * Each task's last read. Earlier reads of a task are covered by program
+   * order. A set-up's (frozen, tasksEnded) is shared by a schedule's copy of
+   * the location until the schedule reads the field (`access`).
+   */
+  reads: Map<TaskId, Access>;
   /**
    * The tasks whose last read (in `reads`) is not yet followed by a write of
    * theirs: open read-modify-writes (null while there are none). A list of
@@ -80,7 +84,14 @@ export class Shadow {
     const loc = this.location(a.obj, a.field);
     if (a.op === 'read') {
       const w = loc.lastWrite;
-      loc.reads.set(a.task, a);
+      let reads = loc.reads;
+      if (Object.isFrozen(reads)) {
+        // the set-up's reads (tasksEnded): this execution's own copy, at its first read of the field
+        const own = new Map<TaskId, Access>();
+        reads.forEach((r, t) => own.set(t, r));
+        loc.reads = reads = own;
+      }
+      reads.set(a.task, a);
       if (loc.open === null) loc.open = [a.task];
       else if (!loc.open.includes(a.task)) loc.open.push(a.task);
       // a fresh read sees the other write: a later write of this task no longer loses it
@@ -163,10 +174,8 @@ export class Shadow {
       loc = { lastWrite: null, reads: new Map(), open: null, overwritten: null };
       fields.set(field, loc);
     } else if (Object.isFrozen(loc)) {
-      // a set-up's location has no open read-modify-write left (tasksEnded)
-      const reads = new Map<TaskId, Access>();
-      loc.reads.forEach((a, t) => reads.set(t, a));
-      loc = { lastWrite: loc.lastWrite, reads, open: null, overwritten: null };
+      // a set-up's location has no open read-modify-write left (tasksEnded); its reads are copied at the first read (`access`)
+      loc = { lastWrite: loc.lastWrite, reads: loc.reads, open: null, overwritten: null };
       fields.set(field, loc);
     }
     return loc;
