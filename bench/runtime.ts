@@ -42,16 +42,32 @@ export async function bareStepsPerSec(actors: number, tasks: number, laps: numbe
   return n / ((performance.now() - t0) / 1000);
 }
 
-/** Controlled steps/s in the workers host (one worker per ring actor; every step a handshake). */
-export async function workersStepsPerSec(actors: number, tasks: number, laps: number): Promise<number> {
+/**
+ * Controlled steps/s in the workers host (one worker per ring actor; every
+ * step a handshake): `cold` times the second execution on new workers, as
+ * this figure was taken until session 19; `warm` the median of three after
+ * `warmups` more. Each of the 16 actor threads compiles its own copy of the
+ * step path and sees a sixteenth of the steps, so the rate climbs for about
+ * ten executions of the 100-lap ring (measured, quiet machine: 9–10k steps/s
+ * on the first, 23k from the tenth on); the raw round trips it is set
+ * against run trivial code warmed by 200 round trips. A user's exploration
+ * of thousands of schedules runs at the warm rate.
+ */
+export async function workersStepsPerSec(actors: number, tasks: number, laps: number, warmups: number): Promise<{ readonly cold: number; readonly warm: number }> {
   const p = ringProgram(actors, tasks, laps);
   const host = await WorkersHost.create(p);
-  try {
-    await runExecution(host, p, new RandomStrategy(1), { seed: 1 }); // warm-up
+  const timed = async (seed: number): Promise<number> => {
     await host.reset();
     const t0 = performance.now();
-    const r = await runExecution(host, p, new RandomStrategy(2), { seed: 1 });
+    const r = await runExecution(host, p, new RandomStrategy(seed), { seed: 1 });
     return r.steps / ((performance.now() - t0) / 1000);
+  };
+  try {
+    await runExecution(host, p, new RandomStrategy(1), { seed: 1 });
+    const cold = await timed(2);
+    for (let i = 0; i < warmups; i++) await timed(3 + i);
+    const warm = [await timed(2), await timed(2), await timed(2)];
+    return { cold, warm: medianOf(warm) };
   } finally {
     await host.close();
   }
@@ -90,9 +106,9 @@ export async function rawRoundTripsPerSec(n: number): Promise<number> {
  * actor the step runs on. One echo worker (`rawRoundTripsPerSec`) is the
  * same thread every time, still warm; here each thread has slept through the
  * other workers' turns and is woken cold, as an actor's is. Measured on the
- * 2-core machine (issue 19, session 19): 16 workers in turn cost a round
- * trip 0.6–0.7 of one worker's rate, with as much CPU per round trip as the
- * host's own steps.
+ * 2-core machine (issue 19, session 19): 16 workers in turn run at about
+ * 0.72 of one worker's rate, with as much CPU per round trip as the host's
+ * own steps.
  */
 export async function rawRotationRoundTripsPerSec(workers: number, n: number): Promise<number> {
   const chans = Array.from({ length: workers }, () => new MessageChannel());

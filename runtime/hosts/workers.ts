@@ -306,8 +306,9 @@ export class WorkersHost implements Host {
    * Takes the step's result off the port as soon as the worker posts it, for
    * up to `POLL_MS`: the main thread has nothing else to do while a
    * controlled step runs, and staying awake spares it the wake-up of its
-   * event loop, one of the two thread wake-ups a step costs (issue 19:
-   * +15–30 % steps/s on the 16-actor ring; docs/runtime.md). A frame taken
+   * event loop, one of the two thread wake-ups a step costs (issue 19,
+   * the 16-actor ring warm on a quiet machine: 22.5k steps/s against
+   * 16.5k; docs/runtime.md). A frame taken
    * here is handled as the listener would (`onFrame`), and the result comes
    * back synchronously, which the execution's loop expects of any host. A
    * step still running after that (a slow step, a dead or looping worker)
