@@ -49,7 +49,7 @@ export async function bareStepsPerSec(actors: number, tasks: number, laps: numbe
  * `warmups` more. Each of the 16 actor threads compiles its own copy of the
  * step path and sees a sixteenth of the steps, so the rate climbs for about
  * ten executions of the 100-lap ring (measured, quiet machine: 9–10k steps/s
- * on the first, 23k from the tenth on); the raw round trips it is set
+ * on the first, 17k from the tenth on); the raw round trips it is set
  * against run trivial code warmed by 200 round trips. A user's exploration
  * of thousands of schedules runs at the warm rate.
  */

@@ -1,4 +1,4 @@
-import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
+import { MessageChannel } from 'node:worker_threads';
 import type { MessagePort, ResourceLimits, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { nodeEndpoint } from './endpoint.ts';
@@ -58,14 +58,6 @@ export interface FreeSink {
   abort(task: TaskId, info: AbortInfo): void;
   died(actor: ActorId, why: string): void;
 }
-
-/**
- * How long a controlled step polls its port for the result before it goes
- * back to the event loop (ms). A step's result is usually back in tens of
- * microseconds; waiting for it in the event loop puts the main thread to
- * sleep and costs a second thread wake-up per step (see `poll`).
- */
-const POLL_MS = 1;
 
 /** Every later step of a stuck actor ends as its stuck step did: one finding, one signature. */
 function stuckResult(info: AbortInfo, cmd: StepCommand): StepResult {
@@ -299,28 +291,6 @@ export class WorkersHost implements Host {
     aw.pending = { cmd, resolve: done };
     if (aw.slot !== null) aw.since = performance.now();
     aw.data.postMessage({ t: 'step', cmd } satisfies ToWorker);
-    this.poll(aw);
-  }
-
-  /**
-   * Takes the step's result off the port as soon as the worker posts it, for
-   * up to `POLL_MS`: the main thread has nothing else to do while a
-   * controlled step runs, and staying awake spares it the wake-up of its
-   * event loop, one of the two thread wake-ups a step costs (issue 19,
-   * the 16-actor ring warm on a quiet machine: 22.5k steps/s against
-   * 16.5k; docs/runtime.md). A frame taken
-   * here is handled as the listener would (`onFrame`), and the result comes
-   * back synchronously, which the execution's loop expects of any host. A
-   * step still running after that (a slow step, a dead or looping worker)
-   * is left to the listener and the watchdog, as before.
-   */
-  private poll(aw: ActorWorker): void {
-    const until = performance.now() + POLL_MS;
-    while (aw.pending !== null && aw.dead === null) {
-      const m = receiveMessageOnPort(aw.data);
-      if (m !== undefined) this.onFrame(aw, m.message as FromWorker);
-      else if (performance.now() > until) return;
-    }
   }
 
   inspect(actor: ActorId): Promise<unknown> {
