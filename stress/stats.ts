@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { threadSched } from '../runtime/thread-sched.ts';
 import { SeededRng } from '../runtime/rng.ts';
 
 /**
@@ -86,16 +86,9 @@ export class RssSampler {
   }
 }
 
-/** The calling thread's time on a CPU so far (ns), from Linux's per-thread schedstat; null where there is none. */
+/** The calling thread's time on a CPU so far (ns); null where there is none. */
 function threadCpuNs(): number | null {
-  try {
-    // "<on-cpu ns> <runqueue-wait ns> <timeslices>": the first field is what this thread ran
-    const f = readFileSync('/proc/thread-self/schedstat', 'latin1');
-    const ns = Number(f.slice(0, f.indexOf(' ')));
-    return Number.isFinite(ns) ? ns : null;
-  } catch {
-    return null;
-  }
+  return threadSched()?.cpuNs ?? null;
 }
 
 /**

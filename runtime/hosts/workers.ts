@@ -1,4 +1,4 @@
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort } from 'node:worker_threads';
 import type { MessagePort, ResourceLimits, Worker } from 'node:worker_threads';
 import * as Comlink from 'comlink';
 import { nodeEndpoint } from './endpoint.ts';
@@ -6,6 +6,7 @@ import { LIVE_TASKS, PROGRESS } from './free-driver.ts';
 import type { FreeOptions } from './free-driver.ts';
 import type { Host } from './host.ts';
 import { codeUrl, spawnWorker } from './spawn.ts';
+import { POLL_MS, ResultPoll } from './result-poll.ts';
 import type { DrainedRound, WorkerControl } from './worker-entry.ts';
 import { newUserSlot, readUserSlot, stepHangMs, userActors } from '../user-code.ts';
 import type { Program } from '../program.ts';
@@ -82,6 +83,8 @@ export class WorkersHost implements Host {
   private closed = false;
   private readonly hangMs: number;
   private watchdog: NodeJS.Timeout | null = null;
+  /** Whether a controlled step waits for its result by polling the port (result-poll.ts). */
+  private readonly resultPoll = new ResultPoll();
 
   private constructor(hangMs: number) {
     this.hangMs = hangMs;
@@ -291,6 +294,26 @@ export class WorkersHost implements Host {
     aw.pending = { cmd, resolve: done };
     if (aw.slot !== null) aw.since = performance.now();
     aw.data.postMessage({ t: 'step', cmd } satisfies ToWorker);
+    if (this.resultPoll.step()) this.poll(aw);
+  }
+
+  /**
+   * Takes the step's result off the port as soon as the worker posts it, for
+   * up to `POLL_MS`, while the cores are not wanted elsewhere (ResultPoll):
+   * the main thread is then awake when the result lands, and the step costs
+   * one thread wake-up instead of two. A frame taken here is handled as the
+   * listener would (`onFrame`), and the result comes back synchronously,
+   * which the execution's loop expects of any host. A step still running
+   * after that (a slow step, a dead or looping worker) is left to the
+   * listener and the watchdog.
+   */
+  private poll(aw: ActorWorker): void {
+    const until = performance.now() + POLL_MS;
+    while (aw.pending !== null && aw.dead === null) {
+      const m = receiveMessageOnPort(aw.data);
+      if (m !== undefined) this.onFrame(aw, m.message as FromWorker);
+      else if (performance.now() > until) return;
+    }
   }
 
   inspect(actor: ActorId): Promise<unknown> {
