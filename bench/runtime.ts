@@ -80,44 +80,35 @@ async function rawWorker(data: Record<string, unknown>, transfer: readonly Trans
 }
 
 /** Sequential postMessage round trips main ↔ worker per second. */
-export async function rawRoundTripsPerSec(n: number): Promise<number> {
-  const ch = new MessageChannel();
-  const w = await rawWorker({ mode: 'echo', port: ch.port2 }, [ch.port2]);
-  try {
-    const msg = { t: 'step', seq: 0 };
-    const one = (): Promise<void> => new Promise((resolve) => {
-      ch.port1.once('message', () => resolve());
-      ch.port1.postMessage(msg);
-    });
-    for (let i = 0; i < 200; i++) await one();
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) await one();
-    return n / ((performance.now() - t0) / 1000);
-  } finally {
-    ch.port1.close();
-    await w.terminate();
-  }
+export function rawRoundTripsPerSec(n: number): Promise<number> {
+  return echoRoundTripsPerSec(1, { t: 'step', seq: 0 }, n);
 }
+
+/** A step's frame: a `deliver` command and its envelope, as the workers host sends one (rawRotationRoundTripsPerSec). */
+const STEP_FRAME = {
+  t: 'step',
+  cmd: { kind: 'deliver', msg: { id: 1234, from: 'ring3', to: 'ring4', task: 't1', kind: 'call', op: 'hop', body: { lap: 12 }, stack: 'ring0:laps\nring1:hop\nring2:hop', cause: 1233, seq: 57, step: 112, rng: 123456789 } },
+};
 
 /**
  * The same round trips, but to `workers` echo workers in turn, with a
- * step's frame (a `deliver` command and its envelope) both ways: the floor
- * of the workers host's controlled step, which goes to the thread of the
- * actor the step runs on. One echo worker (`rawRoundTripsPerSec`) is the
- * same thread every time, still warm; here each thread has slept through the
- * other workers' turns and is woken cold, as an actor's is. Measured on the
- * 2-core machine (issue 19, session 19): 16 workers in turn run at about
- * 0.72 of one worker's rate, with as much CPU per round trip as the host's
- * own steps.
+ * step's frame both ways: the floor of the workers host's controlled step,
+ * which goes to the thread of the actor the step runs on. One echo worker
+ * (`rawRoundTripsPerSec`) is the same thread every time, still warm; here
+ * each thread has slept through the other workers' turns and is woken
+ * cold, as an actor's is. Measured on the 2-core machine (issue 19, session
+ * 19): 16 workers in turn run at 0.59–0.74 of one worker's rate, with as
+ * much CPU per round trip as the host's own steps.
  */
-export async function rawRotationRoundTripsPerSec(workers: number, n: number): Promise<number> {
+export function rawRotationRoundTripsPerSec(workers: number, n: number): Promise<number> {
+  return echoRoundTripsPerSec(workers, STEP_FRAME, n);
+}
+
+/** `msg` to `workers` echo workers in turn, each round trip awaited: round trips per second, after 200 per worker untimed. */
+async function echoRoundTripsPerSec(workers: number, msg: unknown, n: number): Promise<number> {
   const chans = Array.from({ length: workers }, () => new MessageChannel());
   const ws = await Promise.all(chans.map((ch) => rawWorker({ mode: 'echo', port: ch.port2 }, [ch.port2])));
   try {
-    const msg = {
-      t: 'step',
-      cmd: { kind: 'deliver', msg: { id: 1234, from: 'ring3', to: 'ring4', task: 't1', kind: 'call', op: 'hop', body: { lap: 12 }, stack: 'ring0:laps\nring1:hop\nring2:hop', cause: 1233, seq: 57, step: 112, rng: 123456789 } },
-    };
     let next = 0;
     const one = (): Promise<void> => new Promise((resolve) => {
       const port = (chans[next++ % workers] as MessageChannel).port1;

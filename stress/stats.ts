@@ -86,11 +86,6 @@ export class RssSampler {
   }
 }
 
-/** The calling thread's time on a CPU so far (ns); null where there is none. */
-function threadCpuNs(): number | null {
-  return threadSched()?.cpuNs ?? null;
-}
-
 /**
  * How long the main thread went without turning its event loop, measured
  * two ways by one 5 ms timer (issue 19 item 6):
@@ -119,7 +114,7 @@ export class LoopBlockProbe {
 
   start(): void {
     this.lastWall = performance.now();
-    this.lastCpu = threadCpuNs();
+    this.lastCpu = threadSched()?.cpuNs ?? null;
     this.busy = this.lastCpu === null ? null : 0;
     this.timer = setInterval(() => this.tick(), this.periodMs);
     this.timer.unref();
@@ -127,7 +122,7 @@ export class LoopBlockProbe {
 
   private tick(): void {
     const now = performance.now();
-    const cpu = threadCpuNs();
+    const cpu = threadSched()?.cpuNs ?? null;
     this.wall = Math.max(this.wall, now - this.lastWall - this.periodMs);
     if (cpu !== null && this.lastCpu !== null && this.busy !== null) this.busy = Math.max(this.busy, (cpu - this.lastCpu) / 1e6);
     this.lastWall = now;

@@ -17,7 +17,7 @@ export class ObjectTypes {
   private readonly types = new Map<ObjId, string>();
 
   onEvent(e: TraceEvent): void {
-    if (e.ev === 'alloc') this.types.set(e.obj, e.type);
+    if (e.ev === 'alloc') this.allocated(e.obj, e.type);
   }
 
   /**
