@@ -63,10 +63,11 @@ export type TraceEvent =
       readonly ev: 'access'; readonly obj: ObjId; readonly field: string; readonly op: 'read' | 'write';
       readonly guard: LockId | null; readonly lockless: boolean; readonly value: unknown; readonly old?: unknown;
       /**
-       * A list walk (`Kernel.walk`): the read was made of `field` of each
+       * A list walk (`Kernel.walk`, a read): the read was made of `field` of each
        * of `objs` in turn, with what each held (`values`); `obj` and `value`
-       * are the first's. One event describes the walk; the checkers see one
-       * read per object (`eachAccess`), as if each had its own event.
+       * are the first's. One event describes the walk; the checkers judge one
+       * read per object, as if each had its own event (Checker.onWalk,
+       * `eachAccess`).
        */
       readonly walk?: AccessWalk;
     })
@@ -109,16 +110,25 @@ export interface AccessWalk {
   readonly values: readonly unknown[];
 }
 
-type AccessEvent = Extract<TraceEvent, { readonly ev: 'access' }>;
+export type AccessEvent = Extract<TraceEvent, { readonly ev: 'access' }>;
+
+/** An access event that describes a list walk (`Kernel.walk`): one read of `field` per object of `walk`. */
+export type WalkEvent = AccessEvent & { readonly op: 'read'; readonly walk: AccessWalk };
+
+/** Whether `e` is a walk's one event (checkers/checker.ts hands it whole to a checker that has `onWalk`). */
+export function isWalk(e: TraceEvent): e is WalkEvent {
+  return e.ev === 'access' && e.walk !== undefined && e.op === 'read';
+}
 
 /**
- * The events a checker sees for `e`: `e` itself, or for a walk one read per
- * object, in order, each as `Kernel.read` would have made it (the same task,
- * stack and guard). What the walk's one event saved is the log's size and
- * its copies between threads; what a checker judges is unchanged.
+ * A walk's reads, one event per object, in order, each as `Kernel.read`
+ * would have made it (the same task, stack and guard): what a checker
+ * without `onWalk` is handed (checkers/checker.ts CheckerFeed). What the
+ * walk's one event saves is the log's size and its copies between threads,
+ * and with `onWalk` the checkers' work per object; what a checker judges is
+ * unchanged.
  */
-export function eachAccess(e: TraceEvent): readonly TraceEvent[] | null {
-  if (e.ev !== 'access' || e.walk === undefined) return null;
+export function eachAccess(e: WalkEvent): readonly AccessEvent[] {
   const w = e.walk;
   const out: AccessEvent[] = new Array(w.objs.length);
   for (let i = 0; i < w.objs.length; i++) {

@@ -15,7 +15,7 @@ import { TouchBuilder } from './strategies/touch.ts';
 import type { Envelope } from '../protocol/envelope.ts';
 import { EMPTY_STACK, eventFrames, frames, popFrame, pushFrame } from '../protocol/stack.ts';
 import type { WireStack } from '../protocol/stack.ts';
-import { EVENT_NAMES, eachAccess } from '../protocol/events.ts';
+import { EVENT_NAMES } from '../protocol/events.ts';
 import type { LockRef, TraceEvent } from '../protocol/events.ts';
 import type { Finding } from '../protocol/findings.ts';
 import { ROOT, msgId } from '../protocol/ids.ts';
@@ -417,11 +417,7 @@ class Execution {
   }
 
   private observe(e: TraceEvent, at: number): void {
-    const each = eachAccess(e);
-    if (each !== null) {
-      for (const x of each) this.observe(x, at);
-      return;
-    }
+    // (a walk's one event too: the held-lock table takes lock events only, and the feed hands out a walk's reads)
     this.held.onEvent(e, at);
     // (a bare run skips the feed at every event)
     if (this.checkers.length !== 0) this.feed.feed(e, at);

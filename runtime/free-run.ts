@@ -5,7 +5,6 @@ import { CheckerFeed } from '../checkers/checker.ts';
 import type { Checker } from '../checkers/checker.ts';
 import { HeldLocks } from '../checkers/held-locks.ts';
 import type { TraceEvent } from '../protocol/events.ts';
-import { eachAccess } from '../protocol/events.ts';
 import { rootMessage, runExecution } from './execution.ts';
 import { deepCopy } from './snapshot.ts';
 import { ReplayStrategy } from './strategies/replay.ts';
@@ -89,6 +88,7 @@ export function unfinished(c: Checker): Checker {
     ...(c.heldLocks !== undefined ? { heldLocks: c.heldLocks } : {}),
     ...(c.callsOf !== undefined ? { callsOf: c.callsOf.bind(c) } : {}),
     ...(c.drainsOnlyAfterEvents === true ? { drainsOnlyAfterEvents: true } : {}),
+    ...(c.onWalk !== undefined ? { onWalk: c.onWalk.bind(c) } : {}),
     onEvent: (e, step) => c.onEvent(e, step), drain: () => c.drain(),
   };
 }
@@ -283,11 +283,7 @@ export function checkOffline(logs: readonly FreeLog[], ordered: readonly Ordered
   };
   const feed = new CheckerFeed(checkers);
   ordered.forEach((o, i) => {
-    for (const e of offlineEvents(logs, o)) {
-      const each = eachAccess(e);
-      if (each === null) feed.feed(e, firstStep + i);
-      else for (const x of each) feed.feed(x, firstStep + i);
-    }
+    for (const e of offlineEvents(logs, o)) feed.feed(e, firstStep + i);
     collect();
   });
   if (finish) for (const c of checkers) c.finish?.();

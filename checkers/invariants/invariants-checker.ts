@@ -10,7 +10,7 @@ import { FindingQueue } from '../checker.ts';
 import type { Checker } from '../checker.ts';
 import { HeldLocks } from '../held-locks.ts';
 import type { ObjectTypes } from '../lifetime/object-types.ts';
-import type { EventName, TraceEvent } from '../../protocol/events.ts';
+import type { EventName, TraceEvent, WalkEvent } from '../../protocol/events.ts';
 import type { Finding } from '../../protocol/findings.ts';
 import type { ObjId } from '../../protocol/ids.ts';
 import { lockOwner } from '../../protocol/lock-classes.ts';
@@ -162,12 +162,7 @@ export class InvariantsChecker implements Checker {
         const group = s.isGroup(e.obj);
         if (this.narrow && !group && !RULE_FIELDS.has(e.field)) return;
         if (e.op === 'read') {
-          // a read of a large container tells its size only (protocol/delta.ts): nothing to learn
-          if (s.get(e.obj, e.field) === undefined && !isDelta(e.value)) {
-            s.learn(e.obj, e.field, e.value);
-            if (group && NAMING_FIELDS.has(e.field)) this.indexDomains(e.obj);
-            this.touchKnown(e.obj, group);
-          }
+          this.read(e.obj, e.field, e.value, group);
           return;
         }
         const old = e.old !== undefined ? e.old : s.get(e.obj, e.field);
@@ -214,6 +209,34 @@ export class InvariantsChecker implements Checker {
       default:
         unreachable(e);
     }
+  }
+
+  /**
+   * A walk's reads (Checker.onWalk): what `onEvent` makes of each, without
+   * an event per object; `seq` still counts one per read.
+   */
+  onWalk(e: WalkEvent, step: number): void {
+    this.step = step;
+    const s = this.shadow;
+    const { objs, values } = e.walk;
+    // (the field is the walk's: a field no rule reads leaves only the groups among the objects to look at)
+    const ruleField = !this.narrow || RULE_FIELDS.has(e.field);
+    for (let i = 0; i < objs.length; i++) {
+      this.seq++;
+      const obj = objs[i] as ObjId;
+      const group = s.isGroup(obj);
+      if (ruleField || group) this.read(obj, e.field, values[i], group);
+    }
+  }
+
+  /** A read of `field` of `obj` (`group`: whether it is a group): a value not known yet is learnt. */
+  private read(obj: ObjId, field: string, value: unknown, group: boolean): void {
+    const s = this.shadow;
+    // a read of a large container tells its size only (protocol/delta.ts): nothing to learn
+    if (s.get(obj, field) !== undefined || isDelta(value)) return;
+    s.learn(obj, field, value);
+    if (group && NAMING_FIELDS.has(field)) this.indexDomains(obj);
+    this.touchKnown(obj, group);
   }
 
   /** The set-up has ended (Checker.setupEnded): the shadow's tables need no more freezing. */

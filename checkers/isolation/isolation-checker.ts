@@ -2,7 +2,7 @@ import { FindingQueue } from '../checker.ts';
 import type { Checker } from '../checker.ts';
 import { HeldLocks, withoutTableEvents } from '../held-locks.ts';
 import { whereOf } from '../sites.ts';
-import type { EventName, TraceEvent } from '../../protocol/events.ts';
+import type { EventName, TraceEvent, WalkEvent } from '../../protocol/events.ts';
 import type { Finding, FindingKind } from '../../protocol/findings.ts';
 import { actorId } from '../../protocol/ids.ts';
 import { printBreach, printStale } from './print.ts';
@@ -64,6 +64,11 @@ export class IsolationChecker implements Checker {
       const changed = st.change === null ? '?' : whereOf(st.change.stack).site;
       this.report('stale-translation', `stale-translation|${st.via}|${st.invalidatedAfter === null ? 'not-invalidated' : 'survived-invalidation'}|${sites(c)}|${changed}`, c, () => printStale(st, step));
     }
+  }
+
+  /** A walk's reads (Checker.onWalk): the object state its rules read, without an event per object. */
+  onWalk(e: WalkEvent, step: number): void {
+    this.shadow.onWalk(e, step);
   }
 
   /** The set-up has ended (Checker.setupEnded): the shadow's tables need no more freezing. */

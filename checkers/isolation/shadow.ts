@@ -1,6 +1,6 @@
 import { isDelta, valueAfter } from '../../protocol/delta.ts';
-import type { TraceEvent } from '../../protocol/events.ts';
-import type { TaskId } from '../../protocol/ids.ts';
+import type { AccessEvent, TraceEvent, WalkEvent } from '../../protocol/events.ts';
+import type { ObjId, TaskId } from '../../protocol/ids.ts';
 // read-only look-ups do not copy a restored schedule's entries (runtime/snapshot.ts peek)
 import { peek } from '../../runtime/snapshot.ts';
 import { setTable } from '../frozen-map.ts';
@@ -62,22 +62,32 @@ export class IsolationShadow {
         if (this.isGroup(e.obj)) this.setMembers(e.obj, this.members(e.obj), []);
         return;
       case 'access':
-        this.accessed(e, step);
+        this.accessed(e, e.obj, e.value, step);
         return;
       default:
         return;
     }
   }
 
-  private accessed(e: Extract<TraceEvent, { readonly ev: 'access' }>, step: number): void {
-    if (e.op === 'read' && peek(this.fields, e.obj)?.has(e.field) === true) return;
+  /** A walk's reads (Checker.onWalk): what `onEvent` makes of each, without an event per object. */
+  onWalk(e: WalkEvent, step: number): void {
+    const { objs, values } = e.walk;
+    for (let i = 0; i < objs.length; i++) {
+      this.seq++;
+      this.accessed(e, objs[i] as ObjId, values[i], step);
+    }
+  }
+
+  /** An access of `obj`, which held `value` (`e`: the access, or the walk it is one read of). */
+  private accessed(e: AccessEvent, obj: ObjId, v: unknown, step: number): void {
+    if (e.op === 'read' && peek(this.fields, obj)?.has(e.field) === true) return;
     // a large container comes as a delta (protocol/delta.ts): a group's fields are kept whole, they are what the rules read
     // a device's dma-direct record (actors/iommu-core/dma.ts) is a container the rules read whole too
-    const group = this.isGroup(e.obj) || e.field === 'dma_direct';
-    if (e.op === 'read' && isDelta(e.value) && group) return;
-    const value = group ? valueAfter(this.get(e.obj, e.field), e.value) : e.value;
-    if (e.field === 'devices' && group) this.setMembers(e.obj, this.members(e.obj), asStrList(value));
-    setTable(this.fields, e.obj, e.field, this.write(e, step, value), this.seal);
+    const group = this.isGroup(obj) || e.field === 'dma_direct';
+    if (e.op === 'read' && isDelta(v) && group) return;
+    const value = group ? valueAfter(this.get(obj, e.field), v) : v;
+    if (e.field === 'devices' && group) this.setMembers(obj, this.members(obj), asStrList(value));
+    setTable(this.fields, obj, e.field, this.write(e, step, value), this.seal);
   }
 
   get(obj: string, field: string): unknown {

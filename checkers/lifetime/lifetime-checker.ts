@@ -7,7 +7,7 @@ import { FindingQueue } from '../checker.ts';
 import type { Checker } from '../checker.ts';
 import { HeldLocks } from '../held-locks.ts';
 import { childOf } from '../races/happens-before.ts';
-import type { LockRef, TraceEvent } from '../../protocol/events.ts';
+import type { LockRef, TraceEvent, WalkEvent } from '../../protocol/events.ts';
 import type { Finding } from '../../protocol/findings.ts';
 import type { ObjId, TaskId } from '../../protocol/ids.ts';
 import { peek } from '../../runtime/snapshot.ts';
@@ -148,6 +148,17 @@ export class LifetimeChecker implements Checker {
       default:
         unreachable(e);
     }
+  }
+
+  /**
+   * A walk's reads (Checker.onWalk): what `onEvent` makes of each, without
+   * an event per object. The held-lock and object-type tables take no
+   * accesses, and the task's first event is the walk's whatever its length.
+   */
+  onWalk(e: WalkEvent, step: number): void {
+    if (!this.active.has(e.task)) this.active.set(e.task, step);
+    const objs = e.walk.objs;
+    for (let i = 0; i < objs.length; i++) this.touch(objs[i] as ObjId, e, step, 'Read', 'field ', e.field);
   }
 
   /**

@@ -1,13 +1,15 @@
 import { raceFinding, raceSignature, unguardedFinding, unguardedSignature } from './findings.ts';
 import { HappensBefore } from './happens-before.ts';
 import { checkLockset } from './lockset.ts';
+import type { LocksetVerdict } from './lockset.ts';
 import { Shadow } from './shadow.ts';
 import type { Access } from './shadow.ts';
 import { FindingQueue } from '../checker.ts';
 import type { Checker } from '../checker.ts';
 import { HeldLocks } from '../held-locks.ts';
+import type { HeldLock } from '../held-locks.ts';
 import { ObjectTypes } from '../lifetime/object-types.ts';
-import type { EventName, TraceEvent } from '../../protocol/events.ts';
+import type { AccessEvent, EventName, TraceEvent, WalkEvent } from '../../protocol/events.ts';
 import type { Finding } from '../../protocol/findings.ts';
 import type { ObjId } from '../../protocol/ids.ts';
 
@@ -75,26 +77,8 @@ export class RaceChecker implements Checker {
     this.types.onEvent(e);
     switch (e.ev) {
       case 'access': {
-        // never changed again: frozen during a set-up, so its snapshot shares it (`seal`)
-        const a: Access = {
-          task: e.task, epoch: this.hb.epoch(e.task), op: e.op, lockless: e.lockless, obj: e.obj, field: e.field,
-          stack: e.stack, value: e.value, old: e.old, step, held: this.held.snapshotOf(e.task),
-        };
-        if (this.seal) Object.freeze(a);
-        if (this.lockset) {
-          const verdict = checkLockset(e.op, e.guard, e.lockless, a.held);
-          if (verdict !== 'ok' && e.guard !== null) {
-            const hit = { access: a, guard: e.guard, verdict };
-            const typeOf = (obj: ObjId): string => this.types.of(obj);
-            if (this.fresh(unguardedSignature(hit, typeOf))) this.pending.push(unguardedFinding(hit, typeOf));
-          }
-        }
-        if (this.happensBefore) {
-          for (const hit of this.shadow.access(a, this.hb)) {
-            const typeOf = (obj: ObjId): string => this.types.of(obj);
-            if (this.fresh(raceSignature(hit, typeOf))) this.pending.push(raceFinding(hit, typeOf));
-          }
-        }
+        const held = this.held.snapshotOf(e.task);
+        this.accessed(e, e.obj, e.value, e.old, step, this.hb.epoch(e.task), held, this.lockset ? checkLockset(e.op, e.guard, e.lockless, held) : 'ok');
         return;
       }
       case 'alloc':
@@ -124,6 +108,38 @@ export class RaceChecker implements Checker {
         return;
       default:
         unreachable(e);
+    }
+  }
+
+  /**
+   * A walk's reads (Checker.onWalk): what `onEvent` makes of each, without
+   * an event per object. Nothing between two of them changes the task's
+   * clock or held locks, so its epoch, held locks and lockset verdict are
+   * worked out once.
+   */
+  onWalk(e: WalkEvent, step: number): void {
+    const held = this.held.snapshotOf(e.task);
+    const epoch = this.hb.epoch(e.task);
+    const verdict = this.lockset ? checkLockset(e.op, e.guard, e.lockless, held) : 'ok';
+    const { objs, values } = e.walk;
+    for (let i = 0; i < objs.length; i++) this.accessed(e, objs[i] as ObjId, values[i], undefined, step, epoch, held, verdict);
+  }
+
+  /** An access of `obj` (`e`: the access, or the walk it is one read of), with the task's epoch and held locks now. */
+  private accessed(e: AccessEvent, obj: ObjId, value: unknown, old: unknown, step: number, epoch: number, held: readonly HeldLock[], verdict: LocksetVerdict): void {
+    // never changed again: frozen during a set-up, so its snapshot shares it (`seal`)
+    const a: Access = { task: e.task, epoch, op: e.op, lockless: e.lockless, obj, field: e.field, stack: e.stack, value, old, step, held };
+    if (this.seal) Object.freeze(a);
+    if (verdict !== 'ok' && e.guard !== null) {
+      const hit = { access: a, guard: e.guard, verdict };
+      const typeOf = (o: ObjId): string => this.types.of(o);
+      if (this.fresh(unguardedSignature(hit, typeOf))) this.pending.push(unguardedFinding(hit, typeOf));
+    }
+    if (this.happensBefore) {
+      for (const hit of this.shadow.access(a, this.hb)) {
+        const typeOf = (o: ObjId): string => this.types.of(o);
+        if (this.fresh(raceSignature(hit, typeOf))) this.pending.push(raceFinding(hit, typeOf));
+      }
     }
   }
 

@@ -4,7 +4,7 @@ import { HeldLocks, withoutTableEvents } from '../held-locks.ts';
 import type { HeldLock } from '../held-locks.ts';
 import { printHeld } from '../races/print.ts';
 import { modelStack, printStack, whereOf } from '../sites.ts';
-import type { EventName, TraceEvent } from '../../protocol/events.ts';
+import type { AccessEvent, EventName, TraceEvent, WalkEvent } from '../../protocol/events.ts';
 import type { Finding } from '../../protocol/findings.ts';
 import type { ActorId, ObjId, TaskId } from '../../protocol/ids.ts';
 import { VFIO_INVARIANTS, show } from './rules.ts';
@@ -107,18 +107,9 @@ export class VfioInvariantsChecker implements Checker {
         this.freed.add(e.obj);
         this.dirty.delete(e.obj);
         return;
-      case 'access': {
-        const type = this.types.known(e.obj);
-        if (type === undefined || !WATCHED.has(type)) return;
-        if (e.op === 'read' && this.get(e.obj, e.field) !== undefined) return;
-        this.set(e.obj, e.field, e.value);
-        // frozen: never changed, so a set-up snapshot's restores share it (runtime/snapshot.ts)
-        if (e.op === 'write') this.writes.set(`${e.obj}.${e.field}`, Object.freeze({ task: e.task, stack: e.stack, held: this.held.snapshotOf(e.task), step, field: e.field, value: e.value }));
-        if (type === 'vfio_group' && e.field === 'iommu_group' && typeof e.value === 'string') this.iommuGroupOf.set(e.obj, e.value);
-        if (type === 'vfio_group' || type === 'vfio_device') this.dirty.add(e.obj);
-        if (type === 'vfio_device' && e.op === 'write' && e.field === 'unregistered' && e.value === true) this.report(this.unregistered(e.obj));
+      case 'access':
+        this.accessed(e, e.obj, e.value, step);
         return;
-      }
       case 'lock.released': {
         const owner = ownerOf(e.lock.id);
         const ownerType = owner === null ? undefined : this.types.known(owner);
@@ -131,6 +122,25 @@ export class VfioInvariantsChecker implements Checker {
       default:
         return;
     }
+  }
+
+  /** A walk's reads (Checker.onWalk): what `onEvent` makes of each, without an event per object. */
+  onWalk(e: WalkEvent, step: number): void {
+    const { objs, values } = e.walk;
+    for (let i = 0; i < objs.length; i++) this.accessed(e, objs[i] as ObjId, values[i], step);
+  }
+
+  /** An access of `obj`, which held `value` (`e`: the access, or the walk it is one read of). */
+  private accessed(e: AccessEvent, obj: ObjId, value: unknown, step: number): void {
+    const type = this.types.known(obj);
+    if (type === undefined || !WATCHED.has(type)) return;
+    if (e.op === 'read' && this.get(obj, e.field) !== undefined) return;
+    this.set(obj, e.field, value);
+    // frozen: never changed, so a set-up snapshot's restores share it (runtime/snapshot.ts)
+    if (e.op === 'write') this.writes.set(`${obj}.${e.field}`, Object.freeze({ task: e.task, stack: e.stack, held: this.held.snapshotOf(e.task), step, field: e.field, value }));
+    if (type === 'vfio_group' && e.field === 'iommu_group' && typeof value === 'string') this.iommuGroupOf.set(obj, value);
+    if (type === 'vfio_group' || type === 'vfio_device') this.dirty.add(obj);
+    if (type === 'vfio_device' && e.op === 'write' && e.field === 'unregistered' && value === true) this.report(this.unregistered(obj));
   }
 
   /** The set-up has ended (Checker.setupEnded): no snapshot follows, the tables need no more freezing. */
