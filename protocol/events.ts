@@ -60,17 +60,22 @@ export type TraceEvent =
   | (Base & { readonly ev: 'complete'; readonly completion: LockRef; readonly all: boolean })
   /** Access to a field of a kernel object. `guard` names the lock class that protects it (null: unguarded by design). */
   | (Base & {
-      readonly ev: 'access'; readonly obj: ObjId; readonly field: string; readonly op: 'read' | 'write';
+      readonly ev: 'access'; readonly obj: ObjId; readonly field: string;
       readonly guard: LockId | null; readonly lockless: boolean; readonly value: unknown; readonly old?: unknown;
-      /**
-       * A list walk (`Kernel.walk`, a read): the read was made of `field` of each
-       * of `objs` in turn, with what each held (`values`); `obj` and `value`
-       * are the first's. One event describes the walk; the checkers judge one
-       * read per object, as if each had its own event (Checker.onWalk,
-       * `eachAccess`).
-       */
-      readonly walk?: AccessWalk;
-    })
+    } & (
+      | {
+          readonly op: 'read';
+          /**
+           * A list walk (`Kernel.walk`): the read was made of `field` of each
+           * of `objs` in turn, with what each held (`values`); `obj` and `value`
+           * are the first's. One event describes the walk; the checkers judge one
+           * read per object, as if each had its own event (Checker.onWalk,
+           * `eachAccess`). Only a read walks.
+           */
+          readonly walk?: AccessWalk;
+        }
+      | { readonly op: 'write'; readonly walk?: undefined }
+    ))
   | (Base & { readonly ev: 'alloc'; readonly obj: ObjId; readonly type: string })
   | (Base & { readonly ev: 'free'; readonly obj: ObjId })
   /** Any use of an object by handle: a message naming it, a lock on it, an access through it. */
@@ -117,7 +122,7 @@ export type WalkEvent = AccessEvent & { readonly op: 'read'; readonly walk: Acce
 
 /** Whether `e` is a walk's one event (checkers/checker.ts hands it whole to a checker that has `onWalk`). */
 export function isWalk(e: TraceEvent): e is WalkEvent {
-  return e.ev === 'access' && e.walk !== undefined && e.op === 'read';
+  return e.ev === 'access' && e.walk !== undefined;
 }
 
 /**

@@ -78,7 +78,7 @@ export class RaceChecker implements Checker {
     switch (e.ev) {
       case 'access': {
         const held = this.held.snapshotOf(e.task);
-        this.accessed(e, e.obj, e.value, e.old, step, this.hb.epoch(e.task), held, this.lockset ? checkLockset(e.op, e.guard, e.lockless, held) : 'ok');
+        this.accessed(e, e.obj, e.value, e.old, step, this.hb.epoch(e.task), held, this.verdict(e, held));
         return;
       }
       case 'alloc':
@@ -120,9 +120,14 @@ export class RaceChecker implements Checker {
   onWalk(e: WalkEvent, step: number): void {
     const held = this.held.snapshotOf(e.task);
     const epoch = this.hb.epoch(e.task);
-    const verdict = this.lockset ? checkLockset(e.op, e.guard, e.lockless, held) : 'ok';
+    const verdict = this.verdict(e, held);
     const { objs, values } = e.walk;
     for (let i = 0; i < objs.length; i++) this.accessed(e, objs[i] as ObjId, values[i], undefined, step, epoch, held, verdict);
+  }
+
+  /** The lockset rule's verdict on `e` made with `held` ('ok' with the rule off). */
+  private verdict(e: AccessEvent, held: readonly HeldLock[]): LocksetVerdict {
+    return this.lockset ? checkLockset(e.op, e.guard, e.lockless, held) : 'ok';
   }
 
   /** An access of `obj` (`e`: the access, or the walk it is one read of), with the task's epoch and held locks now. */

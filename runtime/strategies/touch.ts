@@ -44,7 +44,8 @@ export class TouchBuilder {
     switch (e.ev) {
       case 'access':
         if (e.walk === undefined) add(e.op === 'write' ? this.writes : this.reads, e.obj, e.field);
-        else for (const obj of e.walk.objs) add(e.op === 'write' ? this.writes : this.reads, obj, e.field);
+        // (a walk is a read of each object: protocol/events.ts)
+        else for (const obj of e.walk.objs) add(this.reads, obj, e.field);
         break;
       case 'alloc':
       case 'free':
