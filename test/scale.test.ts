@@ -11,6 +11,8 @@ import { SeededRng } from '../runtime/rng.ts';
 import { explore } from '../runtime/explore.ts';
 import type { ExecutionResult } from '../runtime/execution.ts';
 import { InlineHost } from '../runtime/hosts/inline.ts';
+import { rootMessage } from '../runtime/execution.ts';
+import type { StepResult } from '../protocol/step.ts';
 import { makeStrategy } from '../runtime/strategies/index.ts';
 import { defaultCheckers } from '../checkers/index.ts';
 import { findScenario } from '../scenarios/index.ts';
@@ -308,25 +310,38 @@ describe("a schedule's state does not leak into the next", () => {
   }
 
   // (the workers host restores each actor with this same Cell.restore, in its worker: runtime/hosts/worker-entry.ts)
-  it('an actor cell: what schedule 1 changes in its state (nested records, lists, Maps, Sets) is gone after the next restore', () => {
+  it('an actor cell: what schedule 1 changes in its state (nested records, lists, Maps, Sets) is gone after the next restore, and a restore with no step since copies nothing', async () => {
     interface S { devs: Map<string, { bound: boolean; list: string[] }>; names: Set<string>; rec: { deep: { n: number } }; order: string[] }
+    // (the change is a step's, as in a schedule: only a step changes an actor's state)
+    const schedule1 = (k: { readonly state: S }): void => {
+      const s = k.state;
+      (s.devs.get('d0') as { bound: boolean; list: string[] }).bound = true;
+      (s.devs.get('d0') as { bound: boolean; list: string[] }).list.push('b');
+      s.devs.delete('d1');
+      s.devs.set('d2', { bound: true, list: [] });
+      s.names.add('d2');
+      s.rec.deep.n = 99;
+      s.order.reverse();
+      cell.refcounts.set('x' as ObjId, 3);
+    };
     const def: ActorDef<S> = {
       kind: 'test',
       init: () => ({ devs: new Map([['d0', { bound: false, list: ['a'] }], ['d1', { bound: true, list: [] }]]), names: new Set(['d0', 'd1']), rec: { deep: { n: 1 } }, order: ['d0', 'd1'] }),
-      handlers: {},
+      handlers: { schedule1 },
     };
     const cell = new Cell(def, { self: 'a' as ActorId, config: null, actors: ['a' as ActorId], lockManagers: [] });
+    const step = (): Promise<StepResult> => new Promise((done) => {
+      cell.executeThen({ kind: 'deliver', msg: rootMessage({ id: 'schedule1' as TaskId, to: 'a' as ActorId, op: 'schedule1' }, 1) }, done);
+    });
     const snap = cell.snapshot();
     cell.restore(snap);
     const s1 = cell.state;
-    (s1.devs.get('d0') as { bound: boolean; list: string[] }).bound = true;
-    (s1.devs.get('d0') as { bound: boolean; list: string[] }).list.push('b');
-    s1.devs.delete('d1');
-    s1.devs.set('d2', { bound: true, list: [] });
-    s1.names.add('d2');
-    s1.rec.deep.n = 99;
-    s1.order.reverse();
-    cell.refcounts.set('x' as ObjId, 3);
+    // nothing ran since: the state is the snapshot's as it is, and restoring it again leaves it alone
+    cell.restore(snap);
+    expect(cell.state).toBe(s1);
+    expect((await step()).point.at).toBe('return');
+    expect(s1.rec.deep.n).toBe(99);
+    expect(cell.refcounts.get('x' as ObjId)).toBe(3);
     cell.restore(snap);
     const s2 = cell.state;
     expect(s2).not.toBe(s1);
@@ -335,5 +350,10 @@ describe("a schedule's state does not leak into the next", () => {
     expect(s2.rec.deep.n).toBe(1);
     expect(s2.order).toEqual(['d0', 'd1']);
     expect(cell.refcounts.has('x' as ObjId)).toBe(false);
+    // another snapshot is restored, step or no step
+    const other = cell.snapshot();
+    cell.restore(other);
+    expect(cell.state).not.toBe(s2);
+    expect(cell.state).toEqual(s2);
   });
 });
