@@ -85,8 +85,8 @@ export function stressPrograms(o: Pick<CheckerBoot, 'devices' | 'units' | 'seed'
  * 1,024), the default against 64 MB alternated on one machine (session 21),
  * the checker thread's time on the rounds: 512 devices 7.9–8.9 s against
  * 6.3–6.7 s (14,787–17,774 against 21,593–24,096 messages/s), 1,024
- * 11.7–12.5 s against 8.4–9.8 s, 4,096 9.4–9.9 s against 7.7–8.8 s, for
- * +30–80 MB of peak RSS. At 256 devices it was slower (8.6–8.8 s against
+ * 11.4–12.5 s against 8.4–9.8 s, 4,096 9.4–9.9 s against 7.7–8.8 s, for
+ * +15–115 MB of peak RSS. At 256 devices it was slower (8.2–8.8 s against
  * 10.5–10.8 s), so a small machine keeps the default. 32 MB was no better
  * than the default at 1,024, 128 MB no better than 64 and +150 MB.
  */
